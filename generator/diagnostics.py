@@ -1,0 +1,91 @@
+"""Positions and errors: every problem in a spec is reported as
+
+    specs/x.yaml:LINE:COL: error[FGnnn]: what is wrong; what would be right
+       |   sql: SELECT nope FROM flight
+       |               ^
+
+Stages collect diagnostics instead of raising on the first one; the CLI prints
+them all and exits 2.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A position in a file the user wrote: 1-based line and column."""
+
+    path: str
+    line: int
+    col: int
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.col}"
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    span: Span
+    code: str
+    message: str
+
+    def render(self, source: str | None = None) -> str:
+        """The one-line form, plus the source line and a caret when known."""
+        head = f"{self.span}: error[{self.code}]: {self.message}"
+        if source is None:
+            return head
+        lines = source.splitlines()
+        if not 1 <= self.span.line <= len(lines):
+            return head
+        text = lines[self.span.line - 1].expandtabs(1)
+        caret = " " * max(self.span.col - 1, 0) + "^"
+        return f"{head}\n   | {text}\n   | {caret}"
+
+
+class SpecError(Exception):
+    """One or more diagnostics; raised by a stage that cannot go on."""
+
+    def __init__(self, diagnostics: list[Diagnostic] | tuple[Diagnostic, ...]):
+        self.diagnostics = tuple(sorted(diagnostics, key=_order))
+        super().__init__("\n".join(d.render() for d in self.diagnostics))
+
+
+def _order(d: Diagnostic) -> tuple[str, int, int, str]:
+    return (d.span.path, d.span.line, d.span.col, d.code)
+
+
+# The error codes, one per rule, so that tests and users can refer to them.
+CODES: dict[str, str] = {
+    "FG001": "file cannot be read or is not valid UTF-8 text",
+    "FG002": "YAML syntax error",
+    "FG003": "the spec is not a mapping / empty file",
+    "FG010": "unknown field",
+    "FG011": "missing required field",
+    "FG012": "wrong type for a field",
+    "FG013": "value not allowed for a field",
+    "FG020": "name is not a Python identifier or is reserved",
+    "FG021": "duplicate spec name",
+    "FG030": "unknown parameter type",
+    "FG031": "invalid parameter pattern",
+    "FG040": "TTL or duration cannot be parsed",
+    "FG041": "jitter cannot be parsed",
+    "FG050": "key template syntax error",
+    "FG051": "key template names an undeclared parameter",
+    "FG052": "key template does not cover every parameter",
+    "FG053": "key template fields not separated",
+    "FG054": "tag template names an unknown parameter or column",
+    "FG060": "SQL syntax error",
+    "FG061": "unknown table",
+    "FG062": "unknown or ambiguous column",
+    "FG063": "placeholder names an undeclared parameter",
+    "FG064": "parameter is never used in the SQL",
+    "FG065": "computed column needs an alias",
+    "FG066": "`returns` does not fit the query",
+    "FG067": "statement kind not allowed (read spec must be SELECT, write spec INSERT/UPDATE/DELETE)",
+    "FG068": "construct does not translate to every dialect",
+    "FG070": "trigger names an unknown table or column",
+    "FG071": "trigger needs a value the write does not bind",
+    "FG080": "schema.sql cannot be read",
+}

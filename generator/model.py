@@ -1,0 +1,184 @@
+"""The typed data that flows between the pipeline's stages.
+
+Every class here is a frozen, slotted dataclass: stages never mutate what they
+are given. ``RawSpec`` (load.py) -> ``Spec`` (validate.py) -> ``CompiledQuery``
+(sql.py) -> files (emit.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Union
+
+from generator.diagnostics import Span
+
+Dialect = Literal["mysql", "postgres", "sqlite"]
+DIALECTS: tuple[Dialect, ...] = ("mysql", "postgres", "sqlite")
+
+# Python-side types of parameters and result columns.
+PyType = Literal["str", "int", "float", "decimal", "bool", "date", "datetime", "time"]
+PY_TYPES: tuple[PyType, ...] = (
+    "str",
+    "int",
+    "float",
+    "decimal",
+    "bool",
+    "date",
+    "datetime",
+    "time",
+)
+
+Returns = Literal["one", "many", "scalar"]
+Store = Literal["json", "hash", "zset", "bitmap"]
+Stampede = Literal["lock", "early", "none"]
+Kind = Literal["read", "write"]
+WriteMode = Literal["through", "behind"]
+
+
+# ---------------------------------------------------------------- templates
+
+
+@dataclass(frozen=True, slots=True)
+class Literal_:
+    """A fixed piece of a key or tag template."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """A ``{name}`` piece of a template.
+
+    ``source`` is "param" for ``{origin}``, "row" for ``{row.flight_id}`` and
+    "column" for ``{flight_id}`` in a trigger (a column of the written row).
+    """
+
+    name: str
+    source: Literal["param", "row", "column"]
+    span: Span
+
+
+TemplatePart = Union[Literal_, Field]
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    """A parsed ``"flight:search:{origin}:{day}"`` template."""
+
+    text: str
+    parts: tuple[TemplatePart, ...]
+    span: Span
+
+    @property
+    def fields(self) -> tuple[Field, ...]:
+        return tuple(p for p in self.parts if isinstance(p, Field))
+
+
+# -------------------------------------------------------------------- specs
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    name: str
+    type: PyType
+    span: Span
+    pattern: str | None = None  # a regex a str param must fully match
+    nullable: bool = False  # `{type: int, nullable: true}`: Optional in Python
+
+
+@dataclass(frozen=True, slots=True)
+class CacheSpec:
+    key: Template
+    ttl: int  # seconds, > 0
+    span: Span
+    jitter: float = 0.0  # fraction of ttl, 0 <= jitter < 1
+    tags: tuple[Template, ...] = ()
+    store: Store = "json"
+    stampede: Stampede = "lock"
+    negative_ttl: int | None = None  # seconds; None: empty results use `ttl`
+
+
+@dataclass(frozen=True, slots=True)
+class Trigger:
+    """``invalidate:`` entry: a write to ``table`` drops entries.
+
+    ``tags`` are filled from the written row's columns; ``all`` drops every
+    entry of the spec (a namespace generation bump).
+    """
+
+    table: str
+    span: Span
+    tags: tuple[Template, ...] = ()
+    all: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnOverride:
+    """``columns: {avg_lat: {type: float, nullable: false}}`` in a spec."""
+
+    name: str
+    type: PyType | None
+    nullable: bool | None
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Spec:
+    path: str  # as given on the command line, relative where possible
+    name: str
+    name_span: Span
+    kind: Kind
+    summary: str
+    dialect: Dialect
+    params: tuple[Param, ...]
+    sql: str
+    # Position of the first character of the SQL text in the YAML file, and
+    # the column offset of every following line (the block's indentation).
+    sql_span: Span
+    sql_indent: int
+    returns: Returns
+    returns_span: Span
+    cache: CacheSpec | None  # None for write specs
+    invalidate: tuple[Trigger, ...] = ()
+    write: WriteMode | None = None
+    columns: tuple[ColumnOverride, ...] = ()
+    examples: tuple[tuple[tuple[str, object], ...], ...] = ()  # parameter sets
+    source: str = field(default="", repr=False, compare=False)  # file text
+
+    def param(self, name: str) -> Param | None:
+        for p in self.params:
+            if p.name == name:
+                return p
+        return None
+
+
+# ------------------------------------------------------------ compiled query
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """A result column, typed from the schema."""
+
+    name: str
+    type: PyType
+    nullable: bool
+    scale: int | None = None  # digits after the point, for decimal columns
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledQuery:
+    spec: Spec
+    # SQL per dialect, with that driver's placeholders (%s or ?), literal
+    # percent signs escaped for the %s drivers.
+    sql: dict[Dialect, str]
+    # The parameter bound to each placeholder, in order (a name may repeat).
+    param_order: tuple[str, ...]
+    columns: tuple[Column, ...]  # empty for writes without RETURNING
+    tables: tuple[str, ...]  # tables the query reads, sorted, lower case
+    # Hash of the normalised SQL and result columns: part of every key, so a
+    # changed query never reads entries cached by the old one.
+    version: str
+    # For writes: the table written and the columns bound from params
+    # (column -> param name), so triggers can be filled from the written row.
+    written_table: str | None = None
+    bound_columns: tuple[tuple[str, str], ...] = ()
