@@ -1,0 +1,127 @@
+"""flughafen-gen's command line: ``main(argv) -> exit code``.
+
+Exit codes: 0 done; 1 ``build --check`` found stale files (or a verification
+failed); 2 errors in the specs or the command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+from generator.diagnostics import SpecError
+
+EXIT_OK = 0
+EXIT_STALE = 1
+EXIT_ERRORS = 2
+
+
+def _print_errors(err: SpecError) -> None:
+    sources: dict[str, str | None] = {}
+    for d in err.diagnostics:
+        if d.span.path not in sources:
+            try:
+                sources[d.span.path] = Path(d.span.path).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                sources[d.span.path] = None
+        print(d.render(sources[d.span.path]), file=sys.stderr)
+    n = len(err.diagnostics)
+    print(f"{n} error{'s' if n != 1 else ''}; nothing was written", file=sys.stderr)
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from generator.pipeline import build
+    from generator.write import stale, write_tree
+
+    specs_dir = Path(args.specs)
+    out_dir = Path(args.out)
+    if not specs_dir.is_dir():
+        print(f"error: {specs_dir}: no such directory of specs", file=sys.stderr)
+        return EXIT_ERRORS
+    files = build(specs_dir, Path(args.schema) if args.schema else None)
+    if args.check:
+        wrong = stale(files, out_dir)
+        for path in wrong:
+            print(f"stale: {(out_dir / path).as_posix()}")
+        if wrong:
+            print(f"{len(wrong)} file(s) out of date; run: flughafen-gen build {args.specs}", file=sys.stderr)
+            return EXIT_STALE
+        return EXIT_OK
+    changed = write_tree(files, out_dir)
+    modules = sum(1 for p in files if p.endswith(".py") and "/" not in p and p != "__init__.py")
+    state = "written" if changed else "unchanged"
+    print(f"{modules} accessor module(s) in {out_dir.as_posix()}/ ({state})")
+    return EXIT_OK
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from generator.pipeline import compile_specs
+
+    for q in compile_specs(Path(args.specs)):
+        if q.spec.name == args.name:
+            print(q.sql[args.dialect])
+            return EXIT_OK
+    print(f"error: no spec named {args.name!r} in {args.specs}", file=sys.stderr)
+    return EXIT_ERRORS
+
+
+def cmd_db(args: argparse.Namespace, rest: list[str]) -> int:
+    from generator.dataset.cli import main_db_load
+
+    return main_db_load(rest)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from generator.demo import run_demo
+
+    return run_demo(database_url=args.database, cache_url=args.cache, scale=args.scale)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="flughafen-gen", description=__doc__.splitlines()[0] if __doc__ else None)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    b = sub.add_parser("build", help="generate accessor modules from specs")
+    b.add_argument("specs", nargs="?", default="specs", help="directory of *.yaml specs (default: specs)")
+    b.add_argument("--out", default="generated", help="output directory (default: generated)")
+    b.add_argument("--schema", default=None, help="schema DDL (default: SPECS/schema.sql)")
+    b.add_argument("--check", action="store_true", help="write nothing; exit 1 when generated/ is stale")
+
+    s = sub.add_parser("show", help="print the SQL held for one dialect")
+    s.add_argument("name")
+    s.add_argument("--dialect", choices=["mysql", "postgres", "sqlite"], default="mysql")
+    s.add_argument("--specs", default="specs")
+
+    sub.add_parser("db", help="database commands: db load --scale tiny|small [--database URL]", add_help=False)
+
+    d = sub.add_parser("demo", help="load tiny data if missing, call every accessor cold and warm")
+    d.add_argument("--database", default=None, help="database URL (default: configuration)")
+    d.add_argument("--cache", default=None, help="cache URL (default: configuration)")
+    d.add_argument("--scale", default="tiny", choices=["tiny", "small"])
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["db"]:
+        return _guarded(lambda: cmd_db(argparse.Namespace(), argv[1:]))
+    args = parser().parse_args(argv)
+    handlers = {"build": cmd_build, "show": cmd_show, "demo": cmd_demo}
+    return _guarded(lambda: handlers[args.command](args))
+
+
+def _guarded(run: Callable[[], int]) -> int:
+    try:
+        return run()
+    except SpecError as err:
+        _print_errors(err)
+        return EXIT_ERRORS
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+

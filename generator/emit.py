@@ -1,0 +1,191 @@
+"""CompiledQuery list -> {relative path: file text}. Pure: writes nothing.
+
+Each spec becomes ``<name>.py`` (the accessor) and ``tests/test_<name>.py``
+(its tests). Templates are rendered with ``StrictUndefined`` (a misspelt
+template variable fails the build instead of rendering empty) and formatted
+with black, so the output is byte-identical across runs and machines.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import black
+import jinja2
+
+from generator.model import CompiledQuery, Field, Literal_, Param, PyType, Template
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+# Python annotation and hypothesis strategy per parameter / column type.
+ANNOTATION: dict[PyType, str] = {
+    "str": "str",
+    "int": "int",
+    "float": "float",
+    "decimal": "Decimal",
+    "bool": "bool",
+    "date": "datetime.date",
+    "datetime": "datetime.datetime",
+    "time": "datetime.time",
+}
+STRATEGY: dict[PyType, str] = {
+    "str": "st.text()",
+    "int": "st.integers()",
+    "float": "st.floats(allow_nan=False)",
+    "decimal": "st.decimals(allow_nan=False, allow_infinity=False)",
+    "bool": "st.booleans()",
+    "date": "st.dates()",
+    "datetime": "st.datetimes()",
+    "time": "st.times()",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ParamView:
+    name: str
+    annotation: str
+    strategy: str
+    ctor: str  # Param(...) expression for the QUERY constant
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnView:
+    name: str
+    annotation: str
+    ctor: str  # Col(...) expression
+
+
+def _annotation(t: PyType, nullable: bool) -> str:
+    base = ANNOTATION[t]
+    return f"{base} | None" if nullable else base
+
+
+def _param_view(p: Param) -> ParamView:
+    args = [repr(p.name), repr(p.type)]
+    if p.pattern is not None:
+        args.append(f"pattern={p.pattern!r}")
+    if p.nullable:
+        args.append("nullable=True")
+    strategy = f"st.from_regex({p.pattern!r}, fullmatch=True)" if p.pattern is not None else STRATEGY[p.type]
+    if p.nullable:
+        strategy = f"st.none() | {strategy}"
+    return ParamView(p.name, _annotation(p.type, p.nullable), strategy, f"Param({', '.join(args)})")
+
+
+def _template_tuple(t: Template, params: tuple[Param, ...]) -> str:
+    """``"route:{origin}:{row.flight_id}"`` -> ``("route:", 0, ":", row_field("flight_id"))``."""
+    index = {p.name: i for i, p in enumerate(params)}
+    parts: list[str] = []
+    for part in t.parts:
+        if isinstance(part, Literal_):
+            parts.append(repr(part.text))
+        elif isinstance(part, Field):
+            if part.source == "param":
+                parts.append(str(index[part.name]))
+            else:
+                parts.append(f"row_field({part.name!r})")
+    return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
+
+
+def _tuple(items: list[str]) -> str:
+    if not items:
+        return "()"
+    return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+
+
+def module_context(q: CompiledQuery) -> dict[str, object]:
+    spec = q.spec
+    assert spec.cache is not None, "read specs carry a cache section"
+    cache = spec.cache
+    params = [_param_view(p) for p in spec.params]
+    columns = []
+    for c in q.columns:
+        args = [repr(c.name), repr(c.type)]
+        if c.nullable:
+            args.append("nullable=True")
+        if c.scale is not None:
+            args.append(f"scale={c.scale}")
+        columns.append(ColumnView(c.name, _annotation(c.type, c.nullable), f"Col({', '.join(args)})"))
+    index = {p.name: i for i, p in enumerate(spec.params)}
+    triggers = []
+    for trig in spec.invalidate:
+        args = [repr(trig.table)]
+        if trig.tags:
+            args.append("tags=" + _tuple([_template_tuple(t, spec.params) for t in trig.tags]))
+        if trig.all:
+            args.append("all=True")
+        triggers.append(f"Trigger({', '.join(args)})")
+    if spec.returns == "scalar":
+        only = q.columns[0]
+        result_annotation = _annotation(only.type, True)
+    elif spec.returns == "one":
+        result_annotation = "Row | None"
+    else:
+        result_annotation = "list[Row]"
+    types_used = {p.type for p in spec.params} | {c.type for c in q.columns}
+    return {
+        "spec": spec,
+        "q": q,
+        "summary": spec.summary.strip() or f"The {spec.name} query.",
+        "source_path": spec.path,
+        "params": params,
+        "columns": columns,
+        "signature": ", ".join(["*", *(f"{p.name}: {p.annotation}" for p in params)]) if params else "",
+        "signature_rt": ", ".join(["*", *(f"{p.name}: {p.annotation}" for p in params), "runtime: Runtime | None = None"]),
+        "args": "(" + "".join(f"{p.name}, " for p in spec.params) + ")",
+        "param_order": _tuple([str(index[name]) for name in q.param_order]),
+        "key": _template_tuple(cache.key, spec.params),
+        "tags": _tuple([_template_tuple(t, spec.params) for t in cache.tags]),
+        "triggers": _tuple(triggers),
+        "tables": _tuple([repr(t) for t in q.tables]),
+        "sql": [(d, q.sql[d]) for d in sorted(q.sql)],
+        "cache": cache,
+        "result_annotation": result_annotation,
+        "uses_datetime": bool(types_used & {"date", "datetime", "time"}),
+        "uses_decimal": "decimal" in types_used,
+        "uses_row_field": any(
+            isinstance(p, Field) and p.source != "param"
+            for t in (*cache.tags, *(t for trig in spec.invalidate for t in trig.tags))
+            for p in t.parts
+        ),
+        "examples": [dict(example) for example in spec.examples],
+    }
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
+    env.filters["pyrepr"] = repr
+    return env
+
+
+def format_python(source: str) -> str:
+    return black.format_str(source, mode=black.Mode(target_versions={black.TargetVersion.PY311}))
+
+
+def emit(queries: list[CompiledQuery]) -> dict[str, str]:
+    """Every generated file, by path relative to generated/, in sorted order."""
+    env = _environment()
+    accessor = env.get_template("accessor.py.jinja")
+    test = env.get_template("test_accessor.py.jinja")
+    files: dict[str, str] = {}
+    ordered = sorted(queries, key=lambda q: q.spec.name)
+    for q in ordered:
+        if q.spec.kind != "read":
+            continue
+        context = module_context(q)
+        files[f"{q.spec.name}.py"] = format_python(accessor.render(context))
+        files[f"tests/test_{q.spec.name}.py"] = format_python(test.render(context))
+    names = [q.spec.name for q in ordered if q.spec.kind == "read"]
+    files["__init__.py"] = format_python(env.get_template("package_init.py.jinja").render(names=names))
+    files["tests/__init__.py"] = ""
+    files["tests/conftest.py"] = format_python(env.get_template("conftest.py.jinja").render())
+    files["py.typed"] = ""
+    return dict(sorted(files.items()))
