@@ -1,0 +1,72 @@
+"""The spec format's fields and allowed values: one table for the validator and the JSON Schema.
+
+Each table maps a field name to the values it allows (an empty tuple: any
+value of the field's kind). ``DOCS`` describes each field for the schema.
+"""
+
+from __future__ import annotations
+
+SPEC_FIELDS: dict[str, tuple[str, ...]] = {
+    "name": (),
+    "summary": (),
+    "kind": ("read", "write"),
+    "dialect": ("mysql", "postgres", "sqlite"),
+    "params": (),
+    "sql": (),
+    "returns": ("one", "many", "scalar"),
+    "columns": (),
+    "cache": (),
+    "invalidate": (),
+    "write": ("through", "behind"),
+    "examples": (),
+}
+
+PARAM_FIELDS: dict[str, tuple[str, ...]] = {
+    "type": ("str", "int", "float", "decimal", "bool", "date", "datetime", "time"),
+    "pattern": (),
+    "nullable": (),
+}
+
+CACHE_FIELDS: dict[str, tuple[str, ...]] = {
+    "key": (),
+    "ttl": (),
+    "jitter": (),
+    "tags": (),
+    "store": ("json", "hash", "zset", "bitmap"),
+    "stampede": ("lock", "early", "none"),
+    "negative_ttl": (),
+}
+
+TRIGGER_FIELDS: dict[str, tuple[str, ...]] = {"table": (), "tags": (), "all": ()}
+
+COLUMN_FIELDS: dict[str, tuple[str, ...]] = {"type": PARAM_FIELDS["type"], "nullable": ()}
+
+# Names a spec or parameter may not take: they would shadow generated code.
+RESERVED_NAMES = frozenset({"runtime", "tests", "conftest", "key", "fetch", "invalidate", "invalidate_all", "query"})
+
+DOCS: dict[str, str] = {
+    "name": "A lower-case Python identifier; the module is generated/<name>.py.",
+    "summary": "One line: the module's docstring.",
+    "kind": "read (default): a cached SELECT; write: INSERT/UPDATE/DELETE that fires triggers.",
+    "dialect": "The dialect the SQL is written in (default mysql).",
+    "params": "Ordered parameters: name -> type, or name -> {type, pattern, nullable}. Used as :name in SQL.",
+    "sql": "One statement. Placeholders are :name.",
+    "returns": "one (a row or None), many (a list, default) or scalar (one value).",
+    "columns": "Overrides of inferred result column types: column -> type or {type, nullable}.",
+    "cache": "How results are cached: key template, ttl, jitter, tags, store, stampede, negative_ttl.",
+    "invalidate": "Triggers: a write to table drops entries by tags ({column} of the written row) or all.",
+    "write": "For kind: write: through (commit, then invalidate) or behind (queued on a Valkey stream).",
+    "examples": "Parameter sets used by the generated round-trip test, `demo` and `verify`.",
+    "key": "Key template: literals and {param} fields, separated (e.g. flight:{origin}:{day}).",
+    "ttl": "Seconds, or 30s / 5m / 1h / 1d (combinations like 1h30m too); at most a year.",
+    "jitter": "Spread of expiry, 0% to 50% (e.g. 10%), so keys set together do not expire together.",
+    "tags": "Tag templates: {param} or {row.column}; invalidating a tag drops every entry under it.",
+    "store": "json (default) | hash | zset | bitmap.",
+    "stampede": "lock (default): one caller fills a missing key; early: probabilistic early refresh; none.",
+    "negative_ttl": "How long an empty result is cached (default: ttl).",
+    "type": "str int float decimal bool date datetime time.",
+    "pattern": "A regular expression a str parameter must match in full.",
+    "nullable": "Whether the value may be None.",
+    "table": "The written table that fires this trigger.",
+    "all": "true: drop every entry of the spec (a generation bump, O(1)).",
+}
