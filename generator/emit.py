@@ -85,7 +85,7 @@ def _template_tuple(t: Template, params: tuple[Param, ...]) -> str:
                 parts.append(str(index[part.name]))
             else:
                 parts.append(f"row_field({part.name!r})")
-    return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
+    return _tuple(parts)
 
 
 def _tuple(items: list[str]) -> str:
@@ -133,7 +133,7 @@ def module_context(q: CompiledQuery) -> dict[str, object]:
         "columns": columns,
         "signature": ", ".join(["*", *(f"{p.name}: {p.annotation}" for p in params)]) if params else "",
         "signature_rt": ", ".join(["*", *(f"{p.name}: {p.annotation}" for p in params), "runtime: Runtime | None = None"]),
-        "args": "(" + "".join(f"{p.name}, " for p in spec.params) + ")",
+        "args": _tuple([p.name for p in spec.params]),
         "param_order": _tuple([str(index[name]) for name in q.param_order]),
         "key": _template_tuple(cache.key, spec.params),
         "tags": _tuple([_template_tuple(t, spec.params) for t in cache.tags]),
@@ -150,6 +150,11 @@ def module_context(q: CompiledQuery) -> dict[str, object]:
             for p in t.parts
         ),
         "examples": [dict(example) for example in spec.examples],
+        "values_annotation": "tuple[" + (", ".join(p.annotation for p in params) or "()") + "]",
+        "strategies": ", ".join(p.strategy for p in params),
+        "example_tuples": [_tuple([repr(dict(e)[p.name]) for p in params]) for e in spec.examples],
+        "example_dicts": ["{" + ", ".join(f"{p.name!r}: {dict(e)[p.name]!r}" for p in params) + "}" for e in spec.examples],
+        "from_values": ", ".join(f"{p.name}=v[{i}]" for i, p in enumerate(params)),
     }
 
 

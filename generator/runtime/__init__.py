@@ -1,0 +1,47 @@
+"""What generated accessor modules import at run time.
+
+See docs/generated-module-contract.md for how a generated module uses it.
+"""
+
+from generator.runtime.config import (
+    CacheUrl,
+    Config,
+    ConfigError,
+    DatabaseUrl,
+    load_config,
+    parse_cache_url,
+    parse_database_url,
+    redact,
+)
+from generator.runtime.db import Database, QueryError, connect
+from generator.runtime.keys import MAX_KEY_LENGTH, encode_value, row_field
+from generator.runtime.metrics import Metrics
+from generator.runtime.query import Col, Param, ReadQuery, Trigger, invalidate_tag, invalidate_tags
+from generator.runtime.runtime import Runtime, configure, default_runtime
+
+__all__ = [
+    "MAX_KEY_LENGTH",
+    "CacheUrl",
+    "Col",
+    "Config",
+    "ConfigError",
+    "Database",
+    "DatabaseUrl",
+    "Metrics",
+    "Param",
+    "QueryError",
+    "ReadQuery",
+    "Runtime",
+    "Trigger",
+    "configure",
+    "connect",
+    "default_runtime",
+    "encode_value",
+    "invalidate_tag",
+    "invalidate_tags",
+    "load_config",
+    "parse_cache_url",
+    "parse_database_url",
+    "redact",
+    "row_field",
+]

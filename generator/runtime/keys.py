@@ -1,0 +1,106 @@
+"""Cache keys and tags: typed values -> strings that never collide.
+
+Every value is written as text for its type, then every character outside
+``[A-Za-z0-9._-]`` is percent-encoded (``:`` ``{`` ``*`` space, newline, NUL,
+``%`` itself, non-ASCII as UTF-8). The generator makes sure two fields of a
+template are separated by a literal holding a character outside that set, so
+a key can be read back into its values: different parameters, different keys.
+A key longer than MAX_KEY_LENGTH keeps its readable prefix and replaces the
+rest by ``#`` and a SHA-256 digest; ``#`` never appears in an encoded value.
+
+>>> encode_value("JFK"), encode_value("a:b c"), encode_value(datetime.date(2024, 12, 15))
+('JFK', 'a%3Ab%20c', '2024-12-15')
+>>> encode_value(None), encode_value(True), encode_value(Decimal("12.50"))
+('~', 'true', '12.5')
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+from decimal import Decimal
+from typing import Any, Union
+from urllib.parse import quote
+
+MAX_KEY_LENGTH = 250
+PREFIX = "fg"
+
+
+class RowField:
+    """A template field filled from a row's column (result row or written row)."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"row_field({self.name!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RowField) and other.name == self.name
+
+    def __hash__(self) -> int:
+        return hash(("row_field", self.name))
+
+
+def row_field(name: str) -> RowField:
+    return RowField(name)
+
+
+TemplatePart = Union[str, int, RowField]
+Template = tuple[TemplatePart, ...]
+
+
+def encode_value(value: Any) -> str:
+    if value is None:
+        return "~"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, str):
+        text = value
+    elif isinstance(value, Decimal):
+        text = "0" if value.is_zero() else format(value.normalize(), "f")
+    elif isinstance(value, float):
+        text = repr(value)
+    elif isinstance(value, datetime.datetime):
+        text = value.isoformat()
+    elif isinstance(value, (datetime.date, datetime.time, int)):
+        text = value.isoformat() if not isinstance(value, int) else str(value)
+    else:
+        text = str(value)
+    return quote(text, safe="-._~", encoding="utf-8", errors="surrogatepass").replace("~", "%7E")
+
+
+def fill(template: Template, args: tuple[Any, ...], row: Any = None) -> str:
+    out: list[str] = []
+    for part in template:
+        if type(part) is str:
+            out.append(part)
+        elif type(part) is int:
+            out.append(encode_value(args[part]))
+        else:
+            assert isinstance(part, RowField)
+            out.append(encode_value(getattr(row, part.name)))
+    return "".join(out)
+
+
+def bounded(prefix: str, body: str) -> str:
+    key = prefix + body
+    if len(key) <= MAX_KEY_LENGTH:
+        return key
+    return prefix + "#" + hashlib.sha256(body.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def entry_prefix(name: str, version: str) -> str:
+    return f"{PREFIX}:{name}:{version}:"
+
+
+def tag_key(tag: str) -> str:
+    return bounded(f"{PREFIX}:tag:", tag)
+
+
+def generation_key(name: str) -> str:
+    return f"{PREFIX}:{name}:gen"

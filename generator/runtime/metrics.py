@@ -1,0 +1,46 @@
+"""Per-accessor counters: hits, misses, errors and the time spent in the database and the cache.
+
+Plain integer and float increments under the GIL: cheap enough for the hit path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass(slots=True)
+class Counters:
+    hits: int = 0
+    misses: int = 0
+    stale_fills_dropped: int = 0  # fills refused because an invalidation came first
+    lock_waits: int = 0
+    early_refreshes: int = 0
+    cache_errors: int = 0
+    db_queries: int = 0
+    db_seconds: float = 0.0
+    cache_seconds: float = 0.0
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self._by_name: dict[str, Counters] = {}
+
+    def of(self, name: str) -> Counters:
+        c = self._by_name.get(name)
+        if c is None:
+            c = self._by_name.setdefault(name, Counters())
+        return c
+
+    def snapshot(self) -> dict[str, dict[str, float]]:
+        return {name: asdict(c) for name, c in sorted(self._by_name.items())}
+
+    def prometheus(self) -> str:
+        """The counters in Prometheus' text exposition format."""
+        lines: list[str] = []
+        fields = list(Counters.__dataclass_fields__)
+        for f in fields:
+            metric = f"flughafen_{f}" + ("" if f.endswith("seconds") else "_total")
+            lines.append(f"# TYPE {metric} counter")
+            for name, c in sorted(self._by_name.items()):
+                lines.append(f'{metric}{{accessor="{name}"}} {getattr(c, f)}')
+        return "\n".join(lines) + "\n"

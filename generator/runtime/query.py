@@ -1,0 +1,443 @@
+"""ReadQuery: one generated accessor's cache-aside read, invalidation and key building.
+
+The whole cache-aside race, in one place (as dogpile.cache's get_or_create):
+
+- hit: one round trip, ``MGET generation entry sequence``; the entry counts
+  only if it was stored under the current generation (``invalidate_all`` is
+  an INCR of the generation: O(1)). One msgspec decode, straight into rows.
+- miss: ``SET lock token NX PX``; the owner queries the database and stores
+  through FILL, a script that stores only if the caller still owns the lock,
+  the generation is unchanged and none of the entry's tags was invalidated
+  since the read began (leases, as in "Scaling Memcache at Facebook"): a fill
+  that raced an invalidation is dropped, never stored stale. Value and tag
+  registrations are written together or not at all.
+- others wait for the owner's value with short sleeps, bounded by the lock's
+  lifetime, then query the database themselves.
+- ``stampede: early``: XFetch (Vattani et al., VLDB 2015) refreshes an entry
+  before it expires with a probability that rises as expiry nears.
+- Valkey unreachable: the database answers; see runtime.CacheState.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
+
+import msgspec
+
+from generator.runtime.convert import Convert, converter
+from generator.runtime.db import QueryError
+from generator.runtime.keys import (
+    RowField,
+    Template,
+    bounded,
+    entry_prefix,
+    fill,
+    generation_key,
+    tag_key,
+)
+
+if TYPE_CHECKING:
+    from generator.runtime.runtime import Runtime
+
+RowT = TypeVar("RowT")
+
+SEQUENCE_KEY = "fg:seq"  # bumped by every tag invalidation
+LOCK_MS = 5_000
+_ENCODER = msgspec.json.Encoder()
+
+_PY_TYPES: dict[str, tuple[type, ...]] = {}
+
+
+def _python_types() -> dict[str, tuple[type, ...]]:
+    if not _PY_TYPES:
+        import datetime
+        from decimal import Decimal
+
+        _PY_TYPES.update(
+            {
+                "str": (str,),
+                "int": (int,),
+                "float": (float, int),
+                "decimal": (Decimal, int),
+                "bool": (bool,),
+                "date": (datetime.date,),
+                "datetime": (datetime.datetime,),
+                "time": (datetime.time,),
+            }
+        )
+    return _PY_TYPES
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    name: str
+    type: str
+    pattern: str | None = None
+    nullable: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Col:
+    name: str
+    type: str
+    nullable: bool = False
+    scale: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Trigger:
+    table: str
+    tags: tuple[Template, ...] = ()
+    all: bool = False
+
+
+# Stores the entry if the caller still owns the lock (or holds none), the
+# generation is the one read before the query, and no tag of the entry was
+# invalidated since then. KEYS: entry, lock, generation, then per tag: the
+# tag set and its last-invalidation marker. ARGV: token, envelope, ttl ms,
+# generation, sequence read before the query.
+FILL = """
+if ARGV[1] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+if tonumber(redis.call('GET', KEYS[3]) or '0') ~= tonumber(ARGV[4]) then
+  if ARGV[1] ~= '' then redis.call('DEL', KEYS[2]) end
+  return 0
+end
+for i = 4, #KEYS, 2 do
+  local seen = redis.call('GET', KEYS[i + 1])
+  if seen and tonumber(seen) > tonumber(ARGV[5]) then
+    if ARGV[1] ~= '' then redis.call('DEL', KEYS[2]) end
+    return 0
+  end
+end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+for i = 4, #KEYS, 2 do
+  redis.call('SADD', KEYS[i], KEYS[1])
+  redis.call('PEXPIRE', KEYS[i], ARGV[3], 'NX')
+  redis.call('PEXPIRE', KEYS[i], ARGV[3], 'GT')
+end
+if ARGV[1] ~= '' then redis.call('DEL', KEYS[2]) end
+return 1
+"""
+
+# Drops every entry under each tag, with its lock, and records when. KEYS:
+# the sequence key, then per tag: the tag set and its marker. ARGV: marker ms.
+INVALIDATE_TAGS = """
+local seq = redis.call('INCR', KEYS[1])
+local dropped = 0
+for i = 2, #KEYS, 2 do
+  local members = redis.call('SMEMBERS', KEYS[i])
+  for _, m in ipairs(members) do
+    dropped = dropped + redis.call('DEL', m)
+    redis.call('DEL', m .. ':lock')
+  end
+  redis.call('DEL', KEYS[i])
+  redis.call('SET', KEYS[i + 1], seq, 'PX', ARGV[1])
+end
+return dropped
+"""
+
+# Releases a lock only for its owner.
+RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+def tag_marker_key(tag: str) -> str:
+    return bounded("fg:tagseq:", tag)
+
+
+class ReadQuery(Generic[RowT]):
+    """A generated accessor's query: built once at import, used on every call."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        version: str,
+        sql: dict[str, str],
+        params: tuple[Param, ...],
+        param_order: tuple[int, ...],
+        row: type[RowT],
+        columns: tuple[Col, ...],
+        returns: Literal["one", "many", "scalar"],
+        key: Template,
+        tags: tuple[Template, ...] = (),
+        ttl: int,
+        jitter: float = 0.0,
+        negative_ttl: int | None = None,
+        stampede: Literal["lock", "early", "none"] = "lock",
+        tables: tuple[str, ...] = (),
+        triggers: tuple[Trigger, ...] = (),
+    ) -> None:
+        self.name = name
+        self.version = version
+        self.sql = sql
+        self.params = params
+        self.param_order = param_order
+        self.row = row
+        self.columns = columns
+        self.returns = returns
+        self.key_template = key
+        self.tags = tags
+        self.ttl = ttl
+        self.jitter = jitter
+        self.negative_ttl = negative_ttl
+        self.stampede = stampede
+        self.tables = tables
+        self.triggers = triggers
+        self.prefix = entry_prefix(name, version)
+        self.generation_key = generation_key(name)
+        self._row_tags = any(isinstance(p, RowField) for t in tags for p in t)
+        self._param_tags = tuple(t for t in tags if not any(isinstance(p, RowField) for p in t))
+        self._checks = tuple(self._check_for(i, p) for i, p in enumerate(params))
+        self._converters: dict[str, tuple[Convert, ...]] = {}
+        row_type: Any = row
+        payload: Any = list[row_type] if returns == "many" else (row_type | None)
+        self._decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(tuple[int, int, int, payload])
+
+    # ------------------------------------------------------------------ keys
+
+    def _check_for(self, index: int, p: Param) -> Any:
+        allowed = _python_types()[p.type]
+        pattern = re.compile(p.pattern) if p.pattern else None
+        where = f"{self.name}: parameter {p.name!r}"
+
+        def check(value: Any) -> None:
+            if value is None:
+                if not p.nullable:
+                    raise TypeError(f"{where} is None but not nullable")
+                return
+            if not isinstance(value, allowed) or (isinstance(value, bool) and p.type != "bool"):
+                raise TypeError(f"{where} must be {p.type}, got {type(value).__name__}")
+            if p.type == "date" and type(value).__name__ == "datetime":
+                raise TypeError(f"{where} must be a date, got a datetime")
+            if pattern is not None and not pattern.fullmatch(str(value)):
+                raise ValueError(f"{where} does not match {p.pattern!r}: {str(value)[:80]!r}")
+
+        return check
+
+    def key(self, args: tuple[Any, ...]) -> str:
+        for check, value in zip(self._checks, args):
+            check(value)
+        return bounded(self.prefix, fill(self.key_template, args))
+
+    def _tag_names(self, args: tuple[Any, ...], result: Any) -> list[str]:
+        names = {fill(t, args) for t in self._param_tags}
+        if self._row_tags:
+            rows = result if isinstance(result, list) else ([] if result is None else [result])
+            row_templates = [t for t in self.tags if t not in self._param_tags]
+            for r in rows:
+                for t in row_templates:
+                    names.add(fill(t, args, r))
+        return sorted(names)
+
+    # -------------------------------------------------------------- database
+
+    def _convert(self, dialect: str) -> tuple[Convert, ...]:
+        conv = self._converters.get(dialect)
+        if conv is None:
+            conv = tuple(converter(c.type, c.scale) for c in self.columns)
+            self._converters[dialect] = conv
+        return conv
+
+    def query_database(self, args: tuple[Any, ...], runtime: Runtime) -> Any:
+        """The result straight from the database, typed; no cache involved."""
+        db = runtime.db
+        values = [args[i] for i in self.param_order]
+        counters = runtime.metrics.of(self.name)
+        start = time.perf_counter()
+        try:
+            rows = db.query(self.sql[db.dialect], values)
+        except Exception as e:
+            raise QueryError(f"{self.name}: the query failed on {db.url.redacted()}: {e}") from e
+        finally:
+            counters.db_queries += 1
+            counters.db_seconds += time.perf_counter() - start
+        conv = self._convert(db.dialect)
+        make = self.row
+        typed = [make(*[c(v) for c, v in zip(conv, r)]) for r in rows]
+        if self.returns == "many":
+            return typed
+        return typed[0] if typed else None
+
+    def _result(self, payload: Any) -> Any:
+        if self.returns == "scalar":
+            return None if payload is None else getattr(payload, self.columns[0].name)
+        return payload
+
+    # ----------------------------------------------------------------- reads
+
+    def many(self, args: tuple[Any, ...], runtime: Runtime | None = None) -> list[RowT]:
+        result: list[RowT] = self._read(args, runtime)
+        return result
+
+    def one(self, args: tuple[Any, ...], runtime: Runtime | None = None) -> RowT | None:
+        result: RowT | None = self._read(args, runtime)
+        return result
+
+    def scalar(self, args: tuple[Any, ...], runtime: Runtime | None = None) -> Any:
+        return self._result(self._read(args, runtime))
+
+    def _read(self, args: tuple[Any, ...], runtime: Runtime | None) -> Any:
+        rt = runtime if runtime is not None else _default()
+        key = self.key(args)
+        cache = rt.cache
+        counters = rt.metrics.of(self.name)
+        if not cache.usable():
+            counters.misses += 1
+            return self.query_database(args, rt)
+        try:
+            start = time.perf_counter()
+            generation, raw, sequence = cache.mget(self.generation_key, key, SEQUENCE_KEY)
+            counters.cache_seconds += time.perf_counter() - start
+            cache.ok()
+        except Exception as e:  # noqa: BLE001 - any cache failure: answer from the database
+            cache.failed(e, counters)
+            counters.misses += 1
+            return self.query_database(args, rt)
+        gen = int(generation or 0)
+        if raw is not None:
+            try:
+                env = self._decoder.decode(raw)
+            except msgspec.DecodeError:
+                env = None
+            if env is not None and env[0] == gen:
+                if self.stampede != "early" or not _refresh_early(env[1], env[2]):
+                    counters.hits += 1
+                    return env[3]
+                counters.early_refreshes += 1
+                counters.misses += 1
+                return self._fill(rt, args, key, gen, int(sequence or 0), token="")
+        counters.misses += 1
+        if self.stampede != "lock":
+            return self._fill(rt, args, key, gen, int(sequence or 0), token="")
+        return self._miss_with_lock(rt, args, key, gen, int(sequence or 0))
+
+    def _miss_with_lock(self, rt: Runtime, args: tuple[Any, ...], key: str, gen: int, seq: int) -> Any:
+        cache = rt.cache
+        counters = rt.metrics.of(self.name)
+        token = secrets.token_hex(8)
+        lock = key + ":lock"
+        deadline = time.monotonic() + LOCK_MS / 1000
+        pause = 0.002
+        while True:
+            try:
+                if cache.client.set(lock, token, nx=True, px=LOCK_MS):
+                    return self._fill(rt, args, key, gen, seq, token)
+                counters.lock_waits += 1
+                time.sleep(pause)
+                pause = min(pause * 2, 0.02)
+                generation, raw, sequence = cache.mget(self.generation_key, key, SEQUENCE_KEY)
+            except Exception as e:  # noqa: BLE001
+                cache.failed(e, counters)
+                return self.query_database(args, rt)
+            gen, seq = int(generation or 0), int(sequence or 0)
+            if raw is not None:
+                try:
+                    env = self._decoder.decode(raw)
+                except msgspec.DecodeError:
+                    env = None
+                if env is not None and env[0] == gen:
+                    return env[3]
+            if time.monotonic() > deadline:
+                return self.query_database(args, rt)
+
+    def _fill(self, rt: Runtime, args: tuple[Any, ...], key: str, gen: int, seq: int, token: str) -> Any:
+        start = time.perf_counter()
+        try:
+            result = self.query_database(args, rt)
+        except BaseException:
+            if token:
+                rt.cache.release(key + ":lock", token)
+            raise
+        delta_ms = int((time.perf_counter() - start) * 1000)
+        empty = result is None or result == []
+        ttl = self.negative_ttl if empty and self.negative_ttl is not None else self.ttl
+        ttl_ms = int(ttl * 1000 * (1 + random.random() * self.jitter))
+        expires_ms = int(time.time() * 1000) + ttl_ms
+        envelope = _ENCODER.encode((gen, delta_ms, expires_ms, result))
+        keys = [key, key + ":lock", self.generation_key]
+        for tag in self._tag_names(args, result):
+            keys += [tag_key(tag), tag_marker_key(tag)]
+        counters = rt.metrics.of(self.name)
+        try:
+            t0 = time.perf_counter()
+            stored = rt.cache.fill(keys, [token, envelope, ttl_ms, gen, seq])
+            counters.cache_seconds += time.perf_counter() - t0
+            if not stored:
+                counters.stale_fills_dropped += 1
+        except Exception as e:  # noqa: BLE001
+            rt.cache.failed(e, counters)
+        return result
+
+    def many_batch(self, batch: list[tuple[Any, ...]], runtime: Runtime | None = None) -> list[list[RowT]]:
+        """Many parameter sets: one MGET for all, then the misses filled one by one."""
+        rt = runtime if runtime is not None else _default()
+        keys = [self.key(args) for args in batch]
+        counters = rt.metrics.of(self.name)
+        found: list[Any] = [None] * len(batch)
+        if rt.cache.usable() and keys:
+            try:
+                values = rt.cache.mget(self.generation_key, *keys)
+                rt.cache.ok()
+                gen = int(values[0] or 0)
+                for i, raw in enumerate(values[1:]):
+                    if raw is None:
+                        continue
+                    try:
+                        env = self._decoder.decode(raw)
+                    except msgspec.DecodeError:
+                        continue
+                    if env[0] == gen:
+                        found[i] = env
+            except Exception as e:  # noqa: BLE001
+                rt.cache.failed(e, counters)
+        out: list[list[RowT]] = []
+        for i, args in enumerate(batch):
+            env = found[i]
+            if env is not None:
+                counters.hits += 1
+                out.append(env[3])
+            else:
+                out.append(self._read(args, rt))
+        return out
+
+    # ---------------------------------------------------------- invalidation
+
+    def invalidate(self, args: tuple[Any, ...], runtime: Runtime | None = None) -> None:
+        rt = runtime if runtime is not None else _default()
+        key = self.key(args)
+        rt.cache.delete(key, key + ":lock")
+
+    def invalidate_all(self, runtime: Runtime | None = None) -> None:
+        rt = runtime if runtime is not None else _default()
+        rt.cache.incr(self.generation_key)
+
+
+def _refresh_early(delta_ms: int, expires_ms: int, beta: float = 1.0) -> bool:
+    """XFetch: refresh when now - delta * beta * ln(U) >= expiry."""
+    now_ms = time.time() * 1000
+    return now_ms - delta_ms * beta * math.log(random.random() or 1e-12) >= expires_ms
+
+
+def _default() -> Runtime:
+    from generator.runtime.runtime import default_runtime
+
+    return default_runtime()
+
+
+def invalidate_tag(tag: str, runtime: Runtime | None = None) -> int:
+    """Drop every entry registered under ``tag``, across all queries. Returns how many."""
+    return invalidate_tags([tag], runtime)
+
+
+def invalidate_tags(tags: list[str], runtime: Runtime | None = None) -> int:
+    rt = runtime if runtime is not None else _default()
+    return rt.cache.invalidate_tags(sorted(set(tags)))

@@ -1,0 +1,180 @@
+"""Runtime: the database pool, the Valkey client and the metrics an application's accessors share.
+
+``default_runtime()`` builds one from configuration on first use;
+``configure(...)`` replaces it; tests and services may also pass a Runtime
+to every accessor call explicitly.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from types import TracebackType
+from typing import Any
+
+import valkey
+
+from generator.runtime.config import CacheUrl, Config, load_config, parse_cache_url
+from generator.runtime.db import Database
+from generator.runtime.metrics import Counters, Metrics
+
+log = logging.getLogger("flughafen")
+
+BACKOFF_START = 0.05
+BACKOFF_MAX = 0.5
+
+
+class CacheState:
+    """The Valkey client plus fail-open bookkeeping.
+
+    After a failure the cache is skipped for a backoff period (50 ms doubling
+    to 500 ms), so an outage costs the application nothing but cache hits,
+    and hits resume within a second of Valkey coming back.
+    """
+
+    def __init__(self, url: CacheUrl, socket_timeout: float = 0.25):
+        self.url = url
+        self._server: Any = None
+        if url.embedded:
+            from generator.runtime.embedded import shared_server
+
+            self._server = shared_server()
+            kwargs: dict[str, Any] = dict(self._server.connection_kwargs)
+        else:
+            kwargs = {"host": url.host, "port": url.port, "db": url.db, "username": url.username, "password": url.password, "ssl": url.tls}
+        self.client: valkey.Valkey = valkey.Valkey(
+            **kwargs,
+            socket_timeout=socket_timeout,
+            socket_connect_timeout=socket_timeout,
+            health_check_interval=0,
+        )
+        self._fill = self.client.register_script(_scripts().FILL)
+        self._invalidate = self.client.register_script(_scripts().INVALIDATE_TAGS)
+        self._release = self.client.register_script(_scripts().RELEASE)
+        self._down_until = 0.0
+        self._backoff = BACKOFF_START
+        self._down = False
+        self.errors = 0
+
+    def usable(self) -> bool:
+        return not self._down or time.monotonic() >= self._down_until
+
+    def ok(self) -> None:
+        if self._down:
+            self._down = False
+            self._backoff = BACKOFF_START
+            log.warning("cache %s is answering again", self.url.redacted())
+
+    def failed(self, error: BaseException, counters: Counters | None = None) -> None:
+        self.errors += 1
+        if counters is not None:
+            counters.cache_errors += 1
+        if not self._down:
+            log.warning("cache %s unavailable (%s); answering from the database", self.url.redacted(), type(error).__name__)
+        self._down = True
+        self._down_until = time.monotonic() + self._backoff
+        self._backoff = min(self._backoff * 2, BACKOFF_MAX)
+
+    def mget(self, *keys: str) -> list[Any]:
+        values: list[Any] = self.client.mget(keys)  # type: ignore[assignment]
+        return values
+
+    def fill(self, keys: list[str], args: list[Any]) -> bool:
+        return bool(self._fill(keys=keys, args=args))
+
+    def release(self, lock: str, token: str) -> None:
+        try:
+            self._release(keys=[lock], args=[token])
+        except Exception as e:  # noqa: BLE001 - the lock expires on its own
+            self.failed(e)
+
+    def delete(self, *keys: str) -> None:
+        """Invalidation must not be lost silently: errors propagate to the writer."""
+        self.client.delete(*keys)
+
+    def incr(self, key: str) -> None:
+        self.client.incr(key)
+
+    def invalidate_tags(self, tags: list[str]) -> int:
+        from generator.runtime.keys import tag_key
+        from generator.runtime.query import LOCK_MS, SEQUENCE_KEY, tag_marker_key
+
+        if not tags:
+            return 0
+        keys = [SEQUENCE_KEY]
+        for tag in tags:
+            keys += [tag_key(tag), tag_marker_key(tag)]
+        return int(self._invalidate(keys=keys, args=[LOCK_MS * 2]))
+
+    def close(self) -> None:
+        self.client.close()  # type: ignore[no-untyped-call]
+
+
+def _scripts() -> Any:
+    from generator.runtime import query
+
+    return query
+
+
+class Runtime:
+    def __init__(self, config: Config, socket_timeout: float = 0.25):
+        self.config = config
+        self.db = Database(config.database_url)
+        self.cache = CacheState(config.cache_url, socket_timeout)
+        self.metrics = Metrics()
+
+    @classmethod
+    def from_config(
+        cls,
+        database_url: str | None = None,
+        cache_url: str | None = None,
+        project_dir: Any = None,
+        socket_timeout: float = 0.25,
+    ) -> Runtime:
+        return cls(load_config(database_url, cache_url, project_dir), socket_timeout)
+
+    @property
+    def dialect(self) -> str:
+        return self.db.dialect
+
+    def close(self) -> None:
+        self.db.close()
+        self.cache.close()
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Runtime(database={self.config.database_url.redacted()!r}, cache={self.config.cache_url.redacted()!r})"
+
+
+_default_lock = threading.Lock()
+_default: Runtime | None = None
+
+
+def default_runtime() -> Runtime:
+    global _default
+    rt = _default
+    if rt is None:
+        with _default_lock:
+            if _default is None:
+                _default = Runtime.from_config()
+            rt = _default
+    return rt
+
+
+def configure(database_url: str | None = None, cache_url: str | None = None, **kwargs: Any) -> Runtime:
+    """Replace the process's default runtime."""
+    global _default
+    with _default_lock:
+        old, _default = _default, Runtime.from_config(database_url, cache_url, **kwargs)
+    if old is not None:
+        old.close()
+    return _default
+
+
+__all__ = ["Runtime", "CacheState", "configure", "default_runtime", "parse_cache_url"]
