@@ -1,0 +1,82 @@
+"""The command line: exit codes, messages with positions, nothing written on errors."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from generator.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the repository's specs in a fresh directory, as the cwd."""
+    shutil.copytree(ROOT / "specs", tmp_path / "specs")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_build_writes_every_accessor_and_reports(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["build", "specs"]) == 0
+    names = sorted(p.stem for p in (project / "specs").glob("*.yaml"))
+    assert sorted(p.stem for p in (project / "generated").glob("*.py") if p.stem != "__init__") == names
+    assert sorted(p.name for p in (project / "generated" / "tests").glob("test_*.py")) == [f"test_{n}.py" for n in names]
+    assert f"{len(names)} accessor module(s)" in capsys.readouterr().out
+
+
+def test_the_checked_in_generated_tree_is_what_the_specs_produce(project: Path) -> None:
+    assert main(["build", "specs", "--check", "--out", str(ROOT / "generated")]) == 0
+
+
+def test_check_exits_1_and_lists_stale_files(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    main(["build", "specs"])
+    (project / "generated" / "flight_search.py").write_text("# edited by hand\n")
+    capsys.readouterr()
+    assert main(["build", "specs", "--check"]) == 1
+    assert "stale: generated/flight_search.py" in capsys.readouterr().out
+
+
+def test_check_exits_1_when_nothing_was_generated_yet(project: Path) -> None:
+    assert main(["build", "specs", "--check"]) == 1
+
+
+def test_a_wrong_spec_exits_2_names_file_line_column_and_writes_nothing(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    main(["build", "specs"])
+    before = {p: p.read_bytes() for p in (project / "generated").rglob("*") if p.is_file()}
+    spec = project / "specs" / "flight_search.yaml"
+    spec.write_text(spec.read_text().replace("f.departure, f.arrival, COUNT", "f.departur, f.arrival, COUNT"))
+    capsys.readouterr()
+    assert main(["build", "specs"]) == 2
+    err = capsys.readouterr().err
+    assert "specs/flight_search.yaml:9:10: error[FG062]" in err
+    assert "departur" in err and "nothing was written" in err
+    after = {p: p.read_bytes() for p in (project / "generated").rglob("*") if p.is_file()}
+    assert after == before
+
+
+def test_errors_in_several_specs_are_all_reported(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (project / "specs" / "a_broken.yaml").write_text("name: a_broken\nsql: SELECT 1 AS x\n")
+    (project / "specs" / "b_broken.yaml").write_text("name: b_broken\nsql: SELECT 1 AS x\ncache: {key: k, ttl: soon}\n")
+    assert main(["build", "specs"]) == 2
+    err = capsys.readouterr().err
+    assert "specs/a_broken.yaml:1:1: error[FG011]" in err
+    assert "specs/b_broken.yaml:3:23: error[FG040]" in err
+    assert not (project / "generated").exists()
+
+
+def test_show_prints_the_sql_held_for_a_dialect(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["show", "flight_search", "--dialect", "sqlite"]) == 0
+    out = capsys.readouterr().out
+    assert "DATETIME(?, '+1 day')" in out and '"f"."from"' in out
+
+
+def test_show_an_unknown_spec_exits_2(project: Path) -> None:
+    assert main(["show", "nope"]) == 2
+
+
+def test_a_missing_specs_directory_exits_2(project: Path) -> None:
+    assert main(["build", "nowhere"]) == 2
