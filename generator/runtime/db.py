@@ -129,6 +129,16 @@ class Database:
             finally:
                 cur.close()
 
+    def execute(self, sql: str, values: Sequence[Any] = ()) -> int:
+        """A statement that returns no rows (DDL, a single write); returns the row count."""
+        with self.connection() as conn:
+            cur = conn.cursor()
+            try:
+                cur.execute(sql, self.args(values))
+                return int(cur.rowcount)
+            finally:
+                cur.close()
+
     @contextmanager
     def transaction(self) -> Iterator[Any]:
         """A cursor inside one transaction: committed on success, rolled back on error."""

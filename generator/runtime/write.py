@@ -1,0 +1,157 @@
+"""WriteQuery: a write spec's INSERT/UPDATE/DELETE and the invalidations it fires.
+
+The build joins every read spec's ``invalidate:`` entries for the written
+table into this write's ``tags`` (filled from the write's parameters, or from
+rows looked up before the write) and ``generations`` (read specs dropped
+whole). ``write: through`` commits, then invalidates; ``write: behind``
+queues the parameters on a Valkey stream for ``flughafen-gen worker``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Literal
+
+import msgspec
+
+from generator.runtime.db import QueryError
+from generator.runtime.keys import RowField, Template, fill, generation_key
+from generator.runtime.query import Param
+
+if TYPE_CHECKING:
+    from generator.runtime.runtime import Runtime
+
+log = logging.getLogger("flughafen")
+
+STREAM_PREFIX = "fg:writes:"
+GROUP = "flughafen-workers"
+APPLIED_TABLE = "flughafen_applied_writes"
+_TYPES: dict[str, Any] = {
+    "str": str,
+    "int": int,
+    "float": float,
+    "decimal": Decimal,
+    "bool": bool,
+    "date": datetime.date,
+    "datetime": datetime.datetime,
+    "time": datetime.time,
+}
+
+
+class InvalidationError(RuntimeError):
+    """The write was committed, but the cache could not be told: entries may be stale until their TTL."""
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """Columns of the rows a write touches, read in the same transaction before it."""
+
+    sql: dict[str, str]
+    param_order: tuple[int, ...]
+    columns: tuple[str, ...]
+
+
+class _Row:
+    """A looked-up row, for RowField templates."""
+
+    def __init__(self, columns: tuple[str, ...], values: tuple[Any, ...]):
+        for c, v in zip(columns, values):
+            setattr(self, c, v)
+
+
+class WriteQuery:
+    def __init__(
+        self,
+        *,
+        name: str,
+        sql: dict[str, str],
+        params: tuple[Param, ...],
+        param_order: tuple[int, ...],
+        table: str,
+        mode: Literal["through", "behind"],
+        tags: tuple[Template, ...] = (),
+        generations: tuple[str, ...] = (),
+        lookup: Lookup | None = None,
+    ) -> None:
+        self.name = name
+        self.sql = sql
+        self.params = params
+        self.param_order = param_order
+        self.table = table
+        self.mode = mode
+        self.tags = tags
+        self.generations = generations
+        self.lookup = lookup
+        self.stream = STREAM_PREFIX + name
+        nullable = [(_TYPES[p.type] | None) if p.nullable else _TYPES[p.type] for p in params]
+        self._decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(tuple[tuple(nullable)])  # type: ignore[misc]
+        self._encoder = msgspec.json.Encoder()
+
+    # --------------------------------------------------------------- through
+
+    def execute(self, args: tuple[Any, ...], runtime: Runtime | None = None) -> int:
+        """Run the write (or queue it, for write: behind). Returns the rows affected (0 when queued)."""
+        rt = runtime if runtime is not None else _default()
+        if self.mode == "behind":
+            rt.cache.client.xadd(self.stream, {"args": self._encoder.encode(args)})
+            return 0
+        with rt.db.transaction() as cur:
+            count, tags = self.apply(cur, rt, args)
+        self.invalidate(rt, tags)
+        return count
+
+    def apply(self, cur: Any, rt: Runtime, args: tuple[Any, ...]) -> tuple[int, list[str]]:
+        """Run in the caller's transaction; returns rows affected and the tags to invalidate."""
+        dialect = rt.db.dialect
+        rows: list[_Row] = []
+        try:
+            if self.lookup is not None:
+                cur.execute(self.lookup.sql[dialect], rt.db.args([args[i] for i in self.lookup.param_order]))
+                rows = [_Row(self.lookup.columns, tuple(r)) for r in cur.fetchall()]
+            cur.execute(self.sql[dialect], rt.db.args([args[i] for i in self.param_order]))
+            count = int(cur.rowcount)
+        except Exception as e:
+            raise QueryError(f"{self.name}: the write failed on {rt.db.url.redacted()}: {e}") from e
+        return count, self.tags_for(args, rows)
+
+    def tags_for(self, args: tuple[Any, ...], rows: list[Any]) -> list[str]:
+        names: set[str] = set()
+        for t in self.tags:
+            if any(isinstance(p, RowField) for p in t):
+                names.update(fill(t, args, r) for r in rows)
+            else:
+                names.add(fill(t, args))
+        return sorted(names)
+
+    def invalidate(self, rt: Runtime, tags: list[str], attempts: int = 3) -> None:
+        """After commit: drop what depends on the write. Retries, then raises InvalidationError."""
+        pause = 0.05
+        for attempt in range(attempts):
+            try:
+                rt.cache.invalidate_tags(tags)
+                for name in self.generations:
+                    rt.cache.incr(generation_key(name))
+                return
+            except Exception as e:  # noqa: BLE001 - retried, then raised as InvalidationError
+                if attempt == attempts - 1:
+                    raise InvalidationError(
+                        f"{self.name}: committed, but invalidating {len(tags)} tag(s) and "
+                        f"{len(self.generations)} query generation(s) failed on {rt.cache.url.redacted()}: {e}"
+                    ) from e
+                time.sleep(pause)
+                pause *= 2
+
+    # ---------------------------------------------------------------- behind
+
+    def decode_args(self, data: bytes) -> tuple[Any, ...]:
+        return tuple(self._decoder.decode(data))
+
+
+def _default() -> Runtime:
+    from generator.runtime.runtime import default_runtime
+
+    return default_runtime()
