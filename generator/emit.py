@@ -15,6 +15,7 @@ import black
 import jinja2
 
 from generator.model import CompiledQuery, Field, Literal_, Param, PyType, Template
+from generator.triggers import WriteEffects, join_writes
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
@@ -158,6 +159,47 @@ def module_context(q: CompiledQuery) -> dict[str, object]:
     }
 
 
+def _effect_tag(parts: tuple[object, ...], index: dict[str, int]) -> str:
+    out: list[str] = []
+    for part in parts:
+        if isinstance(part, str):
+            out.append(repr(part))
+        else:
+            kind, name = part  # type: ignore[misc]
+            out.append(str(index[name]) if kind == "param" else f"row_field({name!r})")
+    return _tuple(out)
+
+
+def write_context(q: CompiledQuery, effects: WriteEffects) -> dict[str, object]:
+    spec = q.spec
+    params = [_param_view(p) for p in spec.params]
+    index = {p.name: i for i, p in enumerate(spec.params)}
+    types = {p.type for p in spec.params}
+    lookup = effects.lookup
+    return {
+        "spec": spec,
+        "summary": spec.summary.strip() or f"The {spec.name} write.",
+        "source_path": spec.path,
+        "params": params,
+        "sql": [(d, q.sql[d]) for d in sorted(q.sql)],
+        "param_order": _tuple([str(index[n]) for n in q.param_order]),
+        "table": q.written_table or "",
+        "mode": spec.write or "through",
+        "tags": _tuple([_effect_tag(t, index) for t in effects.tags]),
+        "generations": list(effects.generations),
+        "generations_tuple": _tuple([repr(g) for g in effects.generations]),
+        "lookup": lookup is not None,
+        "lookup_sql": [(d, lookup.sql[d]) for d in sorted(lookup.sql)] if lookup else [],
+        "lookup_order": _tuple([str(index[n]) for n in lookup.param_order]) if lookup else "()",
+        "lookup_columns": _tuple([repr(c) for c in lookup.columns]) if lookup else "()",
+        "uses_row_field": any(not isinstance(p, str) and p[0] == "row" for t in effects.tags for p in t),  # type: ignore[index]
+        "uses_datetime": bool(types & {"date", "datetime", "time"}),
+        "uses_decimal": "decimal" in types,
+        "signature_rt": ", ".join(["*", *(f"{p.name}: {p.annotation}" for p in params), "runtime: Runtime | None = None"]),
+        "args": _tuple([p.name for p in spec.params]),
+    }
+
+
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES)),
@@ -180,16 +222,20 @@ def emit(queries: list[CompiledQuery]) -> dict[str, str]:
     env = _environment()
     accessor = env.get_template("accessor.py.jinja")
     test = env.get_template("test_accessor.py.jinja")
+    write = env.get_template("write.py.jinja")
+    effects = join_writes(queries)
     files: dict[str, str] = {}
     ordered = sorted(queries, key=lambda q: q.spec.name)
     for q in ordered:
         if q.spec.kind != "read":
+            files[f"{q.spec.name}.py"] = format_python(write.render(write_context(q, effects[q.spec.name])))
             continue
         context = module_context(q)
         files[f"{q.spec.name}.py"] = format_python(accessor.render(context))
         files[f"tests/test_{q.spec.name}.py"] = format_python(test.render(context))
     names = [q.spec.name for q in ordered if q.spec.kind == "read"]
-    files["__init__.py"] = format_python(env.get_template("package_init.py.jinja").render(names=names))
+    writes = [q.spec.name for q in ordered if q.spec.kind == "write"]
+    files["__init__.py"] = format_python(env.get_template("package_init.py.jinja").render(names=names, writes=writes))
     files["tests/__init__.py"] = ""
     files["tests/conftest.py"] = format_python(env.get_template("conftest.py.jinja").render())
     files["py.typed"] = ""

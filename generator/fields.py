@@ -19,6 +19,7 @@ SPEC_FIELDS: dict[str, tuple[str, ...]] = {
     "invalidate": (),
     "write": ("through", "behind"),
     "examples": (),
+    "lookup": (),
 }
 
 PARAM_FIELDS: dict[str, tuple[str, ...]] = {
@@ -56,6 +57,7 @@ DOCS: dict[str, str] = {
     "cache": "How results are cached: key template, ttl, jitter, tags, store, stampede, negative_ttl.",
     "invalidate": "Triggers: a write to table drops entries by tags ({column} of the written row) or all.",
     "write": "For kind: write: through (commit, then invalidate) or behind (queued on a Valkey stream).",
+    "lookup": "For kind: write (UPDATE/DELETE): read the trigger columns of the touched rows before writing.",
     "examples": "Parameter sets used by the generated round-trip test, `demo` and `verify`.",
     "key": "Key template: literals and {param} fields, separated (e.g. flight:{origin}:{day}).",
     "ttl": "Seconds, or 30s / 5m / 1h / 1d (combinations like 1h30m too); at most a year.",

@@ -143,6 +143,7 @@ class Spec:
     write: WriteMode | None = None
     columns: tuple[ColumnOverride, ...] = ()
     examples: tuple[tuple[tuple[str, object], ...], ...] = ()  # parameter sets
+    lookup: bool = False  # write specs: read trigger columns of touched rows first
     source: str = field(default="", repr=False, compare=False)  # file text
 
     def param(self, name: str) -> Param | None:

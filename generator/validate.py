@@ -402,6 +402,9 @@ def validate(raw: RawSpec) -> Spec:
             c.error(fields["cache"][0], "FG013", "a write spec has no cache section; the read specs it affects declare invalidate: entries")
         if "write" not in fields:
             c.error(root_span, "FG011", "a write spec needs write: through or write: behind")
+    lookup = bool(_bool(c, fields["lookup"][1], "lookup")) if "lookup" in fields else False
+    if lookup and kind != "write":
+        c.error(fields["lookup"][0], "FG013", "lookup: applies to kind: write specs only")
     triggers = _triggers(c, fields["invalidate"][1]) if "invalidate" in fields else ()
     columns = _columns(c, fields["columns"][1]) if "columns" in fields else ()
     examples = _examples(c, fields["examples"][1], params) if "examples" in fields else ()
@@ -426,6 +429,7 @@ def validate(raw: RawSpec) -> Spec:
         write=cast(Any, write),
         columns=columns,
         examples=examples,
+        lookup=lookup,
         source=raw.text,
     )
 
