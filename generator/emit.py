@@ -165,7 +165,8 @@ def _effect_tag(parts: tuple[object, ...], index: dict[str, int]) -> str:
         if isinstance(part, str):
             out.append(repr(part))
         else:
-            kind, name = part  # type: ignore[misc]
+            assert isinstance(part, tuple)
+            kind, name = str(part[0]), str(part[1])
             out.append(str(index[name]) if kind == "param" else f"row_field({name!r})")
     return _tuple(out)
 
@@ -192,7 +193,7 @@ def write_context(q: CompiledQuery, effects: WriteEffects) -> dict[str, object]:
         "lookup_sql": [(d, lookup.sql[d]) for d in sorted(lookup.sql)] if lookup else [],
         "lookup_order": _tuple([str(index[n]) for n in lookup.param_order]) if lookup else "()",
         "lookup_columns": _tuple([repr(c) for c in lookup.columns]) if lookup else "()",
-        "uses_row_field": any(not isinstance(p, str) and p[0] == "row" for t in effects.tags for p in t),  # type: ignore[index]
+        "uses_row_field": any(isinstance(p, tuple) and p[0] == "row" for t in effects.tags for p in t),
         "uses_datetime": bool(types & {"date", "datetime", "time"}),
         "uses_decimal": "decimal" in types,
         "signature_rt": ", ".join(["*", *(f"{p.name}: {p.annotation}" for p in params), "runtime: Runtime | None = None"]),
@@ -214,7 +215,7 @@ def _environment() -> jinja2.Environment:
 
 
 def format_python(source: str) -> str:
-    return black.format_str(source, mode=black.Mode(target_versions={black.TargetVersion.PY311}))
+    return black.format_str(source, mode=black.Mode(target_versions={black.mode.TargetVersion.PY311}))
 
 
 def emit(queries: list[CompiledQuery]) -> dict[str, str]:

@@ -40,7 +40,7 @@ def _lookup_plan(write: CompiledQuery, columns: list[str]) -> LookupPlan:
     select = exp.select(*[exp.column(c) for c in columns]).from_(exp.table_(write.written_table or ""))
     if where is not None:
         select = select.where(where.this.copy())
-    types = {p.name: p.type for p in write.spec.params}
+    types: dict[str, str] = {p.name: p.type for p in write.spec.params}
     sql: dict[Dialect, str] = {}
     order: list[str] = []
     for d in DIALECTS:
