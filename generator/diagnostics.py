@@ -85,6 +85,7 @@ CODES: dict[str, str] = {
     "FG066": "`returns` does not fit the query",
     "FG067": "statement kind not allowed (read spec must be SELECT, write spec INSERT/UPDATE/DELETE)",
     "FG068": "construct does not translate to every dialect",
+    "FG069": "`columns:` override names a column the query does not return",
     "FG070": "trigger names an unknown table or column",
     "FG071": "trigger needs a value the write does not bind",
     "FG080": "schema.sql cannot be read",

@@ -183,3 +183,9 @@ class CompiledQuery:
     # (column -> param name), so triggers can be filled from the written row.
     written_table: str | None = None
     bound_columns: tuple[tuple[str, str], ...] = ()
+    # For reads: the WHERE fixes a primary or unique key of every table read
+    # (directly or through join equalities), and, more broadly, the query can
+    # return at most one row (that, LIMIT 1, an aggregate without GROUP BY, or
+    # a GROUP BY on fixed columns). For a lint on `returns: one`.
+    pins_key: bool = False
+    single_row: bool = False

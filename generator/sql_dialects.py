@@ -1,93 +1,272 @@
-"""One parsed query -> its SQL for MySQL/MariaDB, PostgreSQL and SQLite, with driver placeholders.
+"""Step 5: one typed query -> its SQL for MySQL/MariaDB, PostgreSQL and SQLite.
 
-Each placeholder becomes a marker before sqlglot writes the SQL, and the
-driver's placeholder after: ``%s`` for pymysql and psycopg (every literal
-``%`` doubled), ``?`` for sqlite3. Rewrites fix what sqlglot would otherwise
-write with another meaning (see shared DIALECTS.md):
+``normalize`` runs once, before typing: ``NOW()`` becomes CURRENT_TIMESTAMP,
+``DATE_ADD``/``DATE_SUB`` become ``x + INTERVAL``/``x - INTERVAL``.
+``render`` then writes each dialect from a copy of the typed tree:
 
-- SQLite has no INTERVAL arithmetic: ``x + INTERVAL n DAY`` and ``DATE_ADD``
-  become ``DATETIME(x, '+n day')`` (sqlglot writes ``DATE(...)``, which drops
-  the time of day).
-- PostgreSQL: date, datetime, time and decimal parameters are cast to their
-  type, so ``:day + INTERVAL '1 DAY'`` is not ambiguous.
+all three
+  identifiers quoted; comments dropped; ORDER BY keeps MySQL's null order
+  (NULLs first ascending) and says nothing where the key cannot be NULL.
+sqlite
+  ``x + INTERVAL n DAY`` -> ``date(x, '+n days')`` for a date and day/week
+  units, else ``datetime(x, '+n hours')``...; CURRENT_TIMESTAMP and
+  CURRENT_DATE -> ``datetime('now', 'localtime')``/``date('now', 'localtime')``
+  (MySQL's are local time, SQLite's UTC); CAST(x AS DECIMAL(p, s)) ->
+  ``ROUND(CAST(x AS REAL), s)``.
+postgres
+  date/datetime/time/decimal parameters cast to their type (an untyped
+  ``$1 + INTERVAL`` is ambiguous); a date plus days stays a DATE;
+  CURRENT_TIMESTAMP -> LOCALTIMESTAMP; LIKE -> ILIKE (MySQL's collation is
+  case-insensitive, as is SQLite's LIKE); CAST AS CHAR -> TEXT/VARCHAR (no
+  blank padding); CONCAT and STRING_AGG arguments cast to TEXT; decimal
+  division stays numeric; TINYINT(1) columns are BOOLEAN there: compared
+  with 0/1 they compare with FALSE/TRUE, in arithmetic and aggregates they
+  are cast to INTEGER.
 
->>> import sqlglot
->>> tree = sqlglot.parse_one("SELECT a FROM t WHERE d >= :day AND d < :day + INTERVAL 1 DAY AND s LIKE 'A%'", read="mysql")
->>> render(tree, {"day": "date"})["sqlite"]
-'SELECT "a" FROM "t" WHERE "d" >= ? AND "d" < DATETIME(?, \\'+1 day\\') AND "s" LIKE \\'A%\\''
->>> render(tree, {"day": "date"})["postgres"]
-'SELECT "a" FROM "t" WHERE "d" >= CAST(%s AS DATE) AND "d" < CAST(%s AS DATE) + INTERVAL \\'1 DAY\\' AND "s" LIKE \\'A%%\\''
+Placeholders become markers before generation and the driver's placeholder
+after: ``%s`` for pymysql and psycopg (every literal ``%`` doubled, so the
+runtime must always pass a parameter tuple, even an empty one), ``?`` for
+sqlite3. Each dialect's SQL is parsed again by sqlglot as a check.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
+import sqlglot
 from sqlglot import exp
+from sqlglot.errors import ErrorLevel, SqlglotError, UnsupportedError
 
-from generator.model import DIALECTS, Dialect
+from generator.model import Dialect, Param
+from generator.sql_types import DAY_UNITS, KEY, SqlType, interval_unit, sql_type
 
-_MARKER = "__fg_param_{}__"
-_MARKER_RE = re.compile(r"__fg_param_(\d+)__")
-_PG_CASTS = {"date": "DATE", "datetime": "TIMESTAMP", "time": "TIME", "decimal": "NUMERIC"}
-_UNITS = {"DAY", "HOUR", "MINUTE", "SECOND", "MONTH", "YEAR"}
-
-
-def _with_markers(tree: exp.Expression, types: dict[str, str], dialect: Dialect) -> tuple[exp.Expression, list[str]]:
-    order: list[str] = []
-
-    def swap(node: exp.Expression) -> exp.Expression:
-        if isinstance(node, exp.Placeholder) and node.name:
-            marker: exp.Expression = exp.var(_MARKER.format(len(order)))
-            order.append(node.name)
-            cast_to = _PG_CASTS.get(types.get(node.name, ""))
-            if dialect == "postgres" and cast_to:
-                marker = exp.Cast(this=marker, to=exp.DataType.build(cast_to))
-            return marker
-        return node
-
-    return tree.copy().transform(swap), order
+MARK = "\x00{}\x00"
+MARK_RE = re.compile("\x00([A-Za-z_][A-Za-z0-9_]*)\x00")
+PG_CASTS = {"date": "DATE", "datetime": "TIMESTAMP", "time": "TIME", "decimal": "NUMERIC"}
+NULLS_ARE_SMALL = {"mysql": True, "postgres": False, "sqlite": True}
 
 
-def _sqlite_interval(node: exp.Expression) -> exp.Expression:
-    """``x + INTERVAL n unit`` / DATE_ADD / DATE_SUB -> ``DATETIME(x, '+n unit')``."""
-    sign = None
-    base: exp.Expression | None = None
-    interval: exp.Expression | None = None
-    if isinstance(node, (exp.Add, exp.Sub)) and isinstance(node.expression, exp.Interval):
-        sign = "+" if isinstance(node, exp.Add) else "-"
-        base, interval = node.this, node.expression
-    elif isinstance(node, (exp.DateAdd, exp.DateSub)):
-        sign = "+" if isinstance(node, exp.DateAdd) else "-"
+class RenderError(Exception):
+    """A dialect's SQL could not be written or read back."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    sql: str  # with the driver's placeholders
+    order: tuple[str, ...]  # the param of each placeholder, in order
+
+
+# ---------------------------------------------------------------- normalize
+
+
+def normalize(tree: exp.Expr) -> exp.Expr:
+    """Spell a few MySQL synonyms one way, before typing (in place).
+
+    >>> import sqlglot
+    >>> normalize(sqlglot.parse_one("SELECT NOW(), DATE_SUB(d, INTERVAL 2 DAY)", read="mysql")).sql("mysql")
+    "SELECT CURRENT_TIMESTAMP(), d - INTERVAL '2' DAY"
+    """
+    return tree.transform(_synonym, copy=False)
+
+
+def _synonym(node: exp.Expr) -> exp.Expr:
+    if isinstance(node, exp.Anonymous) and node.name.upper() in ("NOW", "CURRENT_TIMESTAMP", "LOCALTIMESTAMP") and not node.expressions:
+        return exp.CurrentTimestamp()
+    if isinstance(node, (exp.DateAdd, exp.DateSub)) and isinstance(node.expression, exp.Literal):
         unit = node.args.get("unit")
-        amount = node.expression
-        base = node.this
-        interval = exp.Interval(this=amount, unit=unit) if not isinstance(amount, exp.Interval) else amount
-    if sign is None or base is None or not isinstance(interval, exp.Interval):
-        return node
-    amount = interval.this
-    unit = interval.args.get("unit")
-    unit_name = (unit.name if unit is not None else "").upper()
-    if not isinstance(amount, exp.Literal) or unit_name not in _UNITS:
-        return node
-    modifier = f"{sign}{amount.name} {unit_name.lower()}"
-    return exp.Anonymous(this="DATETIME", expressions=[base, exp.Literal.string(modifier)])
+        interval = exp.Interval(this=node.expression.copy(), unit=unit.copy() if unit else exp.var("DAY"))
+        op = exp.Add if isinstance(node, exp.DateAdd) else exp.Sub
+        return op(this=node.this.copy(), expression=interval)
+    return node
 
 
-def render_one(tree: exp.Expression, types: dict[str, str], dialect: Dialect) -> tuple[str, list[str]]:
-    """SQL text for one dialect and the parameter name of each placeholder, in order."""
-    marked, order = _with_markers(tree, types, dialect)
+# ------------------------------------------------------------------- render
+
+
+def render(tree: exp.Expr, params: tuple[Param, ...], dialect: Dialect) -> Rendered:
+    """The SQL for ``dialect`` with driver placeholders, and the param order.
+
+    >>> import sqlglot
+    >>> from generator.model import Param
+    >>> from generator.diagnostics import Span
+    >>> t = sqlglot.parse_one("SELECT a FROM t WHERE s LIKE '50%' AND b = :b", read="mysql")
+    >>> p = (Param("b", "int", Span("f", 1, 1)),)
+    >>> render(t, p, "mysql"), render(t, p, "sqlite").sql
+    (Rendered(sql="SELECT `a` FROM `t` WHERE `s` LIKE '50%%' AND `b` = %s", order=('b',)), 'SELECT "a" FROM "t" WHERE "s" LIKE \\'50%\\' AND "b" = ?')
+    """
+    types = {p.name: p.type for p in params}
+    work = tree.copy()
+    for rewrite in REWRITES[dialect]:
+        work = work.transform(rewrite, copy=False)
+    _fix_null_order(work, dialect)
+    work = work.transform(lambda n: _marker(n, types, dialect), copy=False)
+    try:
+        text = work.sql(dialect=dialect, identify=True, comments=False, unsupported_level=ErrorLevel.RAISE)
+    except UnsupportedError as e:
+        raise RenderError(f"sqlglot cannot write this for {dialect}: {e}") from None
+    _reparse(text, dialect)
+    order = tuple(MARK_RE.findall(text))
     if dialect == "sqlite":
-        marked = marked.transform(_sqlite_interval)
-    text = marked.sql(dialect=dialect, identify=True)
-    placeholder = "?"
-    if dialect in ("mysql", "postgres"):
-        text = text.replace("%", "%%")
-        placeholder = "%s"
-    seen = [int(m.group(1)) for m in _MARKER_RE.finditer(text)]
-    text = _MARKER_RE.sub(placeholder, text)
-    return text, [order[i] for i in seen]
+        return Rendered(MARK_RE.sub("?", text), order)
+    return Rendered(MARK_RE.sub("%s", text.replace("%", "%%")), order)
 
 
-def render(tree: exp.Expression, types: dict[str, str]) -> dict[Dialect, str]:
-    return {d: render_one(tree, types, d)[0] for d in DIALECTS}
+def _marker(node: exp.Expr, types: Mapping[str, str], dialect: Dialect) -> exp.Expr:
+    """A placeholder -> a marker sqlglot writes verbatim (cast for PostgreSQL)."""
+    if not isinstance(node, exp.Placeholder):
+        return node
+    marker: exp.Expr = exp.var(MARK.format(node.name))
+    cast = PG_CASTS.get(types.get(node.name, ""))
+    if dialect == "postgres" and cast:
+        return exp.cast(marker, exp.DataType.build(cast))
+    return marker
+
+
+def _reparse(text: str, dialect: Dialect) -> None:
+    """sqlglot must read its own output back (markers as ``:name``)."""
+    try:
+        sqlglot.parse_one(MARK_RE.sub(r":\1", text), read=dialect)
+    except SqlglotError as e:
+        raise RenderError(f"the {dialect} SQL does not parse back: {str(e).splitlines()[0]}") from None
+
+
+def _fix_null_order(tree: exp.Expr, dialect: Dialect) -> None:
+    """Where an ORDER BY key cannot be NULL, use the target's own null order.
+
+    sqlglot keeps MySQL's order (NULLs first ascending) by writing NULLS
+    FIRST/LAST for PostgreSQL; a key that is never NULL needs neither, and
+    an index serves a plain ORDER BY better.
+    """
+    small = NULLS_ARE_SMALL[dialect]
+    for ordered in tree.find_all(exp.Ordered):
+        if not sql_type(ordered.this).nullable:
+            desc = bool(ordered.args.get("desc"))
+            ordered.set("nulls_first", small != desc)
+
+
+# ------------------------------------------------------------------ sqlite
+
+
+def _interval_parts(node: exp.Expr) -> tuple[exp.Expr, int, str] | None:
+    """(base, signed amount, unit) of ``x + INTERVAL n UNIT`` / ``x - ...``."""
+    if not isinstance(node, (exp.Add, exp.Sub)) or not isinstance(node.expression, exp.Interval):
+        return None
+    interval = node.expression
+    amount = interval.this
+    negative = isinstance(amount, exp.Neg)
+    if negative:
+        amount = amount.this
+    if not isinstance(amount, exp.Literal):
+        return None
+    n = int(amount.name) * (-1 if negative else 1) * (-1 if isinstance(node, exp.Sub) else 1)
+    return node.this, n, interval_unit(interval)
+
+
+def sqlite_intervals(node: exp.Expr) -> exp.Expr:
+    """``x + INTERVAL 1 DAY`` -> ``DATE(x, '+1 days')`` (DATETIME unless a date and days)."""
+    parts = _interval_parts(node)
+    if parts is None:
+        return node
+    base, n, unit = parts
+    days = unit in DAY_UNITS
+    if unit == "WEEK":
+        n, unit = n * 7, "DAY"
+    fn = "DATE" if days and sql_type(base).py == "date" else "DATETIME"
+    modifier = exp.Literal.string(f"{n:+d} {unit.lower()}s")
+    return _typed(exp.Anonymous(this=fn, expressions=[base, modifier]), sql_type(node))
+
+
+def sqlite_now(node: exp.Expr) -> exp.Expr:
+    """MySQL's CURRENT_TIMESTAMP/CURRENT_DATE are local time; SQLite's are UTC."""
+    if isinstance(node, exp.CurrentTimestamp):
+        return _typed(exp.Anonymous(this="DATETIME", expressions=[exp.Literal.string("now"), exp.Literal.string("localtime")]), sql_type(node))
+    if isinstance(node, exp.CurrentDate):
+        return _typed(exp.Anonymous(this="DATE", expressions=[exp.Literal.string("now"), exp.Literal.string("localtime")]), sql_type(node))
+    return node
+
+
+def sqlite_decimal_cast(node: exp.Expr) -> exp.Expr:
+    """CAST(x AS DECIMAL(p, s)) rounds on MySQL; SQLite's REAL cast does not."""
+    if isinstance(node, exp.Cast) and node.to.this == exp.DataType.Type.DECIMAL:
+        scale = sql_type(node).scale or 0
+        real = exp.cast(node.this, exp.DataType.build("DOUBLE"))
+        return _typed(exp.Round(this=real, decimals=exp.Literal.number(scale)), sql_type(node))
+    return node
+
+
+# ---------------------------------------------------------------- postgres
+
+
+def pg_dates(node: exp.Expr) -> exp.Expr:
+    """A date plus whole days is a DATE on MySQL; PostgreSQL makes a TIMESTAMP."""
+    parts = _interval_parts(node)
+    if parts is not None and sql_type(node).py == "date" and not isinstance(node.parent, exp.Cast):
+        return _typed(exp.Cast(this=node.copy(), to=exp.DataType.build("DATE")), sql_type(node))
+    if isinstance(node, exp.CurrentTimestamp):
+        return _typed(exp.Localtimestamp(), sql_type(node))
+    return node
+
+
+def pg_text(node: exp.Expr) -> exp.Expr:
+    """LIKE -> ILIKE; CHAR casts -> TEXT/VARCHAR; CONCAT/STRING_AGG args -> TEXT."""
+    if isinstance(node, exp.Like):
+        return _typed(exp.ILike(this=node.this, expression=node.expression), sql_type(node))
+    if isinstance(node, exp.Cast) and node.to.this == exp.DataType.Type.CHAR:
+        length = node.to.expressions
+        to = exp.DataType(this=exp.DataType.Type.VARCHAR, expressions=length) if length else exp.DataType.build("TEXT")
+        return _typed(exp.Cast(this=node.this, to=to), sql_type(node))
+    if isinstance(node, exp.Concat):
+        node.set("expressions", [_as_text(a) for a in node.expressions])
+    if isinstance(node, exp.DPipe):
+        node.set("this", _as_text(node.this))
+        node.set("expression", _as_text(node.expression))
+    if isinstance(node, exp.GroupConcat):
+        node.set("this", _as_text(node.this))
+    return node
+
+
+def _as_text(node: exp.Expr) -> exp.Expr:
+    if sql_type(node).py == "str" and not isinstance(node, exp.Null):
+        return node
+    return _typed(exp.cast(node, exp.DataType.build("TEXT")), SqlType("str", sql_type(node).nullable))
+
+
+def pg_booleans(node: exp.Expr) -> exp.Expr:
+    """TINYINT(1) is BOOLEAN on PostgreSQL: 0/1 literals and arithmetic adapt."""
+    if isinstance(node, (exp.EQ, exp.NEQ)):
+        _bool_literal(node)
+    if isinstance(node, (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Mod)):
+        left, right = sql_type(node.left).py, sql_type(node.right).py
+        if (left == "bool") != (right == "bool"):
+            side = "this" if left == "bool" else "expression"
+            node.set(side, _as_int(node.args[side]))
+    if isinstance(node, (exp.Sum, exp.Avg, exp.Min, exp.Max)) and sql_type(node.this).py == "bool":
+        node.set("this", _as_int(node.this))
+    if isinstance(node, exp.Div) and "decimal" in (sql_type(node.left).py, sql_type(node.right).py):
+        node.set("typed", True)
+    return node
+
+
+def _bool_literal(node: exp.Expr) -> None:
+    for mine, other in (("this", "expression"), ("expression", "this")):
+        lit = node.args[other]
+        if sql_type(node.args[mine]).py == "bool" and isinstance(lit, exp.Literal) and lit.name in ("0", "1"):
+            node.set(other, _typed(exp.Boolean(this=lit.name == "1"), SqlType("bool", False)))
+
+
+def _as_int(node: exp.Expr) -> exp.Expr:
+    return _typed(exp.cast(exp.paren(node, copy=False) if isinstance(node, exp.Binary) else node, exp.DataType.build("INT")), SqlType("int", sql_type(node).nullable))
+
+
+def _typed(node: exp.Expr, t: SqlType) -> exp.Expr:
+    node.meta[KEY] = t
+    return node
+
+
+REWRITES: dict[Dialect, tuple[Callable[[exp.Expr], exp.Expr], ...]] = {
+    "mysql": (),
+    "postgres": (pg_dates, pg_text, pg_booleans),
+    "sqlite": (sqlite_intervals, sqlite_now, sqlite_decimal_cast),
+}

@@ -1,151 +1,352 @@
-"""Result column types: each projection of a qualified SELECT -> (Python type, nullable, scale).
+"""Step 3: type every expression of a qualified query, the catalog as authority.
 
-The catalog is the authority for columns; computed expressions follow small
-rules, one per kind of expression, written to give the same Python value on
-all three databases (the runtime converts every driver's value to this type).
+Rules (simple on purpose; a spec's ``columns:`` overrides win over them):
 
-- COUNT -> int, never NULL; SUM -> its argument's type, nullable; AVG -> float, nullable
-- MIN/MAX -> the argument's type, nullable unless grouped over a NOT NULL column
-- COALESCE/IFNULL -> the first argument's type, NULL only if every argument may be
-- CASE -> the first branch's type; CAST -> the target type; ROUND(decimal, n) -> decimal(n)
-- arithmetic -> int, decimal (largest scale) or float; comparisons -> bool; strings -> str
+- a column has its catalog type; it becomes nullable on the optional side of
+  a LEFT/RIGHT/FULL JOIN;
+- literals: ``1`` int, ``1.50`` decimal (scale 2), ``'x'`` str, NULL nullable;
+  a ``:param`` has its parameter's type;
+- COUNT: int, never null. SUM, AVG, MIN, MAX: nullable unless the query has
+  GROUP BY and the argument is not nullable (then every group has a value).
+  SUM keeps int/decimal (and its scale); AVG is float; MIN/MAX keep the type;
+- COALESCE: the arguments' common type, not null if any argument is not null;
+  CASE/IF: the branches' common type, nullable if a branch is or ELSE is missing;
+- CAST: the target type (DECIMAL(p,s) has scale s); ROUND(x, n): decimal
+  scale n, or x's type;
+- ``+ - *``: int with ints, decimal with a decimal (scale: max for + and -,
+  sum for *), float with a float; ``/``: decimal (scale of the dividend + 4,
+  as MySQL) or float, always nullable (division by zero); DIV and MOD: int;
+- a date plus a day/week interval is a date, other intervals a datetime;
+- comparisons and other predicates are bool; string functions str;
+- anything else: what sqlglot's annotation says, nullable.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlglot import exp
+from sqlglot.optimizer.scope import Scope, traverse_scope
 
-from generator.model import PyType
-from generator.schema import Catalog, py_type
+from generator.model import PyType, Spec
+from generator.schema import Catalog, TableDef, py_type
+
+KEY = "fg_type"
+DAY_UNITS = {"DAY", "WEEK"}
+PREDICATES = (
+    exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.NullSafeEQ, exp.NullSafeNEQ,
+    exp.Like, exp.ILike, exp.In, exp.Between, exp.And, exp.Or, exp.Not, exp.Is, exp.Exists, exp.Boolean,
+)  # fmt: skip
+STRING_FUNCS = (exp.Upper, exp.Lower, exp.Concat, exp.Substring, exp.Trim, exp.Replace, exp.Left, exp.Right, exp.GroupConcat)
+AGGREGATES = (exp.Sum, exp.Avg, exp.Min, exp.Max)
 
 
 @dataclass(frozen=True, slots=True)
-class Typed:
-    type: PyType | None  # None: the rules do not know; the spec must say (columns:)
+class SqlType:
+    py: PyType
     nullable: bool
     scale: int | None = None
 
 
-_STRING_FUNCS = (exp.Concat, exp.ConcatWs, exp.Upper, exp.Lower, exp.Substring, exp.Trim, exp.Initcap)
-_PREDICATES = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.And, exp.Or, exp.Not, exp.In, exp.Like, exp.Is, exp.Between, exp.Exists)
+UNKNOWN = SqlType("str", True)
 
 
-class Scope:
-    """Alias -> table for one SELECT, and which aliases an outer join may leave NULL."""
+def sql_type(node: exp.Expr) -> SqlType:
+    """The type ``annotate`` stored on ``node`` (str, nullable when none)."""
+    found = node.meta.get(KEY)
+    return found if isinstance(found, SqlType) else UNKNOWN
 
-    def __init__(self, select: exp.Select, catalog: Catalog):
+
+def merge(types: list[SqlType]) -> SqlType:
+    """The common type of several values (COALESCE, CASE, UNION).
+
+    >>> merge([SqlType("int", False), SqlType("decimal", True, 2)])
+    SqlType(py='decimal', nullable=True, scale=2)
+    """
+    known = [t for t in types if t is not UNKNOWN] or [UNKNOWN]
+    pys = {t.py for t in known}
+    nullable = any(t.nullable for t in types)
+    if pys <= {"int", "decimal", "float", "bool"} and len(pys) > 1:
+        py: PyType = "float" if "float" in pys else "decimal" if "decimal" in pys else "int"
+    else:
+        py = known[0].py
+    scales = [t.scale for t in known if t.scale is not None]
+    return SqlType(py, nullable, max(scales) if py == "decimal" and scales else (0 if py == "decimal" else None))
+
+
+class Typer:
+    """Types the nodes of one qualified statement, caching in ``node.meta``."""
+
+    def __init__(self, tree: exp.Expr, catalog: Catalog, spec: Spec, outer: dict[str, TableDef]) -> None:
         self.catalog = catalog
-        self.tables: dict[str, str] = {}
-        self.nullable: set[str] = set()
-        self.grouped = select.args.get("group") is not None
-        from_ = select.args.get("from_") or select.args.get("from")
-        seen: list[str] = []
-        if from_ is not None:
-            for t in from_.find_all(exp.Table):
-                self.tables[t.alias_or_name] = t.name
-                seen.append(t.alias_or_name)
-        for join in select.args.get("joins") or []:
-            table = join.this
-            alias = table.alias_or_name
-            if isinstance(table, exp.Table):
-                self.tables[alias] = table.name
-            side = (join.side or "").upper()
-            if side in ("LEFT", "FULL"):
-                self.nullable.add(alias)
-            if side in ("RIGHT", "FULL"):
-                self.nullable.update(seen)
-            seen.append(alias)
+        self.spec = spec
+        self.outer = outer
+        self.scopes: dict[int, Scope] = {}
+        for scope in traverse_scope(tree) or _nested_scopes(tree):
+            self.scopes[id(scope.expression)] = scope
 
-    def column(self, col: exp.Column) -> Typed:
-        table_name = self.tables.get(col.table)
-        table = self.catalog.table(table_name) if table_name else None
-        cdef = table.column(col.name) if table else None
-        if cdef is None:
-            return Typed(None, True)
-        return Typed(cdef.type, cdef.nullable or col.table in self.nullable, cdef.scale)
+    def annotate(self, tree: exp.Expr) -> None:
+        """Store a SqlType on every node of ``tree``."""
+        for node in list(tree.walk(bfs=False)):
+            self.type_of(node)
+
+    def type_of(self, node: exp.Expr) -> SqlType:
+        cached = node.meta.get(KEY)
+        if isinstance(cached, SqlType):
+            return cached
+        found = self._compute(node)
+        node.meta[KEY] = found
+        return found
+
+    def _compute(self, node: exp.Expr) -> SqlType:
+        for kinds, rule in RULES:
+            if isinstance(node, kinds):
+                return rule(self, node)
+        if node.type is not None and not node.is_type(exp.DataType.Type.UNKNOWN):
+            return SqlType(py_type(node.type), True)
+        return UNKNOWN
+
+    # -- columns
+
+    def column(self, col: exp.Column) -> SqlType:
+        scope = self._scope(col)
+        if not col.table:
+            return self._alias_reference(col)
+        alias = col.table
+        while scope is not None and alias not in scope.sources:
+            scope = scope.parent
+        if scope is None:
+            tdef = self.outer.get(alias)
+            cdef = tdef.column(col.name) if tdef else None
+            return SqlType(cdef.type, cdef.nullable, cdef.scale) if cdef else UNKNOWN
+        optional = alias in outer_joined(scope.expression)
+        source = scope.sources[alias]
+        if isinstance(source, Scope):
+            t = self._scope_output(source, col.name)
+        else:
+            tdef = self.catalog.table(source.name)
+            cdef = tdef.column(col.name) if tdef else None
+            t = SqlType(cdef.type, cdef.nullable, cdef.scale) if cdef else UNKNOWN
+        return SqlType(t.py, t.nullable or optional, t.scale)
+
+    def _scope(self, node: exp.Expr) -> Scope | None:
+        parent: exp.Expr | None = node
+        while parent is not None:
+            if id(parent) in self.scopes:
+                return self.scopes[id(parent)]
+            parent = parent.parent
+        return None
+
+    def _scope_output(self, scope: Scope, name: str) -> SqlType:
+        if scope.set_operation_scopes:
+            return merge([self._scope_output(s, name) for s in scope.set_operation_scopes])
+        select = scope.expression
+        for proj in select.selects if isinstance(select, exp.Select) else []:
+            if proj.alias_or_name == name:
+                return self.type_of(proj)
+        return UNKNOWN
+
+    def _alias_reference(self, col: exp.Column) -> SqlType:
+        query = col.find_ancestor(exp.Select, exp.SetOperation)
+        while isinstance(query, exp.SetOperation):
+            query = query.this
+        for proj in query.selects if isinstance(query, exp.Select) else []:
+            if proj is not col and proj.alias_or_name == col.name:
+                return self.type_of(proj)
+        return UNKNOWN
+
+    def grouped(self, node: exp.Expr) -> bool:
+        select = node.find_ancestor(exp.Select)
+        return select is not None and bool(select.args.get("group"))
 
 
-def infer(node: exp.Expression, scope: Scope) -> Typed:
-    if isinstance(node, exp.Alias):
-        return infer(node.this, scope)
-    if isinstance(node, exp.Paren):
-        return infer(node.this, scope)
-    if isinstance(node, exp.Column):
-        return scope.column(node)
-    if isinstance(node, exp.Count):
-        return Typed("int", False)
+def _nested_scopes(tree: exp.Expr) -> list[Scope]:
+    return [s for q in tree.find_all(exp.Select) if q.parent_select is None for s in traverse_scope(q)]
+
+
+def outer_joined(select: exp.Expr) -> set[str]:
+    """Aliases on the optional side of an outer join in ``select``.
+
+    >>> import sqlglot
+    >>> sorted(outer_joined(sqlglot.parse_one("SELECT 1 FROM a JOIN b ON 1=1 LEFT JOIN c ON 1=1 RIGHT JOIN d ON 1=1")))
+    ['a', 'b', 'c']
+    """
+    if not isinstance(select, exp.Select):
+        return set()
+    from_ = select.args.get("from_") or select.args.get("from")
+    seen = [from_.this.alias_or_name] if isinstance(from_, exp.From) else []
+    optional: set[str] = set()
+    for join in select.args.get("joins") or []:
+        alias = join.this.alias_or_name
+        side = (join.side or "").upper()
+        if side in ("LEFT", "FULL"):
+            optional.add(alias)
+        if side in ("RIGHT", "FULL"):
+            optional.update(seen)
+        seen.append(alias)
+    return optional
+
+
+# ------------------------------------------------------------------- rules
+
+
+def _literal(t: Typer, node: exp.Literal) -> SqlType:
+    if node.is_string:
+        return SqlType("str", False)
+    text = node.name
+    if "e" in text.lower():
+        return SqlType("float", False)
+    if "." in text:
+        return SqlType("decimal", False, len(text.split(".")[1]))
+    return SqlType("int", False)
+
+
+def _placeholder(t: Typer, node: exp.Placeholder) -> SqlType:
+    p = t.spec.param(node.name)
+    return SqlType(p.type, p.nullable) if p else UNKNOWN
+
+
+def _aggregate(t: Typer, node: exp.Expr) -> SqlType:
+    arg = t.type_of(node.this)
+    nullable = arg.nullable or not t.grouped(node)
     if isinstance(node, exp.Avg):
-        return Typed("float", True)
-    if isinstance(node, exp.Sum):
-        arg = infer(node.this, scope)
-        return Typed(arg.type, True, arg.scale)
-    if isinstance(node, (exp.Min, exp.Max)):
-        arg = infer(node.this, scope)
-        return Typed(arg.type, arg.nullable or not scope.grouped, arg.scale)
-    if isinstance(node, exp.Coalesce):
-        args = [infer(a, scope) for a in [node.this, *node.expressions]]
-        return Typed(args[0].type, all(a.nullable for a in args), _max_scale(args))
-    if isinstance(node, exp.Case):
-        branches = [infer(i.args["true"], scope) for i in node.args.get("ifs") or []]
-        default = node.args.get("default")
-        if default is not None:
-            branches.append(infer(default, scope))
-        first = branches[0] if branches else Typed(None, True)
-        nullable = default is None or any(b.nullable for b in branches)
-        return Typed(first.type, nullable, _max_scale(branches))
-    if isinstance(node, exp.If):
-        a, b = infer(node.args["true"], scope), infer(node.args.get("false") or exp.null(), scope)
-        return Typed(a.type or b.type, a.nullable or b.nullable, _max_scale([a, b]))
-    if isinstance(node, exp.Cast):
-        to = node.to
-        params = [int(p.this.name) for p in to.expressions if isinstance(p, exp.DataTypeParam) and p.this.is_int]
-        scale = params[1] if len(params) > 1 else (0 if py_type(to) == "decimal" else None)
-        return Typed(py_type(to), infer(node.this, scope).nullable, scale)
-    if isinstance(node, exp.Round):
-        arg = infer(node.this, scope)
-        digits = node.args.get("decimals")
-        n = int(digits.name) if isinstance(digits, exp.Literal) and digits.is_int else 0
-        return Typed(arg.type, arg.nullable, n if arg.type == "decimal" else None)
-    if isinstance(node, (exp.Add, exp.Sub, exp.Mul)):
-        a, b = infer(node.this, scope), infer(node.expression, scope)
-        return Typed(_numeric(a, b), a.nullable or b.nullable, _max_scale([a, b]))
-    if isinstance(node, exp.Neg):
-        return infer(node.this, scope)
-    if isinstance(node, exp.Literal):
-        if node.is_string:
-            return Typed("str", False)
-        if node.is_int:
-            return Typed("int", False)
-        return Typed("decimal", False, len(node.name.partition(".")[2]))
-    if isinstance(node, exp.Null):
-        return Typed(None, True)
-    if isinstance(node, exp.Boolean) or isinstance(node, _PREDICATES):
-        return Typed("bool", any(infer(c, scope).nullable for c in node.iter_expressions() if isinstance(c, exp.Column)))
-    if isinstance(node, _STRING_FUNCS):
-        parts = [infer(c, scope) for c in node.iter_expressions()]
-        return Typed("str", any(p.nullable for p in parts))
-    if isinstance(node, (exp.CurrentTimestamp, exp.CurrentDatetime)):
-        return Typed("datetime", False)
-    if isinstance(node, exp.CurrentDate):
-        return Typed("date", False)
-    return Typed(None, True)
+        return SqlType("float", nullable)
+    if isinstance(node, exp.Sum) and arg.py == "bool" or isinstance(node.this, PREDICATES):
+        return SqlType("int", nullable)
+    return SqlType(arg.py, nullable, arg.scale)
 
 
-def _numeric(a: Typed, b: Typed) -> PyType | None:
-    kinds = {a.type, b.type}
-    if "float" in kinds:
-        return "float"
-    if "decimal" in kinds:
-        return "decimal"
-    if kinds <= {"int", "bool"}:
-        return "int"
-    if kinds & {"date", "datetime"}:
-        return "datetime"
-    return None
+def _coalesce(t: Typer, node: exp.Expr) -> SqlType:
+    args = [t.type_of(a) for a in [node.this, *node.expressions]]
+    m = merge(args)
+    return SqlType(m.py, all(a.nullable for a in args), m.scale)
 
 
-def _max_scale(items: list[Typed]) -> int | None:
-    scales = [t.scale for t in items if t.scale is not None]
-    return max(scales) if scales else None
+def _case(t: Typer, node: exp.Case) -> SqlType:
+    branches = [t.type_of(i.args["true"]) for i in node.args.get("ifs") or []]
+    default = node.args.get("default")
+    branches.append(t.type_of(default) if default is not None else SqlType(branches[0].py if branches else "str", True))
+    return merge(branches)
+
+
+def _if(t: Typer, node: exp.If) -> SqlType:
+    false = node.args.get("false")
+    other = t.type_of(false) if false is not None else SqlType("str", True)
+    return merge([t.type_of(node.args["true"]), other])
+
+
+def _cast(t: Typer, node: exp.Cast) -> SqlType:
+    to = node.to
+    params = [p.this for p in to.expressions if isinstance(p, exp.DataTypeParam)]
+    scale = int(params[1].name) if len(params) > 1 and params[1].is_int else None
+    py = py_type(to)
+    if to.this in (exp.DataType.Type.DECIMAL, exp.DataType.Type.UDECIMAL):
+        scale = scale or 0
+    return SqlType(py, t.type_of(node.this).nullable, scale if py == "decimal" else None)
+
+
+def _round(t: Typer, node: exp.Round) -> SqlType:
+    arg = t.type_of(node.this)
+    digits = node.args.get("decimals")
+    n = int(digits.name) if isinstance(digits, exp.Literal) and digits.is_int else 0
+    return SqlType(arg.py, arg.nullable, max(n, 0) if arg.py == "decimal" else None)
+
+
+def _arithmetic(t: Typer, node: exp.Binary) -> SqlType:
+    left, right = t.type_of(node.left), t.type_of(node.right)
+    nullable = left.nullable or right.nullable
+    if isinstance(node.right, exp.Interval) or isinstance(node.left, exp.Interval):
+        base, unit = (left, node.right) if isinstance(node.right, exp.Interval) else (right, node.left)
+        return _interval_result(base, interval_unit(unit), nullable)
+    pys = {left.py, right.py}
+    if "float" in pys:
+        return SqlType("float", nullable)
+    if "decimal" in pys:
+        ls, rs = left.scale or 0, right.scale or 0
+        return SqlType("decimal", nullable, ls + rs if isinstance(node, exp.Mul) else max(ls, rs))
+    return SqlType("int" if pys <= {"int", "bool"} else left.py, nullable)
+
+
+def _interval_result(base: SqlType, unit: str, nullable: bool) -> SqlType:
+    py: PyType = "date" if base.py == "date" and unit in DAY_UNITS else "datetime"
+    return SqlType(py, nullable)
+
+
+def interval_unit(node: exp.Expr) -> str:
+    """``DAY`` for ``INTERVAL 1 DAY`` (upper case, singular)."""
+    unit = node.args.get("unit")
+    return unit.name.upper().rstrip("S") if isinstance(unit, exp.Expr) else ""
+
+
+def _date_add(t: Typer, node: exp.Expr) -> SqlType:
+    base = t.type_of(node.this)
+    return _interval_result(base, interval_unit(node), base.nullable)
+
+
+def _div(t: Typer, node: exp.Div) -> SqlType:
+    left, right = t.type_of(node.left), t.type_of(node.right)
+    if "float" in (left.py, right.py):
+        return SqlType("float", True)
+    return SqlType("decimal", True, (left.scale or 0) + 4)
+
+
+def _same(t: Typer, node: exp.Expr) -> SqlType:
+    return t.type_of(node.this)
+
+
+def _predicate(t: Typer, node: exp.Expr) -> SqlType:
+    if isinstance(node, (exp.Is, exp.Exists, exp.Boolean, exp.NullSafeEQ, exp.NullSafeNEQ)):
+        return SqlType("bool", False)
+    kids = [c for c in node.iter_expressions() if not isinstance(c, exp.Query)]
+    return SqlType("bool", any(t.type_of(k).nullable for k in kids))
+
+
+def _string(t: Typer, node: exp.Expr) -> SqlType:
+    kids = list(node.iter_expressions())
+    return SqlType("str", any(t.type_of(k).nullable for k in kids) or isinstance(node, exp.GroupConcat))
+
+
+def _fixed(py: PyType, nullable: bool) -> Callable[[Typer, exp.Expr], SqlType]:
+    return lambda t, node: SqlType(py, nullable)
+
+
+def _of_arg(py: PyType) -> Callable[[Typer, exp.Expr], SqlType]:
+    return lambda t, node: SqlType(py, t.type_of(node.this).nullable)
+
+
+def _subquery(t: Typer, node: exp.Subquery) -> SqlType:
+    query = node.this
+    while isinstance(query, exp.SetOperation):
+        query = query.this
+    if isinstance(query, exp.Select) and query.selects:
+        inner = t.type_of(query.selects[0])
+        return SqlType(inner.py, True, inner.scale)
+    return UNKNOWN
+
+
+RULES: list[tuple[type | tuple[type, ...], Callable[[Typer, exp.Expr], SqlType]]] = [
+    (exp.Column, lambda t, n: t.column(n)),  # type: ignore[arg-type]
+    (exp.Literal, _literal),  # type: ignore[list-item]
+    (exp.Null, _fixed("str", True)),
+    (exp.Placeholder, _placeholder),  # type: ignore[list-item]
+    ((exp.Alias, exp.Paren, exp.Neg, exp.Abs, exp.Floor, exp.Ceil), _same),
+    (exp.Count, _fixed("int", False)),
+    (AGGREGATES, _aggregate),
+    (exp.Coalesce, _coalesce),
+    (exp.Case, _case),  # type: ignore[list-item]
+    (exp.If, _if),  # type: ignore[list-item]
+    (exp.Cast, _cast),  # type: ignore[list-item]
+    (exp.Round, _round),  # type: ignore[list-item]
+    (exp.Div, _div),  # type: ignore[list-item]
+    ((exp.IntDiv, exp.Mod), lambda t, n: SqlType("int", True)),
+    ((exp.Add, exp.Sub, exp.Mul), _arithmetic),  # type: ignore[list-item]
+    ((exp.DateAdd, exp.DateSub), _date_add),
+    (PREDICATES, _predicate),
+    (exp.Length, _of_arg("int")),
+    (STRING_FUNCS, _string),
+    (exp.CurrentTimestamp, _fixed("datetime", False)),
+    (exp.CurrentDate, _fixed("date", False)),
+    (exp.TsOrDsToDate, _of_arg("date")),
+    (exp.Subquery, _subquery),  # type: ignore[list-item]
+]

@@ -1,0 +1,247 @@
+"""Step 4: refuse what does not mean the same on MySQL, PostgreSQL and SQLite (FG068).
+
+The rule is an allowlist: a statement may use only the constructs listed in
+``ALLOWED``, each known to translate faithfully (with the rewrites of
+``sql_dialects``). Everything else is refused at its position, with a
+portable alternative where one is known (``SUGGEST``). A few allowed
+constructs have conditions, checked by ``CHECKS``:
+
+- ``/`` between two integers (MySQL gives a decimal, the others truncate);
+- INTERVAL: a number literal of DAY, WEEK, HOUR, MINUTE or SECOND added to a
+  date or datetime (SQLite's month arithmetic does not clamp to the month's end);
+- ``||`` in MySQL (it is OR there, concatenation elsewhere);
+- LENGTH in MySQL (bytes; CHAR_LENGTH counts characters everywhere);
+- GROUP_CONCAT with ORDER BY (SQLite 3.44+);
+- a non-aggregated column that is neither grouped nor functionally
+  dependent on a grouped primary key (PostgreSQL refuses it, SQLite picks a row).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from sqlglot import exp
+from sqlglot.tokenizer_core import TokenType
+
+from generator.diagnostics import Diagnostic
+from generator.schema import Catalog
+from generator.sql_parse import Source, node_offset
+from generator.sql_types import DAY_UNITS, interval_unit, outer_joined, sql_type
+
+ALLOWED: tuple[type[exp.Expr], ...] = (
+    # statements and clauses
+    exp.Select, exp.Union, exp.Intersect, exp.Except, exp.With, exp.CTE, exp.TableAlias, exp.Subquery,
+    exp.From, exp.Join, exp.Where, exp.Group, exp.Having, exp.Order, exp.Ordered, exp.Limit, exp.Offset,
+    exp.Distinct, exp.Alias, exp.Column, exp.Identifier, exp.Star, exp.Table, exp.Tuple, exp.Paren,
+    exp.Literal, exp.Null, exp.Boolean, exp.Placeholder, exp.Var, exp.DataType, exp.DataTypeParam,
+    exp.Interval, exp.Insert, exp.Schema, exp.Values, exp.Update, exp.Delete,
+    # operators
+    exp.And, exp.Or, exp.Not, exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.NullSafeEQ,
+    exp.Is, exp.Like, exp.In, exp.Between, exp.Exists, exp.Add, exp.Sub, exp.Mul, exp.Div, exp.IntDiv,
+    exp.Mod, exp.Neg, exp.DPipe,
+    # functions
+    exp.Count, exp.Sum, exp.Avg, exp.Min, exp.Max, exp.Coalesce, exp.Nullif, exp.Case, exp.If, exp.Cast,
+    exp.Round, exp.Abs, exp.Floor, exp.Ceil, exp.Upper, exp.Lower, exp.Concat, exp.Substring, exp.Trim,
+    exp.Length, exp.Replace, exp.CurrentTimestamp, exp.CurrentDate, exp.TsOrDsToDate, exp.DateAdd,
+    exp.DateSub, exp.GroupConcat, exp.Window, exp.WindowSpec, exp.RowNumber, exp.Rank, exp.DenseRank,
+)  # fmt: skip
+
+DATE_HINT = "compare with a range instead (col >= :day AND col < :day + INTERVAL 1 DAY), or compute it in Python"
+SUGGEST: dict[str, str] = {
+    "TimestampDiff": "TIMESTAMPDIFF's arguments are reordered on PostgreSQL and SQLite; compare timestamps directly or compute the difference in Python",
+    "DayOfWeek": "DAYOFWEEK is numbered differently per database; " + DATE_HINT,
+    "DayOfWeekIso": "WEEKDAY is numbered differently per database; " + DATE_HINT,
+    "Year": "YEAR() does not exist on SQLite; " + DATE_HINT,
+    "Month": "MONTH() does not exist on SQLite; " + DATE_HINT,
+    "Day": "DAY() does not exist on SQLite; " + DATE_HINT,
+    "Extract": "EXTRACT does not exist on SQLite; " + DATE_HINT,
+    "TimeToStr": "DATE_FORMAT specifiers differ per database; format the value in Python",
+    "StrToTime": "STR_TO_DATE formats differ per database; pass a typed date/datetime parameter",
+    "OnConflict": "ON DUPLICATE KEY UPDATE is MySQL only (PostgreSQL and SQLite use ON CONFLICT); write a separate UPDATE spec",
+    "Returning": "MySQL has no RETURNING; select the row in a read spec",
+    "ConcatWs": "CONCAT_WS does not exist on SQLite before 3.44; use CONCAT(a, ',', b) (NULL if any part is NULL)",
+    "Left": "LEFT() does not exist on SQLite; use SUBSTRING(x, 1, n)",
+    "Right": "RIGHT() does not exist on SQLite; use SUBSTRING(x, -n)",
+    "Greatest": "GREATEST ignores NULLs on PostgreSQL but not on MySQL; use CASE WHEN a >= b THEN a ELSE b END",
+    "Least": "LEAST ignores NULLs on PostgreSQL but not on MySQL; use CASE WHEN a <= b THEN a ELSE b END",
+    "RegexpLike": "regular expressions differ per database (and are case-insensitive on MySQL); use LIKE",
+    "Pad": "LPAD/RPAD do not exist on SQLite; pad in Python",
+    "JSONArrayAgg": "JSON aggregation differs per database and version; return rows (returns: many)",
+    "JSONObject": "JSON_OBJECT differs per database and version; return columns",
+    "SubstringIndex": "SUBSTRING_INDEX passes through unchanged; use SUBSTRING with a position",
+    "UnixToTime": "use a datetime parameter",
+    "Anonymous": "this function is not known to mean the same on MySQL, PostgreSQL and SQLite",
+}
+ANONYMOUS: dict[str, str] = {
+    "SUBSTRING_INDEX": SUGGEST["SubstringIndex"],
+    "TIMEDIFF": "TIMEDIFF passes through unchanged; compare datetimes directly or compute in Python",
+    "TIME_TO_SEC": "TIME_TO_SEC passes through unchanged; compute in Python",
+    "UNIX_TIMESTAMP": "UNIX_TIMESTAMP passes through unchanged; use a datetime parameter",
+    "DAYNAME": "DAYNAME passes through unchanged; format the date in Python",
+    "ADDDATE": "write DATE_ADD(x, INTERVAL n DAY) or x + INTERVAL n DAY",
+    "SUBDATE": "write DATE_SUB(x, INTERVAL n DAY) or x - INTERVAL n DAY",
+    "UTC_TIMESTAMP": "pass the time as a datetime parameter",
+}
+INTERVAL_UNITS = DAY_UNITS | {"HOUR", "MINUTE", "SECOND"}
+PREFIX = "does not translate to every dialect: "
+
+Check = Callable[[Source, exp.Expr, Catalog], Iterator[tuple[exp.Expr | int, str]]]
+
+
+def check_portable(src: Source, tree: exp.Expr, catalog: Catalog) -> list[Diagnostic]:
+    """FG068 for every construct outside the allowlist or failing a check."""
+    found: list[tuple[exp.Expr | int, str]] = []
+    for check in CHECKS:
+        found += check(src, tree, catalog)
+    diags = []
+    for where, message in found:
+        offset = where if isinstance(where, int) else node_offset(src, where)
+        diags.append(src.diag(offset, "FG068", PREFIX + message))
+    return sorted(set(diags), key=lambda d: (d.span.line, d.span.col, d.message))
+
+
+def not_allowed(src: Source, tree: exp.Expr, catalog: Catalog) -> Iterator[tuple[exp.Expr | int, str]]:
+    """Constructs outside ``ALLOWED`` (a refused node's children are not visited)."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ALLOWED) and not _unsupported_use(node):
+            stack.extend(node.iter_expressions())
+            continue
+        yield node, _describe(node)
+
+
+def _unsupported_use(node: exp.Expr) -> bool:
+    """Allowed classes used in a way that is not (LIMIT in UPDATE, binary LENGTH...)."""
+    if isinstance(node, exp.Length):
+        return bool(node.args.get("binary"))
+    if isinstance(node, (exp.Update, exp.Delete)):
+        return any(node.args.get(k) for k in ("from_", "from", "joins", "limit", "order", "using", "returning"))
+    if isinstance(node, exp.Insert):
+        return any(node.args.get(k) for k in ("conflict", "returning", "ignore", "overwrite"))
+    if isinstance(node, exp.GroupConcat):
+        return isinstance(node.this, exp.Order)
+    return False
+
+
+def _describe(node: exp.Expr) -> str:
+    name = type(node).__name__
+    if isinstance(node, exp.Anonymous):
+        return f"{node.name.upper()}(): " + ANONYMOUS.get(node.name.upper(), SUGGEST["Anonymous"])
+    if isinstance(node, exp.Length):
+        return "LENGTH counts bytes on MySQL and characters elsewhere; use CHAR_LENGTH"
+    if isinstance(node, exp.GroupConcat):
+        return "GROUP_CONCAT with ORDER BY needs SQLite 3.44; drop the ORDER BY or return rows (returns: many)"
+    if isinstance(node, exp.Insert):
+        return "ON DUPLICATE KEY UPDATE, INSERT IGNORE and RETURNING are not portable; write a plain INSERT"
+    if isinstance(node, (exp.Update, exp.Delete)):
+        return f"{name.upper()} with JOIN/FROM, ORDER BY, LIMIT or RETURNING is MySQL or PostgreSQL only; write a single-table {name.upper()} with a WHERE"
+    label = node.sql_name() if isinstance(node, exp.Func) else node.key.upper()
+    return f"{label}: " + SUGGEST.get(name, "not known to mean the same on MySQL, PostgreSQL and SQLite; rewrite it with portable SQL")
+
+
+def mysql_double_pipe(src: Source, tree: exp.Expr, catalog: Catalog) -> Iterator[tuple[exp.Expr | int, str]]:
+    """``||`` written in a MySQL spec: OR there, concatenation elsewhere."""
+    if src.spec.dialect != "mysql":
+        return
+    for tok in src.tokens:
+        if tok.token_type == TokenType.DPIPE:
+            yield tok.start, "`||` means OR in MySQL and concatenation in PostgreSQL and SQLite; write OR, or CONCAT(a, b)"
+
+
+def integer_division(src: Source, tree: exp.Expr, catalog: Catalog) -> Iterator[tuple[exp.Expr | int, str]]:
+    """``int / int``: a decimal on MySQL, truncated on PostgreSQL and SQLite."""
+    for div in tree.find_all(exp.Div):
+        if {sql_type(div.left).py, sql_type(div.right).py} <= {"int", "bool"}:
+            yield div, "`/` between integers gives a decimal on MySQL and an integer elsewhere; write CAST(x AS DECIMAL(10, 4)) / y, or x DIV y for integer division"
+
+
+def intervals(src: Source, tree: exp.Expr, catalog: Catalog) -> Iterator[tuple[exp.Expr | int, str]]:
+    """INTERVAL arithmetic that can be written faithfully for SQLite and PostgreSQL."""
+    for node in tree.find_all(exp.Interval, exp.DateAdd, exp.DateSub):
+        if isinstance(node, exp.Interval) and not isinstance(node.parent, (exp.Add, exp.Sub, exp.DateAdd, exp.DateSub)):
+            yield node, "INTERVAL is supported only as `x + INTERVAL n DAY` or DATE_ADD/DATE_SUB"
+            continue
+        if isinstance(node, exp.Interval):
+            continue
+        yield from _interval_problems(node.this, node.expression, interval_unit(node), node)
+    for op in tree.find_all(exp.Add, exp.Sub):
+        for base, other in ((op.left, op.right), (op.right, op.left)):
+            if isinstance(other, exp.Interval):
+                if isinstance(op, exp.Sub) and base is op.right:
+                    yield op, "write the interval on the right: x - INTERVAL n DAY"
+                else:
+                    yield from _interval_problems(base, other.this, interval_unit(other), op)
+
+
+def _interval_problems(base: exp.Expr, amount: exp.Expr, unit: str, node: exp.Expr) -> Iterator[tuple[exp.Expr | int, str]]:
+    if unit not in INTERVAL_UNITS:
+        yield node, f"INTERVAL of {unit or '?'}: SQLite's month and year arithmetic does not clamp to the month's end as MySQL's does; use DAY, WEEK, HOUR, MINUTE or SECOND"
+    elif not _number_literal(amount):
+        yield node, "the INTERVAL amount must be a number literal (INTERVAL 1 DAY), not an expression or parameter"
+    elif sql_type(base).py not in ("date", "datetime", "str"):
+        yield node, f"INTERVAL arithmetic on a {sql_type(base).py} value; add intervals to a date or datetime"
+
+
+def _number_literal(node: exp.Expr) -> bool:
+    if isinstance(node, exp.Neg):
+        return _number_literal(node.this)
+    if isinstance(node, exp.Literal):
+        try:
+            int(node.name)
+        except ValueError:
+            return False
+        return True
+    return False
+
+
+def strict_grouping(src: Source, tree: exp.Expr, catalog: Catalog) -> Iterator[tuple[exp.Expr | int, str]]:
+    """Non-aggregated columns must be grouped (or the table's grouped primary key)."""
+    for select in tree.find_all(exp.Select):
+        group = select.args.get("group")
+        if group is None and not any(_aggregate(n) for p in select.selects for n in p.walk()):
+            continue
+        grouped = {e.sql() for e in group.expressions} if group is not None else set()
+        keyed = _pk_grouped_aliases(select, grouped, catalog)
+        items = [*select.selects, *_clause_items(select)]
+        for item in items:
+            for col in _loose_columns(item, grouped, select):
+                if col.table not in keyed:
+                    yield col, f"column {col.table}.{col.name} is neither grouped nor aggregated (PostgreSQL refuses it, SQLite picks any row); add it to GROUP BY or wrap it in MIN()/MAX()"
+
+
+def _aggregate(node: exp.Expr) -> bool:
+    return isinstance(node, exp.AggFunc) and not isinstance(node.parent, exp.Window)
+
+
+def _clause_items(select: exp.Select) -> list[exp.Expr]:
+    having, order = select.args.get("having"), select.args.get("order")
+    return ([having.this] if having is not None else []) + ([o.this for o in order.expressions] if order is not None else [])
+
+
+def _loose_columns(node: exp.Expr, grouped: set[str], select: exp.Select) -> Iterator[exp.Column]:
+    if node.sql() in grouped or _aggregate(node) or isinstance(node, (exp.Subquery, exp.Window)):
+        return
+    if isinstance(node, exp.Column) and node.table and node.parent_select is select:
+        yield node
+        return
+    for child in node.iter_expressions():
+        yield from _loose_columns(child, grouped, select)
+
+
+def _pk_grouped_aliases(select: exp.Select, grouped: set[str], catalog: Catalog) -> set[str]:
+    """Aliases of base tables whose whole primary key is in GROUP BY."""
+    out = set()
+    for table in select.find_all(exp.Table):
+        if table.parent_select is not select:
+            continue
+        tdef = catalog.table(table.name)
+        alias = table.alias_or_name
+        if tdef and tdef.primary_key and all(exp.column(c, alias, quoted=True).sql() in grouped for c in tdef.primary_key):
+            out.add(alias)
+    return out
+
+
+CHECKS: tuple[Check, ...] = (not_allowed, mysql_double_pipe, integer_division, intervals, strict_grouping)
+
+__all__ = ["CHECKS", "check_portable", "outer_joined"]
