@@ -28,13 +28,13 @@ class Row:
 
 SQL: Final[dict[str, str]] = {
     "mysql": "SELECT `a`.`airport_id` AS `airport_id`, `a`.`iata` AS `iata`, `a`.`icao` AS `icao`, `a`.`name` AS `name`, `g`.`city` AS `city` FROM `airport` AS `a` JOIN `airport_geo` AS `g` ON `g`.`airport_id` = `a`.`airport_id` WHERE `g`.`country` = %s ORDER BY `a`.`airport_id`",
-    "postgres": 'SELECT "a"."airport_id" AS "airport_id", "a"."iata" AS "iata", "a"."icao" AS "icao", "a"."name" AS "name", "g"."city" AS "city" FROM "airport" AS "a" JOIN "airport_geo" AS "g" ON "g"."airport_id" = "a"."airport_id" WHERE "g"."country" = %s ORDER BY "a"."airport_id" NULLS FIRST',
+    "postgres": 'SELECT "a"."airport_id" AS "airport_id", "a"."iata" AS "iata", "a"."icao" AS "icao", "a"."name" AS "name", "g"."city" AS "city" FROM "airport" AS "a" JOIN "airport_geo" AS "g" ON "g"."airport_id" = "a"."airport_id" WHERE "g"."country" = %s ORDER BY "a"."airport_id"',
     "sqlite": 'SELECT "a"."airport_id" AS "airport_id", "a"."iata" AS "iata", "a"."icao" AS "icao", "a"."name" AS "name", "g"."city" AS "city" FROM "airport" AS "a" JOIN "airport_geo" AS "g" ON "g"."airport_id" = "a"."airport_id" WHERE "g"."country" = ? ORDER BY "a"."airport_id"',
 }
 
 QUERY: Final = ReadQuery(
     name="airports_in_country",
-    version="1f6e81fde1b1",
+    version="87cd89f14082",
     sql=SQL,
     params=(Param("country", "str", pattern="^[A-Z][A-Z .,'()-]{1,49}$"),),
     param_order=(0,),

@@ -25,13 +25,13 @@ class Row:
 
 SQL: Final[dict[str, str]] = {
     "mysql": "SELECT `b`.`seat` AS `seat`, `b`.`booking_id` AS `booking_id` FROM `booking` AS `b` WHERE `b`.`flight_id` = %s AND NOT `b`.`seat` IS NULL ORDER BY `b`.`seat`, `b`.`booking_id`",
-    "postgres": 'SELECT "b"."seat" AS "seat", "b"."booking_id" AS "booking_id" FROM "booking" AS "b" WHERE "b"."flight_id" = %s AND NOT "b"."seat" IS NULL ORDER BY "b"."seat" NULLS FIRST, "b"."booking_id" NULLS FIRST',
+    "postgres": 'SELECT "b"."seat" AS "seat", "b"."booking_id" AS "booking_id" FROM "booking" AS "b" WHERE "b"."flight_id" = %s AND NOT "b"."seat" IS NULL ORDER BY "b"."seat" NULLS FIRST, "b"."booking_id"',
     "sqlite": 'SELECT "b"."seat" AS "seat", "b"."booking_id" AS "booking_id" FROM "booking" AS "b" WHERE "b"."flight_id" = ? AND NOT "b"."seat" IS NULL ORDER BY "b"."seat", "b"."booking_id"',
 }
 
 QUERY: Final = ReadQuery(
     name="booked_seats",
-    version="fd5c0a567879",
+    version="ef431d2135f6",
     sql=SQL,
     params=(Param("flight_id", "int"),),
     param_order=(0,),

@@ -21,8 +21,8 @@ class Row:
 
     country: str | None
     airports: int
-    avg_latitude: float | None
-    avg_longitude: float | None
+    avg_latitude: float
+    avg_longitude: float
 
 
 SQL: Final[dict[str, str]] = {
@@ -33,7 +33,7 @@ SQL: Final[dict[str, str]] = {
 
 QUERY: Final = ReadQuery(
     name="country_airport_stats",
-    version="d7b482723d2d",
+    version="1d413c8d1466",
     sql=SQL,
     params=(Param("country", "str", pattern="^[A-Z][A-Z .,'()-]{1,49}$"),),
     param_order=(0,),
@@ -41,8 +41,8 @@ QUERY: Final = ReadQuery(
     columns=(
         Col("country", "str", nullable=True),
         Col("airports", "int"),
-        Col("avg_latitude", "float", nullable=True),
-        Col("avg_longitude", "float", nullable=True),
+        Col("avg_latitude", "float"),
+        Col("avg_longitude", "float"),
     ),
     returns="one",
     key=("country:", 0, ":stats"),

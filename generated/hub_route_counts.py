@@ -27,13 +27,13 @@ class Row:
 
 SQL: Final[dict[str, str]] = {
     "mysql": "SELECT `a`.`airport_id` AS `airport_id`, `a`.`iata` AS `iata`, `a`.`name` AS `name`, COUNT(*) AS `routes` FROM `flightschedule` AS `s` JOIN `airport` AS `a` ON `a`.`airport_id` = `s`.`from` GROUP BY `a`.`airport_id`, `a`.`iata`, `a`.`name` ORDER BY `routes` DESC, `airport_id` LIMIT %s",
-    "postgres": 'SELECT "a"."airport_id" AS "airport_id", "a"."iata" AS "iata", "a"."name" AS "name", COUNT(*) AS "routes" FROM "flightschedule" AS "s" JOIN "airport" AS "a" ON "a"."airport_id" = "s"."from" GROUP BY "a"."airport_id", "a"."iata", "a"."name" ORDER BY "routes" DESC NULLS LAST, "airport_id" NULLS FIRST LIMIT %s',
+    "postgres": 'SELECT "a"."airport_id" AS "airport_id", "a"."iata" AS "iata", "a"."name" AS "name", COUNT(*) AS "routes" FROM "flightschedule" AS "s" JOIN "airport" AS "a" ON "a"."airport_id" = "s"."from" GROUP BY "a"."airport_id", "a"."iata", "a"."name" ORDER BY "routes" DESC, "airport_id" LIMIT %s',
     "sqlite": 'SELECT "a"."airport_id" AS "airport_id", "a"."iata" AS "iata", "a"."name" AS "name", COUNT(*) AS "routes" FROM "flightschedule" AS "s" JOIN "airport" AS "a" ON "a"."airport_id" = "s"."from" GROUP BY "a"."airport_id", "a"."iata", "a"."name" ORDER BY "routes" DESC, "airport_id" LIMIT ?',
 }
 
 QUERY: Final = ReadQuery(
     name="hub_route_counts",
-    version="7814f60a8227",
+    version="ab019fb02f31",
     sql=SQL,
     params=(Param("top", "int"),),
     param_order=(0,),

@@ -40,7 +40,7 @@ SQL: Final[dict[str, str]] = {
 
 QUERY: Final = ReadQuery(
     name="passenger_profile",
-    version="a4c2eff618b8",
+    version="67c0354d7e16",
     sql=SQL,
     params=(Param("passenger_id", "int"),),
     param_order=(0,),

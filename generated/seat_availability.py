@@ -34,7 +34,7 @@ SQL: Final[dict[str, str]] = {
 
 QUERY: Final = ReadQuery(
     name="seat_availability",
-    version="c08d23002921",
+    version="feb9b4fabd3b",
     sql=SQL,
     params=(Param("flight_id", "int"),),
     param_order=(0,),

@@ -16,7 +16,7 @@ from sqlglot import exp
 
 from generator.diagnostics import Diagnostic, SpecError
 from generator.model import CompiledQuery, Dialect, DIALECTS, Field, Literal_
-from generator.sql_dialects import render_one
+from generator.sql_dialects import render
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,12 +40,12 @@ def _lookup_plan(write: CompiledQuery, columns: list[str]) -> LookupPlan:
     select = exp.select(*[exp.column(c) for c in columns]).from_(exp.table_(write.written_table or ""))
     if where is not None:
         select = select.where(where.this.copy())
-    types: dict[str, str] = {p.name: p.type for p in write.spec.params}
     sql: dict[Dialect, str] = {}
-    order: list[str] = []
+    order: tuple[str, ...] = ()
     for d in DIALECTS:
-        sql[d], order = render_one(select, types, d)
-    return LookupPlan(sql, tuple(order), tuple(columns))
+        rendered = render(select, write.spec.params, d)
+        sql[d], order = rendered.sql, rendered.order
+    return LookupPlan(sql, order, tuple(columns))
 
 
 def join_writes(queries: list[CompiledQuery]) -> dict[str, WriteEffects]:
