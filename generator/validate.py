@@ -207,7 +207,7 @@ def _params(c: _Checker, node: yaml.Node) -> tuple[Param, ...]:
         if pattern is not None and type_name != "str":
             c.error(type_node, "FG031", f"params.{name}: a pattern applies to str parameters only, this one is {type_name}")
             pattern = None
-        params.append(Param(name, cast(PyType, type_name), where, pattern, nullable))
+        params.append(Param(name, type_name, where, pattern, nullable))
     return tuple(params)
 
 

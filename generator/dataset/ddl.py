@@ -9,6 +9,8 @@ statements so a bulk load can create them after the rows are in.
 
 from __future__ import annotations
 
+import functools
+
 from generator.model import Dialect
 from generator.schema import Catalog, ColumnDef, TableDef
 
@@ -56,7 +58,7 @@ def _column(c: ColumnDef, table: TableDef, dialect: Dialect) -> str:
 
 
 def create_table(table: TableDef, dialect: Dialect, with_constraints: bool = True) -> str:
-    q = lambda n: quote(n, dialect)  # noqa: E731
+    q = functools.partial(quote, dialect=dialect)
     lines = [_column(c, table, dialect) for c in table.columns]
     pk_inline = dialect == "sqlite" and len(table.primary_key) == 1 and (table.column(table.primary_key[0]) or table.columns[0]).type == "int"
     if table.primary_key and not pk_inline:
@@ -69,7 +71,7 @@ def create_table(table: TableDef, dialect: Dialect, with_constraints: bool = Tru
 
 
 def _constraints(table: TableDef, dialect: Dialect) -> list[str]:
-    q = lambda n: quote(n, dialect)  # noqa: E731
+    q = functools.partial(quote, dialect=dialect)
     out = [f"UNIQUE ({', '.join(q(c) for c in cols)})" for cols in table.unique]
     for fk in table.foreign_keys:
         out.append(f"FOREIGN KEY ({', '.join(q(c) for c in fk.columns)}) REFERENCES {q(fk.table)} ({', '.join(q(c) for c in fk.ref_columns)})")
@@ -77,7 +79,7 @@ def _constraints(table: TableDef, dialect: Dialect) -> list[str]:
 
 
 def index_statements(table: TableDef, dialect: Dialect) -> list[str]:
-    q = lambda n: quote(n, dialect)  # noqa: E731
+    q = functools.partial(quote, dialect=dialect)
     out = []
     for cols in table.indexes:
         name = q(table.name + "_" + "_".join(cols) + "_idx")

@@ -9,6 +9,7 @@ the database is analysed at the end.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import sys
 import time
@@ -22,6 +23,7 @@ from generator.dataset import ddl
 from generator.dataset.generate import SCALES, SEED, bookings, flights, reference_rows
 from generator.runtime.config import DatabaseUrl, parse_database_url
 from generator.runtime.db import _sqlite_arg, connect
+from generator.model import Dialect
 from generator.schema import Catalog, TableDef, load_catalog
 
 SCHEMA = Path(__file__).resolve().parents[2] / "specs" / "schema.sql"
@@ -104,8 +106,8 @@ def _chunks(rows: Iterable[tuple[Any, ...]], n: int) -> Iterator[list[tuple[Any,
         yield chunk
 
 
-def _load_table(conn: Any, dialect: str, table: TableDef, rows: Iterable[tuple[Any, ...]], progress: Progress) -> int:
-    q = lambda n: ddl.quote(n, dialect)  # type: ignore[arg-type]  # noqa: E731
+def _load_table(conn: Any, dialect: Dialect, table: TableDef, rows: Iterable[tuple[Any, ...]], progress: Progress) -> int:
+    q = functools.partial(ddl.quote, dialect=dialect)
     columns = ", ".join(q(c.name) for c in table.columns)
     start = time.monotonic()
     done = 0
