@@ -26,9 +26,9 @@ from sqlglot.tokenizer_core import TokenType
 from generator.diagnostics import Diagnostic
 from generator.schema import Catalog
 from generator.sql_parse import Source, node_offset
-from generator.sql_types import DAY_UNITS, interval_unit, outer_joined, sql_type
+from generator.sql_types import DAY_UNITS, UNKNOWN, interval_unit, sql_type
 
-ALLOWED: tuple[type[exp.Expr], ...] = (
+ALLOWED: frozenset[type[exp.Expr]] = frozenset((
     # statements and clauses
     exp.Select, exp.Union, exp.Intersect, exp.Except, exp.With, exp.CTE, exp.TableAlias, exp.Subquery,
     exp.From, exp.Join, exp.Where, exp.Group, exp.Having, exp.Order, exp.Ordered, exp.Limit, exp.Offset,
@@ -44,7 +44,7 @@ ALLOWED: tuple[type[exp.Expr], ...] = (
     exp.Round, exp.Abs, exp.Floor, exp.Ceil, exp.Upper, exp.Lower, exp.Concat, exp.Substring, exp.Trim,
     exp.Length, exp.Replace, exp.CurrentTimestamp, exp.CurrentDate, exp.TsOrDsToDate, exp.DateAdd,
     exp.DateSub, exp.GroupConcat, exp.Window, exp.WindowSpec, exp.RowNumber, exp.Rank, exp.DenseRank,
-)  # fmt: skip
+))  # fmt: skip
 
 DATE_HINT = "compare with a range instead (col >= :day AND col < :day + INTERVAL 1 DAY), or compute it in Python"
 SUGGEST: dict[str, str] = {
@@ -101,14 +101,28 @@ def check_portable(src: Source, tree: exp.Expr, catalog: Catalog) -> list[Diagno
 
 
 def not_allowed(src: Source, tree: exp.Expr, catalog: Catalog) -> Iterator[tuple[exp.Expr | int, str]]:
-    """Constructs outside ``ALLOWED`` (a refused node's children are not visited)."""
+    """Constructs outside ``ALLOWED`` (exact classes: a subclass such as
+    CONCAT_WS may mean something else); a refused node's children are skipped."""
     stack = [tree]
     while stack:
         node = stack.pop()
-        if isinstance(node, ALLOWED) and not _unsupported_use(node):
+        if type(node) in ALLOWED and not _unsupported_use(node):
             stack.extend(node.iter_expressions())
             continue
-        yield node, _describe(node)
+        yield _keyword_offset(src, node), _describe(node)
+
+
+def _keyword_offset(src: Source, node: exp.Expr) -> exp.Expr | int:
+    """For a refused clause of INSERT/UPDATE/DELETE, the offset of its keyword."""
+    if not isinstance(node, (exp.Insert, exp.Update, exp.Delete)):
+        return node
+    words = ("DUPLICATE", "IGNORE", "RETURNING", "JOIN", "FROM", "USING", "ORDER", "LIMIT")
+    toks = src.tokens
+    for word in words:
+        for i, tok in enumerate(toks):
+            if i > 0 and tok.text.upper().split()[0] == word and not (word == "FROM" and isinstance(node, exp.Delete) and i == 1):
+                return toks[i - 1].start if word == "DUPLICATE" else tok.start
+    return node
 
 
 def _unsupported_use(node: exp.Expr) -> bool:
@@ -147,6 +161,18 @@ def mysql_double_pipe(src: Source, tree: exp.Expr, catalog: Catalog) -> Iterator
     for tok in src.tokens:
         if tok.token_type == TokenType.DPIPE:
             yield tok.start, "`||` means OR in MySQL and concatenation in PostgreSQL and SQLite; write OR, or CONCAT(a, b)"
+
+
+def date_or_text_arithmetic(src: Source, tree: exp.Expr, catalog: Catalog) -> Iterator[tuple[exp.Expr | int, str]]:
+    """``+ - * / % DIV`` on dates, times or text: each database does something else."""
+    ops = (exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Mod, exp.IntDiv)
+    for op in tree.find_all(*ops):
+        if isinstance(op.left, exp.Interval) or isinstance(op.right, exp.Interval):
+            continue
+        kinds = {sql_type(side).py for side in (op.left, op.right) if sql_type(side) is not UNKNOWN}
+        odd = kinds & {"date", "datetime", "time", "str"}
+        if odd:
+            yield op, f"arithmetic on a {sorted(odd)[0]} value means something else on each database; add an INTERVAL to a date, compare dates directly, or compute in Python"
 
 
 def integer_division(src: Source, tree: exp.Expr, catalog: Catalog) -> Iterator[tuple[exp.Expr | int, str]]:
@@ -242,6 +268,5 @@ def _pk_grouped_aliases(select: exp.Select, grouped: set[str], catalog: Catalog)
     return out
 
 
-CHECKS: tuple[Check, ...] = (not_allowed, mysql_double_pipe, integer_division, intervals, strict_grouping)
+CHECKS: tuple[Check, ...] = (not_allowed, mysql_double_pipe, date_or_text_arithmetic, integer_division, intervals, strict_grouping)
 
-__all__ = ["CHECKS", "check_portable", "outer_joined"]

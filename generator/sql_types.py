@@ -328,7 +328,7 @@ def _subquery(t: Typer, node: exp.Subquery) -> SqlType:
 RULES: list[tuple[type | tuple[type, ...], Callable[[Typer, exp.Expr], SqlType]]] = [
     (exp.Column, lambda t, n: t.column(n)),  # type: ignore[arg-type]
     (exp.Literal, _literal),  # type: ignore[list-item]
-    (exp.Null, _fixed("str", True)),
+    (exp.Null, lambda t, n: UNKNOWN),
     (exp.Placeholder, _placeholder),  # type: ignore[list-item]
     ((exp.Alias, exp.Paren, exp.Neg, exp.Abs, exp.Floor, exp.Ceil), _same),
     (exp.Count, _fixed("int", False)),
