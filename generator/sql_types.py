@@ -18,6 +18,7 @@ Rules (simple on purpose; a spec's ``columns:`` overrides win over them):
   as MySQL) or float, always nullable (division by zero); DIV and MOD: int;
 - a date plus a day/week interval is a date, other intervals a datetime;
 - comparisons and other predicates are bool; string functions str;
+  ROW_NUMBER/RANK/DENSE_RANK int; an aggregate OVER (...) its aggregate's type;
 - anything else: what sqlglot's annotation says, nullable.
 """
 
@@ -258,7 +259,7 @@ def _arithmetic(t: Typer, node: exp.Binary) -> SqlType:
     nullable = left.nullable or right.nullable
     if isinstance(node.right, exp.Interval) or isinstance(node.left, exp.Interval):
         base, unit = (left, node.right) if isinstance(node.right, exp.Interval) else (right, node.left)
-        return _interval_result(base, interval_unit(unit), nullable)
+        return _interval_result(base, interval_unit(unit), base.nullable)
     pys = {left.py, right.py}
     if "float" in pys:
         return SqlType("float", nullable)
@@ -349,4 +350,6 @@ RULES: list[tuple[type | tuple[type, ...], Callable[[Typer, exp.Expr], SqlType]]
     (exp.CurrentDate, _fixed("date", False)),
     (exp.TsOrDsToDate, _of_arg("date")),
     (exp.Subquery, _subquery),  # type: ignore[list-item]
+    ((exp.RowNumber, exp.Rank, exp.DenseRank), _fixed("int", False)),
+    (exp.Window, _same),
 ]
