@@ -56,13 +56,12 @@ def test_key_is_stable_versioned_and_bounded(v: Values) -> None:
 
 def _round_trip(runtime: Runtime, v: Values) -> None:
     _invalidate(v, runtime)
-    before = runtime.metrics.snapshot()["flight_search"]
+    counters = runtime.metrics.of("flight_search")
+    hits, misses = counters.hits, counters.misses
     cold = _fetch(v, runtime)
     warm = _fetch(v, runtime)
-    after = runtime.metrics.snapshot()["flight_search"]
     assert warm == cold
-    assert after["misses"] == before["misses"] + 1
-    assert after["hits"] == before["hits"] + 1
+    assert (counters.hits, counters.misses) == (hits + 1, misses + 1)
 
 
 def test_round_trip_on_embedded_default(embedded_runtime: Runtime) -> None:
