@@ -35,7 +35,7 @@ HOW = {
 
 
 class Cursor(Protocol):
-    def execute(self, sql: str, params: Sequence[Any] = ...) -> Any: ...
+    def execute(self, query: str, args: Any = ..., /) -> Any: ...
     def fetchall(self) -> Sequence[Sequence[Any]]: ...
 
 
@@ -185,8 +185,8 @@ def postgres_cursor(catalog: Catalog) -> Iterator[Cursor]:
     conn = psycopg.connect(f"{url} dbname={DB}", autocommit=True)
     try:
         cur = conn.cursor()
-        create_and_fill(cur, catalog, "postgres")  # type: ignore[arg-type]
-        yield cur  # type: ignore[misc]
+        create_and_fill(cur, catalog, "postgres")
+        yield cur
     finally:
         conn.close()
         admin.execute(f"DROP DATABASE IF EXISTS {DB}")
