@@ -98,10 +98,13 @@ def parse_statement(src: Source) -> exp.Expr:
     Identifiers are lower-cased: names are case-insensitive, as in MySQL.
     """
     spec = src.spec
+    foreign = _foreign_placeholders(src)
+    if foreign:
+        raise SpecError(foreign)
     try:
         trees = sqlglot.parse(spec.sql, read=spec.dialect)
     except ParseError as e:
-        raise SpecError([_parse_error(src, e)]) from None
+        raise SpecError(_keyword_params(src) or [_parse_error(src, e)]) from None
     stmts = [t for t in trees if t is not None]
     if len(stmts) != 1:
         second = _second_statement_offset(src)
@@ -112,6 +115,35 @@ def parse_statement(src: Source) -> exp.Expr:
     for ident in tree.find_all(exp.Identifier):
         ident.set("this", ident.name.lower())
     return tree
+
+
+def _foreign_placeholders(src: Source) -> list[Diagnostic]:
+    """FG060 for ``?``, ``%s``, ``%(name)s``, ``$1`` and ``:keyword``: write ``:name``."""
+    diags = []
+    toks = src.tokens
+    for i, tok in enumerate(toks):
+        nxt = toks[i + 1] if i + 1 < len(toks) else None
+        adjacent = nxt is not None and nxt.start == tok.end + 1
+        text = None
+        if tok.token_type == TokenType.PLACEHOLDER or (tok.text == "$" and adjacent):
+            text = f"{tok.text}{nxt.text if tok.text == '$' and nxt else ''}"
+        elif tok.token_type == TokenType.MOD and adjacent and nxt is not None and nxt.text == "s":
+            text = "%s"
+        elif tok.token_type == TokenType.MOD and [t.text for t in toks[i + 1 : i + 5]][::3] == ["(", "s"]:
+            text = "%(name)s"
+        if text is not None:
+            diags.append(src.diag(tok.start, "FG060", f"driver placeholder {text!r}: write :name for a declared parameter (the build writes each driver's own)"))
+    return diags
+
+
+def _keyword_params(src: Source) -> list[Diagnostic]:
+    """``:from`` does not parse: its name is a keyword (reported only when parsing fails)."""
+    toks = src.tokens
+    diags = []
+    for colon, name in zip(toks, toks[1:]):
+        if colon.token_type == TokenType.COLON and name.start == colon.end + 1 and name.token_type != TokenType.VAR and _NAME.match(name.text):
+            diags.append(src.diag(colon.start, "FG060", f"the parameter name :{name.text} is a SQL keyword; rename the parameter"))
+    return diags
 
 
 def _parse_error(src: Source, e: ParseError) -> Diagnostic:

@@ -13,7 +13,9 @@ constructs have conditions, checked by ``CHECKS``:
 - LENGTH in MySQL (bytes; CHAR_LENGTH counts characters everywhere);
 - GROUP_CONCAT with ORDER BY (SQLite 3.44+);
 - a non-aggregated column that is neither grouped nor functionally
-  dependent on a grouped primary key (PostgreSQL refuses it, SQLite picks a row).
+  dependent on a grouped primary key (PostgreSQL refuses it, SQLite picks a row);
+- arithmetic on dates, times or text (other than adding an INTERVAL);
+- SELECT DISTINCT ordered by something not selected (PostgreSQL refuses it).
 """
 
 from __future__ import annotations
@@ -236,6 +238,19 @@ def strict_grouping(src: Source, tree: exp.Expr, catalog: Catalog) -> Iterator[t
                     yield col, f"column {col.table}.{col.name} is neither grouped nor aggregated (PostgreSQL refuses it, SQLite picks any row); add it to GROUP BY or wrap it in MIN()/MAX()"
 
 
+def distinct_order(src: Source, tree: exp.Expr, catalog: Catalog) -> Iterator[tuple[exp.Expr | int, str]]:
+    """SELECT DISTINCT ... ORDER BY x: PostgreSQL needs x in the select list."""
+    for select in tree.find_all(exp.Select):
+        order = select.args.get("order")
+        if not select.args.get("distinct") or order is None:
+            continue
+        shown = {p.unalias().sql() for p in select.selects} | {p.alias_or_name for p in select.selects}
+        for o in order.expressions:
+            key = o.this
+            if key.sql() not in shown and not (isinstance(key, exp.Column) and not key.table and key.name in shown):
+                yield key, "with SELECT DISTINCT, PostgreSQL orders only by selected expressions; select it too, or drop DISTINCT"
+
+
 def _aggregate(node: exp.Expr) -> bool:
     return isinstance(node, exp.AggFunc) and not isinstance(node.parent, exp.Window)
 
@@ -268,5 +283,5 @@ def _pk_grouped_aliases(select: exp.Select, grouped: set[str], catalog: Catalog)
     return out
 
 
-CHECKS: tuple[Check, ...] = (not_allowed, mysql_double_pipe, date_or_text_arithmetic, integer_division, intervals, strict_grouping)
+CHECKS: tuple[Check, ...] = (not_allowed, mysql_double_pipe, date_or_text_arithmetic, integer_division, intervals, strict_grouping, distinct_order)
 

@@ -197,6 +197,8 @@ REFUSED = [
     ("SELECT f.arrival - f.departure AS d FROM flight f", {}, "3:20", "arithmetic on a datetime"),
     ("SELECT a.iata, COUNT(*) AS n FROM airport a JOIN airport_geo g ON g.airport_id = a.airport_id GROUP BY g.country", {}, "3:10", "a.iata is neither grouped nor aggregated"),
     ("SELECT a.iata, COUNT(*) AS n FROM airport a", {}, "3:10", "a.iata is neither grouped nor aggregated"),
+    ("SELECT DISTINCT a.iata FROM airport a ORDER BY a.name", {}, "3:50", "with SELECT DISTINCT"),
+    ("SELECT a.name + 1 AS x FROM airport a", {}, "3:17", "arithmetic on a str"),
 ]
 
 

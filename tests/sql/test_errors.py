@@ -39,6 +39,10 @@ CASES = [
     ("SELECT a.iata,\n  COUNT(*) FROM airport a GROUP BY a.iata", None, "FG065", "4:5", "COUNT(*)", "PostgreSQL would name it 'count'"),
     ("SELECT a.name, g.name FROM airport a JOIN airport_geo g ON g.airport_id = a.airport_id", None, "FG065", "3:18", "g.name", "two result columns are named 'name'"),
     ("DELETE FROM booking WHERE booking_id = 1", None, "FG067", "3:3", "DELETE", "read spec must be SELECT"),
+    ("SELECT a.iata FROM airport a WHERE a.iata = ?", None, "FG060", "3:47", "?", "driver placeholder '?'"),
+    ("SELECT a.iata FROM airport a WHERE a.iata = %s", None, "FG060", "3:47", "%s", "driver placeholder '%s'"),
+    ("SELECT a.iata FROM airport a WHERE a.iata = %(iata)s", None, "FG060", "3:47", "%(iata)s", "driver placeholder '%(name)s'"),
+    ("SELECT a.iata FROM airport a WHERE a.airport_id = :from", {"from": "int"}, "FG060", "5:53", ":from", "is a SQL keyword"),
 ]
 
 
