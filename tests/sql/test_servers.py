@@ -407,3 +407,19 @@ def test_checked_in_specs_explain_and_run(path: Path, catalog: Catalog, cursors:
             cur.execute(q.sql[d], bind(values, d))
         finally:
             cur.execute("ROLLBACK")
+
+
+def test_the_rewrites_assume_the_project_ddl(catalog: Catalog) -> None:
+    """The PostgreSQL rewrites assume TINYINT(1) is BOOLEAN and CHAR is VARCHAR
+    there, and the SQLite ones that dates and times are ISO text: the DDL that
+    `db load` creates (generator.dataset.ddl) must say the same as this test's."""
+    ddl_module = pytest.importorskip("generator.dataset.ddl")
+    for table in catalog.tables:
+        for c in table.columns:
+            pg, lite = ddl_module.column_type(c, "postgres"), ddl_module.column_type(c, "sqlite")
+            if c.type == "bool":
+                assert pg == "BOOLEAN", c
+            if c.type == "str":
+                assert not pg.startswith("CHAR"), c
+            if c.type in ("date", "datetime", "time"):
+                assert (pg, lite) == (column_type(c, "postgres"), "TEXT"), c
