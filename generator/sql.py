@@ -6,7 +6,8 @@ The steps, each a module of its own, each reporting at positions in the YAML:
    (FG060, FG067); ``:name`` placeholders against params (FG063, FG064).
 2. ``sql_resolve``: tables and columns against the catalog (FG061, FG062);
    qualify every column and expand ``*``.
-3. ``sql_types``: type every expression, the catalog as the authority.
+3. ``sql_typer`` and ``sql_types``: type every expression by small rules,
+   the catalog as the authority.
 4. ``sql_result``: result columns (FG065, overrides FG069), ``returns``
    (FG066), tag fields (FG054), triggers (FG070); ``sql_portable``: what
    would not mean the same on every database (FG068).
@@ -35,7 +36,7 @@ from generator.sql_parse import check_params, parse_statement, placeholders, tok
 from generator.sql_portable import check_portable
 from generator.sql_resolve import OptimizeError, check_names, qualify_tree, tables_read, write_target
 from generator.sql_result import check_returns, check_tags, check_triggers, pins_key, result_columns, single_row, unnamed_columns
-from generator.sql_types import Typer
+from generator.sql_typer import Typer
 
 __all__ = ["compile_all", "compile_query", "render_for_dialect", "version_of"]
 

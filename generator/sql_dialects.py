@@ -54,6 +54,8 @@ class RenderError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Rendered:
+    """One dialect's SQL and the parameter bound to each placeholder."""
+
     sql: str  # with the driver's placeholders
     order: tuple[str, ...]  # the param of each placeholder, in order
 
@@ -72,6 +74,7 @@ def normalize(tree: exp.Expr) -> exp.Expr:
 
 
 def _synonym(node: exp.Expr) -> exp.Expr:
+    """NOW() -> CURRENT_TIMESTAMP; DATE_ADD/DATE_SUB of a literal -> x +/- INTERVAL."""
     if isinstance(node, exp.Anonymous) and node.name.upper() in ("NOW", "CURRENT_TIMESTAMP", "LOCALTIMESTAMP") and not node.expressions:
         return exp.CurrentTimestamp()
     if isinstance(node, (exp.DateAdd, exp.DateSub)) and isinstance(node.expression, exp.Literal):
@@ -228,6 +231,7 @@ def pg_text(node: exp.Expr) -> exp.Expr:
 
 
 def _as_text(node: exp.Expr) -> exp.Expr:
+    """``node`` as text for PostgreSQL's ``||`` and STRING_AGG (cast unless str)."""
     if sql_type(node).py == "str" and not isinstance(node, exp.Null):
         return node
     return _typed(exp.cast(node, exp.DataType.build("TEXT")), SqlType("str", sql_type(node).nullable))
@@ -250,6 +254,7 @@ def pg_booleans(node: exp.Expr) -> exp.Expr:
 
 
 def _bool_literal(node: exp.Expr) -> None:
+    """``flag = 1`` -> ``flag = TRUE`` (and 0 -> FALSE) for a bool-typed side."""
     for mine, other in (("this", "expression"), ("expression", "this")):
         lit = node.args[other]
         if sql_type(node.args[mine]).py == "bool" and isinstance(lit, exp.Literal) and lit.name in ("0", "1"):
@@ -257,10 +262,12 @@ def _bool_literal(node: exp.Expr) -> None:
 
 
 def _as_int(node: exp.Expr) -> exp.Expr:
+    """``CAST(node AS INT)``: a PostgreSQL boolean in arithmetic."""
     return _typed(exp.cast(exp.paren(node, copy=False) if isinstance(node, exp.Binary) else node, exp.DataType.build("INT")), SqlType("int", sql_type(node).nullable))
 
 
 def _typed(node: exp.Expr, t: SqlType) -> exp.Expr:
+    """Store the type on a node a rewrite created, for later rewrites."""
     node.meta[KEY] = t
     return node
 

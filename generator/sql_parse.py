@@ -34,6 +34,7 @@ class Source:
 
     @property
     def sql(self) -> str:
+        """The spec's SQL text."""
         return self.spec.sql
 
     def span(self, offset: int) -> Span:
@@ -179,6 +180,8 @@ def _check_kind(src: Source, tree: exp.Expr) -> None:
 
 @dataclass(frozen=True, slots=True)
 class PlaceholderAt:
+    """A ``:name`` in the SQL text and where it starts."""
+
     name: str
     start: int  # offset of the ':' in the SQL text
 
@@ -250,6 +253,7 @@ def node_offset(src: Source, node: exp.Expr) -> int:
 
 
 def _starts(node: exp.Expr) -> list[int]:
+    """The offsets of every node in ``node``'s subtree that knows its position."""
     return [n.meta["start"] for n in node.walk() if isinstance(n.meta.get("start"), int)]
 
 
@@ -271,6 +275,7 @@ def _function_token(src: Source, node: exp.Expr, lo: int, hi: int) -> int | None
 
 
 def _function_names(node: exp.Expr) -> list[str]:
+    """The names a function node may be written with."""
     if isinstance(node, exp.Anonymous):
         return [node.name]
     if isinstance(node, exp.Func):
@@ -279,6 +284,7 @@ def _function_names(node: exp.Expr) -> list[str]:
 
 
 def _matching_paren(toks: tuple[Token, ...], open_index: int) -> int | None:
+    """The index of the token closing the parenthesis at ``open_index``."""
     depth = 0
     for j in range(open_index, len(toks)):
         if toks[j].token_type == TokenType.L_PAREN:
@@ -291,6 +297,7 @@ def _matching_paren(toks: tuple[Token, ...], open_index: int) -> int | None:
 
 
 def _operator_token(src: Source, after: int, before: int) -> int | None:
+    """The first token strictly between two offsets (an operator), if any."""
     for tok in src.tokens:
         if after < tok.start < before and tok.token_type not in (TokenType.L_PAREN, TokenType.R_PAREN):
             return tok.start

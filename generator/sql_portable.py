@@ -141,6 +141,7 @@ def _unsupported_use(node: exp.Expr) -> bool:
 
 
 def _describe(node: exp.Expr) -> str:
+    """What is wrong with a refused node, and what to write instead."""
     name = type(node).__name__
     if isinstance(node, exp.Anonymous):
         return f"{node.name.upper()}(): " + ANONYMOUS.get(node.name.upper(), SUGGEST["Anonymous"])
@@ -203,6 +204,7 @@ def intervals(src: Source, tree: exp.Expr, catalog: Catalog) -> Iterator[tuple[e
 
 
 def _interval_problems(base: exp.Expr, amount: exp.Expr, unit: str, node: exp.Expr) -> Iterator[tuple[exp.Expr | int, str]]:
+    """Why ``base + INTERVAL amount unit`` cannot be written faithfully, if it cannot."""
     if unit not in INTERVAL_UNITS:
         yield node, f"INTERVAL of {unit or '?'}: SQLite's month and year arithmetic does not clamp to the month's end as MySQL's does; use DAY, WEEK, HOUR, MINUTE or SECOND"
     elif not _number_literal(amount):
@@ -212,6 +214,7 @@ def _interval_problems(base: exp.Expr, amount: exp.Expr, unit: str, node: exp.Ex
 
 
 def _number_literal(node: exp.Expr) -> bool:
+    """True for an integer literal, possibly negated."""
     if isinstance(node, exp.Neg):
         return _number_literal(node.this)
     if isinstance(node, exp.Literal):
@@ -252,15 +255,18 @@ def distinct_order(src: Source, tree: exp.Expr, catalog: Catalog) -> Iterator[tu
 
 
 def _aggregate(node: exp.Expr) -> bool:
+    """An aggregate call that is not a window function."""
     return isinstance(node, exp.AggFunc) and not isinstance(node.parent, exp.Window)
 
 
 def _clause_items(select: exp.Select) -> list[exp.Expr]:
+    """The HAVING condition and ORDER BY keys of a SELECT."""
     having, order = select.args.get("having"), select.args.get("order")
     return ([having.this] if having is not None else []) + ([o.this for o in order.expressions] if order is not None else [])
 
 
 def _loose_columns(node: exp.Expr, grouped: set[str], select: exp.Select) -> Iterator[exp.Column]:
+    """Columns of ``select`` in ``node`` outside aggregates and grouped expressions."""
     if node.sql() in grouped or _aggregate(node) or isinstance(node, (exp.Subquery, exp.Window)):
         return
     if isinstance(node, exp.Column) and node.table and node.parent_select is select:

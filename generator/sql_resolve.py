@@ -65,6 +65,7 @@ def _sub_scopes(tree: exp.Expr) -> list[Scope]:
 
 
 def _check_tables(src: Source, tree: exp.Expr, catalog: Catalog) -> list[Diagnostic]:
+    """FG061 for each table that is neither in the catalog nor a CTE."""
     ctes = {c.alias_or_name for c in tree.find_all(exp.CTE)}
     diags = []
     for table in tree.find_all(exp.Table):
@@ -111,6 +112,7 @@ def source_columns(source: TableDef | Scope | exp.Table, catalog: Catalog) -> li
 
 
 def _check_column(src: Source, col: exp.Column, scope: Scope | None, catalog: Catalog, outer: Sources) -> list[Diagnostic]:
+    """FG062 when ``col`` names no column, an unknown alias, or several columns."""
     name, where = col.name, node_offset(src, col.this)
     if isinstance(col.this, exp.Star) and not col.table:
         return []
@@ -137,6 +139,7 @@ def _check_column(src: Source, col: exp.Column, scope: Scope | None, catalog: Ca
 
 
 def _find_source(alias: str, scope: Scope | None, outer: Sources) -> TableDef | Scope | exp.Table | None:
+    """The FROM item an alias names, looking outwards through enclosing scopes."""
     while scope is not None:
         if alias in scope.sources:
             return scope.sources[alias]
@@ -145,6 +148,7 @@ def _find_source(alias: str, scope: Scope | None, outer: Sources) -> TableDef | 
 
 
 def _all_sources(scope: Scope | None, outer: Sources) -> dict[str, TableDef | Scope | exp.Table]:
+    """Every FROM item visible from ``scope``, inner names winning."""
     found: dict[str, TableDef | Scope | exp.Table] = dict(outer)
     chain = []
     while scope is not None:
@@ -156,6 +160,7 @@ def _all_sources(scope: Scope | None, outer: Sources) -> dict[str, TableDef | Sc
 
 
 def _visible_aliases(scope: Scope | None, outer: Sources) -> list[str]:
+    """The aliases visible from ``scope`` (for a did-you-mean hint)."""
     return list(_all_sources(scope, outer))
 
 
@@ -181,6 +186,7 @@ def _is_alias_reference(col: exp.Column, scope: Scope | None) -> bool:
 
 
 def _target_table(tree: exp.Expr) -> exp.Table | None:
+    """The table an INSERT, UPDATE or DELETE writes."""
     if isinstance(tree, (exp.Insert, exp.Update, exp.Delete)):
         target = tree.this
         if isinstance(target, exp.Schema):
@@ -208,6 +214,7 @@ def _check_write_columns(src: Source, tree: exp.Expr, tdef: TableDef) -> list[Di
 
 
 def _check_values_width(src: Source, tree: exp.Insert, width: int) -> list[Diagnostic]:
+    """FG062 for a VALUES row whose width differs from the column list."""
     values = tree.expression
     diags = []
     if isinstance(values, exp.Values):
@@ -220,6 +227,8 @@ def _check_values_width(src: Source, tree: exp.Insert, width: int) -> list[Diagn
 
 @dataclass(frozen=True, slots=True)
 class WriteTarget:
+    """The written table and its (column, param) bindings."""
+
     table: str
     bound: tuple[tuple[str, str], ...]  # (column, param) pairs
 
@@ -249,6 +258,7 @@ def write_target(tree: exp.Expr, catalog: Catalog) -> WriteTarget | None:
 
 
 def _insert_bindings(tree: exp.Insert, names: Sequence[str]) -> list[tuple[str, str]]:
+    """(column, param) for each VALUES entry that is a bare placeholder."""
     cols = [c.name for c in tree.this.expressions] if isinstance(tree.this, exp.Schema) else list(names)
     values = tree.expression
     if not isinstance(values, exp.Values) or len(values.expressions) != 1:
@@ -258,6 +268,7 @@ def _insert_bindings(tree: exp.Insert, names: Sequence[str]) -> list[tuple[str, 
 
 
 def _conjuncts(node: exp.Expr) -> list[exp.Expr]:
+    """The terms of a top-level AND chain (parentheses removed)."""
     if isinstance(node, exp.And):
         return _conjuncts(node.left) + _conjuncts(node.right)
     if isinstance(node, exp.Paren):
@@ -266,6 +277,7 @@ def _conjuncts(node: exp.Expr) -> list[exp.Expr]:
 
 
 def _equalities(items: Iterable[exp.Expr]) -> list[tuple[str, str]]:
+    """(column, param) for each ``col = :param`` (either way round)."""
     out = []
     for item in items:
         if not isinstance(item, exp.EQ):

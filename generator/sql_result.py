@@ -42,6 +42,7 @@ def unnamed_columns(src: Source, tree: exp.Expr) -> list[Diagnostic]:
 
 
 def _pg_name(node: exp.Expr) -> str:
+    """The name PostgreSQL gives an unaliased expression."""
     if isinstance(node, exp.Func):
         return node.sql_name().lower()
     return "?column?"
@@ -71,12 +72,14 @@ def result_columns(src: Source, tree: exp.Expr) -> tuple[tuple[Column, ...], lis
 
 
 def _branches(tree: exp.Expr) -> list[exp.Select]:
+    """The SELECTs of a query, left to right through UNION/INTERSECT/EXCEPT."""
     if isinstance(tree, exp.SetOperation):
         return _branches(tree.this) + _branches(tree.expression)
     return [tree] if isinstance(tree, exp.Select) else []
 
 
 def _unknown_overrides(spec: Spec, names: set[str]) -> list[Diagnostic]:
+    """FG069 for each ``columns:`` entry naming no result column."""
     diags = []
     for o in spec.columns:
         if o.name not in names:
@@ -86,6 +89,7 @@ def _unknown_overrides(spec: Spec, names: set[str]) -> list[Diagnostic]:
 
 
 def _hint(name: str, names: set[str]) -> str:
+    """A did-you-mean suffix for ``name`` among ``names``."""
     close = difflib.get_close_matches(name, sorted(names), n=1)
     return f"; did you mean {close[0]!r}?" if close else ""
 
@@ -159,6 +163,7 @@ def pinned(select: exp.Select, known: set[str] | None = None) -> set[str]:
 
 
 def _name(col: exp.Expr) -> str:
+    """``alias.column`` of a column node."""
     return f"{col.text('table')}.{col.name}"
 
 
@@ -200,6 +205,7 @@ def fixed_columns(select: exp.Select, catalog: Catalog) -> set[str]:
 
 
 def _columns_of(table: exp.Table, catalog: Catalog) -> tuple[ColumnDef, ...]:
+    """The catalog columns of a table node (none when unknown)."""
     tdef = catalog.table(table.name)
     return tdef.columns if tdef else ()
 

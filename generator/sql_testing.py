@@ -54,10 +54,12 @@ class _Writer:
         self.lines: list[str] = []
 
     def add(self, text: str) -> int:
+        """Append a line; return its 1-based number."""
         self.lines.append(text)
         return len(self.lines)
 
     def span(self, line: int, needle: str) -> Span:
+        """The span of ``needle`` in line ``line``."""
         return Span(self.path, line, self.lines[line - 1].index(needle) + 1)
 
 
@@ -117,6 +119,7 @@ def make_spec(
 
 
 def _pytype(text: str) -> PyType:
+    """A parameter type name checked against model.PyType."""
     for t in ("str", "int", "float", "decimal", "bool", "date", "datetime", "time"):
         if t == text:
             return t
@@ -124,6 +127,7 @@ def _pytype(text: str) -> PyType:
 
 
 def _columns(w: _Writer, columns: Mapping[str, tuple[PyType | None, bool | None]]) -> tuple[ColumnOverride, ...]:
+    """Write ``columns:`` overrides and return them with their spans."""
     if not columns:
         return ()
     w.add("columns:")
@@ -136,6 +140,7 @@ def _columns(w: _Writer, columns: Mapping[str, tuple[PyType | None, bool | None]
 
 
 def _cache(w: _Writer, params: list[Param], tags: Sequence[str]) -> CacheSpec:
+    """Write ``cache:`` (a key over every param, ttl, tags) and return it."""
     w.add("cache:")
     key_text = "t" + "".join(f":{{{p.name}}}" for p in params)
     kline = w.add(f'  key: "{key_text}"')
@@ -152,6 +157,7 @@ def _cache(w: _Writer, params: list[Param], tags: Sequence[str]) -> CacheSpec:
 
 
 def _triggers(w: _Writer, triggers: Mapping[str, Sequence[str]]) -> tuple[Trigger, ...]:
+    """Write ``invalidate:`` entries and return them with their spans."""
     if not triggers:
         return ()
     w.add("invalidate:")

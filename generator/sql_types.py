@@ -26,12 +26,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from sqlglot import exp
-from sqlglot.optimizer.scope import Scope, traverse_scope
 
 from generator.model import PyType, Spec
-from generator.schema import Catalog, TableDef, py_type
+from generator.schema import py_type
 
 KEY = "fg_type"
 DAY_UNITS = {"DAY", "WEEK"}
@@ -45,6 +45,8 @@ AGGREGATES = (exp.Sum, exp.Avg, exp.Min, exp.Max)
 
 @dataclass(frozen=True, slots=True)
 class SqlType:
+    """A value's Python type, whether it may be NULL, and a decimal's scale."""
+
     py: PyType
     nullable: bool
     scale: int | None = None
@@ -76,123 +78,31 @@ def merge(types: list[SqlType]) -> SqlType:
     return SqlType(py, nullable, max(scales) if py == "decimal" and scales else (0 if py == "decimal" else None))
 
 
-class Typer:
-    """Types the nodes of one qualified statement, caching in ``node.meta``."""
+class Context(Protocol):
+    """What the rules need of the typer (``sql_typer.Typer``)."""
 
-    def __init__(self, tree: exp.Expr, catalog: Catalog, spec: Spec, outer: dict[str, TableDef]) -> None:
-        self.catalog = catalog
-        self.spec = spec
-        self.outer = outer
-        self.scopes: dict[int, Scope] = {}
-        for scope in traverse_scope(tree) or _nested_scopes(tree):
-            self.scopes[id(scope.expression)] = scope
+    spec: Spec
 
-    def annotate(self, tree: exp.Expr) -> None:
-        """Store a SqlType on every node of ``tree``."""
-        for node in list(tree.walk(bfs=False)):
-            self.type_of(node)
-
-    def type_of(self, node: exp.Expr) -> SqlType:
-        cached = node.meta.get(KEY)
-        if isinstance(cached, SqlType):
-            return cached
-        found = self._compute(node)
-        node.meta[KEY] = found
-        return found
-
-    def _compute(self, node: exp.Expr) -> SqlType:
-        for kinds, rule in RULES:
-            if isinstance(node, kinds):
-                return rule(self, node)
-        if node.type is not None and not node.is_type(exp.DataType.Type.UNKNOWN):
-            return SqlType(py_type(node.type), True)
-        return UNKNOWN
-
-    # -- columns
-
-    def column(self, col: exp.Column) -> SqlType:
-        scope = self._scope(col)
-        if not col.table:
-            return self._alias_reference(col)
-        alias = col.table
-        while scope is not None and alias not in scope.sources:
-            scope = scope.parent
-        if scope is None:
-            tdef = self.outer.get(alias)
-            cdef = tdef.column(col.name) if tdef else None
-            return SqlType(cdef.type, cdef.nullable, cdef.scale) if cdef else UNKNOWN
-        optional = alias in outer_joined(scope.expression)
-        source = scope.sources[alias]
-        if isinstance(source, Scope):
-            t = self._scope_output(source, col.name)
-        else:
-            tdef = self.catalog.table(source.name)
-            cdef = tdef.column(col.name) if tdef else None
-            t = SqlType(cdef.type, cdef.nullable, cdef.scale) if cdef else UNKNOWN
-        return SqlType(t.py, t.nullable or optional, t.scale)
-
-    def _scope(self, node: exp.Expr) -> Scope | None:
-        parent: exp.Expr | None = node
-        while parent is not None:
-            if id(parent) in self.scopes:
-                return self.scopes[id(parent)]
-            parent = parent.parent
-        return None
-
-    def _scope_output(self, scope: Scope, name: str) -> SqlType:
-        if scope.set_operation_scopes:
-            return merge([self._scope_output(s, name) for s in scope.set_operation_scopes])
-        select = scope.expression
-        for proj in select.selects if isinstance(select, exp.Select) else []:
-            if proj.alias_or_name == name:
-                return self.type_of(proj)
-        return UNKNOWN
-
-    def _alias_reference(self, col: exp.Column) -> SqlType:
-        query = col.find_ancestor(exp.Select, exp.SetOperation)
-        while isinstance(query, exp.SetOperation):
-            query = query.this
-        for proj in query.selects if isinstance(query, exp.Select) else []:
-            if proj is not col and proj.alias_or_name == col.name:
-                return self.type_of(proj)
-        return UNKNOWN
-
-    def grouped(self, node: exp.Expr) -> bool:
-        select = node.find_ancestor(exp.Select)
-        return select is not None and bool(select.args.get("group"))
+    def type_of(self, node: exp.Expr) -> SqlType: ...
+    def column(self, col: exp.Column) -> SqlType: ...
+    def grouped(self, node: exp.Expr) -> bool: ...
 
 
-def _nested_scopes(tree: exp.Expr) -> list[Scope]:
-    return [s for q in tree.find_all(exp.Select) if q.parent_select is None for s in traverse_scope(q)]
-
-
-def outer_joined(select: exp.Expr) -> set[str]:
-    """Aliases on the optional side of an outer join in ``select``.
-
-    >>> import sqlglot
-    >>> sorted(outer_joined(sqlglot.parse_one("SELECT 1 FROM a JOIN b ON 1=1 LEFT JOIN c ON 1=1 RIGHT JOIN d ON 1=1")))
-    ['a', 'b', 'c']
-    """
-    if not isinstance(select, exp.Select):
-        return set()
-    from_ = select.args.get("from_") or select.args.get("from")
-    seen = [from_.this.alias_or_name] if isinstance(from_, exp.From) else []
-    optional: set[str] = set()
-    for join in select.args.get("joins") or []:
-        alias = join.this.alias_or_name
-        side = (join.side or "").upper()
-        if side in ("LEFT", "FULL"):
-            optional.add(alias)
-        if side in ("RIGHT", "FULL"):
-            optional.update(seen)
-        seen.append(alias)
-    return optional
+def type_by_rules(t: Context, node: exp.Expr) -> SqlType:
+    """The first rule for ``node``'s class; else sqlglot's own type, nullable."""
+    for kinds, rule in RULES:
+        if isinstance(node, kinds):
+            return rule(t, node)
+    if node.type is not None and not node.is_type(exp.DataType.Type.UNKNOWN):
+        return SqlType(py_type(node.type), True)
+    return UNKNOWN
 
 
 # ------------------------------------------------------------------- rules
 
 
-def _literal(t: Typer, node: exp.Literal) -> SqlType:
+def _literal(t: Context, node: exp.Literal) -> SqlType:
+    """1 int, 1.50 decimal (scale 2), 1e3 float, 'x' str; never NULL."""
     if node.is_string:
         return SqlType("str", False)
     text = node.name
@@ -203,12 +113,14 @@ def _literal(t: Typer, node: exp.Literal) -> SqlType:
     return SqlType("int", False)
 
 
-def _placeholder(t: Typer, node: exp.Placeholder) -> SqlType:
+def _placeholder(t: Context, node: exp.Placeholder) -> SqlType:
+    """A ``:param`` has its parameter's type."""
     p = t.spec.param(node.name)
     return SqlType(p.type, p.nullable) if p else UNKNOWN
 
 
-def _aggregate(t: Typer, node: exp.Expr) -> SqlType:
+def _aggregate(t: Context, node: exp.Expr) -> SqlType:
+    """SUM/AVG/MIN/MAX: see the module docstring for the rules."""
     arg = t.type_of(node.this)
     nullable = arg.nullable or not t.grouped(node)
     if isinstance(node, exp.Avg):
@@ -218,26 +130,30 @@ def _aggregate(t: Typer, node: exp.Expr) -> SqlType:
     return SqlType(arg.py, nullable, arg.scale)
 
 
-def _coalesce(t: Typer, node: exp.Expr) -> SqlType:
+def _coalesce(t: Context, node: exp.Expr) -> SqlType:
+    """Common type; NULL only if every argument may be."""
     args = [t.type_of(a) for a in [node.this, *node.expressions]]
     m = merge(args)
     return SqlType(m.py, all(a.nullable for a in args), m.scale)
 
 
-def _case(t: Typer, node: exp.Case) -> SqlType:
+def _case(t: Context, node: exp.Case) -> SqlType:
+    """Common type of the branches; nullable without ELSE."""
     branches = [t.type_of(i.args["true"]) for i in node.args.get("ifs") or []]
     default = node.args.get("default")
     branches.append(t.type_of(default) if default is not None else SqlType(branches[0].py if branches else "str", True))
     return merge(branches)
 
 
-def _if(t: Typer, node: exp.If) -> SqlType:
+def _if(t: Context, node: exp.If) -> SqlType:
+    """Common type of IF's two branches."""
     false = node.args.get("false")
     other = t.type_of(false) if false is not None else SqlType("str", True)
     return merge([t.type_of(node.args["true"]), other])
 
 
-def _cast(t: Typer, node: exp.Cast) -> SqlType:
+def _cast(t: Context, node: exp.Cast) -> SqlType:
+    """The target type; DECIMAL(p, s) has scale s."""
     to = node.to
     params = [p.this for p in to.expressions if isinstance(p, exp.DataTypeParam)]
     scale = int(params[1].name) if len(params) > 1 and params[1].is_int else None
@@ -247,14 +163,16 @@ def _cast(t: Typer, node: exp.Cast) -> SqlType:
     return SqlType(py, t.type_of(node.this).nullable, scale if py == "decimal" else None)
 
 
-def _round(t: Typer, node: exp.Round) -> SqlType:
+def _round(t: Context, node: exp.Round) -> SqlType:
+    """ROUND(decimal, n) has scale n; other types stay."""
     arg = t.type_of(node.this)
     digits = node.args.get("decimals")
     n = int(digits.name) if isinstance(digits, exp.Literal) and digits.is_int else 0
     return SqlType(arg.py, arg.nullable, max(n, 0) if arg.py == "decimal" else None)
 
 
-def _arithmetic(t: Typer, node: exp.Binary) -> SqlType:
+def _arithmetic(t: Context, node: exp.Binary) -> SqlType:
+    """``+ - *``: int, decimal (scale max or sum) or float; date + INTERVAL."""
     left, right = t.type_of(node.left), t.type_of(node.right)
     nullable = left.nullable or right.nullable
     if isinstance(node.right, exp.Interval) or isinstance(node.left, exp.Interval):
@@ -270,6 +188,7 @@ def _arithmetic(t: Typer, node: exp.Binary) -> SqlType:
 
 
 def _interval_result(base: SqlType, unit: str, nullable: bool) -> SqlType:
+    """A date plus days stays a date; anything else becomes a datetime."""
     py: PyType = "date" if base.py == "date" and unit in DAY_UNITS else "datetime"
     return SqlType(py, nullable)
 
@@ -280,43 +199,51 @@ def interval_unit(node: exp.Expr) -> str:
     return unit.name.upper().rstrip("S") if isinstance(unit, exp.Expr) else ""
 
 
-def _date_add(t: Typer, node: exp.Expr) -> SqlType:
+def _date_add(t: Context, node: exp.Expr) -> SqlType:
+    """DATE_ADD/DATE_SUB left after normalize (refused later, typed anyway)."""
     base = t.type_of(node.this)
     return _interval_result(base, interval_unit(node), base.nullable)
 
 
-def _div(t: Typer, node: exp.Div) -> SqlType:
+def _div(t: Context, node: exp.Div) -> SqlType:
+    """``/``: float with a float, else decimal with 4 more digits, always nullable."""
     left, right = t.type_of(node.left), t.type_of(node.right)
     if "float" in (left.py, right.py):
         return SqlType("float", True)
     return SqlType("decimal", True, (left.scale or 0) + 4)
 
 
-def _same(t: Typer, node: exp.Expr) -> SqlType:
+def _same(t: Context, node: exp.Expr) -> SqlType:
+    """The argument's type (aliases, parentheses, ABS, FLOOR...)."""
     return t.type_of(node.this)
 
 
-def _predicate(t: Typer, node: exp.Expr) -> SqlType:
+def _predicate(t: Context, node: exp.Expr) -> SqlType:
+    """bool; NULL when an operand may be (IS, EXISTS and <=> never are)."""
     if isinstance(node, (exp.Is, exp.Exists, exp.Boolean, exp.NullSafeEQ, exp.NullSafeNEQ)):
         return SqlType("bool", False)
     kids = [c for c in node.iter_expressions() if not isinstance(c, exp.Query)]
     return SqlType("bool", any(t.type_of(k).nullable for k in kids))
 
 
-def _string(t: Typer, node: exp.Expr) -> SqlType:
+def _string(t: Context, node: exp.Expr) -> SqlType:
+    """str; NULL when an argument may be (GROUP_CONCAT always may)."""
     kids = list(node.iter_expressions())
     return SqlType("str", any(t.type_of(k).nullable for k in kids) or isinstance(node, exp.GroupConcat))
 
 
-def _fixed(py: PyType, nullable: bool) -> Callable[[Typer, exp.Expr], SqlType]:
+def _fixed(py: PyType, nullable: bool) -> Callable[[Context, exp.Expr], SqlType]:
+    """A rule giving one fixed type."""
     return lambda t, node: SqlType(py, nullable)
 
 
-def _of_arg(py: PyType) -> Callable[[Typer, exp.Expr], SqlType]:
+def _of_arg(py: PyType) -> Callable[[Context, exp.Expr], SqlType]:
+    """A rule giving ``py``, nullable as the argument is."""
     return lambda t, node: SqlType(py, t.type_of(node.this).nullable)
 
 
-def _subquery(t: Typer, node: exp.Subquery) -> SqlType:
+def _subquery(t: Context, node: exp.Subquery) -> SqlType:
+    """A scalar subquery: its one column's type, nullable (no row)."""
     query = node.this
     while isinstance(query, exp.SetOperation):
         query = query.this
@@ -326,7 +253,7 @@ def _subquery(t: Typer, node: exp.Subquery) -> SqlType:
     return UNKNOWN
 
 
-RULES: list[tuple[type | tuple[type, ...], Callable[[Typer, exp.Expr], SqlType]]] = [
+RULES: list[tuple[type | tuple[type, ...], Callable[[Context, exp.Expr], SqlType]]] = [
     (exp.Column, lambda t, n: t.column(n)),  # type: ignore[arg-type]
     (exp.Literal, _literal),  # type: ignore[list-item]
     (exp.Null, lambda t, n: UNKNOWN),
