@@ -65,6 +65,7 @@ QUERY: Final = ReadQuery(
         Trigger("booking", tags=(("flight:", row_field("flight_id")),)),
         Trigger("flight", all=True),
         Trigger("airline", all=True),
+        Trigger("airport", all=True),
     ),
 )
 

@@ -52,7 +52,7 @@ QUERY: Final = ReadQuery(
     negative_ttl=None,
     stampede="lock",
     tables=("airport", "flightschedule"),
-    triggers=(Trigger("flightschedule", all=True),),
+    triggers=(Trigger("flightschedule", all=True), Trigger("airport", all=True)),
 )
 
 # Parameter sets from the spec's `examples:`, used by `demo` and `verify`.

@@ -69,6 +69,7 @@ QUERY: Final = ReadQuery(
     triggers=(
         Trigger("booking", tags=(("passenger:", row_field("passenger_id")),)),
         Trigger("flight", tags=(("flight:", row_field("flight_id")),)),
+        Trigger("airport", all=True),
     ),
 )
 

@@ -66,7 +66,7 @@ QUERY: Final = ReadQuery(
     negative_ttl=60,
     stampede="lock",
     tables=("airport", "flight"),
-    triggers=(Trigger("flight", all=True),),
+    triggers=(Trigger("flight", all=True), Trigger("airport", all=True)),
 )
 
 # Parameter sets from the spec's `examples:`, used by `demo` and `verify`.

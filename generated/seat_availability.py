@@ -57,6 +57,7 @@ QUERY: Final = ReadQuery(
     triggers=(
         Trigger("booking", tags=(("flight:", row_field("flight_id")),)),
         Trigger("flight", tags=(("flight:", row_field("flight_id")),)),
+        Trigger("airplane", all=True),
     ),
 )
 

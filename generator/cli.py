@@ -79,6 +79,74 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(database_url=args.database, cache_url=args.cache, scale=args.scale)
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    from generator.checks import check
+    from generator.pipeline import load_project
+
+    catalog, queries = load_project(Path(args.specs))
+    found = check(queries, catalog)
+    sources: dict[str, str] = {}
+    for d in found:
+        if d.span.path not in sources:
+            sources[d.span.path] = Path(d.span.path).read_text(encoding="utf-8") if Path(d.span.path).is_file() else ""
+        print(d.render(sources[d.span.path] or None))
+    print(f"{len(found)} warning(s) in {len(queries)} spec(s)", file=sys.stderr)
+    return EXIT_STALE if found else EXIT_OK
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from generator.dataset.load import is_loaded, load
+    from generator.verify import main_verify
+
+    urls = args.databases or [
+        "mysql://root@127.0.0.1:3306/flughafen",
+        "postgresql://postgres@127.0.0.1:5432/flughafen",
+        "sqlite:///.flughafen/flughafen.sqlite3",
+    ]
+    if args.load:
+        for url in urls:
+            if not is_loaded(url, args.load):
+                load(url, args.load)
+    return main_verify(urls, Path(args.specs))
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from generator.explain import explain
+
+    return explain(args.name, args.database)
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    import importlib
+
+    from generator.runtime import Runtime
+    from generator.runtime.worker import run_worker
+
+    package = importlib.import_module("generated")
+    writes = [importlib.import_module(f"generated.{n}").WRITE for n in getattr(package, "WRITES", [])]
+    behind = [w for w in writes if w.mode == "behind"]
+    if not behind:
+        print("no write: behind specs; nothing to do", file=sys.stderr)
+        return EXIT_OK
+    with Runtime.from_config(database_url=args.database, cache_url=args.cache) as rt:
+        idle = 1 if args.once else None
+        report = run_worker(rt, behind, consumer=args.consumer, batch_size=args.batch, max_idle_rounds=idle)
+    print(f"applied {report.applied}, skipped {report.skipped} already applied, in {report.batches} batch(es)")
+    return EXIT_OK
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    from generator.stats import print_stats
+
+    return print_stats(args.database, args.cache)
+
+
+def cmd_warm(args: argparse.Namespace) -> int:
+    from generator.warm import warm
+
+    return warm(args.name, args.params, args.from_query, args.database, args.cache)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="flughafen-gen", description=__doc__.splitlines()[0] if __doc__ else None)
     sub = p.add_subparsers(dest="command", required=True)
@@ -100,6 +168,36 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--database", default=None, help="database URL (default: configuration)")
     d.add_argument("--cache", default=None, help="cache URL (default: configuration)")
     d.add_argument("--scale", default="tiny", choices=["tiny", "small"])
+    c = sub.add_parser("check", help="lint the specs: sargability, collation, LIMIT order, returns, triggers")
+    c.add_argument("specs", nargs="?", default="specs")
+
+    v = sub.add_parser("verify", help="run every example on several databases and compare the typed results")
+    v.add_argument("specs", nargs="?", default="specs")
+    v.add_argument("--databases", nargs="+", default=None, help="database URLs (default: local MariaDB, PostgreSQL and the SQLite file)")
+    v.add_argument("--load", choices=["tiny", "small"], default=None, help="load this data set first where missing")
+
+    e = sub.add_parser("explain", help="the plan of one spec's query on a database")
+    e.add_argument("name")
+    e.add_argument("--database", default=None)
+
+    w = sub.add_parser("worker", help="apply queued write: behind writes")
+    w.add_argument("--database", default=None)
+    w.add_argument("--cache", default=None)
+    w.add_argument("--consumer", default="worker-1")
+    w.add_argument("--batch", type=int, default=100)
+    w.add_argument("--once", action="store_true", help="stop when the queues are empty")
+
+    st = sub.add_parser("stats", help="hit rates, keyspace, memory per spec, slow log")
+    st.add_argument("--database", default=None)
+    st.add_argument("--cache", default=None)
+
+    wa = sub.add_parser("warm", help="fill the cache for many parameter sets, pipelined")
+    wa.add_argument("name")
+    src = wa.add_mutually_exclusive_group(required=True)
+    src.add_argument("--params", type=Path, help="a JSON lines file of parameter objects")
+    src.add_argument("--from-query", help="a SELECT whose rows are parameter sets (columns named as params)")
+    wa.add_argument("--database", default=None)
+    wa.add_argument("--cache", default=None)
     return p
 
 
@@ -108,7 +206,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv[:1] == ["db"]:
         return _guarded(lambda: cmd_db(argparse.Namespace(), argv[1:]))
     args = parser().parse_args(argv)
-    handlers = {"build": cmd_build, "show": cmd_show, "demo": cmd_demo}
+    handlers = {
+        "build": cmd_build,
+        "show": cmd_show,
+        "demo": cmd_demo,
+        "check": cmd_check,
+        "verify": cmd_verify,
+        "explain": cmd_explain,
+        "worker": cmd_worker,
+        "stats": cmd_stats,
+        "warm": cmd_warm,
+    }
     return _guarded(lambda: handlers[args.command](args))
 
 

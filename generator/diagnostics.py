@@ -30,10 +30,11 @@ class Diagnostic:
     span: Span
     code: str
     message: str
+    severity: str = "error"  # "error" stops the build; "warning" is a lint of `check`
 
     def render(self, source: str | None = None) -> str:
         """The one-line form, plus the source line and a caret when known."""
-        head = f"{self.span}: error[{self.code}]: {self.message}"
+        head = f"{self.span}: {self.severity}[{self.code}]: {self.message}"
         if source is None:
             return head
         lines = source.splitlines()
@@ -89,4 +90,10 @@ CODES: dict[str, str] = {
     "FG070": "trigger names an unknown table or column",
     "FG071": "trigger needs a value the write does not bind",
     "FG080": "schema.sql cannot be read",
+    "FGL01": "non-sargable predicate on an indexed column",
+    "FGL02": "comparison or ordering whose result depends on the collation",
+    "FGL03": "LIMIT without a total ORDER BY",
+    "FGL04": "returns: one on a query that can return many rows",
+    "FGL05": "unbounded result on a large table",
+    "FGL06": "a table the query reads has no trigger: freshness rests on the TTL alone",
 }

@@ -11,7 +11,7 @@ from pathlib import Path
 from generator.emit import emit
 from generator.load import load_specs
 from generator.model import CompiledQuery
-from generator.schema import load_catalog
+from generator.schema import Catalog, load_catalog
 from generator.sql import compile_all
 from generator.validate import validate_all
 
@@ -24,12 +24,16 @@ def display(path: Path) -> str:
         return path.as_posix()
 
 
-def compile_specs(specs_dir: Path, schema: Path | None = None) -> list[CompiledQuery]:
+def load_project(specs_dir: Path, schema: Path | None = None) -> tuple[Catalog, list[CompiledQuery]]:
     schema = schema or specs_dir / "schema.sql"
     catalog = load_catalog(schema, display(schema))
     raws = load_specs(specs_dir)
     specs = validate_all(raws)
-    return compile_all(specs, catalog)
+    return catalog, compile_all(specs, catalog)
+
+
+def compile_specs(specs_dir: Path, schema: Path | None = None) -> list[CompiledQuery]:
+    return load_project(specs_dir, schema)[1]
 
 
 def build(specs_dir: Path, schema: Path | None = None) -> dict[str, str]:

@@ -131,6 +131,7 @@ class Runtime:
         self.db = Database(config.database_url)
         self.cache = CacheState(config.cache_url, socket_timeout)
         self.metrics = Metrics()
+        self._published: dict[str, dict[str, float]] = {}
 
     @classmethod
     def from_config(
@@ -146,7 +147,24 @@ class Runtime:
     def dialect(self) -> str:
         return self.db.dialect
 
+    def publish_metrics(self) -> None:
+        """Add this process's counters since the last call to the shared ``fg:stats:<name>`` hashes."""
+        current = self.metrics.snapshot()
+        try:
+            pipe = self.cache.client.pipeline(transaction=False)
+            for name, counters in current.items():
+                before = self._published.get(name, {})
+                for field, value in counters.items():
+                    delta = value - before.get(field, 0)
+                    if delta:
+                        pipe.hincrbyfloat(f"fg:stats:{name}", field, delta)
+            pipe.execute()  # type: ignore[no-untyped-call]
+            self._published = current
+        except Exception as e:  # noqa: BLE001 - statistics must never fail the application
+            self.cache.failed(e)
+
     def close(self) -> None:
+        self.publish_metrics()
         self.db.close()
         self.cache.close()
 

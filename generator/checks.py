@@ -1,0 +1,208 @@
+"""``flughafen-gen check``: lints on specs that build, each with a position and a rewrite.
+
+CHECKS is a tuple of small functions ``(Context) -> findings``; each finds one
+kind of problem a query can have while still building:
+
+- FGL01 a function wraps an indexed column in WHERE (``DATE(departure) = :d``):
+  the index cannot be used; compare the bare column with a range.
+- FGL02 ``=``, ``IN``, ``LIKE`` or ``ORDER BY`` on text: MariaDB's collation
+  is case-insensitive, PostgreSQL's and SQLite's are not.
+- FGL03 LIMIT without an ORDER BY that ends on a key: which rows come back
+  may differ between runs and databases.
+- FGL04 ``returns: one`` on a query that can return many rows.
+- FGL05 ``returns: many`` with neither LIMIT nor a key or indexed column
+  fixed in WHERE: the result grows with the table.
+- FGL06 a table the query reads has no ``invalidate:`` trigger.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import sqlglot
+from sqlglot import exp
+
+from generator.diagnostics import Diagnostic
+from generator.model import CompiledQuery
+from generator.schema import Catalog
+from generator.sql_parse import Source, node_offset, tokenize
+
+
+@dataclass(frozen=True)
+class Context:
+    q: CompiledQuery
+    catalog: Catalog
+    src: Source
+    tree: exp.Expr
+    aliases: dict[str, str]  # alias -> table
+
+    def column_def(self, col: exp.Column) -> tuple[str, str] | None:
+        """(table, column) of a column reference, when the catalog knows it."""
+        table = self.aliases.get(col.table) if col.table else None
+        candidates = [table] if table else list(self.aliases.values())
+        for t in candidates:
+            tdef = self.catalog.table(t or "")
+            if tdef is not None and tdef.column(col.name) is not None:
+                return tdef.name, col.name.lower()
+        return None
+
+    def warn(self, node: exp.Expr | None, code: str, message: str) -> Diagnostic:
+        offset = node_offset(self.src, node) if node is not None else 0
+        return Diagnostic(self.src.span(offset), code, message, severity="warning")
+
+
+Check = Callable[[Context], Iterator[Diagnostic]]
+
+
+def _where(ctx: Context) -> exp.Expr | None:
+    w = ctx.tree.args.get("where")
+    return w.this if isinstance(w, exp.Where) else None
+
+
+def non_sargable(ctx: Context) -> Iterator[Diagnostic]:
+    where = _where(ctx)
+    if where is None:
+        return
+    for cmp in where.find_all(exp.EQ, exp.GT, exp.GTE, exp.LT, exp.LTE):
+        for side in (cmp.left, cmp.right):
+            if isinstance(side, exp.Func) and not isinstance(side, exp.Column):
+                for col in side.find_all(exp.Column):
+                    found = ctx.column_def(col)
+                    tdef = ctx.catalog.table(found[0]) if found else None
+                    if found and tdef is not None and tdef.indexed(found[1]):
+                        fn = side.sql(dialect="mysql")
+                        hint = (
+                            f"write {col.sql(dialect='mysql')} >= :day AND {col.sql(dialect='mysql')} < :day + INTERVAL 1 DAY"
+                            if isinstance(side, (exp.Date, exp.TsOrDsToDate, exp.Cast))
+                            else f"compare {col.sql(dialect='mysql')} itself, with the function applied to the parameter"
+                        )
+                        yield ctx.warn(side, "FGL01", f"{fn} hides the index on {found[0]}.{found[1]}; {hint}")
+
+
+def collation(ctx: Context) -> Iterator[Diagnostic]:
+    params = {p.name: p for p in ctx.q.spec.params}
+    where = _where(ctx)
+    nodes = list(where.find_all(exp.EQ, exp.In, exp.Like, exp.NEQ)) if where is not None else []
+    for node in nodes:
+        col = node.this if isinstance(node.this, exp.Column) else None
+        other = node.expression if not isinstance(node, exp.In) else None
+        found = ctx.column_def(col) if col is not None else None
+        tdef = ctx.catalog.table(found[0]) if found else None
+        cdef = tdef.column(found[1]) if tdef and found else None
+        if cdef is None or cdef.type != "str":
+            continue
+        if isinstance(other, exp.Placeholder):
+            p = params.get(other.name)
+            if p is not None and p.pattern and fixes_case(p.pattern):
+                continue  # the pattern fixes the case, so every collation agrees
+        elif isinstance(other, exp.Column) or isinstance(node, exp.In) and all(isinstance(e, exp.Literal) and e.name == e.name.upper() for e in node.expressions):
+            continue
+        elif isinstance(other, exp.Literal) and other.name == other.name.upper():
+            continue
+        yield ctx.warn(
+            node,
+            "FGL02",
+            f"{node.sql(dialect='mysql')} compares text: case-insensitive on MariaDB, case-sensitive on PostgreSQL and SQLite; "
+            "give the parameter a pattern that fixes the case (e.g. \"^[A-Z]+$\") or compare UPPER() of both sides",
+        )
+    order = ctx.tree.args.get("order")
+    for item in order.expressions if isinstance(order, exp.Order) else []:
+        col = item.this if isinstance(item.this, exp.Column) else None
+        found = ctx.column_def(col) if col is not None else None
+        tdef = ctx.catalog.table(found[0]) if found else None
+        cdef = tdef.column(found[1]) if tdef and found else None
+        if cdef is not None and cdef.type == "str" and not (tdef and tdef.primary_key == (cdef.name,)):
+            yield ctx.warn(item, "FGL02", f"ORDER BY {col.sql(dialect='mysql')} sorts text: the order differs between collations; sort by a number or a date, or in Python")  # type: ignore[union-attr]
+
+
+def fixes_case(pattern: str) -> bool:
+    """True when no string the pattern matches can hold a lower-case letter (a cautious guess).
+
+    >>> fixes_case("^[A-Z]{3}$"), fixes_case("^[A-Z][A-Z .,'()-]{1,49}$"), fixes_case("^.{1,50}$"), fixes_case("^[a-z]+$")
+    (True, True, False, False)
+    """
+    outside = re.sub(r"\[(?:\\.|[^\]])*\]", "", pattern)
+    if re.search(r"(?<!\\)\.|\\[wWSDB]|[a-z]", outside.replace("\\d", "")):
+        return False
+    for cls in re.findall(r"\[((?:\\.|[^\]])*)\]", pattern):
+        if cls.startswith("^") or re.search(r"[a-z]|\\[wWSD]", cls):
+            return False
+    return True
+
+
+def _total_order(ctx: Context) -> bool:
+    order = ctx.tree.args.get("order")
+    if not isinstance(order, exp.Order):
+        return False
+    keyed: set[tuple[str, str]] = set()
+    for item in order.expressions:
+        if isinstance(item.this, exp.Column):
+            found = ctx.column_def(item.this)
+            if found:
+                keyed.add(found)
+        selects = ctx.tree.selects if isinstance(ctx.tree, exp.Query) else []
+        names = {s.alias_or_name: s.unalias() for s in selects}  # ORDER BY an output alias
+        target = names.get(item.this.name) if isinstance(item.this, exp.Column) and not item.this.table else None
+        if isinstance(target, exp.Column) and (found := ctx.column_def(target)):
+            keyed.add(found)
+    for table in set(ctx.aliases.values()):
+        tdef = ctx.catalog.table(table)
+        if tdef is not None and tdef.primary_key and all((tdef.name, c) in keyed for c in tdef.primary_key):
+            return True
+    return False
+
+
+def limit_order(ctx: Context) -> Iterator[Diagnostic]:
+    limit = ctx.tree.args.get("limit")
+    if limit is not None and not ctx.q.single_row and not _total_order(ctx):
+        yield ctx.warn(limit, "FGL03", "LIMIT without an ORDER BY that ends on a primary key: which rows come back may differ; add the key as the last ORDER BY column")
+
+
+def returns_one(ctx: Context) -> Iterator[Diagnostic]:
+    spec = ctx.q.spec
+    if spec.returns == "one" and not (ctx.q.pins_key or ctx.q.single_row):
+        yield Diagnostic(spec.returns_span, "FGL04", "returns: one, but the query can return many rows (no key fixed, no LIMIT 1); fix a primary or unique key in WHERE, add LIMIT 1, or use returns: many", severity="warning")
+
+
+def unbounded(ctx: Context) -> Iterator[Diagnostic]:
+    spec = ctx.q.spec
+    if spec.returns != "many" or ctx.tree.args.get("limit") is not None:
+        return
+    where = _where(ctx)
+    for cmp in where.find_all(exp.EQ) if where is not None else []:
+        for side in (cmp.left, cmp.right):
+            if isinstance(side, exp.Column) and (found := ctx.column_def(side)):
+                tdef = ctx.catalog.table(found[0])
+                if tdef is not None and tdef.indexed(found[1]):
+                    return
+    yield ctx.warn(ctx.tree, "FGL05", "returns: many with no LIMIT and no indexed column fixed in WHERE: the result grows with the table; add LIMIT or a filter")
+
+
+def uncovered_tables(ctx: Context) -> Iterator[Diagnostic]:
+    covered = {t.table for t in ctx.q.spec.invalidate}
+    for table in ctx.q.tables:
+        if table not in covered:
+            yield Diagnostic(
+                ctx.q.spec.name_span,
+                "FGL06",
+                f"{ctx.q.spec.name} reads {table}, which no invalidate: entry covers: after a write to {table} it may be stale for up to its TTL; add `- table: {table}` with tags or all: true",
+                severity="warning",
+            )
+
+
+CHECKS: tuple[Check, ...] = (non_sargable, collation, limit_order, returns_one, unbounded, uncovered_tables)
+
+
+def check(queries: list[CompiledQuery], catalog: Catalog) -> list[Diagnostic]:
+    found: list[Diagnostic] = []
+    for q in queries:
+        if q.spec.kind != "read":
+            continue
+        tree = sqlglot.parse_one(q.spec.sql, read=q.spec.dialect)
+        aliases = {t.alias_or_name: t.name.lower() for t in tree.find_all(exp.Table)}
+        ctx = Context(q, catalog, tokenize(q.spec), tree, aliases)
+        for rule in CHECKS:
+            found.extend(rule(ctx))
+    return sorted(found, key=lambda d: (d.span.path, d.span.line, d.span.col, d.code))

@@ -1,0 +1,113 @@
+"""``flughafen-gen verify``: every read spec's examples on every database, typed results compared.
+
+The generated accessors run their SQL for each dialect straight against each
+database (no cache), and the typed rows are compared: in order where the
+query's ORDER BY is total, as multisets otherwise. Exit 1 on any difference,
+with the differing rows shown.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlglot
+from sqlglot import exp
+
+from generator.checks import Context, _total_order
+from generator.demo import accessor_modules
+from generator.pipeline import load_project
+from generator.runtime import Runtime
+from generator.sql_parse import tokenize
+
+
+@dataclass
+class Outcome:
+    spec: str
+    example: str
+    rows: dict[str, int]
+    equal: bool
+    detail: str = ""
+
+
+def ordered_specs(specs_dir: Path) -> set[str]:
+    """Names of read specs whose ORDER BY is total (or that return one row)."""
+    catalog, queries = load_project(specs_dir)
+    names = set()
+    for q in queries:
+        if q.spec.kind != "read":
+            continue
+        tree = sqlglot.parse_one(q.spec.sql, read=q.spec.dialect)
+        aliases = {t.alias_or_name: t.name.lower() for t in tree.find_all(exp.Table)}
+        if q.single_row or _total_order(Context(q, catalog, tokenize(q.spec), tree, aliases)):
+            names.add(q.spec.name)
+    return names
+
+
+def _as_list(result: Any) -> list[Any]:
+    if isinstance(result, list):
+        return result
+    return [] if result is None else [result]
+
+
+def _difference(a: list[Any], b: list[Any], ordered: bool) -> str:
+    if ordered:
+        for i, (x, y) in enumerate(zip(a, b)):
+            if x != y:
+                return f"first difference at row {i}:\n      {x}\n      {y}"
+        return f"row counts differ: {len(a)} and {len(b)}"
+    only_a = Counter(map(repr, a)) - Counter(map(repr, b))
+    only_b = Counter(map(repr, b)) - Counter(map(repr, a))
+    return f"only in the first: {list(only_a)[:3]}\n      only in the second: {list(only_b)[:3]}"
+
+
+def verify(database_urls: list[str], specs_dir: Path, cache_url: str = "embedded") -> list[Outcome]:
+    ordered = ordered_specs(specs_dir)
+    runtimes = {url: Runtime.from_config(database_url=url, cache_url=cache_url) for url in database_urls}
+    outcomes: list[Outcome] = []
+    try:
+        for module in accessor_modules():
+            query = module.QUERY
+            for example in module.EXAMPLES:
+                args = tuple(example[p.name] for p in query.params)
+                results = {url: _as_list(query.query_database(args, rt)) for url, rt in runtimes.items()}
+                first_url, first = next(iter(results.items()))
+                is_ordered = query.name in ordered
+                equal, detail = True, ""
+                for url, rows in results.items():
+                    same = rows == first if is_ordered else Counter(map(repr, rows)) == Counter(map(repr, first))
+                    if not same:
+                        equal = False
+                        detail = f"{runtimes[first_url].config.database_url.redacted()} vs {runtimes[url].config.database_url.redacted()}: {_difference(first, rows, is_ordered)}"
+                        break
+                shown = ", ".join(f"{k}={v}" for k, v in example.items())
+                rows_by_dialect: dict[str, int] = {rt.db.dialect: len(results[url]) for url, rt in runtimes.items()}
+                outcomes.append(Outcome(query.name, shown, rows_by_dialect, equal, detail))
+    finally:
+        for rt in runtimes.values():
+            rt.close()
+    return outcomes
+
+
+def render(outcomes: list[Outcome]) -> str:
+    dialects = sorted({d for o in outcomes for d in o.rows})
+    head = ["spec", "example", *[f"{d} rows" for d in dialects], "equal"]
+    body = [[o.spec, o.example, *[str(o.rows.get(d, "-")) for d in dialects], "yes" if o.equal else "NO"] for o in outcomes]
+    widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(head))]
+    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |" for r in [head, *body]]
+    lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for o in outcomes:
+        if not o.equal:
+            lines.append(f"\n{o.spec} ({o.example}) differs: {o.detail}")
+    return "\n".join(lines)
+
+
+def main_verify(database_urls: list[str], specs_dir: Path) -> int:
+    outcomes = verify(database_urls, specs_dir)
+    print(render(outcomes))
+    bad = sum(1 for o in outcomes if not o.equal)
+    print(f"\n{len(outcomes) - bad} equal, {bad} different", file=sys.stderr)
+    return 1 if bad else 0

@@ -1,0 +1,63 @@
+"""``flughafen-gen warm NAME --params FILE | --from-query SQL``: fill the cache ahead of traffic.
+
+Parameter sets come from a JSON lines file or from a query's rows. They are
+looked up 100 at a time with one MGET; only the misses are filled.
+"""
+
+from __future__ import annotations
+
+import datetime
+import importlib
+import json
+import sys
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from generator.runtime import Runtime
+
+CHUNK = 100
+_PARSE: dict[str, Any] = {
+    "date": datetime.date.fromisoformat,
+    "datetime": datetime.datetime.fromisoformat,
+    "time": datetime.time.fromisoformat,
+    "decimal": lambda v: Decimal(str(v)),
+    "int": int,
+    "float": float,
+    "str": str,
+    "bool": bool,
+}
+
+
+def _typed(query: Any, values: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple(None if values.get(p.name) is None else _PARSE[p.type](values[p.name]) for p in query.params)
+
+
+def warm(name: str, params_file: Path | None, from_query: str | None, database_url: str | None, cache_url: str | None) -> int:
+    query = importlib.import_module(f"generated.{name}").QUERY
+    with Runtime.from_config(database_url=database_url, cache_url=cache_url) as rt:
+        if params_file is not None:
+            lines = params_file.read_text(encoding="utf-8").splitlines()
+            sets = [_typed(query, json.loads(line)) for line in lines if line.strip()]
+        else:
+            assert from_query is not None
+            with rt.db.connection() as conn:
+                cur = conn.cursor()
+                cur.execute(from_query)
+                names = [d[0] for d in cur.description]
+                sets = [_typed(query, dict(zip(names, row))) for row in cur.fetchall()]
+                cur.close()
+        counters = rt.metrics.of(name)
+        for start in range(0, len(sets), CHUNK):
+            chunk = sets[start : start + CHUNK]
+            if query.returns == "many":
+                query.many_batch(chunk, rt)
+            else:
+                for args in chunk:
+                    query.one(args, rt)
+            done = min(start + CHUNK, len(sets))
+            sys.stderr.write(f"\r  {name}: {done:,}/{len(sets):,} parameter sets, {counters.misses:,} filled")
+            sys.stderr.flush()
+        sys.stderr.write("\n")
+        print(f"warmed {name}: {len(sets)} parameter sets, {counters.misses} filled, {counters.hits} already cached")
+    return 0
