@@ -58,18 +58,19 @@ def _difference(a: list[Any], b: list[Any], ordered: bool) -> str:
         for i, (x, y) in enumerate(zip(a, b)):
             if x != y:
                 return f"first difference at row {i}:\n      {x}\n      {y}"
-        return f"row counts differ: {len(a)} and {len(b)}"
+        longer = a if len(a) > len(b) else b
+        return f"row counts differ: {len(a)} and {len(b)}; first row only in one:\n      {longer[min(len(a), len(b))]}"
     only_a = Counter(map(repr, a)) - Counter(map(repr, b))
     only_b = Counter(map(repr, b)) - Counter(map(repr, a))
     return f"only in the first: {list(only_a)[:3]}\n      only in the second: {list(only_b)[:3]}"
 
 
-def verify(database_urls: list[str], specs_dir: Path, cache_url: str = "embedded") -> list[Outcome]:
+def verify(database_urls: list[str], specs_dir: Path, cache_url: str = "embedded", modules: list[Any] | None = None) -> list[Outcome]:
     ordered = ordered_specs(specs_dir)
     runtimes = {url: Runtime.from_config(database_url=url, cache_url=cache_url) for url in database_urls}
     outcomes: list[Outcome] = []
     try:
-        for module in accessor_modules():
+        for module in modules if modules is not None else accessor_modules():
             query = module.QUERY
             for example in module.EXAMPLES:
                 args = tuple(example[p.name] for p in query.params)

@@ -1,0 +1,92 @@
+"""verify, explain, stats, warm and worker on real servers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from generated import airport_by_iata, airports_in_country, flight_search
+from generator.cli import main
+from generator.runtime import Runtime
+from generator.stats import collect
+from generator.verify import render, verify
+from tests.integration.conftest import cache_url, require_server
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def all_urls(loaded_urls: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    from generator.dataset.load import load
+    from tests.integration.conftest import SERVERS
+
+    for dialect in ("mysql", "postgres", "sqlite"):
+        require_server(dialect)
+        if dialect not in loaded_urls:
+            url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'it.sqlite3'}" if dialect == "sqlite" else SERVERS[dialect][0]
+            load(url, "tiny", progress=False)
+            loaded_urls[dialect] = url
+    return [loaded_urls[d] for d in ("mysql", "postgres", "sqlite")]
+
+
+def test_verify_finds_every_seed_example_equal_on_all_three(all_urls: list[str], valkey_server: object) -> None:
+    outcomes = verify(all_urls, ROOT / "specs", cache_url(valkey_server))
+    assert outcomes and all(o.equal for o in outcomes), render(outcomes)
+    assert {tuple(sorted(o.rows)) for o in outcomes} == {("mysql", "postgres", "sqlite")}
+
+
+def test_verify_shows_rows_that_differ_between_collations(all_urls: list[str], valkey_server: object) -> None:
+    # Lower-case 'germany': MariaDB's collation finds GERMANY's airports, PostgreSQL and SQLite do not.
+    probe = SimpleNamespace(QUERY=airports_in_country.QUERY, EXAMPLES=({"country": "germany"},))
+    outcomes = verify(all_urls, ROOT / "specs", cache_url(valkey_server), modules=[probe])
+    assert [o.equal for o in outcomes] == [False]
+    assert outcomes[0].rows == {"mysql": 457, "postgres": 0, "sqlite": 0}
+    assert "differs" in render(outcomes) and "row counts differ: 457 and 0" in outcomes[0].detail
+    assert "KENNEDY" not in outcomes[0].detail and "airport_id=" in outcomes[0].detail
+
+
+def test_verify_command_exits_0_when_equal(all_urls: list[str], valkey_server: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLUGHAFEN_CACHE_URL", cache_url(valkey_server))
+    assert main(["verify", str(ROOT / "specs"), "--databases", *all_urls]) == 0
+
+
+def test_explain_prints_the_plan_on_each_database(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["explain", "flight_search", "--database", db_url]) == 0
+    out = capsys.readouterr().out
+    assert "flight_search on" in out and ("departure" in out.lower() or "flight" in out.lower())
+
+
+def test_stats_sees_counters_published_by_every_runtime(db_url: str, valkey_server: object) -> None:
+    url = cache_url(valkey_server)
+    for _ in range(2):  # two "processes", one after the other
+        with Runtime.from_config(database_url=db_url, cache_url=url, project_dir=ROOT) as rt:
+            airport_by_iata.fetch(iata="JFK", runtime=rt)
+            airport_by_iata.fetch(iata="JFK", runtime=rt)
+    with Runtime.from_config(database_url=db_url, cache_url=url, project_dir=ROOT) as rt:
+        data = collect(rt)
+    mine = data["accessors"]["airport_by_iata"]
+    assert mine["hits"] >= 3 and mine["misses"] >= 1
+    assert data["memory"]["airport_by_iata"][1] > 0
+    assert "keyspace_hits" in data["info"]
+
+
+def test_warm_fills_misses_from_a_params_file(runtime: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    params = tmp_path / "params.jsonl"
+    days = ["2024-12-14", "2024-12-15", "2024-12-16"]
+    params.write_text("\n".join(json.dumps({"origin": "JFK", "destination": "LAX", "day": d}) for d in days) + "\n")
+    cache = runtime.config.cache_url.raw
+    assert main(["warm", "flight_search", "--params", str(params), "--database", runtime.config.database_url.raw, "--cache", cache]) == 0
+    import datetime
+
+    for d in days:
+        assert runtime.cache.client.exists(flight_search.key(origin="JFK", destination="LAX", day=datetime.date.fromisoformat(d)))
+
+
+def test_warm_takes_parameter_sets_from_a_query(runtime: Runtime) -> None:
+    cache = runtime.config.cache_url.raw
+    sql = "SELECT iata FROM airport WHERE iata IN ('JFK', 'LAX', 'FRA')"
+    assert main(["warm", "airport_by_iata", "--from-query", sql, "--database", runtime.config.database_url.raw, "--cache", cache]) == 0
+    assert all(runtime.cache.client.exists(airport_by_iata.key(iata=i)) for i in ("JFK", "LAX", "FRA"))
