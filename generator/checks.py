@@ -177,7 +177,7 @@ def unbounded(ctx: Context) -> Iterator[Diagnostic]:
                 tdef = ctx.catalog.table(found[0])
                 if tdef is not None and tdef.indexed(found[1]):
                     return
-    yield ctx.warn(ctx.tree, "FGL05", "returns: many with no LIMIT and no indexed column fixed in WHERE: the result grows with the table; add LIMIT or a filter")
+    yield ctx.warn(None, "FGL05", "returns: many with no LIMIT and no indexed column fixed in WHERE: the result grows with the table; add LIMIT or a filter")
 
 
 def uncovered_tables(ctx: Context) -> Iterator[Diagnostic]:

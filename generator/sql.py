@@ -33,7 +33,7 @@ from generator.model import DIALECTS, Column, CompiledQuery, Dialect, Kind, Para
 from generator.schema import Catalog, TableDef
 from generator.sql_dialects import RenderError, normalize, render
 from generator.sql_parse import check_params, parse_statement, placeholders, tokenize
-from generator.sql_portable import check_portable
+from generator.sql_portable import check_portable, check_write_shape
 from generator.sql_resolve import OptimizeError, check_names, qualify_tree, tables_read, write_target
 from generator.sql_result import check_returns, check_tags, check_triggers, pins_key, result_columns, single_row, unnamed_columns
 from generator.sql_typer import Typer
@@ -46,7 +46,7 @@ def compile_query(spec: Spec, catalog: Catalog) -> CompiledQuery:
     src = tokenize(spec)
     tree = parse_statement(src)
     diags = check_params(src, tree) + unnamed_columns(src, tree) + check_triggers(spec, catalog)
-    names = check_names(src, tree, catalog)
+    names = check_write_shape(src, tree) or check_names(src, tree, catalog)
     if names:
         raise SpecError(diags + names)
     normalize(tree)

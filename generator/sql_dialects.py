@@ -21,7 +21,7 @@ postgres
   blank padding); CONCAT and STRING_AGG arguments cast to TEXT; decimal
   division stays numeric; TINYINT(1) columns are BOOLEAN there: compared
   with 0/1 they compare with FALSE/TRUE, in arithmetic and aggregates they
-  are cast to INTEGER.
+  are cast to INTEGER, and a number written into one is cast to BOOLEAN.
 
 Placeholders become markers before generation and the driver's placeholder
 after: ``%s`` for pymysql and psycopg (every literal ``%`` doubled, so the
@@ -46,6 +46,7 @@ MARK = "\x00{}\x00"
 MARK_RE = re.compile("\x00([A-Za-z_][A-Za-z0-9_]*)\x00")
 PG_CASTS = {"date": "DATE", "datetime": "TIMESTAMP", "time": "TIME", "decimal": "NUMERIC"}
 NULLS_ARE_SMALL = {"mysql": True, "postgres": False, "sqlite": True}
+NUMBERS = ("int", "decimal", "float")
 
 
 class RenderError(Exception):
@@ -70,7 +71,16 @@ def normalize(tree: exp.Expr) -> exp.Expr:
     >>> normalize(sqlglot.parse_one("SELECT NOW(), DATE_SUB(d, INTERVAL 2 DAY)", read="mysql")).sql("mysql")
     "SELECT CURRENT_TIMESTAMP(), d - INTERVAL '2' DAY"
     """
-    return tree.transform(_synonym, copy=False)
+    return tree.transform(_synonym, copy=False).transform(_unqualified_set, copy=False)
+
+
+def _unqualified_set(node: exp.Expr) -> exp.Expr:
+    """``UPDATE t AS x SET x.c = ...``: PostgreSQL and SQLite take no alias in SET."""
+    if isinstance(node, exp.Update):
+        for eq in node.expressions:
+            if isinstance(eq, exp.EQ) and isinstance(eq.this, exp.Column):
+                eq.this.set("table", None)
+    return node
 
 
 def _synonym(node: exp.Expr) -> exp.Expr:
@@ -241,16 +251,40 @@ def pg_booleans(node: exp.Expr) -> exp.Expr:
     """TINYINT(1) is BOOLEAN on PostgreSQL: 0/1 literals and arithmetic adapt."""
     if isinstance(node, (exp.EQ, exp.NEQ)):
         _bool_literal(node)
-    if isinstance(node, (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Mod)):
+    if isinstance(node, (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)):
         left, right = sql_type(node.left).py, sql_type(node.right).py
-        if (left == "bool") != (right == "bool"):
+        if {left, right} & {"bool"} and {left, right} & {"int", "decimal", "float"}:
             side = "this" if left == "bool" else "expression"
             node.set(side, _as_int(node.args[side]))
+    if isinstance(node, (exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Mod, exp.IntDiv)):
+        for side in ("this", "expression"):
+            if sql_type(node.args[side]).py == "bool":
+                node.set(side, _as_int(node.args[side]))
     if isinstance(node, (exp.Sum, exp.Avg, exp.Min, exp.Max)) and sql_type(node.this).py == "bool":
         node.set("this", _as_int(node.this))
     if isinstance(node, exp.Div) and "decimal" in (sql_type(node.left).py, sql_type(node.right).py):
         node.set("typed", True)
     return node
+
+
+def pg_bool_targets(node: exp.Expr) -> exp.Expr:
+    """A number written into a BOOLEAN column (``SET sunday = 1``) is cast to BOOLEAN."""
+    pairs: list[tuple[SqlType, exp.Expr]] = []
+    if isinstance(node, exp.Update):
+        pairs = [(sql_type(eq.this), eq) for eq in node.expressions if isinstance(eq, exp.EQ)]
+        for target, eq in pairs:
+            if target.py == "bool" and sql_type(eq.expression).py in NUMBERS:
+                eq.set("expression", _as_bool(eq.expression))
+    if isinstance(node, exp.Insert) and isinstance(node.this, exp.Schema) and isinstance(node.expression, exp.Values):
+        targets = [sql_type(name).py for name in node.this.expressions]
+        for row in node.expression.expressions:
+            row.set("expressions", [_as_bool(v) if t == "bool" and sql_type(v).py in NUMBERS else v for t, v in zip(targets, row.expressions)])
+    return node
+
+
+def _as_bool(node: exp.Expr) -> exp.Expr:
+    """``CAST(node AS BOOLEAN)``: 0 is FALSE, anything else TRUE, as on MySQL."""
+    return _typed(exp.cast(node, exp.DataType.build("BOOLEAN")), SqlType("bool", sql_type(node).nullable))
 
 
 def _bool_literal(node: exp.Expr) -> None:
@@ -274,6 +308,6 @@ def _typed(node: exp.Expr, t: SqlType) -> exp.Expr:
 
 REWRITES: dict[Dialect, tuple[Callable[[exp.Expr], exp.Expr], ...]] = {
     "mysql": (),
-    "postgres": (pg_dates, pg_text, pg_booleans),
+    "postgres": (pg_dates, pg_text, pg_bool_targets, pg_booleans),
     "sqlite": (sqlite_intervals, sqlite_now, sqlite_decimal_cast),
 }

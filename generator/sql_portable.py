@@ -118,7 +118,7 @@ def _keyword_offset(src: Source, node: exp.Expr) -> exp.Expr | int:
     """For a refused clause of INSERT/UPDATE/DELETE, the offset of its keyword."""
     if not isinstance(node, (exp.Insert, exp.Update, exp.Delete)):
         return node
-    words = ("DUPLICATE", "IGNORE", "RETURNING", "JOIN", "FROM", "USING", "ORDER", "LIMIT")
+    words = ("DUPLICATE", "IGNORE", "RETURNING", "JOIN", "FROM", "USING", "ORDER", "LIMIT", ",")
     toks = src.tokens
     for word in words:
         for i, tok in enumerate(toks):
@@ -127,12 +127,22 @@ def _keyword_offset(src: Source, node: exp.Expr) -> exp.Expr | int:
     return node
 
 
+def check_write_shape(src: Source, tree: exp.Expr) -> list[Diagnostic]:
+    """FG068 for a multi-table, ordered or limited write, before its names are
+    checked (``DELETE b FROM booking b JOIN ...`` names no table ``b``)."""
+    if isinstance(tree, (exp.Insert, exp.Update, exp.Delete)) and _unsupported_use(tree):
+        where = _keyword_offset(src, tree)
+        return [src.diag(where if isinstance(where, int) else node_offset(src, where), "FG068", PREFIX + _describe(tree))]
+    return []
+
+
 def _unsupported_use(node: exp.Expr) -> bool:
     """Allowed classes used in a way that is not (LIMIT in UPDATE, binary LENGTH...)."""
     if isinstance(node, exp.Length):
         return bool(node.args.get("binary"))
     if isinstance(node, (exp.Update, exp.Delete)):
-        return any(node.args.get(k) for k in ("from_", "from", "joins", "limit", "order", "using", "returning"))
+        multi = isinstance(node.this, exp.Table) and bool(node.this.args.get("joins"))
+        return multi or any(node.args.get(k) for k in ("from_", "from", "joins", "limit", "order", "using", "returning", "tables"))
     if isinstance(node, exp.Insert):
         return any(node.args.get(k) for k in ("conflict", "returning", "ignore", "overwrite"))
     if isinstance(node, exp.GroupConcat):

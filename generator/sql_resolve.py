@@ -38,10 +38,12 @@ def check_names(src: Source, tree: exp.Expr, catalog: Catalog) -> list[Diagnosti
         diags += _check_write_columns(src, tree, tdef)
     seen: set[int] = set()
     for scope in traverse_scope(tree) if not isinstance(tree, (exp.Update, exp.Delete)) else _sub_scopes(tree):
-        for col in scope.columns:
+        stars = [s for s in scope.stars if isinstance(s, exp.Column) and s.table]
+        for col in [*scope.columns, *stars]:
             if id(col) not in seen:
                 seen.add(id(col))
                 diags += _check_column(src, col, scope, catalog, outer)
+        diags += _bare_star(src, scope)
     for col in _write_level_columns(tree):
         diags += _check_column(src, col, None, catalog, outer)
     return diags
@@ -73,7 +75,9 @@ def _check_tables(src: Source, tree: exp.Expr, catalog: Catalog) -> list[Diagnos
             continue
         if table.db or catalog.table(table.name) is None:
             names = [t.name for t in catalog.tables]
-            msg = f"unknown table {table.sql('mysql')!r}" + _did_you_mean(table.name, names)
+            full = f"{table.db}.{table.name}" if table.db else table.name
+            hint = "; leave out FROM DUAL" if full == "dual" else _did_you_mean(table.name, names)
+            msg = f"unknown table {full!r}" + hint
             diags.append(src.diag(node_offset(src, table.this), "FG061", msg))
     return diags
 
@@ -175,11 +179,22 @@ def _holders(name: str, scope: Scope | None, catalog: Catalog, outer: Sources) -
 
 
 def _is_alias_reference(col: exp.Column, scope: Scope | None) -> bool:
-    """True for ``GROUP BY routes`` / ``HAVING``/``ORDER BY`` naming a select alias."""
-    select = scope.expression if scope is not None else None
-    if not isinstance(select, exp.Select) or not col.find_ancestor(exp.Group, exp.Having, exp.Order):
+    """True for ``GROUP BY routes`` / ``HAVING``/``ORDER BY`` naming a select
+    alias, or the ORDER BY of a UNION naming an output column."""
+    query = scope.expression if scope is not None else None
+    if not isinstance(query, exp.Query) or not col.find_ancestor(exp.Group, exp.Having, exp.Order):
         return False
-    return col.name in {p.alias for p in select.selects if isinstance(p, exp.Alias)}
+    while isinstance(query, exp.SetOperation):
+        query = query.this
+    return isinstance(query, exp.Select) and col.name in {p.alias_or_name for p in query.selects}
+
+
+def _bare_star(src: Source, scope: Scope) -> list[Diagnostic]:
+    """FG062 for ``SELECT *`` with nothing to expand it to."""
+    select = scope.expression
+    if isinstance(select, exp.Select) and not scope.sources and any(isinstance(p, exp.Star) for p in select.selects):
+        return [src.diag(0, "FG062", "`*` needs a FROM clause to name its columns")]
+    return []
 
 
 # ------------------------------------------------------------------- writes

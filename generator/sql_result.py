@@ -56,6 +56,12 @@ def result_columns(src: Source, tree: exp.Expr) -> tuple[tuple[Column, ...], lis
         return (), _unknown_overrides(spec, set())
     names = [p.alias_or_name for p in branches[0].selects]
     diags = []
+    if not names and spec.kind == "read":
+        diags.append(src.diag(0, "FG060", "the query selects no columns"))
+    for b in branches[1:]:
+        if len(b.selects) != len(names):
+            msg = f"each side of a UNION/INTERSECT/EXCEPT selects the same number of columns: {len(names)} here, {len(b.selects)} there"
+            diags.append(src.diag(node_offset(src, b), "FG060", msg))
     for i, name in enumerate(names):
         if name in names[:i]:
             msg = f"two result columns are named {name!r}; give one another name with AS"

@@ -27,9 +27,19 @@ class Typer:
             self.scopes[id(scope.expression)] = scope
 
     def annotate(self, tree: exp.Expr) -> None:
-        """Store a SqlType on every node of ``tree``."""
+        """Store a SqlType on every node of ``tree`` (and on an INSERT's column names)."""
+        if isinstance(tree, exp.Insert):
+            for name, t in zip(insert_targets(tree, self.outer), self._target_types(tree)):
+                name.meta[KEY] = t
         for node in list(tree.walk(bfs=False)):
             self.type_of(node)
+
+    def _target_types(self, tree: exp.Insert) -> list[SqlType]:
+        """The catalog types of the columns an INSERT fills, in order."""
+        tdef = next(iter(self.outer.values()), None)
+        names = [i.name for i in tree.this.expressions] if isinstance(tree.this, exp.Schema) else [c.name for c in tdef.columns] if tdef else []
+        cdefs = [tdef.column(n) if tdef else None for n in names]
+        return [SqlType(c.type, c.nullable, c.scale) if c else UNKNOWN for c in cdefs]
 
     def type_of(self, node: exp.Expr) -> SqlType:
         """The node's type, computed once and kept in ``node.meta``."""
@@ -49,7 +59,9 @@ class Typer:
     def column(self, col: exp.Column) -> SqlType:
         """A column's type from its source, nullable on an outer join's optional side."""
         scope = self._scope(col)
-        if not col.table:
+        if not col.table and scope is None and len(self.outer) == 1:
+            col = exp.column(col.name, next(iter(self.outer)))  # UPDATE t SET c = c + 1
+        elif not col.table:
             return self._alias_reference(col)
         alias = col.table
         while scope is not None and alias not in scope.sources:
@@ -129,3 +141,8 @@ def outer_joined(select: exp.Expr) -> set[str]:
             optional.update(seen)
         seen.append(alias)
     return optional
+
+
+def insert_targets(tree: exp.Insert, outer: dict[str, TableDef]) -> list[exp.Expr]:
+    """The nodes naming the columns an INSERT fills (none without a column list)."""
+    return list(tree.this.expressions) if isinstance(tree.this, exp.Schema) else []

@@ -145,6 +145,20 @@ CASES = [
         sqlite='SELECT "f"."from" AS "origin" FROM "flight" AS "f" WHERE "f"."to" = ?',
         params={"to": "int"},
     ),
+    Case(  # no alias in SET on PostgreSQL and SQLite
+        "UPDATE booking b SET b.price = b.price * 2 WHERE b.flight_id = :f",
+        mysql="UPDATE `booking` AS `b` SET `price` = `b`.`price` * 2 WHERE `b`.`flight_id` = %s",
+        postgres='UPDATE "booking" AS "b" SET "price" = "b"."price" * 2 WHERE "b"."flight_id" = %s',
+        sqlite='UPDATE "booking" AS "b" SET "price" = "b"."price" * 2 WHERE "b"."flight_id" = ?',
+        params={"f": "int"},
+        kind="write",
+    ),
+    Case(  # booleans in arithmetic are integers on PostgreSQL too
+        "SELECT s.monday + s.tuesday AS n FROM flightschedule s",
+        mysql="SELECT `s`.`monday` + `s`.`tuesday` AS `n` FROM `flightschedule` AS `s`",
+        postgres='SELECT CAST("s"."monday" AS INT) + CAST("s"."tuesday" AS INT) AS "n" FROM "flightschedule" AS "s"',
+        sqlite='SELECT "s"."monday" + "s"."tuesday" AS "n" FROM "flightschedule" AS "s"',
+    ),
     Case(
         "UPDATE booking SET price = :price WHERE booking_id = :id",
         mysql="UPDATE `booking` SET `price` = %s WHERE `booking_id` = %s",
@@ -216,6 +230,8 @@ REFUSED_WRITES = [
     ("INSERT IGNORE INTO booking (flight_id, price) VALUES (:f, :x)", {"f": "int", "x": "decimal"}, "6:10", "INSERT IGNORE"),
     ("UPDATE booking SET price = :p WHERE flight_id = :f LIMIT 1", {"p": "decimal", "f": "int"}, "6:54", "single-table UPDATE"),
     ("DELETE FROM booking ORDER BY booking_id LIMIT 10", {}, "3:23", "single-table DELETE"),
+    ("DELETE b FROM booking b JOIN flight f ON f.flight_id = b.flight_id", {}, "3:27", "single-table DELETE"),
+    ("UPDATE booking b, flight f SET b.price = 1 WHERE f.flight_id = b.flight_id", {}, "3:19", "single-table UPDATE"),
 ]
 
 

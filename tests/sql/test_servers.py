@@ -345,6 +345,13 @@ QUERIES: list[tuple[str, dict[str, str], dict[str, Any], int]] = [
         {"skip": 1, "take": 3},
         3,
     ),
+    (  # booleans in arithmetic; UNION ordered by an output name
+        """SELECT s.flightno AS code, s.monday + s.tuesday + s.wednesday AS early_week FROM flightschedule s
+           UNION SELECT l.iata, 0 FROM airline l ORDER BY code""",
+        {},
+        {},
+        5,
+    ),
     (  # seat_availability: int arithmetic with an aggregate
         """SELECT f.flight_id, p.capacity, COUNT(b.booking_id) AS booked, p.capacity - COUNT(b.booking_id) AS available
            FROM flight f JOIN airplane p ON p.airplane_id = f.airplane_id
@@ -366,6 +373,45 @@ def test_same_rows_on_every_database(sql: str, params: dict[str, str], args: dic
     assert len(results["mysql"]) == count, results["mysql"]
     assert results["postgres"] == results["mysql"], q.sql["postgres"]
     assert results["sqlite"] == results["mysql"], q.sql["sqlite"]
+
+
+WRITES: list[tuple[str, dict[str, str], dict[str, Any]]] = [
+    ("UPDATE booking b SET b.price = b.price * 2 WHERE b.flight_id = :f", {"f": "int"}, {"f": 1001}),
+    ("UPDATE flight SET departure = departure + INTERVAL 1 DAY, arrival = :at WHERE flight_id = :id", {"at": "datetime", "id": "int"}, {"at": T(2024, 12, 20, 9, 30), "id": 1002}),
+    ("INSERT INTO booking (flight_id, seat, passenger_id, price) VALUES (:f, :s, :p, :x), (1002, '9Z', 12346, 10.5)", {"f": "int", "s": "str", "p": "int", "x": "decimal"}, {"f": 1002, "s": "7C", "p": 12345, "x": Decimal("88.10")}),
+    ("DELETE FROM booking WHERE flight_id IN (SELECT f.flight_id FROM flight f WHERE f.departure < :day)", {"day": "date"}, {"day": D(2024, 12, 16)}),
+    ("UPDATE flightschedule SET sunday = 1 - sunday, monday = :m WHERE airline_id = :a", {"a": "int", "m": "int"}, {"a": 1, "m": 0}),
+    (
+        "INSERT INTO flightschedule (flightno, `from`, `to`, departure, arrival, airline_id, monday, tuesday) VALUES (:no, 1, 2, :dep, '23:00:00', 1, 1, :tue)",
+        {"no": "str", "dep": "time", "tue": "bool"},
+        {"no": "AA999", "dep": dt.time(22, 0), "tue": True},
+    ),
+]
+STATE = {
+    "booking": "SELECT b.flight_id, b.seat, b.passenger_id, b.price FROM booking b ORDER BY b.flight_id, b.seat",
+    "flight": "SELECT f.flight_id, f.departure, f.arrival FROM flight f ORDER BY f.flight_id",
+    "flightschedule": "SELECT s.flightno, s.departure, s.monday, s.tuesday, s.sunday FROM flightschedule s ORDER BY s.flightno",
+}
+
+
+@pytest.mark.mysql
+@pytest.mark.postgres
+@pytest.mark.parametrize(("sql", "params", "args"), WRITES, ids=[f"w{i}" for i in range(len(WRITES))])
+def test_writes_leave_the_same_rows(sql: str, params: dict[str, str], args: dict[str, Any], catalog: Catalog, cursors: dict[Dialect, Cursor]) -> None:
+    """Run a write in a transaction on every database, compare the table, roll back."""
+    q = compile_query(make_spec(sql, params, kind="write"), catalog)
+    assert q.written_table is not None
+    read = compile_query(make_spec(STATE[q.written_table]), catalog)
+    after = {}
+    for d, cur in cursors.items():
+        cur.execute("BEGIN")
+        try:
+            cur.execute(q.sql[d], bind([args[n] for n in q.param_order], d))
+            after[d] = run(cur, read, d, {})
+        finally:
+            cur.execute("ROLLBACK")
+    assert after["postgres"] == after["mysql"], q.sql["postgres"]
+    assert after["sqlite"] == after["mysql"], q.sql["sqlite"]
 
 
 def example_args(spec: dict[str, Any]) -> dict[str, Any]:
