@@ -283,8 +283,11 @@ def pg_bool_targets(node: exp.Expr) -> exp.Expr:
 
 
 def _as_bool(node: exp.Expr) -> exp.Expr:
-    """``CAST(node AS BOOLEAN)``: 0 is FALSE, anything else TRUE, as on MySQL."""
-    return _typed(exp.cast(node, exp.DataType.build("BOOLEAN")), SqlType("bool", sql_type(node).nullable))
+    """``CAST(CAST(node AS INT) AS BOOLEAN)``: 0 is FALSE, anything else TRUE, as
+    on MySQL (PostgreSQL casts only INTEGER to BOOLEAN, and psycopg may send a
+    small int as SMALLINT)."""
+    whole = node if isinstance(node, exp.Literal) else exp.cast(node, exp.DataType.build("INT"))
+    return _typed(exp.cast(whole, exp.DataType.build("BOOLEAN")), SqlType("bool", sql_type(node).nullable))
 
 
 def _bool_literal(node: exp.Expr) -> None:
