@@ -478,3 +478,12 @@ def test_the_rewrites_assume_the_project_ddl(catalog: Catalog) -> None:
                 assert not pg.startswith("CHAR"), c
             if c.type in ("date", "datetime", "time"):
                 assert (pg, lite) == (column_type(c, "postgres"), "TEXT"), c
+
+
+def test_a_missing_server_skips_or_fails_under_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="scripts/services.sh"):
+        unavailable("mysql", ConnectionRefusedError("refused"))
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="postgres server unavailable"):
+        unavailable("postgres", ConnectionRefusedError("refused"))

@@ -195,3 +195,8 @@ def test_render_for_dialect(catalog: Catalog) -> None:
         'SELECT "a"."name" AS "name" FROM "airport" AS "a" WHERE "a"."name" ILIKE %s AND "a"."airport_id" = %s'
     )
     assert render_for_dialect("DELETE FROM booking WHERE booking_id = :id", "mysql", "sqlite", catalog) == 'DELETE FROM "booking" WHERE "booking_id" = ?'
+
+
+def test_compiling_twice_gives_the_same_query(catalog: Catalog) -> None:
+    spec = make_spec("SELECT f.flight_id, COUNT(b.booking_id) AS n FROM flight f LEFT JOIN booking b ON b.flight_id = f.flight_id WHERE f.departure < :d + INTERVAL 1 DAY GROUP BY f.flight_id", {"d": "date"})
+    assert compile_query(spec, catalog) == compile_query(spec, catalog)
