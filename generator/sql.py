@@ -34,7 +34,8 @@ from generator.schema import Catalog, TableDef
 from generator.sql_dialects import RenderError, normalize, render
 from generator.sql_parse import check_params, parse_statement, placeholders, tokenize
 from generator.sql_portable import check_portable, check_write_shape
-from generator.sql_resolve import OptimizeError, check_names, qualify_tree, tables_read, write_target
+from generator.sql_resolve import OptimizeError, check_names, qualify_tree, tables_read
+from generator.sql_writes import write_target
 from generator.sql_result import check_returns, check_tags, check_triggers, pins_key, result_columns, single_row, unnamed_columns
 from generator.sql_typer import Typer
 

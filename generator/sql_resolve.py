@@ -2,8 +2,7 @@
 
 ``check_names`` reports every unknown table (FG061) and every unknown or
 ambiguous column (FG062) at the name's position; ``qualify_tree`` then lets
-sqlglot qualify every column and expand ``*``; ``write_target`` finds what a
-write statement writes and which columns it binds from params.
+sqlglot qualify every column and expand ``*``.
 """
 
 from __future__ import annotations
@@ -20,6 +19,7 @@ from sqlglot.optimizer.scope import Scope, traverse_scope
 from generator.diagnostics import Diagnostic
 from generator.schema import Catalog, TableDef
 from generator.sql_parse import Source, node_offset
+from generator.sql_writes import target_table
 
 Sources = dict[str, "TableDef | Scope"]
 
@@ -30,7 +30,7 @@ def check_names(src: Source, tree: exp.Expr, catalog: Catalog) -> list[Diagnosti
     if diags:
         return diags  # columns of an unknown table would only repeat the error
     outer: Sources = {}
-    target = _target_table(tree)
+    target = target_table(tree)
     if target is not None:
         tdef = catalog.table(target.name)
         assert tdef is not None
@@ -200,16 +200,6 @@ def _bare_star(src: Source, scope: Scope) -> list[Diagnostic]:
 # ------------------------------------------------------------------- writes
 
 
-def _target_table(tree: exp.Expr) -> exp.Table | None:
-    """The table an INSERT, UPDATE or DELETE writes."""
-    if isinstance(tree, (exp.Insert, exp.Update, exp.Delete)):
-        target = tree.this
-        if isinstance(target, exp.Schema):
-            target = target.this
-        return target if isinstance(target, exp.Table) else None
-    return None
-
-
 def _check_write_columns(src: Source, tree: exp.Expr, tdef: TableDef) -> list[Diagnostic]:
     """Columns an INSERT lists or an UPDATE sets must exist in the written table."""
     names = [c.name for c in tdef.columns]
@@ -240,71 +230,6 @@ def _check_values_width(src: Source, tree: exp.Insert, width: int) -> list[Diagn
     return diags
 
 
-@dataclass(frozen=True, slots=True)
-class WriteTarget:
-    """The written table and its (column, param) bindings."""
-
-    table: str
-    bound: tuple[tuple[str, str], ...]  # (column, param) pairs
-
-
-def write_target(tree: exp.Expr, catalog: Catalog) -> WriteTarget | None:
-    """The written table and the columns bound from params, for triggers.
-
-    INSERT: each column whose VALUES entry is a bare ``:param``; UPDATE: the
-    ``SET col = :param`` pairs, then the WHERE's top-level ``col = :param``
-    equalities (a column may appear twice: new value first, then old);
-    DELETE: the WHERE equalities.
-    """
-    target = _target_table(tree)
-    if target is None:
-        return None
-    tdef = catalog.table(target.name)
-    names = [c.name for c in tdef.columns] if tdef else []
-    bound: list[tuple[str, str]] = []
-    if isinstance(tree, exp.Insert):
-        bound = _insert_bindings(tree, names)
-    if isinstance(tree, exp.Update):
-        bound = _equalities(tree.expressions)
-    if isinstance(tree, (exp.Update, exp.Delete)):
-        where = tree.args.get("where")
-        bound += _equalities(_conjuncts(where.this) if isinstance(where, exp.Where) else [])
-    return WriteTarget(target.name, tuple(bound))
-
-
-def _insert_bindings(tree: exp.Insert, names: Sequence[str]) -> list[tuple[str, str]]:
-    """(column, param) for each VALUES entry that is a bare placeholder."""
-    cols = [c.name for c in tree.this.expressions] if isinstance(tree.this, exp.Schema) else list(names)
-    values = tree.expression
-    if not isinstance(values, exp.Values) or len(values.expressions) != 1:
-        return []
-    row = values.expressions[0].expressions
-    return [(c, v.name) for c, v in zip(cols, row) if isinstance(v, exp.Placeholder)]
-
-
-def _conjuncts(node: exp.Expr) -> list[exp.Expr]:
-    """The terms of a top-level AND chain (parentheses removed)."""
-    if isinstance(node, exp.And):
-        return _conjuncts(node.left) + _conjuncts(node.right)
-    if isinstance(node, exp.Paren):
-        return _conjuncts(node.this)
-    return [node]
-
-
-def _equalities(items: Iterable[exp.Expr]) -> list[tuple[str, str]]:
-    """(column, param) for each ``col = :param`` (either way round)."""
-    out = []
-    for item in items:
-        if not isinstance(item, exp.EQ):
-            continue
-        left, right = item.left, item.right
-        if isinstance(left, exp.Placeholder):
-            left, right = right, left
-        if isinstance(left, exp.Column) and isinstance(right, exp.Placeholder):
-            out.append((left.name, right.name))
-    return out
-
-
 # ---------------------------------------------------------------- qualify
 
 
@@ -330,4 +255,3 @@ def tables_read(tree: exp.Expr) -> tuple[str, ...]:
     return tuple(sorted({t.name for t in tree.find_all(exp.Table) if t.name not in ctes}))
 
 
-__all__ = ["OptimizeError", "WriteTarget", "check_names", "qualify_tree", "source_columns", "tables_read", "write_target"]

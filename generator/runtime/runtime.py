@@ -76,6 +76,20 @@ class CacheState:
         self._down_until = time.monotonic() + self._backoff
         self._backoff = min(self._backoff * 2, BACKOFF_MAX)
 
+    def mget2(self, first: str, second: str) -> list[Any]:
+        """MGET of two keys on a pooled connection: the hit path, without the client's per-call wrapping."""
+        pool = self.client.connection_pool
+        conn = pool.get_connection("MGET")
+        try:
+            conn.send_command("MGET", first, second)
+            values: list[Any] = conn.read_response()
+            return values
+        except BaseException:
+            conn.disconnect()
+            raise
+        finally:
+            pool.release(conn)
+
     def mget(self, *keys: str) -> list[Any]:
         values: list[Any] = self.client.mget(keys)  # type: ignore[assignment]
         return values
