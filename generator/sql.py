@@ -5,7 +5,8 @@ The steps, each a module of its own, each reporting at positions in the YAML:
 1. ``sql_parse``: tokenize and parse one statement of the spec's kind
    (FG060, FG067); ``:name`` placeholders against params (FG063, FG064).
 2. ``sql_resolve``: tables and columns against the catalog (FG061, FG062);
-   qualify every column and expand ``*``.
+   qualify every column and expand ``*``; ``sql_writes``: the table a write
+   writes and the columns its params bind.
 3. ``sql_typer`` and ``sql_types``: type every expression by small rules,
    the catalog as the authority.
 4. ``sql_result``: result columns (FG065, overrides FG069), ``returns``
@@ -27,6 +28,7 @@ import hashlib
 from collections.abc import Iterable, Mapping
 
 from sqlglot import exp
+from sqlglot.errors import OptimizeError
 
 from generator.diagnostics import Diagnostic, Span, SpecError
 from generator.model import DIALECTS, Column, CompiledQuery, Dialect, Kind, Param, PyType, Spec
@@ -34,7 +36,7 @@ from generator.schema import Catalog, TableDef
 from generator.sql_dialects import RenderError, normalize, render
 from generator.sql_parse import check_params, parse_statement, placeholders, tokenize
 from generator.sql_portable import check_portable, check_write_shape
-from generator.sql_resolve import OptimizeError, check_names, qualify_tree, tables_read
+from generator.sql_resolve import check_names, qualify_tree, tables_read
 from generator.sql_writes import write_target
 from generator.sql_result import check_returns, check_tags, check_triggers, pins_key, result_columns, single_row, unnamed_columns
 from generator.sql_typer import Typer

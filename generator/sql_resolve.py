@@ -8,8 +8,7 @@ sqlglot qualify every column and expand ``*``.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable
 
 from sqlglot import exp
 from sqlglot.errors import OptimizeError
