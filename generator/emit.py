@@ -8,6 +8,9 @@ with black, so the output is byte-identical across runs and machines.
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +21,12 @@ from generator.model import CompiledQuery, Field, Literal_, Param, PyType, Templ
 from generator.triggers import WriteEffects, join_writes
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+
+
+def format_cache() -> Path:
+    """Where black's output is kept by input hash (black is most of a build's time)."""
+    return Path(os.environ.get("FLUGHAFEN_CACHE_DIR", ".flughafen/cache")) / "black"
 
 # Python annotation and hypothesis strategy per parameter / column type.
 ANNOTATION: dict[PyType, str] = {
@@ -214,8 +223,27 @@ def _environment() -> jinja2.Environment:
     return env
 
 
+BLACK_VERSION = importlib.metadata.version("black")
+BLACK_MODE = black.Mode(target_versions={black.mode.TargetVersion.PY311})
+
+
 def format_python(source: str) -> str:
-    return black.format_str(source, mode=black.Mode(target_versions={black.mode.TargetVersion.PY311}))
+    """black's output for ``source``; remembered on disk by content, so unchanged specs format instantly."""
+    digest = hashlib.sha256(f"{BLACK_VERSION}\n{source}".encode()).hexdigest()
+    cached = format_cache() / digest[:2] / digest
+    try:
+        return cached.read_text(encoding="utf-8")
+    except OSError:
+        pass
+    text = black.format_str(source, mode=BLACK_MODE)
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(text, encoding="utf-8", newline="\n")
+        os.replace(tmp, cached)
+    except OSError:
+        pass  # a read-only tree only loses the speed-up
+    return text
 
 
 def emit(queries: list[CompiledQuery]) -> dict[str, str]:

@@ -51,6 +51,9 @@ class SqlType:
     nullable: bool
     scale: int | None = None
 
+    def __deepcopy__(self, memo: dict[int, object]) -> SqlType:
+        return self  # immutable: sqlglot copies trees often, and the copy need not copy this
+
 
 UNKNOWN = SqlType("str", True)
 

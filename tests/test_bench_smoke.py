@@ -1,0 +1,22 @@
+"""The benchmark harness runs end to end at tiny sizes (figures are not asserted: they are not tests)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_bench_quick_run_writes_results_and_keeps_the_stampede_to_one_query() -> None:
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        import run  # type: ignore[import-not-found]
+    finally:
+        sys.path.pop(0)
+    assert run.main(["--quick"]) == 0
+    results = json.loads((ROOT / "bench" / "out" / "results.json").read_text())
+    assert set(results["hit_us"]) == {"raw GET + decode", "flughafen-gen hit", "dogpile.cache hit", "cashews hit"}
+    assert results["stampede_db_queries"]["200 cold callers"] == 1
+    assert (ROOT / "bench" / "out" / "results.png").stat().st_size > 0
