@@ -153,8 +153,25 @@ def _parse_error(src: Source, e: ParseError) -> Diagnostic:
     line, col = int(err.get("line") or 1), int(err.get("col") or 1)
     highlight = str(err.get("highlight") or "")
     col = max(1, col - len(highlight) + 1)
-    desc = str(err.get("description") or e)
-    return Diagnostic(line_col_span(src.spec, line, col), "FG060", f"SQL syntax error: {desc}")
+    desc = _readable(str(err.get("description") or e))
+    near = f" near {highlight!r}" if highlight else ""
+    return Diagnostic(line_col_span(src.spec, line, col), "FG060", f"SQL syntax error{near}: {desc}")
+
+
+_MISSING = re.compile(r"Required keyword: '(\w+)' missing for <class 'sqlglot\.expressions\.[\w.]*?(\w+)'>")
+
+
+def _readable(description: str) -> str:
+    """sqlglot's wording, without its class names.
+
+    >>> _readable("Required keyword: 'expression' missing for <class 'sqlglot.expressions.core.EQ'>")
+    'the EQ has no right-hand side; complete the expression'
+    """
+    m = _MISSING.search(description)
+    if m is None:
+        return description
+    part = {"expression": "right-hand side", "this": "left-hand side"}.get(m.group(1), m.group(1))
+    return f"the {m.group(2)} has no {part}; complete the expression"
 
 
 def _second_statement_offset(src: Source) -> int:

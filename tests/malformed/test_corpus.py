@@ -1,0 +1,141 @@
+"""Hostile and malformed specs: every one a clear error with file, line and column, exit 2, nothing written.
+
+Each case is a spec file's bytes and the diagnostic it must produce first:
+its code and its position. The build runs through the real command line.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from generator.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+GOOD = """name: q
+params:
+  flight_id: int
+sql: |
+  SELECT f.flight_id, f.departure FROM flight f WHERE f.flight_id = :flight_id
+returns: one
+cache:
+  key: "flight:{flight_id}"
+  ttl: 5m
+invalidate:
+  - table: flight
+    tags: ["flight:{flight_id}"]
+"""
+
+
+def edit(old: str, new: str) -> bytes:
+    assert old in GOOD, old
+    return GOOD.replace(old, new, 1).encode()
+
+
+# (case id, file bytes, expected code, line, column)
+CASES: list[tuple[str, bytes, str, int, int]] = [
+    # -- files and YAML
+    ("empty file", b"", "FG003", 1, 1),
+    ("only a comment", b"# nothing here\n", "FG003", 1, 1),
+    ("binary garbage", b"\x00\x01\x02\xff\xfe", "FG001", 1, 1),
+    ("not utf-8", b"name: q\nsummary: caf\xe9\n", "FG001", 2, 1),
+    ("a list, not a mapping", b"- name: q\n", "FG003", 1, 1),
+    ("a scalar, not a mapping", b"just text\n", "FG003", 1, 1),
+    ("tab indentation", b"name: q\nparams:\n\tflight_id: int\n", "FG002", 3, 1),
+    ("unclosed flow mapping", b"name: q\nparams: {flight_id: int\nsql: x\n", "FG002", 3, 4),
+    ("unclosed quote", b'name: "q\nsql: x\n', "FG002", 3, 1),
+    ("duplicate key", edit("returns: one\n", "returns: one\nreturns: many\n"), "FG010", 7, 1),
+    # -- fields
+    ("unknown top-level field", edit("returns: one\n", "returns: one\nretrun: many\n"), "FG010", 7, 1),
+    ("unknown cache field", edit("  ttl: 5m\n", "  ttl: 5m\n  tll: 5m\n"), "FG010", 10, 3),
+    ("missing name", edit("name: q\n", "summary: no name\n"), "FG011", 1, 1),
+    ("missing sql", GOOD.replace("sql: |\n  SELECT f.flight_id, f.departure FROM flight f WHERE f.flight_id = :flight_id\n", "").encode(), "FG011", 1, 1),
+    ("missing cache", GOOD.split("cache:")[0].encode(), "FG011", 1, 1),
+    ("missing ttl", edit("  ttl: 5m\n", ""), "FG011", 8, 3),
+    ("empty sql", edit("sql: |\n  SELECT f.flight_id, f.departure FROM flight f WHERE f.flight_id = :flight_id\n", 'sql: ""\n'), "FG011", 4, 6),
+    ("name is a number", edit("name: q", "name: 42"), "FG012", 1, 7),
+    ("name not an identifier", edit("name: q", "name: flight-search"), "FG020", 1, 7),
+    ("name is a keyword", edit("name: q", "name: class"), "FG020", 1, 7),
+    ("name reserved", edit("name: q", "name: runtime"), "FG020", 1, 7),
+    ("params not a mapping", edit("params:\n  flight_id: int\n", "params: [flight_id]\n"), "FG012", 2, 9),
+    ("unknown param type", edit("flight_id: int", "flight_id: integer"), "FG030", 3, 14),
+    ("param type typo", edit("flight_id: int", "flight_id: {type: datetme}"), "FG030", 3, 21),
+    ("param named runtime", edit("  flight_id: int\n", "  flight_id: int\n  runtime: str\n"), "FG020", 4, 3),
+    ("bad pattern", edit("flight_id: int", 'flight_id: {type: str, pattern: "[A-Z"}'), "FG031", 3, 35),
+    ("pattern on an int", edit("flight_id: int", 'flight_id: {type: int, pattern: "^1$"}'), "FG031", 3, 21),
+    ("returns misspelt", edit("returns: one", "returns: single"), "FG013", 6, 10),
+    ("store unknown", edit("  ttl: 5m\n", "  ttl: 5m\n  store: xml\n"), "FG013", 10, 10),
+    ("dialect unknown", edit("returns: one\n", "returns: one\ndialect: oracle\n"), "FG013", 7, 10),
+    # -- durations and jitter
+    ("ttl in words", edit("ttl: 5m", "ttl: five minutes"), "FG040", 9, 8),
+    ("ttl negative", edit("ttl: 5m", "ttl: -5"), "FG040", 9, 8),
+    ("ttl zero", edit("ttl: 5m", "ttl: 0"), "FG040", 9, 8),
+    ("ttl over a year", edit("ttl: 5m", "ttl: 400d"), "FG040", 9, 8),
+    ("jitter too big", edit("  ttl: 5m\n", "  ttl: 5m\n  jitter: 90%\n"), "FG041", 10, 11),
+    ("negative_ttl wrong", edit("  ttl: 5m\n", "  ttl: 5m\n  negative_ttl: soon\n"), "FG040", 10, 17),
+    # -- templates
+    ("key names an undeclared param", edit('key: "flight:{flight_id}"', 'key: "flight:{flightid}"'), "FG051", 8, 16),
+    ("key misses a param", edit('key: "flight:{flight_id}"', 'key: "flight"'), "FG052", 8, 8),
+    ("key fields not separated", edit("  flight_id: int\n", "  flight_id: int\n  seat: str\n").replace(b'key: "flight:{flight_id}"', b'key: "f:{flight_id}{seat}"').replace(b":flight_id\n", b":flight_id AND f.flightno = :seat\n"), "FG053", 9, 22),
+    ("key injection: dunder field", edit('key: "flight:{flight_id}"', 'key: "flight:{__class__}"'), "FG050", 8, 16),
+    ("key injection: attribute access", edit('key: "flight:{flight_id}"', 'key: "flight:{flight_id.__class__}"'), "FG050", 8, 16),
+    ("key injection: format spec", edit('key: "flight:{flight_id}"', 'key: "flight:{flight_id!r:>10}"'), "FG050", 8, 16),
+    ("key uses a row field", edit('key: "flight:{flight_id}"', 'key: "flight:{row.flight_id}"'), "FG050", 8, 16),
+    ("key unbalanced brace", edit('key: "flight:{flight_id}"', 'key: "flight:{flight_id"'), "FG050", 8, 16),
+    ("key empty field", edit('key: "flight:{flight_id}"', 'key: "flight:{}:{flight_id}"'), "FG050", 8, 16),
+    ("tag names a column not returned", edit("  ttl: 5m\n", '  ttl: 5m\n  tags: ["f:{row.arrival}"]\n'), "FG054", 10, 13),
+    # -- SQL
+    ("SQL syntax error", edit("= :flight_id", "= = :flight_id"), "FG060", 5, 69),
+    ("two statements", edit(":flight_id\n", ":flight_id; SELECT 1\n"), "FG060", 5, 81),
+    ("unknown table", edit("FROM flight f", "FROM flights f"), "FG061", 5, 40),
+    ("unknown column", edit("f.departure", "f.departed"), "FG062", 5, 25),
+    ("undeclared placeholder", edit("= :flight_id", "= :flightid"), "FG063", 5, 69),
+    ("unused param", edit("  flight_id: int\n", "  flight_id: int\n  extra: str\n").replace(b'"flight:{flight_id}"', b'"flight:{flight_id}:{extra}"', 1), "FG064", 4, 3),
+    ("computed column without alias", edit("f.departure FROM", "f.departure, UPPER(f.flightno) FROM"), "FG065", 5, 36),
+    ("a write in a read spec", edit("SELECT f.flight_id, f.departure FROM flight f WHERE f.flight_id = :flight_id", "DELETE FROM flight WHERE flight_id = :flight_id"), "FG067", 5, 3),
+    ("SQL injection in a literal is just a literal that parses", edit("= :flight_id", "= :flight_id AND f.flightno = 'x'' OR 1=1 --'"), "OK", 0, 0),
+    ("unportable function", edit("f.departure FROM", "TIMESTAMPDIFF(MINUTE, f.departure, f.arrival) AS m FROM"), "FG068", 5, 23),
+    # -- triggers
+    ("trigger on an unknown table", edit("  - table: flight\n", "  - table: flihgt\n"), "FG070", 11, 12),
+    ("trigger tag names an unknown column", edit('tags: ["flight:{flight_id}"]', 'tags: ["flight:{flightid}"]'), "FG070", 12, 20),
+    ("trigger without tags or all", edit('    tags: ["flight:{flight_id}"]\n', ""), "FG011", 11, 5),
+]
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    (tmp_path / "specs").mkdir()
+    shutil.copy(ROOT / "specs" / "schema.sql", tmp_path / "specs" / "schema.sql")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_the_corpus_is_large_enough() -> None:
+    assert len(CASES) >= 40
+
+
+@pytest.mark.parametrize(("data", "code", "line", "col"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_a_malformed_spec_is_a_clear_error_at_its_position(project: Path, capsys: pytest.CaptureFixture[str], data: bytes, code: str, line: int, col: int) -> None:
+    # A good spec beside it is built first: the bad one must not disturb what was generated.
+    (project / "specs" / "good.yaml").write_text(GOOD.replace("name: q", "name: good"))
+    assert main(["build", "specs"]) == 0
+    before = {p: p.read_bytes() for p in (project / "generated").rglob("*") if p.is_file()}
+    (project / "specs" / "q.yaml").write_bytes(data)
+    capsys.readouterr()
+    status = main(["build", "specs"])
+    err = capsys.readouterr().err
+    if code == "OK":
+        assert status == 0, err
+        return
+    assert status == 2, err
+    head = f"specs/q.yaml:{line}:{col}: error[{code}]: "
+    found = [e for e in err.splitlines() if e.startswith(head)]
+    assert found, err
+    assert len(found[0]) > len(head) + 15  # says what is wrong
+    assert err.splitlines()[0].startswith("specs/q.yaml:")
+    assert "nothing was written" in err
+    after = {p: p.read_bytes() for p in (project / "generated").rglob("*") if p.is_file()}
+    assert after == before
