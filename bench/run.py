@@ -52,6 +52,20 @@ def per_call_us(fn: Callable[[], object], n: int, repeat: int = 5) -> float:
     return statistics.median(rounds)
 
 
+def interleaved(fns: dict[str, Callable[[], object]], n: int, repeat: int = 7) -> dict[str, float]:
+    """Like per_call_us for several functions, their rounds alternated so drift hits all alike."""
+    for fn in fns.values():
+        fn()
+    rounds: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            for _ in range(n):
+                fn()
+            rounds[name].append((time.perf_counter() - start) / n * 1e6)
+    return {name: statistics.median(r) for name, r in rounds.items()}
+
+
 def bench_hits(rt: Runtime, server: Any, n: int) -> dict[str, float]:
     import valkey
 
@@ -60,10 +74,6 @@ def bench_hits(rt: Runtime, server: Any, n: int) -> dict[str, float]:
     key = q.key(ARGS)
     raw_client = valkey.Valkey(**server.connection_kwargs)
     decoder = msgspec.json.Decoder()
-    results = {
-        "raw GET + decode": per_call_us(lambda: decoder.decode(raw_client.get(key)), n),
-        "flughafen-gen hit": per_call_us(lambda: q.many(ARGS, rt), n),
-    }
     # dogpile.cache with its valkey backend: get_or_create on a hit.
     from dogpile.cache import make_region
 
@@ -71,7 +81,14 @@ def bench_hits(rt: Runtime, server: Any, n: int) -> dict[str, float]:
     region = make_region().configure("dogpile.cache.valkey", arguments={"host": kw["host"], "port": kw["port"], "distributed_lock": True, "thread_local_lock": False})
     rows = q.query_database(ARGS, rt)
     region.get_or_create("dogpile:flight:search:JFK:LAX:2024-12-15", lambda: rows)
-    results["dogpile.cache hit"] = per_call_us(lambda: region.get_or_create("dogpile:flight:search:JFK:LAX:2024-12-15", lambda: rows), n)
+    results = interleaved(
+        {
+            "raw GET + decode": lambda: decoder.decode(raw_client.get(key)),
+            "flughafen-gen hit": lambda: q.many(ARGS, rt),
+            "dogpile.cache hit": lambda: region.get_or_create("dogpile:flight:search:JFK:LAX:2024-12-15", lambda: rows),
+        },
+        n,
+    )
     # cashews (async) with its redis backend against the same server.
     from cashews import Cache
 
@@ -112,7 +129,7 @@ def bench_miss(rt: Runtime, n: int) -> dict[str, float]:
         client.delete(key)
         q.many(ARGS, rt)
 
-    return {"bare query + SET": per_call_us(bare, n), "flughafen-gen miss": per_call_us(ours, n)}
+    return interleaved({"bare query + SET": bare, "flughafen-gen miss": ours}, n)
 
 
 def bench_stampede(rt: Runtime, callers: int) -> int:
@@ -141,9 +158,7 @@ def bench_batch(rt: Runtime, keys: int, n: int) -> dict[str, float]:
     while len(batch) < keys:
         batch.append(("AAA", "BBB", datetime.date(2020, 1, 1) + datetime.timedelta(days=len(batch))))
     q.many_batch(batch, rt)  # fill every key
-    single = per_call_us(lambda: [q.many(a, rt) for a in batch], n)
-    together = per_call_us(lambda: q.many_batch(batch, rt), n)
-    return {f"{keys} single reads": single, f"batch read of {keys}": together}
+    return interleaved({f"{keys} single reads": lambda: [q.many(a, rt) for a in batch], f"batch read of {keys}": lambda: q.many_batch(batch, rt)}, n)
 
 
 def bench_build(counts: list[int]) -> dict[str, float]:
