@@ -198,7 +198,8 @@ def bench_small(url: str, cache_kwargs: dict[str, Any]) -> dict[str, float]:
         db = per_call_us(lambda: q.query_database(ARGS, rt), 5, repeat=3)
         q.many(ARGS, rt)
         hit = per_call_us(lambda: q.many(ARGS, rt), 500)
-    return {"database": db, "cache hit": hit}
+        miss = bench_miss(rt, 20)
+    return {"database": db, "cache hit": hit, "bare query + SET": miss["bare query + SET"], "flughafen-gen miss": miss["flughafen-gen miss"]}
 
 
 def plot(results: dict[str, Any], path: Path) -> bool:
@@ -291,6 +292,8 @@ def ratios_of(r: dict[str, Any]) -> dict[str, tuple[float, str, bool]]:
     if "small_us" in r:
         s = r["small_us"]["database"] / r["small_us"]["cache hit"]
         out["flight search at small: database / cache"] = (s, ">= 200", s >= 200)
+        sm = r["small_us"]["flughafen-gen miss"] / r["small_us"]["bare query + SET"]
+        out["miss at small / (bare query + SET)"] = (sm, "<= 1.15", sm <= 1.15)
     return out
 
 

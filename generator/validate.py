@@ -287,6 +287,9 @@ def _cache(c: _Checker, node: yaml.Node, params: tuple[Param, ...]) -> CacheSpec
             jitter = parsed
     tags = c.templates(fields["tags"][1], "cache.tags", "tag") if "tags" in fields else ()
     store = c.choice(fields["store"][1], "cache.store", CACHE_FIELDS["store"]) if "store" in fields else "json"
+    if store not in (None, "json"):
+        c.error(fields["store"][1], "FG013", f"cache.store: {store} is part of the format but not generated yet; use store: json")
+        store = None
     stampede = c.choice(fields["stampede"][1], "cache.stampede", CACHE_FIELDS["stampede"]) if "stampede" in fields else "lock"
     negative = c.duration(fields["negative_ttl"][1], "cache.negative_ttl") if "negative_ttl" in fields else None
     names = {p.name for p in params}

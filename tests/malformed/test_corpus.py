@@ -68,6 +68,7 @@ CASES: list[tuple[str, bytes, str, int, int]] = [
     ("pattern on an int", edit("flight_id: int", 'flight_id: {type: int, pattern: "^1$"}'), "FG031", 3, 21),
     ("returns misspelt", edit("returns: one", "returns: single"), "FG013", 6, 10),
     ("store unknown", edit("  ttl: 5m\n", "  ttl: 5m\n  store: xml\n"), "FG013", 10, 10),
+    ("store not generated yet", edit("  ttl: 5m\n", "  ttl: 5m\n  store: zset\n"), "FG013", 10, 10),
     ("dialect unknown", edit("returns: one\n", "returns: one\ndialect: oracle\n"), "FG013", 7, 10),
     # -- durations and jitter
     ("ttl in words", edit("ttl: 5m", "ttl: five minutes"), "FG040", 9, 8),
