@@ -3,6 +3,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
+# stunnel4 puts a real TLS endpoint in front of the embedded Valkey (whose
+# binary has no TLS) for the TLS tests; install it where we may.
+if ! command -v stunnel4 >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  apt-get install -y -q stunnel4 >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q stunnel4 >/dev/null 2>&1; } || echo "stunnel4 could not be installed: the TLS tests will skip (or fail under CI=true)" >&2
+fi
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi

@@ -18,7 +18,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 Dialect = Literal["mysql", "postgres", "sqlite"]
 
@@ -67,6 +67,7 @@ class CacheUrl:
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     tls: bool = False
+    ca_file: str | None = None  # valkeys://...?ca=/path/ca.crt: the CA that signed the server's certificate
 
     def redacted(self) -> str:
         return redact(self.raw)
@@ -87,6 +88,9 @@ def redact(url: str) -> str:
     if not sep:
         return url
     netloc, slash, tail = rest.partition("/")
+    if not slash and "?" in netloc:
+        netloc, _, query = netloc.partition("?")
+        tail, slash = "?" + query, ""
     if "@" not in netloc:
         return url
     userinfo, _, hostport = netloc.rpartition("@")
@@ -142,6 +146,10 @@ def parse_cache_url(url: str) -> CacheUrl:
         db = int(parts.path.lstrip("/") or 0)
     except ValueError as e:
         raise ConfigError(f"cache URL {redact(url)!r}: {e}") from None
+    query = dict(parse_qsl(parts.query))
+    unknown = sorted(set(query) - {"ca"})
+    if unknown:
+        raise ConfigError(f"cache URL {redact(url)!r}: unknown option {unknown[0]!r}; the one option is ?ca=/path/to/ca.crt")
     return CacheUrl(
         url,
         host=parts.hostname or "127.0.0.1",
@@ -150,6 +158,7 @@ def parse_cache_url(url: str) -> CacheUrl:
         username=unquote(parts.username) if parts.username else None,
         password=unquote(parts.password) if parts.password else None,
         tls=scheme in ("valkeys", "rediss"),
+        ca_file=query.get("ca"),
     )
 
 

@@ -42,7 +42,9 @@ class CacheState:
             self._server = shared_server()
             kwargs: dict[str, Any] = dict(self._server.connection_kwargs)
         else:
-            kwargs = {"host": url.host, "port": url.port, "db": url.db, "username": url.username, "password": url.password, "ssl": url.tls}
+            kwargs = {"host": url.host, "port": url.port, "db": url.db, "username": url.username, "password": url.password}
+            if url.tls:
+                kwargs.update(ssl=True, ssl_ca_certs=url.ca_file, ssl_cert_reqs="required")
         self.client: valkey.Valkey = valkey.Valkey(
             **kwargs,
             socket_timeout=socket_timeout,

@@ -1,0 +1,122 @@
+"""Valkey ACL users and TLS URLs work; credentials never reach logs, errors or generated code."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from generated import airport_by_iata
+from generator.runtime import Runtime, parse_cache_url, redact
+from generator.runtime.embedded import start_server
+
+ROOT = Path(__file__).resolve().parents[2]
+SECRET = "s3cret-Pa55"
+
+
+@pytest.fixture
+def acl_server() -> Iterator[int]:
+    server = start_server(config={"user": f"alice on >{SECRET} ~* &* +@all"})
+    client = server.client()
+    client.execute_command("ACL", "SETUSER", "default", "off")
+    client.close()
+    yield int(server.port)
+    server.stop()
+
+
+def test_an_acl_user_reads_and_fills_the_cache(acl_server: int, db_url: str) -> None:
+    url = f"valkey://alice:{SECRET}@127.0.0.1:{acl_server}/0"
+    with Runtime.from_config(database_url=db_url, cache_url=url, project_dir=ROOT) as rt:
+        first = airport_by_iata.fetch(iata="JFK", runtime=rt)
+        assert airport_by_iata.fetch(iata="JFK", runtime=rt) == first
+        c = rt.metrics.of("airport_by_iata")
+        assert (c.hits, c.misses, c.cache_errors) == (1, 1, 0)
+        assert SECRET not in repr(rt) and "alice:***@" in repr(rt)
+
+
+def test_a_wrong_password_fails_open_and_never_logs_the_password(acl_server: int, db_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    url = f"valkey://alice:wrong-{SECRET}@127.0.0.1:{acl_server}/0"
+    caplog.set_level(logging.WARNING, logger="flughafen")
+    with Runtime.from_config(database_url=db_url, cache_url=url, project_dir=ROOT) as rt:
+        assert airport_by_iata.fetch(iata="JFK", runtime=rt) is not None  # answered by the database
+        assert rt.metrics.of("airport_by_iata").cache_errors >= 1
+    assert caplog.records, "the outage is logged once"
+    assert all(SECRET not in r.getMessage() for r in caplog.records)
+    assert any("alice:***@" in r.getMessage() for r in caplog.records)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def tls_endpoint(tmp_path: Path) -> Iterator[tuple[int, Path]]:
+    """A real TLS endpoint: stunnel terminating TLS in front of an embedded Valkey."""
+    stunnel = shutil.which("stunnel4") or shutil.which("stunnel")
+    if stunnel is None or shutil.which("openssl") is None:
+        message = "stunnel4 and openssl are needed for the TLS test: apt-get install stunnel4 openssl"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    run = lambda *a: subprocess.run(a, cwd=tmp_path, check=True, capture_output=True)  # noqa: E731
+    run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=flughafen-test-ca")
+    run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost")
+    (tmp_path / "san.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    run("openssl", "x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.crt", "-days", "2", "-extfile", "san.ext")
+    server = start_server()
+    port = _free_port()
+    conf = tmp_path / "stunnel.conf"
+    conf.write_text(
+        f"foreground = yes\npid =\n[valkey]\naccept = 127.0.0.1:{port}\nconnect = 127.0.0.1:{server.port}\n"
+        f"cert = {tmp_path / 'server.crt'}\nkey = {tmp_path / 'server.key'}\n"
+    )
+    proc = subprocess.Popen([stunnel, str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    yield port, tmp_path / "ca.crt"
+    proc.terminate()
+    proc.wait(timeout=5)
+    server.stop()
+
+
+def test_a_tls_url_reads_and_fills_the_cache_over_tls(tls_endpoint: tuple[int, Path], db_url: str) -> None:
+    port, ca = tls_endpoint
+    with Runtime.from_config(database_url=db_url, cache_url=f"valkeys://127.0.0.1:{port}/0?ca={ca}", project_dir=ROOT) as rt:
+        first = airport_by_iata.fetch(iata="JFK", runtime=rt)
+        assert airport_by_iata.fetch(iata="JFK", runtime=rt) == first
+        c = rt.metrics.of("airport_by_iata")
+        assert (c.hits, c.misses, c.cache_errors) == (1, 1, 0)
+
+
+def test_a_tls_server_with_an_unknown_certificate_is_refused_and_the_database_answers(tls_endpoint: tuple[int, Path], db_url: str) -> None:
+    port, _ca = tls_endpoint
+    with Runtime.from_config(database_url=db_url, cache_url=f"valkeys://127.0.0.1:{port}/0", project_dir=ROOT) as rt:
+        assert airport_by_iata.fetch(iata="JFK", runtime=rt) is not None
+        assert rt.metrics.of("airport_by_iata").cache_errors >= 1
+
+
+def test_cache_urls_parse_users_tls_and_redact() -> None:
+    u = parse_cache_url(f"valkeys://alice:{SECRET}@cache.internal:6380/2?ca=/etc/ca.pem")
+    assert (u.username, u.password, u.host, u.port, u.db, u.tls, u.ca_file) == ("alice", SECRET, "cache.internal", 6380, 2, True, "/etc/ca.pem")
+    assert SECRET not in repr(u) and SECRET not in str(u) and SECRET not in redact(u.raw)
+
+
+def test_generated_code_holds_no_credentials_or_urls() -> None:
+    for path in (ROOT / "generated").rglob("*.py"):
+        text = path.read_text()
+        for needle in ("://", "password", "127.0.0.1"):
+            assert needle not in text, f"{path}: {needle}"
