@@ -143,6 +143,16 @@ end
 return dropped
 """
 
+# Takes the lock if free and reads the keys, atomically, so a value stored
+# between a waiter's last look and its lock is seen. KEYS: lock, then the keys
+# to read. ARGV: token, lock ms.
+LOCK_AND_READ = """
+local got = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2])
+local keys = {}
+for i = 2, #KEYS do keys[#keys + 1] = KEYS[i] end
+return {got and 1 or 0, redis.call('MGET', unpack(keys))}
+"""
+
 # Releases a lock only for its owner.
 RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end

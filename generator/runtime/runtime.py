@@ -51,7 +51,7 @@ class CacheState:
             socket_connect_timeout=socket_timeout,
             health_check_interval=0,
         )
-        self._fill = self.client.register_script(_scripts().FILL)
+        self._shas: dict[str, str] = {}
         self._invalidate = self.client.register_script(_scripts().INVALIDATE_TAGS)
         self._release = self.client.register_script(_scripts().RELEASE)
         self._down_until = 0.0
@@ -78,34 +78,49 @@ class CacheState:
         self._down_until = time.monotonic() + self._backoff
         self._backoff = min(self._backoff * 2, BACKOFF_MAX)
 
-    def mget2(self, first: str, second: str) -> list[Any]:
-        """MGET of two keys on a pooled connection: the hit path, without the client's per-call wrapping."""
+    def _call(self, *args: Any) -> Any:
+        """One command on a pooled connection, without the client's per-call wrapping (hit and miss paths)."""
         pool = self.client.connection_pool
-        conn = pool.get_connection("MGET")
+        conn = pool.get_connection(args[0])
         try:
-            conn.send_command("MGET", first, second)
-            values: list[Any] = conn.read_response()
-            return values
+            conn.send_command(*args)
+            return conn.read_response()
+        except valkey.exceptions.ResponseError:
+            raise  # the connection is fine: a script not loaded yet, a wrong type
         except BaseException:
             conn.disconnect()
             raise
         finally:
             pool.release(conn)
 
+    def mget2(self, first: str, second: str) -> list[Any]:
+        """MGET of two keys: the hit path."""
+        values: list[Any] = self._call("MGET", first, second)
+        return values
+
+    def script(self, source: str, keys: list[str], args: list[Any]) -> Any:
+        """EVALSHA, loading the script on first use (or after the server lost it)."""
+        sha = self._shas.get(source)
+        if sha is not None:
+            try:
+                return self._call("EVALSHA", sha, len(keys), *keys, *args)
+            except valkey.exceptions.NoScriptError:
+                pass
+        sha = str(self.client.script_load(source))
+        self._shas[source] = sha
+        return self._call("EVALSHA", sha, len(keys), *keys, *args)
+
     def mget(self, *keys: str) -> list[Any]:
         values: list[Any] = self.client.mget(keys)  # type: ignore[assignment]
         return values
 
     def lock_and_read(self, lock: str, token: str, lock_ms: int, *keys: str) -> tuple[bool, list[Any]]:
-        """SET lock NX PX and MGET keys, in one transaction."""
-        pipe = self.client.pipeline(transaction=True)
-        pipe.set(lock, token, nx=True, px=lock_ms)
-        pipe.mget(keys)
-        acquired, values = pipe.execute()  # type: ignore[no-untyped-call]
-        return bool(acquired), list(values)
+        """SET lock NX PX and MGET keys, atomically (one script)."""
+        got, values = self.script(_scripts().LOCK_AND_READ, [lock, *keys], [token, lock_ms])
+        return bool(got), list(values)
 
     def fill(self, keys: list[str], args: list[Any]) -> bool:
-        return bool(self._fill(keys=keys, args=args))
+        return bool(self.script(_scripts().FILL, keys, args))
 
     def release(self, lock: str, token: str) -> None:
         try:
