@@ -16,7 +16,7 @@ from generator.runtime.config import (
 from generator.runtime.db import Database, QueryError, connect
 from generator.runtime.keys import MAX_KEY_LENGTH, encode_value, row_field
 from generator.runtime.metrics import Metrics
-from generator.runtime.query import Col, Param, ReadQuery, Trigger, invalidate_tag, invalidate_tags
+from generator.runtime.query import Col, Param, ReadQuery, Trigger, invalidate_tag, invalidate_tags, last_read_was_stale
 from generator.runtime.runtime import Runtime, configure, default_runtime
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "encode_value",
     "invalidate_tag",
     "invalidate_tags",
+    "last_read_was_stale",
     "load_config",
     "parse_cache_url",
     "parse_database_url",

@@ -15,6 +15,7 @@ class Counters:
     stale_fills_dropped: int = 0  # fills refused because an invalidation came first
     lock_waits: int = 0
     early_refreshes: int = 0
+    stale_served: int = 0  # database failed; the last cached value was served (stale_if_error)
     cache_errors: int = 0
     db_queries: int = 0
     db_seconds: float = 0.0

@@ -20,6 +20,8 @@ The whole cache-aside race, in one place (as dogpile.cache's get_or_create):
 
 from __future__ import annotations
 
+import contextvars
+import logging
 import math
 import random
 import re
@@ -48,6 +50,14 @@ if TYPE_CHECKING:
 RowT = TypeVar("RowT")
 
 SEQUENCE_KEY = "fg:seq"  # bumped by every tag invalidation
+_MISSING = object()
+_STALE: contextvars.ContextVar[bool] = contextvars.ContextVar("flughafen_stale", default=False)
+log = logging.getLogger("flughafen")
+
+
+def last_read_was_stale() -> bool:
+    """True when this thread's (or task's) last accessor read served a stale value (stale_if_error)."""
+    return _STALE.get()
 LOCK_MS = 5_000
 KEY_MEMO_SIZE = 10_000
 _ENCODER = msgspec.json.Encoder()
@@ -100,16 +110,16 @@ class Trigger:
 
 # Stores the entry if the caller still owns the lock (or holds none), the
 # generation is the one read before the query, and no tag of the entry was
-# invalidated since then. KEYS: entry, lock, generation, then per tag: the
-# tag set and its last-invalidation marker. ARGV: token, envelope, ttl ms,
-# generation, sequence read before the query.
+# invalidated since then. KEYS: entry, lock, generation, stale copy, then per
+# tag: the tag set and its last-invalidation marker. ARGV: token, envelope,
+# ttl ms, generation, sequence read before the query, stale-copy ms (0: none).
 FILL = """
 if ARGV[1] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
 if tonumber(redis.call('GET', KEYS[3]) or '0') ~= tonumber(ARGV[4]) then
   if ARGV[1] ~= '' then redis.call('DEL', KEYS[2]) end
   return 0
 end
-for i = 4, #KEYS, 2 do
+for i = 5, #KEYS, 2 do
   local seen = redis.call('GET', KEYS[i + 1])
   if seen and tonumber(seen) > tonumber(ARGV[5]) then
     if ARGV[1] ~= '' then redis.call('DEL', KEYS[2]) end
@@ -117,7 +127,10 @@ for i = 4, #KEYS, 2 do
   end
 end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-for i = 4, #KEYS, 2 do
+if tonumber(ARGV[6]) > 0 then
+  redis.call('SET', KEYS[4], ARGV[2], 'PX', tonumber(ARGV[3]) + tonumber(ARGV[6]))
+end
+for i = 5, #KEYS, 2 do
   redis.call('SADD', KEYS[i], KEYS[1])
   redis.call('PEXPIRE', KEYS[i], ARGV[3], 'NX')
   redis.call('PEXPIRE', KEYS[i], ARGV[3], 'GT')
@@ -308,6 +321,7 @@ class ReadQuery(Generic[RowT]):
 
     def _read(self, args: tuple[Any, ...], runtime: Runtime | None) -> Any:
         rt = runtime if runtime is not None else _default()
+        _STALE.set(False)
         key = self.key(args)
         cache = rt.cache
         counters = rt.metrics.of(self.name)
@@ -390,6 +404,13 @@ class ReadQuery(Generic[RowT]):
         start = time.perf_counter()
         try:
             result = self.query_database(args, rt)
+        except QueryError:
+            if token:
+                rt.cache.release(key + ":lock", token)
+            stale = self._stale_copy(rt, key)
+            if stale is _MISSING:
+                raise
+            return stale
         except BaseException:
             if token:
                 rt.cache.release(key + ":lock", token)
@@ -400,19 +421,35 @@ class ReadQuery(Generic[RowT]):
         ttl_ms = int(ttl * 1000 * (1 + random.random() * self.jitter))
         expires_ms = int(time.time() * 1000) + ttl_ms
         envelope = _ENCODER.encode((gen, delta_ms, expires_ms, result))
-        keys = [key, key + ":lock", self.generation_key]
+        keys = [key, key + ":lock", self.generation_key, key + ":stale"]
         for tag in self._tag_names(args, result):
             keys += [tag_key(tag), tag_marker_key(tag)]
         counters = rt.metrics.of(self.name)
         try:
             t0 = time.perf_counter()
-            stored = rt.cache.fill(keys, [token, envelope, ttl_ms, gen, seq])
+            stored = rt.cache.fill(keys, [token, envelope, ttl_ms, gen, seq, rt.stale_if_error * 1000])
             counters.cache_seconds += time.perf_counter() - t0
             if not stored:
                 counters.stale_fills_dropped += 1
         except Exception as e:  # noqa: BLE001
             rt.cache.failed(e, counters)
         return result
+
+    def _stale_copy(self, rt: Runtime, key: str) -> Any:
+        """With stale_if_error on: the last value stored for ``key``, flagged as stale; else _MISSING."""
+        if not rt.stale_if_error:
+            return _MISSING
+        try:
+            raw = rt.cache.client.get(key + ":stale")
+            env = self._decoder.decode(raw) if raw is not None else None  # type: ignore[arg-type]
+        except Exception:  # noqa: BLE001 - no cache, no stale copy
+            return _MISSING
+        if env is None:
+            return _MISSING
+        rt.metrics.of(self.name).stale_served += 1
+        _STALE.set(True)
+        log.warning("%s: the database failed; served the last cached value (stale)", self.name)
+        return env[3]
 
     def many_batch(self, batch: list[tuple[Any, ...]], runtime: Runtime | None = None) -> list[list[RowT]]:
         """Many parameter sets: one MGET for all, then the misses filled one by one."""

@@ -157,8 +157,10 @@ def _scripts() -> Any:
 
 
 class Runtime:
-    def __init__(self, config: Config, socket_timeout: float = 0.25):
+    def __init__(self, config: Config, socket_timeout: float = 0.25, stale_if_error: int = 0):
         self.config = config
+        # Seconds a copy of each entry outlives its TTL, served (flagged) when the database fails.
+        self.stale_if_error = stale_if_error
         self.db = Database(config.database_url)
         self.cache = CacheState(config.cache_url, socket_timeout)
         self.metrics = Metrics()
@@ -171,8 +173,9 @@ class Runtime:
         cache_url: str | None = None,
         project_dir: Any = None,
         socket_timeout: float = 0.25,
+        stale_if_error: int = 0,
     ) -> Runtime:
-        return cls(load_config(database_url, cache_url, project_dir), socket_timeout)
+        return cls(load_config(database_url, cache_url, project_dir), socket_timeout, stale_if_error)
 
     @property
     def dialect(self) -> str:

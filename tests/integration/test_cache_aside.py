@@ -181,3 +181,24 @@ def test_valkey_killed_mid_use_the_database_answers_then_hits_resume(db_url: str
             assert c.hits > hits, "hits did not resume within 1 s of Valkey's restart"
         finally:
             again.stop()
+
+
+def test_stale_if_error_serves_the_last_value_flagged_when_the_database_is_down(db_url: str, valkey_server: object) -> None:
+    from generator.runtime import last_read_was_stale
+
+    cache = cache_url(valkey_server)
+    with Runtime.from_config(database_url=db_url, cache_url=cache, project_dir=Path.cwd(), stale_if_error=600) as up:
+        airport_by_iata.invalidate(iata="JFK", runtime=up)
+        fresh = airport_by_iata.fetch(iata="JFK", runtime=up)
+        assert not last_read_was_stale()
+        airport_by_iata.invalidate(iata="JFK", runtime=up)  # the entry is gone (expired, or a write)
+    down_url = "postgresql://postgres:pw@127.0.0.1:1/nowhere"  # nothing listens on port 1
+    with Runtime.from_config(database_url=down_url, cache_url=cache, project_dir=Path.cwd(), stale_if_error=600) as down:
+        assert airport_by_iata.fetch(iata="JFK", runtime=down) == fresh
+        assert last_read_was_stale()
+        assert down.metrics.of("airport_by_iata").stale_served == 1
+        with pytest.raises(QueryError):  # no stale copy for a key never read
+            airport_by_iata.fetch(iata="LAX", runtime=down)
+    with Runtime.from_config(database_url=down_url, cache_url=cache, project_dir=Path.cwd()) as strict:
+        with pytest.raises(QueryError, match="airport_by_iata"):  # the option is off: a clear error
+            airport_by_iata.fetch(iata="JFK", runtime=strict)
