@@ -52,6 +52,9 @@ class CacheState:
             health_check_interval=0,
         )
         self._shas: dict[str, str] = {}
+        self._local = threading.local()
+        self._own: list[Any] = []
+        self._own_lock = threading.Lock()
         self._invalidate = self.client.register_script(_scripts().INVALIDATE_TAGS)
         self._release = self.client.register_script(_scripts().RELEASE)
         self._down_until = 0.0
@@ -78,10 +81,19 @@ class CacheState:
         self._down_until = time.monotonic() + self._backoff
         self._backoff = min(self._backoff * 2, BACKOFF_MAX)
 
+    def _connection(self) -> Any:
+        """This thread's own connection: no pool lock and no health poll on the hot path."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self.client.connection_pool.make_connection()
+            self._local.conn = conn
+            with self._own_lock:
+                self._own.append(conn)
+        return conn
+
     def _call(self, *args: Any) -> Any:
-        """One command on a pooled connection, without the client's per-call wrapping (hit and miss paths)."""
-        pool = self.client.connection_pool
-        conn = pool.get_connection(args[0])
+        """One command on this thread's connection (hit and miss paths). A broken connection is dropped."""
+        conn = self._connection()
         try:
             conn.send_command(*args)
             return conn.read_response()
@@ -89,9 +101,8 @@ class CacheState:
             raise  # the connection is fine: a script not loaded yet, a wrong type
         except BaseException:
             conn.disconnect()
+            self._local.conn = None
             raise
-        finally:
-            pool.release(conn)
 
     def mget2(self, first: str, second: str) -> list[Any]:
         """MGET of two keys: the hit path."""
@@ -147,6 +158,10 @@ class CacheState:
         return int(self._invalidate(keys=keys, args=[LOCK_MS * 2]))
 
     def close(self) -> None:
+        with self._own_lock:
+            for conn in self._own:
+                conn.disconnect()
+            self._own.clear()
         self.client.close()  # type: ignore[no-untyped-call]
 
 
