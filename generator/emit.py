@@ -9,8 +9,10 @@ with black, so the output is byte-identical across runs and machines.
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import importlib.metadata
 import os
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -227,14 +229,24 @@ BLACK_VERSION = importlib.metadata.version("black")
 BLACK_MODE = black.Mode(target_versions={black.mode.TargetVersion.PY311})
 
 
+def _cache_path(source: str) -> Path:
+    digest = hashlib.sha256(f"{BLACK_VERSION}\n{source}".encode()).hexdigest()
+    return format_cache() / digest[:2] / digest
+
+
+def _cached(source: str) -> str | None:
+    try:
+        return _cache_path(source).read_text(encoding="utf-8")
+    except OSError:
+        return None
+
+
 def format_python(source: str) -> str:
     """black's output for ``source``; remembered on disk by content, so unchanged specs format instantly."""
-    digest = hashlib.sha256(f"{BLACK_VERSION}\n{source}".encode()).hexdigest()
-    cached = format_cache() / digest[:2] / digest
-    try:
-        return cached.read_text(encoding="utf-8")
-    except OSError:
-        pass
+    known = _cached(source)
+    if known is not None:
+        return known
+    cached = _cache_path(source)
     text = black.format_str(source, mode=BLACK_MODE)
     try:
         cached.parent.mkdir(parents=True, exist_ok=True)
@@ -253,19 +265,39 @@ def emit(queries: list[CompiledQuery]) -> dict[str, str]:
     test = env.get_template("test_accessor.py.jinja")
     write = env.get_template("write.py.jinja")
     effects = join_writes(queries)
-    files: dict[str, str] = {}
+    rendered: dict[str, str] = {}
     ordered = sorted(queries, key=lambda q: q.spec.name)
     for q in ordered:
         if q.spec.kind != "read":
-            files[f"{q.spec.name}.py"] = format_python(write.render(write_context(q, effects[q.spec.name])))
+            rendered[f"{q.spec.name}.py"] = write.render(write_context(q, effects[q.spec.name]))
             continue
         context = module_context(q)
-        files[f"{q.spec.name}.py"] = format_python(accessor.render(context))
-        files[f"tests/test_{q.spec.name}.py"] = format_python(test.render(context))
+        rendered[f"{q.spec.name}.py"] = accessor.render(context)
+        rendered[f"tests/test_{q.spec.name}.py"] = test.render(context)
     names = [q.spec.name for q in ordered if q.spec.kind == "read"]
     writes = [q.spec.name for q in ordered if q.spec.kind == "write"]
-    files["__init__.py"] = format_python(env.get_template("package_init.py.jinja").render(names=names, writes=writes))
+    rendered["__init__.py"] = env.get_template("package_init.py.jinja").render(names=names, writes=writes)
+    rendered["tests/conftest.py"] = env.get_template("conftest.py.jinja").render()
+    files = dict(zip(rendered, format_all(list(rendered.values()))))
     files["tests/__init__.py"] = ""
-    files["tests/conftest.py"] = format_python(env.get_template("conftest.py.jinja").render())
     files["py.typed"] = ""
     return dict(sorted(files.items()))
+
+
+def format_all(sources: list[str]) -> list[str]:
+    """format_python over many sources; the ones not cached yet are formatted on every core.
+
+    Forked workers inherit the imported black, so they start at once. The
+    result does not depend on how the work was split: black is a pure function.
+    """
+    cached = [_cached(s) for s in sources]
+    todo = [i for i, c in enumerate(cached) if c is None]
+    workers = min(len(todo), os.cpu_count() or 1)
+    if workers > 1 and len(todo) >= 4 and "fork" in multiprocessing.get_all_start_methods():
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            done = list(pool.map(format_python, [sources[i] for i in todo], chunksize=max(1, len(todo) // (workers * 4))))
+    else:
+        done = [format_python(sources[i]) for i in todo]
+    for i, text in zip(todo, done):
+        cached[i] = text
+    return [c if c is not None else "" for c in cached]
