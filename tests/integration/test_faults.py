@@ -1,0 +1,67 @@
+"""Valkey slow or dropping connections: bounded waits, answers from the database, then hits again."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from generated import airport_by_iata
+from generator.runtime import Runtime
+from generator.runtime.embedded import start_server
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def debug_server() -> Iterator[Any]:
+    server = start_server(config={"enable-debug-command": "yes"})
+    yield server
+    server.stop()
+
+
+def _hits_resume(rt: Runtime, within: float) -> bool:
+    c = rt.metrics.of("airport_by_iata")
+    deadline = time.monotonic() + within
+    before = c.hits
+    while time.monotonic() < deadline:
+        airport_by_iata.fetch(iata="JFK", runtime=rt)
+        if c.hits > before:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_a_slow_valkey_costs_a_bounded_wait_and_the_database_answers(debug_server: Any, db_url: str) -> None:
+    url = f"valkey://127.0.0.1:{debug_server.port}/0"
+    with Runtime.from_config(database_url=db_url, cache_url=url, project_dir=ROOT, socket_timeout=0.2) as rt:
+        expected = airport_by_iata.fetch(iata="JFK", runtime=rt)
+        admin = debug_server.client()
+        sleeper = threading.Thread(target=lambda: admin.execute_command("DEBUG", "SLEEP", "1.5"))
+        sleeper.start()
+        time.sleep(0.1)  # the server is now stuck for 1.5 s
+        start = time.monotonic()
+        assert airport_by_iata.fetch(iata="JFK", runtime=rt) == expected
+        took = time.monotonic() - start
+        sleeper.join()
+        admin.close()
+        assert took < 0.8, f"a read waited {took:.2f} s on a stuck Valkey"
+        assert rt.metrics.of("airport_by_iata").cache_errors >= 1
+        assert _hits_resume(rt, within=1.5)
+
+
+def test_dropped_connections_are_remade(debug_server: Any, db_url: str) -> None:
+    url = f"valkey://127.0.0.1:{debug_server.port}/0"
+    with Runtime.from_config(database_url=db_url, cache_url=url, project_dir=ROOT) as rt:
+        expected = airport_by_iata.fetch(iata="JFK", runtime=rt)
+        admin = debug_server.client()
+        killed = admin.execute_command("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
+        admin.close()
+        assert killed >= 1
+        for _ in range(5):
+            assert airport_by_iata.fetch(iata="JFK", runtime=rt) == expected  # never an exception
+        assert _hits_resume(rt, within=1.0)
