@@ -122,7 +122,8 @@ class CacheState:
         return self._call("EVALSHA", sha, len(keys), *keys, *args)
 
     def mget(self, *keys: str) -> list[Any]:
-        values: list[Any] = self.client.mget(keys)  # type: ignore[assignment]
+        """MGET of many keys on this thread's connection (batch reads)."""
+        values: list[Any] = self._call("MGET", *keys)
         return values
 
     def lock_and_read(self, lock: str, token: str, lock_ms: int, *keys: str) -> tuple[bool, list[Any]]:
