@@ -43,7 +43,7 @@ class Scale:
 
 SCALES = {
     "tiny": Scale("tiny", datetime.date(2024, 12, 10), datetime.date(2024, 12, 24), 40, 0.05),
-    "small": Scale("small", datetime.date(2024, 11, 1), datetime.date(2024, 12, 31), 1, 0.094),
+    "small": Scale("small", datetime.date(2024, 11, 1), datetime.date(2024, 12, 31), 1, 0.099),
 }
 
 # (flightno, from, to, departure, arrival, airline_id): added JFK <-> LAX schedules, daily.
