@@ -7,6 +7,16 @@
 all three
   identifiers quoted; comments dropped; ORDER BY keeps MySQL's null order
   (NULLs first ascending) and says nothing where the key cannot be NULL.
+postgres and sqlite
+  a decimal quotient and the AVG of an integer or decimal are rounded half
+  up to MySQL's scale (the dividend's + 4): ``ROUND(x / y, s + 4)``,
+  ``ROUND(AVG(x), s + 4)``; unless already inside a ROUND to as many digits
+  or fewer.
+mysql and postgres
+  ORDER BY a text key and MIN/MAX of text compare by code point, as SQLite
+  does: ``COLLATE utf8mb4_bin`` on MySQL, ``COLLATE "C"`` on PostgreSQL
+  (MariaDB's unicode_ci sorts COX-DAYTON before COX'S BAZAR and 'ree'
+  before 'Zellweger'; the others do not).
 sqlite
   ``x + INTERVAL n DAY`` -> ``date(x, '+n days')`` for a date and day/week
   units, else ``datetime(x, '+n hours')``...; CURRENT_TIMESTAMP and
@@ -209,6 +219,57 @@ def sqlite_decimal_cast(node: exp.Expr) -> exp.Expr:
     return node
 
 
+# ------------------------------------------------------------ text order
+
+BINARY_COLLATION: dict[Dialect, exp.Expr] = {"mysql": exp.Var(this="utf8mb4_bin"), "postgres": exp.Identifier(this="C", quoted=True)}
+
+
+def _binary_text_order(dialect: Dialect) -> Callable[[exp.Expr], exp.Expr]:
+    """ORDER BY keys and MIN/MAX arguments of text -> ``x COLLATE <binary>``."""
+
+    def rewrite(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, (exp.Ordered, exp.Min, exp.Max)) and sql_type(node.this).py == "str" and not isinstance(node.this, (exp.Literal, exp.Null)):
+            key = node.this
+            if isinstance(key, exp.Column) and not key.table:
+                return node  # an output column's name (refused unless inside a window)
+            inner = key if isinstance(key, (exp.Column, exp.Func, exp.Paren)) else exp.paren(key, copy=False)
+            node.set("this", _typed(exp.Collate(this=inner, expression=BINARY_COLLATION[dialect].copy()), sql_type(key)))
+        return node
+
+    return rewrite
+
+
+# ---------------------------------------------------------- decimal scale
+
+
+def mysql_scale(node: exp.Expr) -> exp.Expr:
+    """``x / y`` (decimal) and ``AVG(x)`` (int or decimal) -> ``ROUND(..., s + 4)``.
+
+    MySQL gives both the scale of x plus 4 (div_precision_increment), rounded
+    half up; PostgreSQL keeps 16 or more digits, SQLite a float.
+    """
+    target = node.this if isinstance(node, exp.Window) else node
+    if isinstance(target, exp.Avg) and isinstance(node.parent, exp.Window):
+        return node  # rounded around the window
+    if isinstance(target, exp.Div) and sql_type(target).py == "decimal":
+        scale = sql_type(target).scale or 0
+    elif isinstance(target, exp.Avg) and sql_type(target.this).py in ("int", "decimal", "bool"):
+        scale = (sql_type(target.this).scale or 0) + 4
+    else:
+        return node
+    outer = node.parent
+    if isinstance(outer, exp.Round) and _digits(outer) <= scale:
+        return node
+    rounded = exp.Round(this=node, decimals=exp.Literal.number(scale))
+    return _typed(rounded, sql_type(node))
+
+
+def _digits(node: exp.Round) -> int:
+    """n of ``ROUND(x, n)`` (a literal), else a large number."""
+    d = node.args.get("decimals")
+    return int(d.name) if isinstance(d, exp.Literal) and d.is_int else 0 if d is None else 1_000
+
+
 # ---------------------------------------------------------------- postgres
 
 
@@ -310,7 +371,7 @@ def _typed(node: exp.Expr, t: SqlType) -> exp.Expr:
 
 
 REWRITES: dict[Dialect, tuple[Callable[[exp.Expr], exp.Expr], ...]] = {
-    "mysql": (),
-    "postgres": (pg_dates, pg_text, pg_bool_targets, pg_booleans),
-    "sqlite": (sqlite_intervals, sqlite_now, sqlite_decimal_cast),
+    "mysql": (_binary_text_order("mysql"),),
+    "postgres": (pg_dates, pg_text, pg_bool_targets, pg_booleans, mysql_scale, _binary_text_order("postgres")),
+    "sqlite": (sqlite_intervals, sqlite_now, sqlite_decimal_cast, mysql_scale),
 }
