@@ -332,7 +332,7 @@ def text_comparisons(src: Source, tree: exp.Expr, catalog: Catalog) -> Iterator[
     for ordered in tree.find_all(exp.Ordered):
         key = ordered.this
         if isinstance(key, exp.Column) and not key.table and sql_type(key).py == "str" and not isinstance(ordered.parent, exp.Window):
-            yield key, f"ORDER BY {key.name}, an output column of text, sorts by each database's collation; order by the qualified column itself (ORDER BY t.{key.name}), which is sorted by code point everywhere"
+            yield key, f"ORDER BY {key.name}, an output column of text, sorts by each database's collation; order by the qualified column (ORDER BY t.column), or select from the UNION as a derived table (SELECT u.{key.name} FROM (...) AS u ORDER BY u.{key.name}): both are sorted by code point everywhere"
 
 
 def _value_offset(src: Source, col: exp.Column, value: exp.Expr) -> exp.Expr | int:
