@@ -17,6 +17,10 @@ mysql and postgres
   does: ``COLLATE utf8mb4_bin`` on MySQL, ``COLLATE "C"`` on PostgreSQL
   (MariaDB's unicode_ci sorts COX-DAYTON before COX'S BAZAR and 'ree'
   before 'Zellweger'; the others do not).
+mysql
+  GROUP BY, DISTINCT, COUNT(DISTINCT) and UNION of text compare by code
+  point too (``_binary_text_sets``; on PostgreSQL a DISTINCT's text
+  projections are collated like its ORDER BY keys).
 sqlite
   ``x + INTERVAL n DAY`` -> ``date(x, '+n days')`` for a date and day/week
   units, else ``datetime(x, '+n hours')``...; CURRENT_TIMESTAMP and
@@ -50,6 +54,7 @@ from sqlglot import exp
 from sqlglot.errors import ErrorLevel, SqlglotError, UnsupportedError
 
 from generator.model import Dialect, Param
+from generator.sql_typer import FIXED
 from generator.sql_types import DAY_UNITS, KEY, SqlType, interval_unit, sql_type
 
 MARK = "\x00{}\x00"
@@ -228,15 +233,64 @@ def _binary_text_order(dialect: Dialect) -> Callable[[exp.Expr], exp.Expr]:
     """ORDER BY keys and MIN/MAX arguments of text -> ``x COLLATE <binary>``."""
 
     def rewrite(node: exp.Expr) -> exp.Expr:
-        if isinstance(node, (exp.Ordered, exp.Min, exp.Max)) and sql_type(node.this).py == "str" and not isinstance(node.this, (exp.Literal, exp.Null)):
-            key = node.this
-            if isinstance(key, exp.Column) and not key.table:
-                return node  # an output column's name (refused unless inside a window)
-            inner = key if isinstance(key, (exp.Column, exp.Func, exp.Paren)) else exp.paren(key, copy=False)
-            node.set("this", _typed(exp.Collate(this=inner, expression=BINARY_COLLATION[dialect].copy()), sql_type(key)))
+        if isinstance(node, (exp.Ordered, exp.Min, exp.Max)) and _text_key(node.this):
+            node.set("this", _collated(node.this, dialect))
         return node
 
     return rewrite
+
+
+def _binary_text_sets(dialect: Dialect) -> Callable[[exp.Expr], exp.Expr]:
+    """GROUP BY, DISTINCT, COUNT(DISTINCT) and UNION/INTERSECT/EXCEPT of text
+    compare by code point on MySQL, as on PostgreSQL and SQLite.
+
+    MariaDB's unicode_ci made 'LaRose' and 'Larose' one last name: 17,667
+    distinct against 17,682. A text GROUP BY key gets a binary twin
+    (``GROUP BY x, x COLLATE utf8mb4_bin``: ``x`` stays grouped for
+    ONLY_FULL_GROUP_BY), unless other keys fix it (``sql_typer.FIXED``);
+    DISTINCT and set operations compare binary projections. On PostgreSQL a
+    DISTINCT's text projections are collated as its ORDER BY keys are, which
+    it requires (and which changes no equality: "C" and the default compare
+    bytes alike).
+    """
+
+    def rewrite(node: exp.Expr) -> exp.Expr:
+        if dialect == "mysql" and isinstance(node, exp.Group):
+            twins = [_collated(k.copy(), dialect) for k in node.expressions if _text_key(k) and not k.meta.get(FIXED)]
+            if twins:
+                node.set("expressions", [*node.expressions, *twins])
+        elif dialect == "mysql" and isinstance(node, exp.Count) and isinstance(node.this, exp.Distinct):
+            node.this.set("expressions", [_collated(e, dialect) if _text_key(e) else e for e in node.this.expressions])
+        elif isinstance(node, exp.Select) and (node.args.get("distinct") or dialect == "mysql" and _in_distinct_set(node)):
+            for proj in node.selects:
+                if isinstance(proj, exp.Alias) and _text_key(proj.this):
+                    proj.set("this", _collated(proj.this, dialect))
+        return node
+
+    return rewrite
+
+
+def _in_distinct_set(select: exp.Select) -> bool:
+    """True when ``select`` is a branch of a UNION/INTERSECT/EXCEPT that removes duplicates."""
+    parent = select.parent
+    while isinstance(parent, exp.SetOperation):
+        if parent.args.get("distinct"):
+            return True
+        parent = parent.parent
+    return False
+
+
+def _text_key(node: exp.Expr) -> bool:
+    """A text value compared by collation (not a literal, nor an output column's name)."""
+    if isinstance(node, (exp.Literal, exp.Null)) or isinstance(node, exp.Column) and not node.table:
+        return False
+    return sql_type(node).py == "str"
+
+
+def _collated(node: exp.Expr, dialect: Dialect) -> exp.Expr:
+    """``node COLLATE <binary collation of dialect>`` (parenthesised unless atomic)."""
+    inner = node if isinstance(node, (exp.Column, exp.Func, exp.Paren)) else exp.paren(node, copy=False)
+    return _typed(exp.Collate(this=inner, expression=BINARY_COLLATION[dialect].copy()), sql_type(node))
 
 
 # ---------------------------------------------------------- decimal scale
@@ -371,7 +425,7 @@ def _typed(node: exp.Expr, t: SqlType) -> exp.Expr:
 
 
 REWRITES: dict[Dialect, tuple[Callable[[exp.Expr], exp.Expr], ...]] = {
-    "mysql": (_binary_text_order("mysql"),),
-    "postgres": (pg_dates, pg_text, pg_bool_targets, pg_booleans, mysql_scale, _binary_text_order("postgres")),
+    "mysql": (_binary_text_sets("mysql"), _binary_text_order("mysql")),
+    "postgres": (pg_dates, pg_text, pg_bool_targets, pg_booleans, mysql_scale, _binary_text_sets("postgres"), _binary_text_order("postgres")),
     "sqlite": (sqlite_intervals, sqlite_now, sqlite_decimal_cast, mysql_scale),
 }

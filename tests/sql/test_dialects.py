@@ -112,6 +112,30 @@ CASES = [
         postgres='SELECT ROUND(CAST(AVG("b"."price") AS DECIMAL), 6) AS "mean", ROUND(CAST(AVG("b"."price") AS DECIMAL), 2) AS "shown", ROUND(CAST(AVG("p"."capacity") AS DECIMAL), 4) AS "seats" FROM "booking" AS "b" JOIN "airplane" AS "p" ON "p"."airplane_id" = "b"."flight_id"',
         sqlite='SELECT ROUND(AVG("b"."price"), 6) AS "mean", ROUND(AVG("b"."price"), 2) AS "shown", ROUND(AVG("p"."capacity"), 4) AS "seats" FROM "booking" AS "b" JOIN "airplane" AS "p" ON "p"."airplane_id" = "b"."flight_id"',
     ),
+    Case(  # GROUP BY text by code point on MySQL: a binary twin, unless a grouped key fixes the column
+        "SELECT p.lastname, COUNT(*) AS n FROM passenger p GROUP BY p.lastname",
+        mysql="SELECT `p`.`lastname` AS `lastname`, COUNT(*) AS `n` FROM `passenger` AS `p` GROUP BY `p`.`lastname`, `p`.`lastname` COLLATE utf8mb4_bin",
+        postgres='SELECT "p"."lastname" AS "lastname", COUNT(*) AS "n" FROM "passenger" AS "p" GROUP BY "p"."lastname"',
+        sqlite='SELECT "p"."lastname" AS "lastname", COUNT(*) AS "n" FROM "passenger" AS "p" GROUP BY "p"."lastname"',
+    ),
+    Case(
+        "SELECT p.passenger_id, p.lastname, COUNT(*) AS n FROM passenger p GROUP BY p.passenger_id, p.lastname",
+        mysql="SELECT `p`.`passenger_id` AS `passenger_id`, `p`.`lastname` AS `lastname`, COUNT(*) AS `n` FROM `passenger` AS `p` GROUP BY `p`.`passenger_id`, `p`.`lastname`",
+        postgres='SELECT "p"."passenger_id" AS "passenger_id", "p"."lastname" AS "lastname", COUNT(*) AS "n" FROM "passenger" AS "p" GROUP BY "p"."passenger_id", "p"."lastname"',
+        sqlite='SELECT "p"."passenger_id" AS "passenger_id", "p"."lastname" AS "lastname", COUNT(*) AS "n" FROM "passenger" AS "p" GROUP BY "p"."passenger_id", "p"."lastname"',
+    ),
+    Case(  # DISTINCT and COUNT(DISTINCT) of text; PostgreSQL collates a DISTINCT's projection like its ORDER BY key
+        "SELECT DISTINCT p.lastname FROM passenger p ORDER BY p.lastname",
+        mysql="SELECT DISTINCT `p`.`lastname` COLLATE utf8mb4_bin AS `lastname` FROM `passenger` AS `p` ORDER BY `p`.`lastname` COLLATE utf8mb4_bin",
+        postgres='SELECT DISTINCT "p"."lastname" COLLATE "C" AS "lastname" FROM "passenger" AS "p" ORDER BY "p"."lastname" COLLATE "C"',
+        sqlite='SELECT DISTINCT "p"."lastname" AS "lastname" FROM "passenger" AS "p" ORDER BY "p"."lastname"',
+    ),
+    Case(
+        "SELECT COUNT(DISTINCT p.lastname) AS n FROM passenger p",
+        mysql="SELECT COUNT(DISTINCT `p`.`lastname` COLLATE utf8mb4_bin) AS `n` FROM `passenger` AS `p`",
+        postgres='SELECT COUNT(DISTINCT "p"."lastname") AS "n" FROM "passenger" AS "p"',
+        sqlite='SELECT COUNT(DISTINCT "p"."lastname") AS "n" FROM "passenger" AS "p"',
+    ),
     Case(  # MIN/MAX of text by code point, as SQLite compares
         "SELECT MAX(p.lastname) AS last FROM passenger p",
         mysql="SELECT MAX(`p`.`lastname` COLLATE utf8mb4_bin) AS `last` FROM `passenger` AS `p`",
