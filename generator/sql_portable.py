@@ -20,7 +20,12 @@ constructs have conditions, checked by ``CHECKS``:
   fixed (MariaDB's collation ignores case, PostgreSQL's and SQLite's do not),
   and text compared by ``<``, ``>`` or BETWEEN (the collations order text
   differently); ORDER BY and MIN/MAX of text are rewritten by ``sql_dialects``
-  to sort by code point everywhere, except ORDER BY an output column's name.
+  to sort by code point everywhere, except ORDER BY an output column's name;
+- SUBSTRING from a position that is not a positive number literal, or for a
+  length that is not a number literal (MySQL, PostgreSQL and SQLite read 0
+  and negative numbers three ways);
+- UPPER/LOWER in a result (SQLite changes ASCII letters only; in a
+  comparison both sides change alike).
 """
 
 from __future__ import annotations
@@ -70,7 +75,7 @@ SUGGEST: dict[str, str] = {
     "Returning": "MySQL has no RETURNING; select the row in a read spec",
     "ConcatWs": "CONCAT_WS does not exist on SQLite before 3.44; use CONCAT(a, ',', b) (NULL if any part is NULL)",
     "Left": "LEFT() does not exist on SQLite; use SUBSTRING(x, 1, n)",
-    "Right": "RIGHT() does not exist on SQLite; use SUBSTRING(x, -n)",
+    "Right": "RIGHT() does not exist on SQLite, and a negative SUBSTRING start counts from the end on MySQL only; take the end of the string in Python",
     "Greatest": "GREATEST ignores NULLs on PostgreSQL but not on MySQL; use CASE WHEN a >= b THEN a ELSE b END",
     "Least": "LEAST ignores NULLs on PostgreSQL but not on MySQL; use CASE WHEN a <= b THEN a ELSE b END",
     "RegexpLike": "regular expressions differ per database (and are case-insensitive on MySQL); use LIKE",
@@ -381,5 +386,35 @@ def fixes_case(pattern: str) -> bool:
     return True
 
 
-CHECKS: tuple[Check, ...] = (not_allowed, mysql_double_pipe, date_or_text_arithmetic, integer_division, intervals, strict_grouping, distinct_order, text_comparisons)
+def substring_positions(src: Source, tree: exp.Expr, catalog: Catalog) -> Iterator[tuple[exp.Expr | int, str]]:
+    """SUBSTRING(x, start[, length]) with literal, positive positions only.
+
+    From 0 MySQL returns '' and the others the first length - 1 characters;
+    from -n MySQL and SQLite count from the end (MySQL gives '' when x is
+    shorter than n), PostgreSQL from before the start; a negative length is
+    '' on MySQL and an error on PostgreSQL.
+    """
+    for node in tree.find_all(exp.Substring):
+        start, length = node.args.get("start"), node.args.get("length")
+        if start is not None and not (isinstance(start, exp.Literal) and _number_literal(start) and int(start.name) > 0):
+            yield node, "SUBSTRING counts a start of 0 or below three different ways on MySQL, PostgreSQL and SQLite; start from a positive number literal (SUBSTRING(x, 1, 3)), or take the end of the string in Python"
+        elif length is not None and not (_number_literal(length) and not isinstance(length, exp.Neg)):
+            yield node, "SUBSTRING's length must be a number literal of 0 or more (a negative length is '' on MySQL and an error on PostgreSQL); write SUBSTRING(x, 1, 3)"
+
+
+def case_changes(src: Source, tree: exp.Expr, catalog: Catalog) -> Iterator[tuple[exp.Expr | int, str]]:
+    """UPPER/LOWER whose value is returned: SQLite changes ASCII letters only ('Alpensöhnehütte')."""
+    predicates = (exp.EQ, exp.NEQ, exp.NullSafeEQ, exp.In, exp.Like, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Between, exp.Where, exp.Having, exp.Join)
+    for node in tree.find_all(exp.Upper, exp.Lower):
+        parent = node.parent
+        while parent is not None and not isinstance(parent, (exp.Query, *predicates)):
+            parent = parent.parent
+        if not isinstance(parent, predicates):
+            yield node, f"{node.sql_name()} in a result changes only ASCII letters on SQLite (ö stays ö) and every letter elsewhere; change the case in Python, and use {node.sql_name()} only to compare (UPPER(col) = UPPER(:p))"
+
+
+CHECKS: tuple[Check, ...] = (
+    not_allowed, mysql_double_pipe, date_or_text_arithmetic, integer_division, intervals, strict_grouping, distinct_order,
+    text_comparisons, substring_positions, case_changes,
+)  # fmt: skip
 
