@@ -130,6 +130,14 @@ def test_a_built_case_holds_its_sql_for_each_dialect(case: Path) -> None:
     assert spec(case).get("examples"), "a built case needs examples that find rows in the tiny data"
 
 
+def test_verify_runs_the_accessor_the_build_emits_from_memory() -> None:
+    case = CORPUS / "builds" / "text_max"
+    [module] = built_modules(case, SCHEMA)
+    assert module.QUERY.name == "text_max" and module.EXAMPLES == ({},)
+    assert "".join(f"-- {d}\n{module.SQL[d]}\n" for d in ("mysql", "postgres", "sqlite")) == held_sql(case)
+    assert built_modules(case, SCHEMA) == [module]  # one module per spec version, reused
+
+
 @pytest.fixture(scope="module")
 def corpus_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
     """MariaDB, PostgreSQL and SQLite, each loaded with ``tiny`` for this session."""
