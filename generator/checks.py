@@ -5,8 +5,9 @@ kind of problem a query can have while still building:
 
 - FGL01 a function wraps an indexed column in WHERE (``DATE(departure) = :d``):
   the index cannot be used; compare the bare column with a range.
-- FGL02 ``=``, ``IN``, ``LIKE`` or ``ORDER BY`` on text: MariaDB's collation
-  is case-insensitive, PostgreSQL's and SQLite's are not.
+- FGL02 is retired: a text comparison whose result depends on the collation
+  no longer builds (FG068, ``sql_portable.text_comparisons``), and text is
+  sorted by code point on every database (``sql_dialects``).
 - FGL03 LIMIT without an ORDER BY that ends on a key: which rows come back
   may differ between runs and databases.
 - FGL04 ``returns: one`` on a query that can return many rows.
@@ -17,7 +18,6 @@ kind of problem a query can have while still building:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -81,57 +81,6 @@ def non_sargable(ctx: Context) -> Iterator[Diagnostic]:
                         yield ctx.warn(side, "FGL01", f"{fn} hides the index on {found[0]}.{found[1]}; {hint}")
 
 
-def collation(ctx: Context) -> Iterator[Diagnostic]:
-    params = {p.name: p for p in ctx.q.spec.params}
-    where = _where(ctx)
-    nodes = list(where.find_all(exp.EQ, exp.In, exp.Like, exp.NEQ)) if where is not None else []
-    for node in nodes:
-        col = node.this if isinstance(node.this, exp.Column) else None
-        other = node.expression if not isinstance(node, exp.In) else None
-        found = ctx.column_def(col) if col is not None else None
-        tdef = ctx.catalog.table(found[0]) if found else None
-        cdef = tdef.column(found[1]) if tdef and found else None
-        if cdef is None or cdef.type != "str":
-            continue
-        if isinstance(other, exp.Placeholder):
-            p = params.get(other.name)
-            if p is not None and p.pattern and fixes_case(p.pattern):
-                continue  # the pattern fixes the case, so every collation agrees
-        elif isinstance(other, exp.Column) or isinstance(node, exp.In) and all(isinstance(e, exp.Literal) and e.name == e.name.upper() for e in node.expressions):
-            continue
-        elif isinstance(other, exp.Literal) and other.name == other.name.upper():
-            continue
-        yield ctx.warn(
-            node,
-            "FGL02",
-            f"{node.sql(dialect='mysql')} compares text: case-insensitive on MariaDB, case-sensitive on PostgreSQL and SQLite; "
-            "give the parameter a pattern that fixes the case (e.g. \"^[A-Z]+$\") or compare UPPER() of both sides",
-        )
-    order = ctx.tree.args.get("order")
-    for item in order.expressions if isinstance(order, exp.Order) else []:
-        col = item.this if isinstance(item.this, exp.Column) else None
-        found = ctx.column_def(col) if col is not None else None
-        tdef = ctx.catalog.table(found[0]) if found else None
-        cdef = tdef.column(found[1]) if tdef and found else None
-        if cdef is not None and cdef.type == "str" and not (tdef and tdef.primary_key == (cdef.name,)):
-            yield ctx.warn(item, "FGL02", f"ORDER BY {col.sql(dialect='mysql')} sorts text: the order differs between collations; sort by a number or a date, or in Python")  # type: ignore[union-attr]
-
-
-def fixes_case(pattern: str) -> bool:
-    """True when no string the pattern matches can hold a lower-case letter (a cautious guess).
-
-    >>> fixes_case("^[A-Z]{3}$"), fixes_case("^[A-Z][A-Z .,'()-]{1,49}$"), fixes_case("^.{1,50}$"), fixes_case("^[a-z]+$")
-    (True, True, False, False)
-    """
-    outside = re.sub(r"\[(?:\\.|[^\]])*\]", "", pattern)
-    if re.search(r"(?<!\\)\.|\\[wWSDB]|[a-z]", outside.replace("\\d", "")):
-        return False
-    for cls in re.findall(r"\[((?:\\.|[^\]])*)\]", pattern):
-        if cls.startswith("^") or re.search(r"[a-z]|\\[wWSD]", cls):
-            return False
-    return True
-
-
 def _total_order(ctx: Context) -> bool:
     order = ctx.tree.args.get("order")
     if not isinstance(order, exp.Order):
@@ -192,7 +141,7 @@ def uncovered_tables(ctx: Context) -> Iterator[Diagnostic]:
             )
 
 
-CHECKS: tuple[Check, ...] = (non_sargable, collation, limit_order, returns_one, unbounded, uncovered_tables)
+CHECKS: tuple[Check, ...] = (non_sargable, limit_order, returns_one, unbounded, uncovered_tables)
 
 
 def check(queries: list[CompiledQuery], catalog: Catalog) -> list[Diagnostic]:

@@ -7,6 +7,20 @@
 all three
   identifiers quoted; comments dropped; ORDER BY keeps MySQL's null order
   (NULLs first ascending) and says nothing where the key cannot be NULL.
+postgres and sqlite
+  a decimal quotient and the AVG of an integer or decimal are rounded half
+  up to MySQL's scale (the dividend's + 4): ``ROUND(x / y, s + 4)``,
+  ``ROUND(AVG(x), s + 4)``; unless already inside a ROUND to as many digits
+  or fewer.
+mysql and postgres
+  ORDER BY a text key and MIN/MAX of text compare by code point, as SQLite
+  does: ``COLLATE utf8mb4_bin`` on MySQL, ``COLLATE "C"`` on PostgreSQL
+  (MariaDB's unicode_ci sorts COX-DAYTON before COX'S BAZAR and 'ree'
+  before 'Zellweger'; the others do not).
+mysql
+  GROUP BY, DISTINCT, COUNT(DISTINCT) and UNION of text compare by code
+  point too (``_binary_text_sets``; on PostgreSQL a DISTINCT's text
+  projections are collated like its ORDER BY keys).
 sqlite
   ``x + INTERVAL n DAY`` -> ``date(x, '+n days')`` for a date and day/week
   units, else ``datetime(x, '+n hours')``...; CURRENT_TIMESTAMP and
@@ -40,6 +54,7 @@ from sqlglot import exp
 from sqlglot.errors import ErrorLevel, SqlglotError, UnsupportedError
 
 from generator.model import Dialect, Param
+from generator.sql_typer import FIXED
 from generator.sql_types import DAY_UNITS, KEY, SqlType, interval_unit, sql_type
 
 MARK = "\x00{}\x00"
@@ -209,6 +224,106 @@ def sqlite_decimal_cast(node: exp.Expr) -> exp.Expr:
     return node
 
 
+# ------------------------------------------------------------ text order
+
+BINARY_COLLATION: dict[Dialect, exp.Expr] = {"mysql": exp.Var(this="utf8mb4_bin"), "postgres": exp.Identifier(this="C", quoted=True)}
+
+
+def _binary_text_order(dialect: Dialect) -> Callable[[exp.Expr], exp.Expr]:
+    """ORDER BY keys and MIN/MAX arguments of text -> ``x COLLATE <binary>``."""
+
+    def rewrite(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, (exp.Ordered, exp.Min, exp.Max)) and _text_key(node.this):
+            node.set("this", _collated(node.this, dialect))
+        return node
+
+    return rewrite
+
+
+def _binary_text_sets(dialect: Dialect) -> Callable[[exp.Expr], exp.Expr]:
+    """GROUP BY, DISTINCT, COUNT(DISTINCT) and UNION/INTERSECT/EXCEPT of text
+    compare by code point on MySQL, as on PostgreSQL and SQLite.
+
+    MariaDB's unicode_ci made 'LaRose' and 'Larose' one last name: 17,667
+    distinct against 17,682. A text GROUP BY key gets a binary twin
+    (``GROUP BY x, x COLLATE utf8mb4_bin``: ``x`` stays grouped for
+    ONLY_FULL_GROUP_BY), unless other keys fix it (``sql_typer.FIXED``);
+    DISTINCT and set operations compare binary projections. On PostgreSQL a
+    DISTINCT's text projections are collated as its ORDER BY keys are, which
+    it requires (and which changes no equality: "C" and the default compare
+    bytes alike).
+    """
+
+    def rewrite(node: exp.Expr) -> exp.Expr:
+        if dialect == "mysql" and isinstance(node, exp.Group):
+            twins = [_collated(k.copy(), dialect) for k in node.expressions if _text_key(k) and not k.meta.get(FIXED)]
+            if twins:
+                node.set("expressions", [*node.expressions, *twins])
+        elif dialect == "mysql" and isinstance(node, exp.Count) and isinstance(node.this, exp.Distinct):
+            node.this.set("expressions", [_collated(e, dialect) if _text_key(e) else e for e in node.this.expressions])
+        elif isinstance(node, exp.Select) and (node.args.get("distinct") or dialect == "mysql" and _in_distinct_set(node)):
+            for proj in node.selects:
+                if isinstance(proj, exp.Alias) and _text_key(proj.this):
+                    proj.set("this", _collated(proj.this, dialect))
+        return node
+
+    return rewrite
+
+
+def _in_distinct_set(select: exp.Select) -> bool:
+    """True when ``select`` is a branch of a UNION/INTERSECT/EXCEPT that removes duplicates."""
+    parent = select.parent
+    while isinstance(parent, exp.SetOperation):
+        if parent.args.get("distinct"):
+            return True
+        parent = parent.parent
+    return False
+
+
+def _text_key(node: exp.Expr) -> bool:
+    """A text value compared by collation (not a literal, nor an output column's name)."""
+    if isinstance(node, (exp.Literal, exp.Null)) or isinstance(node, exp.Column) and not node.table:
+        return False
+    return sql_type(node).py == "str"
+
+
+def _collated(node: exp.Expr, dialect: Dialect) -> exp.Expr:
+    """``node COLLATE <binary collation of dialect>`` (parenthesised unless atomic)."""
+    inner = node if isinstance(node, (exp.Column, exp.Func, exp.Paren)) else exp.paren(node, copy=False)
+    return _typed(exp.Collate(this=inner, expression=BINARY_COLLATION[dialect].copy()), sql_type(node))
+
+
+# ---------------------------------------------------------- decimal scale
+
+
+def mysql_scale(node: exp.Expr) -> exp.Expr:
+    """``x / y`` (decimal) and ``AVG(x)`` (int or decimal) -> ``ROUND(..., s + 4)``.
+
+    MySQL gives both the scale of x plus 4 (div_precision_increment), rounded
+    half up; PostgreSQL keeps 16 or more digits, SQLite a float.
+    """
+    target = node.this if isinstance(node, exp.Window) else node
+    if isinstance(target, exp.Avg) and isinstance(node.parent, exp.Window):
+        return node  # rounded around the window
+    if isinstance(target, exp.Div) and sql_type(target).py == "decimal":
+        scale = sql_type(target).scale or 0
+    elif isinstance(target, exp.Avg) and sql_type(target.this).py in ("int", "decimal", "bool"):
+        scale = (sql_type(target.this).scale or 0) + 4
+    else:
+        return node
+    outer = node.parent
+    if isinstance(outer, exp.Round) and _digits(outer) <= scale:
+        return node
+    rounded = exp.Round(this=node, decimals=exp.Literal.number(scale))
+    return _typed(rounded, sql_type(node))
+
+
+def _digits(node: exp.Round) -> int:
+    """n of ``ROUND(x, n)`` (a literal), else a large number."""
+    d = node.args.get("decimals")
+    return int(d.name) if isinstance(d, exp.Literal) and d.is_int else 0 if d is None else 1_000
+
+
 # ---------------------------------------------------------------- postgres
 
 
@@ -310,7 +425,7 @@ def _typed(node: exp.Expr, t: SqlType) -> exp.Expr:
 
 
 REWRITES: dict[Dialect, tuple[Callable[[exp.Expr], exp.Expr], ...]] = {
-    "mysql": (),
-    "postgres": (pg_dates, pg_text, pg_bool_targets, pg_booleans),
-    "sqlite": (sqlite_intervals, sqlite_now, sqlite_decimal_cast),
+    "mysql": (_binary_text_sets("mysql"), _binary_text_order("mysql")),
+    "postgres": (pg_dates, pg_text, pg_bool_targets, pg_booleans, mysql_scale, _binary_text_sets("postgres"), _binary_text_order("postgres")),
+    "sqlite": (sqlite_intervals, sqlite_now, sqlite_decimal_cast, mysql_scale),
 }

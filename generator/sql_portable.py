@@ -15,19 +15,31 @@ constructs have conditions, checked by ``CHECKS``:
 - a non-aggregated column that is neither grouped nor functionally
   dependent on a grouped primary key (PostgreSQL refuses it, SQLite picks a row);
 - arithmetic on dates, times or text (other than adding an INTERVAL);
-- SELECT DISTINCT ordered by something not selected (PostgreSQL refuses it).
+- SELECT DISTINCT ordered by something not selected (PostgreSQL refuses it);
+- text compared by ``=``, ``<>``, ``<=>`` or IN with a value whose case is not
+  fixed (MariaDB's collation ignores case, PostgreSQL's and SQLite's do not),
+  and text compared by ``<``, ``>`` or BETWEEN (the collations order text
+  differently); ORDER BY and MIN/MAX of text are rewritten by ``sql_dialects``
+  to sort by code point everywhere, except ORDER BY an output column's name;
+- SUBSTRING from a position that is not a positive number literal, or for a
+  length that is not a number literal (MySQL, PostgreSQL and SQLite read 0
+  and negative numbers three ways);
+- UPPER/LOWER in a result (SQLite changes ASCII letters only; in a
+  comparison both sides change alike).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 
 from sqlglot import exp
 from sqlglot.tokenizer_core import TokenType
 
 from generator.diagnostics import Diagnostic
+from generator.model import Param
 from generator.schema import Catalog
-from generator.sql_parse import Source, node_offset
+from generator.sql_parse import Source, node_offset, placeholders
 from generator.sql_types import DAY_UNITS, UNKNOWN, interval_unit, sql_type
 
 ALLOWED: frozenset[type[exp.Expr]] = frozenset((
@@ -50,9 +62,9 @@ ALLOWED: frozenset[type[exp.Expr]] = frozenset((
 
 DATE_HINT = "compare with a range instead (col >= :day AND col < :day + INTERVAL 1 DAY), or compute it in Python"
 SUGGEST: dict[str, str] = {
-    "TimestampDiff": "TIMESTAMPDIFF's arguments are reordered on PostgreSQL and SQLite; compare timestamps directly or compute the difference in Python",
-    "DayOfWeek": "DAYOFWEEK is numbered differently per database; " + DATE_HINT,
-    "DayOfWeekIso": "WEEKDAY is numbered differently per database; " + DATE_HINT,
+    "TimestampDiff": "TIMESTAMPDIFF's arguments are reordered on PostgreSQL and SQLite; compare with an INTERVAL (f.arrival > f.departure + INTERVAL 12 HOUR), or compute the difference in Python",
+    "DayOfWeek": "DAYOFWEEK is numbered differently per database; compute the weekday in Python from the value read, or keep it in a column",
+    "DayOfWeekIso": "WEEKDAY is numbered differently per database; compute the weekday in Python from the value read, or keep it in a column",
     "Year": "YEAR() does not exist on SQLite; " + DATE_HINT,
     "Month": "MONTH() does not exist on SQLite; " + DATE_HINT,
     "Day": "DAY() does not exist on SQLite; " + DATE_HINT,
@@ -63,7 +75,7 @@ SUGGEST: dict[str, str] = {
     "Returning": "MySQL has no RETURNING; select the row in a read spec",
     "ConcatWs": "CONCAT_WS does not exist on SQLite before 3.44; use CONCAT(a, ',', b) (NULL if any part is NULL)",
     "Left": "LEFT() does not exist on SQLite; use SUBSTRING(x, 1, n)",
-    "Right": "RIGHT() does not exist on SQLite; use SUBSTRING(x, -n)",
+    "Right": "RIGHT() does not exist on SQLite, and a negative SUBSTRING start counts from the end on MySQL only; take the end of the string in Python",
     "Greatest": "GREATEST ignores NULLs on PostgreSQL but not on MySQL; use CASE WHEN a >= b THEN a ELSE b END",
     "Least": "LEAST ignores NULLs on PostgreSQL but not on MySQL; use CASE WHEN a <= b THEN a ELSE b END",
     "RegexpLike": "regular expressions differ per database (and are case-insensitive on MySQL); use LIKE",
@@ -299,5 +311,110 @@ def _pk_grouped_aliases(select: exp.Select, grouped: set[str], catalog: Catalog)
     return out
 
 
-CHECKS: tuple[Check, ...] = (not_allowed, mysql_double_pipe, date_or_text_arithmetic, integer_division, intervals, strict_grouping, distinct_order)
+def text_comparisons(src: Source, tree: exp.Expr, catalog: Catalog) -> Iterator[tuple[exp.Expr | int, str]]:
+    """Text compared where the collation decides: MariaDB's ignores case, PostgreSQL's and SQLite's do not.
+
+    ``=``, ``<>``, ``<=>`` and IN between a text column and a value are the same
+    everywhere when the value's case is fixed: another column, an upper-case
+    literal, ``UPPER(...)``, NULL, or a parameter whose pattern admits no
+    lower-case letter (this trusts the column to store upper case, as the
+    FlughafenDB data does). ``UPPER(col) = UPPER(:p)`` is never refused.
+    ``<``, ``>`` and BETWEEN on text depend on each collation's order.
+    """
+    params = {p.name: p for p in src.spec.params}
+    for node in tree.find_all(exp.EQ, exp.NEQ, exp.NullSafeEQ, exp.In):
+        if isinstance(node.parent, exp.Update):
+            continue  # SET col = value assigns
+        pairs = [(node.this, v) for v in node.expressions] if isinstance(node, exp.In) else [(node.this, node.expression), (node.expression, node.this)]
+        for col, value in pairs:
+            if isinstance(col, exp.Column) and sql_type(col).py == "str" and sql_type(value).py == "str" and not _case_fixed(value, params):
+                yield _value_offset(src, col, value), _case_message(col, value)
+                break
+    for node in tree.find_all(exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Between):
+        sides = [node.this, node.args["low"], node.args["high"]] if isinstance(node, exp.Between) else [node.this, node.expression]
+        if any(isinstance(x, exp.Column) and sql_type(x).py == "str" for x in sides) and all(sql_type(x).py == "str" for x in sides):
+            yield node, "`<`, `>` and BETWEEN on text follow each database's collation (MariaDB sorts COX-DAYTON before COX'S BAZAR, PostgreSQL and SQLite after); compare with = or LIKE 'prefix%', or filter in Python"
+    for ordered in tree.find_all(exp.Ordered):
+        key = ordered.this
+        if isinstance(key, exp.Column) and not key.table and sql_type(key).py == "str" and not isinstance(ordered.parent, exp.Window):
+            yield key, f"ORDER BY {key.name}, an output column of text, sorts by each database's collation; order by the qualified column (ORDER BY t.column), or select from the UNION as a derived table (SELECT u.{key.name} FROM (...) AS u ORDER BY u.{key.name}): both are sorted by code point everywhere"
+
+
+def _value_offset(src: Source, col: exp.Column, value: exp.Expr) -> exp.Expr | int:
+    """Where ``value`` is written: a parameter by its first ``:name`` after the column."""
+    if not isinstance(value, exp.Placeholder):
+        return value
+    after = node_offset(src, col)
+    return next((p.start for p in placeholders(src) if p.name == value.name and p.start > after), col)
+
+
+def _case_fixed(value: exp.Expr, params: dict[str, Param]) -> bool:
+    """True when ``value`` cannot hold a lower-case letter, or comes from the data."""
+    if isinstance(value, (exp.Column, exp.Upper, exp.Null, exp.Subquery, exp.Select)):
+        return True
+    if isinstance(value, exp.Literal):
+        return not value.is_string or value.name == value.name.upper()
+    if isinstance(value, exp.Placeholder):
+        p = params.get(value.name)
+        return p is None or p.pattern is not None and fixes_case(p.pattern)  # undeclared: FG063 says so
+    return False
+
+
+def _case_message(col: exp.Column, value: exp.Expr) -> str:
+    name = f"{col.table}.{col.name}" if col.table else col.name
+    if isinstance(value, exp.Placeholder):
+        shown, fix = f":{value.name}", f"give :{value.name} a pattern that admits no lower-case letter (pattern: \"^[A-Z ]+$\"), or write UPPER({name}) = UPPER(:{value.name})"
+    elif isinstance(value, exp.Literal):
+        shown, fix = f"'{value.name}'", f"write UPPER({name}) = '{value.name.upper()}'"
+    else:
+        shown, fix = "this value", f"write UPPER({name}) = UPPER(...)"
+    return f"{name} = {shown} compares text: case-insensitively on MariaDB, case-sensitively on PostgreSQL and SQLite; {fix}"
+
+
+def fixes_case(pattern: str) -> bool:
+    """True when no string the pattern matches can hold a lower-case letter (a cautious guess).
+
+    >>> fixes_case("^[A-Z]{3}$"), fixes_case("^[A-Z][A-Z .,'()-]{1,49}$"), fixes_case("^.{1,50}$"), fixes_case("^[a-z]+$")
+    (True, True, False, False)
+    """
+    outside = re.sub(r"\[(?:\\.|[^\]])*\]", "", pattern)
+    if re.search(r"(?<!\\)\.|\\[wWSDB]|[a-z]", outside.replace("\\d", "")):
+        return False
+    for cls in re.findall(r"\[((?:\\.|[^\]])*)\]", pattern):
+        if cls.startswith("^") or re.search(r"[a-z]|\\[wWSD]", cls):
+            return False
+    return True
+
+
+def substring_positions(src: Source, tree: exp.Expr, catalog: Catalog) -> Iterator[tuple[exp.Expr | int, str]]:
+    """SUBSTRING(x, start[, length]) with literal, positive positions only.
+
+    From 0 MySQL returns '' and the others the first length - 1 characters;
+    from -n MySQL and SQLite count from the end (MySQL gives '' when x is
+    shorter than n), PostgreSQL from before the start; a negative length is
+    '' on MySQL and an error on PostgreSQL.
+    """
+    for node in tree.find_all(exp.Substring):
+        start, length = node.args.get("start"), node.args.get("length")
+        if start is not None and not (isinstance(start, exp.Literal) and _number_literal(start) and int(start.name) > 0):
+            yield node, "SUBSTRING counts a start of 0 or below three different ways on MySQL, PostgreSQL and SQLite; start from a positive number literal (SUBSTRING(x, 1, 3)), or take the end of the string in Python"
+        elif length is not None and not (_number_literal(length) and not isinstance(length, exp.Neg)):
+            yield node, "SUBSTRING's length must be a number literal of 0 or more (a negative length is '' on MySQL and an error on PostgreSQL); write SUBSTRING(x, 1, 3)"
+
+
+def case_changes(src: Source, tree: exp.Expr, catalog: Catalog) -> Iterator[tuple[exp.Expr | int, str]]:
+    """UPPER/LOWER whose value is returned: SQLite changes ASCII letters only ('Alpensöhnehütte')."""
+    predicates = (exp.EQ, exp.NEQ, exp.NullSafeEQ, exp.In, exp.Like, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Between, exp.Where, exp.Having, exp.Join)
+    for node in tree.find_all(exp.Upper, exp.Lower):
+        parent = node.parent
+        while parent is not None and not isinstance(parent, (exp.Query, *predicates)):
+            parent = parent.parent
+        if not isinstance(parent, predicates):
+            yield node, f"{node.sql_name()} in a result changes only ASCII letters on SQLite (ö stays ö) and every letter elsewhere; change the case in Python, and use {node.sql_name()} only to compare (UPPER(col) = UPPER(:p))"
+
+
+CHECKS: tuple[Check, ...] = (
+    not_allowed, mysql_double_pipe, date_or_text_arithmetic, integer_division, intervals, strict_grouping, distinct_order,
+    text_comparisons, substring_positions, case_changes,
+)  # fmt: skip
 

@@ -10,6 +10,7 @@ row (for a lint on ``returns: one``).
 from __future__ import annotations
 
 import difflib
+import keyword
 
 from sqlglot import exp
 
@@ -63,6 +64,9 @@ def result_columns(src: Source, tree: exp.Expr) -> tuple[tuple[Column, ...], lis
             msg = f"each side of a UNION/INTERSECT/EXCEPT selects the same number of columns: {len(names)} here, {len(b.selects)} there"
             diags.append(src.diag(node_offset(src, b), "FG060", msg))
     for i, name in enumerate(names):
+        if not name.isidentifier() or keyword.iskeyword(name):
+            msg = f"result column {name!r} is not a Python identifier, and it names a field of the row class; rename it with AS (f.`from` AS from_id)"
+            diags.append(src.diag(node_offset(src, branches[0].selects[i]), "FG065", msg))
         if name in names[:i]:
             msg = f"two result columns are named {name!r}; give one another name with AS"
             diags.append(src.diag(node_offset(src, branches[0].selects[i]), "FG065", msg))

@@ -23,6 +23,7 @@ cache:
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 
@@ -65,7 +66,7 @@ class _Writer:
 
 def make_spec(
     sql: str,
-    params: Mapping[str, str] | None = None,
+    params: Mapping[str, str | Mapping[str, str]] | None = None,
     *,
     kind: Kind = "read",
     returns: Returns = "many",
@@ -77,7 +78,7 @@ def make_spec(
     sql_col: int | None = None,
     indent: int | None = None,
 ) -> Spec:
-    """A Spec for ``sql`` with ``params`` (name -> type, in order).
+    """A Spec for ``sql`` with ``params`` (name -> type, or {"type": ..., "pattern": ...}, in order).
 
     ``sql_line``/``sql_col``/``indent`` override where the SQL is said to be.
     """
@@ -88,8 +89,14 @@ def make_spec(
     if params:
         w.add("params:")
         for pname, ptype in params.items():
-            line = w.add(f"  {pname}: {ptype}")
-            plist.append(Param(pname, _pytype(ptype), w.span(line, pname)))
+            if isinstance(ptype, str):
+                line = w.add(f"  {pname}: {ptype}")
+                plist.append(Param(pname, _pytype(ptype), w.span(line, pname)))
+                continue
+            pattern = ptype.get("pattern")
+            shown = f", pattern: {json.dumps(pattern)}" if pattern is not None else ""
+            line = w.add(f"  {pname}: {{type: {ptype['type']}{shown}}}")
+            plist.append(Param(pname, _pytype(ptype["type"]), w.span(line, pname), pattern=pattern))
     sql_start = w.add("sql: |") + 1
     for text in sql.split("\n"):
         w.add(f"  {text}" if text else "")

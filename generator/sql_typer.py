@@ -3,16 +3,24 @@
 A column is typed from its source: a catalog table (nullable on the optional
 side of an outer join), a derived table or CTE (its projection's type), or,
 for UPDATE/DELETE, the written table.
+
+``mark_fixed_group_keys`` also flags the GROUP BY keys that cannot split a
+group (``FIXED`` in ``node.meta``), for the MySQL rewrite of text grouping.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from sqlglot import exp
 from sqlglot.optimizer.scope import Scope, traverse_scope
 
 from generator.model import Spec
 from generator.schema import Catalog, TableDef
-from generator.sql_types import KEY, UNKNOWN, SqlType, merge, type_by_rules
+from generator.sql_types import KEY, UNKNOWN, SqlType, merge, sql_type, type_by_rules
+from generator.sql_writes import conjuncts
+
+FIXED = "fg_fixed_by_group"
 
 
 class Typer:
@@ -33,6 +41,7 @@ class Typer:
                 name.meta[KEY] = t
         for node in list(tree.walk(bfs=False)):
             self.type_of(node)
+        mark_fixed_group_keys(tree, self.catalog)
 
     def _target_types(self, tree: exp.Insert) -> list[SqlType]:
         """The catalog types of the columns an INSERT fills, in order."""
@@ -113,6 +122,57 @@ class Typer:
         """True when ``node``'s SELECT has a GROUP BY."""
         select = node.find_ancestor(exp.Select)
         return select is not None and bool(select.args.get("group"))
+
+
+def mark_fixed_group_keys(tree: exp.Expr, catalog: Catalog, text: Callable[[exp.Column], bool] | None = None) -> None:
+    """Flag each text GROUP BY column whose value the other keys fix anyway.
+
+    The other keys here are the non-text ones (no collation merges their
+    values) and the columns WHERE fixes (``col = :param``, ``col = 'x'``).
+    From them a table's columns are fixed when its whole primary key is, and
+    a column is fixed when a join equates it with a fixed one. Grouping also
+    by a fixed text column cannot merge or split a group, whatever the
+    collation.
+
+    >>> import sqlglot
+    >>> from generator.schema import parse_catalog
+    >>> cat = parse_catalog("CREATE TABLE a (id INT NOT NULL, n VARCHAR(9), b INT, PRIMARY KEY (id)); CREATE TABLE b (id INT NOT NULL, m VARCHAR(9), PRIMARY KEY (id));")
+    >>> t = sqlglot.parse_one("SELECT a.n, b.m, c.m AS x FROM a JOIN b ON b.id = a.b JOIN b AS c ON c.id > a.id GROUP BY a.id, a.n, b.m, c.m")
+    >>> mark_fixed_group_keys(t, cat, text=lambda c: c.name in ("n", "m"))
+    >>> [k.sql() for k in t.args["group"].expressions if k.meta.get(FIXED)]
+    ['a.n', 'b.m']
+    """
+    is_text = text or (lambda c: sql_type(c).py == "str")
+    for select in tree.find_all(exp.Select):
+        group = select.args.get("group")
+        if group is None:
+            continue
+        fixed = {(c.table, c.name) for c in group.expressions if isinstance(c, exp.Column) and not is_text(c)}
+        where = select.args.get("where")
+        pairs: list[tuple[exp.Expr, exp.Expr]] = []
+        for term in conjuncts(where.this) if isinstance(where, exp.Where) else []:
+            if isinstance(term, exp.EQ):
+                pairs += [(term.this, term.expression), (term.expression, term.this)]
+        fixed |= {(a.table, a.name) for a, b in pairs if isinstance(a, exp.Column) and isinstance(b, (exp.Placeholder, exp.Literal))}
+        joined: list[tuple[tuple[str, str], tuple[str, str]]] = []
+        for join in select.args.get("joins") or []:
+            on = join.args.get("on")
+            for term in conjuncts(on) if isinstance(on, exp.Expr) else []:
+                if isinstance(term, exp.EQ) and isinstance(term.this, exp.Column) and isinstance(term.expression, exp.Column):
+                    x, y = (term.this.table, term.this.name), (term.expression.table, term.expression.name)
+                    joined += [(x, y), (y, x)]
+        tables = {t.alias_or_name: catalog.table(t.name) for t in select.find_all(exp.Table) if t.parent_select is select}
+        while True:
+            before = len(fixed)
+            for alias, tdef in tables.items():
+                if tdef is not None and tdef.primary_key and all((alias, k) in fixed for k in tdef.primary_key):
+                    fixed |= {(alias, c.name) for c in tdef.columns}
+            fixed |= {x for x, y in joined if y in fixed}
+            if len(fixed) == before:
+                break
+        for key in group.expressions:
+            if isinstance(key, exp.Column) and is_text(key) and (key.table, key.name) in fixed:
+                key.meta[FIXED] = True
 
 
 def _nested_scopes(tree: exp.Expr) -> list[Scope]:

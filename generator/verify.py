@@ -1,14 +1,16 @@
 """``flughafen-gen verify``: every read spec's examples on every database, typed results compared.
 
-The generated accessors run their SQL for each dialect straight against each
-database (no cache), and the typed rows are compared: in order where the
-query's ORDER BY is total, as multisets otherwise. Exit 1 on any difference,
-with the differing rows shown.
+The accessors the build emits for the named specs (built in memory, so what
+is checked is the specs, not whatever ``generated/`` holds) run their SQL for
+each dialect straight against each database (no cache), and the typed rows
+are compared: in order where the query's ORDER BY is total, as multisets
+otherwise. Exit 1 on any difference, with the differing rows shown.
 """
 
 from __future__ import annotations
 
 import sys
+import types
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +21,8 @@ from sqlglot import exp
 
 from generator.checks import Context, _total_order
 from generator.demo import accessor_modules
+from generator.emit import emit
+from generator.model import CompiledQuery
 from generator.pipeline import load_project
 from generator.runtime import Runtime
 from generator.sql_parse import tokenize
@@ -33,9 +37,9 @@ class Outcome:
     detail: str = ""
 
 
-def ordered_specs(specs_dir: Path) -> set[str]:
+def ordered_specs(specs_dir: Path, schema: Path | None = None) -> set[str]:
     """Names of read specs whose ORDER BY is total (or that return one row)."""
-    catalog, queries = load_project(specs_dir)
+    catalog, queries = load_project(specs_dir, schema)
     names = set()
     for q in queries:
         if q.spec.kind != "read":
@@ -45,6 +49,26 @@ def ordered_specs(specs_dir: Path) -> set[str]:
         if q.single_row or _total_order(Context(q, catalog, tokenize(q.spec), tree, aliases)):
             names.add(q.spec.name)
     return names
+
+
+def built_modules(specs_dir: Path, schema: Path | None = None) -> list[types.ModuleType]:
+    """The read accessors of ``specs_dir`` as ``build`` emits them, run from memory (nothing written).
+
+    Each module is registered in ``sys.modules`` under a name of its own
+    (the spec's name and version), as its row dataclass needs.
+    """
+    reads: list[CompiledQuery] = [q for q in load_project(specs_dir, schema)[1] if q.spec.kind == "read"]
+    files = emit(reads) if reads else {}
+    modules = []
+    for q in sorted(reads, key=lambda q: q.spec.name):
+        name = f"_flughafen_verify_{q.spec.name}_{q.version}"
+        module = sys.modules.get(name)
+        if module is None:
+            module = types.ModuleType(name)
+            sys.modules[name] = module
+            exec(compile(files[f"{q.spec.name}.py"], f"<generated from {q.spec.path}>", "exec"), module.__dict__)
+        modules.append(module)
+    return modules
 
 
 def _as_list(result: Any) -> list[Any]:
@@ -65,8 +89,15 @@ def _difference(a: list[Any], b: list[Any], ordered: bool) -> str:
     return f"only in the first: {list(only_a)[:3]}\n      only in the second: {list(only_b)[:3]}"
 
 
-def verify(database_urls: list[str], specs_dir: Path, cache_url: str = "embedded", modules: list[Any] | None = None) -> list[Outcome]:
-    ordered = ordered_specs(specs_dir)
+def verify(
+    database_urls: list[str],
+    specs_dir: Path,
+    cache_url: str = "embedded",
+    modules: list[Any] | None = None,
+    schema: Path | None = None,
+) -> list[Outcome]:
+    """Every example of ``modules`` (default: the package ``generated``) on every database."""
+    ordered = ordered_specs(specs_dir, schema)
     runtimes = {url: Runtime.from_config(database_url=url, cache_url=cache_url) for url in database_urls}
     outcomes: list[Outcome] = []
     try:
@@ -107,7 +138,7 @@ def render(outcomes: list[Outcome]) -> str:
 
 
 def main_verify(database_urls: list[str], specs_dir: Path) -> int:
-    outcomes = verify(database_urls, specs_dir)
+    outcomes = verify(database_urls, specs_dir, modules=built_modules(specs_dir))
     print(render(outcomes))
     bad = sum(1 for o in outcomes if not o.equal)
     print(f"\n{len(outcomes) - bad} equal, {bad} different", file=sys.stderr)

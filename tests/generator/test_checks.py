@@ -30,15 +30,10 @@ CASES = [
         spec("SELECT f.flight_id FROM flight f\nWHERE DATE(f.departure) = :p", "date"),
         ["FGL05 4:3", "FGL01 5:9"],
     ),
-    (
-        "text compared with an unconstrained parameter",
-        spec("SELECT a.airport_id FROM airport a WHERE a.name = :p LIMIT 5", "str"),
-        ["FGL02 4:44", "FGL03 4:62"],
-    ),
-    (
+    (  # the build sorts text by code point everywhere: no collation lint (FGL02 is retired)
         "ORDER BY a text column",
         spec("SELECT a.airport_id FROM airport a WHERE a.airport_id > :p\nORDER BY a.name\nLIMIT 10"),
-        ["FGL02 5:12", "FGL03 6:9"],
+        ["FGL03 6:9"],
     ),
     (
         "LIMIT with an ORDER BY that is not total",

@@ -54,19 +54,19 @@ def require_server(dialect: str) -> None:
         pytest.skip(f"server unavailable: {message}")
 
 
-def _drop(dialect: str) -> None:
+def _drop(dialect: str, name: str = NAME) -> None:
     if dialect == "mysql":
         import pymysql
 
         conn = pymysql.connect(host="127.0.0.1", port=3306, user="root", password="", autocommit=True)
         with conn.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS `{NAME}`")
+            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
         conn.close()
     elif dialect == "postgres":
         import psycopg
 
         with psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=postgres", autocommit=True) as pg:
-            pg.execute(f'DROP DATABASE IF EXISTS "{NAME}" WITH (FORCE)')
+            pg.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")

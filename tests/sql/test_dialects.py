@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 
@@ -21,7 +22,7 @@ class Case:
     mysql: str
     postgres: str
     sqlite: str
-    params: dict[str, str] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
     kind: str = "read"
 
 
@@ -51,16 +52,16 @@ CASES = [
         postgres='SELECT "a"."name" AS "name" FROM "airport" AS "a" WHERE "a"."name" ILIKE \'%%INTL%%\'',
         sqlite='SELECT "a"."name" AS "name" FROM "airport" AS "a" WHERE "a"."name" LIKE \'%INTL%\'',
     ),
-    Case(  # MySQL's null order everywhere; nothing said where the key is never NULL
+    Case(  # MySQL's null order everywhere; nothing said where the key is never NULL; text by code point
         "SELECT a.iata FROM airport a ORDER BY a.iata, a.name DESC, a.airport_id",
-        mysql="SELECT `a`.`iata` AS `iata` FROM `airport` AS `a` ORDER BY `a`.`iata`, `a`.`name` DESC, `a`.`airport_id`",
-        postgres='SELECT "a"."iata" AS "iata" FROM "airport" AS "a" ORDER BY "a"."iata" NULLS FIRST, "a"."name" DESC, "a"."airport_id"',
+        mysql="SELECT `a`.`iata` AS `iata` FROM `airport` AS `a` ORDER BY `a`.`iata` COLLATE utf8mb4_bin, `a`.`name` COLLATE utf8mb4_bin DESC, `a`.`airport_id`",
+        postgres='SELECT "a"."iata" AS "iata" FROM "airport" AS "a" ORDER BY "a"."iata" COLLATE "C" NULLS FIRST, "a"."name" COLLATE "C" DESC, "a"."airport_id"',
         sqlite='SELECT "a"."iata" AS "iata" FROM "airport" AS "a" ORDER BY "a"."iata", "a"."name" DESC, "a"."airport_id"',
     ),
     Case(
         "SELECT a.iata FROM airport a ORDER BY a.iata DESC",
-        mysql="SELECT `a`.`iata` AS `iata` FROM `airport` AS `a` ORDER BY `a`.`iata` DESC",
-        postgres='SELECT "a"."iata" AS "iata" FROM "airport" AS "a" ORDER BY "a"."iata" DESC NULLS LAST',
+        mysql="SELECT `a`.`iata` AS `iata` FROM `airport` AS `a` ORDER BY `a`.`iata` COLLATE utf8mb4_bin DESC",
+        postgres='SELECT "a"."iata" AS "iata" FROM "airport" AS "a" ORDER BY "a"."iata" COLLATE "C" DESC NULLS LAST',
         sqlite='SELECT "a"."iata" AS "iata" FROM "airport" AS "a" ORDER BY "a"."iata" DESC',
     ),
     Case(
@@ -99,11 +100,47 @@ CASES = [
         postgres='SELECT CAST("b"."booking_id" AS TEXT) AS "p" FROM "booking" AS "b"',
         sqlite='SELECT CAST("b"."booking_id" AS TEXT) AS "p" FROM "booking" AS "b"',
     ),
-    Case(  # decimal division stays numeric on PostgreSQL; division by zero is NULL as on MySQL
+    Case(  # decimal division stays numeric on PostgreSQL, NULL when dividing by zero, rounded half up to MySQL's scale
         "SELECT b.price / 3 AS third FROM booking b",
         mysql="SELECT `b`.`price` / 3 AS `third` FROM `booking` AS `b`",
-        postgres='SELECT "b"."price" / NULLIF(3, 0) AS "third" FROM "booking" AS "b"',
-        sqlite='SELECT CAST("b"."price" AS REAL) / 3 AS "third" FROM "booking" AS "b"',
+        postgres='SELECT ROUND("b"."price" / NULLIF(3, 0), 6) AS "third" FROM "booking" AS "b"',
+        sqlite='SELECT ROUND(CAST("b"."price" AS REAL) / 3, 6) AS "third" FROM "booking" AS "b"',
+    ),
+    Case(  # AVG of an integer or decimal: MySQL's scale (+4), half up; not again inside a ROUND to fewer digits
+        "SELECT AVG(b.price) AS mean, ROUND(AVG(b.price), 2) AS shown, AVG(p.capacity) AS seats FROM booking b JOIN airplane p ON p.airplane_id = b.flight_id",
+        mysql="SELECT AVG(`b`.`price`) AS `mean`, ROUND(AVG(`b`.`price`), 2) AS `shown`, AVG(`p`.`capacity`) AS `seats` FROM `booking` AS `b` JOIN `airplane` AS `p` ON `p`.`airplane_id` = `b`.`flight_id`",
+        postgres='SELECT ROUND(CAST(AVG("b"."price") AS DECIMAL), 6) AS "mean", ROUND(CAST(AVG("b"."price") AS DECIMAL), 2) AS "shown", ROUND(CAST(AVG("p"."capacity") AS DECIMAL), 4) AS "seats" FROM "booking" AS "b" JOIN "airplane" AS "p" ON "p"."airplane_id" = "b"."flight_id"',
+        sqlite='SELECT ROUND(AVG("b"."price"), 6) AS "mean", ROUND(AVG("b"."price"), 2) AS "shown", ROUND(AVG("p"."capacity"), 4) AS "seats" FROM "booking" AS "b" JOIN "airplane" AS "p" ON "p"."airplane_id" = "b"."flight_id"',
+    ),
+    Case(  # GROUP BY text by code point on MySQL: a binary twin, unless a grouped key fixes the column
+        "SELECT p.lastname, COUNT(*) AS n FROM passenger p GROUP BY p.lastname",
+        mysql="SELECT `p`.`lastname` AS `lastname`, COUNT(*) AS `n` FROM `passenger` AS `p` GROUP BY `p`.`lastname`, `p`.`lastname` COLLATE utf8mb4_bin",
+        postgres='SELECT "p"."lastname" AS "lastname", COUNT(*) AS "n" FROM "passenger" AS "p" GROUP BY "p"."lastname"',
+        sqlite='SELECT "p"."lastname" AS "lastname", COUNT(*) AS "n" FROM "passenger" AS "p" GROUP BY "p"."lastname"',
+    ),
+    Case(
+        "SELECT p.passenger_id, p.lastname, COUNT(*) AS n FROM passenger p GROUP BY p.passenger_id, p.lastname",
+        mysql="SELECT `p`.`passenger_id` AS `passenger_id`, `p`.`lastname` AS `lastname`, COUNT(*) AS `n` FROM `passenger` AS `p` GROUP BY `p`.`passenger_id`, `p`.`lastname`",
+        postgres='SELECT "p"."passenger_id" AS "passenger_id", "p"."lastname" AS "lastname", COUNT(*) AS "n" FROM "passenger" AS "p" GROUP BY "p"."passenger_id", "p"."lastname"',
+        sqlite='SELECT "p"."passenger_id" AS "passenger_id", "p"."lastname" AS "lastname", COUNT(*) AS "n" FROM "passenger" AS "p" GROUP BY "p"."passenger_id", "p"."lastname"',
+    ),
+    Case(  # DISTINCT and COUNT(DISTINCT) of text; PostgreSQL collates a DISTINCT's projection like its ORDER BY key
+        "SELECT DISTINCT p.lastname FROM passenger p ORDER BY p.lastname",
+        mysql="SELECT DISTINCT `p`.`lastname` COLLATE utf8mb4_bin AS `lastname` FROM `passenger` AS `p` ORDER BY `p`.`lastname` COLLATE utf8mb4_bin",
+        postgres='SELECT DISTINCT "p"."lastname" COLLATE "C" AS "lastname" FROM "passenger" AS "p" ORDER BY "p"."lastname" COLLATE "C"',
+        sqlite='SELECT DISTINCT "p"."lastname" AS "lastname" FROM "passenger" AS "p" ORDER BY "p"."lastname"',
+    ),
+    Case(
+        "SELECT COUNT(DISTINCT p.lastname) AS n FROM passenger p",
+        mysql="SELECT COUNT(DISTINCT `p`.`lastname` COLLATE utf8mb4_bin) AS `n` FROM `passenger` AS `p`",
+        postgres='SELECT COUNT(DISTINCT "p"."lastname") AS "n" FROM "passenger" AS "p"',
+        sqlite='SELECT COUNT(DISTINCT "p"."lastname") AS "n" FROM "passenger" AS "p"',
+    ),
+    Case(  # MIN/MAX of text by code point, as SQLite compares
+        "SELECT MAX(p.lastname) AS last FROM passenger p",
+        mysql="SELECT MAX(`p`.`lastname` COLLATE utf8mb4_bin) AS `last` FROM `passenger` AS `p`",
+        postgres='SELECT MAX("p"."lastname" COLLATE "C") AS "last" FROM "passenger" AS "p"',
+        sqlite='SELECT MAX("p"."lastname") AS "last" FROM "passenger" AS "p"',
     ),
     Case(
         "SELECT a.name FROM airport a ORDER BY a.airport_id LIMIT :skip, :n",
@@ -123,7 +160,7 @@ CASES = [
         mysql="SELECT `g`.`airport_id` AS `airport_id` FROM `airport_geo` AS `g` WHERE `g`.`city` <=> %s",
         postgres='SELECT "g"."airport_id" AS "airport_id" FROM "airport_geo" AS "g" WHERE "g"."city" IS NOT DISTINCT FROM %s',
         sqlite='SELECT "g"."airport_id" AS "airport_id" FROM "airport_geo" AS "g" WHERE "g"."city" IS ?',
-        params={"city": "str"},
+        params={"city": {"type": "str", "pattern": "^[A-Z ]+$"}},
     ),
     Case(
         "SELECT GROUP_CONCAT(b.booking_id) AS ids FROM booking b",
@@ -213,6 +250,14 @@ REFUSED = [
     ("SELECT a.iata, COUNT(*) AS n FROM airport a", {}, "3:10", "a.iata is neither grouped nor aggregated"),
     ("SELECT DISTINCT a.iata FROM airport a ORDER BY a.name", {}, "3:50", "with SELECT DISTINCT"),
     ("SELECT a.name + 1 AS x FROM airport a", {}, "3:17", "arithmetic on a str"),
+    ("SELECT a.airport_id FROM airport a WHERE a.name = :n", {"n": "str"}, "5:53", "give :n a pattern"),
+    ("SELECT SUBSTRING(a.name, 0, 3) AS p FROM airport a", {}, "3:10", "start from a positive number literal"),
+    ("SELECT SUBSTRING(a.name, -3) AS p FROM airport a", {}, "3:10", "start from a positive number literal"),
+    ("SELECT SUBSTRING(a.name, 2, :n) AS p FROM airport a", {"n": "int"}, "5:10", "length must be a number literal"),
+    ("SELECT LOWER(a.name) AS p FROM airport a WHERE UPPER(a.name) = 'X'", {}, "3:10", "LOWER in a result"),
+    ("SELECT a.airport_id FROM airport a WHERE a.iata IN ('JFK', 'lax')", {}, "3:62", "write UPPER(a.iata) = 'LAX'"),
+    ("SELECT a.airport_id FROM airport a WHERE a.name BETWEEN 'A' AND 'B'", {}, "3:44", "BETWEEN on text"),
+    ("SELECT a.iata AS code FROM airport a UNION SELECT l.iata FROM airline l ORDER BY code", {}, "3:84", "an output column of text"),
 ]
 
 

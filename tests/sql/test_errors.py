@@ -34,7 +34,7 @@ CASES = [
     ("SELECT iata FROM airport a\nJOIN airline l ON l.base_airport = a.airport_id", None, "FG062", "3:10", "iata FROM", "ambiguous column 'iata': qualify it as a.iata or l.iata"),
     ("SELECT z.iata FROM airport a", None, "FG062", "3:10", "z.iata", "no table or alias 'z'"),
     ("SELECT a.iata FROM airport a WHERE nope = 1", None, "FG062", "3:38", "nope", "unknown column 'nope'"),
-    ("SELECT a.iata FROM airport a\nWHERE a.iata = :code OR a.name = :iata", {"iata": "str"}, "FG063", "6:18", ":code", "':code' names no declared parameter"),
+    ("SELECT a.iata FROM airport a\nWHERE a.iata = :code OR UPPER(a.name) = :iata", {"iata": "str"}, "FG063", "6:18", ":code", "':code' names no declared parameter"),
     ("SELECT a.iata FROM airport a", {"iata": "str"}, "FG064", "3:3", "iata: str", "never used"),
     ("SELECT a.iata,\n  COUNT(*) FROM airport a GROUP BY a.iata", None, "FG065", "4:5", "COUNT(*)", "PostgreSQL would name it 'count'"),
     ("SELECT a.name, g.name FROM airport a JOIN airport_geo g ON g.airport_id = a.airport_id", None, "FG065", "3:18", "g.name", "two result columns are named 'name'"),
@@ -85,7 +85,7 @@ def test_sql_on_the_key_line_maps_the_first_line_by_its_column(catalog: Catalog)
 
 
 def test_all_problems_of_a_spec_are_reported_sorted(catalog: Catalog) -> None:
-    sql = "SELECT a.iata, COUNT(*)\nFROM airport a\nWHERE a.iata = :code\nGROUP BY a.iata"
+    sql = "SELECT a.iata, COUNT(*)\nFROM airport a\nWHERE UPPER(a.iata) = :code\nGROUP BY a.iata"
     found, _ = diagnostics(catalog, sql, {"iata": "str"})
     assert [(d.code, d.span.line) for d in found] == [("FG064", 3), ("FG065", 5), ("FG063", 7)]
 

@@ -4,6 +4,7 @@ param order, `%` escaping, tags and triggers, writes' bound columns, version."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -56,16 +57,16 @@ def test_tables_are_sorted_lower_case_without_ctes(compile_sql: Compile) -> None
 def test_param_order_follows_the_sql_with_repeats(compile_sql: Compile) -> None:
     q = compile_sql(
         "SELECT f.flight_id FROM flight f WHERE f.departure >= :day AND f.departure < :day + INTERVAL 1 DAY AND f.flightno = :no",
-        {"no": "str", "day": "date"},
+        {"no": {"type": "str", "pattern": "^[A-Z0-9]{1,8}$"}, "day": "date"},
     )
     assert q.param_order == ("day", "day", "no")
     assert q.sql["sqlite"].count("?") == 3 and q.sql["mysql"].count("%s") == 3 and q.sql["postgres"].count("%s") == 3
 
 
 def test_placeholders_in_strings_and_comments_are_text(compile_sql: Compile) -> None:
-    q = compile_sql("SELECT a.name FROM airport a -- by :name\nWHERE a.name = ':not' AND a.iata = :iata", {"iata": "str"})
+    q = compile_sql("SELECT a.name FROM airport a -- by :name\nWHERE a.name = ':NOT' AND a.iata = :iata", {"iata": {"type": "str", "pattern": "^[A-Z]{3}$"}})
     assert q.param_order == ("iata",)
-    assert "':not'" in q.sql["mysql"] and "by :name" not in q.sql["mysql"]
+    assert "':NOT'" in q.sql["mysql"] and "by :name" not in q.sql["mysql"]
 
 
 def test_percent_is_doubled_for_the_percent_s_drivers_only(compile_sql: Compile) -> None:
@@ -115,17 +116,17 @@ def test_scalar_needs_one_column(compile_sql: Compile, errors: Errors) -> None:
     [
         ("SELECT a.name FROM airport a WHERE a.airport_id = :id", {"id": "int"}, True, True),
         ("SELECT a.name FROM airport a WHERE a.icao = 'KJFK'", None, True, True),
-        ("SELECT a.name FROM airport a WHERE a.iata = :iata", {"iata": "str"}, False, False),
-        ("SELECT a.name FROM airport a WHERE a.iata = :iata LIMIT 1", {"iata": "str"}, False, True),
+        ("SELECT a.name FROM airport a WHERE a.iata = :iata", {"iata": {"type": "str", "pattern": "^[A-Z]{3}$"}}, False, False),
+        ("SELECT a.name FROM airport a WHERE a.iata = :iata LIMIT 1", {"iata": {"type": "str", "pattern": "^[A-Z]{3}$"}}, False, True),
         ("SELECT a.name, g.city FROM airport a JOIN airport_geo g ON g.airport_id = a.airport_id WHERE a.airport_id = :id", {"id": "int"}, True, True),
         ("SELECT f.flightno, p.capacity FROM flight f JOIN airplane p ON p.airplane_id = f.airplane_id WHERE f.flight_id = :id", {"id": "int"}, True, True),
         ("SELECT b.seat FROM flight f JOIN booking b ON b.flight_id = f.flight_id WHERE f.flight_id = :id", {"id": "int"}, False, False),
-        ("SELECT b.booking_id FROM booking b WHERE b.flight_id = :f AND b.seat = :s", {"f": "int", "s": "str"}, True, True),
+        ("SELECT b.booking_id FROM booking b WHERE b.flight_id = :f AND b.seat = :s", {"f": "int", "s": {"type": "str", "pattern": "^[0-9]{1,3}[A-K]$"}}, True, True),
         ("SELECT COUNT(*) AS n FROM booking b", None, False, True),
-        ("SELECT g.country, COUNT(*) AS n FROM airport_geo g WHERE g.country = :c GROUP BY g.country", {"c": "str"}, False, True),
+        ("SELECT g.country, COUNT(*) AS n FROM airport_geo g WHERE g.country = :c GROUP BY g.country", {"c": {"type": "str", "pattern": "^[A-Z ]+$"}}, False, True),
     ],
 )
-def test_pins_key_and_single_row(sql: str, params: dict[str, str] | None, pins: bool, single: bool, compile_sql: Compile) -> None:
+def test_pins_key_and_single_row(sql: str, params: dict[str, Any] | None, pins: bool, single: bool, compile_sql: Compile) -> None:
     q = compile_sql(sql, params, returns="one")
     assert (q.pins_key, q.single_row) == (pins, single)
 

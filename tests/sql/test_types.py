@@ -65,7 +65,7 @@ TYPES = [
     ("SELECT b.price > 100 AS x FROM booking b", ("bool", False, None)),
     ("SELECT b.seat = 'A1' AS x FROM booking b", ("bool", True, None)),
     ("SELECT b.seat IS NULL AS x FROM booking b", ("bool", False, None)),
-    ("SELECT UPPER(a.name) AS x FROM airport a", ("str", False, None)),
+    ("SELECT TRIM(a.name) AS x FROM airport a", ("str", False, None)),
     ("SELECT CONCAT(a.icao, a.iata) AS x FROM airport a", ("str", True, None)),
     ("SELECT CHAR_LENGTH(a.name) AS x FROM airport a", ("int", False, None)),
     ("SELECT GROUP_CONCAT(a.icao) AS x FROM airport a", ("str", True, None)),

@@ -1,0 +1,169 @@
+"""The portability corpus (issue 5): tricky queries as specs, each built and equal
+on MariaDB, PostgreSQL and SQLite, or refused by the build with a portable rewrite.
+
+The layout is in ``tests/corpus/cases.py``; ``python -m tests.corpus.regen``
+rewrites the expected files. The server tests load the ``tiny`` data set into
+databases of their own (``flughafen_corpus_<pid>``, dropped at the end) and run
+``verify`` over every built case.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from generator.dataset.load import load
+from generator.verify import built_modules, render, verify
+from tests.corpus.cases import CORPUS, SCHEMA, build_stderr, cases, held_sql
+from tests.integration.conftest import _drop, cache_url, require_server, valkey_server  # noqa: F401 - a fixture
+
+BUILDS, REFUSED = cases("builds"), cases("refused")
+NAME = f"flughafen_corpus_{os.getpid()}"
+SERVERS = {"mysql": f"mysql://root@127.0.0.1:3306/{NAME}", "postgres": f"postgresql://postgres@127.0.0.1:5432/{NAME}"}
+
+# Every construct the issue and DIALECTS.md name, as a pattern over the cases' SQL:
+# each must appear in at least one case (of either kind).
+CONSTRUCTS = {
+    "text = a parameter": r"\.(country|city|flightno) = :",
+    "text = a literal": r"= '[A-Za-z]+'",
+    "text IN": r" IN \('",
+    "text LIKE": r" LIKE ",
+    "ORDER BY text": r"ORDER BY g\.name",
+    "MIN/MAX of text": r"MAX\(p\.lastname\)",
+    "DATE(col) = :d": r"DATE\(f\.departure\) = :day",
+    "TIMESTAMPDIFF": r"TIMESTAMPDIFF\(",
+    "DAYOFWEEK": r"DAYOFWEEK\(",
+    "GROUP_CONCAT": r"GROUP_CONCAT\(b\.booking_id\)",
+    "GROUP_CONCAT ORDER BY": r"GROUP_CONCAT\([^)]* ORDER BY",
+    "NULLs ascending": r"ORDER BY a\.iata, ",
+    "NULLs descending": r"ORDER BY a\.iata DESC",
+    "int / int": r"capacity / 7",
+    "DIV": r" DIV ",
+    "LIMIT x,y": r"LIMIT \d+, \d+",
+    "OFFSET": r"OFFSET :",
+    "IFNULL": r"IFNULL\(",
+    "COALESCE": r"COALESCE\(",
+    "CONCAT with NULL": r"CONCAT\(a\.iata",
+    "CONCAT_WS": r"CONCAT_WS\(",
+    "TINYINT(1) columns": r"s\.sunday = 1",
+    "SUM(cond)": r"SUM\(s\.departure >=",
+    "flag AND flag": r"s\.saturday AND s\.sunday",
+    "AVG of a DECIMAL": r"AVG\(b\.price\)",
+    "DECIMAL / int": r"b\.price / 32",
+    "DECIMAL arithmetic": r"b\.price \* 2",
+    "ROUND": r"ROUND\(b\.price",
+    "CHAR(n)": r"b\.seat",
+    "unaliased aggregate": r"COUNT\(\*\)\n",
+    "permissive GROUP BY": r"f\.flightno, COUNT\(\*\)",
+    "GROUP BY a primary key": r"GROUP BY al\.airline_id",
+    "INTERVAL": r"INTERVAL \d+ MINUTE",
+    "DATE_ADD": r"DATE_ADD\(",
+    "INTERVAL MONTH": r"INTERVAL 1 MONTH",
+    "CASE": r"CASE WHEN",
+    "IF()": r"IF\(",
+    "UNION": r"\nUNION\n",
+    "UNION ALL": r"UNION ALL",
+    "CTE": r"^WITH ",
+    "window functions": r"OVER \(PARTITION BY",
+    "`from`/`to`": r"f\.`from`",
+    "<=>": r"<=>",
+    "||": r"\|\|",
+    "LENGTH": r"LENGTH\(",
+    "EXISTS": r"EXISTS \(",
+    "COUNT(DISTINCT)": r"COUNT\(DISTINCT",
+    "GROUP BY text": r"GROUP BY p\.lastname",
+    "DISTINCT text": r"SELECT DISTINCT p\.lastname",
+    "UNION of text": r"p\.lastname AS name",
+    "SUBSTRING from the end": r"SUBSTRING\(a\.name, -",
+    "UPPER in a result": r"UPPER\(d\.street\) AS",
+    "UPPER to compare": r"UPPER\(g\.city\) = UPPER",
+    "text BETWEEN": r"BETWEEN 'COX'",
+}
+
+
+def spec(case: Path) -> dict[str, object]:
+    data = yaml.safe_load((case / "spec.yaml").read_text(encoding="utf-8"))
+    assert isinstance(data, dict)
+    return data
+
+
+def test_the_corpus_covers_every_named_construct() -> None:
+    assert len(BUILDS) + len(REFUSED) >= 30 and len(BUILDS) >= 20 and len(REFUSED) >= 10
+    sql = {c.name: str(spec(c)["sql"]) for c in BUILDS + REFUSED}
+    missing = [name for name, pattern in CONSTRUCTS.items() if not any(re.search(pattern, s, re.M) for s in sql.values())]
+    assert not missing, f"no case shows: {missing}"
+
+
+def test_each_case_is_named_after_its_folder() -> None:
+    assert [spec(c)["name"] for c in BUILDS + REFUSED] == [c.name for c in BUILDS + REFUSED]
+    assert not {c.name for c in BUILDS} & {c.name for c in REFUSED}
+
+
+# ------------------------------------------------------------------ refused
+
+
+@pytest.mark.parametrize("case", REFUSED, ids=[c.name for c in REFUSED])
+def test_a_refused_case_fails_the_build_with_its_stderr(case: Path) -> None:
+    status, err, written = build_stderr(case)
+    assert (status, written) == (2, []), err
+    assert err == (case / "stderr.txt").read_text(encoding="utf-8"), "python -m tests.corpus.regen, then review the diff"
+    first = err.splitlines()[0]
+    head = re.match(rf"refused/{case.name}/spec\.yaml:(\d+):(\d+): error\[(FG\d\d\d)\]: ", first)
+    assert head, first
+    line = int(head[1])
+    assert line >= 4, "the position points into the SQL, not at the top of the file"
+    # what is wrong, then how to write it portably
+    assert re.search(r"[:;] (use|write|compare|compute|drop|return|give|add|rename|sort|pass|format|change|start|take|order|select|filter|keep)\b|, or ", first), first
+
+
+# ------------------------------------------------------------------- builds
+
+
+@pytest.mark.parametrize("case", BUILDS, ids=[c.name for c in BUILDS])
+def test_a_built_case_holds_its_sql_for_each_dialect(case: Path) -> None:
+    assert held_sql(case) == (case / "sql.txt").read_text(encoding="utf-8"), "python -m tests.corpus.regen, then review the diff"
+    assert spec(case).get("examples"), "a built case needs examples that find rows in the tiny data"
+
+
+def test_verify_runs_the_accessor_the_build_emits_from_memory() -> None:
+    case = CORPUS / "builds" / "text_max"
+    [module] = built_modules(case, SCHEMA)
+    assert module.QUERY.name == "text_max" and module.EXAMPLES == ({},)
+    assert "".join(f"-- {d}\n{module.SQL[d]}\n" for d in ("mysql", "postgres", "sqlite")) == held_sql(case)
+    assert built_modules(case, SCHEMA) == [module]  # one module per spec version, reused
+
+
+@pytest.fixture(scope="module")
+def corpus_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
+    """MariaDB, PostgreSQL and SQLite, each loaded with ``tiny`` for this session."""
+    for dialect in SERVERS:
+        require_server(dialect)
+    loaded: list[str] = []
+    try:
+        for url in [*SERVERS.values(), f"sqlite:///{tmp_path_factory.mktemp('corpus') / 'corpus.sqlite3'}"]:
+            loaded.append(url)
+            load(url, "tiny", progress=False)
+        yield loaded
+    finally:
+        for dialect, url in SERVERS.items():
+            if url in loaded:
+                _drop(dialect, NAME)
+
+
+@pytest.mark.parametrize("case", BUILDS, ids=[c.name for c in BUILDS])
+def test_a_built_case_returns_equal_rows_on_all_three(case: Path, corpus_urls: list[str], valkey_server: object) -> None:  # noqa: F811
+    outcomes = verify(corpus_urls, case, cache_url(valkey_server), modules=built_modules(case, SCHEMA), schema=SCHEMA)
+    assert outcomes, "no example ran"
+    assert all(o.equal for o in outcomes), render(outcomes)
+    empty = [o.example for o in outcomes if min(o.rows.values()) == 0]
+    assert not empty, f"examples that find no row, so compare nothing: {empty}\n{render(outcomes)}"
+    assert {tuple(sorted(o.rows)) for o in outcomes} == {("mysql", "postgres", "sqlite")}
+
+
+def test_the_corpus_folder_is_where_the_tests_look() -> None:
+    assert SCHEMA.resolve() == (CORPUS.parents[1] / "specs" / "schema.sql").resolve()
