@@ -18,6 +18,8 @@ mysql and postgres
   (MariaDB's unicode_ci sorts COX-DAYTON before COX'S BAZAR and 'ree'
   before 'Zellweger'; the others do not).
 mysql
+  an integer subtraction casts its operands to SIGNED (an UNSIGNED column
+  minus a larger number fails on MySQL and is negative elsewhere);
   GROUP BY, DISTINCT, COUNT(DISTINCT) and UNION of text compare by code
   point too (``_binary_text_sets``; on PostgreSQL a DISTINCT's text
   projections are collated like its ORDER BY keys).
@@ -324,6 +326,33 @@ def _digits(node: exp.Round) -> int:
     return int(d.name) if isinstance(d, exp.Literal) and d.is_int else 0 if d is None else 1_000
 
 
+# ------------------------------------------------------------------- mysql
+
+
+def mysql_signed_sub(node: exp.Expr) -> exp.Expr:
+    """An integer ``a - b`` -> ``CAST(a AS SIGNED) - CAST(b AS SIGNED)`` on MySQL.
+
+    With an UNSIGNED operand (``airplane.capacity``) MySQL computes the
+    difference as BIGINT UNSIGNED and fails below zero ("BIGINT UNSIGNED value
+    is out of range") where PostgreSQL and SQLite return the negative number.
+    Literals and parameters are signed already and stay as they are.
+
+    >>> import sqlglot
+    >>> t = sqlglot.parse_one("SELECT p.capacity - 1 FROM p", read="mysql")
+    >>> _ = [_typed(s, SqlType("int", False)) for s in t.find_all(exp.Sub)]
+    >>> t.transform(mysql_signed_sub).sql("mysql")
+    'SELECT CAST(p.capacity AS SIGNED) - 1 FROM p'
+    """
+    if not isinstance(node, exp.Sub) or sql_type(node).py != "int":
+        return node
+    for side in ("this", "expression"):
+        operand = node.args[side]
+        if not isinstance(operand, (exp.Literal, exp.Placeholder, exp.Neg, exp.Cast)):
+            signed = exp.cast(operand, exp.DataType.build("SIGNED", dialect="mysql"))
+            node.set(side, _typed(signed, SqlType("int", sql_type(operand).nullable)))
+    return node
+
+
 # ---------------------------------------------------------------- postgres
 
 
@@ -425,7 +454,7 @@ def _typed(node: exp.Expr, t: SqlType) -> exp.Expr:
 
 
 REWRITES: dict[Dialect, tuple[Callable[[exp.Expr], exp.Expr], ...]] = {
-    "mysql": (_binary_text_sets("mysql"), _binary_text_order("mysql")),
+    "mysql": (mysql_signed_sub, _binary_text_sets("mysql"), _binary_text_order("mysql")),
     "postgres": (pg_dates, pg_text, pg_bool_targets, pg_booleans, mysql_scale, _binary_text_sets("postgres"), _binary_text_order("postgres")),
     "sqlite": (sqlite_intervals, sqlite_now, sqlite_decimal_cast, mysql_scale),
 }

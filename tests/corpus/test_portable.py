@@ -83,6 +83,7 @@ CONSTRUCTS = {
     "UPPER in a result": r"UPPER\(d\.street\) AS",
     "UPPER to compare": r"UPPER\(g\.city\) = UPPER",
     "text BETWEEN": r"BETWEEN 'COX'",
+    "UNSIGNED minus more": r"p\.capacity - 1000",
 }
 
 
