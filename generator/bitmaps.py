@@ -80,7 +80,7 @@ def check_bitmap(spec: Spec, columns: tuple[Column, ...], catalog: Catalog) -> l
         return diags + [Diagnostic(m.span, "FG103", f"maintain names table {m.table!r}, which specs/schema.sql does not define; {_hint(m.table, {t.name for t in catalog.tables})}")]
     cols = {c.name for c in tdef.columns}
     if m.member_column not in cols:
-        diags.append(Diagnostic(m.span, "FG103", f"table {m.table!r} has no column {m.member_column!r} for the member; set member_column: ({_hint(m.member_column, cols)})"))
+        diags.append(Diagnostic(m.member_column_span, "FG103", f"table {m.table!r} has no column {m.member_column!r} for the member; set member_column: ({_hint(m.member_column, cols)})"))
     for param, column, where in m.param_columns:
         if column not in cols:
             diags.append(Diagnostic(where, "FG103", f"table {m.table!r} has no column {column!r} for parameter {param!r}; map it with param_columns: {{{param}: <column>}} ({_hint(column, cols)})"))

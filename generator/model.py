@@ -102,6 +102,7 @@ class MaintainSpec:
     table: str
     span: Span
     member_column: str
+    member_column_span: Span  # of member_column:, or of table: when it is left to default
     param_columns: tuple[tuple[str, str, Span], ...]  # (key parameter, column, where): every key parameter
     counters: tuple[CounterSpec, ...] = ()
 

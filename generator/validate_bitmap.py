@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from generator.fields import BITMAP_FIELDS, MAINTAIN_FIELDS
+from generator.fields import BITMAP_FIELDS, MAINTAIN_FIELDS, RESERVED_NAMES
 from generator.load import span
 from generator.model import BitmapSpec, CounterSpec, MaintainSpec, Param
 
@@ -31,8 +31,8 @@ def bitmap_section(c: _Checker, node: yaml.Node, params: tuple[Param, ...], stam
         return None
     member_node = fields["member"][1]
     member = c.string(member_node, "cache.bitmap.member")
-    if member is not None and member.lower() in {p.name for p in params}:
-        c.error(member_node, "FG102", f"cache.bitmap.member {member!r} is also a parameter; the accessors take both by name, so alias the column (SELECT ... AS other_name)")
+    if member is not None and (member.lower() in {p.name for p in params} or member.lower() in RESERVED_NAMES):
+        c.error(member_node, "FG102", f"cache.bitmap.member {member!r} is also a parameter or a reserved name; the accessors take it by name, so alias the column (SELECT ... AS other_name)")
         member = None
     seats: str | None = None
     if "seats" in fields:
@@ -80,7 +80,9 @@ def _maintain(c: _Checker, node: yaml.Node, params: tuple[Param, ...], member: s
     counters = _counters(c, fields["counters"][1]) if "counters" in fields else ()
     if table is None or member_column is None:
         return None
-    return MaintainSpec(table.lower(), span(c.path, fields["table"][1]), member_column.lower(), pairs, counters)
+    where = span(c.path, fields["table"][1])
+    column_where = span(c.path, fields["member_column"][1]) if "member_column" in fields else where
+    return MaintainSpec(table.lower(), where, member_column.lower(), column_where, pairs, counters)
 
 
 def _counters(c: _Checker, node: yaml.Node) -> tuple[CounterSpec, ...]:

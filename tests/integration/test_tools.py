@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from generated import airport_by_iata, airports_in_country, flight_search
+from generated import airport_by_iata, airports_in_country, flight_search, seat_availability, seat_map
 from generator.cli import main
 from generator.runtime import Runtime
 from generator.stats import collect
@@ -70,6 +70,21 @@ def test_stats_sees_counters_published_by_every_runtime(db_url: str, valkey_serv
     mine = data["accessors"]["airport_by_iata"]
     assert mine["hits"] >= 3 and mine["misses"] >= 1
     assert data["memory"]["airport_by_iata"][1] > 0
+    assert data["shapes"]["json"][0] >= 1 and data["shapes"]["json"][1] > 0
+
+
+def test_stats_reports_memory_per_shape_counting_bitmap_entries(db_url: str, valkey_server: object) -> None:
+    url = cache_url(valkey_server)
+    with Runtime.from_config(database_url=db_url, cache_url=url, project_dir=ROOT) as rt:
+        rt.cache.client.flushall()
+        for flight_id in (1001, 1002, -5):
+            seat_map.fetch(flight_id=flight_id, runtime=rt)
+        seat_availability.fetch(flight_id=1001, runtime=rt)
+    with Runtime.from_config(database_url=db_url, cache_url=url, project_dir=ROOT) as rt:
+        data = collect(rt)
+    assert data["shapes"]["bitmap"][0] == 3  # three sets (one empty); their locks and metas are not entries
+    assert data["shapes"]["json"][0] == 1
+    assert data["shapes"]["bitmap"][1] > 0
     assert "keyspace_hits" in data["info"]
 
 
