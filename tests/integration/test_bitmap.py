@@ -8,14 +8,15 @@ seat_availability's booked/available counters in the same script.
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from generated import book_seat, cancel_booking, seat_availability, seat_map
-from generator.runtime import QueryError, Runtime, invalidate_tag
-from generator.runtime.bitmap_store import seat_offset
+from generator.runtime import Col, Param, QueryError, Runtime, invalidate_tag, row_field
+from generator.runtime.bitmap_store import BitmapQuery, seat_offset
 from generator.runtime.bitmap_writes import apply, changes, hold
 from generator.runtime.write import InvalidationError
 
@@ -297,3 +298,43 @@ def test_a_committed_write_whose_update_cannot_reach_valkey_says_so(db_url: str)
         with pytest.raises(InvalidationError):
             cancel_booking.execute(booking_id=_booking_id(rt, seat), runtime=rt)
         assert seat not in _db_seats(rt)
+
+
+def _ids_query() -> BitmapQuery[IdRow, int]:
+    """An int-member set without the lock: a flight's booking ids (bit n: booking n)."""
+    text = "SELECT b.booking_id FROM booking b WHERE b.flight_id = {}"
+    return BitmapQuery[IdRow, int](
+        name="booking_ids",
+        version="test00000001",
+        sql={"mysql": text.format("%s"), "postgres": text.format("%s"), "sqlite": text.format("?")},
+        params=(Param("flight_id", "int"),),
+        param_order=(0,),
+        row=IdRow,
+        columns=(Col("booking_id", "int"),),
+        member="booking_id",
+        key=("ids:", 0),
+        tags=(("ids:", row_field("booking_id")),),
+        ttl=60,
+        stampede="none",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class IdRow:
+    booking_id: int
+
+
+def test_an_int_member_set_without_the_lock_round_trips(runtime: Runtime) -> None:
+    q = _ids_query()
+    ph = "?" if runtime.db.dialect == "sqlite" else "%s"
+    ids = sorted(int(r[0]) for r in runtime.db.query(f"SELECT booking_id FROM booking WHERE flight_id = {ph}", (FLIGHT,)))
+    assert q.members((FLIGHT,), runtime) == ids == q.members((FLIGHT,), runtime)
+    assert q.count((FLIGHT,), runtime) == len(ids)
+    assert q.contains((FLIGHT,), ids[0], runtime)
+    assert q.contains((FLIGHT,), ids[-1] + 1, runtime) is False
+    assert runtime.cache.client.getbit(q.key((FLIGHT,)), ids[0]) == 1
+    assert (runtime.metrics.of("booking_ids").db_queries, runtime.metrics.of("booking_ids").hits) == (1, 4)
+    with pytest.raises(ValueError, match="not a member"):
+        q.contains((FLIGHT,), -1, runtime)
+    assert invalidate_tag(f"ids:{ids[0]}", runtime) == 1  # tagged from its rows
+    assert q.count((FLIGHT,), runtime) == len(ids) and runtime.metrics.of("booking_ids").db_queries == 2
