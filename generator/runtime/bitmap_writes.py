@@ -21,7 +21,10 @@ The protocol, so that no fill stores what a write is changing:
    is missing is not created. When the set's entry is missing, stale or a
    hold was broken, the set and its counter entries are dropped instead
    (never a partial entry). Then the holds are released; the lock goes when
-   no other write holds it.
+   no other write holds it. When a hold was broken (an invalidation deleted
+   the lock while the write ran), a reader may have taken the lock since and
+   be filling from before the commit: the locks are deleted whoever holds
+   them, so that fill is dropped too.
 
 A write that fails before its commit releases its holds and changes nothing.
 """
@@ -128,6 +131,11 @@ for gi = 1, g do
 end
 local HOLDS = 2 * h
 """ + _RELEASE + """
+if not intact then
+  -- An invalidation took a lock from under this write: a reader may since hold it and be
+  -- filling from before the commit. Its lock goes too, so its fill is dropped.
+  for i = 1, HOLDS, 2 do redis.call('DEL', KEYS[i]) end
+end
 return out
 """
 

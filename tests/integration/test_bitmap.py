@@ -338,3 +338,83 @@ def test_an_int_member_set_without_the_lock_round_trips(runtime: Runtime) -> Non
         q.contains((FLIGHT,), -1, runtime)
     assert invalidate_tag(f"ids:{ids[0]}", runtime) == 1  # tagged from its rows
     assert q.count((FLIGHT,), runtime) == len(ids) and runtime.metrics.of("booking_ids").db_queries == 2
+
+
+def test_randomized_readers_never_see_a_set_or_counter_older_than_the_last_returned_write(runtime: Runtime) -> None:
+    """Bookings one by one, then cancellations, under readers that also invalidate: after a write
+    returns, no reader sees a seat map or a booked count from before it."""
+    base = len(_db_seats(runtime))
+    seats = _free_seats(runtime, 120)
+    state = ("up", 0)  # direction, and the bookings in place once the last write returned
+    errors: list[str] = []
+    stop = threading.Event()
+
+    def reader(seed: int) -> None:
+        import random
+
+        rng = random.Random(seed)
+        while not stop.is_set():
+            direction, done = state
+            count = seat_map.count(flight_id=FLIGHT, runtime=runtime)
+            row = seat_availability.fetch(flight_id=FLIGHT, runtime=runtime)
+            assert row is not None
+            if state[0] != direction:
+                continue  # the writer turned round meanwhile: the floor no longer holds
+            for what, seen in (("bitcount", count), ("booked", row.booked), ("capacity - available", row.capacity - row.available)):
+                if (direction == "up" and seen < base + done) or (direction == "down" and seen > base + done):
+                    errors.append(f"{what} {seen} after {direction} to {base + done}")
+            roll = rng.random()
+            if roll < 0.03:
+                seat_map.invalidate(flight_id=FLIGHT, runtime=runtime)
+            elif roll < 0.06:
+                seat_availability.invalidate(flight_id=FLIGHT, runtime=runtime)
+            elif roll < 0.07:
+                seat_map.invalidate_all(runtime=runtime)
+
+    threads = [threading.Thread(target=reader, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    booked: list[str] = []
+    try:
+        for seat in seats:
+            book_seat.execute(flight_id=FLIGHT, passenger_id=4, seat=seat, price=PRICE, runtime=runtime)
+            booked.append(seat)
+            state = ("up", len(booked))
+        state = ("down", len(booked))
+        while booked:
+            cancel_booking.execute(booking_id=_booking_id(runtime, booked[-1]), runtime=runtime)
+            booked.pop()
+            state = ("down", len(booked))
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+        for seat in booked:
+            cancel_booking.execute(booking_id=_booking_id(runtime, seat), runtime=runtime)
+    assert not errors, errors[:5]
+    row = seat_availability.fetch(flight_id=FLIGHT, runtime=runtime)
+    assert row is not None and row.booked == seat_map.count(flight_id=FLIGHT, runtime=runtime) == base
+    assert runtime.metrics.of("seat_map").hits > 0 and runtime.metrics.of("seat_availability").hits > 0
+
+
+def test_a_fill_that_took_the_lock_from_an_invalidation_during_a_write_is_dropped(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An invalidation deletes a held lock mid-write; a reader takes the lock and reads from before
+    the commit; the write's update runs before that reader stores: the reader's fill must go."""
+    before = _cached_after_fill(runtime)
+    held = changes(book_seat.WRITE.sets, (FLIGHT, 4, _free_seats(runtime, 1)[0], PRICE), [])
+    hold(runtime, held)
+    seat_availability.invalidate(flight_id=FLIGHT, runtime=runtime)  # deletes the entry and the held lock
+    query = seat_availability.QUERY
+    real = query.query_database
+
+    def read_before_the_commit_store_after_the_update(args: tuple[object, ...], rt: Runtime) -> object:
+        row = real(args, rt)  # the database as it was before the write's commit
+        assert apply(rt, held) == [-1_000_000_000]  # the hold was broken: set and counters dropped
+        return row
+
+    monkeypatch.setattr(query, "query_database", read_before_the_commit_store_after_the_update)
+    row = seat_availability.fetch(flight_id=FLIGHT, runtime=runtime)
+    assert row is not None and row.booked == before[2]
+    assert not runtime.cache.client.exists(seat_availability.key(flight_id=FLIGHT))  # not stored
+    assert not runtime.cache.client.exists(seat_map.key(flight_id=FLIGHT))
+    assert runtime.metrics.of("seat_availability").stale_fills_dropped == 1
