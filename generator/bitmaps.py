@@ -25,7 +25,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass
 
-from generator.diagnostics import Diagnostic, SpecError
+from generator.diagnostics import Diagnostic
 from generator.model import Column, CompiledQuery, Literal_, Spec, Template
 from generator.schema import Catalog
 
@@ -126,13 +126,18 @@ def _source(w: CompiledQuery, column: str, can_lookup: bool, needed: set[str]) -
     return None
 
 
-def plan_sets(queries: list[CompiledQuery]) -> dict[str, tuple[tuple[SetPlan, ...], frozenset[str], tuple[str, ...]]]:
-    """Per write spec: the sets it maintains, the read specs whose triggers it replaces, the columns to look up."""
+WritePlans = dict[str, tuple[tuple[SetPlan, ...], frozenset[str], tuple[str, ...]]]
+
+
+def plan_sets(queries: list[CompiledQuery], problems: list[Diagnostic]) -> WritePlans:
+    """Per write spec: the sets it maintains, the read specs whose triggers it replaces, the columns to look up.
+
+    Problems (FG104, FG105) are added to ``problems``, for the caller to report with its own.
+    """
     reads = {q.spec.name: q for q in queries if q.spec.kind == "read"}
     maintained = [r for r in reads.values() if r.spec.cache and r.spec.cache.bitmap and r.spec.cache.bitmap.maintain]
-    problems: list[Diagnostic] = []
     counters = {r.spec.name: _counters(r, reads, problems) for r in maintained}
-    out: dict[str, tuple[tuple[SetPlan, ...], frozenset[str], tuple[str, ...]]] = {}
+    out: WritePlans = {}
     for w in (q for q in queries if q.spec.kind == "write"):
         statement = w.spec.sql.lstrip()[:6].upper()
         if w.spec.write != "through" or statement not in ("INSERT", "DELETE"):
@@ -169,8 +174,6 @@ def plan_sets(queries: list[CompiledQuery]) -> dict[str, tuple[tuple[SetPlan, ..
             replaced.update(c.spec.name for c in plan.counters)
         if plans:
             out[w.spec.name] = (tuple(sorted(plans, key=lambda p: p.spec.name)), frozenset(replaced), tuple(sorted(needed)))
-    if problems:
-        raise SpecError(problems)
     return out
 
 

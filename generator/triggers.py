@@ -54,15 +54,14 @@ def join_writes(queries: list[CompiledQuery]) -> dict[str, WriteEffects]:
     reads = [q for q in queries if q.spec.kind == "read"]
     effects: dict[str, WriteEffects] = {}
     problems: list[Diagnostic] = []
-    set_plans = plan_sets(queries)
+    set_plans = plan_sets(queries, problems)
     for w in (q for q in queries if q.spec.kind == "write"):
         sets, kept, set_columns = set_plans.get(w.spec.name, ((), frozenset(), ()))
         bound = dict(w.bound_columns)
         can_lookup = bool(getattr(w.spec, "lookup", False)) and not w.spec.sql.lstrip().upper().startswith("INSERT")
         tags: dict[str, tuple[object, ...]] = {}
         generations: set[str] = set()
-        needed: set[str] = set()
-        needed.update(set_columns)
+        needed: set[str] = set(set_columns)
         for r in reads:
             for trig in r.spec.invalidate:
                 if trig.table != w.written_table or r.spec.name in kept:
