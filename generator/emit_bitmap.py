@@ -13,21 +13,19 @@ def bitmap_context(q: CompiledQuery, base: dict[str, object]) -> dict[str, objec
     member = "str" if bitmap.seats is not None else "int"
     signature = str(base["signature_rt"]).replace("runtime:", f"{bitmap.member}: {member}, runtime:", 1)
     counters = [c.spec for c in bitmap.maintain.counters] if bitmap.maintain else []
-    example = "1A" if bitmap.seats is not None else 0
     return {
         **base,
         "bitmap": bitmap,
         "member_annotation": member,
         "member_signature_rt": signature,
         "counters": counters,
-        "member_example": repr(example),
     }
 
 
 def _key(t: Template, params: tuple[Param, ...], order: tuple[int, ...] | None = None) -> str:
     """A key template as the runtime tuple; ``order`` maps a parameter to its index among the set's arguments."""
     parts = []
-    for i, part in enumerate(t.parts):
+    for part in t.parts:
         if isinstance(part, Literal_):
             parts.append(repr(part.text))
         elif isinstance(part, Field):
