@@ -19,7 +19,9 @@ The protocol, so that no fill stores what a write is changing:
    really changed (0 for a bit already set: idempotent) moves each counter
    field, in entries that are there under their generation. An entry that
    is missing is not created. When the set's entry is missing, stale or a
-   hold was broken, the set and its counter entries are dropped instead
+   hold was broken, or a written row has no member the set can hold (NULL,
+   or a label outside the alphabet), the set and its counter entries are
+   dropped instead
    (never a partial entry). Then the holds are released; the lock goes when
    no other write holds it. When a hold was broken (an invalidation deleted
    the lock while the write ran), a reader may have taken the lock since and
@@ -228,7 +230,8 @@ def changes(sets: tuple[SetUpdate, ...], args: tuple[Any, ...], rows: list[Any])
                 ]
                 group = groups[key] = _Group(u.op, key, generation_key(u.name), counters)
             if member is None:
-                continue  # no member: nothing to set or clear
+                group.op = "drop"  # a row without a member: the set is right, but counters may count such rows
+                continue
             offset = _offset(u, member)
             if offset is None:
                 log.warning("%s: %r is not a member the set can hold; its entry is dropped", u.name, member)

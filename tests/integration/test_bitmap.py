@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -424,3 +425,25 @@ def test_a_fill_that_took_the_lock_from_an_invalidation_during_a_write_is_droppe
     assert not runtime.cache.client.exists(seat_availability.key(flight_id=FLIGHT))  # not stored
     assert not runtime.cache.client.exists(seat_map.key(flight_id=FLIGHT))
     assert runtime.metrics.of("seat_availability").stale_fills_dropped == 1
+
+
+def test_a_delete_of_many_rows_moves_the_counters_by_the_bits_cleared_and_a_row_without_a_seat_drops(runtime: Runtime) -> None:
+    """The update of a DELETE that touched several looked-up rows: one script, counters moved by the bits really cleared."""
+    seats = _free_seats(runtime, 2)
+    for s in seats:
+        book_seat.execute(flight_id=FLIGHT, passenger_id=4, seat=s, price=PRICE, runtime=runtime)
+    try:
+        _, count, booked, available = _cached_after_fill(runtime)
+        rows = [SimpleNamespace(flight_id=FLIGHT, seat=s, passenger_id=4) for s in [*seats, "119K"]]  # 119K: never booked
+        held = changes(cancel_booking.WRITE.sets, (0,), rows)
+        hold(runtime, held)
+        assert apply(runtime, held) == [-2]
+        assert _cached(runtime)[1:] == (count - 2, booked - 2, available + 2)
+        assert not any(seat_map.contains(flight_id=FLIGHT, seat=s, runtime=runtime) for s in seats)
+        held = changes(cancel_booking.WRITE.sets, (0,), [SimpleNamespace(flight_id=FLIGHT, seat=None, passenger_id=4)])
+        hold(runtime, held)
+        assert apply(runtime, held) == [-1_000_000_000]  # no seat: the counters cannot follow the set
+        assert not runtime.cache.client.exists(seat_map.key(flight_id=FLIGHT), seat_availability.key(flight_id=FLIGHT))
+    finally:
+        for s in seats:
+            cancel_booking.execute(booking_id=_booking_id(runtime, s), runtime=runtime)
