@@ -173,6 +173,7 @@ class BitmapQuery(Generic[RowT, MemberT]):
             triggers=triggers,
         )
         self.name, self.version, self.params = name, version, params
+        self.sql, self.param_order = sql, param_order  # for explain and verify, as a ReadQuery's
         self.member, self.seats = member, seats
         self.returns: Literal["many"] = "many"
         self.generation_key = self.rows.generation_key

@@ -59,6 +59,16 @@ def test_explain_prints_the_plan_on_each_database(db_url: str, capsys: pytest.Ca
     assert "flight_search on" in out and ("departure" in out.lower() or "flight" in out.lower())
 
 
+def test_explain_and_warm_serve_a_bitmap_accessor_too(runtime: Runtime, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = runtime.config.database_url.raw
+    assert main(["explain", "seat_map", "--database", db]) == 0
+    assert "seat_map on" in capsys.readouterr().out
+    params = tmp_path / "flights.jsonl"
+    params.write_text('{"flight_id": 1001}\n{"flight_id": 1002}\n')
+    assert main(["warm", "seat_map", "--params", str(params), "--database", db, "--cache", runtime.config.cache_url.raw]) == 0
+    assert all(runtime.cache.client.exists(seat_map.key(flight_id=f)) for f in (1001, 1002))
+
+
 def test_stats_sees_counters_published_by_every_runtime(db_url: str, valkey_server: object) -> None:
     url = cache_url(valkey_server)
     for _ in range(2):  # two "processes", one after the other
