@@ -12,6 +12,7 @@ Reads (cached):
 - passenger_profile
 - round_trip
 - seat_availability
+- seat_map
 
 Writes:
 - book_seat
@@ -33,6 +34,7 @@ __all__ = [
     "passenger_profile",
     "round_trip",
     "seat_availability",
+    "seat_map",
 ]
 
 WRITES = [

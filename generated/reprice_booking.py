@@ -32,6 +32,7 @@ WRITE: Final = WriteQuery(
     tags=(
         ("flight:", row_field("flight_id")),
         ("passenger:", row_field("passenger_id")),
+        ("seats:", row_field("flight_id")),
     ),
     generations=(),
     lookup=Lookup(

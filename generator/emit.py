@@ -19,6 +19,7 @@ from pathlib import Path
 import black
 import jinja2
 
+from generator.emit_bitmap import bitmap_context, set_updates
 from generator.model import CompiledQuery, Field, Literal_, Param, PyType, Template
 from generator.triggers import WriteEffects, join_writes
 
@@ -204,7 +205,10 @@ def write_context(q: CompiledQuery, effects: WriteEffects) -> dict[str, object]:
         "lookup_sql": [(d, lookup.sql[d]) for d in sorted(lookup.sql)] if lookup else [],
         "lookup_order": _tuple([str(index[n]) for n in lookup.param_order]) if lookup else "()",
         "lookup_columns": _tuple([repr(c) for c in lookup.columns]) if lookup else "()",
-        "uses_row_field": any(isinstance(p, tuple) and p[0] == "row" for t in effects.tags for p in t),
+        "uses_row_field": any(isinstance(p, tuple) and p[0] == "row" for t in effects.tags for p in t)
+        or any(s[0] == "row" for plan in effects.sets for s in (*plan.args, plan.member)),
+        "sets": set_updates(effects.sets, spec.params),
+        "spec_sets": [f"{p.spec.name} (its set{''.join(f', {c.spec.name} counts' for c in p.counters)})" for p in effects.sets],
         "uses_datetime": bool(types & {"date", "datetime", "time"}),
         "uses_decimal": "decimal" in types,
         "signature_rt": ", ".join(["*", *(f"{p.name}: {p.annotation}" for p in params), "runtime: Runtime | None = None"]),
@@ -272,6 +276,11 @@ def emit(queries: list[CompiledQuery]) -> dict[str, str]:
             rendered[f"{q.spec.name}.py"] = write.render(write_context(q, effects[q.spec.name]))
             continue
         context = module_context(q)
+        if q.spec.cache is not None and q.spec.cache.store == "bitmap":
+            context = bitmap_context(q, context)
+            rendered[f"{q.spec.name}.py"] = env.get_template("accessor_bitmap.py.jinja").render(context)
+            rendered[f"tests/test_{q.spec.name}.py"] = env.get_template("test_accessor_bitmap.py.jinja").render(context)
+            continue
         rendered[f"{q.spec.name}.py"] = accessor.render(context)
         rendered[f"tests/test_{q.spec.name}.py"] = test.render(context)
     names = [q.spec.name for q in ordered if q.spec.kind == "read"]

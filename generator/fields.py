@@ -36,7 +36,12 @@ CACHE_FIELDS: dict[str, tuple[str, ...]] = {
     "store": ("json", "hash", "zset", "bitmap"),
     "stampede": ("lock", "early", "none"),
     "negative_ttl": (),
+    "bitmap": (),
 }
+
+# `cache.bitmap:` of a `store: bitmap` spec, and its `maintain:` (runtime/bitmap_store.py).
+BITMAP_FIELDS: dict[str, tuple[str, ...]] = {"member": (), "seats": (), "maintain": ()}
+MAINTAIN_FIELDS: dict[str, tuple[str, ...]] = {"table": (), "member_column": (), "param_columns": (), "counters": ()}
 
 TRIGGER_FIELDS: dict[str, tuple[str, ...]] = {"table": (), "tags": (), "all": ()}
 
@@ -64,6 +69,13 @@ DOCS: dict[str, str] = {
     "jitter": "Spread of expiry, 0% to 50% (e.g. 10%), so keys set together do not expire together.",
     "tags": "Tag templates: {param} or {row.column}; invalidating a tag drops every entry under it.",
     "store": "json (default) | hash | zset | bitmap.",
+    "bitmap": "For store: bitmap: member (the result column), seats (a seat-letter alphabet), maintain.",
+    "member": "The result column whose values are the set's members: an int column (0 to 1048575), or str with seats.",
+    "seats": "Members are seat labels: a row number (1, 2, ...) and one of these letters, e.g. ABCDEFGHIJK.",
+    "maintain": "Writes that change the set in place: INSERT into table sets the written row's member, DELETE clears it.",
+    "member_column": "The written table's column holding the member (default: the member's name).",
+    "param_columns": "Key parameter -> the written table's column giving it (default: the parameter's own name).",
+    "counters": "Read spec -> {int field: change per member added}; those entries move with the set.",
     "stampede": "lock (default): one caller fills a missing key; early: probabilistic early refresh; none.",
     "negative_ttl": "How long an empty result is cached (default: ttl).",
     "type": "str int float decimal bool date datetime time.",

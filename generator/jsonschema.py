@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from generator.fields import CACHE_FIELDS, COLUMN_FIELDS, DOCS, PARAM_FIELDS, SPEC_FIELDS, TRIGGER_FIELDS
+from generator.fields import BITMAP_FIELDS, CACHE_FIELDS, MAINTAIN_FIELDS, COLUMN_FIELDS, DOCS, PARAM_FIELDS, SPEC_FIELDS, TRIGGER_FIELDS
 
 OUT = Path(__file__).resolve().parents[1] / "schema" / "spec.schema.json"
 DURATION = {"oneOf": [{"type": "integer", "minimum": 1}, {"type": "string", "pattern": r"^\s*(\d+|(\d+d)?(\d+h)?(\d+m)?(\d+s)?)\s*$"}]}
@@ -41,9 +41,19 @@ def schema() -> dict[str, Any]:
     param_type = {"enum": list(PARAM_FIELDS["type"])}
     param = {"oneOf": [param_type, _object(PARAM_FIELDS, {"nullable": {"type": "boolean"}}, ["type"])]}
     column = {"oneOf": [param_type, _object(COLUMN_FIELDS, {"nullable": {"type": "boolean"}}, [])]}
+    maintain = _object(
+        MAINTAIN_FIELDS,
+        {
+            "param_columns": {"type": "object", "additionalProperties": {"type": "string"}},
+            "counters": {"type": "object", "additionalProperties": {"type": "object", "minProperties": 1, "additionalProperties": {"type": "integer", "not": {"const": 0}}}},
+        },
+        ["table"],
+    )
+    bitmap = _object(BITMAP_FIELDS, {"seats": {"type": "string", "pattern": "^[A-Z]{1,26}$"}, "maintain": maintain}, ["member"])
     cache = _object(
         CACHE_FIELDS,
         {
+            "bitmap": bitmap,
             "key": TEMPLATE,
             "ttl": DURATION,
             "negative_ttl": DURATION,

@@ -87,6 +87,37 @@ class Param:
 
 
 @dataclass(frozen=True, slots=True)
+class CounterSpec:
+    """``counters: {seat_availability: {booked: 1, available: -1}}``: fields that follow a set's size."""
+
+    spec: str
+    span: Span
+    fields: tuple[tuple[str, int, Span], ...]  # (field, change per member added, where)
+
+
+@dataclass(frozen=True, slots=True)
+class MaintainSpec:
+    """``cache.bitmap.maintain``: writes to ``table`` set (INSERT) or clear (DELETE) the written row's member."""
+
+    table: str
+    span: Span
+    member_column: str
+    member_column_span: Span  # of member_column:, or of table: when it is left to default
+    param_columns: tuple[tuple[str, str, Span], ...]  # (key parameter, column, where): every key parameter
+    counters: tuple[CounterSpec, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class BitmapSpec:
+    """``cache.bitmap`` of a ``store: bitmap`` spec."""
+
+    member: str  # the result column
+    span: Span  # of the member's value
+    seats: str | None = None  # seat letters: members are labels such as "12A"
+    maintain: MaintainSpec | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class CacheSpec:
     key: Template
     ttl: int  # seconds, > 0
@@ -96,6 +127,7 @@ class CacheSpec:
     store: Store = "json"
     stampede: Stampede = "lock"
     negative_ttl: int | None = None  # seconds; None: empty results use `ttl`
+    bitmap: BitmapSpec | None = None  # store: bitmap only
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,6 +30,7 @@ from collections.abc import Iterable, Mapping
 from sqlglot import exp
 from sqlglot.errors import OptimizeError
 
+from generator.bitmaps import check_bitmap
 from generator.diagnostics import Diagnostic, Span, SpecError
 from generator.model import DIALECTS, Column, CompiledQuery, Dialect, Kind, Param, PyType, Spec
 from generator.schema import Catalog, TableDef
@@ -64,6 +65,7 @@ def compile_query(spec: Spec, catalog: Catalog) -> CompiledQuery:
     Typer(tree, catalog, spec, outer).annotate(tree)
     columns, more = result_columns(src, tree)
     diags += more + check_returns(spec, columns) + check_tags(spec, columns) + check_portable(src, tree, catalog)
+    diags += check_bitmap(spec, columns, catalog)
     if diags:
         raise SpecError(diags)
     sql, order = _render_all(src.diag(0, "FG068", "").span, spec, tree)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import sqlglot
 from sqlglot import exp
 
+from generator.bitmaps import SetPlan, check_kept_tags, plan_sets
 from generator.diagnostics import Diagnostic, SpecError
 from generator.model import CompiledQuery, Dialect, DIALECTS, Field, Literal_
 from generator.sql_dialects import render
@@ -32,6 +33,7 @@ class WriteEffects:
     tags: tuple[tuple[object, ...], ...]
     generations: tuple[str, ...]  # read specs dropped whole
     lookup: LookupPlan | None
+    sets: tuple[SetPlan, ...] = ()  # store: bitmap sets the write keeps up to date (bitmaps.py)
 
 
 def _lookup_plan(write: CompiledQuery, columns: list[str]) -> LookupPlan:
@@ -52,15 +54,17 @@ def join_writes(queries: list[CompiledQuery]) -> dict[str, WriteEffects]:
     reads = [q for q in queries if q.spec.kind == "read"]
     effects: dict[str, WriteEffects] = {}
     problems: list[Diagnostic] = []
+    set_plans = plan_sets(queries, problems)
     for w in (q for q in queries if q.spec.kind == "write"):
+        sets, kept, set_columns = set_plans.get(w.spec.name, ((), frozenset(), ()))
         bound = dict(w.bound_columns)
         can_lookup = bool(getattr(w.spec, "lookup", False)) and not w.spec.sql.lstrip().upper().startswith("INSERT")
         tags: dict[str, tuple[object, ...]] = {}
         generations: set[str] = set()
-        needed: set[str] = set()
+        needed: set[str] = set(set_columns)
         for r in reads:
             for trig in r.spec.invalidate:
-                if trig.table != w.written_table:
+                if trig.table != w.written_table or r.spec.name in kept:
                     continue
                 if trig.all:
                     generations.add(r.spec.name)
@@ -90,7 +94,9 @@ def join_writes(queries: list[CompiledQuery]) -> dict[str, WriteEffects]:
                     if parts:
                         tags[repr(parts)] = tuple(parts)
         lookup = _lookup_plan(w, sorted(needed)) if needed else None
-        effects[w.spec.name] = WriteEffects(tuple(tags[k] for k in sorted(tags)), tuple(sorted(generations)), lookup)
+        fired = tuple(tags[k] for k in sorted(tags))
+        problems += check_kept_tags(w.spec, fired, sets)
+        effects[w.spec.name] = WriteEffects(fired, tuple(sorted(generations)), lookup, sets)
     if problems:
         raise SpecError(problems)
     return effects

@@ -37,6 +37,7 @@ from generator.model import (
     Trigger,
 )
 from generator.templating import TemplateKind, parse_template
+from generator.validate_bitmap import bitmap_section
 
 _NAME = re.compile(r"[a-z_][a-z0-9_]*\Z")
 _DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?\Z")
@@ -287,10 +288,17 @@ def _cache(c: _Checker, node: yaml.Node, params: tuple[Param, ...]) -> CacheSpec
             jitter = parsed
     tags = c.templates(fields["tags"][1], "cache.tags", "tag") if "tags" in fields else ()
     store = c.choice(fields["store"][1], "cache.store", CACHE_FIELDS["store"]) if "store" in fields else "json"
-    if store not in (None, "json"):
-        c.error(fields["store"][1], "FG013", f"cache.store: {store} is part of the format but not generated yet; use store: json")
+    if store not in (None, "json", "bitmap"):
+        c.error(fields["store"][1], "FG013", f"cache.store: {store} is part of the format but not generated yet; use store: json or bitmap")
         store = None
     stampede = c.choice(fields["stampede"][1], "cache.stampede", CACHE_FIELDS["stampede"]) if "stampede" in fields else "lock"
+    bitmap = bitmap_section(c, fields["bitmap"][1], params, stampede) if "bitmap" in fields and store == "bitmap" else None
+    if "bitmap" in fields and store not in (None, "bitmap"):
+        c.error(fields["bitmap"][0], "FG102", "cache.bitmap applies to store: bitmap only; add store: bitmap or remove this section")
+    if store == "bitmap" and "bitmap" not in fields and isinstance(node, yaml.MappingNode):
+        c.error(fields["store"][1], "FG011", "store: bitmap needs cache.bitmap with member: the result column whose values are the set's members")
+    if store == "bitmap" and stampede == "early":
+        c.error(fields["stampede"][1], "FG102", "stampede: early is not offered for store: bitmap; use lock (default) or none")
     negative = c.duration(fields["negative_ttl"][1], "cache.negative_ttl") if "negative_ttl" in fields else None
     names = {p.name for p in params}
     if key is not None:
@@ -309,7 +317,9 @@ def _cache(c: _Checker, node: yaml.Node, params: tuple[Param, ...]) -> CacheSpec
                 c.error(f.span, "FG054", f"tag names {{{f.name}}}, which is not a parameter; use a parameter or {{row.column}}")
     if key is None or ttl is None or store is None or stampede is None:
         return None
-    return CacheSpec(key, ttl, where, jitter, tags, cast(Any, store), cast(Any, stampede), negative)
+    if store == "bitmap" and bitmap is None:
+        return None
+    return CacheSpec(key, ttl, where, jitter, tags, cast(Any, store), cast(Any, stampede), negative, bitmap)
 
 
 def _triggers(c: _Checker, node: yaml.Node) -> tuple[Trigger, ...]:
@@ -405,6 +415,8 @@ def validate(raw: RawSpec) -> Spec:
             c.error(fields["cache"][0], "FG013", "a write spec has no cache section; the read specs it affects declare invalidate: entries")
         if "write" not in fields:
             c.error(root_span, "FG011", "a write spec needs write: through or write: behind")
+    if cache is not None and cache.store == "bitmap" and returns != "many":
+        c.error(returns_span, "FG102", f"store: bitmap reads one member per row; returns: {returns} does not fit, remove it (the default is many)")
     lookup = bool(_bool(c, fields["lookup"][1], "lookup")) if "lookup" in fields else False
     if lookup and kind != "write":
         c.error(fields["lookup"][0], "FG013", "lookup: applies to kind: write specs only")

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
+from generator.runtime.bitmap_writes import Held, SetUpdate, changes, hold, release
+from generator.runtime.bitmap_writes import apply as apply_sets
 from generator.runtime.db import QueryError
 from generator.runtime.keys import RowField, Template, fill, generation_key
 from generator.runtime.query import Param
@@ -76,6 +78,7 @@ class WriteQuery:
         tags: tuple[Template, ...] = (),
         generations: tuple[str, ...] = (),
         lookup: Lookup | None = None,
+        sets: tuple[SetUpdate, ...] = (),
     ) -> None:
         self.name = name
         self.sql = sql
@@ -86,6 +89,7 @@ class WriteQuery:
         self.tags = tags
         self.generations = generations
         self.lookup = lookup
+        self.sets = sets  # store: bitmap sets kept up to date (runtime/bitmap_writes.py)
         self.stream = STREAM_PREFIX + name
         nullable = [(_TYPES[p.type] | None) if p.nullable else _TYPES[p.type] for p in params]
         self._decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(tuple[tuple(nullable)])  # type: ignore[misc]
@@ -99,13 +103,26 @@ class WriteQuery:
         if self.mode == "behind":
             rt.cache.client.xadd(self.stream, {"args": self._encoder.encode(args)})
             return 0
-        with rt.db.transaction() as cur:
-            count, tags = self.apply(cur, rt, args)
-        self.invalidate(rt, tags)
+        held: Held | None = None
+        try:
+            with rt.db.transaction() as cur:
+                count, tags, rows = self._run(cur, rt, args)
+                if self.sets:
+                    held = changes(self.sets, args, rows)
+                    hold(rt, held)  # before the commit: no fill stores what this write changes
+        except BaseException:
+            if held is not None:
+                release(rt, held)
+            raise
+        self.invalidate(rt, tags, held)
         return count
 
     def apply(self, cur: Any, rt: Runtime, args: tuple[Any, ...]) -> tuple[int, list[str]]:
         """Run in the caller's transaction; returns rows affected and the tags to invalidate."""
+        count, tags, _ = self._run(cur, rt, args)
+        return count, tags
+
+    def _run(self, cur: Any, rt: Runtime, args: tuple[Any, ...]) -> tuple[int, list[str], list[Any]]:
         dialect = rt.db.dialect
         rows: list[_Row] = []
         try:
@@ -116,7 +133,7 @@ class WriteQuery:
             count = int(cur.rowcount)
         except Exception as e:
             raise QueryError(f"{self.name}: the write failed on {rt.db.url.redacted()}: {e}") from e
-        return count, self.tags_for(args, rows)
+        return count, self.tags_for(args, rows), rows
 
     def tags_for(self, args: tuple[Any, ...], rows: list[Any]) -> list[str]:
         names: set[str] = set()
@@ -127,14 +144,17 @@ class WriteQuery:
                 names.add(fill(t, args))
         return sorted(names)
 
-    def invalidate(self, rt: Runtime, tags: list[str], attempts: int = 3) -> None:
-        """After commit: drop what depends on the write. Retries, then raises InvalidationError."""
+    def invalidate(self, rt: Runtime, tags: list[str], held: Held | None = None, attempts: int = 3) -> None:
+        """After commit: drop what depends on the write, update the sets it keeps. Retries, then raises InvalidationError."""
         pause = 0.05
         for attempt in range(attempts):
             try:
                 rt.cache.invalidate_tags(tags)
                 for name in self.generations:
                     rt.cache.incr(generation_key(name))
+                if held is not None:
+                    apply_sets(rt, held)
+                    held = None  # applied: a retry must not apply it twice
                 return
             except Exception as e:  # noqa: BLE001 - retried, then raised as InvalidationError
                 if attempt == attempts - 1:

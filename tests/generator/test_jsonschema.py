@@ -43,7 +43,25 @@ def test_every_seed_spec_is_valid(path: Path) -> None:
     ],
 )
 def test_what_the_build_refuses_the_schema_refuses(change: object, why: str) -> None:
-    spec = as_json(ROOT / "specs" / "flight_search.yaml")
+    _refused("flight_search.yaml", change, why)
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        (lambda s: s["cache"]["bitmap"].pop("member"), "a bitmap without its member"),
+        (lambda s: s["cache"]["bitmap"].update(seats="abc"), "seats in lower case"),
+        (lambda s: s["cache"]["bitmap"].update(member_column="seat"), "a maintain field one level up"),
+        (lambda s: s["cache"]["bitmap"]["maintain"].pop("table"), "maintain without its table"),
+        (lambda s: s["cache"]["bitmap"]["maintain"]["counters"]["seat_availability"].update(booked=0), "a counter change of 0"),
+    ],
+)
+def test_what_the_build_refuses_of_a_bitmap_the_schema_refuses(change: object, why: str) -> None:
+    _refused("seat_map.yaml", change, why)
+
+
+def _refused(name: str, change: object, why: str) -> None:
+    spec = as_json(ROOT / "specs" / name)
     assert isinstance(spec, dict)
     change(spec)  # type: ignore[operator]
     assert list(validator().iter_errors(spec)), why

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from generated import airport_by_iata, flight_search, passenger_last_flights, seat_availability
+from generated import airport_by_iata, booked_seats, flight_search, passenger_last_flights, seat_availability
 from generator.runtime import QueryError, Runtime, invalidate_tag
 from tests.integration.conftest import cache_url
 
@@ -61,15 +61,16 @@ def test_invalidate_all_drops_every_entry_of_one_query_only(runtime: Runtime) ->
 
 def test_a_tag_drops_entries_of_every_query_registered_under_it(runtime: Runtime) -> None:
     flights = flight_search.fetch(origin="JFK", destination="LAX", day=DAY, runtime=runtime)
-    seat_availability.fetch(flight_id=flights[0].flight_id, runtime=runtime)
+    booked_seats.fetch(flight_id=flights[0].flight_id, runtime=runtime)
     airport_by_iata.fetch(iata="JFK", runtime=runtime)
     dropped = invalidate_tag(f"flight:{flights[0].flight_id}", runtime)
-    assert dropped == 2  # the search (tagged from its rows) and the seat count (tagged from params)
+    assert dropped == 2  # the search (tagged from its rows) and the booked seats (tagged from params)
     assert not runtime.cache.client.exists(f"fg:tag:flight:{flights[0].flight_id}")
     flight_search.fetch(origin="JFK", destination="LAX", day=DAY, runtime=runtime)
-    seat_availability.fetch(flight_id=flights[0].flight_id, runtime=runtime)
+    booked_seats.fetch(flight_id=flights[0].flight_id, runtime=runtime)
     airport_by_iata.fetch(iata="JFK", runtime=runtime)
     assert runtime.metrics.of("flight_search").misses == 2
+    assert runtime.metrics.of("booked_seats").misses == 2
     assert runtime.metrics.of("airport_by_iata").hits == 1
 
 

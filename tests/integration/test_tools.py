@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from generated import airport_by_iata, airports_in_country, flight_search
+from generated import airport_by_iata, airports_in_country, flight_search, seat_availability, seat_map
 from generator.cli import main
 from generator.runtime import Runtime
 from generator.stats import collect
@@ -59,6 +59,16 @@ def test_explain_prints_the_plan_on_each_database(db_url: str, capsys: pytest.Ca
     assert "flight_search on" in out and ("departure" in out.lower() or "flight" in out.lower())
 
 
+def test_explain_and_warm_serve_a_bitmap_accessor_too(runtime: Runtime, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = runtime.config.database_url.raw
+    assert main(["explain", "seat_map", "--database", db]) == 0
+    assert "seat_map on" in capsys.readouterr().out
+    params = tmp_path / "flights.jsonl"
+    params.write_text('{"flight_id": 1001}\n{"flight_id": 1002}\n')
+    assert main(["warm", "seat_map", "--params", str(params), "--database", db, "--cache", runtime.config.cache_url.raw]) == 0
+    assert all(runtime.cache.client.exists(seat_map.key(flight_id=f)) for f in (1001, 1002))
+
+
 def test_stats_sees_counters_published_by_every_runtime(db_url: str, valkey_server: object) -> None:
     url = cache_url(valkey_server)
     for _ in range(2):  # two "processes", one after the other
@@ -70,6 +80,21 @@ def test_stats_sees_counters_published_by_every_runtime(db_url: str, valkey_serv
     mine = data["accessors"]["airport_by_iata"]
     assert mine["hits"] >= 3 and mine["misses"] >= 1
     assert data["memory"]["airport_by_iata"][1] > 0
+    assert data["shapes"]["json"][0] >= 1 and data["shapes"]["json"][1] > 0
+
+
+def test_stats_reports_memory_per_shape_counting_bitmap_entries(db_url: str, valkey_server: object) -> None:
+    url = cache_url(valkey_server)
+    with Runtime.from_config(database_url=db_url, cache_url=url, project_dir=ROOT) as rt:
+        rt.cache.client.flushall()
+        for flight_id in (1001, 1002, -5):
+            seat_map.fetch(flight_id=flight_id, runtime=rt)
+        seat_availability.fetch(flight_id=1001, runtime=rt)
+    with Runtime.from_config(database_url=db_url, cache_url=url, project_dir=ROOT) as rt:
+        data = collect(rt)
+    assert data["shapes"]["bitmap"][0] == 3  # three sets (one empty); their locks and metas are not entries
+    assert data["shapes"]["json"][0] == 1
+    assert data["shapes"]["bitmap"][1] > 0
     assert "keyspace_hits" in data["info"]
 
 
