@@ -97,7 +97,7 @@ CASES: list[tuple[str, str, str, str, str, str]] = [
     ("param_columns names no parameter", "q", "      table: booking\n", "      table: booking\n      param_columns: {flight: flight_id}\n", "FG103", "q:16:23"),
     ("param_columns names no column", "q", "      table: booking\n", "      table: booking\n      param_columns: {flight_id: flight}\n", "FG103", "q:16:34"),
     ("a delete that cannot supply the member", "cancel", "lookup: true\n", "", "FG104", "cancel:6:3"),
-    ("an insert that does not bind the member", "book", "(flight_id, seat, passenger_id, price) VALUES (:flight_id, :seat,", "(flight_id, seat, passenger_id, price) VALUES (:flight_id, UPPER(:seat),", "FG104", "book:8:3"),
+    ("an insert that does not bind the member", "book", "(flight_id, seat, passenger_id, price) VALUES (:flight_id, :seat,", "(flight_id, seat, passenger_id, price) VALUES (:flight_id, TRIM(:seat),", "FG104", "book:8:3"),
     ("counter spec unknown", "q", "counts: {booked: 1}", "countz: {booked: 1}", "FG105", "q:17:9"),
     ("counter field unknown", "q", "counts: {booked: 1}", "counts: {bookd: 1}", "FG105", "q:17:18"),
     ("counter field not an int", "q", "counts: {booked: 1}", "counts: {last: 1}", "FG105", "q:17:18"),
