@@ -20,6 +20,7 @@ import black
 import jinja2
 
 from generator.model import CompiledQuery, Field, Literal_, Param, PyType, Template
+from generator.refresh import RefreshPlan, refresh_plans
 from generator.triggers import WriteEffects, join_writes
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -66,6 +67,11 @@ class ColumnView:
     name: str
     annotation: str
     ctor: str  # Col(...) expression
+    nullable: bool = False
+
+    @property
+    def annotation_or_none(self) -> str:
+        return self.annotation if self.nullable else f"{self.annotation} | None"
 
 
 def _annotation(t: PyType, nullable: bool) -> str:
@@ -118,7 +124,7 @@ def module_context(q: CompiledQuery) -> dict[str, object]:
             args.append("nullable=True")
         if c.scale is not None:
             args.append(f"scale={c.scale}")
-        columns.append(ColumnView(c.name, _annotation(c.type, c.nullable), f"Col({', '.join(args)})"))
+        columns.append(ColumnView(c.name, _annotation(c.type, c.nullable), f"Col({', '.join(args)})", c.nullable))
     index = {p.name: i for i, p in enumerate(spec.params)}
     triggers = []
     for trig in spec.invalidate:
@@ -182,7 +188,12 @@ def _effect_tag(parts: tuple[object, ...], index: dict[str, int]) -> str:
     return _tuple(out)
 
 
-def write_context(q: CompiledQuery, effects: WriteEffects) -> dict[str, object]:
+def _refresh_ctor(plan: RefreshPlan, index: dict[str, int]) -> str:
+    fields = _tuple([f"({name!r}, {index[param]})" for name, param in plan.fields])
+    return f"HashRefresh({plan.spec!r}, {plan.version!r}, tag={_effect_tag(plan.tag, index)}, fields={fields})"
+
+
+def write_context(q: CompiledQuery, effects: WriteEffects, refresh: tuple[RefreshPlan, ...] = ()) -> dict[str, object]:
     spec = q.spec
     params = [_param_view(p) for p in spec.params]
     index = {p.name: i for i, p in enumerate(spec.params)}
@@ -209,6 +220,7 @@ def write_context(q: CompiledQuery, effects: WriteEffects) -> dict[str, object]:
         "uses_decimal": "decimal" in types,
         "signature_rt": ", ".join(["*", *(f"{p.name}: {p.annotation}" for p in params), "runtime: Runtime | None = None"]),
         "args": _tuple([p.name for p in spec.params]),
+        "refresh": _tuple([_refresh_ctor(plan, index) for plan in refresh]) if refresh else "",
     }
 
 
@@ -267,13 +279,16 @@ def emit(queries: list[CompiledQuery]) -> dict[str, str]:
     effects = join_writes(queries)
     rendered: dict[str, str] = {}
     ordered = sorted(queries, key=lambda q: q.spec.name)
+    reads = [q for q in ordered if q.spec.kind == "read"]
     for q in ordered:
         if q.spec.kind != "read":
-            rendered[f"{q.spec.name}.py"] = write.render(write_context(q, effects[q.spec.name]))
+            rendered[f"{q.spec.name}.py"] = write.render(write_context(q, effects[q.spec.name], refresh_plans(q, reads)))
             continue
         context = module_context(q)
-        rendered[f"{q.spec.name}.py"] = accessor.render(context)
-        rendered[f"tests/test_{q.spec.name}.py"] = test.render(context)
+        store = q.spec.cache.store if q.spec.cache is not None else "json"
+        shaped = store != "json"
+        rendered[f"{q.spec.name}.py"] = (env.get_template(f"accessor_{store}.py.jinja") if shaped else accessor).render(context)
+        rendered[f"tests/test_{q.spec.name}.py"] = (env.get_template(f"test_accessor_{store}.py.jinja") if shaped else test).render(context)
     names = [q.spec.name for q in ordered if q.spec.kind == "read"]
     writes = [q.spec.name for q in ordered if q.spec.kind == "write"]
     rendered["__init__.py"] = env.get_template("package_init.py.jinja").render(names=names, writes=writes)

@@ -36,6 +36,8 @@ CACHE_FIELDS: dict[str, tuple[str, ...]] = {
     "store": ("json", "hash", "zset", "bitmap"),
     "stampede": ("lock", "early", "none"),
     "negative_ttl": (),
+    "member": (),
+    "score": (),
 }
 
 TRIGGER_FIELDS: dict[str, tuple[str, ...]] = {"table": (), "tags": (), "all": ()}
@@ -54,7 +56,6 @@ DOCS: dict[str, str] = {
     "sql": "One statement. Placeholders are :name.",
     "returns": "one (a row or None), many (a list, default) or scalar (one value).",
     "columns": "Overrides of inferred result column types: column -> type or {type, nullable}.",
-    "cache": "How results are cached: key template, ttl, jitter, tags, store, stampede, negative_ttl.",
     "invalidate": "Triggers: a write to table drops entries by tags ({column} of the written row) or all.",
     "write": "For kind: write: through (commit, then invalidate) or behind (queued on a Valkey stream).",
     "lookup": "For kind: write (UPDATE/DELETE): read the trigger columns of the touched rows before writing.",
@@ -63,7 +64,10 @@ DOCS: dict[str, str] = {
     "ttl": "Seconds, or 30s / 5m / 1h / 1d (combinations like 1h30m too); at most a year.",
     "jitter": "Spread of expiry, 0% to 50% (e.g. 10%), so keys set together do not expire together.",
     "tags": "Tag templates: {param} or {row.column}; invalidating a tag drops every entry under it.",
-    "store": "json (default) | hash | zset | bitmap.",
+    "cache": "How results are cached: key template, ttl, jitter, tags, store, stampede, negative_ttl; member and score for store: zset.",
+    "store": "json (default): one string; hash: a returns: one row, a field per column; zset: a ranking (member, score); bitmap (reserved).",
+    "member": "store: zset: the result column whose values are the ranking's members.",
+    "score": "store: zset: the result column (int or float) that orders the members.",
     "stampede": "lock (default): one caller fills a missing key; early: probabilistic early refresh; none.",
     "negative_ttl": "How long an empty result is cached (default: ttl).",
     "type": "str int float decimal bool date datetime time.",

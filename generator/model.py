@@ -96,6 +96,11 @@ class CacheSpec:
     store: Store = "json"
     stampede: Stampede = "lock"
     negative_ttl: int | None = None  # seconds; None: empty results use `ttl`
+    # store: zset: the result columns holding each member and its score.
+    member: str | None = None
+    score: str | None = None
+    member_span: Span | None = None
+    score_span: Span | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -267,7 +267,7 @@ def _examples(c: _Checker, node: yaml.Node, params: tuple[Param, ...]) -> tuple[
     return tuple(out)
 
 
-def _cache(c: _Checker, node: yaml.Node, params: tuple[Param, ...]) -> CacheSpec | None:
+def _cache(c: _Checker, node: yaml.Node, params: tuple[Param, ...], returns: str | None = None) -> CacheSpec | None:
     fields = c.mapping(node, "cache", CACHE_FIELDS)
     where = span(c.path, node)
     for required in ("key", "ttl"):
@@ -287,10 +287,11 @@ def _cache(c: _Checker, node: yaml.Node, params: tuple[Param, ...]) -> CacheSpec
             jitter = parsed
     tags = c.templates(fields["tags"][1], "cache.tags", "tag") if "tags" in fields else ()
     store = c.choice(fields["store"][1], "cache.store", CACHE_FIELDS["store"]) if "store" in fields else "json"
-    if store not in (None, "json"):
-        c.error(fields["store"][1], "FG013", f"cache.store: {store} is part of the format but not generated yet; use store: json")
+    if store == "bitmap":
+        c.error(fields["store"][1], "FG013", f"cache.store: {store} is part of the format but not generated yet; use store: json, hash or zset")
         store = None
     stampede = c.choice(fields["stampede"][1], "cache.stampede", CACHE_FIELDS["stampede"]) if "stampede" in fields else "lock"
+    member, score = _shape_fields(c, node, fields, store, returns, stampede)
     negative = c.duration(fields["negative_ttl"][1], "cache.negative_ttl") if "negative_ttl" in fields else None
     names = {p.name for p in params}
     if key is not None:
@@ -309,7 +310,36 @@ def _cache(c: _Checker, node: yaml.Node, params: tuple[Param, ...]) -> CacheSpec
                 c.error(f.span, "FG054", f"tag names {{{f.name}}}, which is not a parameter; use a parameter or {{row.column}}")
     if key is None or ttl is None or store is None or stampede is None:
         return None
-    return CacheSpec(key, ttl, where, jitter, tags, cast(Any, store), cast(Any, stampede), negative)
+    member_name, member_span = member
+    score_name, score_span = score
+    return CacheSpec(key, ttl, where, jitter, tags, cast(Any, store), cast(Any, stampede), negative, member_name, score_name, member_span, score_span)
+
+
+_NEEDS = {"hash": "one", "zset": "many"}
+_ROLE = {"member": "each member of the ranking", "score": "each member's score"}
+_WHY = {"hash": "a hash holds one row", "zset": "a sorted set holds a ranking, many rows"}
+
+
+def _shape_fields(
+    c: _Checker, node: yaml.Node, fields: dict[str, tuple[yaml.Node, yaml.Node]], store: str | None, returns: str | None, stampede: str | None
+) -> tuple[tuple[str | None, Span | None], tuple[str | None, Span | None]]:
+    """FG094: the store fits `returns` and `stampede`; member and score given for zset only (FG011, FG013)."""
+    if store in _NEEDS and returns is not None and returns != _NEEDS[store]:
+        c.error(fields["store"][1], "FG094", f"cache.store: {store} needs returns: {_NEEDS[store]} ({_WHY[store]}), but this spec has returns: {returns}; write returns: {_NEEDS[store]}, or use store: json")
+    if store in _NEEDS and stampede == "early":
+        c.error(fields["stampede"][1], "FG094", f"stampede: early is for store: json; a {store} entry keeps no expiry estimate; write stampede: lock")
+    out: list[tuple[str | None, Span | None]] = []
+    for name in ("member", "score"):
+        if name not in fields:
+            if store == "zset" and isinstance(node, yaml.MappingNode):
+                c.error(node, "FG011", f"store: zset needs cache.{name}: the result column holding {_ROLE[name]}")
+            out.append((None, None))
+            continue
+        value = c.string(fields[name][1], f"cache.{name}")
+        if value is not None and store != "zset":
+            c.error(fields[name][0], "FG013", f"cache.{name} applies to store: zset only; remove it, or write store: zset")
+        out.append((value.lower() if value else None, span(c.path, fields[name][1])))
+    return out[0], out[1]
 
 
 def _triggers(c: _Checker, node: yaml.Node) -> tuple[Trigger, ...]:
@@ -395,7 +425,7 @@ def validate(raw: RawSpec) -> Spec:
     write = c.choice(fields["write"][1], "write", SPEC_FIELDS["write"]) if "write" in fields else None
     if kind == "read":
         if "cache" in fields:
-            cache = _cache(c, fields["cache"][1], params)
+            cache = _cache(c, fields["cache"][1], params, returns)
         elif "name" in fields:
             c.error(root_span, "FG011", "a read spec needs a cache section (key and ttl at least)")
         if "write" in fields:

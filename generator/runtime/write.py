@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import msgspec
 
 from generator.runtime.db import QueryError
+from generator.runtime.hash_store import HashRefresh, refresh_in_place, take_ticket
 from generator.runtime.keys import RowField, Template, fill, generation_key
 from generator.runtime.query import Param
 
@@ -76,6 +77,7 @@ class WriteQuery:
         tags: tuple[Template, ...] = (),
         generations: tuple[str, ...] = (),
         lookup: Lookup | None = None,
+        refresh: tuple[HashRefresh, ...] = (),
     ) -> None:
         self.name = name
         self.sql = sql
@@ -86,6 +88,7 @@ class WriteQuery:
         self.tags = tags
         self.generations = generations
         self.lookup = lookup
+        self.refresh = refresh  # store: hash entries updated in place (write: through)
         self.stream = STREAM_PREFIX + name
         nullable = [(_TYPES[p.type] | None) if p.nullable else _TYPES[p.type] for p in params]
         self._decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(tuple[tuple(nullable)])  # type: ignore[misc]
@@ -101,7 +104,8 @@ class WriteQuery:
             return 0
         with rt.db.transaction() as cur:
             count, tags = self.apply(cur, rt, args)
-        self.invalidate(rt, tags)
+            ticket = take_ticket(rt, self.refresh) if count else None
+        self.invalidate(rt, refresh_in_place(rt, self.refresh, args, tags, ticket))
         return count
 
     def apply(self, cur: Any, rt: Runtime, args: tuple[Any, ...]) -> tuple[int, list[str]]:

@@ -1,0 +1,51 @@
+"""Checks of a spec's store shape against its result columns (``store: zset``: FG095, FG096).
+
+Run by the SQL stage once the result columns and their types are known.
+"""
+
+from __future__ import annotations
+
+import difflib
+
+from generator.diagnostics import Diagnostic
+from generator.model import Column, Spec
+
+MEMBER_TYPES = ("str", "int")
+SCORE_TYPES = ("int", "float")
+
+
+def shape_suffix(spec: Spec) -> str:
+    """What the store adds to the version: a hash or zset entry is never read as json, nor the reverse."""
+    cache = spec.cache
+    if cache is None or cache.store == "json":
+        return ""
+    return f":{cache.store}:{cache.member or ''}:{cache.score or ''}"
+
+
+def check_store(spec: Spec, columns: tuple[Column, ...]) -> list[Diagnostic]:
+    """A zset's member and score name result columns of storable types, and nothing else is returned."""
+    cache = spec.cache
+    if cache is None or cache.store != "zset" or cache.member is None or cache.score is None:
+        return []
+    assert cache.member_span is not None and cache.score_span is not None
+    by_name = {c.name: c for c in columns}
+    diags: list[Diagnostic] = []
+    for role, name, where in (("member", cache.member, cache.member_span), ("score", cache.score, cache.score_span)):
+        col = by_name.get(name)
+        if col is None:
+            close = difflib.get_close_matches(name, list(by_name), n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"the query returns: {', '.join(by_name)}"
+            diags.append(Diagnostic(where, "FG095", f"cache.{role} names {name!r}, which the query does not return; {hint}"))
+            continue
+        allowed = MEMBER_TYPES if role == "member" else SCORE_TYPES
+        if col.type not in allowed:
+            cast = "CAST(... AS DOUBLE) AS " + name if role == "score" else "a str or int column"
+            diags.append(Diagnostic(where, "FG096", f"cache.{role} {name!r} is {col.type}; a zset {role} must be {' or '.join(allowed)} (use {cast})"))
+        elif col.nullable:
+            diags.append(Diagnostic(where, "FG096", f"cache.{role} {name!r} can be NULL, which a zset cannot hold; filter it out (WHERE {name} IS NOT NULL) and say so with columns: {{{name}: {{nullable: false}}}}"))
+    if cache.member == cache.score:
+        diags.append(Diagnostic(cache.score_span, "FG095", "cache.score names the same column as cache.member; a ranking needs two columns"))
+    extra = [c.name for c in columns if c.name not in (cache.member, cache.score)]
+    if extra and not diags:
+        diags.append(Diagnostic(cache.member_span, "FG096", f"a zset holds a member and its score only, but the query also returns {', '.join(extra)}; select just {cache.member} and {cache.score}, or use store: json"))
+    return diags
