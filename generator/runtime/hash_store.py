@@ -44,7 +44,7 @@ end
 
 # args: field, value, field, value, ... (the meta field first).
 STORE_HASH = """
-local function store(key, ttl, args)
+local function store(key, ttl, args, main)
   redis.call('DEL', key)
   redis.call('HSET', key, unpack(args))
   redis.call('PEXPIRE', key, ttl)
@@ -101,7 +101,7 @@ class HashQuery(ShapedQuery[RowT]):
             return None
         return self.row(*[None if v is None else d(v.decode()) for d, v in zip(self._decoders, reply[1:])])
 
-    def store_args(self, result: Any, gen: int, stamp: int) -> list[Any]:
+    def store_args(self, result: Any, gen: int, stamp: int, seen: Any) -> list[Any]:
         if result is None:
             return [META, meta(gen, stamp, "0")]
         out: list[Any] = [META, meta(gen, stamp, "1")]

@@ -15,9 +15,10 @@ Valkey hash or sorted set instead of one string:
   no reader ever sees a partial hash or ranking.
 - Valkey unreachable: the database answers (fail-open), as for json.
 
-A shape supplies two Lua functions: ``read(key, args)`` and
-``store(key, ttl_ms, args)`` (returning the keys it wrote, registered under
-the entry's tags), and the Python side that encodes and decodes them.
+A shape supplies two Lua functions: ``read(key, args)`` (a table whose first
+item is the entry's meta value) and ``store(key, ttl_ms, args, main)``
+(returning the keys it wrote, registered under the entry's tags, or false to
+refuse the fill), and the Python side that encodes and decodes them.
 """
 
 from __future__ import annotations
@@ -48,8 +49,12 @@ assert "ARGV[5]" in _GUARD and "#KEYS" in _GUARD, "query.FILL changed shape: upd
 _FILL_TAIL = """
 local args = {}
 for i = 7, #ARGV do args[#args + 1] = ARGV[i] end
-local written = store(KEYS[1], tonumber(ARGV[3]), args)
-if tonumber(ARGV[6]) > 0 then store(KEYS[4], tonumber(ARGV[3]) + tonumber(ARGV[6]), args) end
+local written = store(KEYS[1], tonumber(ARGV[3]), args, true)
+if not written then
+  if ARGV[1] ~= '' then redis.call('DEL', KEYS[2]) end
+  return 0
+end
+if tonumber(ARGV[6]) > 0 then store(KEYS[4], tonumber(ARGV[3]) + tonumber(ARGV[6]), args, false) end
 for i = 5, #KEYS, 2 do
   for _, k in ipairs(written) do redis.call('SADD', KEYS[i], k) end
   redis.call('PEXPIRE', KEYS[i], ARGV[3], 'NX')
@@ -95,6 +100,7 @@ class ShapedQuery(ReadQuery[RowT]):
     READ_LUA = ""
     STORE_LUA = ""
     COMPANIONS: tuple[str, ...] = ()  # suffixes of keys stored beside the entry (dropped with it)
+    ALWAYS_LOCK = False  # fills must read under the lock (its reply carries what the store checks)
 
     _hit = ""
     _lock = ""
@@ -116,12 +122,16 @@ class ShapedQuery(ReadQuery[RowT]):
         """The value of a read reply (full or partial), or _MISSING when the entry is absent or of another generation."""
         raise NotImplementedError
 
-    def store_args(self, result: Any, gen: int, stamp: int) -> list[Any]:
+    def store_args(self, result: Any, gen: int, stamp: int, seen: Any) -> list[Any]:
+        """The store function's arguments; ``seen`` is the reply read with the lock (None without one)."""
         raise NotImplementedError
 
     def canonical(self, result: Any) -> Any:
         """The result as a hit would return it (a ranking in Valkey's order)."""
         return result
+
+    def query_database(self, args: tuple[Any, ...], runtime: Runtime) -> Any:
+        return self.canonical(super().query_database(args, runtime))
 
     # ---------------------------------------------------------------- reads
 
@@ -134,8 +144,8 @@ class ShapedQuery(ReadQuery[RowT]):
             return value
         rt.metrics.of(self.name).misses += 1
         if not rt.cache.usable():
-            return self.canonical(self.query_database(args, rt))
-        if self.stampede == "none":
+            return self.query_database(args, rt)
+        if self.stampede == "none" and not self.ALWAYS_LOCK:
             return self._fill_unlocked(rt, args, key, -1)
         return self._miss_with_lock(rt, args, key)
 
@@ -171,8 +181,8 @@ class ShapedQuery(ReadQuery[RowT]):
             generation, seq = rt.cache.mget(self.generation_key, SEQUENCE_KEY)
         except Exception as e:  # noqa: BLE001
             rt.cache.failed(e, rt.metrics.of(self.name))
-            return self.canonical(self.query_database(args, rt))
-        return self._fill(rt, args, key, int(generation or 0), int(seq or 0), token="")
+            return self.query_database(args, rt)
+        return self._fill(rt, args, key, int(generation or 0), int(seq or 0), token="", seen=None)
 
     def _miss_with_lock(self, rt: Runtime, args: tuple[Any, ...], key: str) -> Any:
         """Take the lock and fill, or wait for the owner's value; bounded by the lock's lifetime."""
@@ -187,7 +197,7 @@ class ShapedQuery(ReadQuery[RowT]):
                 got, generation, sequence, reply = cache.script(self._lock, [lock, self.generation_key, SEQUENCE_KEY, key], [token, LOCK_MS, *self.full_args()])
             except Exception as e:  # noqa: BLE001
                 cache.failed(e, counters)
-                return self.canonical(self.query_database(args, rt))
+                return self.query_database(args, rt)
             gen, seq = int(generation or 0), int(sequence or 0)
             value = self.decode(reply, gen)
             if value is not _MISSING:
@@ -195,16 +205,16 @@ class ShapedQuery(ReadQuery[RowT]):
                     cache.release(lock, token)
                 return value
             if got:
-                return self._fill(rt, args, key, gen, seq, token)
+                return self._fill(rt, args, key, gen, seq, token, reply)
             if time.monotonic() > deadline:
-                return self.canonical(self.query_database(args, rt))
+                return self.query_database(args, rt)
             counters.lock_waits += 1
             time.sleep(pause)
             pause = min(pause * 2, 0.02)
 
-    def _fill(self, rt: Runtime, args: tuple[Any, ...], key: str, gen: int, seq: int, token: str) -> Any:
+    def _fill(self, rt: Runtime, args: tuple[Any, ...], key: str, gen: int, seq: int, token: str, seen: Any = None) -> Any:
         try:
-            result = self.canonical(self.query_database(args, rt))
+            result = self.query_database(args, rt)
         except QueryError:
             if token:
                 rt.cache.release(key + ":lock", token)
@@ -225,7 +235,7 @@ class ShapedQuery(ReadQuery[RowT]):
         counters = rt.metrics.of(self.name)
         try:
             t0 = time.perf_counter()
-            stored = rt.cache.script(self._fill_script, keys, [token, "", ttl_ms, gen, seq, rt.stale_if_error * 1000, *self.store_args(result, gen, seq)])
+            stored = rt.cache.script(self._fill_script, keys, [token, "", ttl_ms, gen, seq, rt.stale_if_error * 1000, *self.store_args(result, gen, seq, seen)])
             counters.cache_seconds += time.perf_counter() - t0
             if not stored:
                 counters.stale_fills_dropped += 1
