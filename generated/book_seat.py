@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Final
 
 from generator.runtime import Param, Runtime
+from generator.runtime.zset_store import ScoreMove
 from generator.runtime.write import WriteQuery
 
 SQL: Final[dict[str, str]] = {
@@ -33,6 +34,11 @@ WRITE: Final = WriteQuery(
     mode="through",
     tags=(("flight:", 0), ("passenger:", 1)),
     generations=(),
+    scores=(
+        ScoreMove(
+            "popular_flights", "46803f6bfd86", key="popular:flights", member=0, by=1.0
+        ),
+    ),
 )
 
 

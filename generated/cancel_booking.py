@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Final
 
 from generator.runtime import Param, Runtime, row_field
+from generator.runtime.zset_store import ScoreMove
 from generator.runtime.write import Lookup, WriteQuery
 
 SQL: Final[dict[str, str]] = {
@@ -38,6 +39,15 @@ WRITE: Final = WriteQuery(
         },
         param_order=(0,),
         columns=("flight_id", "passenger_id"),
+    ),
+    scores=(
+        ScoreMove(
+            "popular_flights",
+            "46803f6bfd86",
+            key="popular:flights",
+            member=row_field("flight_id"),
+            by=-1.0,
+        ),
     ),
 )
 

@@ -93,6 +93,7 @@ CODES: dict[str, str] = {
     "FG094": "the store does not fit `returns` or `stampede` (hash: returns one; zset: returns many)",
     "FG095": "zset member or score names no result column, or is missing",
     "FG096": "a zset column cannot be stored: a nullable member, a score that is not a non-null int or float, or other columns",
+    "FG097": "a `moves:` trigger cannot move this ranking, or the write does not bind or look up its column",
     "FGL01": "non-sargable predicate on an indexed column",
     "FGL02": "comparison or ordering whose result depends on the collation",
     "FGL03": "LIMIT without a total ORDER BY",

@@ -21,6 +21,7 @@ import jinja2
 
 from generator.model import CompiledQuery, Field, Literal_, Param, PyType, Template
 from generator.refresh import RefreshPlan, refresh_plans
+from generator.scores import MovePlan, WriteMoves, plan_moves
 from generator.triggers import WriteEffects, join_writes
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -193,7 +194,15 @@ def _refresh_ctor(plan: RefreshPlan, index: dict[str, int]) -> str:
     return f"HashRefresh({plan.spec!r}, {plan.version!r}, tag={_effect_tag(plan.tag, index)}, fields={fields})"
 
 
-def write_context(q: CompiledQuery, effects: WriteEffects, refresh: tuple[RefreshPlan, ...] = ()) -> dict[str, object]:
+def _move_ctor(plan: MovePlan, index: dict[str, int]) -> str:
+    kind, name = plan.member
+    member = str(index[name]) if kind == "param" else f"row_field({name!r})"
+    return f"ScoreMove({plan.spec!r}, {plan.version!r}, key={plan.key!r}, member={member}, by={plan.by!r})"
+
+
+def write_context(
+    q: CompiledQuery, effects: WriteEffects, refresh: tuple[RefreshPlan, ...] = (), moves: WriteMoves = WriteMoves((), ())
+) -> dict[str, object]:
     spec = q.spec
     params = [_param_view(p) for p in spec.params]
     index = {p.name: i for i, p in enumerate(spec.params)}
@@ -209,18 +218,19 @@ def write_context(q: CompiledQuery, effects: WriteEffects, refresh: tuple[Refres
         "table": q.written_table or "",
         "mode": spec.write or "through",
         "tags": _tuple([_effect_tag(t, index) for t in effects.tags]),
-        "generations": list(effects.generations),
-        "generations_tuple": _tuple([repr(g) for g in effects.generations]),
+        "generations": sorted({*effects.generations, *moves.generations}),
+        "generations_tuple": _tuple([repr(g) for g in sorted({*effects.generations, *moves.generations})]),
         "lookup": lookup is not None,
         "lookup_sql": [(d, lookup.sql[d]) for d in sorted(lookup.sql)] if lookup else [],
         "lookup_order": _tuple([str(index[n]) for n in lookup.param_order]) if lookup else "()",
         "lookup_columns": _tuple([repr(c) for c in lookup.columns]) if lookup else "()",
-        "uses_row_field": any(isinstance(p, tuple) and p[0] == "row" for t in effects.tags for p in t),
+        "uses_row_field": any(isinstance(p, tuple) and p[0] == "row" for t in effects.tags for p in t) or any(m.member[0] == "row" for m in moves.moves),
         "uses_datetime": bool(types & {"date", "datetime", "time"}),
         "uses_decimal": "decimal" in types,
         "signature_rt": ", ".join(["*", *(f"{p.name}: {p.annotation}" for p in params), "runtime: Runtime | None = None"]),
         "args": _tuple([p.name for p in spec.params]),
         "refresh": _tuple([_refresh_ctor(plan, index) for plan in refresh]) if refresh else "",
+        "scores": _tuple([_move_ctor(plan, index) for plan in moves.moves]) if moves.moves else "",
     }
 
 
@@ -282,7 +292,8 @@ def emit(queries: list[CompiledQuery]) -> dict[str, str]:
     reads = [q for q in ordered if q.spec.kind == "read"]
     for q in ordered:
         if q.spec.kind != "read":
-            rendered[f"{q.spec.name}.py"] = write.render(write_context(q, effects[q.spec.name], refresh_plans(q, reads)))
+            context = write_context(q, effects[q.spec.name], refresh_plans(q, reads), plan_moves(q, reads, effects[q.spec.name]))
+            rendered[f"{q.spec.name}.py"] = write.render(context)
             continue
         context = module_context(q)
         store = q.spec.cache.store if q.spec.cache is not None else "json"

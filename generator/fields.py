@@ -40,7 +40,10 @@ CACHE_FIELDS: dict[str, tuple[str, ...]] = {
     "score": (),
 }
 
-TRIGGER_FIELDS: dict[str, tuple[str, ...]] = {"table": (), "tags": (), "all": ()}
+TRIGGER_FIELDS: dict[str, tuple[str, ...]] = {"table": (), "tags": (), "all": (), "moves": ()}
+
+# `moves:` of a trigger of a store: zset spec: the written row's column that names the member, and the step.
+MOVE_FIELDS: dict[str, tuple[str, ...]] = {"column": (), "by": ()}
 
 COLUMN_FIELDS: dict[str, tuple[str, ...]] = {"type": PARAM_FIELDS["type"], "nullable": ()}
 
@@ -75,4 +78,7 @@ DOCS: dict[str, str] = {
     "nullable": "Whether the value may be None.",
     "table": "The written table that fires this trigger.",
     "all": "true: drop every entry of the spec (a generation bump, O(1)).",
+    "moves": "store: zset: an INSERT adds `by` to the score of the member named by the written row's `column`, a DELETE subtracts it (ZINCRBY after commit), instead of dropping the ranking.",
+    "column": "The written row's column whose value is the zset member.",
+    "by": "The score step per inserted (+) or deleted (-) row; default 1.",
 }

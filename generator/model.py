@@ -115,6 +115,10 @@ class Trigger:
     span: Span
     tags: tuple[Template, ...] = ()
     all: bool = False
+    # `moves: {column, by}` (store: zset): the member's score moves by `by` per inserted row, back per deleted row.
+    moves_column: str | None = None
+    moves_by: float = 1.0
+    moves_span: Span | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""Checks of a spec's store shape against its result columns (``store: zset``: FG095, FG096).
+"""Checks of a spec's store shape against its result columns (``store: zset``: FG095, FG096, FG097).
 
 Run by the SQL stage once the result columns and their types are known.
 """
@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import difflib
 
+from sqlglot import exp
+
 from generator.diagnostics import Diagnostic
 from generator.model import Column, Spec
+from generator.schema import Catalog
 
 MEMBER_TYPES = ("str", "int")
 SCORE_TYPES = ("int", "float")
@@ -22,11 +25,37 @@ def shape_suffix(spec: Spec) -> str:
     return f":{cache.store}:{cache.member or ''}:{cache.score or ''}"
 
 
-def check_store(spec: Spec, columns: tuple[Column, ...]) -> list[Diagnostic]:
+def check_moves(spec: Spec, columns: tuple[Column, ...], catalog: Catalog, tree: exp.Expr) -> list[Diagnostic]:
+    """FG097: ``moves:`` triggers belong to a zset spec with a fixed key and no LIMIT, and name a column of the table."""
+    cache = spec.cache
+    diags: list[Diagnostic] = []
+    for trig in spec.invalidate:
+        if trig.moves_column is None or trig.moves_span is None:
+            continue
+        where = trig.moves_span
+        if cache is None or cache.store != "zset":
+            diags.append(Diagnostic(where, "FG097", "moves: applies to store: zset specs (a ranking whose scores a write moves); use tags or all: true"))
+            continue
+        if cache.key.fields:
+            diags.append(Diagnostic(where, "FG097", f"moves: needs a ranking with a fixed key, but the key {cache.key.text!r} has parameters; drop the ranking with all: true instead"))
+        if tree.args.get("limit") is not None:
+            diags.append(Diagnostic(where, "FG097", "moves: cannot keep a LIMITed ranking right (a moved member may enter or leave it); remove the LIMIT (top(n) limits reads) or use all: true"))
+        tdef = catalog.table(trig.table)
+        if tdef is not None and tdef.column(trig.moves_column) is None:
+            close = difflib.get_close_matches(trig.moves_column, [c.name for c in tdef.columns], n=1)
+            diags.append(Diagnostic(where, "FG097", f"moves: table {trig.table!r} has no column {trig.moves_column!r}" + (f"; did you mean {close[0]!r}?" if close else "")))
+        score = next((c for c in columns if c.name == cache.score), None)
+        if score is not None and score.type == "int" and trig.moves_by != int(trig.moves_by):
+            diags.append(Diagnostic(where, "FG097", f"moves: by {trig.moves_by} would make the int score {cache.score!r} fractional; write a whole number"))
+    return diags
+
+
+def check_store(spec: Spec, columns: tuple[Column, ...], catalog: Catalog, tree: exp.Expr) -> list[Diagnostic]:
     """A zset's member and score name result columns of storable types, and nothing else is returned."""
     cache = spec.cache
+    moves = check_moves(spec, columns, catalog, tree)
     if cache is None or cache.store != "zset" or cache.member is None or cache.score is None:
-        return []
+        return moves
     assert cache.member_span is not None and cache.score_span is not None
     by_name = {c.name: c for c in columns}
     diags: list[Diagnostic] = []
@@ -48,4 +77,4 @@ def check_store(spec: Spec, columns: tuple[Column, ...]) -> list[Diagnostic]:
     extra = [c.name for c in columns if c.name not in (cache.member, cache.score)]
     if extra and not diags:
         diags.append(Diagnostic(cache.member_span, "FG096", f"a zset holds a member and its score only, but the query also returns {', '.join(extra)}; select just {cache.member} and {cache.score}, or use store: json"))
-    return diags
+    return diags + moves

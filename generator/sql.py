@@ -64,7 +64,7 @@ def compile_query(spec: Spec, catalog: Catalog) -> CompiledQuery:
         outer = {target.table: tdef}
     Typer(tree, catalog, spec, outer).annotate(tree)
     columns, more = result_columns(src, tree)
-    diags += more + check_returns(spec, columns) + check_tags(spec, columns) + check_store(spec, columns) + check_portable(src, tree, catalog)
+    diags += more + check_returns(spec, columns) + check_tags(spec, columns) + check_store(spec, columns, catalog, tree) + check_portable(src, tree, catalog)
     if diags:
         raise SpecError(diags)
     sql, order = _render_all(src.diag(0, "FG068", "").span, spec, tree)

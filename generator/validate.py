@@ -23,6 +23,7 @@ from generator.fields import (
     SPEC_FIELDS,
     TRIGGER_FIELDS,
     COLUMN_FIELDS,
+    MOVE_FIELDS,
 )
 from generator.load import RawSpec, span
 from generator.model import (
@@ -356,11 +357,31 @@ def _triggers(c: _Checker, node: yaml.Node) -> tuple[Trigger, ...]:
         table = c.string(fields["table"][1], "invalidate[].table")
         tags = c.templates(fields["tags"][1], "invalidate[].tags", "trigger") if "tags" in fields else ()
         everything = bool(_bool(c, fields["all"][1], "invalidate[].all")) if "all" in fields else False
-        if not tags and not everything:
-            c.error(item, "FG011", "an invalidate entry needs tags: [...] or all: true")
+        column, by = _moves(c, fields["moves"][1]) if "moves" in fields else (None, 1.0)
+        if not tags and not everything and "moves" not in fields:
+            c.error(item, "FG011", "an invalidate entry needs tags: [...], all: true or (store: zset) moves: {column: ...}")
         if table is not None:
-            out.append(Trigger(table.lower(), span(c.path, fields["table"][1]), tags, everything))
+            where = span(c.path, fields["moves"][1]) if "moves" in fields else None
+            out.append(Trigger(table.lower(), span(c.path, fields["table"][1]), tags, everything, column, by, where))
     return tuple(out)
+
+
+def _moves(c: _Checker, node: yaml.Node) -> tuple[str | None, float]:
+    fields = c.mapping(node, "invalidate[].moves", MOVE_FIELDS)
+    if "column" not in fields:
+        if isinstance(node, yaml.MappingNode):
+            c.error(node, "FG011", "moves needs a column: the written row's column that names the member, e.g. {column: flight_id, by: 1}")
+        return None, 1.0
+    column = c.string(fields["column"][1], "invalidate[].moves.column")
+    by = 1.0
+    if "by" in fields:
+        bnode = fields["by"][1]
+        value = yaml.safe_load(bnode.value) if isinstance(bnode, yaml.ScalarNode) else None
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value == 0:
+            c.error(bnode, "FG012", f"invalidate[].moves.by must be a number other than 0, found {_describe(bnode)}")
+        else:
+            by = float(value)
+    return (column.lower() if column else None), by
 
 
 def _columns(c: _Checker, node: yaml.Node) -> tuple[ColumnOverride, ...]:

@@ -20,6 +20,7 @@ import msgspec
 
 from generator.runtime.db import QueryError
 from generator.runtime.hash_store import HashRefresh, refresh_in_place, take_ticket
+from generator.runtime.zset_store import PendingMove, ScoreMove, begin_moves, finish_moves
 from generator.runtime.keys import RowField, Template, fill, generation_key
 from generator.runtime.query import Param
 
@@ -78,6 +79,7 @@ class WriteQuery:
         generations: tuple[str, ...] = (),
         lookup: Lookup | None = None,
         refresh: tuple[HashRefresh, ...] = (),
+        scores: tuple[ScoreMove, ...] = (),
     ) -> None:
         self.name = name
         self.sql = sql
@@ -89,6 +91,7 @@ class WriteQuery:
         self.generations = generations
         self.lookup = lookup
         self.refresh = refresh  # store: hash entries updated in place (write: through)
+        self.scores = scores  # store: zset scores moved (write: through)
         self.stream = STREAM_PREFIX + name
         nullable = [(_TYPES[p.type] | None) if p.nullable else _TYPES[p.type] for p in params]
         self._decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(tuple[tuple(nullable)])  # type: ignore[misc]
@@ -102,14 +105,27 @@ class WriteQuery:
         if self.mode == "behind":
             rt.cache.client.xadd(self.stream, {"args": self._encoder.encode(args)})
             return 0
-        with rt.db.transaction() as cur:
-            count, tags = self.apply(cur, rt, args)
-            ticket = take_ticket(rt, self.refresh) if count else None
+        moves: list[PendingMove] = []
+        try:
+            with rt.db.transaction() as cur:
+                count, rows = self.apply_rows(cur, rt, args)
+                tags = self.tags_for(args, rows)
+                ticket = take_ticket(rt, self.refresh) if count else None
+                moves = begin_moves(rt, self.scores, args, rows) if count else []
+        except BaseException:
+            finish_moves(rt, moves, committed=False)
+            raise
+        finish_moves(rt, moves, committed=True)
         self.invalidate(rt, refresh_in_place(rt, self.refresh, args, tags, ticket))
         return count
 
     def apply(self, cur: Any, rt: Runtime, args: tuple[Any, ...]) -> tuple[int, list[str]]:
         """Run in the caller's transaction; returns rows affected and the tags to invalidate."""
+        count, rows = self.apply_rows(cur, rt, args)
+        return count, self.tags_for(args, rows)
+
+    def apply_rows(self, cur: Any, rt: Runtime, args: tuple[Any, ...]) -> tuple[int, list[Any]]:
+        """Run in the caller's transaction; returns rows affected and the rows looked up before the write."""
         dialect = rt.db.dialect
         rows: list[_Row] = []
         try:
@@ -120,7 +136,7 @@ class WriteQuery:
             count = int(cur.rowcount)
         except Exception as e:
             raise QueryError(f"{self.name}: the write failed on {rt.db.url.redacted()}: {e}") from e
-        return count, self.tags_for(args, rows)
+        return count, rows
 
     def tags_for(self, args: tuple[Any, ...], rows: list[Any]) -> list[str]:
         names: set[str] = set()

@@ -28,7 +28,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from generator.runtime.convert import Convert, converter
-from generator.runtime.keys import RowField, bounded, entry_prefix, fill, generation_key
+from generator.runtime.keys import RowField, bounded, entry_prefix, generation_key
 from generator.runtime.query import _MISSING
 from generator.runtime.shaped import ShapedQuery, meta, meta_generation
 
@@ -243,8 +243,8 @@ def begin_moves(rt: Runtime, moves: tuple[ScoreMove, ...], args: tuple[Any, ...]
     """In the write's transaction, before its commit: mark each ranking the write moves."""
     pending: list[PendingMove] = []
     for m in moves:
-        members = [fill((m.member,), args)] if isinstance(m.member, int) else [fill((m.member,), args, r) for r in rows]
-        for member in members:
+        values = [args[m.member]] if isinstance(m.member, int) else [getattr(r, m.member.name) for r in rows]
+        for member in map(encode_member, values):
             try:
                 rt.cache.script(BEGIN_MOVE, [m.entry + ":w"], [WRITE_GUARD_MS])
                 pending.append(PendingMove(m, member, True))
@@ -254,8 +254,13 @@ def begin_moves(rt: Runtime, moves: tuple[ScoreMove, ...], args: tuple[Any, ...]
     return pending
 
 
-def finish_moves(rt: Runtime, pending: list[PendingMove], committed: bool, sign: int) -> None:
-    """After the commit (or a rollback): move the scores; a ranking that cannot be moved is dropped whole."""
+def finish_moves(rt: Runtime, pending: list[PendingMove], committed: bool) -> None:
+    """After the commit (or a rollback): move the scores; a ranking that cannot be moved is dropped whole.
+
+    When Valkey cannot even be told to drop it, the write's own invalidation
+    (which follows) fails too and raises InvalidationError; the pending mark
+    expires after WRITE_GUARD_MS.
+    """
     for p in pending:
         m = p.move
         try:
@@ -263,8 +268,11 @@ def finish_moves(rt: Runtime, pending: list[PendingMove], committed: bool, sign:
                 if committed:
                     rt.cache.incr(generation_key(m.spec))
                 continue
-            rt.cache.script(FINISH_MOVE, [m.entry + ":w", m.entry, m.entry + ":meta", generation_key(m.spec)], [1 if committed else 0, p.member, repr(m.by * sign)])
-        except Exception as e:  # noqa: BLE001 - retried as a drop of the whole ranking
+            rt.cache.script(FINISH_MOVE, [m.entry + ":w", m.entry, m.entry + ":meta", generation_key(m.spec)], [1 if committed else 0, p.member, repr(m.by)])
+        except Exception as e:  # noqa: BLE001 - becomes a drop of the whole ranking
             log.warning("%s: moving a score failed (%s); dropping the ranking", m.spec, type(e).__name__)
-            if committed:
-                rt.cache.incr(generation_key(m.spec))
+            try:
+                if committed:
+                    rt.cache.incr(generation_key(m.spec))
+            except Exception as again:  # noqa: BLE001
+                log.error("%s: the ranking may be stale until its TTL: %s", m.spec, type(again).__name__)

@@ -3,12 +3,14 @@ invalidation, leases, and score moves from writes."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from generated import hub_route_counts
+from generated import book_seat, cancel_booking, hub_route_counts, popular_flights, reprice_booking
 from generator.runtime import Runtime, invalidate_tag
+from generator.runtime.worker import run_worker
 
 
 def _client(rt: Runtime) -> Any:
@@ -87,3 +89,94 @@ def test_a_fill_that_raced_an_invalidation_is_dropped(runtime: Runtime, monkeypa
     assert hub_route_counts.fetch(runtime=runtime)
     assert not _client(runtime).exists(hub_route_counts.key(), hub_route_counts.key() + ":meta")
     assert runtime.metrics.of("hub_route_counts").stale_fills_dropped == 1
+
+
+def test_booking_and_cancelling_move_a_flights_score_in_place(runtime: Runtime) -> None:
+    ranking = popular_flights.fetch(runtime=runtime)
+    assert [(r.flight_id, r.bookings) for r in ranking] == _bookings(runtime)
+    flight = ranking[-1]  # the least booked: a move changes its rank
+    key = popular_flights.key()
+    c = runtime.metrics.of("popular_flights")
+    assert book_seat.execute(flight_id=flight.flight_id, passenger_id=4, seat="98K", price=Decimal("10.00"), runtime=runtime) == 1
+    try:
+        assert _client(runtime).zscore(key, str(flight.flight_id)) == flight.bookings + 1  # moved, not dropped
+        queries = c.db_queries
+        assert popular_flights.score(flight_id=flight.flight_id, runtime=runtime) == flight.bookings + 1
+        moved = popular_flights.fetch(runtime=runtime)
+        assert c.db_queries == queries  # from the cache
+        assert [(r.flight_id, r.bookings) for r in moved] == _bookings(runtime)  # what the database says now
+    finally:
+        assert cancel_booking.execute(booking_id=_booking_id(runtime, flight.flight_id, "98K"), runtime=runtime) == 1
+    assert popular_flights.fetch(runtime=runtime) == ranking
+    assert c.db_queries == 1
+
+
+def test_a_move_never_writes_into_a_dropped_or_old_ranking(runtime: Runtime) -> None:
+    ranking = popular_flights.fetch(runtime=runtime)
+    flight = ranking[0]
+    key = popular_flights.key()
+    popular_flights.invalidate_all(runtime=runtime)  # the stored ranking is of an old generation now
+    book_seat.execute(flight_id=flight.flight_id, passenger_id=4, seat="97K", price=Decimal("10.00"), runtime=runtime)
+    try:
+        assert _client(runtime).zscore(key, str(flight.flight_id)) == flight.bookings  # untouched
+        assert popular_flights.score(flight_id=flight.flight_id, runtime=runtime) == flight.bookings + 1  # refilled
+        popular_flights.invalidate(runtime=runtime)
+        cancel_booking.execute(booking_id=_booking_id(runtime, flight.flight_id, "97K"), runtime=runtime)
+        assert not _client(runtime).exists(key)  # nothing created by the move
+    finally:
+        ph = "?" if runtime.db.dialect == "sqlite" else "%s"
+        runtime.db.execute(f"DELETE FROM booking WHERE flight_id = {ph} AND seat = {ph}", (flight.flight_id, "97K"))
+    assert popular_flights.score(flight_id=flight.flight_id, runtime=runtime) == flight.bookings
+
+
+def test_a_fill_that_read_before_a_committed_move_is_dropped(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    ranking = popular_flights.fetch(runtime=runtime)
+    flight = ranking[0]
+    popular_flights.invalidate(runtime=runtime)
+    query = popular_flights.QUERY
+    real = query.query_database
+
+    def racing(args: tuple[object, ...], rt: Runtime) -> object:
+        result = real(args, rt)  # read before the booking below
+        book_seat.execute(flight_id=flight.flight_id, passenger_id=4, seat="96K", price=Decimal("10.00"), runtime=rt)
+        return result
+
+    monkeypatch.setattr(query, "query_database", racing)
+    try:
+        popular_flights.fetch(runtime=runtime)
+        monkeypatch.setattr(query, "query_database", real)
+        assert not _client(runtime).exists(popular_flights.key())  # the fill was refused: it missed the booking
+        assert runtime.metrics.of("popular_flights").stale_fills_dropped == 1
+        assert popular_flights.score(flight_id=flight.flight_id, runtime=runtime) == flight.bookings + 1
+    finally:
+        monkeypatch.setattr(query, "query_database", real)
+        cancel_booking.execute(booking_id=_booking_id(runtime, flight.flight_id, "96K"), runtime=runtime)
+    assert popular_flights.score(flight_id=flight.flight_id, runtime=runtime) == flight.bookings
+
+
+def test_a_write_that_does_not_touch_the_count_leaves_the_ranking(runtime: Runtime) -> None:
+    ranking = popular_flights.fetch(runtime=runtime)
+    assert reprice_booking.WRITE.scores == () and "popular_flights" not in reprice_booking.WRITE.generations
+    booking_id = _booking_id(runtime, ranking[0].flight_id, _any_seat(runtime, ranking[0].flight_id))
+    price = runtime.db.query(("SELECT price FROM booking WHERE booking_id = " + ("?" if runtime.db.dialect == "sqlite" else "%s")), (booking_id,))[0][0]
+    reprice_booking.execute(booking_id=booking_id, price=Decimal(str(price)), runtime=runtime)
+    assert run_worker(runtime, [reprice_booking.WRITE], max_idle_rounds=1, block_ms=50).applied == 1
+    c = runtime.metrics.of("popular_flights")
+    assert popular_flights.top(n=3, runtime=runtime) == ranking[:3]
+    assert (c.misses, c.hits) == (1, 1)  # still cached: a price is not a booking count
+
+
+def _any_seat(runtime: Runtime, flight_id: int) -> str:
+    ph = "?" if runtime.db.dialect == "sqlite" else "%s"
+    return str(runtime.db.query(f"SELECT seat FROM booking WHERE flight_id = {ph} ORDER BY seat", (flight_id,))[0][0])
+
+
+def _bookings(runtime: Runtime) -> list[tuple[int, int]]:
+    rows = runtime.db.query("SELECT flight_id, COUNT(*) FROM booking GROUP BY flight_id", ())
+    return sorted(((int(f), int(n)) for f, n in rows), key=lambda r: (r[1], str(r[0]).encode()), reverse=True)
+
+
+def _booking_id(runtime: Runtime, flight_id: int, seat: str) -> int:
+    ph = "?" if runtime.db.dialect == "sqlite" else "%s"
+    rows = runtime.db.query(f"SELECT booking_id FROM booking WHERE flight_id = {ph} AND seat = {ph}", (flight_id, seat))
+    return int(rows[0][0])
