@@ -36,7 +36,7 @@ WRITE: Final = WriteQuery(
     generations=(),
     scores=(
         ScoreMove(
-            "popular_flights", "46803f6bfd86", key="popular:flights", member=0, by=1.0
+            "popular_flights", "a68cd57a1bc1", key="popular:flights", member=0, by=1.0
         ),
     ),
 )

@@ -43,7 +43,7 @@ WRITE: Final = WriteQuery(
     scores=(
         ScoreMove(
             "popular_flights",
-            "46803f6bfd86",
+            "a68cd57a1bc1",
             key="popular:flights",
             member=row_field("flight_id"),
             by=-1.0,

@@ -25,14 +25,14 @@ class Row:
 
 
 SQL: Final[dict[str, str]] = {
-    "mysql": "SELECT `a`.`iata` AS `iata`, COUNT(*) AS `routes` FROM `flightschedule` AS `s` JOIN `airport` AS `a` ON `a`.`airport_id` = `s`.`from` WHERE NOT `a`.`iata` IS NULL GROUP BY `a`.`iata`",
-    "postgres": 'SELECT "a"."iata" AS "iata", COUNT(*) AS "routes" FROM "flightschedule" AS "s" JOIN "airport" AS "a" ON "a"."airport_id" = "s"."from" WHERE NOT "a"."iata" IS NULL GROUP BY "a"."iata"',
-    "sqlite": 'SELECT "a"."iata" AS "iata", COUNT(*) AS "routes" FROM "flightschedule" AS "s" JOIN "airport" AS "a" ON "a"."airport_id" = "s"."from" WHERE NOT "a"."iata" IS NULL GROUP BY "a"."iata"',
+    "mysql": "SELECT `a`.`iata` AS `iata`, COUNT(*) AS `routes` FROM `flightschedule` AS `s` JOIN `airport` AS `a` ON `a`.`airport_id` = `s`.`from` WHERE NOT `a`.`iata` IS NULL GROUP BY `a`.`airport_id`, `a`.`iata` ORDER BY `routes` DESC, `a`.`airport_id`",
+    "postgres": 'SELECT "a"."iata" AS "iata", COUNT(*) AS "routes" FROM "flightschedule" AS "s" JOIN "airport" AS "a" ON "a"."airport_id" = "s"."from" WHERE NOT "a"."iata" IS NULL GROUP BY "a"."airport_id", "a"."iata" ORDER BY "routes" DESC, "a"."airport_id"',
+    "sqlite": 'SELECT "a"."iata" AS "iata", COUNT(*) AS "routes" FROM "flightschedule" AS "s" JOIN "airport" AS "a" ON "a"."airport_id" = "s"."from" WHERE NOT "a"."iata" IS NULL GROUP BY "a"."airport_id", "a"."iata" ORDER BY "routes" DESC, "a"."airport_id"',
 }
 
 QUERY: Final = ZsetQuery(
     name="hub_route_counts",
-    version="1f6897567077",
+    version="abce8f3045fe",
     sql=SQL,
     params=(),
     param_order=(),

@@ -20,7 +20,7 @@ def _client(rt: Runtime) -> Any:
 def _expected(runtime: Runtime) -> list[tuple[str, int]]:
     """The ranking straight from the database, in Valkey's order (score, then member bytes, descending)."""
     source = "`from`" if runtime.db.dialect == "mysql" else '"from"'
-    sql = f"SELECT a.iata, COUNT(*) FROM flightschedule s JOIN airport a ON a.airport_id = s.{source} WHERE a.iata IS NOT NULL GROUP BY a.iata"
+    sql = f"SELECT a.iata, COUNT(*) FROM flightschedule s JOIN airport a ON a.airport_id = s.{source} WHERE a.iata IS NOT NULL GROUP BY a.airport_id, a.iata"
     rows = runtime.db.query(sql, ())
     return sorted(((str(i), int(n)) for i, n in rows), key=lambda r: (r[1], r[0].encode()), reverse=True)
 
