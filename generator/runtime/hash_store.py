@@ -20,6 +20,7 @@ import datetime
 import logging
 from dataclasses import dataclass
 from functools import cached_property
+from operator import attrgetter
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -80,11 +81,23 @@ class HashQuery(ShapedQuery[RowT]):
 
     @cached_property
     def _decoders(self) -> tuple[Convert, ...]:
-        return tuple(converter(c.type, c.scale) for c in self.columns)
+        """Per column: stored bytes (never None) -> the typed value."""
+        return tuple(_from_bytes(c.type, c.scale) for c in self.columns)
 
     @cached_property
-    def _by_name(self) -> dict[str, Convert]:
-        return dict(zip(self._names, self._decoders))
+    def _fields(self) -> dict[str, tuple[list[Any], Any, Any]]:
+        """Per column: its read arguments, its hit decoder and its value from a whole row."""
+        out: dict[str, tuple[list[Any], Any, Any]] = {}
+        for name, to_value in zip(self._names, self._decoders):
+
+            def decode(reply: Any, gen: int, to_value: Convert = to_value) -> Any:
+                kind = _kind(reply[0], gen)
+                if kind is None:
+                    return _MISSING
+                return None if kind == b"0" or reply[1] is None else to_value(reply[1])
+
+            out[name] = ([META, name], decode, attrgetter(name))
+        return out
 
     @cached_property
     def _full(self) -> list[Any]:
@@ -93,13 +106,17 @@ class HashQuery(ShapedQuery[RowT]):
     def full_args(self) -> list[Any]:
         return self._full
 
+    def hit_read(self, cache: Any, key: str, read: list[Any]) -> Any:
+        """GET generation and HMGET, pipelined: no script on the hit path (a hash is read in one command)."""
+        return cache.pipelined(("GET", self.generation_key), ("HMGET", key, *read))
+
     def decode(self, reply: Any, gen: int) -> Any:
-        found = meta_generation(reply[0])
-        if found is None or found[0] != gen:
+        kind = _kind(reply[0], gen)
+        if kind is None:
             return _MISSING
-        if found[1] == b"0":
+        if kind == b"0":
             return None
-        return self.row(*[None if v is None else d(v.decode()) for d, v in zip(self._decoders, reply[1:])])
+        return self.row(*[None if v is None else d(v) for d, v in zip(self._decoders, reply[1:])])
 
     def store_args(self, result: Any, gen: int, stamp: int, seen: Any) -> list[Any]:
         if result is None:
@@ -113,15 +130,26 @@ class HashQuery(ShapedQuery[RowT]):
 
     def field(self, args: tuple[Any, ...], name: str, runtime: Runtime | None = None) -> Any:
         """One column of the row (None: no such row, or NULL): one HMGET on a hit."""
-        decoder = self._by_name[name]
+        read, decode, get = self._fields[name]
+        return self.partial(args, runtime, read, decode, lambda row: None if row is None else get(row))
 
-        def decode(reply: Any, gen: int) -> Any:
-            found = meta_generation(reply[0])
-            if found is None or found[0] != gen:
-                return _MISSING
-            return None if found[1] == b"0" or reply[1] is None else decoder(reply[1].decode())
 
-        return self.partial(args, runtime, [META, name], decode, lambda row: None if row is None else getattr(row, name))
+def _kind(raw: Any, gen: int) -> bytes | None:
+    """The kind of a meta value stored under generation ``gen``; None when absent or of another generation."""
+    found = meta_generation(raw)
+    return found[1] if found is not None and found[0] == gen else None
+
+
+def _from_bytes(type_name: str, scale: int | None) -> Convert:
+    """A stored field's bytes -> the column's value: ints and floats parse bytes as they are."""
+    if type_name == "str":
+        return bytes.decode
+    if type_name in ("int", "float"):
+        return int if type_name == "int" else float
+    if type_name == "bool":
+        return lambda v: v == b"1"
+    text = converter(type_name, scale)
+    return lambda v: text(v.decode())
 
 
 # A write's refresh of hash entries under one tag. KEYS: sequence, tag set,

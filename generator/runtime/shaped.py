@@ -126,6 +126,10 @@ class ShapedQuery(ReadQuery[RowT]):
         """The store function's arguments; ``seen`` is the reply read with the lock (None without one)."""
         raise NotImplementedError
 
+    def hit_read(self, cache: Any, key: str, read: list[Any]) -> Any:
+        """(generation, the read's reply) in one round trip; a shape may do better than the script."""
+        return cache.script(self._hit, [self.generation_key, key], read)
+
     def canonical(self, result: Any) -> Any:
         """The result as a hit would return it (a ranking in Valkey's order)."""
         return result
@@ -165,7 +169,7 @@ class ShapedQuery(ReadQuery[RowT]):
         counters = rt.metrics.of(self.name)
         try:
             start = time.perf_counter()
-            generation, reply = cache.script(self._hit, [self.generation_key, key], read)
+            generation, reply = self.hit_read(cache, key, read)
             counters.cache_seconds += time.perf_counter() - start
             cache.ok()
         except Exception as e:  # noqa: BLE001 - any cache failure: answer from the database
