@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from generator.runtime.convert import Convert, converter
+from generator.runtime.convert import Convert
 from generator.runtime.keys import RowField, bounded, entry_prefix, generation_key
 from generator.runtime.query import _MISSING
 from generator.runtime.shaped import ShapedQuery, meta, meta_generation
@@ -98,20 +98,19 @@ class ZsetQuery(ShapedQuery[RowT]):
 
     @cached_property
     def _layout(self) -> tuple[bool, Convert, Convert]:
-        """(member first among the row's columns?, member decoder, score decoder)."""
+        """(member first among the row's columns?, member decoder, score decoder), both from reply bytes."""
         cols = {c.name: c for c in self.columns}
-        m, s = cols[self.member], cols[self.score]
-        number = converter("float", None)
-        to_score: Convert = (lambda v: int(number(v))) if s.type == "int" else number
-        return self.columns[0].name == self.member, converter(m.type, m.scale), to_score
+        to_member: Convert = int if cols[self.member].type == "int" else bytes.decode
+        to_score: Convert = (lambda v: int(float(v))) if cols[self.score].type == "int" else float
+        return self.columns[0].name == self.member, to_member, to_score
 
     def _rows(self, flat: Any) -> list[RowT]:
         member_first, to_member, to_score = self._layout
-        out: list[RowT] = []
-        for i in range(0, len(flat), 2):
-            m, s = to_member(flat[i].decode()), to_score(flat[i + 1].decode())
-            out.append(self.row(m, s) if member_first else self.row(s, m))  # type: ignore[call-arg]
-        return out
+        make: Any = self.row
+        members, scores = map(to_member, flat[::2]), map(to_score, flat[1::2])
+        if member_first:
+            return [make(m, s) for m, s in zip(members, scores)]
+        return [make(s, m) for m, s in zip(members, scores)]
 
     def full_args(self) -> list[Any]:
         return ["top", 0]
@@ -172,7 +171,7 @@ class ZsetQuery(ShapedQuery[RowT]):
 
         def decode(reply: Any, gen: int) -> Any:
             kind = self._valid(reply, gen)
-            return _MISSING if kind is None else (None if kind == b"0" or reply[3] is None else to_score(reply[3].decode()))
+            return _MISSING if kind is None else (None if kind == b"0" or reply[3] is None else to_score(reply[3]))
 
         def from_full(full: Any) -> Any:
             return next((getattr(r, self.score) for r in full if getattr(r, self.member) == member), None)
