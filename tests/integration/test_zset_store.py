@@ -180,3 +180,23 @@ def _booking_id(runtime: Runtime, flight_id: int, seat: str) -> int:
     ph = "?" if runtime.db.dialect == "sqlite" else "%s"
     rows = runtime.db.query(f"SELECT booking_id FROM booking WHERE flight_id = {ph} AND seat = {ph}", (flight_id, seat))
     return int(rows[0][0])
+
+
+def test_stale_if_error_serves_the_last_ranking_when_the_database_is_down(db_url: str, valkey_server: object) -> None:
+    from pathlib import Path
+
+    from generator.runtime import QueryError, last_read_was_stale
+    from tests.integration.conftest import cache_url
+
+    cache = cache_url(valkey_server)
+    with Runtime.from_config(database_url=db_url, cache_url=cache, project_dir=Path.cwd(), stale_if_error=600) as up:
+        hub_route_counts.invalidate(runtime=up)
+        fresh = hub_route_counts.fetch(runtime=up)
+        hub_route_counts.invalidate(runtime=up)  # the entry is gone; its stale copy stays
+    down_url = "postgresql://postgres:pw@127.0.0.1:1/nowhere"
+    with Runtime.from_config(database_url=down_url, cache_url=cache, project_dir=Path.cwd(), stale_if_error=600) as down:
+        assert hub_route_counts.top(n=3, runtime=down) == fresh[:3]
+        assert last_read_was_stale()
+    with Runtime.from_config(database_url=down_url, cache_url=cache, project_dir=Path.cwd()) as strict:
+        with pytest.raises(QueryError, match="hub_route_counts"):
+            hub_route_counts.fetch(runtime=strict)
