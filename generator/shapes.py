@@ -74,6 +74,11 @@ def check_store(spec: Spec, columns: tuple[Column, ...], catalog: Catalog, tree:
             diags.append(Diagnostic(where, "FG096", f"cache.{role} {name!r} can be NULL, which a zset cannot hold; filter it out (WHERE {name} IS NOT NULL) and say so with columns: {{{name}: {{nullable: false}}}}"))
     if cache.member == cache.score:
         diags.append(Diagnostic(cache.score_span, "FG095", "cache.score names the same column as cache.member; a ranking needs two columns"))
+    for p in spec.params:
+        if p.name == cache.member:
+            diags.append(Diagnostic(cache.member_span, "FG095", f"cache.member {p.name!r} is also a parameter, so rank() and score() would take {p.name}= twice; rename the column (AS {p.name}_member)"))
+        if p.name == "n":
+            diags.append(Diagnostic(p.span, "FG020", "a store: zset spec cannot have a parameter named n: top() takes n, the count; rename it"))
     extra = [c.name for c in columns if c.name not in (cache.member, cache.score)]
     if extra and not diags:
         diags.append(Diagnostic(cache.member_span, "FG096", f"a zset holds a member and its score only, but the query also returns {', '.join(extra)}; select just {cache.member} and {cache.score}, or use store: json"))

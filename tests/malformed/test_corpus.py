@@ -75,6 +75,7 @@ CASES: list[tuple[str, bytes, str, int, int]] = [
     ("zset without member", GOOD.replace("returns: one", "returns: many").replace("  ttl: 5m\n", "  ttl: 5m\n  store: zset\n  score: departure\n").encode(), "FG011", 8, 3),
     ("member on a json store", edit("  ttl: 5m\n", "  ttl: 5m\n  member: flight_id\n"), "FG013", 10, 3),
     ("zset member no column", GOOD.replace("returns: one", "returns: many").replace("  ttl: 5m\n", "  ttl: 5m\n  store: zset\n  member: flight\n  score: departure\n").encode(), "FG095", 11, 11),
+    ("zset member is a parameter", GOOD.replace("returns: one", "returns: many").replace("f.departure FROM", "COUNT(*) AS bookings FROM").replace(":flight_id\n", ":flight_id GROUP BY f.flight_id\n").replace("  ttl: 5m\n", "  ttl: 5m\n  store: zset\n  member: flight_id\n  score: bookings\n").encode(), "FG095", 11, 11),
     ("zset score not a number", GOOD.replace("returns: one", "returns: many").replace("  ttl: 5m\n", "  ttl: 5m\n  store: zset\n  member: flight_id\n  score: departure\n").encode(), "FG096", 12, 10),
     ("dialect unknown", edit("returns: one\n", "returns: one\ndialect: oracle\n"), "FG013", 7, 10),
     # -- durations and jitter
