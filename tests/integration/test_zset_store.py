@@ -200,3 +200,30 @@ def test_stale_if_error_serves_the_last_ranking_when_the_database_is_down(db_url
     with Runtime.from_config(database_url=down_url, cache_url=cache, project_dir=Path.cwd()) as strict:
         with pytest.raises(QueryError, match="hub_route_counts"):
             hub_route_counts.fetch(runtime=strict)
+
+
+def test_concurrent_misses_on_one_ranking_run_one_query(runtime: Runtime) -> None:
+    import threading
+
+    barrier = threading.Barrier(16)
+    out: list[object] = []
+
+    def call() -> None:
+        barrier.wait()
+        out.append(hub_route_counts.top(n=5, runtime=runtime))
+
+    threads = [threading.Thread(target=call) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(out) == 16 and all(o == out[0] for o in out)
+    assert runtime.metrics.of("hub_route_counts").db_queries == 1
+
+
+def test_the_ranking_and_its_meta_expire_together_after_the_ttl_with_jitter(runtime: Runtime) -> None:
+    hub_route_counts.fetch(runtime=runtime)
+    key = hub_route_counts.key()
+    ttl_ms, meta_ms = _client(runtime).pttl(key), _client(runtime).pttl(key + ":meta")
+    assert 6 * 3600_000 - 10_000 < ttl_ms <= 6 * 3600_000 * 1.1
+    assert abs(ttl_ms - meta_ms) < 1000
