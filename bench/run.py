@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 import msgspec  # noqa: E402
 
-from generated import flight_search  # noqa: E402
+from generated import airport_by_iata, flight_search  # noqa: E402
 from generator.runtime import Runtime  # noqa: E402
 from generator.runtime.embedded import start_server  # noqa: E402
 
@@ -166,6 +166,33 @@ def bench_batch(rt: Runtime, keys: int, n: int) -> dict[str, float]:
     return interleaved({f"{keys} single reads": lambda: [q.many(a, rt) for a in batch], f"batch read of {keys}": lambda: q.many_batch(batch, rt)}, n)
 
 
+def bench_memory(rt: Runtime) -> dict[str, float]:
+    """MEMORY USAGE of one airport row (JFK) under the same key: as store: hash, and as json strings.
+
+    The json envelope is what store: json keeps (generation, fill time, expiry,
+    row); "json row" is the bare row. "hash, fields by position" is a design
+    not taken (field names 0..n-1 instead of the column names), for scale.
+    """
+    client: Any = rt.cache.client
+    q = airport_by_iata.QUERY
+    key = q.key(("JFK",))
+    q.invalidate(("JFK",), rt)
+    row = q.one(("JFK",), rt)
+    assert row is not None and client.type(key) == b"hash"
+    out = {"hash (store: hash)": float(client.memory_usage(key, samples=0))}
+    stored = client.hgetall(key)
+    envelope = msgspec.json.encode((0, 1, int(time.time() * 1000) + 86_400_000, row))
+    for name, value in (("json envelope (store: json)", envelope), ("json row", msgspec.json.encode(row))):
+        client.delete(key)
+        client.set(key, value)
+        out[name] = float(client.memory_usage(key, samples=0))
+    client.delete(key)
+    client.hset(key, mapping={(k if k == b"~" else str(q.columns.index(next(c for c in q.columns if c.name == k.decode()))).encode()): v for k, v in stored.items()})
+    out["hash, fields by position"] = float(client.memory_usage(key, samples=0))
+    client.delete(key)
+    return out
+
+
 def bench_build(counts: list[int]) -> dict[str, float]:
     from generator.pipeline import build
 
@@ -255,6 +282,7 @@ def main(argv: list[str] | None = None) -> int:
                 "miss_us": bench_miss(rt, max(n // 20, 20)),
                 "stampede_db_queries": {"200 cold callers": bench_stampede(rt, 20 if args.quick else 200)},
                 "batch_us": bench_batch(rt, 100, 5 if args.quick else 30),
+                "memory_bytes": bench_memory(rt),
             }
         results["build_s"] = bench_build([5, 10] if args.quick else [50, 100, 250, 500])
         if args.small_database:
@@ -281,6 +309,12 @@ def ratios_of(r: dict[str, Any]) -> dict[str, tuple[float, str, bool]]:
     out["hit / cashews hit"] = (hit["flughafen-gen hit"] / hit["cashews hit"], "< 1", hit["flughafen-gen hit"] < hit["cashews hit"])
     m = r["miss_us"]["flughafen-gen miss"] / r["miss_us"]["bare query + SET"]
     out["miss / (bare query + SET)"] = (m, "<= 1.15", m <= 1.15)
+    if "memory_bytes" in r:
+        mem = r["memory_bytes"]
+        hj = mem["hash (store: hash)"] / mem["json envelope (store: json)"]
+        out["airport row: hash / json envelope (memory)"] = (hj, "<= 0.60", hj <= 0.6)
+        hr = mem["hash (store: hash)"] / mem["json row"]
+        out["airport row: hash / bare json row (memory)"] = (hr, "<= 0.60", hr <= 0.6)
     queries = r["stampede_db_queries"]["200 cold callers"]
     out["database queries, cold callers at once"] = (float(queries), "== 1", queries == 1)
     batch = list(r["batch_us"].values())
@@ -304,7 +338,7 @@ def ratios_of(r: dict[str, Any]) -> dict[str, tuple[float, str, bool]]:
 
 def render(r: dict[str, Any]) -> str:
     lines = [f"machine: {r['machine']}", "", "| measure | figure |", "|---|---:|"]
-    for group, unit in (("hit_us", "µs"), ("miss_us", "µs"), ("batch_us", "µs"), ("build_s", "s"), ("small_us", "µs")):
+    for group, unit in (("hit_us", "µs"), ("miss_us", "µs"), ("batch_us", "µs"), ("memory_bytes", "B"), ("build_s", "s"), ("small_us", "µs")):
         for name, value in r.get(group, {}).items():
             lines.append(f"| {group.split('_')[0]}: {name} | {value:,.2f} {unit} |")
     lines += ["", "| target | measured | wanted | met |", "|---|---:|---|---|"]

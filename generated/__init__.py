@@ -10,6 +10,7 @@ Reads (cached):
 - hub_route_counts
 - passenger_last_flights
 - passenger_profile
+- popular_flights
 - round_trip
 - seat_availability
 - seat_map
@@ -32,6 +33,7 @@ __all__ = [
     "hub_route_counts",
     "passenger_last_flights",
     "passenger_profile",
+    "popular_flights",
     "round_trip",
     "seat_availability",
     "seat_map",

@@ -13,6 +13,7 @@ from typing import Final
 
 from generator.runtime import Param, Runtime
 from generator.runtime.bitmap_writes import Counter, SetUpdate
+from generator.runtime.zset_store import ScoreMove
 from generator.runtime.write import WriteQuery
 
 SQL: Final[dict[str, str]] = {
@@ -38,7 +39,7 @@ WRITE: Final = WriteQuery(
     sets=(
         SetUpdate(
             name="seat_map",
-            version="4ef33017201e",
+            version="28009a5ff425",
             key=("flight:", 0, ":seatmap"),
             args=(0,),
             arg_types=("int",),
@@ -53,6 +54,11 @@ WRITE: Final = WriteQuery(
                     fields=(("available", -1), ("booked", 1)),
                 ),
             ),
+        ),
+    ),
+    scores=(
+        ScoreMove(
+            "popular_flights", "a68cd57a1bc1", key="popular:flights", member=0, by=1.0
         ),
     ),
 )

@@ -12,6 +12,7 @@ from typing import Final
 
 from generator.runtime import Param, Runtime, row_field
 from generator.runtime.bitmap_writes import Counter, SetUpdate
+from generator.runtime.zset_store import ScoreMove
 from generator.runtime.write import Lookup, WriteQuery
 
 SQL: Final[dict[str, str]] = {
@@ -44,7 +45,7 @@ WRITE: Final = WriteQuery(
     sets=(
         SetUpdate(
             name="seat_map",
-            version="4ef33017201e",
+            version="28009a5ff425",
             key=("flight:", 0, ":seatmap"),
             args=(row_field("flight_id"),),
             arg_types=("int",),
@@ -59,6 +60,15 @@ WRITE: Final = WriteQuery(
                     fields=(("available", -1), ("booked", 1)),
                 ),
             ),
+        ),
+    ),
+    scores=(
+        ScoreMove(
+            "popular_flights",
+            "a68cd57a1bc1",
+            key="popular:flights",
+            member=row_field("flight_id"),
+            by=-1.0,
         ),
     ),
 )

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Final
 
 from generator.runtime import Param, Runtime
+from generator.runtime.hash_store import HashRefresh
 from generator.runtime.write import WriteQuery
 
 SQL: Final[dict[str, str]] = {
@@ -36,6 +37,14 @@ WRITE: Final = WriteQuery(
         "hub_route_counts",
         "passenger_last_flights",
         "round_trip",
+    ),
+    refresh=(
+        HashRefresh(
+            "airport_by_iata",
+            "93d646d494d1",
+            tag=("airport:", 0),
+            fields=(("name", 1),),
+        ),
     ),
 )
 

@@ -33,7 +33,7 @@ SQL: Final[dict[str, str]] = {
 
 QUERY: Final = BitmapQuery[Row, str](
     name="seat_map",
-    version="4ef33017201e",
+    version="28009a5ff425",
     sql=SQL,
     params=(Param("flight_id", "int"),),
     param_order=(0,),

@@ -21,6 +21,8 @@ import jinja2
 
 from generator.emit_bitmap import bitmap_context, set_updates
 from generator.model import CompiledQuery, Field, Literal_, Param, PyType, Template
+from generator.refresh import RefreshPlan, refresh_plans
+from generator.scores import MovePlan, WriteMoves, plan_moves
 from generator.triggers import WriteEffects, join_writes
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -67,6 +69,11 @@ class ColumnView:
     name: str
     annotation: str
     ctor: str  # Col(...) expression
+    nullable: bool = False
+
+    @property
+    def annotation_or_none(self) -> str:
+        return self.annotation if self.nullable else f"{self.annotation} | None"
 
 
 def _annotation(t: PyType, nullable: bool) -> str:
@@ -119,7 +126,7 @@ def module_context(q: CompiledQuery) -> dict[str, object]:
             args.append("nullable=True")
         if c.scale is not None:
             args.append(f"scale={c.scale}")
-        columns.append(ColumnView(c.name, _annotation(c.type, c.nullable), f"Col({', '.join(args)})"))
+        columns.append(ColumnView(c.name, _annotation(c.type, c.nullable), f"Col({', '.join(args)})", c.nullable))
     index = {p.name: i for i, p in enumerate(spec.params)}
     triggers = []
     for trig in spec.invalidate:
@@ -183,7 +190,20 @@ def _effect_tag(parts: tuple[object, ...], index: dict[str, int]) -> str:
     return _tuple(out)
 
 
-def write_context(q: CompiledQuery, effects: WriteEffects) -> dict[str, object]:
+def _refresh_ctor(plan: RefreshPlan, index: dict[str, int]) -> str:
+    fields = _tuple([f"({name!r}, {index[param]})" for name, param in plan.fields])
+    return f"HashRefresh({plan.spec!r}, {plan.version!r}, tag={_effect_tag(plan.tag, index)}, fields={fields})"
+
+
+def _move_ctor(plan: MovePlan, index: dict[str, int]) -> str:
+    kind, name = plan.member
+    member = str(index[name]) if kind == "param" else f"row_field({name!r})"
+    return f"ScoreMove({plan.spec!r}, {plan.version!r}, key={plan.key!r}, member={member}, by={plan.by!r})"
+
+
+def write_context(
+    q: CompiledQuery, effects: WriteEffects, refresh: tuple[RefreshPlan, ...] = (), moves: WriteMoves = WriteMoves((), ())
+) -> dict[str, object]:
     spec = q.spec
     params = [_param_view(p) for p in spec.params]
     index = {p.name: i for i, p in enumerate(spec.params)}
@@ -199,20 +219,23 @@ def write_context(q: CompiledQuery, effects: WriteEffects) -> dict[str, object]:
         "table": q.written_table or "",
         "mode": spec.write or "through",
         "tags": _tuple([_effect_tag(t, index) for t in effects.tags]),
-        "generations": list(effects.generations),
-        "generations_tuple": _tuple([repr(g) for g in effects.generations]),
+        "generations": sorted({*effects.generations, *moves.generations}),
+        "generations_tuple": _tuple([repr(g) for g in sorted({*effects.generations, *moves.generations})]),
         "lookup": lookup is not None,
         "lookup_sql": [(d, lookup.sql[d]) for d in sorted(lookup.sql)] if lookup else [],
         "lookup_order": _tuple([str(index[n]) for n in lookup.param_order]) if lookup else "()",
         "lookup_columns": _tuple([repr(c) for c in lookup.columns]) if lookup else "()",
         "uses_row_field": any(isinstance(p, tuple) and p[0] == "row" for t in effects.tags for p in t)
-        or any(s[0] == "row" for plan in effects.sets for s in (*plan.args, plan.member)),
+        or any(s[0] == "row" for plan in effects.sets for s in (*plan.args, plan.member))
+        or any(m.member[0] == "row" for m in moves.moves),
         "sets": set_updates(effects.sets, spec.params),
         "spec_sets": [f"{p.spec.name} (its set{''.join(f', {c.spec.name} counts' for c in p.counters)})" for p in effects.sets],
         "uses_datetime": bool(types & {"date", "datetime", "time"}),
         "uses_decimal": "decimal" in types,
         "signature_rt": ", ".join(["*", *(f"{p.name}: {p.annotation}" for p in params), "runtime: Runtime | None = None"]),
         "args": _tuple([p.name for p in spec.params]),
+        "refresh": _tuple([_refresh_ctor(plan, index) for plan in refresh]) if refresh else "",
+        "scores": _tuple([_move_ctor(plan, index) for plan in moves.moves]) if moves.moves else "",
     }
 
 
@@ -271,18 +294,19 @@ def emit(queries: list[CompiledQuery]) -> dict[str, str]:
     effects = join_writes(queries)
     rendered: dict[str, str] = {}
     ordered = sorted(queries, key=lambda q: q.spec.name)
+    reads = [q for q in ordered if q.spec.kind == "read"]
     for q in ordered:
         if q.spec.kind != "read":
-            rendered[f"{q.spec.name}.py"] = write.render(write_context(q, effects[q.spec.name]))
+            context = write_context(q, effects[q.spec.name], refresh_plans(q, reads), plan_moves(q, reads, effects[q.spec.name]))
+            rendered[f"{q.spec.name}.py"] = write.render(context)
             continue
         context = module_context(q)
-        if q.spec.cache is not None and q.spec.cache.store == "bitmap":
+        store = q.spec.cache.store if q.spec.cache is not None else "json"
+        if store == "bitmap":
             context = bitmap_context(q, context)
-            rendered[f"{q.spec.name}.py"] = env.get_template("accessor_bitmap.py.jinja").render(context)
-            rendered[f"tests/test_{q.spec.name}.py"] = env.get_template("test_accessor_bitmap.py.jinja").render(context)
-            continue
-        rendered[f"{q.spec.name}.py"] = accessor.render(context)
-        rendered[f"tests/test_{q.spec.name}.py"] = test.render(context)
+        shaped = store != "json"
+        rendered[f"{q.spec.name}.py"] = (env.get_template(f"accessor_{store}.py.jinja") if shaped else accessor).render(context)
+        rendered[f"tests/test_{q.spec.name}.py"] = (env.get_template(f"test_accessor_{store}.py.jinja") if shaped else test).render(context)
     names = [q.spec.name for q in ordered if q.spec.kind == "read"]
     writes = [q.spec.name for q in ordered if q.spec.kind == "write"]
     rendered["__init__.py"] = env.get_template("package_init.py.jinja").render(names=names, writes=writes)

@@ -37,13 +37,18 @@ CACHE_FIELDS: dict[str, tuple[str, ...]] = {
     "stampede": ("lock", "early", "none"),
     "negative_ttl": (),
     "bitmap": (),
+    "member": (),
+    "score": (),
 }
 
 # `cache.bitmap:` of a `store: bitmap` spec, and its `maintain:` (runtime/bitmap_store.py).
 BITMAP_FIELDS: dict[str, tuple[str, ...]] = {"member": (), "seats": (), "maintain": ()}
 MAINTAIN_FIELDS: dict[str, tuple[str, ...]] = {"table": (), "member_column": (), "param_columns": (), "counters": ()}
 
-TRIGGER_FIELDS: dict[str, tuple[str, ...]] = {"table": (), "tags": (), "all": ()}
+TRIGGER_FIELDS: dict[str, tuple[str, ...]] = {"table": (), "tags": (), "all": (), "moves": ()}
+
+# `moves:` of a trigger of a store: zset spec: the written row's column that names the member, and the step.
+MOVE_FIELDS: dict[str, tuple[str, ...]] = {"column": (), "by": ()}
 
 COLUMN_FIELDS: dict[str, tuple[str, ...]] = {"type": PARAM_FIELDS["type"], "nullable": ()}
 
@@ -59,7 +64,6 @@ DOCS: dict[str, str] = {
     "sql": "One statement. Placeholders are :name.",
     "returns": "one (a row or None), many (a list, default) or scalar (one value).",
     "columns": "Overrides of inferred result column types: column -> type or {type, nullable}.",
-    "cache": "How results are cached: key template, ttl, jitter, tags, store, stampede, negative_ttl.",
     "invalidate": "Triggers: a write to table drops entries by tags ({column} of the written row) or all.",
     "write": "For kind: write: through (commit, then invalidate) or behind (queued on a Valkey stream).",
     "lookup": "For kind: write (UPDATE/DELETE): read the trigger columns of the touched rows before writing.",
@@ -68,9 +72,11 @@ DOCS: dict[str, str] = {
     "ttl": "Seconds, or 30s / 5m / 1h / 1d (combinations like 1h30m too); at most a year.",
     "jitter": "Spread of expiry, 0% to 50% (e.g. 10%), so keys set together do not expire together.",
     "tags": "Tag templates: {param} or {row.column}; invalidating a tag drops every entry under it.",
-    "store": "json (default) | hash | zset | bitmap.",
+    "cache": "How results are cached: key template, ttl, jitter, tags, store, stampede, negative_ttl; member and score for store: zset; bitmap for store: bitmap.",
+    "store": "json (default): one string; hash: a returns: one row, a field per column; zset: a ranking (member, score); bitmap: a set of small integers or seat labels.",
+    "member": "store: zset: the result column whose values are the ranking's members. In cache.bitmap: the result column whose values are the set's members, an int column (0 to 1048575), or str with seats.",
+    "score": "store: zset: the result column (int or float) that orders the members.",
     "bitmap": "For store: bitmap: member (the result column), seats (a seat-letter alphabet), maintain.",
-    "member": "The result column whose values are the set's members: an int column (0 to 1048575), or str with seats.",
     "seats": "Members are seat labels: a row number (1, 2, ...) and one of these letters, e.g. ABCDEFGHIJK.",
     "maintain": "Writes that change the set in place: INSERT into table sets the written row's member, DELETE clears it.",
     "member_column": "The written table's column holding the member (default: the member's name).",
@@ -83,4 +89,7 @@ DOCS: dict[str, str] = {
     "nullable": "Whether the value may be None.",
     "table": "The written table that fires this trigger.",
     "all": "true: drop every entry of the spec (a generation bump, O(1)).",
+    "moves": "store: zset: an INSERT adds `by` to the score of the member named by the written row's `column`, a DELETE subtracts it (ZINCRBY after commit), instead of dropping the ranking.",
+    "column": "The written row's column whose value is the zset member.",
+    "by": "The score step per inserted (+) or deleted (-) row; default 1.",
 }

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from generator.fields import BITMAP_FIELDS, CACHE_FIELDS, MAINTAIN_FIELDS, COLUMN_FIELDS, DOCS, PARAM_FIELDS, SPEC_FIELDS, TRIGGER_FIELDS
+from generator.fields import BITMAP_FIELDS, CACHE_FIELDS, COLUMN_FIELDS, DOCS, MAINTAIN_FIELDS, MOVE_FIELDS, PARAM_FIELDS, SPEC_FIELDS, TRIGGER_FIELDS
 
 OUT = Path(__file__).resolve().parents[1] / "schema" / "spec.schema.json"
 DURATION = {"oneOf": [{"type": "integer", "minimum": 1}, {"type": "string", "pattern": r"^\s*(\d+|(\d+d)?(\d+h)?(\d+m)?(\d+s)?)\s*$"}]}
@@ -62,7 +62,8 @@ def schema() -> dict[str, Any]:
         },
         ["key", "ttl"],
     )
-    trigger = _object(TRIGGER_FIELDS, {"tags": {"type": "array", "items": TEMPLATE}, "all": {"type": "boolean"}}, ["table"])
+    moves = _object(MOVE_FIELDS, {"by": {"type": "number", "not": {"const": 0}}}, ["column"])
+    trigger = _object(TRIGGER_FIELDS, {"tags": {"type": "array", "items": TEMPLATE}, "all": {"type": "boolean"}, "moves": moves}, ["table"])
     spec = _object(
         SPEC_FIELDS,
         {

@@ -128,6 +128,11 @@ class CacheSpec:
     stampede: Stampede = "lock"
     negative_ttl: int | None = None  # seconds; None: empty results use `ttl`
     bitmap: BitmapSpec | None = None  # store: bitmap only
+    # store: zset: the result columns holding each member and its score.
+    member: str | None = None
+    score: str | None = None
+    member_span: Span | None = None
+    score_span: Span | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +147,10 @@ class Trigger:
     span: Span
     tags: tuple[Template, ...] = ()
     all: bool = False
+    # `moves: {column, by}` (store: zset): the member's score moves by `by` per inserted row, back per deleted row.
+    moves_column: str | None = None
+    moves_by: float = 1.0
+    moves_span: Span | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,6 +38,7 @@ from generator.sql_dialects import RenderError, normalize, render
 from generator.sql_parse import check_params, parse_statement, placeholders, tokenize
 from generator.sql_portable import check_portable, check_write_shape
 from generator.sql_resolve import check_names, qualify_tree, tables_read
+from generator.shapes import check_store, shape_suffix
 from generator.sql_writes import write_target
 from generator.sql_result import check_returns, check_tags, check_triggers, pins_key, result_columns, single_row, unnamed_columns
 from generator.sql_typer import Typer
@@ -64,7 +65,7 @@ def compile_query(spec: Spec, catalog: Catalog) -> CompiledQuery:
         outer = {target.table: tdef}
     Typer(tree, catalog, spec, outer).annotate(tree)
     columns, more = result_columns(src, tree)
-    diags += more + check_returns(spec, columns) + check_tags(spec, columns) + check_portable(src, tree, catalog)
+    diags += more + check_returns(spec, columns) + check_tags(spec, columns) + check_store(spec, columns, catalog, tree) + check_portable(src, tree, catalog)
     diags += check_bitmap(spec, columns, catalog)
     if diags:
         raise SpecError(diags)
@@ -75,7 +76,7 @@ def compile_query(spec: Spec, catalog: Catalog) -> CompiledQuery:
         param_order=order,
         columns=columns,
         tables=tables_read(tree),
-        version=version_of(tree, columns, spec.returns),
+        version=version_of(tree, columns, spec.returns + shape_suffix(spec)),
         written_table=target.table if target else None,
         bound_columns=target.bound if target else (),
         pins_key=pins_key(tree, catalog),

@@ -2,8 +2,10 @@
 
 Accessor counters are kept in Valkey (``fg:stats:<name>`` hashes, added to by
 ``Runtime.publish_metrics()``, which every runtime calls when it closes), next
-to the server's own keyspace figures, memory per spec sampled with MEMORY
-USAGE, and the slow log.
+to the server's own keyspace figures, memory per spec and per shape sampled
+with MEMORY USAGE (a json entry is a string, a hash entry a hash, a zset
+entry a sorted set plus its ``:meta``, a bitmap entry a string plus its ``:meta``; locks, stale copies and write marks
+are not entries), and the slow log.
 """
 
 from __future__ import annotations
@@ -13,6 +15,19 @@ from typing import Any
 from generator.runtime import Runtime
 
 SAMPLE = 20
+NOT_ENTRIES = (b":lock", b":stale", b":meta", b":w", b":wip", b":gen")
+SHAPES = {b"string": "json", b"hash": "hash", b"zset": "zset"}
+
+
+def entry_memory(client: Any, key: bytes) -> tuple[str, int]:
+    """(shape, bytes) of one entry, its meta included: a zset's, or a bitmap's (a string with a meta beside it)."""
+    shape = SHAPES.get(client.type(key), "other")
+    size = client.memory_usage(key) or 0
+    meta = client.memory_usage(key + b":meta") if shape in ("zset", "json") else None
+    if meta:
+        size += meta
+        shape = "bitmap" if shape == "json" else shape
+    return shape, int(size)
 
 
 def collect(rt: Runtime) -> dict[str, Any]:
@@ -23,36 +38,17 @@ def collect(rt: Runtime) -> dict[str, Any]:
         accessors[name] = {k.decode(): float(v) for k, v in client.hgetall(key).items()}
     info = client.info("stats")
     memory: dict[str, tuple[int, int]] = {}
-    shapes: dict[str, list[int]] = {}  # shape -> sampled entry sizes, every accessor together
+    by_shape: dict[str, list[int]] = {}
     for name in accessors:
-        sizes = [client.memory_usage(k) or 0 for k in list(client.scan_iter(match=f"fg:{name}:*", count=200))[:SAMPLE]]
+        keys = [k for k in client.scan_iter(match=f"fg:{name}:*", count=200) if not k.endswith(NOT_ENTRIES)][:SAMPLE]
+        measured = [entry_memory(client, k) for k in keys]
+        sizes = [size for _, size in measured]
         memory[name] = (len(sizes), int(sum(sizes) / len(sizes)) if sizes else 0)
-        for key in _entries(client, name):
-            shape, size = _entry_memory(client, key)
-            shapes.setdefault(shape, []).append(size)
-    by_shape = {shape: (len(sizes), int(sum(sizes) / len(sizes))) for shape, sizes in sorted(shapes.items())}
+        for shape, size in measured:
+            by_shape.setdefault(shape, []).append(size)
+    shapes = {shape: (len(s), int(sum(s) / len(s))) for shape, s in sorted(by_shape.items())}
     slow = client.slowlog_get(5)
-    return {"accessors": accessors, "info": info, "memory": memory, "shapes": by_shape, "slowlog": slow}
-
-
-_NOT_ENTRIES = (b":lock", b":stale", b":meta", b":wip", b":gen")
-
-
-def _entries(client: Any, name: str) -> list[bytes]:
-    """Up to SAMPLE entry keys of an accessor (not its locks, stale copies, metas or generation)."""
-    keys = [k for k in client.scan_iter(match=f"fg:{name}:*", count=200) if not k.endswith(_NOT_ENTRIES)]
-    return sorted(keys)[:SAMPLE]
-
-
-def _entry_memory(client: Any, key: bytes) -> tuple[str, int]:
-    """The entry's shape and its bytes: a bitmap has a ``<key>:meta`` beside it, counted with it."""
-    meta = client.memory_usage(key + b":meta")
-    size = int(client.memory_usage(key) or 0)
-    if meta:
-        return "bitmap", size + int(meta)
-    kind = client.type(key)
-    kind = kind.decode() if isinstance(kind, bytes) else str(kind)
-    return {"string": "json"}.get(kind, kind), size
+    return {"accessors": accessors, "info": info, "memory": memory, "shapes": shapes, "slowlog": slow}
 
 
 def print_stats(database_url: str | None, cache_url: str | None) -> int:
@@ -64,9 +60,9 @@ def print_stats(database_url: str | None, cache_url: str | None) -> int:
         hits, misses = c.get("hits", 0), c.get("misses", 0)
         rate = hits / (hits + misses) if hits + misses else 0.0
         print(f"{name:<24} {hits:>8.0f} {misses:>8.0f} {rate:>9.1%} {c.get('cache_errors', 0):>7.0f} {data['memory'][name][1]:>12}")
-    print(f"\n{'shape':<24} {'entries sampled':>16} {'bytes/entry':>12}")
-    for shape, (n, size) in data["shapes"].items():
-        print(f"{shape:<24} {n:>16} {size:>12}")
+    print("\nmemory per shape (sampled entries, MEMORY USAGE):")
+    for shape, (count, mean) in data["shapes"].items():
+        print(f"  {shape:<6} {count:>4} entries sampled, {mean:>8} bytes/entry")
     info = data["info"]
     print(
         f"\nkeyspace hits {info.get('keyspace_hits', 0)}, misses {info.get('keyspace_misses', 0)}, "

@@ -23,6 +23,7 @@ from generator.fields import (
     SPEC_FIELDS,
     TRIGGER_FIELDS,
     COLUMN_FIELDS,
+    MOVE_FIELDS,
 )
 from generator.load import RawSpec, span
 from generator.model import (
@@ -268,7 +269,7 @@ def _examples(c: _Checker, node: yaml.Node, params: tuple[Param, ...]) -> tuple[
     return tuple(out)
 
 
-def _cache(c: _Checker, node: yaml.Node, params: tuple[Param, ...]) -> CacheSpec | None:
+def _cache(c: _Checker, node: yaml.Node, params: tuple[Param, ...], returns: str | None = None) -> CacheSpec | None:
     fields = c.mapping(node, "cache", CACHE_FIELDS)
     where = span(c.path, node)
     for required in ("key", "ttl"):
@@ -288,10 +289,8 @@ def _cache(c: _Checker, node: yaml.Node, params: tuple[Param, ...]) -> CacheSpec
             jitter = parsed
     tags = c.templates(fields["tags"][1], "cache.tags", "tag") if "tags" in fields else ()
     store = c.choice(fields["store"][1], "cache.store", CACHE_FIELDS["store"]) if "store" in fields else "json"
-    if store not in (None, "json", "bitmap"):
-        c.error(fields["store"][1], "FG013", f"cache.store: {store} is part of the format but not generated yet; use store: json or bitmap")
-        store = None
     stampede = c.choice(fields["stampede"][1], "cache.stampede", CACHE_FIELDS["stampede"]) if "stampede" in fields else "lock"
+    member, score = _shape_fields(c, node, fields, store, returns, stampede)
     bitmap = bitmap_section(c, fields["bitmap"][1], params, stampede) if "bitmap" in fields and store == "bitmap" else None
     if "bitmap" in fields and store not in (None, "bitmap"):
         c.error(fields["bitmap"][0], "FG102", "cache.bitmap applies to store: bitmap only; add store: bitmap or remove this section")
@@ -319,7 +318,50 @@ def _cache(c: _Checker, node: yaml.Node, params: tuple[Param, ...]) -> CacheSpec
         return None
     if store == "bitmap" and bitmap is None:
         return None
-    return CacheSpec(key, ttl, where, jitter, tags, cast(Any, store), cast(Any, stampede), negative, bitmap)
+    member_name, member_span = member
+    score_name, score_span = score
+    return CacheSpec(
+        key,
+        ttl,
+        where,
+        jitter,
+        tags,
+        cast(Any, store),
+        cast(Any, stampede),
+        negative,
+        bitmap=bitmap,
+        member=member_name,
+        score=score_name,
+        member_span=member_span,
+        score_span=score_span,
+    )
+
+
+_NEEDS = {"hash": "one", "zset": "many"}
+_ROLE = {"member": "each member of the ranking", "score": "each member's score"}
+_WHY = {"hash": "a hash holds one row", "zset": "a sorted set holds a ranking, many rows"}
+
+
+def _shape_fields(
+    c: _Checker, node: yaml.Node, fields: dict[str, tuple[yaml.Node, yaml.Node]], store: str | None, returns: str | None, stampede: str | None
+) -> tuple[tuple[str | None, Span | None], tuple[str | None, Span | None]]:
+    """FG094: the store fits `returns` and `stampede`; member and score given for zset only (FG011, FG013)."""
+    if store in _NEEDS and returns is not None and returns != _NEEDS[store]:
+        c.error(fields["store"][1], "FG094", f"cache.store: {store} needs returns: {_NEEDS[store]} ({_WHY[store]}), but this spec has returns: {returns}; write returns: {_NEEDS[store]}, or use store: json")
+    if store in _NEEDS and stampede == "early":
+        c.error(fields["stampede"][1], "FG094", f"stampede: early is for store: json; a {store} entry keeps no expiry estimate; write stampede: lock")
+    out: list[tuple[str | None, Span | None]] = []
+    for name in ("member", "score"):
+        if name not in fields:
+            if store == "zset" and isinstance(node, yaml.MappingNode):
+                c.error(node, "FG011", f"store: zset needs cache.{name}: the result column holding {_ROLE[name]}")
+            out.append((None, None))
+            continue
+        value = c.string(fields[name][1], f"cache.{name}")
+        if value is not None and store != "zset":
+            c.error(fields[name][0], "FG013", f"cache.{name} applies to store: zset only; remove it, or write store: zset")
+        out.append((value.lower() if value else None, span(c.path, fields[name][1])))
+    return out[0], out[1]
 
 
 def _triggers(c: _Checker, node: yaml.Node) -> tuple[Trigger, ...]:
@@ -336,11 +378,31 @@ def _triggers(c: _Checker, node: yaml.Node) -> tuple[Trigger, ...]:
         table = c.string(fields["table"][1], "invalidate[].table")
         tags = c.templates(fields["tags"][1], "invalidate[].tags", "trigger") if "tags" in fields else ()
         everything = bool(_bool(c, fields["all"][1], "invalidate[].all")) if "all" in fields else False
-        if not tags and not everything:
-            c.error(item, "FG011", "an invalidate entry needs tags: [...] or all: true")
+        column, by = _moves(c, fields["moves"][1]) if "moves" in fields else (None, 1.0)
+        if not tags and not everything and "moves" not in fields:
+            c.error(item, "FG011", "an invalidate entry needs tags: [...], all: true or (store: zset) moves: {column: ...}")
         if table is not None:
-            out.append(Trigger(table.lower(), span(c.path, fields["table"][1]), tags, everything))
+            where = span(c.path, fields["moves"][1]) if "moves" in fields else None
+            out.append(Trigger(table.lower(), span(c.path, fields["table"][1]), tags, everything, column, by, where))
     return tuple(out)
+
+
+def _moves(c: _Checker, node: yaml.Node) -> tuple[str | None, float]:
+    fields = c.mapping(node, "invalidate[].moves", MOVE_FIELDS)
+    if "column" not in fields:
+        if isinstance(node, yaml.MappingNode):
+            c.error(node, "FG011", "moves needs a column: the written row's column that names the member, e.g. {column: flight_id, by: 1}")
+        return None, 1.0
+    column = c.string(fields["column"][1], "invalidate[].moves.column")
+    by = 1.0
+    if "by" in fields:
+        bnode = fields["by"][1]
+        value = yaml.safe_load(bnode.value) if isinstance(bnode, yaml.ScalarNode) else None
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value == 0:
+            c.error(bnode, "FG012", f"invalidate[].moves.by must be a number other than 0, found {_describe(bnode)}")
+        else:
+            by = float(value)
+    return (column.lower() if column else None), by
 
 
 def _columns(c: _Checker, node: yaml.Node) -> tuple[ColumnOverride, ...]:
@@ -405,7 +467,7 @@ def validate(raw: RawSpec) -> Spec:
     write = c.choice(fields["write"][1], "write", SPEC_FIELDS["write"]) if "write" in fields else None
     if kind == "read":
         if "cache" in fields:
-            cache = _cache(c, fields["cache"][1], params)
+            cache = _cache(c, fields["cache"][1], params, returns)
         elif "name" in fields:
             c.error(root_span, "FG011", "a read spec needs a cache section (key and ttl at least)")
         if "write" in fields:

@@ -19,4 +19,7 @@ def test_bench_quick_run_writes_results_and_keeps_the_stampede_to_one_query() ->
     results = json.loads((ROOT / "bench" / "out" / "results.json").read_text())
     assert set(results["hit_us"]) == {"raw GET + decode", "flughafen-gen hit", "dogpile.cache hit", "cashews hit"}
     assert results["stampede_db_queries"]["200 cold callers"] == 1
+    memory = results["memory_bytes"]
+    assert 0 < memory["hash, fields by position"] < memory["hash (store: hash)"] < memory["json envelope (store: json)"]
+    assert "airport row: hash / json envelope (memory)" in results["ratios"]
     assert (ROOT / "bench" / "out" / "results.png").stat().st_size > 0

@@ -63,3 +63,70 @@ def _round_trip(runtime: Runtime, v: Values) -> None:
 def test_round_trip_on_embedded_default(embedded_runtime: Runtime) -> None:
     for v in EXAMPLES:
         _round_trip(embedded_runtime, v)
+
+
+# store: hash: single fields read alone, equal to the row's; an empty result is cached as such.
+
+
+def test_each_field_reads_alone_as_in_the_row(embedded_runtime: Runtime) -> None:
+    for v in EXAMPLES:
+        _invalidate(v, embedded_runtime)
+        row = airport_by_iata.fetch(iata=v[0], runtime=embedded_runtime)
+        assert row is not None, "the example names an existing row"
+        counters = embedded_runtime.metrics.of("airport_by_iata")
+        hits = counters.hits
+        assert (
+            airport_by_iata.fetch_airport_id(iata=v[0], runtime=embedded_runtime)
+            == row.airport_id
+        )
+        assert (
+            airport_by_iata.fetch_iata(iata=v[0], runtime=embedded_runtime) == row.iata
+        )
+        assert (
+            airport_by_iata.fetch_icao(iata=v[0], runtime=embedded_runtime) == row.icao
+        )
+        assert (
+            airport_by_iata.fetch_name(iata=v[0], runtime=embedded_runtime) == row.name
+        )
+        assert (
+            airport_by_iata.fetch_city(iata=v[0], runtime=embedded_runtime) == row.city
+        )
+        assert (
+            airport_by_iata.fetch_country(iata=v[0], runtime=embedded_runtime)
+            == row.country
+        )
+        assert (
+            airport_by_iata.fetch_latitude(iata=v[0], runtime=embedded_runtime)
+            == row.latitude
+        )
+        assert (
+            airport_by_iata.fetch_longitude(iata=v[0], runtime=embedded_runtime)
+            == row.longitude
+        )
+        assert counters.hits == hits + 8, "each field is one hit on the hash"
+
+
+def test_the_entry_is_a_hash_with_a_field_per_non_null_column(
+    embedded_runtime: Runtime,
+) -> None:
+    for v in EXAMPLES:
+        row = airport_by_iata.fetch(iata=v[0], runtime=embedded_runtime)
+        stored = embedded_runtime.cache.script(
+            "return redis.call('HKEYS', KEYS[1])", [_key(v)], []
+        )
+        assert row is not None
+        expected = {
+            name
+            for name in [
+                "airport_id",
+                "iata",
+                "icao",
+                "name",
+                "city",
+                "country",
+                "latitude",
+                "longitude",
+            ]
+            if getattr(row, name) is not None
+        }
+        assert {k.decode() for k in stored} == expected | {"~"}

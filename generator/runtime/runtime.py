@@ -121,6 +121,17 @@ class CacheState:
         self._shas[source] = sha
         return self._call("EVALSHA", sha, len(keys), *keys, *args)
 
+    def pipelined(self, *commands: tuple[Any, ...]) -> list[Any]:
+        """Several commands in one round trip on this thread's connection (the hash hit path); any error drops it."""
+        conn = self._connection()
+        try:
+            conn.send_packed_command(conn.pack_commands(commands))
+            return [conn.read_response() for _ in commands]
+        except BaseException:
+            conn.disconnect()
+            self._local.conn = None
+            raise
+
     def mget(self, *keys: str) -> list[Any]:
         """MGET of many keys on this thread's connection (batch reads)."""
         values: list[Any] = self._call("MGET", *keys)

@@ -21,6 +21,8 @@ import msgspec
 from generator.runtime.bitmap_writes import Held, SetUpdate, changes, hold, release
 from generator.runtime.bitmap_writes import apply as apply_sets
 from generator.runtime.db import QueryError
+from generator.runtime.hash_store import HashRefresh, refresh_in_place, take_ticket
+from generator.runtime.zset_store import PendingMove, ScoreMove, begin_moves, finish_moves
 from generator.runtime.keys import RowField, Template, fill, generation_key
 from generator.runtime.query import Param
 
@@ -79,6 +81,8 @@ class WriteQuery:
         generations: tuple[str, ...] = (),
         lookup: Lookup | None = None,
         sets: tuple[SetUpdate, ...] = (),
+        refresh: tuple[HashRefresh, ...] = (),
+        scores: tuple[ScoreMove, ...] = (),
     ) -> None:
         self.name = name
         self.sql = sql
@@ -90,6 +94,8 @@ class WriteQuery:
         self.generations = generations
         self.lookup = lookup
         self.sets = sets  # store: bitmap sets kept up to date (runtime/bitmap_writes.py)
+        self.refresh = refresh  # store: hash entries updated in place (write: through)
+        self.scores = scores  # store: zset scores moved (write: through)
         self.stream = STREAM_PREFIX + name
         nullable = [(_TYPES[p.type] | None) if p.nullable else _TYPES[p.type] for p in params]
         self._decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(tuple[tuple(nullable)])  # type: ignore[misc]
@@ -104,25 +110,32 @@ class WriteQuery:
             rt.cache.client.xadd(self.stream, {"args": self._encoder.encode(args)})
             return 0
         held: Held | None = None
+        moves: list[PendingMove] = []
         try:
             with rt.db.transaction() as cur:
-                count, tags, rows = self._run(cur, rt, args)
+                count, rows = self.apply_rows(cur, rt, args)
+                tags = self.tags_for(args, rows)
+                ticket = take_ticket(rt, self.refresh) if count else None
+                moves = begin_moves(rt, self.scores, args, rows) if count else []
                 if self.sets:
                     held = changes(self.sets, args, rows)
                     hold(rt, held)  # before the commit: no fill stores what this write changes
         except BaseException:
             if held is not None:
                 release(rt, held)
+            finish_moves(rt, moves, committed=False)
             raise
-        self.invalidate(rt, tags, held)
+        finish_moves(rt, moves, committed=True)
+        self.invalidate(rt, refresh_in_place(rt, self.refresh, args, tags, ticket), held)
         return count
 
     def apply(self, cur: Any, rt: Runtime, args: tuple[Any, ...]) -> tuple[int, list[str]]:
         """Run in the caller's transaction; returns rows affected and the tags to invalidate."""
-        count, tags, _ = self._run(cur, rt, args)
-        return count, tags
+        count, rows = self.apply_rows(cur, rt, args)
+        return count, self.tags_for(args, rows)
 
-    def _run(self, cur: Any, rt: Runtime, args: tuple[Any, ...]) -> tuple[int, list[str], list[Any]]:
+    def apply_rows(self, cur: Any, rt: Runtime, args: tuple[Any, ...]) -> tuple[int, list[Any]]:
+        """Run in the caller's transaction; returns rows affected and the rows looked up before the write."""
         dialect = rt.db.dialect
         rows: list[_Row] = []
         try:
@@ -133,7 +146,7 @@ class WriteQuery:
             count = int(cur.rowcount)
         except Exception as e:
             raise QueryError(f"{self.name}: the write failed on {rt.db.url.redacted()}: {e}") from e
-        return count, self.tags_for(args, rows), rows
+        return count, rows
 
     def tags_for(self, args: tuple[Any, ...], rows: list[Any]) -> list[str]:
         names: set[str] = set()

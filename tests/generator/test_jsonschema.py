@@ -40,6 +40,8 @@ def test_every_seed_spec_is_valid(path: Path) -> None:
         (lambda s: s.pop("cache"), "a read spec without cache"),
         (lambda s: s["cache"].pop("ttl"), "a cache without ttl"),
         (lambda s: s.update(name="Flight-Search"), "a name that is no identifier"),
+        (lambda s: s["invalidate"][0].update(moves={"by": 1}), "moves without a column"),
+        (lambda s: s["cache"].update(member=["flight_id"]), "a zset member that is not a column name"),
     ],
 )
 def test_what_the_build_refuses_the_schema_refuses(change: object, why: str) -> None:

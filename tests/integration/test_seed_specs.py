@@ -63,4 +63,6 @@ def test_worked_examples_find_what_the_workshop_promises(runtime: Runtime) -> No
     germany = MODULES["country_airport_stats"].fetch(country="GERMANY", runtime=runtime)
     assert germany is not None and germany.airports == 457
     assert len(MODULES["airports_in_country"].fetch(country="GERMANY", runtime=runtime)) == 457
-    assert len(MODULES["hub_route_counts"].fetch(top=10, runtime=runtime)) == 10
+    hubs = MODULES["hub_route_counts"].top(n=10, runtime=runtime)
+    assert len(hubs) == 10 and [h.routes for h in hubs] == sorted((h.routes for h in hubs), reverse=True)
+    assert MODULES["hub_route_counts"].rank(iata=hubs[0].iata, runtime=runtime) == 0

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
-from generated import airport_by_iata, airports_in_country, flight_search, seat_availability, seat_map
+from generated import airport_by_iata, airports_in_country, flight_search, hub_route_counts, seat_availability, seat_map
 from generator.cli import main
 from generator.runtime import Runtime
 from generator.stats import collect
@@ -80,7 +81,7 @@ def test_stats_sees_counters_published_by_every_runtime(db_url: str, valkey_serv
     mine = data["accessors"]["airport_by_iata"]
     assert mine["hits"] >= 3 and mine["misses"] >= 1
     assert data["memory"]["airport_by_iata"][1] > 0
-    assert data["shapes"]["json"][0] >= 1 and data["shapes"]["json"][1] > 0
+    assert data["shapes"]["hash"][0] >= 1 and data["shapes"]["hash"][1] > 0  # airport_by_iata is a store: hash
 
 
 def test_stats_reports_memory_per_shape_counting_bitmap_entries(db_url: str, valkey_server: object) -> None:
@@ -96,6 +97,20 @@ def test_stats_reports_memory_per_shape_counting_bitmap_entries(db_url: str, val
     assert data["shapes"]["json"][0] == 1
     assert data["shapes"]["bitmap"][1] > 0
     assert "keyspace_hits" in data["info"]
+
+
+def test_stats_reports_memory_per_shape(runtime: Runtime) -> None:
+    airport_by_iata.fetch(iata="JFK", runtime=runtime)  # hash
+    hub_route_counts.fetch(runtime=runtime)  # zset
+    flight_search.fetch(origin="JFK", destination="LAX", day=datetime.date(2024, 12, 15), runtime=runtime)  # json
+    runtime.publish_metrics()
+    data = collect(runtime)
+    assert set(data["shapes"]) == {"json", "hash", "zset"}
+    assert all(count >= 1 and mean > 0 for count, mean in data["shapes"].values())
+    client = runtime.cache.client
+    zset_key = hub_route_counts.key().encode()
+    assert data["memory"]["hub_route_counts"] == (1, client.memory_usage(zset_key) + client.memory_usage(zset_key + b":meta"))
+    assert data["memory"]["airport_by_iata"] == (1, client.memory_usage(airport_by_iata.key(iata="JFK")))
 
 
 def test_warm_fills_misses_from_a_params_file(runtime: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
