@@ -104,9 +104,9 @@ class CacheState:
             self._local.conn = None
             raise
 
-    def mget2(self, first: str, second: str) -> list[Any]:
-        """MGET of two keys: the hit path."""
-        values: list[Any] = self._call("MGET", first, second)
+    def mget3(self, first: str, second: str, third: str) -> list[Any]:
+        """MGET of three keys: the hit path (generation, entry, sequence)."""
+        values: list[Any] = self._call("MGET", first, second, third)
         return values
 
     def script(self, source: str, keys: list[str], args: list[Any]) -> Any:
