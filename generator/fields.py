@@ -36,6 +36,8 @@ CACHE_FIELDS: dict[str, tuple[str, ...]] = {
     "store": ("json", "hash", "zset", "bitmap"),
     "stampede": ("lock", "early", "none"),
     "negative_ttl": (),
+    "near": (),
+    "near_size": (),
 }
 
 TRIGGER_FIELDS: dict[str, tuple[str, ...]] = {"table": (), "tags": (), "all": ()}
@@ -54,7 +56,7 @@ DOCS: dict[str, str] = {
     "sql": "One statement. Placeholders are :name.",
     "returns": "one (a row or None), many (a list, default) or scalar (one value).",
     "columns": "Overrides of inferred result column types: column -> type or {type, nullable}.",
-    "cache": "How results are cached: key template, ttl, jitter, tags, store, stampede, negative_ttl.",
+    "cache": "How results are cached: key template, ttl, jitter, tags, store, stampede, negative_ttl, near, near_size.",
     "invalidate": "Triggers: a write to table drops entries by tags ({column} of the written row) or all.",
     "write": "For kind: write: through (commit, then invalidate) or behind (queued on a Valkey stream).",
     "lookup": "For kind: write (UPDATE/DELETE): read the trigger columns of the touched rows before writing.",
@@ -66,6 +68,8 @@ DOCS: dict[str, str] = {
     "store": "json (default) | hash | zset | bitmap.",
     "stampede": "lock (default): one caller fills a missing key; early: probabilistic early refresh; none.",
     "negative_ttl": "How long an empty result is cached (default: ttl).",
+    "near": "Opt-in near cache: each process also keeps hot entries in memory, served without Valkey for at most this long (e.g. 30s, at most the ttl); Valkey's invalidation messages (CLIENT TRACKING) drop them as soon as they change.",
+    "near_size": "With near: the most entries one process keeps for this spec (default 10000, at most 1000000); the least recently used go first.",
     "type": "str int float decimal bool date datetime time.",
     "pattern": "A regular expression a str parameter must match in full.",
     "nullable": "Whether the value may be None.",

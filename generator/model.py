@@ -96,6 +96,8 @@ class CacheSpec:
     store: Store = "json"
     stampede: Stampede = "lock"
     negative_ttl: int | None = None  # seconds; None: empty results use `ttl`
+    near: int | None = None  # seconds a process may serve its in-memory copy; None: no near cache
+    near_size: int | None = None  # entries per process; None: the runtime's default
 
 
 @dataclass(frozen=True, slots=True)

@@ -292,6 +292,7 @@ def _cache(c: _Checker, node: yaml.Node, params: tuple[Param, ...]) -> CacheSpec
         store = None
     stampede = c.choice(fields["stampede"][1], "cache.stampede", CACHE_FIELDS["stampede"]) if "stampede" in fields else "lock"
     negative = c.duration(fields["negative_ttl"][1], "cache.negative_ttl") if "negative_ttl" in fields else None
+    near, near_size = _near(c, fields, ttl)
     names = {p.name for p in params}
     if key is not None:
         used = {f.name for f in key.fields}
@@ -309,7 +310,28 @@ def _cache(c: _Checker, node: yaml.Node, params: tuple[Param, ...]) -> CacheSpec
                 c.error(f.span, "FG054", f"tag names {{{f.name}}}, which is not a parameter; use a parameter or {{row.column}}")
     if key is None or ttl is None or store is None or stampede is None:
         return None
-    return CacheSpec(key, ttl, where, jitter, tags, cast(Any, store), cast(Any, stampede), negative)
+    return CacheSpec(key, ttl, where, jitter, tags, cast(Any, store), cast(Any, stampede), negative, near, near_size)
+
+
+MAX_NEAR_SIZE = 1_000_000
+
+
+def _near(c: _Checker, fields: dict[str, tuple[yaml.Node, yaml.Node]], ttl: int | None) -> tuple[int | None, int | None]:
+    """``near: 30s`` (at most the ttl) and ``near_size: N`` (only with near)."""
+    near = c.duration(fields["near"][1], "cache.near") if "near" in fields else None
+    if near is not None and ttl is not None and near > ttl:
+        c.error(fields["near"][1], "FG042", f"cache.near: {near} s is longer than cache.ttl ({ttl} s); a local copy never outlives its entry, write at most {ttl}s")
+        near = None
+    if "near_size" not in fields:
+        return near, None
+    node = fields["near_size"][1]
+    value = yaml.safe_load(node.value) if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:int" else None
+    if not isinstance(value, int) or not 1 <= value <= MAX_NEAR_SIZE:
+        c.error(node, "FG042", f"cache.near_size: {_describe(node)} is not a number of entries; write a whole number from 1 to {MAX_NEAR_SIZE}")
+        return near, None
+    if "near" not in fields:
+        c.error(fields["near_size"][0], "FG011", "cache.near_size needs cache.near (how long a local copy may be served, e.g. near: 30s)")
+    return near, value
 
 
 def _triggers(c: _Checker, node: yaml.Node) -> tuple[Trigger, ...]:

@@ -18,6 +18,7 @@ import valkey
 from generator.runtime.config import CacheUrl, Config, load_config, parse_cache_url
 from generator.runtime.db import Database
 from generator.runtime.metrics import Counters, Metrics
+from generator.runtime.near import NearCache
 
 log = logging.getLogger("flughafen")
 
@@ -33,7 +34,7 @@ class CacheState:
     and hits resume within a second of Valkey coming back.
     """
 
-    def __init__(self, url: CacheUrl, socket_timeout: float = 0.25):
+    def __init__(self, url: CacheUrl, socket_timeout: float = 0.25, near_cache: bool = True):
         self.url = url
         self._server: Any = None
         if url.embedded:
@@ -61,6 +62,9 @@ class CacheState:
         self._backoff = BACKOFF_START
         self._down = False
         self.errors = 0
+        # Local copies of near-cached queries (``cache: near:``); off: every read asks Valkey.
+        self.near_enabled = near_cache
+        self.near = NearCache(self.client.connection_pool.make_connection, url.redacted())
 
     def usable(self) -> bool:
         return not self._down or time.monotonic() >= self._down_until
@@ -141,11 +145,20 @@ class CacheState:
             self.failed(e)
 
     def delete(self, *keys: str) -> None:
-        """Invalidation must not be lost silently: errors propagate to the writer."""
+        """Invalidation must not be lost silently: errors propagate to the writer.
+
+        Local copies go after Valkey's: a reader that read the old value
+        before this returns saw an older epoch and cannot store it.
+        """
         self.client.delete(*keys)
+        if self.near.stores:
+            self.near.drop_keys(list(keys))
 
     def incr(self, key: str) -> None:
+        """Bumps a query's generation (``fg:<name>:gen``): every entry of it, local copies too."""
         self.client.incr(key)
+        if self.near.stores:
+            self.near.drop_queries([key.split(":", 2)[1]])
 
     def invalidate_tags(self, tags: list[str]) -> int:
         from generator.runtime.keys import tag_key
@@ -156,9 +169,14 @@ class CacheState:
         keys = [SEQUENCE_KEY]
         for tag in tags:
             keys += [tag_key(tag), tag_marker_key(tag)]
-        return int(self._invalidate(keys=keys, args=[LOCK_MS * 2]))
+        if not self.near.stores:
+            return int(self._invalidate(keys=keys, args=[LOCK_MS * 2, 0]))
+        count, *members = self._invalidate(keys=keys, args=[LOCK_MS * 2, 1])  # and the entries, for local copies
+        self.near.drop_keys([m.decode("utf-8", "surrogateescape") for m in members])
+        return int(count)
 
     def close(self) -> None:
+        self.near.close()
         with self._own_lock:
             for conn in self._own:
                 conn.disconnect()
@@ -173,12 +191,13 @@ def _scripts() -> Any:
 
 
 class Runtime:
-    def __init__(self, config: Config, socket_timeout: float = 0.25, stale_if_error: int = 0):
+    def __init__(self, config: Config, socket_timeout: float = 0.25, stale_if_error: int = 0, near_cache: bool = True):
         self.config = config
         # Seconds a copy of each entry outlives its TTL, served (flagged) when the database fails.
         self.stale_if_error = stale_if_error
         self.db = Database(config.database_url)
-        self.cache = CacheState(config.cache_url, socket_timeout)
+        # near_cache=False: near-cached queries read Valkey every time, like the others.
+        self.cache = CacheState(config.cache_url, socket_timeout, near_cache)
         self.metrics = Metrics()
         self._published: dict[str, dict[str, float]] = {}
 
@@ -190,8 +209,9 @@ class Runtime:
         project_dir: Any = None,
         socket_timeout: float = 0.25,
         stale_if_error: int = 0,
+        near_cache: bool = True,
     ) -> Runtime:
-        return cls(load_config(database_url, cache_url, project_dir), socket_timeout, stale_if_error)
+        return cls(load_config(database_url, cache_url, project_dir), socket_timeout, stale_if_error, near_cache)
 
     @property
     def dialect(self) -> str:

@@ -7,16 +7,32 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
 
 from generated import airport_by_iata, rename_airport
 from generator.runtime import Runtime
+from tests.integration.conftest import cache_url
 
 OPS = 10_000
 READERS = 4
 WRITES = 1_000
 
 
-def test_no_reader_sees_a_value_older_than_the_last_returned_write(runtime: Runtime) -> None:
+@pytest.fixture(params=[True, False], ids=["near cache", "valkey only"])
+def near_or_not(request: pytest.FixtureRequest, runtime: Runtime, db_url: str, valkey_server: object) -> Iterator[Runtime]:
+    """airport_by_iata is near-cached (cache: near:): with local copies, and with the runtime's near cache off."""
+    if request.param:
+        yield runtime
+        return
+    with Runtime.from_config(database_url=db_url, cache_url=cache_url(valkey_server), project_dir=Path.cwd(), near_cache=False) as rt:
+        yield rt
+
+
+def test_no_reader_sees_a_value_older_than_the_last_returned_write(near_or_not: Runtime) -> None:
+    runtime = near_or_not
     original = airport_by_iata.fetch(iata="FRA", runtime=runtime)
     assert original is not None
     airport_id = original.airport_id
@@ -56,3 +72,5 @@ def test_no_reader_sees_a_value_older_than_the_last_returned_write(runtime: Runt
     assert not errors, errors[:5]
     assert version >= WRITES and reads[0] + version >= OPS
     assert airport_by_iata.fetch(iata="FRA", runtime=runtime) == original
+    if runtime.cache.near_enabled:
+        assert runtime.metrics.of("airport_by_iata").near_hits > 0, "the near cache was never used"

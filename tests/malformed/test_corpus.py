@@ -77,6 +77,11 @@ CASES: list[tuple[str, bytes, str, int, int]] = [
     ("ttl over a year", edit("ttl: 5m", "ttl: 400d"), "FG040", 9, 8),
     ("jitter too big", edit("  ttl: 5m\n", "  ttl: 5m\n  jitter: 90%\n"), "FG041", 10, 11),
     ("negative_ttl wrong", edit("  ttl: 5m\n", "  ttl: 5m\n  negative_ttl: soon\n"), "FG040", 10, 17),
+    ("near not a duration", edit("  ttl: 5m\n", "  ttl: 5m\n  near: soon\n"), "FG040", 10, 9),
+    ("near longer than the ttl", edit("  ttl: 5m\n", "  ttl: 5m\n  near: 10m\n"), "FG042", 10, 9),
+    ("near_size zero", edit("  ttl: 5m\n", "  ttl: 5m\n  near: 30s\n  near_size: 0\n"), "FG042", 11, 14),
+    ("near_size not a number", edit("  ttl: 5m\n", "  ttl: 5m\n  near: 30s\n  near_size: lots\n"), "FG042", 11, 14),
+    ("near_size without near", edit("  ttl: 5m\n", "  ttl: 5m\n  near_size: 100\n"), "FG011", 10, 3),
     # -- templates
     ("key names an undeclared param", edit('key: "flight:{flight_id}"', 'key: "flight:{flightid}"'), "FG051", 8, 16),
     ("key misses a param", edit('key: "flight:{flight_id}"', 'key: "flight"'), "FG052", 8, 8),
