@@ -5,12 +5,19 @@ The whole cache-aside race, in one place (as dogpile.cache's get_or_create):
 - hit: one round trip, ``MGET generation entry sequence``; the entry counts
   only if it was stored under the current generation (``invalidate_all`` is
   an INCR of the generation: O(1)). One msgspec decode, straight into rows.
+- near hit (``cache: near:``, opt-in): the process's own copy, no round
+  trip; see near.py for how Valkey's invalidation messages keep it honest.
 - miss: ``SET lock token NX PX``; the owner queries the database and stores
   through FILL, a script that stores only if the caller still owns the lock,
   the generation is unchanged and none of the entry's tags was invalidated
   since the read began (leases, as in "Scaling Memcache at Facebook"): a fill
   that raced an invalidation is dropped, never stored stale. Value and tag
   registrations are written together or not at all.
+- after recent misses the first read is READ_OR_LOCK, which takes the lock
+  in the same round trip when the entry is missing: such a miss costs two
+  round trips (read-or-lock, fill) instead of three (read, lock, fill). A
+  hit through the script costs a few microseconds more than MGET, so reads
+  go back to MGET once hits dominate again (``MISS_SCORE_*``).
 - others wait for the owner's value with short sleeps, bounded by the lock's
   lifetime, then query the database themselves.
 - ``stampede: early``: XFetch (Vattani et al., VLDB 2015) refreshes an entry
@@ -36,7 +43,6 @@ import msgspec
 
 from generator.runtime.convert import Convert, converter
 from generator.runtime.db import QueryError
-from generator.runtime.metrics import Counters
 from generator.runtime.near import NearStore
 from generator.runtime.keys import (
     RowField,
@@ -395,18 +401,22 @@ class ReadQuery(Generic[RowT]):
         if not cache.usable():
             counters.misses += 1
             return self.query_database(args, rt)
-        if self._miss_score:
-            return self._read_or_lock(rt, args, key, counters, store, epoch)
+        token = ""
         try:
             start = time.perf_counter()
-            generation, raw, sequence = cache.mget3(self.generation_key, key, SEQUENCE_KEY)
+            if self._miss_score:  # misses lately: take the lock in this round trip if the entry is missing
+                token = _token()
+                reply = cache.script(READ_OR_LOCK, [self.generation_key, key, key + ":lock", SEQUENCE_KEY], [token, LOCK_MS])
+            else:
+                reply = cache.mget3(self.generation_key, key, SEQUENCE_KEY)
             counters.cache_seconds += time.perf_counter() - start
             cache.ok()
         except Exception as e:  # noqa: BLE001 - any cache failure: answer from the database
             cache.failed(e, counters)
             counters.misses += 1
             return self.query_database(args, rt)
-        gen = int(generation or 0)
+        gen = int(reply[0] or 0)
+        raw = reply[1]
         if raw is not None:
             try:
                 env = self._decoder.decode(raw)
@@ -415,53 +425,24 @@ class ReadQuery(Generic[RowT]):
             if env is not None and env[0] == gen:
                 if self.stampede != "early" or not _refresh_early(env[1], env[2]):
                     counters.hits += 1
+                    if token:
+                        self._miss_score = max(self._miss_score - 1, 0)
+                        if len(reply) > 3 and reply[3]:
+                            cache.release(key + ":lock", token)
                     if store is not None:
                         cache.near.put(store, key, env[3], env[2], epoch)
                     return env[3]
                 counters.early_refreshes += 1
                 counters.misses += 1
-                return self._fill(rt, args, key, gen, int(sequence or 0), token="")
+                return self._fill(rt, args, key, gen, int(reply[2] or 0), token="")
         counters.misses += 1
         if self.stampede != "lock":
-            return self._fill(rt, args, key, gen, int(sequence or 0), token="")
-        self._miss_score = MISS_SCORE_STEP
-        return self._miss_with_lock(rt, args, key)
-
-    def _read_or_lock(self, rt: Runtime, args: tuple[Any, ...], key: str, counters: Counters, store: NearStore | None, epoch: int) -> Any:
-        """The read after recent misses: READ_OR_LOCK returns the entry, or takes the lock in the same round trip.
-
-        A miss then costs two round trips (this, and the fill) instead of
-        three; a hit costs a script call, a few microseconds more than MGET,
-        which is why hits go back to MGET once the misses stop.
-        """
-        cache = rt.cache
-        token = _token()
-        try:
-            start = time.perf_counter()
-            reply = cache.script(READ_OR_LOCK, [self.generation_key, key, key + ":lock", SEQUENCE_KEY], [token, LOCK_MS])
-            counters.cache_seconds += time.perf_counter() - start
-            cache.ok()
-        except Exception as e:  # noqa: BLE001 - any cache failure: answer from the database
-            cache.failed(e, counters)
-            counters.misses += 1
-            return self.query_database(args, rt)
-        gen = int(reply[0] or 0)
-        counters.misses += 1
-        if len(reply) == 2:  # the entry, under the current generation
-            try:
-                env = self._decoder.decode(reply[1])
-            except msgspec.DecodeError:
-                env = None
-            if env is not None and env[0] == gen:
-                counters.misses -= 1
-                counters.hits += 1
-                self._miss_score = max(self._miss_score - 1, 0)
-                if store is not None:
-                    cache.near.put(store, key, env[3], env[2], epoch)
-                return env[3]
+            return self._fill(rt, args, key, gen, int(reply[2] or 0), token="")
+        if not token:
+            self._miss_score = MISS_SCORE_STEP
             return self._miss_with_lock(rt, args, key)
         self._miss_score = min(self._miss_score + MISS_SCORE_STEP, MISS_SCORE_MAX)
-        if reply[3]:
+        if len(reply) > 3 and reply[3]:  # the lock is ours
             return self._fill(rt, args, key, gen, int(reply[2] or 0), token)
         return self._miss_with_lock(rt, args, key)
 
