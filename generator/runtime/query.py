@@ -376,7 +376,8 @@ class ReadQuery(Generic[RowT]):
 
     def _read(self, args: tuple[Any, ...], runtime: Runtime | None) -> Any:
         rt = runtime if runtime is not None else _default()
-        _STALE.set(False)
+        if _STALE.get():
+            _STALE.set(False)
         key = self.key(args)
         cache = rt.cache
         counters = rt.metrics.of(self.name)
@@ -398,7 +399,7 @@ class ReadQuery(Generic[RowT]):
                 epoch = near.epoch  # before the Valkey read: a change after it stops the local store
             elif self.name not in near.wanted:
                 near.want(self.name, self.generation_key, self.near, self.near_size, self.returns == "many")
-        if not cache.usable():
+        if cache.down and not cache.usable():
             counters.misses += 1
             return self.query_database(args, rt)
         token = ""
@@ -408,9 +409,10 @@ class ReadQuery(Generic[RowT]):
                 token = _token()
                 reply = cache.script(READ_OR_LOCK, [self.generation_key, key, key + ":lock", SEQUENCE_KEY], [token, LOCK_MS])
             else:
-                reply = cache.mget3(self.generation_key, key, SEQUENCE_KEY)
+                reply = cache.call("MGET", self.generation_key, key, SEQUENCE_KEY)
             counters.cache_seconds += time.perf_counter() - start
-            cache.ok()
+            if cache.down:
+                cache.ok()
         except Exception as e:  # noqa: BLE001 - any cache failure: answer from the database
             cache.failed(e, counters)
             counters.misses += 1

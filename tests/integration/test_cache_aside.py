@@ -208,13 +208,13 @@ def test_after_a_miss_a_miss_takes_the_lock_in_its_first_read_two_round_trips(ru
     from generated import seat_availability as seats
 
     sent: list[str] = []
-    real = runtime.cache._call
+    real = runtime.cache.call
 
     def counted(*args: object) -> object:
         sent.append(str(args[0]))
         return real(*args)
 
-    monkeypatch.setattr(runtime.cache, "_call", counted)  # every round trip of the read paths
+    monkeypatch.setattr(runtime.cache, "call", counted)  # every round trip of the read paths
     monkeypatch.setattr(seats.QUERY, "_miss_score", 0)
     seats.fetch(flight_id=1001, runtime=runtime)
     assert sent == ["MGET", "EVALSHA", "EVALSHA"]  # a miss among hits: read, lock-and-read, fill

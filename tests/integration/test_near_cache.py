@@ -183,16 +183,18 @@ def test_a_value_read_before_an_invalidation_message_is_not_kept_locally(runtime
     key = flight_search.key(**ARGS)  # type: ignore[arg-type]
     runtime.cache.near.stores["flight_search"].entries.pop(key)  # the next read goes to Valkey
     monkeypatch.setattr(flight_search.QUERY, "_miss_score", 0)  # through MGET
-    real = runtime.cache.mget3
+    real = runtime.cache.call
     near = runtime.cache.near
 
-    def read_then_change(*keys: str) -> list[object]:
-        values = real(*keys)
+    def read_then_change(*args: str) -> object:
+        values = real(*args)
+        if args[0] != "MGET":
+            return values
         messages = near.messages
         client.delete(key)  # another client's change, after this read and before the local store
         assert until(lambda: near.messages > messages)
         return values
 
-    monkeypatch.setattr(runtime.cache, "mget3", read_then_change)
+    monkeypatch.setattr(runtime.cache, "call", read_then_change)
     assert len(flight_search.fetch(**ARGS, runtime=runtime)) == 2  # type: ignore[arg-type]
     assert key not in local_keys(runtime)
