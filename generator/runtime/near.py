@@ -36,6 +36,11 @@ from collections import OrderedDict
 from typing import Any
 from weakref import WeakSet
 
+try:
+    from valkey._parsers.libvalkey import NOT_ENOUGH_DATA as _NOT_ENOUGH_DATA
+except ImportError:  # pragma: no cover - libvalkey is a dependency
+    _NOT_ENOUGH_DATA = object()
+
 log = logging.getLogger("flughafen")
 
 CHANNEL = "__redis__:invalidate"
@@ -77,6 +82,7 @@ class NearCache:
         self.messages = 0  # invalidation messages received
         self.flushes = 0  # whole-cache flushes (null message, connection lost)
         self._listener_id = 0
+        self.waiting_pong = False
         _INSTANCES.add(self)
 
     # ------------------------------------------------------------ readers
@@ -219,38 +225,57 @@ class NearCache:
             self.stores = stores
 
     def _serve(self, listener: Any, tracker: Any) -> None:
-        waiting_pong = False
+        self.waiting_pong = False
         next_beat = time.monotonic() + HEARTBEAT
+        self._register(tracker)
         while not self._closed.is_set():
-            self._register(tracker)
             timeout = max(0.0, next_beat - time.monotonic())
             ready, _, _ = select.select([listener._sock, tracker._sock, self._wake_r], [], [], timeout)
+            if listener._sock in ready:
+                self._drain(listener)
             if self._wake_r in ready:
                 try:
                     while self._wake_r.recv(4096):
                         pass
                 except BlockingIOError:
                     pass
+                self._register(tracker)
             if tracker._sock in ready and tracker.can_read(timeout=0):
                 raise ConnectionError("unexpected data on the tracking connection")
-            if listener._sock in ready:
-                while True:
-                    message = listener.read_response()
-                    kind = message[0]
-                    if kind == b"message":
-                        self._apply(message[2])
-                    elif kind == b"pong":
-                        waiting_pong = False
-                    if not listener.can_read(timeout=0):
-                        break
             if time.monotonic() >= next_beat:
-                if waiting_pong:
+                if self.waiting_pong:
                     raise TimeoutError(f"no answer to a PING within {HEARTBEAT} s")
                 listener.send_command("PING")
-                waiting_pong = True
+                self.waiting_pong = True
                 tracker.send_command("PING")
                 tracker.read_response()
                 next_beat = time.monotonic() + HEARTBEAT
+
+    def _drain(self, listener: Any) -> None:
+        """Every message the listener has: as little work per wake-up as may be, since the
+        reader threads wait for the GIL meanwhile (libvalkey's reader, no per-call layers)."""
+        parser = listener._parser
+        reader = getattr(parser, "_reader", None)
+        message = parser.read_response()
+        while True:
+            if isinstance(message, list) and message:
+                if message[0] == b"message":
+                    self._apply(message[2])
+                elif message[0] == b"pong":
+                    self.waiting_pong = False
+            elif isinstance(message, Exception):
+                raise message
+            if reader is None:  # no libvalkey: the portable, slower way
+                if not listener.can_read(timeout=0):
+                    return
+                message = parser.read_response()
+                continue
+            message = reader.gets()
+            if message is _NOT_ENOUGH_DATA:
+                sock = listener._sock
+                if not (hasattr(sock, "pending") and sock.pending()):  # TLS may hold decrypted bytes
+                    return
+                message = parser.read_response()
 
     def close(self) -> None:
         self._closed.set()

@@ -182,6 +182,7 @@ for i = 2, #KEYS, 2 do
   local members = redis.call('SMEMBERS', KEYS[i])
   for _, m in ipairs(members) do
     out[1] = out[1] + redis.call('DEL', m)
+    redis.call('DEL', 'fg:~lock:' .. m)
     redis.call('DEL', m .. ':lock')
     if ARGV[2] == '1' then out[#out + 1] = m end
   end
@@ -225,6 +226,16 @@ return 0
 
 def tag_marker_key(tag: str) -> str:
     return bounded("fg:tagseq:", tag)
+
+
+def lock_key(key: str) -> str:
+    """The stampede lock of an entry. Outside the entry's ``fg:<name>:`` prefix, so taking
+    and releasing locks sends no message to near caches tracking that prefix.
+
+    >>> lock_key("fg:airport_by_iata:0a1b2c3d4e5f:airport:JFK")
+    'fg:~lock:fg:airport_by_iata:0a1b2c3d4e5f:airport:JFK'
+    """
+    return "fg:~lock:" + key
 
 
 class ReadQuery(Generic[RowT]):
@@ -407,7 +418,7 @@ class ReadQuery(Generic[RowT]):
             start = time.perf_counter()
             if self._miss_score:  # misses lately: take the lock in this round trip if the entry is missing
                 token = _token()
-                reply = cache.script(READ_OR_LOCK, [self.generation_key, key, key + ":lock", SEQUENCE_KEY], [token, LOCK_MS])
+                reply = cache.script(READ_OR_LOCK, [self.generation_key, key, lock_key(key), SEQUENCE_KEY], [token, LOCK_MS])
             else:
                 reply = cache.call("MGET", self.generation_key, key, SEQUENCE_KEY)
             counters.cache_seconds += time.perf_counter() - start
@@ -430,7 +441,7 @@ class ReadQuery(Generic[RowT]):
                     if token:
                         self._miss_score = max(self._miss_score - 1, 0)
                         if len(reply) > 3 and reply[3]:
-                            cache.release(key + ":lock", token)
+                            cache.release(lock_key(key), token)
                     if store is not None:
                         cache.near.put(store, key, env[3], env[2], epoch)
                     return env[3]
@@ -457,7 +468,7 @@ class ReadQuery(Generic[RowT]):
         cache = rt.cache
         counters = rt.metrics.of(self.name)
         token = _token()
-        lock = key + ":lock"
+        lock = lock_key(key)
         deadline = time.monotonic() + LOCK_MS / 1000
         pause = 0.002
         while True:
@@ -490,14 +501,14 @@ class ReadQuery(Generic[RowT]):
             result = self.query_database(args, rt)
         except QueryError:
             if token:
-                rt.cache.release(key + ":lock", token)
+                rt.cache.release(lock_key(key), token)
             stale = self._stale_copy(rt, key)
             if stale is _MISSING:
                 raise
             return stale
         except BaseException:
             if token:
-                rt.cache.release(key + ":lock", token)
+                rt.cache.release(lock_key(key), token)
             raise
         delta_ms = int((time.perf_counter() - start) * 1000)
         empty = result is None or result == []
@@ -505,7 +516,7 @@ class ReadQuery(Generic[RowT]):
         ttl_ms = int(ttl * 1000 * (1 + random.random() * self.jitter))
         expires_ms = int(time.time() * 1000) + ttl_ms
         envelope = _ENCODER.encode((gen, delta_ms, expires_ms, result))
-        keys = [key, key + ":lock", self.generation_key, key + ":stale"]
+        keys = [key, lock_key(key), self.generation_key, key + ":stale"]
         for tag in self._tag_names(args, result):
             keys += [tag_key(tag), tag_marker_key(tag)]
         counters = rt.metrics.of(self.name)
@@ -572,7 +583,7 @@ class ReadQuery(Generic[RowT]):
     def invalidate(self, args: tuple[Any, ...], runtime: Runtime | None = None) -> None:
         rt = runtime if runtime is not None else _default()
         key = self.key(args)
-        rt.cache.delete(key, key + ":lock")
+        rt.cache.delete(key, lock_key(key))
 
     def invalidate_all(self, runtime: Runtime | None = None) -> None:
         rt = runtime if runtime is not None else _default()

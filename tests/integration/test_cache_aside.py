@@ -11,6 +11,7 @@ import pytest
 
 from generated import airport_by_iata, flight_search, passenger_last_flights, seat_availability
 from generator.runtime import QueryError, Runtime, invalidate_tag
+from generator.runtime.query import lock_key
 from tests.integration.conftest import cache_url
 
 DAY = datetime.date(2024, 12, 15)
@@ -101,7 +102,7 @@ def test_concurrent_misses_on_one_key_run_one_query(runtime: Runtime) -> None:
 
 
 def test_a_lock_is_released_only_by_its_owner(runtime: Runtime) -> None:
-    lock = airport_by_iata.key(iata="JFK") + ":lock"
+    lock = lock_key(airport_by_iata.key(iata="JFK"))
     runtime.cache.client.set(lock, "someone-else", px=5000)
     runtime.cache.release(lock, "not-the-owner")
     assert runtime.cache.client.get(lock) == b"someone-else"
