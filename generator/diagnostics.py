@@ -90,7 +90,7 @@ CODES: dict[str, str] = {
     "FG070": "trigger names an unknown table or column",
     "FG071": "trigger needs a value the write does not bind",
     "FG080": "schema.sql cannot be read",
-    "FG094": "the store does not fit `returns` or `stampede` (hash: returns one; zset: returns many)",
+    "FG094": "the store does not fit `returns`, `stampede` or `near` (hash: returns one; zset: returns many; early and near: json only)",
     "FG095": "zset member or score names no result column, both name the same one, or the member has a parameter's name",
     "FG096": "a zset column cannot be stored: a nullable member, a score that is not a non-null int or float, or other columns",
     "FG097": "a `moves:` trigger cannot move this ranking, or the write does not bind or look up its column",

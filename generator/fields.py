@@ -39,6 +39,8 @@ CACHE_FIELDS: dict[str, tuple[str, ...]] = {
     "bitmap": (),
     "member": (),
     "score": (),
+    "near": (),
+    "near_size": (),
 }
 
 # `cache.bitmap:` of a `store: bitmap` spec, and its `maintain:` (runtime/bitmap_store.py).
@@ -72,7 +74,7 @@ DOCS: dict[str, str] = {
     "ttl": "Seconds, or 30s / 5m / 1h / 1d (combinations like 1h30m too); at most a year.",
     "jitter": "Spread of expiry, 0% to 50% (e.g. 10%), so keys set together do not expire together.",
     "tags": "Tag templates: {param} or {row.column}; invalidating a tag drops every entry under it.",
-    "cache": "How results are cached: key template, ttl, jitter, tags, store, stampede, negative_ttl; member and score for store: zset; bitmap for store: bitmap.",
+    "cache": "How results are cached: key template, ttl, jitter, tags, store, stampede, negative_ttl, near, near_size (store: json); member and score for store: zset; bitmap for store: bitmap.",
     "store": "json (default): one string; hash: a returns: one row, a field per column; zset: a ranking (member, score); bitmap: a set of small integers or seat labels.",
     "member": "store: zset: the result column whose values are the ranking's members. In cache.bitmap: the result column whose values are the set's members, an int column (0 to 1048575), or str with seats.",
     "score": "store: zset: the result column (int or float) that orders the members.",
@@ -84,6 +86,8 @@ DOCS: dict[str, str] = {
     "counters": "Read spec -> {int field: change per member added}; those entries move with the set.",
     "stampede": "lock (default): one caller fills a missing key; early: probabilistic early refresh; none.",
     "negative_ttl": "How long an empty result is cached (default: ttl).",
+    "near": "Opt-in near cache: each process also keeps hot entries in memory, served without Valkey for at most this long (e.g. 30s, at most the ttl); Valkey's invalidation messages (CLIENT TRACKING) drop them as soon as they change.",
+    "near_size": "With near: the most entries one process keeps for this spec (default 10000, at most 1000000); the least recently used go first.",
     "type": "str int float decimal bool date datetime time.",
     "pattern": "A regular expression a str parameter must match in full.",
     "nullable": "Whether the value may be None.",

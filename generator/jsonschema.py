@@ -57,6 +57,8 @@ def schema() -> dict[str, Any]:
             "key": TEMPLATE,
             "ttl": DURATION,
             "negative_ttl": DURATION,
+            "near": DURATION,
+            "near_size": {"type": "integer", "minimum": 1, "maximum": 1_000_000},
             "jitter": {"oneOf": [{"type": "number", "minimum": 0, "maximum": 0.5}, {"type": "string", "pattern": r"^\d+(\.\d+)?%$"}]},
             "tags": {"type": "array", "items": TEMPLATE},
         },

@@ -133,6 +133,8 @@ class CacheSpec:
     score: str | None = None
     member_span: Span | None = None
     score_span: Span | None = None
+    near: int | None = None  # seconds a process may serve its in-memory copy; None: no near cache
+    near_size: int | None = None  # entries per process; None: the runtime's default
 
 
 @dataclass(frozen=True, slots=True)

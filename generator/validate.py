@@ -299,6 +299,10 @@ def _cache(c: _Checker, node: yaml.Node, params: tuple[Param, ...], returns: str
     if store == "bitmap" and stampede == "early":
         c.error(fields["stampede"][1], "FG102", "stampede: early is not offered for store: bitmap; use lock (default) or none")
     negative = c.duration(fields["negative_ttl"][1], "cache.negative_ttl") if "negative_ttl" in fields else None
+    near, near_size = _near(c, fields, ttl)
+    if near is not None and store not in (None, "json"):
+        c.error(fields["near"][0], "FG094", f"cache.near is for store: json; a {store} entry is read from Valkey on every call; remove near, or use store: json")
+        near, near_size = None, None
     names = {p.name for p in params}
     if key is not None:
         used = {f.name for f in key.fields}
@@ -334,6 +338,8 @@ def _cache(c: _Checker, node: yaml.Node, params: tuple[Param, ...], returns: str
         score=score_name,
         member_span=member_span,
         score_span=score_span,
+        near=near,
+        near_size=near_size,
     )
 
 
@@ -362,6 +368,27 @@ def _shape_fields(
             c.error(fields[name][0], "FG013", f"cache.{name} applies to store: zset only; remove it, or write store: zset")
         out.append((value.lower() if value else None, span(c.path, fields[name][1])))
     return out[0], out[1]
+
+
+MAX_NEAR_SIZE = 1_000_000
+
+
+def _near(c: _Checker, fields: dict[str, tuple[yaml.Node, yaml.Node]], ttl: int | None) -> tuple[int | None, int | None]:
+    """``near: 30s`` (at most the ttl) and ``near_size: N`` (only with near)."""
+    near = c.duration(fields["near"][1], "cache.near") if "near" in fields else None
+    if near is not None and ttl is not None and near > ttl:
+        c.error(fields["near"][1], "FG042", f"cache.near: {near} s is longer than cache.ttl ({ttl} s); a local copy never outlives its entry, write at most {ttl}s")
+        near = None
+    if "near_size" not in fields:
+        return near, None
+    node = fields["near_size"][1]
+    value = yaml.safe_load(node.value) if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:int" else None
+    if not isinstance(value, int) or not 1 <= value <= MAX_NEAR_SIZE:
+        c.error(node, "FG042", f"cache.near_size: {_describe(node)} is not a number of entries; write a whole number from 1 to {MAX_NEAR_SIZE}")
+        return near, None
+    if "near" not in fields:
+        c.error(fields["near_size"][0], "FG011", "cache.near_size needs cache.near (how long a local copy may be served, e.g. near: 30s)")
+    return near, value
 
 
 def _triggers(c: _Checker, node: yaml.Node) -> tuple[Trigger, ...]:

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from generator.runtime.db import QueryError
 from generator.runtime.keys import Template, tag_key
-from generator.runtime.query import LOCK_MS, SEQUENCE_KEY, Col, Param, ReadQuery, Trigger, tag_marker_key
+from generator.runtime.query import LOCK_MS, SEQUENCE_KEY, Col, Param, ReadQuery, Trigger, lock_key, tag_marker_key
 
 if TYPE_CHECKING:
     from generator.runtime.runtime import Runtime
@@ -269,7 +269,7 @@ class BitmapQuery(Generic[RowT, MemberT]):
         if not cache.usable():
             counters.misses += 1
             return self._answer(op, offset, self.offsets_from_database(args, rt)[0])
-        keys = [self.generation_key, key, key + ":meta", key + ":lock", SEQUENCE_KEY]
+        keys = [self.generation_key, key, key + ":meta", lock_key(key), SEQUENCE_KEY]
         try:
             start = time.perf_counter()
             _, found, gen, seq, *answer = cache.script(READ, keys, [op, offset, "", 0])
@@ -302,7 +302,7 @@ class BitmapQuery(Generic[RowT, MemberT]):
                 return self._answer(op, offset, self.offsets_from_database(args, rt)[0])
             if found:
                 if got:
-                    cache.release(key + ":lock", token)
+                    cache.release(lock_key(key), token)
                 return self._decode(op, answer[0])
             if got:
                 return self._fill(rt, args, key, int(gen), int(seq), token, op, offset)
@@ -317,12 +317,12 @@ class BitmapQuery(Generic[RowT, MemberT]):
             offsets, rows = self.offsets_from_database(args, rt)
         except BaseException:
             if token:
-                rt.cache.release(key + ":lock", token)
+                rt.cache.release(lock_key(key), token)
             raise
         q = self.rows
         ttl = q.negative_ttl if not offsets and q.negative_ttl is not None else q.ttl
         ttl_ms = int(ttl * 1000 * (1 + random.random() * q.jitter))
-        keys = [key, key + ":lock", self.generation_key, key + ":meta"]
+        keys = [key, lock_key(key), self.generation_key, key + ":meta"]
         for tag in self.rows._tag_names(args, rows):
             keys += [tag_key(tag), tag_marker_key(tag)]
         counters = rt.metrics.of(self.name)
@@ -341,7 +341,7 @@ class BitmapQuery(Generic[RowT, MemberT]):
     def invalidate(self, args: tuple[Any, ...], runtime: Runtime | None = None) -> None:
         rt = runtime if runtime is not None else _default()
         key = self.key(args)
-        rt.cache.delete(key, key + ":meta", key + ":lock")
+        rt.cache.delete(key, key + ":meta", lock_key(key))
 
     def invalidate_all(self, runtime: Runtime | None = None) -> None:
         rt = runtime if runtime is not None else _default()

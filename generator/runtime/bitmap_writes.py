@@ -9,7 +9,7 @@ set's size.
 The protocol, so that no fill stores what a write is changing:
 
 1. hold, before the commit: for the set's entry and each counter entry,
-   count this write in ``<key>:wip`` and put ``w!`` in ``<key>:lock``. Fills
+   count this write in ``<key>:wip`` and put ``w!`` in its lock (``lock_key``). Fills
    in flight lose their lock (their fill script refuses to store), and
    readers that miss wait for the lock, as for any fill.
 2. commit.
@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from generator.runtime.bitmap_store import MAX_OFFSET, seat_offset
 from generator.runtime.convert import converter
 from generator.runtime.keys import RowField, Template, bounded, entry_prefix, fill, generation_key
-from generator.runtime.query import LOCK_MS
+from generator.runtime.query import LOCK_MS, lock_key
 
 if TYPE_CHECKING:
     from generator.runtime.runtime import Runtime
@@ -241,8 +241,8 @@ def changes(sets: tuple[SetUpdate, ...], args: tuple[Any, ...], rows: list[Any])
     holds: list[str] = []
     for g in groups.values():
         for entry in [g.key, *(c[0] for c in g.counters)]:
-            if entry + ":lock" not in holds:
-                holds += [entry + ":lock", entry + ":wip"]
+            if lock_key(entry) not in holds:
+                holds += [lock_key(entry), entry + ":wip"]
     return Held(list(groups.values()), holds)
 
 

@@ -184,7 +184,7 @@ for _, m in ipairs(redis.call('SMEMBERS', KEYS[2])) do
     end
   end
   if not keep then
-    redis.call('DEL', m, m .. ':lock')
+    redis.call('DEL', m, 'fg:~lock:' .. m)
     redis.call('SREM', KEYS[2], m)
   end
 end

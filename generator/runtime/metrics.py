@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 @dataclass(slots=True)
 class Counters:
     hits: int = 0
+    near_hits: int = 0  # hits served from the process's near cache, without Valkey
     misses: int = 0
     stale_fills_dropped: int = 0  # fills refused because an invalidation came first
     lock_waits: int = 0

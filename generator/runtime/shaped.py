@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from generator.runtime.db import QueryError
 from generator.runtime.keys import tag_key
-from generator.runtime.query import _MISSING, _STALE, FILL, LOCK_MS, SEQUENCE_KEY, ReadQuery, _default, tag_marker_key
+from generator.runtime.query import _MISSING, _STALE, FILL, LOCK_MS, SEQUENCE_KEY, ReadQuery, _default, lock_key, tag_marker_key
 
 if TYPE_CHECKING:
     from generator.runtime.runtime import Runtime
@@ -193,7 +193,7 @@ class ShapedQuery(ReadQuery[RowT]):
         cache = rt.cache
         counters = rt.metrics.of(self.name)
         token = secrets.token_hex(8)
-        lock = key + ":lock"
+        lock = lock_key(key)
         deadline = time.monotonic() + LOCK_MS / 1000
         pause = 0.002
         while True:
@@ -221,19 +221,19 @@ class ShapedQuery(ReadQuery[RowT]):
             result = self.query_database(args, rt)
         except QueryError:
             if token:
-                rt.cache.release(key + ":lock", token)
+                rt.cache.release(lock_key(key), token)
             stale = self._stale_copy(rt, key)
             if stale is _MISSING:
                 raise
             return stale
         except BaseException:
             if token:
-                rt.cache.release(key + ":lock", token)
+                rt.cache.release(lock_key(key), token)
             raise
         empty = result is None or result == []
         ttl = self.negative_ttl if empty and self.negative_ttl is not None else self.ttl
         ttl_ms = int(ttl * 1000 * (1 + random.random() * self.jitter))
-        keys = [key, key + ":lock", self.generation_key, key + ":stale"]
+        keys = [key, lock_key(key), self.generation_key, key + ":stale"]
         for tag in self._tag_names(args, result):
             keys += [tag_key(tag), tag_marker_key(tag)]
         counters = rt.metrics.of(self.name)
@@ -272,4 +272,4 @@ class ShapedQuery(ReadQuery[RowT]):
     def invalidate(self, args: tuple[Any, ...], runtime: Runtime | None = None) -> None:
         rt = runtime if runtime is not None else _default()
         key = self.key(args)
-        rt.cache.delete(key, key + ":lock", *(key + s for s in self.COMPANIONS))
+        rt.cache.delete(key, lock_key(key), *(key + s for s in self.COMPANIONS))

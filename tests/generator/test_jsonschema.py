@@ -36,6 +36,8 @@ def test_every_seed_spec_is_valid(path: Path) -> None:
     [
         (lambda s: s.update(retruns="one"), "a misspelt field"),
         (lambda s: s["cache"].update(store="xml"), "an unknown store"),
+        (lambda s: s["cache"].update(near="soon"), "a near cache bound that is not a duration"),
+        (lambda s: s["cache"].update(near_size=0), "a near cache of no entries"),
         (lambda s: s["params"].update(day="timestamp"), "an unknown param type"),
         (lambda s: s.pop("cache"), "a read spec without cache"),
         (lambda s: s["cache"].pop("ttl"), "a cache without ttl"),

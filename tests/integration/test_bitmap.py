@@ -167,7 +167,7 @@ def test_booking_and_cancelling_move_bit_and_counters_in_place(runtime: Runtime)
     back = _cached(runtime)
     assert back == (members, count, booked, available)
     assert not seat_map.contains(flight_id=FLIGHT, seat=seat, runtime=runtime)
-    assert runtime.cache.client.keys("*:wip") == [] and runtime.cache.client.keys("*:lock") == []
+    assert runtime.cache.client.keys("*:wip") == [] and runtime.cache.client.keys("fg:~lock:*") == []
 
 
 def test_setting_a_set_bit_moves_no_counter(runtime: Runtime) -> None:
@@ -225,7 +225,7 @@ def test_a_failed_write_releases_its_hold_and_changes_nothing(runtime: Runtime) 
     taken = _db_seats(runtime)[0]
     with pytest.raises(QueryError):  # the seat is taken: the unique key refuses it
         book_seat.execute(flight_id=FLIGHT, passenger_id=4, seat=taken, price=PRICE, runtime=runtime)
-    assert runtime.cache.client.keys("*:wip") == [] and runtime.cache.client.keys("*:lock") == []
+    assert runtime.cache.client.keys("*:wip") == [] and runtime.cache.client.keys("fg:~lock:*") == []
     assert _cached(runtime) == before
 
 

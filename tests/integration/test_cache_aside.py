@@ -11,6 +11,7 @@ import pytest
 
 from generated import airport_by_iata, booked_seats, flight_search, passenger_last_flights, seat_availability
 from generator.runtime import QueryError, Runtime, invalidate_tag
+from generator.runtime.query import lock_key
 from tests.integration.conftest import cache_url
 
 DAY = datetime.date(2024, 12, 15)
@@ -102,7 +103,7 @@ def test_concurrent_misses_on_one_key_run_one_query(runtime: Runtime) -> None:
 
 
 def test_a_lock_is_released_only_by_its_owner(runtime: Runtime) -> None:
-    lock = airport_by_iata.key(iata="JFK") + ":lock"
+    lock = lock_key(airport_by_iata.key(iata="JFK"))
     runtime.cache.client.set(lock, "someone-else", px=5000)
     runtime.cache.release(lock, "not-the-owner")
     assert runtime.cache.client.get(lock) == b"someone-else"
@@ -203,3 +204,32 @@ def test_stale_if_error_serves_the_last_value_flagged_when_the_database_is_down(
     with Runtime.from_config(database_url=down_url, cache_url=cache, project_dir=Path.cwd()) as strict:
         with pytest.raises(QueryError, match="airport_by_iata"):  # the option is off: a clear error
             airport_by_iata.fetch(iata="JFK", runtime=strict)
+
+
+def test_after_a_miss_a_miss_takes_the_lock_in_its_first_read_two_round_trips(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    from generated import seat_availability as seats
+
+    sent: list[str] = []
+    real = runtime.cache.call
+
+    def counted(*args: object) -> object:
+        sent.append(str(args[0]))
+        return real(*args)
+
+    monkeypatch.setattr(runtime.cache, "call", counted)  # every round trip of the read paths
+    monkeypatch.setattr(seats.QUERY, "_miss_score", 0)
+    seats.fetch(flight_id=1001, runtime=runtime)
+    assert sent == ["MGET", "EVALSHA", "EVALSHA"]  # a miss among hits: read, lock-and-read, fill
+    sent.clear()
+    second = seats.fetch(flight_id=1002, runtime=runtime)
+    assert sent == ["EVALSHA", "EVALSHA"]  # after a miss: read-or-lock, fill
+    assert seats.fetch(flight_id=1002, runtime=runtime) == second  # a hit through READ_OR_LOCK
+    seats.invalidate_all(runtime=runtime)  # an entry under an old generation is a miss there too
+    queries = runtime.metrics.of("seat_availability").db_queries
+    assert seats.fetch(flight_id=1002, runtime=runtime) == second
+    assert runtime.metrics.of("seat_availability").db_queries == queries + 1
+    for _ in range(40):  # hits bring the reads back to MGET
+        seats.fetch(flight_id=1002, runtime=runtime)
+    sent.clear()
+    seats.fetch(flight_id=1002, runtime=runtime)
+    assert sent == ["MGET"]

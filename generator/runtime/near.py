@@ -1,0 +1,313 @@
+"""The near cache: an opt-in in-process copy of hot entries, dropped by Valkey's own invalidation messages.
+
+Valkey's client-side caching support (CLIENT TRACKING, broadcasting mode;
+https://valkey.io/topics/client-side-caching) sends a message for every
+change to a key under a registered prefix. A runtime with near-cached
+queries keeps two connections of its own, both owned by one daemon thread:
+
+- the listener: ``SUBSCRIBE __redis__:invalidate``;
+- the tracking connection: ``CLIENT TRACKING ON REDIRECT <listener> BCAST
+  PREFIX fg:<name>:`` per near-cached query, which covers its entries (every
+  version), locks, stale copies and its generation key.
+
+The thread drops local copies as messages arrive. A null message (FLUSHALL),
+an error or a closed socket on either connection, or a heartbeat left
+unanswered flushes the whole near cache and turns it off until both
+connections are back and every prefix is registered again: a local copy is
+served only while Valkey is telling us about changes to it.
+
+The race of a reader that read from Valkey just before a change, and stores
+after the change's message was processed, is closed by an epoch: every
+message and every in-process invalidation bumps it under the lock, and a
+reader stores only if the epoch is the one it saw before its Valkey read
+(check-and-store under the same lock). In-process invalidations (invalidate,
+invalidate_all, tags, write-through) drop local copies before they return.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+import socket
+import threading
+import time
+from collections import OrderedDict
+from typing import Any
+from weakref import WeakSet
+
+try:
+    from valkey._parsers.libvalkey import NOT_ENOUGH_DATA as _NOT_ENOUGH_DATA
+except ImportError:  # pragma: no cover - libvalkey is a dependency
+    _NOT_ENOUGH_DATA = object()
+
+log = logging.getLogger("flughafen")
+
+CHANNEL = "__redis__:invalidate"
+HEARTBEAT = 1.0  # seconds between PINGs on both connections
+RETRY_START = 0.1
+RETRY_MAX = 2.0
+
+
+class NearStore:
+    """One query's local copies: key -> (value, monotonic deadline), least recently used first."""
+
+    __slots__ = ("name", "generation_key", "ttl", "size", "copy", "entries")
+
+    def __init__(self, name: str, generation_key: str, ttl: float, size: int, copy: bool):
+        self.name = name
+        self.generation_key = generation_key
+        self.ttl = ttl
+        self.size = size
+        self.copy = copy  # list results are copied on the way out: callers may mutate them
+        self.entries: OrderedDict[str, tuple[Any, float]] = OrderedDict()
+
+
+class NearCache:
+    """Per runtime: the stores of near-cached queries, the epoch, and the invalidation thread."""
+
+    def __init__(self, make_connection: Any, url_text: str):
+        self._make_connection = make_connection
+        self._url_text = url_text
+        self.lock = threading.Lock()
+        self.epoch = 0
+        self.stores: dict[str, NearStore] = {}  # replaced, never mutated in place, when the cache goes off
+        self.wanted: dict[str, tuple[str, float, int, bool]] = {}  # name -> (generation key, ttl, size, copy)
+        self._pending: set[str] = set()
+        self._thread: threading.Thread | None = None
+        self._closed = threading.Event()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._logged_down = False
+        self.messages = 0  # invalidation messages received
+        self.flushes = 0  # whole-cache flushes (null message, connection lost)
+        self._listener_id = 0
+        self.waiting_pong = False
+        _INSTANCES.add(self)
+
+    # ------------------------------------------------------------ readers
+
+    def want(self, name: str, generation_key: str, ttl: float, size: int, copy: bool) -> None:
+        """Ask for a store for ``name``; it appears in ``stores`` once its prefix is tracked."""
+        with self.lock:
+            if name in self.wanted or self._closed.is_set():
+                return
+            self.wanted[name] = (generation_key, ttl, size, copy)
+            self._pending.add(name)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name=f"flughafen-near {self._url_text}", daemon=True)
+                self._thread.start()
+                return
+        self._wake()
+
+    def put(self, store: NearStore, key: str, value: Any, expires_ms: int, epoch: int) -> None:
+        """Keep ``value`` locally, unless anything was invalidated since the reader saw ``epoch``."""
+        now = time.monotonic()
+        deadline = now + min(store.ttl, expires_ms / 1000 - time.time())
+        if deadline <= now:
+            return
+        with self.lock:
+            if self.epoch != epoch or self.stores.get(store.name) is not store:
+                return
+            entries = store.entries
+            entries[key] = (list(value) if store.copy else value, deadline)
+            entries.move_to_end(key)
+            if len(entries) > store.size:
+                entries.popitem(last=False)
+
+    # ------------------------------------------------------ invalidations
+
+    def drop_keys(self, keys: list[str]) -> None:
+        with self.lock:
+            self.epoch += 1
+            for key in keys:
+                store = self.stores.get(_name_of(key))
+                if store is not None:
+                    store.entries.pop(key, None)
+
+    def drop_queries(self, names: list[str]) -> None:
+        with self.lock:
+            self.epoch += 1
+            for name in names:
+                store = self.stores.get(name)
+                if store is not None:
+                    store.entries.clear()
+
+    def _apply(self, keys: list[bytes] | None) -> None:
+        """One invalidation message: the keys changed, or None for all (FLUSHALL)."""
+        with self.lock:
+            self.epoch += 1
+            self.messages += 1
+            if keys is None:
+                self.flushes += 1
+                for each in self.stores.values():
+                    each.entries.clear()
+                return
+            for raw in keys:
+                key = raw.decode("utf-8", "surrogateescape")
+                store = self.stores.get(_name_of(key))
+                if store is None:
+                    continue
+                if key == store.generation_key:
+                    store.entries.clear()
+                else:
+                    store.entries.pop(key, None)
+
+    def _off(self) -> None:
+        """Connection lost: nothing local may be served until tracking is back."""
+        with self.lock:
+            self.epoch += 1
+            self.flushes += 1
+            for store in self.stores.values():
+                store.entries.clear()
+            self.stores = {}
+            self._pending = set(self.wanted)
+
+    # ------------------------------------------------------------- thread
+
+    def _wake(self) -> None:
+        try:
+            self._wake_w.send(b"x")
+        except OSError:
+            pass
+
+    def _run(self) -> None:
+        pause = RETRY_START
+        while not self._closed.is_set():
+            listener = tracker = None
+            try:
+                listener, tracker = self._connect()
+                if self._logged_down:
+                    log.warning("near cache: tracking %s again", self._url_text)
+                    self._logged_down = False
+                pause = RETRY_START
+                self._serve(listener, tracker)
+            except Exception as e:  # noqa: BLE001 - any failure: flush, stay off, retry
+                if not self._closed.is_set() and not self._logged_down:
+                    log.warning("near cache: invalidations from %s lost (%s: %s); serving from Valkey until tracking is back", self._url_text, type(e).__name__, e)
+                    self._logged_down = True
+            finally:
+                self._off()
+                for conn in (listener, tracker):
+                    if conn is not None:
+                        conn.disconnect()
+            self._closed.wait(pause)
+            pause = min(pause * 2, RETRY_MAX)
+
+    def _connect(self) -> tuple[Any, Any]:
+        listener = self._make_connection()
+        listener.send_command("CLIENT", "ID")
+        listener_id = int(listener.read_response())
+        listener.send_command("SUBSCRIBE", CHANNEL)
+        listener.read_response()
+        tracker = self._make_connection()
+        tracker.connect()
+        self._listener_id = listener_id
+        return listener, tracker
+
+    def _register(self, tracker: Any) -> None:
+        with self.lock:
+            names = sorted(self._pending)
+            self._pending = set()
+        if not names:
+            return
+        args: list[Any] = ["CLIENT", "TRACKING", "ON", "REDIRECT", self._listener_id, "BCAST"]
+        for name in names:
+            args += ["PREFIX", f"fg:{name}:"]
+        tracker.send_command(*args)
+        tracker.read_response()
+        with self.lock:
+            self.epoch += 1  # reads that began before the prefix was tracked may not store
+            stores = dict(self.stores)
+            for name in names:
+                generation_key, ttl, size, copy = self.wanted[name]
+                stores[name] = NearStore(name, generation_key, ttl, size, copy)
+            self.stores = stores
+
+    def _serve(self, listener: Any, tracker: Any) -> None:
+        self.waiting_pong = False
+        next_beat = time.monotonic() + HEARTBEAT
+        self._register(tracker)
+        while not self._closed.is_set():
+            timeout = max(0.0, next_beat - time.monotonic())
+            ready, _, _ = select.select([listener._sock, tracker._sock, self._wake_r], [], [], timeout)
+            if listener._sock in ready:
+                self._drain(listener)
+            if self._wake_r in ready:
+                try:
+                    while self._wake_r.recv(4096):
+                        pass
+                except BlockingIOError:
+                    pass
+                self._register(tracker)
+            if tracker._sock in ready and tracker.can_read(timeout=0):
+                raise ConnectionError("unexpected data on the tracking connection")
+            if time.monotonic() >= next_beat:
+                if self.waiting_pong:
+                    raise TimeoutError(f"no answer to a PING within {HEARTBEAT} s")
+                listener.send_command("PING")
+                self.waiting_pong = True
+                tracker.send_command("PING")
+                tracker.read_response()
+                next_beat = time.monotonic() + HEARTBEAT
+
+    def _drain(self, listener: Any) -> None:
+        """Every message the listener has: as little work per wake-up as may be, since the
+        reader threads wait for the GIL meanwhile (libvalkey's reader, no per-call layers)."""
+        parser = listener._parser
+        reader = getattr(parser, "_reader", None)
+        message = parser.read_response()
+        while True:
+            if isinstance(message, list) and message:
+                if message[0] == b"message":
+                    self._apply(message[2])
+                elif message[0] == b"pong":
+                    self.waiting_pong = False
+            elif isinstance(message, Exception):
+                raise message
+            if reader is None:  # no libvalkey: the portable, slower way
+                if not listener.can_read(timeout=0):
+                    return
+                message = parser.read_response()
+                continue
+            message = reader.gets()
+            if message is _NOT_ENOUGH_DATA:
+                sock = listener._sock
+                if not (hasattr(sock, "pending") and sock.pending()):  # TLS may hold decrypted bytes
+                    return
+                message = parser.read_response()
+
+    def close(self) -> None:
+        self._closed.set()
+        self._wake()
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout=2)
+        self._off()
+        self._wake_r.close()
+        self._wake_w.close()
+
+
+_INSTANCES: WeakSet[NearCache] = WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    """A forked child has no invalidation thread: its copies are dropped, and tracking restarts on first use."""
+    for near in list(_INSTANCES):
+        near.lock = threading.Lock()
+        near.epoch += 1
+        near.stores = {}
+        near.wanted = {}
+        near._pending = set()
+        near._thread = None
+        near._wake_r, near._wake_w = socket.socketpair()
+        near._wake_r.setblocking(False)
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _name_of(key: str) -> str:
+    """The query name in ``fg:<name>:...`` (entries, locks, stale copies and the generation key)."""
+    parts = key.split(":", 2)
+    return parts[1] if len(parts) > 2 else ""
