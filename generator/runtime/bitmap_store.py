@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from generator.runtime.db import QueryError
 from generator.runtime.keys import Template, tag_key
-from generator.runtime.query import LOCK_MS, SEQUENCE_KEY, Col, Param, ReadQuery, Trigger, lock_key, tag_marker_key
+from generator.runtime.query import LOCK_MS, REGISTER_TAG, SEQUENCE_KEY, Col, Param, ReadQuery, Trigger, lock_key, tag_marker_key
 
 if TYPE_CHECKING:
     from generator.runtime.runtime import Runtime
@@ -67,7 +67,7 @@ return {got, 1, gen, seq, answer}
 # entry was invalidated since. KEYS: entry, lock, generation, meta, then per
 # tag: the tag set and its marker. ARGV: token, bitmap, ttl ms, generation,
 # sequence read before the query.
-FILL = """
+FILL = REGISTER_TAG + """
 local function drop()
   if ARGV[1] ~= '' and redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
   return 0
@@ -80,11 +80,7 @@ for i = 5, #KEYS, 2 do
 end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 redis.call('SET', KEYS[4], ARGV[4], 'PX', ARGV[3])
-for i = 5, #KEYS, 2 do
-  redis.call('SADD', KEYS[i], KEYS[1])
-  redis.call('PEXPIRE', KEYS[i], ARGV[3], 'NX')
-  redis.call('PEXPIRE', KEYS[i], ARGV[3], 'GT')
-end
+for i = 5, #KEYS, 2 do register_tag(KEYS[i], KEYS[1], ARGV[3]) end
 drop()
 return 1
 """

@@ -141,12 +141,30 @@ class Trigger:
     all: bool = False
 
 
+# A Lua function the fill scripts start with: registers an entry under a tag.
+# The set lives as long as its longest entry; and once past 64 members, each
+# registration drops the expired ones among 16 sampled, so a set whose entries
+# keep coming and going stays near its live size (with a share d of dead
+# members, a fill removes 16 d of them: the set settles within 1/15 of live).
+REGISTER_TAG = """
+local function register_tag(tag, member, ttl)
+  redis.call('SADD', tag, member)
+  if redis.call('SCARD', tag) > 64 then
+    for _, m in ipairs(redis.call('SRANDMEMBER', tag, 16)) do
+      if redis.call('EXISTS', m) == 0 then redis.call('SREM', tag, m) end
+    end
+  end
+  redis.call('PEXPIRE', tag, ttl, 'NX')
+  redis.call('PEXPIRE', tag, ttl, 'GT')
+end
+"""
+
 # Stores the entry if the caller still owns the lock (or holds none), the
 # generation is the one read before the query, and no tag of the entry was
 # invalidated since then. KEYS: entry, lock, generation, stale copy, then per
 # tag: the tag set and its last-invalidation marker. ARGV: token, envelope,
 # ttl ms, generation, sequence read before the query, stale-copy ms (0: none).
-FILL = """
+FILL = REGISTER_TAG + """
 if ARGV[1] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
 if tonumber(redis.call('GET', KEYS[3]) or '0') ~= tonumber(ARGV[4]) then
   if ARGV[1] ~= '' then redis.call('DEL', KEYS[2]) end
@@ -163,11 +181,7 @@ redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 if tonumber(ARGV[6]) > 0 then
   redis.call('SET', KEYS[4], ARGV[2], 'PX', tonumber(ARGV[3]) + tonumber(ARGV[6]))
 end
-for i = 5, #KEYS, 2 do
-  redis.call('SADD', KEYS[i], KEYS[1])
-  redis.call('PEXPIRE', KEYS[i], ARGV[3], 'NX')
-  redis.call('PEXPIRE', KEYS[i], ARGV[3], 'GT')
-end
+for i = 5, #KEYS, 2 do register_tag(KEYS[i], KEYS[1], ARGV[3]) end
 if ARGV[1] ~= '' then redis.call('DEL', KEYS[2]) end
 return 1
 """

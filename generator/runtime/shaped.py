@@ -40,7 +40,7 @@ RowT = TypeVar("RowT")
 T = TypeVar("T")
 log = logging.getLogger("flughafen")
 
-# The json fill's guard, reused as is: lock owner, generation, tag markers.
+# The json fill's guard, reused as is: register_tag, then lock owner, generation, tag markers.
 # KEYS: entry, lock, generation, stale copy, then (tag set, marker) pairs.
 # ARGV: token, (unused), ttl ms, generation, sequence, stale-copy ms, then the shape's arguments.
 _GUARD = FILL.split("redis.call('SET', KEYS[1]", 1)[0]
@@ -56,9 +56,7 @@ if not written then
 end
 if tonumber(ARGV[6]) > 0 then store(KEYS[4], tonumber(ARGV[3]) + tonumber(ARGV[6]), args, false) end
 for i = 5, #KEYS, 2 do
-  for _, k in ipairs(written) do redis.call('SADD', KEYS[i], k) end
-  redis.call('PEXPIRE', KEYS[i], ARGV[3], 'NX')
-  redis.call('PEXPIRE', KEYS[i], ARGV[3], 'GT')
+  for _, k in ipairs(written) do register_tag(KEYS[i], k, ARGV[3]) end
 end
 if ARGV[1] ~= '' then redis.call('DEL', KEYS[2]) end
 return 1

@@ -11,6 +11,7 @@ import pytest
 
 from generated import airport_by_iata, booked_seats, flight_search, passenger_last_flights, seat_availability
 from generator.runtime import QueryError, Runtime, invalidate_tag
+from generator.runtime.keys import tag_key
 from generator.runtime.query import lock_key
 from tests.integration.conftest import cache_url
 
@@ -233,3 +234,21 @@ def test_after_a_miss_a_miss_takes_the_lock_in_its_first_read_two_round_trips(ru
     sent.clear()
     seats.fetch(flight_id=1002, runtime=runtime)
     assert sent == ["MGET"]
+
+
+def test_a_tag_set_stays_near_its_live_entries_while_entries_come_and_go(runtime: Runtime) -> None:
+    """A hot tag (route:JFK:LAX) outlives each entry under it; expired members are pruned as new ones come."""
+    client = runtime.cache.client
+    tag = tag_key("route:JFK:LAX")
+    client.delete(tag)
+    for n in range(300):
+        day = DAY + datetime.timedelta(days=n)
+        flight_search.fetch(origin="JFK", destination="LAX", day=day, runtime=runtime)
+        client.delete(flight_search.key(origin="JFK", destination="LAX", day=day))  # as if it had expired
+    members = client.smembers(tag)
+    assert 1 <= len(members) <= 80, len(members)  # 300 registered; without pruning all 300 stay
+    live = flight_search.key(origin="JFK", destination="LAX", day=DAY)
+    flight_search.fetch(origin="JFK", destination="LAX", day=DAY, runtime=runtime)
+    assert live.encode() in client.smembers(tag)  # a live entry is never pruned
+    assert invalidate_tag("route:JFK:LAX", runtime=runtime) >= 1
+    assert not client.exists(live)
