@@ -1,7 +1,9 @@
 """``flughafen-gen warm NAME --params FILE | --from-query SQL``: fill the cache ahead of traffic.
 
-Parameter sets come from a JSON lines file or from a query's rows. They are
-looked up 100 at a time with one MGET; only the misses are filled.
+Parameter sets come from a JSON lines file or from a query's rows, 100 at a
+time. A json entry's batch is one MGET, a query per missing entry, and one
+pipeline of fill scripts (with the leases of a read: an entry that raced an
+invalidation is not stored); the other stores fill each missing entry as a read.
 """
 
 from __future__ import annotations
@@ -48,16 +50,12 @@ def warm(name: str, params_file: Path | None, from_query: str | None, database_u
                 sets = [_typed(query, dict(zip(names, row))) for row in cur.fetchall()]
                 cur.close()
         counters = rt.metrics.of(name)
+        filled = 0
         for start in range(0, len(sets), CHUNK):
-            chunk = sets[start : start + CHUNK]
-            if query.returns == "many":
-                query.many_batch(chunk, rt)
-            else:
-                for args in chunk:
-                    query.one(args, rt)
+            filled += query.warm_batch(sets[start : start + CHUNK], rt)
             done = min(start + CHUNK, len(sets))
-            sys.stderr.write(f"\r  {name}: {done:,}/{len(sets):,} parameter sets, {counters.misses:,} filled")
+            sys.stderr.write(f"\r  {name}: {done:,}/{len(sets):,} parameter sets, {filled:,} filled")
             sys.stderr.flush()
         sys.stderr.write("\n")
-        print(f"warmed {name}: {len(sets)} parameter sets, {counters.misses} filled, {counters.hits} already cached")
+        print(f"warmed {name}: {len(sets)} parameter sets, {filled} filled, {counters.hits} already cached")
     return 0

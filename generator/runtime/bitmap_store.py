@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from generator.runtime.db import QueryError
 from generator.runtime.keys import Template, tag_key
-from generator.runtime.query import LOCK_MS, REGISTER_TAG, SEQUENCE_KEY, Col, Param, ReadQuery, Trigger, lock_key, tag_marker_key
+from generator.runtime.query import LOCK_MS, REGISTER_TAG, SEQUENCE_KEY, Col, Param, ReadQuery, Trigger, lock_key, tag_marker_key, warm_by_reading
 
 if TYPE_CHECKING:
     from generator.runtime.runtime import Runtime
@@ -244,6 +244,10 @@ class BitmapQuery(Generic[RowT, MemberT]):
     def many_batch(self, batch: list[tuple[Any, ...]], runtime: Runtime | None = None) -> list[list[MemberT]]:
         """Many parameter sets, one read each (for ``flughafen-gen warm``)."""
         return [self.members(args, runtime) for args in batch]
+
+    def warm_batch(self, batch: list[tuple[Any, ...]], runtime: Runtime | None = None) -> int:
+        """Fill the missing entries of many parameter sets ahead of traffic, each as a read; returns how many were filled."""
+        return warm_by_reading(self.name, self.many_batch, batch, runtime)
 
     def _answer(self, op: Op, offset: int, offsets: set[int]) -> Any:
         if op == "bit":

@@ -36,6 +36,7 @@ import random
 import re
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
@@ -524,6 +525,20 @@ class ReadQuery(Generic[RowT]):
                 rt.cache.release(lock_key(key), token)
             raise
         delta_ms = int((time.perf_counter() - start) * 1000)
+        keys, fill_args = self._fill_call(rt, args, key, gen, seq, token, result, delta_ms)
+        counters = rt.metrics.of(self.name)
+        try:
+            t0 = time.perf_counter()
+            stored = rt.cache.fill(keys, fill_args)
+            counters.cache_seconds += time.perf_counter() - t0
+            if not stored:
+                counters.stale_fills_dropped += 1
+        except Exception as e:  # noqa: BLE001
+            rt.cache.failed(e, counters)
+        return result
+
+    def _fill_call(self, rt: Runtime, args: tuple[Any, ...], key: str, gen: int, seq: int, token: str, result: Any, delta_ms: int) -> tuple[list[str], list[Any]]:
+        """FILL's keys (entry, lock, generation, stale copy, then each tag's set and marker) and arguments for ``result``."""
         empty = result is None or result == []
         ttl = self.negative_ttl if empty and self.negative_ttl is not None else self.ttl
         ttl_ms = int(ttl * 1000 * (1 + random.random() * self.jitter))
@@ -532,16 +547,7 @@ class ReadQuery(Generic[RowT]):
         keys = [key, lock_key(key), self.generation_key, key + ":stale"]
         for tag in self._tag_names(args, result):
             keys += [tag_key(tag), tag_marker_key(tag)]
-        counters = rt.metrics.of(self.name)
-        try:
-            t0 = time.perf_counter()
-            stored = rt.cache.fill(keys, [token, envelope, ttl_ms, gen, seq, rt.stale_if_error * 1000])
-            counters.cache_seconds += time.perf_counter() - t0
-            if not stored:
-                counters.stale_fills_dropped += 1
-        except Exception as e:  # noqa: BLE001
-            rt.cache.failed(e, counters)
-        return result
+        return keys, [token, envelope, ttl_ms, gen, seq, rt.stale_if_error * 1000]
 
     def _stale_copy(self, rt: Runtime, key: str) -> Any:
         """With stale_if_error on: the last value stored for ``key``, flagged as stale; else _MISSING."""
@@ -570,15 +576,7 @@ class ReadQuery(Generic[RowT]):
                 values = rt.cache.mget(self.generation_key, *keys)
                 rt.cache.ok()
                 gen = int(values[0] or 0)
-                for i, raw in enumerate(values[1:]):
-                    if raw is None:
-                        continue
-                    try:
-                        env = self._decoder.decode(raw)
-                    except msgspec.DecodeError:
-                        continue
-                    if env[0] == gen:
-                        found[i] = env
+                found = [self._current(raw, gen) for raw in values[1:]]
             except Exception as e:  # noqa: BLE001
                 rt.cache.failed(e, counters)
         out: list[list[RowT]] = []
@@ -590,6 +588,44 @@ class ReadQuery(Generic[RowT]):
             else:
                 out.append(self._read(args, rt))
         return out
+
+    def _current(self, raw: bytes | None, gen: int) -> Any:
+        """The decoded envelope of a stored entry if it is of generation ``gen``, else None."""
+        if raw is None:
+            return None
+        try:
+            env = self._decoder.decode(raw)
+        except msgspec.DecodeError:
+            return None
+        return env if env[0] == gen else None
+
+    def warm_batch(self, batch: list[tuple[Any, ...]], runtime: Runtime | None = None) -> int:
+        """Fill the missing entries of many parameter sets ahead of traffic; returns how many were stored.
+
+        One MGET reads the generation, the tag sequence and every entry; the
+        database answers each missing one; one pipeline of FILL scripts stores
+        them all. No lock is taken, and the leases still hold: an entry whose
+        query raced an invalidation (generation or tag) is not stored.
+        """
+        rt = runtime if runtime is not None else _default()
+        keys = [self.key(args) for args in batch]
+        if not keys:
+            return 0
+        counters = rt.metrics.of(self.name)
+        values = rt.cache.mget(self.generation_key, SEQUENCE_KEY, *keys)
+        gen, seq = int(values[0] or 0), int(values[1] or 0)
+        calls: list[tuple[list[str], list[Any]]] = []
+        for args, key, raw in zip(batch, keys, values[2:]):
+            if self._current(raw, gen) is not None:
+                counters.hits += 1
+                continue
+            counters.misses += 1
+            start = time.perf_counter()
+            result = self.query_database(args, rt)
+            calls.append(self._fill_call(rt, args, key, gen, seq, "", result, int((time.perf_counter() - start) * 1000)))
+        stored = rt.cache.fill_many(calls) if calls else []
+        counters.stale_fills_dropped += stored.count(False)
+        return stored.count(True)
 
     # ---------------------------------------------------------- invalidation
 
@@ -613,6 +649,15 @@ def _default() -> Runtime:
     from generator.runtime.runtime import default_runtime
 
     return default_runtime()
+
+
+def warm_by_reading(name: str, many_batch: Callable[[list[tuple[Any, ...]], Runtime], object], batch: list[tuple[Any, ...]], runtime: Runtime | None) -> int:
+    """Warming for stores without a pipelined fill (hash, zset, bitmap): each missing entry filled as a read."""
+    rt = runtime if runtime is not None else _default()
+    counters = rt.metrics.of(name)
+    before = counters.misses
+    many_batch(batch, rt)
+    return counters.misses - before
 
 
 def invalidate_tag(tag: str, runtime: Runtime | None = None) -> int:

@@ -155,6 +155,21 @@ class CacheState:
     def fill(self, keys: list[str], args: list[Any]) -> bool:
         return bool(self.script(_scripts().FILL, keys, args))
 
+    def fill_many(self, calls: list[tuple[list[str], list[Any]]]) -> list[bool]:
+        """Many FILL scripts (keys, arguments) in one round trip (warming); whether each stored."""
+        source = _scripts().FILL
+        for attempt in range(2):
+            sha = self._shas.get(source) or str(self.client.script_load(source))
+            self._shas[source] = sha
+            try:
+                replies = self.pipelined(*(("EVALSHA", sha, len(keys), *keys, *args) for keys, args in calls))
+                return [bool(r) for r in replies]
+            except valkey.exceptions.NoScriptError:
+                if attempt:
+                    raise
+                del self._shas[source]  # the server lost its scripts (a restart): load it again
+        raise AssertionError("unreachable")
+
     def release(self, lock: str, token: str) -> None:
         try:
             self._release(keys=[lock], args=[token])

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from generator.runtime.db import QueryError
 from generator.runtime.keys import tag_key
-from generator.runtime.query import _MISSING, _STALE, FILL, LOCK_MS, SEQUENCE_KEY, ReadQuery, _default, lock_key, tag_marker_key
+from generator.runtime.query import _MISSING, _STALE, FILL, LOCK_MS, SEQUENCE_KEY, ReadQuery, _default, lock_key, tag_marker_key, warm_by_reading
 
 if TYPE_CHECKING:
     from generator.runtime.runtime import Runtime
@@ -266,6 +266,10 @@ class ShapedQuery(ReadQuery[RowT]):
         return [self.many(args, runtime) for args in batch]
 
     # ---------------------------------------------------------- invalidation
+
+    def warm_batch(self, batch: list[tuple[Any, ...]], runtime: Runtime | None = None) -> int:
+        """Fill the missing entries of many parameter sets ahead of traffic, each as a read; returns how many were filled."""
+        return warm_by_reading(self.name, self.many_batch, batch, runtime)
 
     def invalidate(self, args: tuple[Any, ...], runtime: Runtime | None = None) -> None:
         rt = runtime if runtime is not None else _default()

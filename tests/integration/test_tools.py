@@ -130,3 +130,49 @@ def test_warm_takes_parameter_sets_from_a_query(runtime: Runtime) -> None:
     sql = "SELECT iata FROM airport WHERE iata IN ('JFK', 'LAX', 'FRA')"
     assert main(["warm", "airport_by_iata", "--from-query", sql, "--database", runtime.config.database_url.raw, "--cache", cache]) == 0
     assert all(runtime.cache.client.exists(airport_by_iata.key(iata=i)) for i in ("JFK", "LAX", "FRA"))
+
+
+def _round_trips(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every round trip the runtime's cache makes: one command, or one pipeline of several."""
+    sent: list[str] = []
+    call, pipelined = runtime.cache.call, runtime.cache.pipelined
+
+    def one(*args: object) -> object:
+        sent.append(str(args[0]))
+        return call(*args)
+
+    def several(*commands: tuple[object, ...]) -> list[object]:
+        sent.append(f"{len(commands)} x {commands[0][0]}")
+        return pipelined(*commands)
+
+    monkeypatch.setattr(runtime.cache, "call", one)
+    monkeypatch.setattr(runtime.cache, "pipelined", several)
+    return sent
+
+
+def test_warming_a_batch_is_one_read_and_one_pipeline_of_fills(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    days = [datetime.date(2024, 12, 10) + datetime.timedelta(days=n) for n in range(15)]
+    batch = [("JFK", "LAX", d) for d in days]
+    flight_search.fetch(origin="JFK", destination="LAX", day=days[0], runtime=runtime)  # one already cached
+    sent = _round_trips(runtime, monkeypatch)
+    assert flight_search.QUERY.warm_batch(batch, runtime) == 14
+    assert sent == ["MGET", "14 x EVALSHA"]
+    queries = runtime.metrics.of("flight_search").db_queries
+    for d in days:  # what was warmed is what a read returns, from the cache
+        assert flight_search.fetch(origin="JFK", destination="LAX", day=d, runtime=runtime) == flight_search.QUERY.query_database(("JFK", "LAX", d), runtime)
+    assert runtime.metrics.of("flight_search").db_queries == queries + len(days)  # only the direct queries above
+
+
+def test_a_warm_fill_that_raced_an_invalidation_is_not_stored(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    day = datetime.date(2024, 12, 15)
+    query = flight_search.QUERY
+    real = query.query_database
+
+    def then_invalidated(args: tuple[object, ...], rt: Runtime) -> object:
+        result = real(args, rt)
+        flight_search.invalidate_all(runtime=rt)  # a write lands while the warm's query runs
+        return result
+
+    monkeypatch.setattr(query, "query_database", then_invalidated)
+    assert query.warm_batch([("JFK", "LAX", day)], runtime) == 0
+    assert not runtime.cache.client.exists(flight_search.key(origin="JFK", destination="LAX", day=day))
