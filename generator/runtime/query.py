@@ -143,15 +143,16 @@ class Trigger:
 
 
 # A Lua function the fill scripts start with: registers an entry under a tag.
-# The set lives as long as its longest entry; and once past 64 members, each
-# registration drops the expired ones among 16 sampled, so a set whose entries
-# keep coming and going stays near its live size (with a share d of dead
-# members, a fill removes 16 d of them: the set settles within 1/15 of live).
+# The set lives as long as its longest entry. It grows only when a new member
+# comes; then, past 64 members, two sampled members are dropped if their entry
+# is gone. Growth stops once half the set is dead, so a set whose entries keep
+# coming and going stays within twice its live entries (plus 64). A fill that
+# re-registers a member pays nothing more; a new member past 64 pays a SCARD,
+# a SRANDMEMBER of two and two EXISTS.
 REGISTER_TAG = """
 local function register_tag(tag, member, ttl)
-  redis.call('SADD', tag, member)
-  if redis.call('SCARD', tag) > 64 then
-    for _, m in ipairs(redis.call('SRANDMEMBER', tag, 16)) do
+  if redis.call('SADD', tag, member) == 1 and redis.call('SCARD', tag) > 64 then
+    for _, m in ipairs(redis.call('SRANDMEMBER', tag, 2)) do
       if redis.call('EXISTS', m) == 0 then redis.call('SREM', tag, m) end
     end
   end
