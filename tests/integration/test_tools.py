@@ -176,3 +176,29 @@ def test_a_warm_fill_that_raced_an_invalidation_is_not_stored(runtime: Runtime, 
     monkeypatch.setattr(query, "query_database", then_invalidated)
     assert query.warm_batch([("JFK", "LAX", day)], runtime) == 0
     assert not runtime.cache.client.exists(flight_search.key(origin="JFK", destination="LAX", day=day))
+
+
+def test_the_demo_loads_tiny_data_and_shows_every_accessor_cold_and_warm(tmp_path: Path, valkey_server: object, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """The README's main job, on a fresh SQLite file: data loaded once, then a row per example."""
+    monkeypatch.chdir(ROOT)  # the project's pyproject.toml, as a user runs it
+    monkeypatch.setattr("generator.demo.WARM_CALLS", 20)
+    from generator.demo import accessor_modules, run_demo
+
+    assert run_demo(f"sqlite:///{tmp_path / 'demo.sqlite3'}", cache_url(valkey_server)) == 0
+    out, err = capsys.readouterr()
+    assert "loading the 'tiny' data set (once)" in err
+    rows = {}
+    for line in out.splitlines()[2:]:
+        if not line.startswith("| "):
+            break
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        rows.setdefault(cells[0], []).append(cells)
+    modules = accessor_modules()
+    assert sorted(rows) == sorted(m.QUERY.name for m in modules)
+    for m in modules:
+        assert len(rows[m.QUERY.name]) == len(m.EXAMPLES)
+    for spec, shown in rows.items():
+        for example, count, _miss, _hit, _speedup, rate in (c[1:] for c in shown):
+            assert int(count) >= 1, f"{spec} {example}: the example found no rows"
+            assert float(rate.rstrip("%")) >= 90.0, f"{spec} {example}: warm calls were not hits ({rate})"
+    assert all(c[1] == "top(n=10)" and c[2] == "10" for c in rows["hub_route_counts"])
