@@ -469,7 +469,7 @@ def test_the_rewrites_assume_the_project_ddl(catalog: Catalog) -> None:
     """The PostgreSQL rewrites assume TINYINT(1) is BOOLEAN and CHAR is VARCHAR
     there, and the SQLite ones that dates and times are ISO text: the DDL that
     `db load` creates (generator.dataset.ddl) must say the same as this test's."""
-    ddl_module = pytest.importorskip("generator.dataset.ddl")
+    from generator.dataset import ddl as ddl_module
     for table in catalog.tables:
         for c in table.columns:
             pg, lite = ddl_module.column_type(c, "postgres"), ddl_module.column_type(c, "sqlite")
