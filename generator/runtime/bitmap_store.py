@@ -24,7 +24,6 @@ changing.
 
 from __future__ import annotations
 
-import random
 import secrets
 import time
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
@@ -320,8 +319,7 @@ class BitmapQuery(Generic[RowT, MemberT]):
                 rt.cache.release(lock_key(key), token)
             raise
         q = self.rows
-        ttl = q.negative_ttl if not offsets and q.negative_ttl is not None else q.ttl
-        ttl_ms = int(ttl * 1000 * (1 + random.random() * q.jitter))
+        ttl_ms = q.ttl_ms(not offsets)
         keys = [key, lock_key(key), self.generation_key, key + ":meta"]
         for tag in self.rows._tag_names(args, rows):
             keys += [tag_key(tag), tag_marker_key(tag)]

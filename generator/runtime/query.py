@@ -512,19 +512,9 @@ class ReadQuery(Generic[RowT]):
 
     def _fill(self, rt: Runtime, args: tuple[Any, ...], key: str, gen: int, seq: int, token: str) -> Any:
         start = time.perf_counter()
-        try:
-            result = self.query_database(args, rt)
-        except QueryError:
-            if token:
-                rt.cache.release(lock_key(key), token)
-            stale = self._stale_copy(rt, key)
-            if stale is _MISSING:
-                raise
-            return stale
-        except BaseException:
-            if token:
-                rt.cache.release(lock_key(key), token)
-            raise
+        fresh, result = self._query_for_fill(rt, args, key, token)
+        if not fresh:
+            return result
         delta_ms = int((time.perf_counter() - start) * 1000)
         keys, fill_args = self._fill_call(rt, args, key, gen, seq, token, result, delta_ms)
         counters = rt.metrics.of(self.name)
@@ -538,11 +528,31 @@ class ReadQuery(Generic[RowT]):
             rt.cache.failed(e, counters)
         return result
 
+    def _query_for_fill(self, rt: Runtime, args: tuple[Any, ...], key: str, token: str) -> tuple[bool, Any]:
+        """(True, the database's result); or, when the query failed and stale_if_error kept a
+        copy, (False, that copy). On any failure the lock ``token`` holds is released."""
+        try:
+            return True, self.query_database(args, rt)
+        except QueryError:
+            if token:
+                rt.cache.release(lock_key(key), token)
+            stale = self._stale_copy(rt, key)
+            if stale is _MISSING:
+                raise
+            return False, stale
+        except BaseException:
+            if token:
+                rt.cache.release(lock_key(key), token)
+            raise
+
+    def ttl_ms(self, empty: bool) -> int:
+        """An entry's lifetime in ms: the ttl (negative_ttl for an empty result), spread by the jitter."""
+        ttl = self.negative_ttl if empty and self.negative_ttl is not None else self.ttl
+        return int(ttl * 1000 * (1 + random.random() * self.jitter))
+
     def _fill_call(self, rt: Runtime, args: tuple[Any, ...], key: str, gen: int, seq: int, token: str, result: Any, delta_ms: int) -> tuple[list[str], list[Any]]:
         """FILL's keys (entry, lock, generation, stale copy, then each tag's set and marker) and arguments for ``result``."""
-        empty = result is None or result == []
-        ttl = self.negative_ttl if empty and self.negative_ttl is not None else self.ttl
-        ttl_ms = int(ttl * 1000 * (1 + random.random() * self.jitter))
+        ttl_ms = self.ttl_ms(result is None or result == [])
         expires_ms = int(time.time() * 1000) + ttl_ms
         envelope = _ENCODER.encode((gen, delta_ms, expires_ms, result))
         keys = [key, lock_key(key), self.generation_key, key + ":stale"]

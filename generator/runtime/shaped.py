@@ -24,12 +24,10 @@ refuse the fill), and the Python side that encodes and decodes them.
 from __future__ import annotations
 
 import logging
-import random
 import secrets
 import time
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
-from generator.runtime.db import QueryError
 from generator.runtime.keys import tag_key
 from generator.runtime.query import _MISSING, _STALE, FILL, LOCK_MS, SEQUENCE_KEY, ReadQuery, _default, lock_key, tag_marker_key, warm_by_reading
 
@@ -215,22 +213,10 @@ class ShapedQuery(ReadQuery[RowT]):
             pause = min(pause * 2, 0.02)
 
     def _fill(self, rt: Runtime, args: tuple[Any, ...], key: str, gen: int, seq: int, token: str, seen: Any = None) -> Any:
-        try:
-            result = self.query_database(args, rt)
-        except QueryError:
-            if token:
-                rt.cache.release(lock_key(key), token)
-            stale = self._stale_copy(rt, key)
-            if stale is _MISSING:
-                raise
-            return stale
-        except BaseException:
-            if token:
-                rt.cache.release(lock_key(key), token)
-            raise
-        empty = result is None or result == []
-        ttl = self.negative_ttl if empty and self.negative_ttl is not None else self.ttl
-        ttl_ms = int(ttl * 1000 * (1 + random.random() * self.jitter))
+        fresh, result = self._query_for_fill(rt, args, key, token)
+        if not fresh:
+            return result
+        ttl_ms = self.ttl_ms(result is None or result == [])
         keys = [key, lock_key(key), self.generation_key, key + ":stale"]
         for tag in self._tag_names(args, result):
             keys += [tag_key(tag), tag_marker_key(tag)]
