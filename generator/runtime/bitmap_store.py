@@ -323,15 +323,7 @@ class BitmapQuery(Generic[RowT, MemberT]):
         keys = [key, lock_key(key), self.generation_key, key + ":meta"]
         for tag in self.rows._tag_names(args, rows):
             keys += [tag_key(tag), tag_marker_key(tag)]
-        counters = rt.metrics.of(self.name)
-        try:
-            start = time.perf_counter()
-            stored = rt.cache.script(FILL, keys, [token, encode_bitmap(offsets), ttl_ms, gen, seq])
-            counters.cache_seconds += time.perf_counter() - start
-            if not stored:
-                counters.stale_fills_dropped += 1
-        except Exception as e:  # noqa: BLE001
-            rt.cache.failed(e, counters)
+        rt.cache.fill(FILL, keys, [token, encode_bitmap(offsets), ttl_ms, gen, seq], rt.metrics.of(self.name))
         return self._answer(op, offset, offsets)
 
     # ---------------------------------------------------------- invalidation

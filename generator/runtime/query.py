@@ -517,15 +517,7 @@ class ReadQuery(Generic[RowT]):
             return result
         delta_ms = int((time.perf_counter() - start) * 1000)
         keys, fill_args = self._fill_call(rt, args, key, gen, seq, token, result, delta_ms)
-        counters = rt.metrics.of(self.name)
-        try:
-            t0 = time.perf_counter()
-            stored = rt.cache.fill(keys, fill_args)
-            counters.cache_seconds += time.perf_counter() - t0
-            if not stored:
-                counters.stale_fills_dropped += 1
-        except Exception as e:  # noqa: BLE001
-            rt.cache.failed(e, counters)
+        rt.cache.fill(FILL, keys, fill_args, rt.metrics.of(self.name))
         return result
 
     def _query_for_fill(self, rt: Runtime, args: tuple[Any, ...], key: str, token: str) -> tuple[bool, Any]:

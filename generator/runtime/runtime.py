@@ -35,7 +35,7 @@ class CacheState:
     and hits resume within a second of Valkey coming back.
     """
 
-    def __init__(self, url: CacheUrl, socket_timeout: float = 0.25, near_cache: bool = True):
+    def __init__(self, url: CacheUrl, socket_timeout: float = 0.25, near_cache: bool = True, defer_fills: bool = True):
         self.url = url
         self._server: Any = None
         if url.embedded:
@@ -47,25 +47,39 @@ class CacheState:
             kwargs = {"host": url.host, "port": url.port, "db": url.db, "username": url.username, "password": url.password}
             if url.tls:
                 kwargs.update(ssl=True, ssl_ca_certs=url.ca_file, ssl_cert_reqs="required")
-        self.client: valkey.Valkey = valkey.Valkey(
+        self._client: valkey.Valkey = valkey.Valkey(
             **kwargs,
             socket_timeout=socket_timeout,
             socket_connect_timeout=socket_timeout,
             health_check_interval=0,
         )
         self._shas: dict[str, str] = {}
+        # Fills sent and not yet answered, per thread (see fill): (script, keys, args, counters).
+        self.defer_fills = defer_fills
         self._local = threading.local()
         self._own: list[Any] = []
         self._own_lock = threading.Lock()
-        self._invalidate = self.client.register_script(_scripts().INVALIDATE_TAGS)
-        self._release = self.client.register_script(_scripts().RELEASE)
+        self._invalidate = self._client.register_script(_scripts().INVALIDATE_TAGS)
+        self._release = self._client.register_script(_scripts().RELEASE)
         self.down_until = 0.0
         self._backoff = BACKOFF_START
         self.down = False
         self.errors = 0
         # Local copies of near-cached queries (``cache: near:``); off: every read asks Valkey.
         self.near_enabled = near_cache
-        self.near = NearCache(self.client.connection_pool.make_connection, url.redacted())
+        self.near = NearCache(self._client.connection_pool.make_connection, url.redacted())
+
+    @property
+    def client(self) -> valkey.Valkey:
+        """The pooled valkey-py client, for everything but reads and fills.
+
+        This thread's deferred fills are answered first, so a command sent on
+        another connection (an invalidation after a write, say) reaches the
+        server after them: one thread's cache operations stay in its order.
+        """
+        if getattr(self._local, "pending", None):
+            self.settle()
+        return self._client
 
     def usable(self) -> bool:
         return not self.down or time.monotonic() >= self.down_until
@@ -90,7 +104,7 @@ class CacheState:
         """This thread's own connection: no pool lock and no health poll on the hot path."""
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = self.client.connection_pool.make_connection()
+            conn = self._client.connection_pool.make_connection()
             self._local.conn = conn
             with self._own_lock:
                 self._own.append(conn)
@@ -110,11 +124,13 @@ class CacheState:
                 conn.connect()
                 sock = conn._sock
             sock.sendall(_pack(args))
+            unanswered = self._answers(conn)
             response = conn._parser.read_response()
         except BaseException:
-            conn.disconnect()
-            self._local.conn = None
+            self._drop(conn)
             raise
+        if unanswered:
+            self._refill(unanswered)
         if isinstance(response, valkey.exceptions.ResponseError):
             raise response  # the connection is fine: a script not loaded yet, a wrong type
         return response
@@ -127,20 +143,26 @@ class CacheState:
                 return self.call("EVALSHA", sha, len(keys), *keys, *args)
             except valkey.exceptions.NoScriptError:
                 pass
-        sha = str(self.client.script_load(source))
+        return self.call("EVALSHA", self._load(source), len(keys), *keys, *args)
+
+    def _load(self, source: str) -> str:
+        sha = str(self._client.script_load(source))
         self._shas[source] = sha
-        return self.call("EVALSHA", sha, len(keys), *keys, *args)
+        return sha
 
     def pipelined(self, *commands: tuple[Any, ...]) -> list[Any]:
         """Several commands in one round trip on this thread's connection (the hash hit path); any error drops it."""
         conn = self._connection()
         try:
             conn.send_packed_command(conn.pack_commands(commands))
-            return [conn.read_response() for _ in commands]
+            unanswered = self._answers(conn)
+            replies = [conn.read_response() for _ in commands]
         except BaseException:
-            conn.disconnect()
-            self._local.conn = None
+            self._drop(conn)
             raise
+        if unanswered:
+            self._refill(unanswered)
+        return replies
 
     def mget(self, *keys: str) -> list[Any]:
         """MGET of many keys on this thread's connection (batch reads)."""
@@ -152,15 +174,103 @@ class CacheState:
         got, values = self.script(_scripts().LOCK_AND_READ, [lock, *keys], [token, lock_ms])
         return bool(got), list(values)
 
-    def fill(self, keys: list[str], args: list[Any]) -> bool:
-        return bool(self.script(_scripts().FILL, keys, args))
+    def fill(self, source: str, keys: list[str], args: list[Any], counters: Counters) -> None:
+        """Runs a fill script (json's FILL, a shaped store's) after a miss's query. Never raises.
+
+        Deferred (the default): the script is sent on this thread's connection
+        and the caller goes on with its rows; the reply is read with the
+        thread's next command, in the same round trip, or by ``settle``. A miss
+        then costs one round trip and the query, not two and the query. The
+        script's own checks (lock owner, generation, tag markers) make a fill
+        that runs late harmless; a reply that says it did not store counts as
+        stale_fills_dropped, an error is logged and counted, and a script the
+        server lost (a restart) is loaded and run again.
+        """
+        if not self.defer_fills:
+            self._fill_now(source, keys, args, counters)
+            return
+        conn = self._connection()
+        sha = self._shas.get(source)
+        try:
+            if sha is None:
+                sha = self._load(source)
+            if conn._sock is None:
+                conn.connect()
+            t0 = time.perf_counter()
+            conn._sock.sendall(_pack(("EVALSHA", sha, len(keys), *keys, *args)))
+            counters.cache_seconds += time.perf_counter() - t0
+        except Exception as e:  # noqa: BLE001 - fail open: the entry is filled by a later miss
+            self._drop(conn)
+            self.failed(e, counters)
+            return
+        pending = getattr(self._local, "pending", None)
+        if pending is None:
+            pending = self._local.pending = []
+        pending.append((source, keys, args, counters))
+
+    def _fill_now(self, source: str, keys: list[str], args: list[Any], counters: Counters) -> None:
+        try:
+            t0 = time.perf_counter()
+            stored = self.script(source, keys, args)
+            counters.cache_seconds += time.perf_counter() - t0
+            if not stored:
+                counters.stale_fills_dropped += 1
+        except Exception as e:  # noqa: BLE001
+            self.failed(e, counters)
+
+    def settle(self) -> None:
+        """Reads the replies of this thread's deferred fills (waiting for them if need be)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None or not getattr(self._local, "pending", None):
+            return
+        try:
+            unanswered = self._answers(conn)
+        except Exception as e:  # noqa: BLE001 - the fills' fate is unknown; their locks expire
+            self._drop(conn)
+            self.failed(e)
+            return
+        if unanswered:
+            self._refill(unanswered)
+
+    def unanswered(self) -> int:
+        """How many of this thread's deferred fills are sent and not answered yet."""
+        return len(getattr(self._local, "pending", None) or ())
+
+    def _answers(self, conn: Any) -> list[tuple[str, list[str], list[Any], Counters]]:
+        """Reads one reply per deferred fill; returns the fills whose script the server lacked."""
+        pending = getattr(self._local, "pending", None)
+        if not pending:
+            return []
+        self._local.pending = []
+        unanswered = []
+        for fill in pending:
+            reply = conn._parser.read_response()
+            if isinstance(reply, valkey.exceptions.NoScriptError):
+                unanswered.append(fill)
+            elif isinstance(reply, valkey.exceptions.ResponseError):
+                fill[3].cache_errors += 1
+                log.warning("cache %s refused a fill of %s: %s", self.url.redacted(), fill[1][0], reply)
+            elif not reply:
+                fill[3].stale_fills_dropped += 1
+        return unanswered
+
+    def _refill(self, fills: list[tuple[str, list[str], list[Any], Counters]]) -> None:
+        """Fills the server refused for want of their script (it restarted): run now, the script loaded."""
+        for source, keys, args, counters in fills:
+            self._shas.pop(source, None)
+            self._fill_now(source, keys, args, counters)
+
+    def _drop(self, conn: Any) -> None:
+        """A broken connection: closed, forgotten, and the replies it owed with it."""
+        conn.disconnect()
+        self._local.conn = None
+        self._local.pending = []
 
     def fill_many(self, calls: list[tuple[list[str], list[Any]]]) -> list[bool]:
         """Many FILL scripts (keys, arguments) in one round trip (warming); whether each stored."""
         source = _scripts().FILL
         for attempt in range(2):
-            sha = self._shas.get(source) or str(self.client.script_load(source))
-            self._shas[source] = sha
+            sha = self._shas.get(source) or self._load(source)
             try:
                 replies = self.pipelined(*(("EVALSHA", sha, len(keys), *keys, *args) for keys, args in calls))
                 return [bool(r) for r in replies]
@@ -172,6 +282,7 @@ class CacheState:
 
     def release(self, lock: str, token: str) -> None:
         try:
+            self.settle()
             self._release(keys=[lock], args=[token])
         except Exception as e:  # noqa: BLE001 - the lock expires on its own
             self.failed(e)
@@ -198,6 +309,7 @@ class CacheState:
 
         if not tags:
             return 0
+        self.settle()
         keys = [SEQUENCE_KEY]
         for tag in tags:
             keys += [tag_key(tag), tag_marker_key(tag)]
@@ -208,12 +320,13 @@ class CacheState:
         return int(count)
 
     def close(self) -> None:
+        self.settle()
         self.near.close()
         with self._own_lock:
             for conn in self._own:
                 conn.disconnect()
             self._own.clear()
-        self.client.close()  # type: ignore[no-untyped-call]
+        self._client.close()  # type: ignore[no-untyped-call]
 
 
 def _scripts() -> Any:
@@ -223,13 +336,14 @@ def _scripts() -> Any:
 
 
 class Runtime:
-    def __init__(self, config: Config, socket_timeout: float = 0.25, stale_if_error: int = 0, near_cache: bool = True):
+    def __init__(self, config: Config, socket_timeout: float = 0.25, stale_if_error: int = 0, near_cache: bool = True, defer_fills: bool = True):
         self.config = config
         # Seconds a copy of each entry outlives its TTL, served (flagged) when the database fails.
         self.stale_if_error = stale_if_error
         self.db = Database(config.database_url)
         # near_cache=False: near-cached queries read Valkey every time, like the others.
-        self.cache = CacheState(config.cache_url, socket_timeout, near_cache)
+        # defer_fills=False: a miss waits for its fill's reply (see CacheState.fill).
+        self.cache = CacheState(config.cache_url, socket_timeout, near_cache, defer_fills)
         self.metrics = Metrics()
         self._published: dict[str, dict[str, float]] = {}
 
@@ -242,8 +356,9 @@ class Runtime:
         socket_timeout: float = 0.25,
         stale_if_error: int = 0,
         near_cache: bool = True,
+        defer_fills: bool = True,
     ) -> Runtime:
-        return cls(load_config(database_url, cache_url, project_dir), socket_timeout, stale_if_error, near_cache)
+        return cls(load_config(database_url, cache_url, project_dir), socket_timeout, stale_if_error, near_cache, defer_fills)
 
     @property
     def dialect(self) -> str:

@@ -220,15 +220,8 @@ class ShapedQuery(ReadQuery[RowT]):
         keys = [key, lock_key(key), self.generation_key, key + ":stale"]
         for tag in self._tag_names(args, result):
             keys += [tag_key(tag), tag_marker_key(tag)]
-        counters = rt.metrics.of(self.name)
-        try:
-            t0 = time.perf_counter()
-            stored = rt.cache.script(self._fill_script, keys, [token, "", ttl_ms, gen, seq, rt.stale_if_error * 1000, *self.store_args(result, gen, seq, seen)])
-            counters.cache_seconds += time.perf_counter() - t0
-            if not stored:
-                counters.stale_fills_dropped += 1
-        except Exception as e:  # noqa: BLE001
-            rt.cache.failed(e, counters)
+        fill_args = [token, "", ttl_ms, gen, seq, rt.stale_if_error * 1000, *self.store_args(result, gen, seq, seen)]
+        rt.cache.fill(self._fill_script, keys, fill_args, rt.metrics.of(self.name))
         return result
 
     def _stale_copy(self, rt: Runtime, key: str) -> Any:
