@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from generator.runtime.db import QueryError
 from generator.runtime.keys import Template, tag_key
-from generator.runtime.query import LOCK_MS, REGISTER_TAG, SEQUENCE_KEY, Col, Param, ReadQuery, Trigger, lock_key, tag_marker_key, warm_by_reading
+from generator.runtime.query import LOCK_MS, MAY_STORE, REGISTER_TAG, SEQUENCE_KEY, Col, Param, ReadQuery, Trigger, lock_key, tag_marker_key, warm_by_reading
 
 if TYPE_CHECKING:
     from generator.runtime.runtime import Runtime
@@ -61,26 +61,19 @@ else answer = redis.call('GET', KEYS[2]) end
 return {got, 1, gen, seq, answer}
 """
 
-# Stores a bitmap and its meta if the caller still owns the lock (or holds
-# none), the generation is the one read before the query, and no tag of the
-# entry was invalidated since. KEYS: entry, lock, generation, meta, then per
-# tag: the tag set and its marker. ARGV: token, bitmap, ttl ms, generation,
-# sequence read before the query.
-FILL = REGISTER_TAG + """
-local function drop()
-  if ARGV[1] ~= '' and redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
+# Stores a bitmap and its meta if may_store (query.MAY_STORE). KEYS: entry,
+# lock, generation, meta, then per tag: the tag set and its marker. ARGV:
+# token, bitmap, ttl ms, generation, sequence read before the query.
+FILL = REGISTER_TAG + MAY_STORE + """
+local ok, owned = may_store()
+if not ok then
+  if owned and ARGV[1] ~= '' then redis.call('DEL', KEYS[2]) end
   return 0
-end
-if ARGV[1] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
-if tonumber(redis.call('GET', KEYS[3]) or '0') ~= tonumber(ARGV[4]) then return drop() end
-for i = 5, #KEYS, 2 do
-  local seen = redis.call('GET', KEYS[i + 1])
-  if seen and tonumber(seen) > tonumber(ARGV[5]) then return drop() end
 end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 redis.call('SET', KEYS[4], ARGV[4], 'PX', ARGV[3])
 for i = 5, #KEYS, 2 do register_tag(KEYS[i], KEYS[1], ARGV[3]) end
-drop()
+if ARGV[1] ~= '' then redis.call('DEL', KEYS[2]) end
 return 1
 """
 

@@ -144,40 +144,54 @@ class Trigger:
 
 # A Lua function the fill scripts start with: registers an entry under a tag.
 # The set lives as long as its longest entry. It grows only when a new member
-# comes; then, past 64 members, two sampled members are dropped if their entry
-# is gone. Growth stops once half the set is dead, so a set whose entries keep
-# coming and going stays within twice its live entries (plus 64). A fill that
-# re-registers a member pays nothing more; a new member past 64 pays a SCARD,
-# a SRANDMEMBER of two and two EXISTS.
+# comes; then, past 64 members, every fourth size samples eight members and
+# drops those whose entry is gone (two per new member on average, sampled in
+# one call). Growth stops once half the set is dead, so a set whose entries
+# keep coming and going stays within about twice its live entries (plus 64).
+# A fill that re-registers a member pays nothing more than SADD and PEXPIRE.
 REGISTER_TAG = """
 local function register_tag(tag, member, ttl)
-  if redis.call('SADD', tag, member) == 1 and redis.call('SCARD', tag) > 64 then
-    for _, m in ipairs(redis.call('SRANDMEMBER', tag, 2)) do
-      if redis.call('EXISTS', m) == 0 then redis.call('SREM', tag, m) end
+  if redis.call('SADD', tag, member) == 1 then
+    local size = redis.call('SCARD', tag)
+    if size > 64 and size % 4 == 0 then
+      for _, m in ipairs(redis.call('SRANDMEMBER', tag, 8)) do
+        if redis.call('EXISTS', m) == 0 then redis.call('SREM', tag, m) end
+      end
     end
   end
-  redis.call('PEXPIRE', tag, ttl, 'NX')
-  redis.call('PEXPIRE', tag, ttl, 'GT')
+  if redis.call('PEXPIRE', tag, ttl, 'GT') == 0 then redis.call('PEXPIRE', tag, ttl, 'NX') end
 end
 """
 
-# Stores the entry if the caller still owns the lock (or holds none), the
-# generation is the one read before the query, and no tag of the entry was
-# invalidated since then. KEYS: entry, lock, generation, stale copy, then per
-# tag: the tag set and its last-invalidation marker. ARGV: token, envelope,
-# ttl ms, generation, sequence read before the query, stale-copy ms (0: none).
-FILL = REGISTER_TAG + """
-if ARGV[1] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
-if tonumber(redis.call('GET', KEYS[3]) or '0') ~= tonumber(ARGV[4]) then
-  if ARGV[1] ~= '' then redis.call('DEL', KEYS[2]) end
-  return 0
-end
-for i = 5, #KEYS, 2 do
-  local seen = redis.call('GET', KEYS[i + 1])
-  if seen and tonumber(seen) > tonumber(ARGV[5]) then
-    if ARGV[1] ~= '' then redis.call('DEL', KEYS[2]) end
-    return 0
+# Whether a fill may store, read in one MGET: the caller still owns the lock
+# (or holds none), the generation is the one read before the query, and no
+# tag of the entry was invalidated since then. Returns ok, and whether the
+# lock is the caller's (to release when not ok). KEYS: entry, lock,
+# generation, any, then per tag: the tag set and its marker. ARGV[1]: token,
+# ARGV[4]: generation, ARGV[5]: sequence read before the query.
+MAY_STORE = """
+local function may_store()
+  local read = {KEYS[2], KEYS[3]}
+  for i = 6, #KEYS, 2 do read[#read + 1] = KEYS[i] end
+  local v = redis.call('MGET', unpack(read))
+  if ARGV[1] ~= '' and v[1] ~= ARGV[1] then return false, false end
+  if tonumber(v[2] or '0') ~= tonumber(ARGV[4]) then return false, true end
+  for i = 3, #v do
+    if v[i] and tonumber(v[i]) > tonumber(ARGV[5]) then return false, true end
   end
+  return true, true
+end
+"""
+
+# Stores the entry if may_store. KEYS: entry, lock, generation, stale copy,
+# then per tag: the tag set and its last-invalidation marker. ARGV: token,
+# envelope, ttl ms, generation, sequence read before the query, stale-copy
+# ms (0: none).
+FILL = REGISTER_TAG + MAY_STORE + """
+local ok, owned = may_store()
+if not ok then
+  if owned and ARGV[1] ~= '' then redis.call('DEL', KEYS[2]) end
+  return 0
 end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 if tonumber(ARGV[6]) > 0 then
@@ -223,13 +237,13 @@ return {got and 1 or 0, redis.call('MGET', unpack(keys))}
 # returns {generation, entry or false, sequence, 1 if the lock is now the
 # caller's else 0}. KEYS: generation, entry, lock, sequence. ARGV: token, lock ms.
 READ_OR_LOCK = """
-local v = redis.call('MGET', KEYS[1], KEYS[2])
+local v = redis.call('MGET', KEYS[1], KEYS[2], KEYS[4])
 if v[2] then
   local g = string.match(v[2], '^%[(%d+),')
   if g and tonumber(g) == tonumber(v[1] or '0') then return v end
 end
 local got = redis.call('SET', KEYS[3], ARGV[1], 'NX', 'PX', ARGV[2])
-return {v[1], v[2], redis.call('GET', KEYS[4]), got and 1 or 0}
+return {v[1], v[2], v[3], got and 1 or 0}
 """
 
 # Releases a lock only for its owner.
