@@ -54,7 +54,8 @@ class CacheState:
             health_check_interval=0,
         )
         self._shas: dict[str, str] = {}
-        # Fills sent and not yet answered, per thread (see fill): (script, keys, args, counters).
+        # Fills are sent without waiting for their replies (see fill); each connection of
+        # this runtime's threads lists the ones it owes in ``fg_unanswered``.
         self.defer_fills = defer_fills
         self._local = threading.local()
         self._own: list[Any] = []
@@ -77,7 +78,8 @@ class CacheState:
         another connection (an invalidation after a write, say) reaches the
         server after them: one thread's cache operations stay in its order.
         """
-        if getattr(self._local, "pending", None):
+        conn = getattr(self._local, "conn", None)
+        if conn is not None and conn.fg_unanswered:
             self.settle()
         return self._client
 
@@ -105,6 +107,7 @@ class CacheState:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = self._client.connection_pool.make_connection()
+            conn.fg_unanswered = []  # deferred fills whose replies this connection owes
             self._local.conn = conn
             with self._own_lock:
                 self._own.append(conn)
@@ -124,7 +127,7 @@ class CacheState:
                 conn.connect()
                 sock = conn._sock
             sock.sendall(_pack(args))
-            unanswered = self._answers(conn)
+            unanswered = self._answers(conn) if conn.fg_unanswered else None
             response = conn._parser.read_response()
         except BaseException:
             self._drop(conn)
@@ -155,7 +158,7 @@ class CacheState:
         conn = self._connection()
         try:
             conn.send_packed_command(conn.pack_commands(commands))
-            unanswered = self._answers(conn)
+            unanswered = self._answers(conn) if conn.fg_unanswered else None
             replies = [conn.read_response() for _ in commands]
         except BaseException:
             self._drop(conn)
@@ -203,10 +206,7 @@ class CacheState:
             self._drop(conn)
             self.failed(e, counters)
             return
-        pending = getattr(self._local, "pending", None)
-        if pending is None:
-            pending = self._local.pending = []
-        pending.append((source, keys, args, counters))
+        conn.fg_unanswered.append((source, keys, args, counters))
 
     def _fill_now(self, source: str, keys: list[str], args: list[Any], counters: Counters) -> None:
         try:
@@ -218,10 +218,10 @@ class CacheState:
         except Exception as e:  # noqa: BLE001
             self.failed(e, counters)
 
-    def settle(self) -> None:
-        """Reads the replies of this thread's deferred fills (waiting for them if need be)."""
-        conn = getattr(self._local, "conn", None)
-        if conn is None or not getattr(self._local, "pending", None):
+    def settle(self, conn: Any = None) -> None:
+        """Reads the replies of the deferred fills a connection owes (this thread's by default), waiting if need be."""
+        conn = conn if conn is not None else getattr(self._local, "conn", None)
+        if conn is None or not conn.fg_unanswered:
             return
         try:
             unanswered = self._answers(conn)
@@ -234,14 +234,12 @@ class CacheState:
 
     def unanswered(self) -> int:
         """How many of this thread's deferred fills are sent and not answered yet."""
-        return len(getattr(self._local, "pending", None) or ())
+        conn = getattr(self._local, "conn", None)
+        return 0 if conn is None else len(conn.fg_unanswered)
 
     def _answers(self, conn: Any) -> list[tuple[str, list[str], list[Any], Counters]]:
         """Reads one reply per deferred fill; returns the fills whose script the server lacked."""
-        pending = getattr(self._local, "pending", None)
-        if not pending:
-            return []
-        self._local.pending = []
+        pending, conn.fg_unanswered = conn.fg_unanswered, []
         unanswered = []
         for fill in pending:
             reply = conn._parser.read_response()
@@ -263,8 +261,9 @@ class CacheState:
     def _drop(self, conn: Any) -> None:
         """A broken connection: closed, forgotten, and the replies it owed with it."""
         conn.disconnect()
-        self._local.conn = None
-        self._local.pending = []
+        conn.fg_unanswered = []
+        if getattr(self._local, "conn", None) is conn:
+            self._local.conn = None
 
     def fill_many(self, calls: list[tuple[list[str], list[Any]]]) -> list[bool]:
         """Many FILL scripts (keys, arguments) in one round trip (warming); whether each stored."""
@@ -320,10 +319,12 @@ class CacheState:
         return int(count)
 
     def close(self) -> None:
-        self.settle()
+        """Reads every reply still owed (a thread's last fills: refusals are logged even
+        when that thread made no later call), then closes every connection."""
         self.near.close()
         with self._own_lock:
             for conn in self._own:
+                self.settle(conn)
                 conn.disconnect()
             self._own.clear()
         self._client.close()  # type: ignore[no-untyped-call]

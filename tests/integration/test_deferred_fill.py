@@ -9,6 +9,7 @@ is logged and counted, and a broken connection costs nothing but the fill.
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 
 import pytest
@@ -97,3 +98,18 @@ def test_with_fills_awaited_the_entry_is_there_when_the_miss_returns(db_url: str
         airport_by_iata.fetch(iata="JFK", runtime=rt)
         assert rt.cache.unanswered() == 0
         assert other_client(valkey_server).exists(airport_by_iata.key(iata="JFK")) == 1
+
+
+def test_a_thread_that_ends_owing_a_reply_has_it_read_when_the_runtime_closes(db_url: str, valkey_server: object, caplog: pytest.LogCaptureFixture) -> None:
+    other = other_client(valkey_server)
+    other.flushall()
+    other.set(tag_key("seats:1001"), "not a set")  # the fill will be refused
+    rt = Runtime.from_config(database_url=db_url, cache_url=cache_url(valkey_server), project_dir=Path.cwd())
+    worker = threading.Thread(target=lambda: seat_availability.fetch(flight_id=1001, runtime=rt))
+    worker.start()
+    worker.join()  # the thread is gone; its connection still owes the fill's reply
+    assert rt.metrics.of("seat_availability").cache_errors == 0
+    with caplog.at_level(logging.WARNING, logger="flughafen"):
+        rt.close()
+    assert rt.metrics.of("seat_availability").cache_errors == 1
+    assert "refused a fill of " + seat_availability.key(flight_id=1001) in caplog.text
