@@ -268,7 +268,9 @@ def bench_memory(rt: Runtime) -> dict[str, float]:
 
     The json envelope is what store: json keeps (generation, fill time, expiry,
     row); "json row" is the bare row. "hash, fields by position" is a design
-    not taken (field names 0..n-1 instead of the column names), for scale.
+    not taken (field names 0..n-1 instead of the column names), for scale;
+    "hash floor" drops the bookkeeping field too: the values alone, the least
+    any one-hash-per-row layout of this row can take.
     """
     client: Any = rt.cache.client
     q = airport_by_iata.QUERY
@@ -284,8 +286,12 @@ def bench_memory(rt: Runtime) -> dict[str, float]:
         client.set(key, value)
         out[name] = float(client.memory_usage(key, samples=0))
     client.delete(key)
-    client.hset(key, mapping={(k if k == b"~" else str(q.columns.index(next(c for c in q.columns if c.name == k.decode()))).encode()): v for k, v in stored.items()})
+    by_position = {(k if k == b"~" else str(q.columns.index(next(c for c in q.columns if c.name == k.decode()))).encode()): v for k, v in stored.items()}
+    client.hset(key, mapping=by_position)
     out["hash, fields by position"] = float(client.memory_usage(key, samples=0))
+    client.delete(key)
+    client.hset(key, mapping={k: v for k, v in by_position.items() if k != b"~"})
+    out["hash floor: values only, fields by position"] = float(client.memory_usage(key, samples=0))
     client.delete(key)
     return out
 
@@ -445,6 +451,8 @@ def ratios_of(r: dict[str, Any]) -> dict[str, tuple[float, str, bool]]:
         out["airport row: hash / json envelope (memory)"] = (hj, "<= 0.60", hj <= 0.6)
         hr = mem["hash (store: hash)"] / mem["json row"]
         out["airport row: hash / bare json row (memory)"] = (hr, "<= 0.60", hr <= 0.6)
+        floor = mem["hash floor: values only, fields by position"] / mem["json row"]
+        out["airport row: hash floor / bare json row (memory)"] = (floor, "(no hash of this row is smaller)", True)
     queries = r["stampede_db_queries"]["200 cold callers"]
     out["database queries, cold callers at once"] = (float(queries), "== 1", queries == 1)
     batch = list(r["batch_us"].values())
