@@ -148,7 +148,8 @@ class Trigger:
 # drops those whose entry is gone (two per new member on average, sampled in
 # one call). Growth stops once half the set is dead, so a set whose entries
 # keep coming and going stays within about twice its live entries (plus 64).
-# A fill that re-registers a member pays nothing more than SADD and PEXPIRE.
+# A fill that re-registers a member pays a SADD and a PTTL (and a PEXPIRE when
+# its entry outlives the set).
 REGISTER_TAG = """
 local function register_tag(tag, member, ttl)
   if redis.call('SADD', tag, member) == 1 then
@@ -159,7 +160,7 @@ local function register_tag(tag, member, ttl)
       end
     end
   end
-  if redis.call('PEXPIRE', tag, ttl, 'GT') == 0 then redis.call('PEXPIRE', tag, ttl, 'NX') end
+  if redis.call('PTTL', tag) < tonumber(ttl) then redis.call('PEXPIRE', tag, ttl) end
 end
 """
 

@@ -11,9 +11,10 @@ import logging
 import threading
 import time
 from types import TracebackType
-from typing import Any
+from typing import Any, Callable
 
 import valkey
+from valkey.client import Pipeline
 from libvalkey import pack_command as _pack
 
 from generator.runtime.config import CacheUrl, Config, load_config, parse_cache_url
@@ -25,6 +26,36 @@ log = logging.getLogger("flughafen")
 
 BACKOFF_START = 0.05
 BACKOFF_MAX = 0.5
+
+
+class InOrder(valkey.Valkey):
+    """valkey-py's client, which first reads the replies of the calling thread's deferred
+    fills (``settle``: see CacheState.fill), so that a command it sends on another
+    connection, an invalidation after a write say, reaches the server after them: each
+    thread's cache operations arrive in the order it made them, whoever holds the client."""
+
+    def __init__(self, settle: Callable[[], None], **kwargs: Any):
+        super().__init__(**kwargs)
+        self._settle = settle
+
+    def execute_command(self, *args: Any, **options: Any) -> Any:
+        self._settle()
+        return super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
+
+    def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> Any:
+        return InOrderPipeline(self._settle, self.connection_pool, self.response_callbacks, transaction, shard_hint)
+
+
+class InOrderPipeline(Pipeline):
+    """A pipeline of InOrder: the thread's deferred fills are answered before it is sent."""
+
+    def __init__(self, settle: Callable[[], None], *args: Any):
+        super().__init__(*args)  # type: ignore[no-untyped-call]
+        self._settle = settle
+
+    def execute(self, raise_on_error: bool = True) -> list[Any]:
+        self._settle()
+        return super().execute(raise_on_error)  # type: ignore[no-untyped-call, no-any-return]
 
 
 class CacheState:
@@ -47,7 +78,9 @@ class CacheState:
             kwargs = {"host": url.host, "port": url.port, "db": url.db, "username": url.username, "password": url.password}
             if url.tls:
                 kwargs.update(ssl=True, ssl_ca_certs=url.ca_file, ssl_cert_reqs="required")
-        self._client: valkey.Valkey = valkey.Valkey(
+        # The pooled valkey-py client, for everything but reads and fills.
+        self.client: valkey.Valkey = InOrder(
+            self.settle,
             **kwargs,
             socket_timeout=socket_timeout,
             socket_connect_timeout=socket_timeout,
@@ -60,28 +93,16 @@ class CacheState:
         self._local = threading.local()
         self._own: list[Any] = []
         self._own_lock = threading.Lock()
-        self._invalidate = self._client.register_script(_scripts().INVALIDATE_TAGS)
-        self._release = self._client.register_script(_scripts().RELEASE)
+        self._invalidate = self.client.register_script(_scripts().INVALIDATE_TAGS)
+        self._release = self.client.register_script(_scripts().RELEASE)
         self.down_until = 0.0
         self._backoff = BACKOFF_START
         self.down = False
         self.errors = 0
         # Local copies of near-cached queries (``cache: near:``); off: every read asks Valkey.
         self.near_enabled = near_cache
-        self.near = NearCache(self._client.connection_pool.make_connection, url.redacted())
+        self.near = NearCache(self.client.connection_pool.make_connection, url.redacted())
 
-    @property
-    def client(self) -> valkey.Valkey:
-        """The pooled valkey-py client, for everything but reads and fills.
-
-        This thread's deferred fills are answered first, so a command sent on
-        another connection (an invalidation after a write, say) reaches the
-        server after them: one thread's cache operations stay in its order.
-        """
-        conn = getattr(self._local, "conn", None)
-        if conn is not None and conn.fg_unanswered:
-            self.settle()
-        return self._client
 
     def usable(self) -> bool:
         return not self.down or time.monotonic() >= self.down_until
@@ -106,7 +127,7 @@ class CacheState:
         """This thread's own connection: no pool lock and no health poll on the hot path."""
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = self._client.connection_pool.make_connection()
+            conn = self.client.connection_pool.make_connection()
             conn.fg_unanswered = []  # deferred fills whose replies this connection owes
             self._local.conn = conn
             with self._own_lock:
@@ -149,7 +170,7 @@ class CacheState:
         return self.call("EVALSHA", self._load(source), len(keys), *keys, *args)
 
     def _load(self, source: str) -> str:
-        sha = str(self._client.script_load(source))
+        sha = str(self.client.script_load(source))
         self._shas[source] = sha
         return sha
 
@@ -281,7 +302,6 @@ class CacheState:
 
     def release(self, lock: str, token: str) -> None:
         try:
-            self.settle()
             self._release(keys=[lock], args=[token])
         except Exception as e:  # noqa: BLE001 - the lock expires on its own
             self.failed(e)
@@ -308,7 +328,6 @@ class CacheState:
 
         if not tags:
             return 0
-        self.settle()
         keys = [SEQUENCE_KEY]
         for tag in tags:
             keys += [tag_key(tag), tag_marker_key(tag)]
@@ -327,7 +346,7 @@ class CacheState:
                 self.settle(conn)
                 conn.disconnect()
             self._own.clear()
-        self._client.close()  # type: ignore[no-untyped-call]
+        self.client.close()  # type: ignore[no-untyped-call]
 
 
 def _scripts() -> Any:

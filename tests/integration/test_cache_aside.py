@@ -241,6 +241,21 @@ def test_after_a_miss_a_miss_takes_the_lock_in_its_first_read_one_round_trip(run
     assert sent == ["MGET"]
 
 
+def test_a_tag_set_lives_as_long_as_its_longest_entry(runtime: Runtime) -> None:
+    client = runtime.cache.client
+    tag = tag_key("route:JFK:LAX")
+    empty_day = datetime.date(1999, 1, 1)
+    assert flight_search.fetch(origin="JFK", destination="LAX", day=empty_day, runtime=runtime) == []  # negative_ttl 60s
+    short = client.pttl(flight_search.key(origin="JFK", destination="LAX", day=empty_day))
+    assert 0 < short <= client.pttl(tag) <= short + 1_000  # a new set expires with its first entry
+    flight_search.fetch(origin="JFK", destination="LAX", day=DAY, runtime=runtime)  # ttl 10m
+    long = client.pttl(flight_search.key(origin="JFK", destination="LAX", day=DAY))
+    assert long - 1_000 <= client.pttl(tag) <= long + 1_000  # lengthened to the longer entry
+    flight_search.invalidate(origin="JFK", destination="LAX", day=empty_day, runtime=runtime)
+    flight_search.fetch(origin="JFK", destination="LAX", day=empty_day, runtime=runtime)  # a shorter entry again
+    assert client.pttl(tag) >= long - 1_000  # never shortened
+
+
 def test_a_tag_set_stays_near_its_live_entries_while_entries_come_and_go(runtime: Runtime) -> None:
     """A hot tag (route:JFK:LAX) outlives each entry under it; expired members are pruned as new ones come."""
     client = runtime.cache.client
