@@ -103,7 +103,6 @@ class CacheState:
         self.near_enabled = near_cache
         self.near = NearCache(self.client.connection_pool.make_connection, url.redacted())
 
-
     def usable(self) -> bool:
         return not self.down or time.monotonic() >= self.down_until
 
