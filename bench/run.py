@@ -354,16 +354,20 @@ def plot(results: dict[str, Any], path: Path) -> bool:
     except ImportError:
         return False
     hits = results["hit_us"]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4))
     axes[0].barh(list(hits), list(hits.values()), color=["#888", "#2a7", "#7b5", "#1d5", "#c84", "#48c"][: len(hits)])
     axes[0].set_xscale("log")  # a near hit is ~1 µs, a loopback hit ~30-90 µs
     axes[0].set_xlabel("microseconds per cache hit, log scale (lower is better)")
     axes[0].set_title("Cache hit, same Valkey, same payload")
+    misses = results["miss_us"]
+    axes[1].barh(list(misses), list(misses.values()), color=["#888", "#c84", "#2a7", "#7b5", "#1d5"][: len(misses)])
+    axes[1].set_xlabel("microseconds per miss (lower is better)")
+    axes[1].set_title("Cache miss, new key every call")
     builds = {k: v for k, v in results.get("build_s", {}).items() if not k.startswith("seed specs")}
-    axes[1].plot([int(k.split()[0]) for k in builds], list(builds.values()), marker="o")
-    axes[1].set_xlabel("specs")
-    axes[1].set_ylabel("build seconds")
-    axes[1].set_title("Build time")
+    axes[2].plot([int(k.split()[0]) for k in builds], list(builds.values()), marker="o")
+    axes[2].set_xlabel("specs")
+    axes[2].set_ylabel("build seconds")
+    axes[2].set_title("Build time")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     return True
