@@ -8,6 +8,7 @@ values on every database.
 from __future__ import annotations
 
 import datetime
+import os
 import queue
 import sqlite3
 import threading
@@ -16,6 +17,7 @@ from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
+from weakref import WeakSet
 
 from generator.runtime.config import DatabaseUrl, parse_database_url
 
@@ -86,9 +88,21 @@ class Database:
     def __init__(self, url: DatabaseUrl | str, size: int = 8):
         self.url = parse_database_url(url) if isinstance(url, str) else url
         self.dialect = self.url.dialect
+        self._size = size
         self._pool: queue.LifoQueue[Any] = queue.LifoQueue(maxsize=size)
         self._lock = threading.Lock()
         self._closed = False
+        _DATABASES.add(self)
+
+    def _after_fork(self) -> None:
+        """In a forked child: the parent's pooled connections set aside (see _INHERITED), a new empty pool.
+
+        Read without the pool's lock, which a thread that does not exist in
+        the child may have held at the fork.
+        """
+        _INHERITED.extend(self._pool.queue)
+        self._pool = queue.LifoQueue(maxsize=self._size)
+        self._lock = threading.Lock()
 
     def _take(self) -> Any:
         try:
@@ -180,3 +194,19 @@ def _discard(conn: Any) -> None:
         conn.close()
     except Exception:  # noqa: BLE001 - a broken connection may fail to close; it is dropped either way
         pass
+
+
+# A forked child's copies of its parent's pooled connections: kept, never used,
+# closed or collected. The child shares their sockets with the parent, and
+# closing one would end the parent's session (psycopg sends Terminate on close,
+# pymysql COM_QUIT); SQLite forbids carrying a connection across fork at all.
+_INHERITED: list[Any] = []
+_DATABASES: WeakSet[Database] = WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for database in list(_DATABASES):
+        database._after_fork()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

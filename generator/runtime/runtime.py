@@ -8,10 +8,12 @@ to every accessor call explicitly.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from types import TracebackType
 from typing import Any, Callable
+from weakref import WeakSet
 
 import valkey
 from valkey.client import Pipeline
@@ -93,6 +95,7 @@ class CacheState:
         self._local = threading.local()
         self._own: list[Any] = []
         self._own_lock = threading.Lock()
+        _CACHES.add(self)
         self._invalidate = self.client.register_script(_scripts().INVALIDATE_TAGS)
         self._release = self.client.register_script(_scripts().RELEASE)
         self.down_until = 0.0
@@ -102,6 +105,18 @@ class CacheState:
         # Local copies of near-cached queries (``cache: near:``); off: every read asks Valkey.
         self.near_enabled = near_cache
         self.near = NearCache(self.client.connection_pool.make_connection, url.redacted())
+
+    def _after_fork(self) -> None:
+        """In a forked child: the parent's per-thread connections forgotten (the child opens its own).
+
+        They share their sockets with the parent: a reply the parent is owed
+        must not be read here, nor a command sent. Dropping them closes only
+        the child's copy of each socket (valkey-py shuts a socket down only in
+        the process that opened it); the pooled client checks the pid itself.
+        """
+        self._local = threading.local()
+        self._own = []
+        self._own_lock = threading.Lock()
 
     def usable(self) -> bool:
         return not self.down or time.monotonic() >= self.down_until
@@ -346,6 +361,17 @@ class CacheState:
                 conn.disconnect()
             self._own.clear()
         self.client.close()  # type: ignore[no-untyped-call]
+
+
+_CACHES: WeakSet[CacheState] = WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for cache in list(_CACHES):
+        cache._after_fork()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _scripts() -> Any:
