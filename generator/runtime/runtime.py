@@ -11,6 +11,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 from types import TracebackType
 from typing import Any, Callable
 from weakref import WeakSet
@@ -60,6 +61,12 @@ class InOrderPipeline(Pipeline):
         return super().execute(raise_on_error)  # type: ignore[no-untyped-call, no-any-return]
 
 
+class _ThreadMarker:
+    """Held only by one thread's local storage (see CacheState._connection)."""
+
+    __slots__ = ("__weakref__",)
+
+
 class CacheState:
     """The Valkey client plus fail-open bookkeeping.
 
@@ -93,8 +100,10 @@ class CacheState:
         # this runtime's threads lists the ones it owes in ``fg_unanswered``.
         self.defer_fills = defer_fills
         self._local = threading.local()
-        self._own: list[Any] = []
+        # Every thread's connection, until its thread ends (see _connection) or close().
+        self._own: set[Any] = set()
         self._own_lock = threading.Lock()
+        self._retirements: list[weakref.finalize[Any, Any]] = []
         _CACHES.add(self)
         self._invalidate = self.client.register_script(_scripts().INVALIDATE_TAGS)
         self._release = self.client.register_script(_scripts().RELEASE)
@@ -114,9 +123,10 @@ class CacheState:
         the child's copy of each socket (valkey-py shuts a socket down only in
         the process that opened it); the pooled client checks the pid itself.
         """
-        self._local = threading.local()
-        self._own = []
+        self._own = set()  # first: dropping the old thread-locals below retires nothing of the parent's
         self._own_lock = threading.Lock()
+        self._retirements = []
+        self._local = threading.local()
 
     def usable(self) -> bool:
         return not self.down or time.monotonic() >= self.down_until
@@ -138,15 +148,34 @@ class CacheState:
         self._backoff = min(self._backoff * 2, BACKOFF_MAX)
 
     def _connection(self) -> Any:
-        """This thread's own connection: no pool lock and no health poll on the hot path."""
+        """This thread's own connection: no pool lock and no health poll on the hot path.
+
+        It is retired (its owed replies read, then closed) when its thread
+        ends, or when a new one replaces it after an error: a marker object held
+        only by the thread's local storage is collected then. An application
+        that starts a thread per request does not gather a connection per request.
+        """
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = self.client.connection_pool.make_connection()
             conn.fg_unanswered = []  # deferred fills whose replies this connection owes
-            self._local.conn = conn
+            marker = _ThreadMarker()
+            retirement = weakref.finalize(marker, self._retire, conn)
+            retirement.atexit = False
             with self._own_lock:
-                self._own.append(conn)
+                self._own.add(conn)
+                self._retirements = [r for r in self._retirements if r.alive]
+                self._retirements.append(retirement)
+            self._local.conn, self._local.marker = conn, marker
         return conn
+
+    def _retire(self, conn: Any) -> None:
+        with self._own_lock:
+            if conn not in self._own:
+                return  # closed with the runtime, or the parent's (after a fork)
+            self._own.discard(conn)
+        self.settle(conn)
+        conn.disconnect()
 
     def call(self, *args: Any) -> Any:
         """One command on this thread's connection (hit and miss paths). A broken connection is dropped.
@@ -356,10 +385,13 @@ class CacheState:
         when that thread made no later call), then closes every connection."""
         self.near.close()
         with self._own_lock:
-            for conn in self._own:
-                self.settle(conn)
-                conn.disconnect()
-            self._own.clear()
+            own, self._own = self._own, set()
+            for retirement in self._retirements:
+                retirement.detach()
+            self._retirements = []
+        for conn in own:
+            self.settle(conn)
+            conn.disconnect()
         self.client.close()  # type: ignore[no-untyped-call]
 
 

@@ -8,8 +8,11 @@ is logged and counted, and a broken connection costs nothing but the fill.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -107,16 +110,41 @@ def test_with_fills_awaited_the_entry_is_there_when_the_miss_returns(db_url: str
         assert other_client(valkey_server).exists(airport_by_iata.key(iata="JFK")) == 1
 
 
-def test_a_thread_that_ends_owing_a_reply_has_it_read_when_the_runtime_closes(db_url: str, valkey_server: object, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_thread_that_ends_owing_a_reply_has_it_read_and_its_connection_closed(runtime: Runtime, valkey_server: object, caplog: pytest.LogCaptureFixture) -> None:
     other = other_client(valkey_server)
-    other.flushall()
     other.set(tag_key("seats:1001"), "not a set")  # the fill will be refused
-    rt = Runtime.from_config(database_url=db_url, cache_url=cache_url(valkey_server), project_dir=Path.cwd())
-    worker = threading.Thread(target=lambda: seat_availability.fetch(flight_id=1001, runtime=rt))
-    worker.start()
-    worker.join()  # the thread is gone; its connection still owes the fill's reply
-    assert rt.metrics.of("seat_availability").cache_errors == 0
+    seat_availability.fetch(flight_id=1002, runtime=runtime)  # scripts loaded, this thread's connection open
+    runtime.cache.settle()
+    before = other.info("clients")["connected_clients"]
     with caplog.at_level(logging.WARNING, logger="flughafen"):
-        rt.close()
-    assert rt.metrics.of("seat_availability").cache_errors == 1
+        worker = threading.Thread(target=lambda: seat_availability.fetch(flight_id=1001, runtime=runtime))
+        worker.start()
+        worker.join()  # the thread is gone, owing its fill's reply
+        gc.collect()
+    assert runtime.metrics.of("seat_availability").cache_errors == 1
     assert "refused a fill of " + seat_availability.key(flight_id=1001) in caplog.text
+    assert wait_for(lambda: other.info("clients")["connected_clients"] == before)
+
+
+def test_threads_that_come_and_go_leave_no_connections_behind(runtime: Runtime, valkey_server: object) -> None:
+    """A thread per request (a threading server) must not gather a Valkey connection per request."""
+    other = other_client(valkey_server)
+    airport_by_iata.fetch(iata="JFK", runtime=runtime)
+    before = other.info("clients")["connected_clients"]
+    for _ in range(40):
+        worker = threading.Thread(target=lambda: airport_by_iata.fetch(iata="JFK", runtime=runtime))
+        worker.start()
+        worker.join()
+    gc.collect()
+    assert runtime.metrics.of("airport_by_iata").hits == 40
+    assert wait_for(lambda: other.info("clients")["connected_clients"] <= before + 1)
+
+
+def wait_for(condition: Callable[[], bool], seconds: float = 2.0) -> bool:
+    """Whether ``condition`` holds within ``seconds`` (the server notices a closed connection on its next turn)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
