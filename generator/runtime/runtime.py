@@ -14,7 +14,6 @@ import time
 import weakref
 from types import TracebackType
 from typing import Any, Callable
-from weakref import WeakSet
 
 import valkey
 from valkey.client import Pipeline
@@ -191,13 +190,13 @@ class CacheState:
                 conn.connect()
                 sock = conn._sock
             sock.sendall(_pack(args))
-            unanswered = self._answers(conn) if conn.fg_unanswered else None
+            rerun = self._answers(conn) if conn.fg_unanswered else None
             response = conn._parser.read_response()
         except BaseException:
             self._drop(conn)
             raise
-        if unanswered:
-            self._refill(unanswered)
+        if rerun:
+            self._refill(rerun)
         if isinstance(response, valkey.exceptions.ResponseError):
             raise response  # the connection is fine: a script not loaded yet, a wrong type
         return response
@@ -222,13 +221,13 @@ class CacheState:
         conn = self._connection()
         try:
             conn.send_packed_command(conn.pack_commands(commands))
-            unanswered = self._answers(conn) if conn.fg_unanswered else None
+            rerun = self._answers(conn) if conn.fg_unanswered else None
             replies = [conn.read_response() for _ in commands]
         except BaseException:
             self._drop(conn)
             raise
-        if unanswered:
-            self._refill(unanswered)
+        if rerun:
+            self._refill(rerun)
         return replies
 
     def mget(self, *keys: str) -> list[Any]:
@@ -246,7 +245,8 @@ class CacheState:
 
         Deferred (the default): the script is sent on this thread's connection
         and the caller goes on with its rows; the reply is read with the
-        thread's next command, in the same round trip, or by ``settle``. A miss
+        thread's next command, in the same round trip, or by ``settle`` (also
+        when the thread ends, and when the runtime closes). A miss
         then costs one round trip and the query, not two and the query. The
         script's own checks (lock owner, generation, tag markers) make a fill
         that runs late harmless; a reply that says it did not store counts as
@@ -288,13 +288,13 @@ class CacheState:
         if conn is None or not conn.fg_unanswered:
             return
         try:
-            unanswered = self._answers(conn)
+            rerun = self._answers(conn)
         except Exception as e:  # noqa: BLE001 - the fills' fate is unknown; their locks expire
             self._drop(conn)
             self.failed(e)
             return
-        if unanswered:
-            self._refill(unanswered)
+        if rerun:
+            self._refill(rerun)
 
     def unanswered(self) -> int:
         """How many of this thread's deferred fills are sent and not answered yet."""
@@ -302,19 +302,19 @@ class CacheState:
         return 0 if conn is None else len(conn.fg_unanswered)
 
     def _answers(self, conn: Any) -> list[tuple[str, list[str], list[Any], Counters]]:
-        """Reads one reply per deferred fill; returns the fills whose script the server lacked."""
-        pending, conn.fg_unanswered = conn.fg_unanswered, []
-        unanswered = []
-        for fill in pending:
+        """Reads one reply per deferred fill; returns the fills to run again (the server lacked their script)."""
+        owed, conn.fg_unanswered = conn.fg_unanswered, []
+        rerun = []
+        for fill in owed:
             reply = conn._parser.read_response()
             if isinstance(reply, valkey.exceptions.NoScriptError):
-                unanswered.append(fill)
+                rerun.append(fill)
             elif isinstance(reply, valkey.exceptions.ResponseError):
                 fill[3].cache_errors += 1
                 log.warning("cache %s refused a fill of %s: %s", self.url.redacted(), fill[1][0], reply)
             elif not reply:
                 fill[3].stale_fills_dropped += 1
-        return unanswered
+        return rerun
 
     def _refill(self, fills: list[tuple[str, list[str], list[Any], Counters]]) -> None:
         """Fills the server refused for want of their script (it restarted): run now, the script loaded."""
@@ -395,7 +395,7 @@ class CacheState:
         self.client.close()  # type: ignore[no-untyped-call]
 
 
-_CACHES: WeakSet[CacheState] = WeakSet()
+_CACHES: weakref.WeakSet[CacheState] = weakref.WeakSet()
 
 
 def _after_fork_in_child() -> None:
