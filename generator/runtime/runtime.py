@@ -101,7 +101,7 @@ class CacheState:
         self._local = threading.local()
         # Every thread's connection, until its thread ends (see _connection) or close().
         self._own: set[Any] = set()
-        self._own_lock = threading.Lock()
+        self._own_lock = threading.RLock()  # reentrant: a retirement may run inside it (a finalizer)
         self._retirements: list[weakref.finalize[Any, Any]] = []
         _CACHES.add(self)
         self._invalidate = self.client.register_script(_scripts().INVALIDATE_TAGS)
@@ -123,7 +123,7 @@ class CacheState:
         the process that opened it); the pooled client checks the pid itself.
         """
         self._own = set()  # first: dropping the old thread-locals below retires nothing of the parent's
-        self._own_lock = threading.Lock()
+        self._own_lock = threading.RLock()  # reentrant: a retirement may run inside it (a finalizer)
         self._retirements = []
         self._local = threading.local()
 
