@@ -22,7 +22,7 @@ The whole cache-aside race, in one place (as dogpile.cache's get_or_create):
   lifetime, then query the database themselves.
 - ``stampede: early``: XFetch (Vattani et al., VLDB 2015) refreshes an entry
   before it expires with a probability that rises as expiry nears.
-- Valkey unreachable: the database answers; see runtime.CacheState.
+- Valkey unreachable: the database answers; see cache.CacheState.
 """
 
 from __future__ import annotations

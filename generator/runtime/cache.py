@@ -1,0 +1,413 @@
+"""The Valkey side of a runtime: one connection per thread, deferred fills, fail-open.
+
+Reads and fills go through the calling thread's own connection (``call``,
+``pipelined``, ``fill``), everything else through a pooled valkey-py client
+(``client``) that keeps each thread's commands in the order it made them. A
+miss's fill is sent without waiting for its reply; the reply is read with the
+thread's next command. After a failure the cache is skipped for a backoff
+period, so an outage costs the application nothing but cache hits.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import weakref
+from typing import Any, Callable
+
+import valkey
+from libvalkey import pack_command as _pack
+from valkey.client import Pipeline
+
+from generator.runtime.config import CacheUrl
+from generator.runtime.metrics import Counters
+from generator.runtime.near import NearCache
+
+log = logging.getLogger("flughafen")
+
+BACKOFF_START = 0.05
+BACKOFF_MAX = 0.5
+
+
+class InOrder(valkey.Valkey):
+    """valkey-py's client, which first reads the replies of the calling thread's deferred
+    fills (``settle``: see CacheState.fill), so that a command it sends on another
+    connection, an invalidation after a write say, reaches the server after them: each
+    thread's cache operations arrive in the order it made them, whoever holds the client."""
+
+    def __init__(self, settle: Callable[[], None], **kwargs: Any):
+        super().__init__(**kwargs)
+        self._settle = settle
+
+    def execute_command(self, *args: Any, **options: Any) -> Any:
+        self._settle()
+        return super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
+
+    def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> Any:
+        return InOrderPipeline(self._settle, self.connection_pool, self.response_callbacks, transaction, shard_hint)
+
+
+class InOrderPipeline(Pipeline):
+    """A pipeline of InOrder: the thread's deferred fills are answered before it is sent."""
+
+    def __init__(self, settle: Callable[[], None], *args: Any):
+        super().__init__(*args)  # type: ignore[no-untyped-call]
+        self._settle = settle
+
+    def execute(self, raise_on_error: bool = True) -> list[Any]:
+        self._settle()
+        return super().execute(raise_on_error)  # type: ignore[no-untyped-call, no-any-return]
+
+
+class _ThreadMarker:
+    """Held only by one thread's local storage (see CacheState._connection)."""
+
+    __slots__ = ("__weakref__",)
+
+
+class CacheState:
+    """The Valkey client plus fail-open bookkeeping.
+
+    After a failure the cache is skipped for a backoff period (50 ms doubling
+    to 500 ms), so an outage costs the application nothing but cache hits,
+    and hits resume within a second of Valkey coming back.
+    """
+
+    def __init__(self, url: CacheUrl, socket_timeout: float = 0.25, near_cache: bool = True, defer_fills: bool = True):
+        self.url = url
+        self._server: Any = None
+        if url.embedded:
+            from generator.runtime.embedded import shared_server
+
+            self._server = shared_server()
+            kwargs: dict[str, Any] = dict(self._server.connection_kwargs)
+        else:
+            kwargs = {"host": url.host, "port": url.port, "db": url.db, "username": url.username, "password": url.password}
+            if url.tls:
+                kwargs.update(ssl=True, ssl_ca_certs=url.ca_file, ssl_cert_reqs="required")
+        # The pooled valkey-py client, for everything but reads and fills.
+        self.client: valkey.Valkey = InOrder(
+            self.settle,
+            **kwargs,
+            socket_timeout=socket_timeout,
+            socket_connect_timeout=socket_timeout,
+            health_check_interval=0,
+        )
+        self._shas: dict[str, str] = {}
+        # Fills are sent without waiting for their replies (see fill); each connection of
+        # this runtime's threads lists the ones it owes in ``fg_unanswered``.
+        self.defer_fills = defer_fills
+        self._local = threading.local()
+        # Every thread's connection, until its thread ends (see _connection) or close().
+        self._own: set[Any] = set()
+        self._own_lock = threading.RLock()  # reentrant: a retirement may run inside it (a finalizer)
+        self._retirements: list[weakref.finalize[Any, Any]] = []
+        _CACHES.add(self)
+        self._invalidate = self.client.register_script(_scripts().INVALIDATE_TAGS)
+        self._release = self.client.register_script(_scripts().RELEASE)
+        self.down_until = 0.0
+        self._backoff = BACKOFF_START
+        self.down = False
+        self.errors = 0
+        # Local copies of near-cached queries (``cache: near:``); off: every read asks Valkey.
+        self.near_enabled = near_cache
+        self.near = NearCache(self.client.connection_pool.make_connection, url.redacted())
+
+    def _after_fork(self) -> None:
+        """In a forked child: the parent's per-thread connections forgotten (the child opens its own).
+
+        They share their sockets with the parent: a reply the parent is owed
+        must not be read here, nor a command sent. Dropping them closes only
+        the child's copy of each socket (valkey-py shuts a socket down only in
+        the process that opened it); the pooled client checks the pid itself.
+        """
+        self._own = set()  # first: dropping the old thread-locals below retires nothing of the parent's
+        self._own_lock = threading.RLock()  # reentrant: a retirement may run inside it (a finalizer)
+        self._retirements = []
+        self._local = threading.local()
+
+    def usable(self) -> bool:
+        return not self.down or time.monotonic() >= self.down_until
+
+    def ok(self) -> None:
+        if self.down:
+            self.down = False
+            self._backoff = BACKOFF_START
+            log.warning("cache %s is answering again", self.url.redacted())
+
+    def failed(self, error: BaseException, counters: Counters | None = None) -> None:
+        self.errors += 1
+        if counters is not None:
+            counters.cache_errors += 1
+        if not self.down:
+            log.warning("cache %s unavailable (%s); answering from the database", self.url.redacted(), type(error).__name__)
+        self.down = True
+        self.down_until = time.monotonic() + self._backoff
+        self._backoff = min(self._backoff * 2, BACKOFF_MAX)
+
+    def _connection(self) -> Any:
+        """This thread's own connection: no pool lock and no health poll on the hot path.
+
+        It is retired (its owed replies read, then closed) when its thread
+        ends, or when a new one replaces it after an error: a marker object held
+        only by the thread's local storage is collected then. An application
+        that starts a thread per request does not gather a connection per request.
+        """
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self.client.connection_pool.make_connection()
+            conn.fg_unanswered = []  # deferred fills whose replies this connection owes
+            marker = _ThreadMarker()
+            retirement = weakref.finalize(marker, self._retire, conn)
+            retirement.atexit = False
+            with self._own_lock:
+                self._own.add(conn)
+                self._retirements = [r for r in self._retirements if r.alive]
+                self._retirements.append(retirement)
+            self._local.conn, self._local.marker = conn, marker
+        return conn
+
+    def _retire(self, conn: Any) -> None:
+        with self._own_lock:
+            if conn not in self._own:
+                return  # closed with the runtime, or the parent's (after a fork)
+            self._own.discard(conn)
+        self.settle(conn)
+        conn.disconnect()
+
+    def call(self, *args: Any) -> Any:
+        """One command on this thread's connection (hit and miss paths). A broken connection is dropped.
+
+        Packs with libvalkey and reads with the connection's parser directly:
+        valkey-py's send_command/read_response layers (health checks, error
+        text formatted on every call) cost about a tenth of a loopback hit.
+        """
+        conn = getattr(self._local, "conn", None) or self._connection()
+        try:
+            sock = conn._sock
+            if sock is None:
+                conn.connect()
+                sock = conn._sock
+            sock.sendall(_pack(args))
+            rerun = self._answers(conn) if conn.fg_unanswered else None
+            response = conn._parser.read_response()
+        except BaseException:
+            self._drop(conn)
+            raise
+        if rerun:
+            self._refill(rerun)
+        if isinstance(response, valkey.exceptions.ResponseError):
+            raise response  # the connection is fine: a script not loaded yet, a wrong type
+        return response
+
+    def script(self, source: str, keys: list[str], args: list[Any]) -> Any:
+        """EVALSHA, loading the script on first use (or after the server lost it)."""
+        sha = self._shas.get(source)
+        if sha is not None:
+            try:
+                return self.call("EVALSHA", sha, len(keys), *keys, *args)
+            except valkey.exceptions.NoScriptError:
+                pass
+        return self.call("EVALSHA", self._load(source), len(keys), *keys, *args)
+
+    def _load(self, source: str) -> str:
+        sha = str(self.client.script_load(source))
+        self._shas[source] = sha
+        return sha
+
+    def pipelined(self, *commands: tuple[Any, ...]) -> list[Any]:
+        """Several commands in one round trip on this thread's connection (the hash hit path); any error drops it."""
+        conn = self._connection()
+        try:
+            conn.send_packed_command(conn.pack_commands(commands))
+            rerun = self._answers(conn) if conn.fg_unanswered else None
+            replies = [conn.read_response() for _ in commands]
+        except BaseException:
+            self._drop(conn)
+            raise
+        if rerun:
+            self._refill(rerun)
+        return replies
+
+    def mget(self, *keys: str) -> list[Any]:
+        """MGET of many keys on this thread's connection (batch reads)."""
+        values: list[Any] = self.call("MGET", *keys)
+        return values
+
+    def lock_and_read(self, lock: str, token: str, lock_ms: int, *keys: str) -> tuple[bool, list[Any]]:
+        """SET lock NX PX and MGET keys, atomically (one script)."""
+        got, values = self.script(_scripts().LOCK_AND_READ, [lock, *keys], [token, lock_ms])
+        return bool(got), list(values)
+
+    def fill(self, source: str, keys: list[str], args: list[Any], counters: Counters) -> None:
+        """Runs a fill script (json's FILL, a shaped store's) after a miss's query. Never raises.
+
+        Deferred (the default): the script is sent on this thread's connection
+        and the caller goes on with its rows; the reply is read with the
+        thread's next command, in the same round trip, or by ``settle`` (also
+        when the thread ends, and when the runtime closes). A miss
+        then costs one round trip and the query, not two and the query. The
+        script's own checks (lock owner, generation, tag markers) make a fill
+        that runs late harmless; a reply that says it did not store counts as
+        stale_fills_dropped, an error is logged and counted, and a script the
+        server lost (a restart) is loaded and run again.
+        """
+        if not self.defer_fills:
+            self._fill_now(source, keys, args, counters)
+            return
+        conn = self._connection()
+        sha = self._shas.get(source)
+        try:
+            if sha is None:
+                sha = self._load(source)
+            if conn._sock is None:
+                conn.connect()
+            t0 = time.perf_counter()
+            conn._sock.sendall(_pack(("EVALSHA", sha, len(keys), *keys, *args)))
+            counters.cache_seconds += time.perf_counter() - t0
+        except Exception as e:  # noqa: BLE001 - fail open: the entry is filled by a later miss
+            self._drop(conn)
+            self.failed(e, counters)
+            return
+        conn.fg_unanswered.append((source, keys, args, counters))
+
+    def _fill_now(self, source: str, keys: list[str], args: list[Any], counters: Counters) -> None:
+        try:
+            t0 = time.perf_counter()
+            stored = self.script(source, keys, args)
+            counters.cache_seconds += time.perf_counter() - t0
+            if not stored:
+                counters.stale_fills_dropped += 1
+        except Exception as e:  # noqa: BLE001
+            self.failed(e, counters)
+
+    def settle(self, conn: Any = None) -> None:
+        """Reads the replies of the deferred fills a connection owes (this thread's by default), waiting if need be."""
+        conn = conn if conn is not None else getattr(self._local, "conn", None)
+        if conn is None or not conn.fg_unanswered:
+            return
+        try:
+            rerun = self._answers(conn)
+        except Exception as e:  # noqa: BLE001 - the fills' fate is unknown; their locks expire
+            self._drop(conn)
+            self.failed(e)
+            return
+        if rerun:
+            self._refill(rerun)
+
+    def unanswered(self) -> int:
+        """How many of this thread's deferred fills are sent and not answered yet."""
+        conn = getattr(self._local, "conn", None)
+        return 0 if conn is None else len(conn.fg_unanswered)
+
+    def _answers(self, conn: Any) -> list[tuple[str, list[str], list[Any], Counters]]:
+        """Reads one reply per deferred fill; returns the fills to run again (the server lacked their script)."""
+        owed, conn.fg_unanswered = conn.fg_unanswered, []
+        rerun = []
+        for fill in owed:
+            reply = conn._parser.read_response()
+            if isinstance(reply, valkey.exceptions.NoScriptError):
+                rerun.append(fill)
+            elif isinstance(reply, valkey.exceptions.ResponseError):
+                fill[3].cache_errors += 1
+                log.warning("cache %s refused a fill of %s: %s", self.url.redacted(), fill[1][0], reply)
+            elif not reply:
+                fill[3].stale_fills_dropped += 1
+        return rerun
+
+    def _refill(self, fills: list[tuple[str, list[str], list[Any], Counters]]) -> None:
+        """Fills the server refused for want of their script (it restarted): run now, the script loaded."""
+        for source, keys, args, counters in fills:
+            self._shas.pop(source, None)
+            self._fill_now(source, keys, args, counters)
+
+    def _drop(self, conn: Any) -> None:
+        """A broken connection: closed, forgotten, and the replies it owed with it."""
+        conn.disconnect()
+        conn.fg_unanswered = []
+        if getattr(self._local, "conn", None) is conn:
+            self._local.conn = None
+
+    def fill_many(self, calls: list[tuple[list[str], list[Any]]]) -> list[bool]:
+        """Many FILL scripts (keys, arguments) in one round trip (warming); whether each stored."""
+        source = _scripts().FILL
+        for attempt in range(2):
+            sha = self._shas.get(source) or self._load(source)
+            try:
+                replies = self.pipelined(*(("EVALSHA", sha, len(keys), *keys, *args) for keys, args in calls))
+                return [bool(r) for r in replies]
+            except valkey.exceptions.NoScriptError:
+                if attempt:
+                    raise
+                del self._shas[source]  # the server lost its scripts (a restart): load it again
+        raise AssertionError("unreachable")
+
+    def release(self, lock: str, token: str) -> None:
+        try:
+            self._release(keys=[lock], args=[token])
+        except Exception as e:  # noqa: BLE001 - the lock expires on its own
+            self.failed(e)
+
+    def delete(self, *keys: str) -> None:
+        """Invalidation must not be lost silently: errors propagate to the writer.
+
+        Local copies go after Valkey's: a reader that read the old value
+        before this returns saw an older epoch and cannot store it.
+        """
+        self.client.delete(*keys)
+        if self.near.stores:
+            self.near.drop_keys(list(keys))
+
+    def incr(self, key: str) -> None:
+        """Bumps a query's generation (``fg:<name>:gen``): every entry of it, local copies too."""
+        self.client.incr(key)
+        if self.near.stores:
+            self.near.drop_queries([key.split(":", 2)[1]])
+
+    def invalidate_tags(self, tags: list[str]) -> int:
+        from generator.runtime.keys import tag_key
+        from generator.runtime.query import LOCK_MS, SEQUENCE_KEY, tag_marker_key
+
+        if not tags:
+            return 0
+        keys = [SEQUENCE_KEY]
+        for tag in tags:
+            keys += [tag_key(tag), tag_marker_key(tag)]
+        if not self.near.stores:
+            return int(self._invalidate(keys=keys, args=[LOCK_MS * 2, 0]))
+        count, *members = self._invalidate(keys=keys, args=[LOCK_MS * 2, 1])  # and the entries, for local copies
+        self.near.drop_keys([m.decode("utf-8", "surrogateescape") for m in members])
+        return int(count)
+
+    def close(self) -> None:
+        """Reads every reply still owed (a thread's last fills: refusals are logged even
+        when that thread made no later call), then closes every connection."""
+        self.near.close()
+        with self._own_lock:
+            own, self._own = self._own, set()
+            for retirement in self._retirements:
+                retirement.detach()
+            self._retirements = []
+        for conn in own:
+            self.settle(conn)
+            conn.disconnect()
+        self.client.close()  # type: ignore[no-untyped-call]
+
+
+_CACHES: weakref.WeakSet[CacheState] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for cache in list(_CACHES):
+        cache._after_fork()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _scripts() -> Any:
+    from generator.runtime import query
+
+    return query
