@@ -29,6 +29,7 @@ log = logging.getLogger("flughafen")
 
 BACKOFF_START = 0.05
 BACKOFF_MAX = 0.5
+REFUSALS_LOGGED_EVERY = 10.0  # seconds: one log line at most for fills the server refuses
 
 
 class InOrder(valkey.Valkey):
@@ -111,6 +112,8 @@ class CacheState:
         self._backoff = BACKOFF_START
         self.down = False
         self.errors = 0
+        self._refusals = 0  # refused fills not yet reported in the log
+        self._refusals_logged_at = -REFUSALS_LOGGED_EVERY
         # Local copies of near-cached queries (``cache: near:``); off: every read asks Valkey.
         self.near_enabled = near_cache
         self.near = NearCache(self.client.connection_pool.make_connection, url.redacted())
@@ -312,10 +315,23 @@ class CacheState:
                 rerun.append(fill)
             elif isinstance(reply, valkey.exceptions.ResponseError):
                 fill[3].cache_errors += 1
-                log.warning("cache %s refused a fill of %s: %s", self.url.redacted(), fill[1][0], reply)
+                self._refused(fill[1][0], reply)
             elif not reply:
                 fill[3].stale_fills_dropped += 1
         return rerun
+
+    def _refused(self, key: str, error: Exception) -> None:
+        """Logs a fill the server refused; once every REFUSALS_LOGGED_EVERY seconds at most, with the
+        count of those since, so a refusal on every miss (a wrong-type key, a full server) does not
+        flood the log. Each one is counted in its accessor's cache_errors."""
+        self._refusals += 1
+        now = time.monotonic()
+        if now - self._refusals_logged_at < REFUSALS_LOGGED_EVERY:
+            return
+        more = f" (and {self._refusals - 1} more since the last report)" if self._refusals > 1 else ""
+        log.warning("cache %s refused a fill of %s: %s%s", self.url.redacted(), key, error, more)
+        self._refusals = 0
+        self._refusals_logged_at = now
 
     def _refill(self, fills: list[tuple[str, list[str], list[Any], Counters]]) -> None:
         """Fills the server refused for want of their script (it restarted): run now, the script loaded."""

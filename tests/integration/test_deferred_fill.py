@@ -148,3 +148,23 @@ def wait_for(condition: Callable[[], bool], seconds: float = 2.0) -> bool:
             return False
         time.sleep(0.01)
     return True
+
+
+def test_refused_fills_are_each_counted_and_logged_once_every_ten_seconds(runtime: Runtime, valkey_server: object, caplog: pytest.LogCaptureFixture) -> None:
+    """A refusal on every miss (here a tag key of the wrong type) must not write a log line per miss."""
+    other = other_client(valkey_server)
+    flights = [1001, 1002, 1003, 1004]
+    for flight in flights:
+        other.set(tag_key(f"seats:{flight}"), "not a set")
+    with caplog.at_level(logging.WARNING, logger="flughafen"):
+        for flight in flights[:3]:
+            seat_availability.fetch(flight_id=flight, runtime=runtime)
+        runtime.cache.settle()
+        assert runtime.metrics.of("seat_availability").cache_errors == 3
+        assert caplog.text.count("refused a fill") == 1
+        runtime.cache._refusals_logged_at -= 10  # ten seconds later
+        seat_availability.fetch(flight_id=flights[3], runtime=runtime)
+        runtime.cache.settle()
+    assert caplog.text.count("refused a fill") == 2
+    assert "(and 2 more since the last report)" in caplog.text
+    assert runtime.metrics.of("seat_availability").cache_errors == 4
