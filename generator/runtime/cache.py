@@ -29,6 +29,10 @@ log = logging.getLogger("flughafen")
 
 BACKOFF_START = 0.05
 BACKOFF_MAX = 0.5
+# Eviction policies under which invalidation misses nothing: none at all, or keys with a TTL,
+# the shortest first. An entry never outlives its tag sets, so it goes before them, and the
+# generation and sequence keys have no TTL, so they never go.
+SAFE_POLICIES = ("noeviction", "volatile-ttl")
 REFUSALS_LOGGED_EVERY = 10.0  # seconds: one log line at most for fills the server refuses
 
 
@@ -112,6 +116,7 @@ class CacheState:
         self._backoff = BACKOFF_START
         self.down = False
         self.errors = 0
+        self._eviction_checked = False
         self._refusals = 0  # refused fills not yet reported in the log
         self._refusals_logged_at = -REFUSALS_LOGGED_EVERY
         # Local copies of near-cached queries (``cache: near:``); off: every read asks Valkey.
@@ -160,6 +165,9 @@ class CacheState:
         """
         conn = getattr(self._local, "conn", None)
         if conn is None:
+            if not self._eviction_checked:
+                self._eviction_checked = True
+                self.check_eviction()
             conn = self.client.connection_pool.make_connection()
             conn.fg_unanswered = []  # deferred fills whose replies this connection owes
             marker = _ThreadMarker()
@@ -171,6 +179,27 @@ class CacheState:
                 self._retirements.append(retirement)
             self._local.conn, self._local.marker = conn, marker
         return conn
+
+    def check_eviction(self) -> str | None:
+        """Warns (once, on the runtime's first connection) when the server may evict a tag set or a
+        generation key before the entries it guards: an invalidation would then miss those entries
+        until their TTL. Returns the warning, or None; None too when CONFIG is refused (ACL rules,
+        managed services), which is logged at debug level."""
+        try:
+            conf: dict[str, Any] = self.client.config_get("maxmemory*")  # type: ignore[assignment]
+        except Exception as e:  # noqa: BLE001 - a check, never a failure
+            log.debug("cache %s: cannot read its eviction policy (%s)", self.url.redacted(), e)
+            return None
+        policy = str(conf.get("maxmemory-policy", "noeviction"))
+        if int(conf.get("maxmemory", 0) or 0) == 0 or policy in SAFE_POLICIES:
+            return None
+        warning = (
+            f"cache {self.url.redacted()} evicts keys (maxmemory-policy {policy}): it may evict a tag set or a"
+            " query's generation before the entries they guard, and an invalidation would then miss those"
+            " entries until their TTL; set maxmemory-policy volatile-ttl (or noeviction)"
+        )
+        log.warning(warning)
+        return warning
 
     def _retire(self, conn: Any) -> None:
         with self._own_lock:

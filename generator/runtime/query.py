@@ -14,8 +14,10 @@ The whole cache-aside race, in one place (as dogpile.cache's get_or_create):
   that raced an invalidation is dropped, never stored stale. Value and tag
   registrations are written together or not at all.
 - after recent misses the first read is READ_OR_LOCK, which takes the lock
-  in the same round trip when the entry is missing: such a miss costs two
-  round trips (read-or-lock, fill) instead of three (read, lock, fill). A
+  in the same round trip when the entry is missing: such a miss sends two
+  commands (read-or-lock, fill) instead of three (read, lock, fill), and
+  waits for one: the fill's reply is read with the thread's next command
+  (see cache.CacheState.fill). A
   hit through the script costs a few microseconds more than MGET, so reads
   go back to MGET once hits dominate again (``MISS_SCORE_*``).
 - others wait for the owner's value with short sleeps, bounded by the lock's
