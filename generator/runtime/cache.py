@@ -29,9 +29,10 @@ log = logging.getLogger("flughafen")
 
 BACKOFF_START = 0.05
 BACKOFF_MAX = 0.5
-# Eviction policies under which invalidation misses nothing: none at all, or keys with a TTL,
-# the shortest first. An entry never outlives its tag sets, so it goes before them, and the
-# generation and sequence keys have no TTL, so they never go.
+# Eviction policies that keep invalidation sound: none at all, or keys with a TTL, nearest
+# expiry first (Valkey samples, so roughly). The generation and sequence keys have no TTL
+# and never go; a tag set goes only when it is near expiry, and its entries expire no later
+# than it, so an entry that an invalidation misses for want of its set is about to expire.
 SAFE_POLICIES = ("noeviction", "volatile-ttl")
 REFUSALS_LOGGED_EVERY = 10.0  # seconds: one log line at most for fills the server refuses
 
