@@ -48,7 +48,8 @@ def collect(rt: Runtime) -> dict[str, Any]:
             by_shape.setdefault(shape, []).append(size)
     shapes = {shape: (len(s), int(sum(s) / len(s))) for shape, s in sorted(by_shape.items())}
     slow = client.slowlog_get(5)
-    return {"accessors": accessors, "info": info, "memory": memory, "shapes": shapes, "slowlog": slow}
+    eviction = rt.cache.eviction_risk()
+    return {"accessors": accessors, "info": info, "memory": memory, "shapes": shapes, "slowlog": slow, "eviction": eviction}
 
 
 def print_stats(database_url: str | None, cache_url: str | None) -> int:
@@ -68,6 +69,8 @@ def print_stats(database_url: str | None, cache_url: str | None) -> int:
         f"\nkeyspace hits {info.get('keyspace_hits', 0)}, misses {info.get('keyspace_misses', 0)}, "
         f"expired {info.get('expired_keys', 0)}, evicted {info.get('evicted_keys', 0)}"
     )
+    if data["eviction"]:
+        print(f"warning: {data['eviction']}")
     for entry in data["slowlog"]:
         command = entry.get("command", b"")
         shown = command.decode(errors="replace") if isinstance(command, bytes) else str(command)

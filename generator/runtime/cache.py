@@ -168,7 +168,9 @@ class CacheState:
         if conn is None:
             if not self._eviction_checked:
                 self._eviction_checked = True
-                self.check_eviction()
+                risk = self.eviction_risk()
+                if risk:
+                    log.warning(risk)
             conn = self.client.connection_pool.make_connection()
             conn.fg_unanswered = []  # deferred fills whose replies this connection owes
             marker = _ThreadMarker()
@@ -181,11 +183,11 @@ class CacheState:
             self._local.conn, self._local.marker = conn, marker
         return conn
 
-    def check_eviction(self) -> str | None:
-        """Warns (once, on the runtime's first connection) when the server may evict a tag set or a
-        generation key before the entries it guards: an invalidation would then miss those entries
-        until their TTL. Returns the warning, or None; None too when CONFIG is refused (ACL rules,
-        managed services), which is logged at debug level."""
+    def eviction_risk(self) -> str | None:
+        """What is wrong when the server may evict a tag set or a generation key before the entries
+        it guards (an invalidation would then miss those entries until their TTL), or None. Logged
+        as a warning on the runtime's first connection; shown by ``flughafen-gen stats``. None too
+        when CONFIG is refused (ACL rules, managed services), which is logged at debug level."""
         try:
             conf: dict[str, Any] = self.client.config_get("maxmemory*")  # type: ignore[assignment]
         except Exception as e:  # noqa: BLE001 - a check, never a failure
@@ -194,13 +196,11 @@ class CacheState:
         policy = str(conf.get("maxmemory-policy", "noeviction"))
         if int(conf.get("maxmemory", 0) or 0) == 0 or policy in SAFE_POLICIES:
             return None
-        warning = (
+        return (
             f"cache {self.url.redacted()} evicts keys (maxmemory-policy {policy}): it may evict a tag set or a"
             " query's generation before the entries they guard, and an invalidation would then miss those"
             " entries until their TTL; set maxmemory-policy volatile-ttl (or noeviction)"
         )
-        log.warning(warning)
-        return warning
 
     def _retire(self, conn: Any) -> None:
         with self._own_lock:

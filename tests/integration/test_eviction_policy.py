@@ -11,6 +11,7 @@ import valkey
 
 from generated import airport_by_iata
 from generator.runtime import Runtime
+from generator.stats import collect
 from tests.integration.conftest import cache_url, server_kwargs
 
 
@@ -46,3 +47,14 @@ def test_the_first_read_warns_when_the_server_may_evict_what_invalidation_needs(
     assert len(warnings) == (1 if warned else 0)
     if warned:
         assert f"maxmemory-policy {policy}" in warnings[0] and "volatile-ttl" in warnings[0]
+
+
+def test_stats_shows_the_eviction_risk(config: valkey.Valkey, db_url: str, valkey_server: object) -> None:
+    config.config_set("maxmemory", "1gb")
+    with Runtime.from_config(database_url=db_url, cache_url=cache_url(valkey_server), project_dir=Path.cwd()) as rt:
+        config.config_set("maxmemory-policy", "allkeys-lfu")
+        risky = collect(rt)["eviction"]
+        config.config_set("maxmemory-policy", "volatile-ttl")
+        sound = collect(rt)["eviction"]
+    assert risky is not None and "maxmemory-policy allkeys-lfu" in risky
+    assert sound is None
