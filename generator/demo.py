@@ -115,6 +115,6 @@ def run_demo(database_url: str | None = None, cache_url: str | None = None, scal
     print(render(rows))
     print(
         f"\n{len(rows)} calls cold and {WARM_CALLS} warm each; times are medians on this machine "
-        "(db = a miss: query + store; cache = a hit: one Valkey round trip + decode, or a local copy for specs with `near:`)."
+        "(db = a miss: the read, the query, and the store sent without waiting; cache = a hit: one Valkey round trip + decode, or a local copy for specs with `near:`)."
     )
     return 0
