@@ -24,6 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.fixtures import cache_url, database_url  # noqa: E402
+
 WORKER = r'''
 import datetime, inspect, json, sys, time
 tree, db, cache, n, offset = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
@@ -89,14 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         base_tree = tmp / "base"
         base_tree.mkdir()
         extract(args.base, base_tree)
-        url = args.database
-        if url is None:
-            from generator.dataset.load import load
-
-            url = f"sqlite:///{tmp / 'compare.sqlite3'}"
-            load(url, "tiny", progress=False)
-        kw = server.connection_kwargs
-        cache = f"valkey://{kw['host']}:{kw['port']}/0"
+        url = database_url(args.database, tmp)
+        cache = cache_url(server)
         worker = tmp / "worker.py"
         worker.write_text(WORKER)
         trees = {f"before ({args.base})": base_tree, "after (this tree)": ROOT}

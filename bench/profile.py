@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 from pyinstrument import Profiler  # noqa: E402
 
 from generated import flight_search  # noqa: E402
-from generator.dataset.load import load  # noqa: E402
+from bench.fixtures import cache_url, database_url  # noqa: E402
 from generator.runtime import Runtime  # noqa: E402
 from generator.runtime.embedded import start_server  # noqa: E402
 
@@ -37,10 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     server = start_server()
     tmp = Path(tempfile.mkdtemp())
     try:
-        url = f"sqlite:///{tmp / 'profile.sqlite3'}"
-        load(url, "tiny", progress=False)
-        kw = server.connection_kwargs
-        with Runtime.from_config(database_url=url, cache_url=f"valkey://{kw['host']}:{kw['port']}/0", near_cache=args.path == "near") as rt:
+        url = database_url(None, tmp)
+        with Runtime.from_config(database_url=url, cache_url=cache_url(server), near_cache=args.path == "near") as rt:
             q = flight_search.QUERY
             for _ in range(100):
                 q.many(ARGS, rt)

@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 import msgspec  # noqa: E402
 
+from bench.fixtures import cache_url, database_url  # noqa: E402
 from generated import airport_by_iata, flight_search  # noqa: E402
 from generator.runtime import Runtime  # noqa: E402
 from generator.runtime.embedded import start_server  # noqa: E402
@@ -385,14 +386,9 @@ def main(argv: list[str] | None = None) -> int:
     server = start_server()
     tmp = Path(tempfile.mkdtemp())
     try:
-        url = args.database
-        if url is None:
-            from generator.dataset.load import load
-
-            url = f"sqlite:///{tmp / 'bench.sqlite3'}"
-            load(url, "tiny", progress=False)
+        url = database_url(args.database, tmp)
+        cache = cache_url(server)
         kw = server.connection_kwargs
-        cache = f"valkey://{kw['host']}:{kw['port']}/0"
         # rt reads Valkey every time (its near cache is off); near_rt is the default, near cache on.
         # Misses are measured first with no near cache in the process, then with one: its
         # invalidation thread handles a message per fill, and takes the GIL to do so.
