@@ -31,7 +31,7 @@ import datetime, inspect, json, sys, time
 tree, db, cache, n, offset = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
 sys.path.insert(0, tree)
 import msgspec, valkey
-from generator.runtime import Runtime
+from flughafen import Runtime
 from generated import flight_search
 kwargs = {"near_cache": False} if "near_cache" in inspect.signature(Runtime.from_config).parameters else {}
 rt = Runtime.from_config(database_url=db, cache_url=cache, **kwargs)
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=8)
     p.add_argument("--misses", type=int, default=150, help="misses per process")
     args = p.parse_args(argv)
-    from generator.runtime.embedded import start_server
+    from flughafen.embedded import start_server
 
     server = start_server()
     tmp = Path(tempfile.mkdtemp())

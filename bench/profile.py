@@ -23,8 +23,8 @@ from pyinstrument import Profiler  # noqa: E402
 
 from generated import flight_search  # noqa: E402
 from bench.fixtures import cache_url, database_url  # noqa: E402
-from generator.runtime import Runtime  # noqa: E402
-from generator.runtime.embedded import start_server  # noqa: E402
+from flughafen import Runtime  # noqa: E402
+from flughafen.embedded import start_server  # noqa: E402
 
 ARGS = ("JFK", "LAX", datetime.date(2024, 12, 15))
 

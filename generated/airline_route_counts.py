@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from generator.runtime import Col, Param, ReadQuery, Runtime, Trigger
+from flughafen import Col, Param, ReadQuery, Runtime, Trigger
 
 
 @dataclass(frozen=True, slots=True)

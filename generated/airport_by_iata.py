@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Final
 
-from generator.runtime import Col, Param, Runtime, Trigger, row_field
-from generator.runtime.hash_store import HashQuery
+from flughafen import Col, Param, Runtime, Trigger, row_field
+from flughafen.hash_store import HashQuery
 
 
 @dataclass(frozen=True, slots=True)

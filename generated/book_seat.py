@@ -11,10 +11,10 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Final
 
-from generator.runtime import Param, Runtime
-from generator.runtime.bitmap_writes import Counter, SetUpdate
-from generator.runtime.zset_store import ScoreMove
-from generator.runtime.write import WriteQuery
+from flughafen import Param, Runtime
+from flughafen.bitmap_writes import Counter, SetUpdate
+from flughafen.zset_store import ScoreMove
+from flughafen.write import WriteQuery
 
 SQL: Final[dict[str, str]] = {
     "mysql": "INSERT INTO `booking` (`flight_id`, `seat`, `passenger_id`, `price`) VALUES (%s, %s, %s, %s)",

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Final
 
-from generator.runtime import Param, Runtime, row_field
-from generator.runtime.bitmap_writes import Counter, SetUpdate
-from generator.runtime.zset_store import ScoreMove
-from generator.runtime.write import Lookup, WriteQuery
+from flughafen import Param, Runtime, row_field
+from flughafen.bitmap_writes import Counter, SetUpdate
+from flughafen.zset_store import ScoreMove
+from flughafen.write import Lookup, WriteQuery
 
 SQL: Final[dict[str, str]] = {
     "mysql": "DELETE FROM `booking` WHERE `booking_id` = %s",

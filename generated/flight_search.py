@@ -13,7 +13,7 @@ import datetime
 from dataclasses import dataclass
 from typing import Final
 
-from generator.runtime import Col, Param, ReadQuery, Runtime, Trigger, row_field
+from flughafen import Col, Param, ReadQuery, Runtime, Trigger, row_field
 
 
 @dataclass(frozen=True, slots=True)

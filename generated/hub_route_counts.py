@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from generator.runtime import Col, Param, Runtime, Trigger
-from generator.runtime.zset_store import ZsetQuery
+from flughafen import Col, Param, Runtime, Trigger
+from flughafen.zset_store import ZsetQuery
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Final
 
-from generator.runtime import Col, Param, ReadQuery, Runtime, Trigger, row_field
+from flughafen import Col, Param, ReadQuery, Runtime, Trigger, row_field
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Final
 
-from generator.runtime import Param, Runtime
-from generator.runtime.hash_store import HashRefresh
-from generator.runtime.write import WriteQuery
+from flughafen import Param, Runtime
+from flughafen.hash_store import HashRefresh
+from flughafen.write import WriteQuery
 
 SQL: Final[dict[str, str]] = {
     "mysql": "UPDATE `airport` SET `name` = %s WHERE `airport_id` = %s",

@@ -10,8 +10,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Final
 
-from generator.runtime import Param, Runtime, row_field
-from generator.runtime.write import Lookup, WriteQuery
+from flughafen import Param, Runtime, row_field
+from flughafen.write import Lookup, WriteQuery
 
 SQL: Final[dict[str, str]] = {
     "mysql": "UPDATE `booking` SET `price` = %s WHERE `booking_id` = %s",

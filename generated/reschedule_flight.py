@@ -11,8 +11,8 @@ from __future__ import annotations
 import datetime
 from typing import Final
 
-from generator.runtime import Param, Runtime
-from generator.runtime.write import WriteQuery
+from flughafen import Param, Runtime
+from flughafen.write import WriteQuery
 
 SQL: Final[dict[str, str]] = {
     "mysql": "UPDATE `flight` SET `departure` = %s, `arrival` = %s WHERE `flight_id` = %s",

@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from generator.runtime import Col, Param, Runtime, Trigger, row_field
-from generator.runtime.bitmap_store import BitmapQuery
+from flughafen import Col, Param, Runtime, Trigger, row_field
+from flughafen.bitmap_store import BitmapQuery
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,5 +2,5 @@
 
 The pipeline: Path -> RawSpec (load) -> Spec (validate) -> CompiledQuery (sql)
 -> files (emit) -> disk or diff (write). Generated modules import only
-``generator.runtime``.
+``flughafen``.
 """

@@ -4,7 +4,7 @@ A bitmap spec may declare ``cache.bitmap.maintain``: a ``write: through``
 INSERT into that table sets the written row's member in the cached set, a
 DELETE clears it, and the ``counters`` (int fields of other read specs'
 entries) move by their change per member, all in one script after the
-commit (runtime/bitmap_writes.py). Such a write does not fire the triggers
+commit (flughafen/bitmap_writes.py). Such a write does not fire the triggers
 of the set's spec and its counter specs on that table: it keeps their
 entries right instead of dropping them. UPDATEs and ``write: behind``
 writes fire the triggers as before.

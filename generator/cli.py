@@ -119,8 +119,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
 def cmd_worker(args: argparse.Namespace) -> int:
     import importlib
 
-    from generator.runtime import Runtime
-    from generator.runtime.worker import run_worker
+    from flughafen import Runtime
+    from flughafen.worker import run_worker
 
     package = importlib.import_module("generated")
     writes = [importlib.import_module(f"generated.{n}").WRITE for n in getattr(package, "WRITES", [])]

@@ -98,7 +98,7 @@ def render(rows: list[DemoRow]) -> str:
 
 def run_demo(database_url: str | None = None, cache_url: str | None = None, scale: str = "tiny") -> int:
     from generator.dataset.load import is_loaded, load
-    from generator.runtime import Runtime, load_config
+    from flughafen import Runtime, load_config
 
     config = load_config(database_url=database_url, cache_url=cache_url)
     db_url = config.database_url

@@ -14,6 +14,7 @@ import importlib.metadata
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import black
@@ -25,7 +26,8 @@ from generator.refresh import RefreshPlan, refresh_plans
 from generator.scores import MovePlan, WriteMoves, plan_moves
 from generator.triggers import WriteEffects, join_writes
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+# generator/templates links to the top-level templates/ folder; the wheel carries the files.
+TEMPLATES = Path(str(resources.files("generator") / "templates"))
 
 
 

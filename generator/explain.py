@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-from generator.runtime import Runtime
+from flughafen import Runtime
 
 
 def explain(name: str, database_url: str | None) -> int:

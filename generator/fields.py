@@ -43,7 +43,7 @@ CACHE_FIELDS: dict[str, tuple[str, ...]] = {
     "near_size": (),
 }
 
-# `cache.bitmap:` of a `store: bitmap` spec, and its `maintain:` (runtime/bitmap_store.py).
+# `cache.bitmap:` of a `store: bitmap` spec, and its `maintain:` (flughafen/bitmap_store.py).
 BITMAP_FIELDS: dict[str, tuple[str, ...]] = {"member": (), "seats": (), "maintain": ()}
 MAINTAIN_FIELDS: dict[str, tuple[str, ...]] = {"table": (), "member_column": (), "param_columns": (), "counters": ()}
 

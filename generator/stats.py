@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from generator.runtime import Runtime
+from flughafen import Runtime
 
 SAMPLE = 20
 NOT_ENTRIES = (b":lock", b":stale", b":meta", b":w", b":wip", b":gen")

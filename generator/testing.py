@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from generator.runtime import Runtime
+from flughafen import Runtime
 
 
 @pytest.fixture(scope="session")

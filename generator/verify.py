@@ -24,7 +24,7 @@ from generator.demo import accessor_modules
 from generator.emit import emit
 from generator.model import CompiledQuery
 from generator.pipeline import load_project
-from generator.runtime import Runtime
+from flughafen import Runtime
 from generator.sql_parse import tokenize
 
 

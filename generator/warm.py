@@ -16,7 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from generator.runtime import Runtime
+from flughafen import Runtime
 
 CHUNK = 100
 _PARSE: dict[str, Any] = {

@@ -13,6 +13,6 @@ fi
 echo "== generated/ is up to date with specs/"
 .venv/bin/flughafen-gen build specs/ --check
 echo "== mypy --strict"
-.venv/bin/mypy --strict generator generated
+.venv/bin/mypy --strict flughafen generator generated
 echo "== pytest"
 .venv/bin/python -m pytest "$@"

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from generated import airport_by_iata
-from generator.runtime import MAX_KEY_LENGTH, Runtime
+from flughafen import MAX_KEY_LENGTH, Runtime
 
 Values = tuple[str]
 

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from generated import country_airport_stats
-from generator.runtime import MAX_KEY_LENGTH, Runtime
+from flughafen import MAX_KEY_LENGTH, Runtime
 
 Values = tuple[str]
 

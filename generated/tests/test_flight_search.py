@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from generated import flight_search
-from generator.runtime import MAX_KEY_LENGTH, Runtime
+from flughafen import MAX_KEY_LENGTH, Runtime
 
 Values = tuple[str, str, datetime.date]
 

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from generated import passenger_profile
-from generator.runtime import MAX_KEY_LENGTH, Runtime
+from flughafen import MAX_KEY_LENGTH, Runtime
 
 Values = tuple[int]
 

@@ -7,7 +7,7 @@ fill a small share of each airplane's capacity with distinct seats.
 
 The public dump has no schedule between JFK and LAX, which the workshop's
 worked examples use; four schedule rows are added for that route (documented
-in data/flughafendb/README.md), so the examples find flights at every scale.
+in generator/dataset/flughafendb/README.md), so the examples find flights at every scale.
 Passenger 12345 gets bookings on a dozen flights, and every flight has at
 least one booking (so flight 1001 has some).
 """
@@ -20,12 +20,14 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from generator.schema import Catalog, TableDef
 
-DATA_DIR = Path(__file__).resolve().parents[2] / "data" / "flughafendb"
+# Package data: present in an installed wheel as in this repository.
+DATA_DIR = Path(str(resources.files("generator.dataset") / "flughafendb"))
 SEED = 20241215
 SEAT_LETTERS = "ABCDEF"
 PASSENGER_WITH_HISTORY = 12345

@@ -16,17 +16,19 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from generator.dataset import ddl
 from generator.dataset.generate import SCALES, SEED, bookings, flights, reference_rows
-from generator.runtime.config import DatabaseUrl, parse_database_url
-from generator.runtime.db import _sqlite_arg, connect
+from flughafen.config import DatabaseUrl, parse_database_url
+from flughafen.db import _sqlite_arg, connect
 from generator.model import Dialect
 from generator.schema import Catalog, TableDef, load_catalog
 
-SCHEMA = Path(__file__).resolve().parents[2] / "specs" / "schema.sql"
+# The FlughafenDB tables (package data); specs/schema.sql, the demo's schema, is the same file.
+SCHEMA = Path(str(resources.files("generator.dataset") / "flughafendb" / "schema.sql"))
 META_TABLE = "flughafen_meta"
 EXTRA_TABLES = (META_TABLE, "flughafen_applied_writes")
 BATCH = 5_000

@@ -16,8 +16,8 @@ import pytest
 import valkey
 
 from generator.dataset.load import load
-from generator.runtime import Runtime
-from generator.runtime.embedded import start_server
+from flughafen import Runtime
+from flughafen.embedded import start_server
 
 NAME = f"flughafen_it_{os.getpid()}"
 SERVERS = {

@@ -17,10 +17,10 @@ from types import SimpleNamespace
 import pytest
 
 from generated import book_seat, cancel_booking, seat_availability, seat_map
-from generator.runtime import Col, Param, QueryError, Runtime, invalidate_tag, row_field
-from generator.runtime.bitmap_store import BitmapQuery, seat_offset
-from generator.runtime.bitmap_writes import apply, changes, hold
-from generator.runtime.write import InvalidationError
+from flughafen import Col, Param, QueryError, Runtime, invalidate_tag, row_field
+from flughafen.bitmap_store import BitmapQuery, seat_offset
+from flughafen.bitmap_writes import apply, changes, hold
+from flughafen.write import InvalidationError
 
 FLIGHT = 1001
 PRICE = Decimal("99.00")

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from generated import airport_by_iata, booked_seats, flight_search, passenger_last_flights, seat_availability
-from generator.runtime import QueryError, Runtime, invalidate_tag
-from generator.runtime.keys import tag_key
-from generator.runtime.query import lock_key
+from flughafen import QueryError, Runtime, invalidate_tag
+from flughafen.keys import tag_key
+from flughafen.query import lock_key
 from tests.integration.conftest import cache_url
 
 DAY = datetime.date(2024, 12, 15)
@@ -158,7 +158,7 @@ def test_a_database_error_names_the_query_and_hides_the_password(valkey_server: 
 
 
 def test_valkey_killed_mid_use_the_database_answers_then_hits_resume(db_url: str) -> None:
-    from generator.runtime.embedded import start_server
+    from flughafen.embedded import start_server
 
     server = start_server()
     port = server.port
@@ -187,7 +187,7 @@ def test_valkey_killed_mid_use_the_database_answers_then_hits_resume(db_url: str
 
 
 def test_stale_if_error_serves_the_last_value_flagged_when_the_database_is_down(db_url: str, valkey_server: object) -> None:
-    from generator.runtime import last_read_was_stale
+    from flughafen import last_read_was_stale
 
     cache = cache_url(valkey_server)
     with Runtime.from_config(database_url=db_url, cache_url=cache, project_dir=Path.cwd(), stale_if_error=600) as up:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from generated import airport_by_iata, airports_in_country, rename_airport
-from generator.runtime import Runtime
+from flughafen import Runtime
 from tests.integration.conftest import cache_url
 
 OPS = 10_000

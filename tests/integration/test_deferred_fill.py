@@ -19,8 +19,8 @@ import pytest
 import valkey
 
 from generated import airport_by_iata, seat_availability
-from generator.runtime import Runtime
-from generator.runtime.keys import tag_key
+from flughafen import Runtime
+from flughafen.keys import tag_key
 from tests.integration.conftest import cache_url, server_kwargs
 
 

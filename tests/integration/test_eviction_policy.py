@@ -10,7 +10,7 @@ import pytest
 import valkey
 
 from generated import airport_by_iata
-from generator.runtime import Runtime
+from flughafen import Runtime
 from generator.stats import collect
 from tests.integration.conftest import cache_url, server_kwargs
 

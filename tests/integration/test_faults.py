@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from generated import airport_by_iata
-from generator.runtime import Runtime
-from generator.runtime.embedded import start_server
+from flughafen import Runtime
+from flughafen.embedded import start_server
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from generated import airport_by_iata
-from generator.runtime import Runtime, embedded
+from flughafen import Runtime, embedded
 
 
 def in_child(work: Callable[[], bytes]) -> bytes:

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from generated import airport_by_iata, airports_in_country, rename_airport
-from generator.runtime import Col, Param, Runtime, invalidate_tag
-from generator.runtime.hash_store import HashQuery, refresh_in_place
+from flughafen import Col, Param, Runtime, invalidate_tag
+from flughafen.hash_store import HashQuery, refresh_in_place
 
 
 def _client(rt: Runtime) -> Any:

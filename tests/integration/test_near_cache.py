@@ -12,7 +12,7 @@ import pytest
 import valkey
 
 from generated import airports_in_country, book_seat, cancel_booking, flight_search
-from generator.runtime import Runtime, invalidate_tag
+from flughafen import Runtime, invalidate_tag
 from tests.integration.conftest import cache_url, server_kwargs
 
 DAY = datetime.date(2024, 12, 15)

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from generated import airport_by_iata
-from generator.runtime import Runtime, parse_cache_url, redact
-from generator.runtime.embedded import start_server
+from flughafen import Runtime, parse_cache_url, redact
+from flughafen.embedded import start_server
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "s3cret-Pa55"

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from generator.demo import accessor_modules
-from generator.runtime import Runtime
+from flughafen import Runtime
 
 MODULES = {m.QUERY.name: m for m in accessor_modules()}
 

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from generated import airport_by_iata, book_seat, cancel_booking, popular_flights, rename_airport
-from generator.runtime import Runtime
-from generator.runtime import write as write_module
+from flughafen import Runtime
+from flughafen import write as write_module
 
 ROUNDS = 30
 

@@ -11,7 +11,7 @@ import pytest
 
 from generated import airport_by_iata, airports_in_country, flight_search, hub_route_counts, seat_availability, seat_map
 from generator.cli import main
-from generator.runtime import Runtime
+from flughafen import Runtime
 from generator.stats import collect
 from generator.verify import render, verify
 from tests.integration.conftest import cache_url, require_server

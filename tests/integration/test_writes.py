@@ -21,8 +21,8 @@ from generated import (
     reschedule_flight,
     seat_availability,
 )
-from generator.runtime import Runtime
-from generator.runtime.worker import run_worker
+from flughafen import Runtime
+from flughafen.worker import run_worker
 
 DAY = datetime.date(2024, 12, 15)
 

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from generated import book_seat, cancel_booking, hub_route_counts, popular_flights, reprice_booking
-from generator.runtime import Runtime, invalidate_tag
-from generator.runtime.worker import run_worker
+from flughafen import Runtime, invalidate_tag
+from flughafen.worker import run_worker
 
 
 def _client(rt: Runtime) -> Any:
@@ -185,7 +185,7 @@ def _booking_id(runtime: Runtime, flight_id: int, seat: str) -> int:
 def test_stale_if_error_serves_the_last_ranking_when_the_database_is_down(db_url: str, valkey_server: object) -> None:
     from pathlib import Path
 
-    from generator.runtime import QueryError, last_read_was_stale
+    from flughafen import QueryError, last_read_was_stale
     from tests.integration.conftest import cache_url
 
     cache = cache_url(valkey_server)

@@ -13,8 +13,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from generator.runtime import MAX_KEY_LENGTH, Param, ReadQuery
-from generator.runtime.keys import encode_value
+from flughafen import MAX_KEY_LENGTH, Param, ReadQuery
+from flughafen.keys import encode_value
 
 HOSTILE = st.sampled_from(["", "*", ":", "::", "{}", "{origin}", "%", "%3A", "a:b", "a%3Ab", "\n", "\x00", "~", "#", "' OR '1'='1", "; DROP TABLE booking; --", "é", "😀", "\ud800", "x" * 10_000])
 TEXT = st.one_of(HOSTILE, st.text(), st.text(alphabet=":%{}*~#\n\x00 ab", max_size=12), st.builds(lambda a, b: a + b, HOSTILE, HOSTILE))

@@ -18,16 +18,16 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
-from generator.runtime.bitmap_writes import Held, SetUpdate, changes, hold, release
-from generator.runtime.bitmap_writes import apply as apply_sets
-from generator.runtime.db import QueryError
-from generator.runtime.hash_store import HashRefresh, refresh_in_place, take_ticket
-from generator.runtime.zset_store import PendingMove, ScoreMove, begin_moves, finish_moves
-from generator.runtime.keys import RowField, Template, fill, generation_key
-from generator.runtime.query import Param
+from flughafen.bitmap_writes import Held, SetUpdate, changes, hold, release
+from flughafen.bitmap_writes import apply as apply_sets
+from flughafen.db import QueryError
+from flughafen.hash_store import HashRefresh, refresh_in_place, take_ticket
+from flughafen.zset_store import PendingMove, ScoreMove, begin_moves, finish_moves
+from flughafen.keys import RowField, Template, fill, generation_key
+from flughafen.query import Param
 
 if TYPE_CHECKING:
-    from generator.runtime.runtime import Runtime
+    from flughafen.runtime import Runtime
 
 log = logging.getLogger("flughafen")
 
@@ -185,6 +185,6 @@ class WriteQuery:
 
 
 def _default() -> Runtime:
-    from generator.runtime.runtime import default_runtime
+    from flughafen.runtime import default_runtime
 
     return default_runtime()

@@ -37,13 +37,13 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from generator.runtime.bitmap_store import MAX_OFFSET, seat_offset
-from generator.runtime.convert import converter
-from generator.runtime.keys import RowField, Template, bounded, entry_prefix, fill, generation_key
-from generator.runtime.query import LOCK_MS, lock_key
+from flughafen.bitmap_store import MAX_OFFSET, seat_offset
+from flughafen.convert import converter
+from flughafen.keys import RowField, Template, bounded, entry_prefix, fill, generation_key
+from flughafen.query import LOCK_MS, lock_key
 
 if TYPE_CHECKING:
-    from generator.runtime.runtime import Runtime
+    from flughafen.runtime import Runtime
 
 log = logging.getLogger("flughafen")
 

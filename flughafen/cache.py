@@ -21,9 +21,9 @@ import valkey
 from libvalkey import pack_command as _pack
 from valkey.client import Pipeline
 
-from generator.runtime.config import CacheUrl
-from generator.runtime.metrics import Counters
-from generator.runtime.near import NearCache
+from flughafen.config import CacheUrl
+from flughafen.metrics import Counters
+from flughafen.near import NearCache
 
 log = logging.getLogger("flughafen")
 
@@ -85,7 +85,7 @@ class CacheState:
         self.url = url
         self._server: Any = None
         if url.embedded:
-            from generator.runtime.embedded import shared_server
+            from flughafen.embedded import shared_server
 
             self._server = shared_server()
             kwargs: dict[str, Any] = dict(self._server.connection_kwargs)
@@ -413,8 +413,8 @@ class CacheState:
             self.near.drop_queries([key.split(":", 2)[1]])
 
     def invalidate_tags(self, tags: list[str]) -> int:
-        from generator.runtime.keys import tag_key
-        from generator.runtime.query import LOCK_MS, SEQUENCE_KEY, tag_marker_key
+        from flughafen.keys import tag_key
+        from flughafen.query import LOCK_MS, SEQUENCE_KEY, tag_marker_key
 
         if not tags:
             return 0
@@ -454,6 +454,6 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _scripts() -> Any:
-    from generator.runtime import query
+    from flughafen import query
 
     return query

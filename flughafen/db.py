@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any, Protocol
 from weakref import WeakSet
 
-from generator.runtime.config import DatabaseUrl, parse_database_url
+from flughafen.extras import require
+from flughafen.config import DatabaseUrl, parse_database_url
 
 
 class Cursor(Protocol):
@@ -50,8 +51,7 @@ def connect(url: DatabaseUrl | str, autocommit: bool = True) -> Any:
     """A raw DB-API connection for ``url`` (autocommit unless asked otherwise)."""
     u = parse_database_url(url) if isinstance(url, str) else url
     if u.dialect == "mysql":
-        import pymysql
-
+        pymysql: Any = require("pymysql", "a mysql:// database URL")
         return pymysql.connect(
             host=u.host,
             port=u.port or 3306,
@@ -63,8 +63,7 @@ def connect(url: DatabaseUrl | str, autocommit: bool = True) -> Any:
             local_infile=True,
         )
     if u.dialect == "postgres":
-        import psycopg
-
+        psycopg: Any = require("psycopg", "a postgresql:// database URL")
         return psycopg.connect(
             host=u.host,
             port=u.port or 5432,

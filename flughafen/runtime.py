@@ -11,10 +11,10 @@ import threading
 from types import TracebackType
 from typing import Any
 
-from generator.runtime.cache import CacheState
-from generator.runtime.config import Config, load_config, parse_cache_url
-from generator.runtime.db import Database
-from generator.runtime.metrics import Metrics
+from flughafen.cache import CacheState
+from flughafen.config import Config, load_config, parse_cache_url
+from flughafen.db import Database
+from flughafen.metrics import Metrics
 
 class Runtime:
     def __init__(self, config: Config, socket_timeout: float = 0.25, stale_if_error: int = 0, near_cache: bool = True, defer_fills: bool = True):

@@ -27,13 +27,13 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from generator.runtime.convert import Convert
-from generator.runtime.keys import RowField, bounded, entry_prefix, generation_key
-from generator.runtime.query import _MISSING
-from generator.runtime.shaped import ShapedQuery, meta, meta_generation
+from flughafen.convert import Convert
+from flughafen.keys import RowField, bounded, entry_prefix, generation_key
+from flughafen.query import _MISSING
+from flughafen.shaped import ShapedQuery, meta, meta_generation
 
 if TYPE_CHECKING:
-    from generator.runtime.runtime import Runtime
+    from flughafen.runtime import Runtime
 
 RowT = TypeVar("RowT")
 log = logging.getLogger("flughafen")

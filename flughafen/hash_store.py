@@ -24,13 +24,13 @@ from operator import attrgetter
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from generator.runtime.convert import Convert, converter
-from generator.runtime.keys import Template, entry_prefix, fill, generation_key, tag_key
-from generator.runtime.query import _MISSING, LOCK_MS, SEQUENCE_KEY, tag_marker_key
-from generator.runtime.shaped import ShapedQuery, meta, meta_generation
+from flughafen.convert import Convert, converter
+from flughafen.keys import Template, entry_prefix, fill, generation_key, tag_key
+from flughafen.query import _MISSING, LOCK_MS, SEQUENCE_KEY, tag_marker_key
+from flughafen.shaped import ShapedQuery, meta, meta_generation
 
 if TYPE_CHECKING:
-    from generator.runtime.runtime import Runtime
+    from flughafen.runtime import Runtime
 
 RowT = TypeVar("RowT")
 log = logging.getLogger("flughafen")

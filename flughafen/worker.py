@@ -16,10 +16,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from generator.runtime.write import APPLIED_TABLE, GROUP, WriteQuery
+from flughafen.write import APPLIED_TABLE, GROUP, WriteQuery
 
 if TYPE_CHECKING:
-    from generator.runtime.runtime import Runtime
+    from flughafen.runtime import Runtime
 
 log = logging.getLogger("flughafen")
 

@@ -28,12 +28,12 @@ import secrets
 import time
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
-from generator.runtime.db import QueryError
-from generator.runtime.keys import Template, tag_key
-from generator.runtime.query import LOCK_MS, MAY_STORE, REGISTER_TAG, SEQUENCE_KEY, Col, Param, ReadQuery, Trigger, lock_key, tag_marker_key, warm_by_reading
+from flughafen.db import QueryError
+from flughafen.keys import Template, tag_key
+from flughafen.query import LOCK_MS, MAY_STORE, REGISTER_TAG, SEQUENCE_KEY, Col, Param, ReadQuery, Trigger, lock_key, tag_marker_key, warm_by_reading
 
 if TYPE_CHECKING:
-    from generator.runtime.runtime import Runtime
+    from flughafen.runtime import Runtime
 
 RowT = TypeVar("RowT")
 MemberT = TypeVar("MemberT")
@@ -332,6 +332,6 @@ class BitmapQuery(Generic[RowT, MemberT]):
 
 
 def _default() -> Runtime:
-    from generator.runtime.runtime import default_runtime
+    from flughafen.runtime import default_runtime
 
     return default_runtime()

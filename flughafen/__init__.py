@@ -3,7 +3,7 @@
 See docs/generated-module-contract.md for how a generated module uses it.
 """
 
-from generator.runtime.config import (
+from flughafen.config import (
     CacheUrl,
     Config,
     ConfigError,
@@ -13,11 +13,11 @@ from generator.runtime.config import (
     parse_database_url,
     redact,
 )
-from generator.runtime.db import Database, QueryError, connect
-from generator.runtime.keys import MAX_KEY_LENGTH, encode_value, row_field
-from generator.runtime.metrics import Metrics
-from generator.runtime.query import Col, Param, ReadQuery, Trigger, invalidate_tag, invalidate_tags, last_read_was_stale
-from generator.runtime.runtime import Runtime, configure, default_runtime
+from flughafen.db import Database, QueryError, connect
+from flughafen.keys import MAX_KEY_LENGTH, encode_value, row_field
+from flughafen.metrics import Metrics
+from flughafen.query import Col, Param, ReadQuery, Trigger, invalidate_tag, invalidate_tags, last_read_was_stale
+from flughafen.runtime import Runtime, configure, default_runtime
 
 __all__ = [
     "MAX_KEY_LENGTH",

@@ -44,10 +44,10 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 import msgspec
 
-from generator.runtime.convert import Convert, converter
-from generator.runtime.db import QueryError
-from generator.runtime.near import NearStore
-from generator.runtime.keys import (
+from flughafen.convert import Convert, converter
+from flughafen.db import QueryError
+from flughafen.near import NearStore
+from flughafen.keys import (
     RowField,
     Template,
     bounded,
@@ -58,7 +58,7 @@ from generator.runtime.keys import (
 )
 
 if TYPE_CHECKING:
-    from generator.runtime.runtime import Runtime
+    from flughafen.runtime import Runtime
 
 RowT = TypeVar("RowT")
 
@@ -666,7 +666,7 @@ def _refresh_early(delta_ms: int, expires_ms: int, beta: float = 1.0) -> bool:
 
 
 def _default() -> Runtime:
-    from generator.runtime.runtime import default_runtime
+    from flughafen.runtime import default_runtime
 
     return default_runtime()
 
