@@ -79,7 +79,7 @@ def _check_shape(text: str, path: str) -> None:
     ...     _check_shape("a: &x [1, *x]\\n", "s.yaml")
     ... except SpecError as e:
     ...     print(e.diagnostics[0].code, e.diagnostics[0].span)
-    FG004 Span(path='s.yaml', line=1, col=11)
+    FG004 s.yaml:1:11
     """
 
     def refuse(mark: yaml.Mark | None, message: str) -> SpecError:
