@@ -33,14 +33,20 @@ def _print_errors(err: SpecError) -> None:
 
 def cmd_build(args: argparse.Namespace) -> int:
     from generator.pipeline import build
-    from generator.write import stale, write_tree
+    from generator.write import OutputFolderError, check_output_folder, stale, with_marker, write_tree
 
     specs_dir = Path(args.specs)
     out_dir = Path(args.out)
     if not specs_dir.is_dir():
         print(f"error: {specs_dir}: no such directory of specs", file=sys.stderr)
         return EXIT_ERRORS
-    files = build(specs_dir, Path(args.schema) if args.schema else None)
+    if not args.check:
+        try:
+            check_output_folder(out_dir, keep=[specs_dir] + ([Path(args.schema)] if args.schema else []))
+        except OutputFolderError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return EXIT_ERRORS
+    files = with_marker(build(specs_dir, Path(args.schema) if args.schema else None))
     if args.check:
         wrong = stale(files, out_dir)
         for path in wrong:
