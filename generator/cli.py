@@ -148,9 +148,13 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 
 def cmd_warm(args: argparse.Namespace) -> int:
-    from generator.warm import warm
+    from generator.warm import WarmInputError, warm
 
-    return warm(args.name, args.params, args.from_query, args.database, args.cache)
+    try:
+        return warm(args.name, args.params, args.from_query, args.database, args.cache)
+    except WarmInputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_ERRORS
 
 
 def parser() -> argparse.ArgumentParser:
