@@ -92,6 +92,9 @@ CASES: list[tuple[str, bytes, str, int, int]] = [
     ("zset member is a parameter", GOOD.replace("returns: one", "returns: many").replace("f.departure FROM", "COUNT(*) AS bookings FROM").replace(":flight_id\n", ":flight_id GROUP BY f.flight_id\n").replace("  ttl: 5m\n", "  ttl: 5m\n  store: zset\n  member: flight_id\n  score: bookings\n").encode(), "FG095", 11, 11),
     ("zset score not a number", GOOD.replace("returns: one", "returns: many").replace("  ttl: 5m\n", "  ttl: 5m\n  store: zset\n  member: flight_id\n  score: departure\n").encode(), "FG096", 12, 10),
     ("dialect unknown", edit("returns: one\n", "returns: one\ndialect: oracle\n"), "FG013", 7, 10),
+    ("example text that looks like YAML", edit("returns: one\n", "returns: one\nexamples:\n  - {flight_id: \"a: b: c\"}\n"), "FG012", 8, 17),
+    ("example .nan", GOOD.replace("flight_id: int", "flight_id: float").replace("returns: one\n", "returns: one\nexamples:\n  - {flight_id: .nan}\n").encode(), "FG012", 8, 17),
+    ("example date that is no date", GOOD.replace("flight_id: int", "flight_id: date").replace("returns: one\n", "returns: one\nexamples:\n  - {flight_id: 2024-13-45}\n").encode(), "FG012", 8, 17),
     # -- durations and jitter
     ("ttl in words", edit("ttl: 5m", "ttl: five minutes"), "FG040", 9, 8),
     ("ttl negative", edit("ttl: 5m", "ttl: -5"), "FG040", 9, 8),
