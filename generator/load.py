@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -64,7 +65,6 @@ class _Open:
     """A mapping or sequence being read: its anchor, the nodes and depth seen inside it so far."""
 
     anchor: str | None
-    mark: yaml.Mark
     nodes: int = 1
     depth: int = 0
 
@@ -82,7 +82,7 @@ def _check_shape(text: str, path: str) -> None:
     FG004 s.yaml:1:11
     """
 
-    def refuse(mark: yaml.Mark | None, message: str) -> SpecError:
+    def refuse(mark: Any, message: str) -> SpecError:
         where = Span(path, mark.line + 1, mark.column + 1) if mark else Span(path, 1, 1)
         return SpecError([Diagnostic(where, "FG004", message)])
 
@@ -90,10 +90,10 @@ def _check_shape(text: str, path: str) -> None:
     if size > MAX_SPEC_BYTES:
         raise refuse(None, f"the spec is {size:,} bytes; a spec may hold at most {MAX_SPEC_BYTES:,}")
     anchors: dict[str, tuple[int, int]] = {}  # anchor -> (nodes, depth) of its finished node
-    stack: list[_Open] = [_Open(None, yaml.Mark("", 0, 0, 0, None, None), nodes=0)]
+    stack: list[_Open] = [_Open(None, nodes=0)]
     total = 0
 
-    def add(nodes: int, depth: int, mark: yaml.Mark) -> None:
+    def add(nodes: int, depth: int, mark: Any) -> None:
         nonlocal total
         top = stack[-1]
         top.nodes += nodes
@@ -117,7 +117,7 @@ def _check_shape(text: str, path: str) -> None:
             if event.anchor is not None:
                 anchors[event.anchor] = (1, 0)
         elif isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-            stack.append(_Open(event.anchor, event.start_mark))
+            stack.append(_Open(event.anchor))
             total += 1
             if len(stack) - 1 > MAX_DEPTH:
                 raise refuse(event.start_mark, f"the spec nests deeper than {MAX_DEPTH} levels; a spec is a shallow mapping")

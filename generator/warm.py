@@ -110,7 +110,7 @@ def _typed(query: Any, values: dict[str, Any], where: str) -> tuple[Any, ...]:
     unknown = sorted(set(values) - {p.name for p in query.params})
     if unknown:
         raise WarmInputError(f"{where}: {', '.join(map(repr, unknown))} is not a parameter of {query.name} (its parameters: {', '.join(p.name for p in query.params)})")
-    out = []
+    out: list[Any] = []
     for p in query.params:
         value = values.get(p.name)
         if value is None:
