@@ -46,7 +46,7 @@ TIMEOUT_OPTIONS = ("connect_timeout", "statement_timeout", "read_timeout")
 # The options of a mysql:// URL besides the timeouts (a postgresql:// URL's options are libpq's).
 MYSQL_OPTIONS = ("ssl_mode", "ssl_ca", "ssl_cert", "ssl_key", "ssl_verify_cert", "ssl_verify_identity", "unix_socket", "charset")
 SSL_MODES = ("DISABLED", "PREFERRED", "REQUIRED", "VERIFY_CA", "VERIFY_IDENTITY")
-_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+TRUE_WORDS, FALSE_WORDS = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 READ_TIMEOUT_MARGIN = 5.0  # the read timeout's default: the statement timeout plus this
 _BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
@@ -256,7 +256,7 @@ def _mysql_options(url: str, pairs: list[tuple[str, str]]) -> tuple[tuple[str, s
                 f"database URL {redact(url)!r}: unknown option {name!r}; a mysql:// URL takes "
                 f"{', '.join(MYSQL_OPTIONS + TIMEOUT_OPTIONS)}"
             )
-        if name in ("ssl_verify_cert", "ssl_verify_identity") and value.lower() not in _TRUE + _FALSE:
+        if name in ("ssl_verify_cert", "ssl_verify_identity") and value.lower() not in TRUE_WORDS + FALSE_WORDS:
             raise ConfigError(f"database URL {redact(url)!r}: {name} must be true or false, not {value!r}")
         if name in ("ssl_ca", "ssl_cert", "ssl_key", "unix_socket", "charset") and not value:
             raise ConfigError(f"database URL {redact(url)!r}: {name} is empty")
@@ -289,8 +289,8 @@ def parse_database_url(url: str, base_dir: Path | None = None, timeouts: Timeout
     if dialect == "sqlite":
         return _sqlite_url(url, base_dir, defaults)
     authority, after = _split_server_url(url, "database")
-    path, mark, query = after.partition("?")
-    path, _, _fragment = path.partition("#")
+    path, _, query = after.partition("?")
+    path = path.partition("#")[0]
     pairs = _query(url, "database", query.partition("#")[0])
     given = {k: v for k, v in pairs if k in TIMEOUT_OPTIONS}
     parts = _urlsplit(url, "database")
@@ -303,7 +303,7 @@ def parse_database_url(url: str, base_dir: Path | None = None, timeouts: Timeout
         options = _mysql_options(url, [(k, v) for k, v in pairs if k not in TIMEOUT_OPTIONS])
         host = host or "127.0.0.1"
     else:
-        libpq = dict((k, v) for k, v in pairs if k not in TIMEOUT_OPTIONS)
+        libpq = {k: v for k, v in pairs if k not in TIMEOUT_OPTIONS}
         options = tuple(libpq.items())
         database = database or libpq.get("dbname", "")
         host = host or libpq.get("host", "")

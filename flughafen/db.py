@@ -36,8 +36,8 @@ from types import TracebackType
 from typing import Any, Protocol
 from weakref import WeakSet
 
+from flughafen.config import TRUE_WORDS, ConfigError, DatabaseUrl, Timeouts, parse_database_url
 from flughafen.extras import require
-from flughafen.config import _FALSE, _TRUE, ConfigError, DatabaseUrl, Timeouts, parse_database_url
 
 log = logging.getLogger("flughafen")
 
@@ -97,7 +97,7 @@ def connect(url: DatabaseUrl | str, autocommit: bool = True, *, database: str | 
 
 
 def _flag(value: str | None) -> bool | None:
-    return None if value is None else value.lower() in _TRUE
+    return None if value is None else value.lower() in TRUE_WORDS
 
 
 def _mysql_tls(u: DatabaseUrl) -> dict[str, Any]:
@@ -256,7 +256,7 @@ class _Bounded:
     ended, raises DatabaseTimeout, which says which bound and where.
     """
 
-    __slots__ = ("db", "conn", "call")
+    __slots__ = ("call", "conn", "db")
 
     def __init__(self, db: Database, conn: Any):
         self.db = db

@@ -35,7 +35,6 @@ import logging
 import math
 import os
 import random
-import re
 import secrets
 import time
 from collections.abc import Callable
@@ -47,6 +46,7 @@ import msgspec
 from flughafen.convert import Convert, converter
 from flughafen.db import QueryError
 from flughafen.near import NearStore
+from flughafen.params import check_for
 from flughafen.keys import (
     RowField,
     Template,
@@ -97,29 +97,6 @@ def _new_token_prefix() -> None:
 
 
 os.register_at_fork(after_in_child=_new_token_prefix)
-
-_PY_TYPES: dict[str, tuple[type, ...]] = {}
-
-
-def _python_types() -> dict[str, tuple[type, ...]]:
-    if not _PY_TYPES:
-        import datetime
-        from decimal import Decimal
-
-        _PY_TYPES.update(
-            {
-                "str": (str,),
-                "int": (int,),
-                "float": (float, int),
-                "decimal": (Decimal, int),
-                "bool": (bool,),
-                "date": (datetime.date,),
-                "datetime": (datetime.datetime,),
-                "time": (datetime.time,),
-            }
-        )
-    return _PY_TYPES
-
 
 @dataclass(frozen=True, slots=True)
 class Param:
@@ -318,7 +295,7 @@ class ReadQuery(Generic[RowT]):
         self.generation_key = generation_key(name)
         self._row_tags = any(isinstance(p, RowField) for t in tags for p in t)
         self._param_tags = tuple(t for t in tags if not any(isinstance(p, RowField) for p in t))
-        self._checks = tuple(self._check_for(i, p) for i, p in enumerate(params))
+        self._checks = tuple(check_for(name, p) for p in params)
         self._converters: dict[str, tuple[Convert, ...]] = {}
         self._keys: dict[tuple[Any, ...], tuple[str, tuple[type, ...]]] = {}
         row_type: Any = row
@@ -326,25 +303,6 @@ class ReadQuery(Generic[RowT]):
         self._decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(tuple[int, int, int, payload])
 
     # ------------------------------------------------------------------ keys
-
-    def _check_for(self, index: int, p: Param) -> Any:
-        allowed = _python_types()[p.type]
-        pattern = re.compile(p.pattern) if p.pattern else None
-        where = f"{self.name}: parameter {p.name!r}"
-
-        def check(value: Any) -> None:
-            if value is None:
-                if not p.nullable:
-                    raise TypeError(f"{where} is None but not nullable")
-                return
-            if not isinstance(value, allowed) or (isinstance(value, bool) and p.type != "bool"):
-                raise TypeError(f"{where} must be {p.type}, got {type(value).__name__}")
-            if p.type == "date" and type(value).__name__ == "datetime":
-                raise TypeError(f"{where} must be a date, got a datetime")
-            if pattern is not None and not pattern.fullmatch(str(value)):
-                raise ValueError(f"{where} does not match {p.pattern!r}: {str(value)[:80]!r}")
-
-        return check
 
     def key(self, args: tuple[Any, ...]) -> str:
         """The entry's key; remembered per parameter tuple, so a hot key is built and checked once."""

@@ -9,11 +9,11 @@ queues the parameters on a Valkey stream for ``flughafen-gen worker``.
 
 from __future__ import annotations
 
-import datetime
+import functools
 import logging
+import operator
 import time
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
@@ -24,6 +24,7 @@ from flughafen.db import QueryError
 from flughafen.hash_store import HashRefresh, refresh_in_place, take_ticket
 from flughafen.zset_store import PendingMove, ScoreMove, begin_moves, finish_moves
 from flughafen.keys import RowField, Template, fill, generation_key
+from flughafen.params import PYTHON_TYPES, check_args, check_for
 from flughafen.query import Param
 
 if TYPE_CHECKING:
@@ -34,16 +35,10 @@ log = logging.getLogger("flughafen")
 STREAM_PREFIX = "fg:writes:"
 GROUP = "flughafen-workers"
 APPLIED_TABLE = "flughafen_applied_writes"
-_TYPES: dict[str, Any] = {
-    "str": str,
-    "int": int,
-    "float": float,
-    "decimal": Decimal,
-    "bool": bool,
-    "date": datetime.date,
-    "datetime": datetime.datetime,
-    "time": datetime.time,
-}
+
+
+class InvalidWrite(ValueError):
+    """A queued write whose parameters do not decode, or fail their checks."""
 
 
 class InvalidationError(RuntimeError):
@@ -97,14 +92,26 @@ class WriteQuery:
         self.refresh = refresh  # store: hash entries updated in place (write: through)
         self.scores = scores  # store: zset scores moved (write: through)
         self.stream = STREAM_PREFIX + name
-        nullable = [(_TYPES[p.type] | None) if p.nullable else _TYPES[p.type] for p in params]
-        self._decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(tuple[tuple(nullable)])  # type: ignore[misc]
+        self._checks = tuple(check_for(name, p) for p in params)  # the reads' checks (params.py)
+        # The queue gives back each value with the type it was given: an int for a float or
+        # decimal parameter comes back an int, so the worker fills the same tags execute() would.
+        kinds = [functools.reduce(operator.or_, PYTHON_TYPES[p.type] + ((type(None),) if p.nullable else ())) for p in params]
+        self._decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(tuple[tuple(kinds)])  # type: ignore[misc]
         self._encoder = msgspec.json.Encoder()
+
+    def check(self, args: tuple[Any, ...]) -> None:
+        """The parameters checked as a read checks them: TypeError or ValueError naming the bad one."""
+        check_args(self.name, self._checks, args)
 
     # --------------------------------------------------------------- through
 
     def execute(self, args: tuple[Any, ...], runtime: Runtime | None = None) -> int:
-        """Run the write (or queue it, for write: behind). Returns the rows affected (0 when queued)."""
+        """Run the write (or queue it, for write: behind). Returns the rows affected (0 when queued).
+
+        The parameters are checked first: a bad one is a TypeError or ValueError, and neither
+        the database nor the queue is touched.
+        """
+        self.check(args)
         rt = runtime if runtime is not None else _default()
         if self.mode == "behind":
             rt.cache.client.xadd(self.stream, {"args": self._encoder.encode(args)})
@@ -181,7 +188,13 @@ class WriteQuery:
     # ---------------------------------------------------------------- behind
 
     def decode_args(self, data: bytes) -> tuple[Any, ...]:
-        return tuple(self._decoder.decode(data))
+        """A queued write's parameters, decoded and checked as execute() checks them; InvalidWrite if not."""
+        try:
+            args = tuple(self._decoder.decode(data))
+            self.check(args)
+        except (msgspec.DecodeError, TypeError, ValueError) as e:
+            raise InvalidWrite(f"{self.name}: a queued write's parameters are invalid: {e}") from e
+        return args
 
 
 def _default() -> Runtime:
