@@ -1,7 +1,8 @@
 """The database layer on real servers: no local files sent, URL options honoured, every call bounded.
 
-A stalled server is a real one behind a TCP proxy that stops forwarding: the
-calls through it must fail within their bound, with an error that says so.
+A stalled server is a real one behind a TCP proxy that stops forwarding
+(tests/integration/proxy.py): the calls through it must fail within their bound,
+with an error that says so.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from flughafen import ConfigError, Database, QueryError, Runtime, last_read_was_
 from flughafen.db import DatabaseTimeout
 from generated import airport_by_iata, flight_search
 from tests.integration.conftest import NAME, cache_url, require_server
+from tests.integration.proxy import Proxy
 
 DAY = datetime.date(2024, 12, 15)
 PORTS = {"mysql": 3306, "postgres": 5432}
@@ -137,9 +139,8 @@ def test_a_rogue_server_gets_no_local_file_during_a_normal_read(tmp_path: Path, 
     rogue = RogueMySQL(str(secret))
     try:
         url = f"mysql://app:pw@127.0.0.1:{rogue.port}/flights"
-        with Runtime.from_config(database_url=url, cache_url=cache_url(valkey_server), project_dir=tmp_path) as rt:
-            with pytest.raises(QueryError):
-                airport_by_iata.fetch(iata="JFK", runtime=rt)
+        with Runtime.from_config(database_url=url, cache_url=cache_url(valkey_server), project_dir=tmp_path) as rt, pytest.raises(QueryError):
+            airport_by_iata.fetch(iata="JFK", runtime=rt)
     finally:
         rogue.close()
     assert b"private file" not in rogue.received
@@ -173,9 +174,8 @@ def opened(url: str) -> Iterator[Database]:
 
 
 def test_postgres_sslmode_require_is_refused_by_a_server_without_tls(postgres_url: str) -> None:
-    with opened(server_url("postgres", options="sslmode=require")) as db:
-        with pytest.raises(Exception, match="SSL"):
-            db.query("SELECT 1")
+    with opened(server_url("postgres", options="sslmode=require")) as db, pytest.raises(Exception, match="SSL"):
+        db.query("SELECT 1")
 
 
 def test_postgres_host_option_connects_through_the_unix_socket(postgres_url: str) -> None:
@@ -195,15 +195,13 @@ def test_mysql_unix_socket_option_connects_through_the_socket(mysql_url: str) ->
 
 
 def test_mysql_ssl_mode_required_is_refused_by_a_server_without_tls(mysql_url: str) -> None:
-    with opened(server_url("mysql", options="ssl_mode=REQUIRED")) as db:
-        with pytest.raises(Exception, match="(?i)ssl|tls"):
-            db.query("SELECT 1")
+    with opened(server_url("mysql", options="ssl_mode=REQUIRED")) as db, pytest.raises(Exception, match="(?i)ssl|tls"):
+        db.query("SELECT 1")
 
 
 def test_mysql_ssl_ca_that_does_not_exist_is_named(mysql_url: str) -> None:
-    with opened(server_url("mysql", options="ssl_ca=/nonexistent/ca.pem")) as db:
-        with pytest.raises(ConfigError, match="ssl_ca"):
-            db.query("SELECT 1")
+    with opened(server_url("mysql", options="ssl_ca=/nonexistent/ca.pem")) as db, pytest.raises(ConfigError, match="ssl_ca"):
+        db.query("SELECT 1")
 
 
 @pytest.mark.parametrize(
@@ -241,59 +239,11 @@ def test_a_slow_statement_is_cancelled_after_statement_timeout(db_url: str, dial
 # ------------------------------------------------------------------ stalls
 
 
-class StallingProxy:
-    """A TCP proxy to a real server that forwards until ``stall()``, then holds everything:
-    connections stay open, bytes are read and never passed on (a paused link)."""
-
-    def __init__(self, target_port: int):
-        self.target_port = target_port
-        self.stalled = threading.Event()
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.sockets: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            self.sockets.append(client)
-            if self.stalled.is_set():
-                continue  # accepted, never answered
-            server = socket.create_connection(("127.0.0.1", self.target_port))
-            self.sockets.append(server)
-            for a, b in ((client, server), (server, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
-
-    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
-        try:
-            while data := source.recv(65536):
-                if self.stalled.is_set():
-                    continue  # swallowed: the other side waits forever
-                sink.sendall(data)
-        except OSError:
-            pass
-
-    def stall(self) -> None:
-        self.stalled.set()
-
-    def close(self) -> None:
-        self.listener.close()
-        for s in self.sockets:
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            s.close()
-
-
 @pytest.fixture(params=["mysql", "postgres"])
-def proxy(request: pytest.FixtureRequest, loaded_urls: dict[str, str]) -> Iterator[tuple[str, StallingProxy]]:
+def proxy(request: pytest.FixtureRequest, loaded_urls: dict[str, str]) -> Iterator[tuple[str, Proxy]]:
     dialect: str = request.param
     loaded(dialect, loaded_urls)
-    p = StallingProxy(PORTS[dialect])
+    p = Proxy(PORTS[dialect])
     yield dialect, p
     p.close()
 
@@ -321,7 +271,7 @@ def bounded(call: Callable[[], Any], limit: float) -> tuple[Any, BaseException |
 TIMEOUTS = "connect_timeout=2&read_timeout=1&statement_timeout=1"
 
 
-def test_a_read_through_a_stalled_link_fails_within_read_timeout(proxy: tuple[str, StallingProxy], valkey_server: object, tmp_path: Path) -> None:
+def test_a_read_through_a_stalled_link_fails_within_read_timeout(proxy: tuple[str, Proxy], valkey_server: object, tmp_path: Path) -> None:
     dialect, p = proxy
     url = server_url(dialect, port=p.port, options=TIMEOUTS)
     with Runtime.from_config(database_url=url, cache_url=cache_url(valkey_server), project_dir=tmp_path) as rt:
@@ -336,7 +286,7 @@ def test_a_read_through_a_stalled_link_fails_within_read_timeout(proxy: tuple[st
     assert seconds < 4
 
 
-def test_a_read_through_a_stalled_link_serves_the_stale_copy(proxy: tuple[str, StallingProxy], valkey_server: object, tmp_path: Path) -> None:
+def test_a_read_through_a_stalled_link_serves_the_stale_copy(proxy: tuple[str, Proxy], valkey_server: object, tmp_path: Path) -> None:
     dialect, p = proxy
     url = server_url(dialect, port=p.port, options=TIMEOUTS)
     with Runtime.from_config(database_url=url, cache_url=cache_url(valkey_server), project_dir=tmp_path, stale_if_error=600) as rt:
@@ -355,7 +305,7 @@ def test_a_read_through_a_stalled_link_serves_the_stale_copy(proxy: tuple[str, S
     assert seconds < 4
 
 
-def test_connecting_to_a_stalled_server_fails_within_its_bound(proxy: tuple[str, StallingProxy], tmp_path: Path) -> None:
+def test_connecting_to_a_stalled_server_fails_within_its_bound(proxy: tuple[str, Proxy], tmp_path: Path) -> None:
     dialect, p = proxy
     p.stall()  # new connections are accepted, never answered
     with opened(server_url(dialect, port=p.port, options=TIMEOUTS)) as db:
