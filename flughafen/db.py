@@ -8,8 +8,9 @@ Every call is bounded (config.Timeouts): connecting by the connect timeout; a
 statement by the server (the statement timeout); waiting for a reply by the
 read timeout, after which the connection is dropped and DatabaseTimeout
 raised. pymysql bounds its own socket reads; a PostgreSQL call that outlives
-its read timeout has its socket shut down by the watchdog thread, and a SQLite
-statement that outlives its statement timeout is interrupted by it.
+its read timeout has its socket shut down by the watchdog thread; a SQLite
+statement that outlives its statement timeout is interrupted by its progress
+handler.
 
 A MySQL connection never sends a local file: LOAD DATA LOCAL INFILE is off, so a
 server (or whoever stands in for it) cannot ask for one.
@@ -18,6 +19,7 @@ server (or whoever stands in for it) cannot ask for one.
 from __future__ import annotations
 
 import datetime
+import functools
 import itertools
 import logging
 import math
@@ -43,6 +45,7 @@ log = logging.getLogger("flughafen")
 
 SQLITE_BUSY_TIMEOUT = 30.0  # seconds a SQLite statement waits for another writer's lock, when no statement timeout is set
 WATCHDOG_TICK = 0.1  # seconds between the watchdog's looks at the calls in flight
+SQLITE_CHECK_EVERY = 10_000  # SQLite virtual machine steps between two looks at a statement's deadline
 
 
 class Cursor(Protocol):
@@ -89,11 +92,23 @@ def connect(url: DatabaseUrl | str, autocommit: bool = True, *, database: str | 
     if u.path != ":memory:":
         Path(u.path).parent.mkdir(parents=True, exist_ok=True)
     busy = t.statement or SQLITE_BUSY_TIMEOUT
-    conn = sqlite3.connect(u.path, check_same_thread=False, isolation_level=None if autocommit else "DEFERRED", timeout=busy)
+    conn: Any = sqlite3.connect(u.path, check_same_thread=False, isolation_level=None if autocommit else "DEFERRED", timeout=busy, factory=_SQLiteConnection)
+    if t.statement:
+        conn.set_progress_handler(conn.past_deadline, SQLITE_CHECK_EVERY)
     conn.execute("PRAGMA foreign_keys = ON")
     if u.path != ":memory:":
         conn.execute("PRAGMA journal_mode = WAL")
     return conn
+
+
+class _SQLiteConnection(sqlite3.Connection):
+    """A SQLite connection whose statements stop at ``deadline`` (time.monotonic(); Database sets it per call)."""
+
+    deadline = math.inf
+
+    def past_deadline(self) -> bool:
+        """SQLite's progress handler, every SQLITE_CHECK_EVERY steps of a statement: True interrupts it."""
+        return time.monotonic() > self.deadline
 
 
 def _flag(value: str | None) -> bool | None:
@@ -187,7 +202,7 @@ def _connect_postgres(u: DatabaseUrl, t: Timeouts, autocommit: bool, database: s
 
 
 class _Watchdog:
-    """Ends the database calls that outlive their deadline: one daemon thread per process.
+    """Ends the PostgreSQL calls that outlive their deadline: one daemon thread per process.
 
     A call registers (a dictionary entry under a lock, no thread woken) and
     unregisters when it returns; every WATCHDOG_TICK the thread stops those past
@@ -250,10 +265,11 @@ def _shut_down(conn: Any) -> None:
 
 
 class _Bounded:
-    """One database call on ``conn``, bounded by its read timeout (PostgreSQL) or statement timeout (SQLite).
+    """One database call on ``conn``: PostgreSQL's read timeout kept by the watchdog, SQLite's
+    statement timeout by its progress handler (pymysql keeps its own).
 
-    On the way out, a call the watchdog stopped, or one pymysql's read timeout
-    ended, raises DatabaseTimeout, which says which bound and where.
+    On the way out, a call stopped for outliving its bound raises DatabaseTimeout,
+    which says which bound and where.
     """
 
     __slots__ = ("call", "conn", "db")
@@ -265,13 +281,21 @@ class _Bounded:
 
     def __enter__(self) -> None:
         db = self.db
-        if db._watch_seconds:
-            stop = (lambda c=self.conn: _shut_down(c)) if db.dialect == "postgres" else self.conn.interrupt
-            self.call = _WATCHDOG.watch(db._watch_seconds, stop)
+        if db._bound:
+            if db.dialect == "sqlite":
+                self.conn.deadline = time.monotonic() + db._bound
+            else:
+                self.call = _WATCHDOG.watch(db._bound, functools.partial(_shut_down, self.conn))
 
     def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
-        stopped = self.call is not None and _WATCHDOG.done(self.call)
-        if stopped or (ev is not None and _timed_out(ev)):
+        if self.call is not None:
+            stopped = _WATCHDOG.done(self.call)
+        elif self.db.dialect == "sqlite" and self.db._bound:
+            stopped = ev is not None and time.monotonic() > self.conn.deadline
+            self.conn.deadline = math.inf
+        else:
+            stopped = ev is not None and _timed_out(ev)
+        if stopped:
             raise DatabaseTimeout(self.db.timeout_message()) from ev
 
 
@@ -314,8 +338,8 @@ class Database:
         if self.dialect == "postgres":
             postgres_params(self.url, self.url.timeouts)  # an option libpq does not know fails here, not at the first query
         t = self.url.timeouts
-        # What the watchdog enforces: PostgreSQL's read timeout, SQLite's statement timeout (pymysql bounds its own reads).
-        self._watch_seconds = {"postgres": t.read, "sqlite": t.statement}.get(self.dialect, 0.0)
+        # The bound _Bounded keeps: PostgreSQL's read timeout, SQLite's statement timeout (pymysql keeps its own).
+        self._bound = {"postgres": t.read, "sqlite": t.statement}.get(self.dialect, 0.0)
         self._size = size
         self._pool: queue.LifoQueue[Any] = queue.LifoQueue(maxsize=size)
         self._lock = threading.Lock()
