@@ -13,7 +13,6 @@ import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ import pytest
 from flughafen import ConfigError, Database, QueryError, Runtime, last_read_was_stale
 from flughafen.db import DatabaseTimeout
 from generated import airport_by_iata, flight_search
-from tests.integration.conftest import NAME, cache_url, require_server
+from tests.integration.conftest import NAME, cache_url, opened, require_server
 from tests.integration.proxy import Proxy
 
 DAY = datetime.date(2024, 12, 15)
@@ -162,15 +161,6 @@ def test_load_data_local_infile_is_refused_by_the_client(mysql_url: str, tmp_pat
 
 
 # ------------------------------------------------------------------ URL options
-
-
-@contextmanager
-def opened(url: str) -> Iterator[Database]:
-    db = Database(url)
-    try:
-        yield db
-    finally:
-        db.close()
 
 
 def test_postgres_sslmode_require_is_refused_by_a_server_without_tls(postgres_url: str) -> None:
