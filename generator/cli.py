@@ -74,13 +74,13 @@ def cmd_db(args: argparse.Namespace, rest: list[str]) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from generator.demo import run_demo
+    from generator.commands.demo import run_demo
 
     return run_demo(database_url=args.database, cache_url=args.cache, scale=args.scale)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from generator.checks import check
+    from generator.commands.check import check
     from generator.pipeline import load_project
 
     catalog, queries = load_project(Path(args.specs))
@@ -96,7 +96,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     from generator.dataset.load import is_loaded, load
-    from generator.verify import main_verify
+    from generator.commands.verify import main_verify
 
     urls = args.databases or [
         "mysql://root@127.0.0.1:3306/flughafen",
@@ -111,7 +111,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from generator.explain import explain
+    from generator.commands.explain import explain
 
     return explain(args.name, args.database)
 
@@ -136,13 +136,13 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    from generator.stats import print_stats
+    from generator.commands.stats import print_stats
 
     return print_stats(args.database, args.cache)
 
 
 def cmd_warm(args: argparse.Namespace) -> int:
-    from generator.warm import warm
+    from generator.commands.warm import warm
 
     return warm(args.name, args.params, args.from_query, args.database, args.cache)
 

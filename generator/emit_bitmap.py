@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from generator.bitmaps import SetPlan, Source
+from generator.stores.bitmap import SetPlan, Source
 from generator.model import CompiledQuery, Field, Literal_, Param, Template
 
 

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from generator.emit import emit
-from generator.load import load_specs
+from generator.render import emit
+from generator.spec.load import load_specs
 from generator.model import CompiledQuery
 from generator.schema import Catalog, load_catalog
-from generator.sql import compile_all
-from generator.validate import validate_all
+from generator.sql.compile import compile_all
+from generator.spec.validate import validate_all
 
 
 def display(path: Path) -> str:

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from generator.fields import BITMAP_FIELDS, MAINTAIN_FIELDS, RESERVED_NAMES
-from generator.load import span
+from generator.spec.fields import BITMAP_FIELDS, MAINTAIN_FIELDS, RESERVED_NAMES
+from generator.spec.load import span
 from generator.model import BitmapSpec, CounterSpec, MaintainSpec, Param
 
 if TYPE_CHECKING:
-    from generator.validate import _Checker
+    from generator.spec.validate import _Checker
 
 _SEATS = re.compile(r"[A-Z]{1,26}\Z")
 _NAME = re.compile(r"[a-z_][a-z0-9_]*\Z")

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from generator.dataset.load import load
-from generator.verify import built_modules, render, verify
+from generator.commands.verify import built_modules, render, verify
 from tests.corpus.cases import CORPUS, SCHEMA, build_stderr, cases, held_sql
 from tests.integration.conftest import _drop, cache_url, require_server, valkey_server  # noqa: F401 - a fixture
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from generator.checks import check
+from generator.commands.check import check
 from generator.cli import main
 from generator.pipeline import load_project
 

@@ -9,9 +9,9 @@ import pytest
 
 from generator.cli import main
 from generator.pipeline import compile_specs
-from generator.refresh import refresh_plans
-from generator.scores import plan_moves
-from generator.triggers import join_writes
+from generator.stores.hash import refresh_plans
+from generator.stores.zset import plan_moves
+from generator.link import join_writes
 
 ROOT = Path(__file__).resolve().parents[2]
 

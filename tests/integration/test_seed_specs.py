@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from generator.demo import accessor_modules
+from generator.commands.demo import accessor_modules
 from flughafen import Runtime
 
 MODULES = {m.QUERY.name: m for m in accessor_modules()}

@@ -8,8 +8,8 @@ import pytest
 
 from generator.diagnostics import Diagnostic, SpecError
 from generator.schema import Catalog
-from generator.sql import compile_all, compile_query
-from generator.sql_testing import make_spec
+from generator.sql.compile import compile_all, compile_query
+from generator.sql.testing import make_spec
 
 
 def diagnostics(catalog: Catalog, sql: str, params: dict[str, str] | None = None, **kw: object) -> tuple[list[Diagnostic], str]:

@@ -23,8 +23,8 @@ import yaml
 
 from generator.model import Column, CompiledQuery, Dialect
 from generator.schema import Catalog, ColumnDef, TableDef
-from generator.sql import compile_query
-from generator.sql_testing import make_spec
+from generator.sql.compile import compile_query
+from generator.sql.testing import make_spec
 
 DB = f"flughafen_sqltest_{os.getpid()}"
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,8 +10,8 @@ import pytest
 
 from generator.model import CompiledQuery
 from generator.schema import Catalog
-from generator.sql import compile_query, render_for_dialect
-from generator.sql_testing import make_spec
+from generator.sql.compile import compile_query, render_for_dialect
+from generator.sql.testing import make_spec
 
 Compile = Callable[..., CompiledQuery]
 Errors = Callable[..., list[str]]

@@ -56,8 +56,8 @@ from sqlglot import exp
 from sqlglot.errors import ErrorLevel, SqlglotError, UnsupportedError
 
 from generator.model import Dialect, Param
-from generator.sql_typer import FIXED
-from generator.sql_types import DAY_UNITS, KEY, SqlType, interval_unit, sql_type
+from generator.sql.typer import FIXED
+from generator.sql.types import DAY_UNITS, KEY, SqlType, interval_unit, sql_type
 
 MARK = "\x00{}\x00"
 MARK_RE = re.compile("\x00([A-Za-z_][A-Za-z0-9_]*)\x00")
@@ -249,7 +249,7 @@ def _binary_text_sets(dialect: Dialect) -> Callable[[exp.Expr], exp.Expr]:
     MariaDB's unicode_ci made 'LaRose' and 'Larose' one last name: 17,667
     distinct against 17,682. A text GROUP BY key gets a binary twin
     (``GROUP BY x, x COLLATE utf8mb4_bin``: ``x`` stays grouped for
-    ONLY_FULL_GROUP_BY), unless other keys fix it (``sql_typer.FIXED``);
+    ONLY_FULL_GROUP_BY), unless other keys fix it (``sql.typer.FIXED``);
     DISTINCT and set operations compare binary projections. On PostgreSQL a
     DISTINCT's text projections are collated as its ORDER BY keys are, which
     it requires (and which changes no equality: "C" and the default compare

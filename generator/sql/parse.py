@@ -56,7 +56,7 @@ class Source:
 def line_col_span(spec: Spec, line: int, col: int) -> Span:
     """Map a 1-based (line, col) in the SQL text to the YAML file.
 
-    >>> from generator.sql_testing import make_spec
+    >>> from generator.sql.testing import make_spec
     >>> s = make_spec("SELECT 1 AS x", sql_line=5, sql_col=3, indent=2)
     >>> line_col_span(s, 1, 8), line_col_span(s, 2, 1)
     (Span(path='specs/t.yaml', line=5, col=10), Span(path='specs/t.yaml', line=6, col=3))
@@ -209,7 +209,7 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 def placeholders(src: Source) -> list[PlaceholderAt]:
     """Every ``:name`` in the SQL text, in order (strings and comments skipped).
 
-    >>> from generator.sql_testing import make_spec
+    >>> from generator.sql.testing import make_spec
     >>> [p.name for p in placeholders(tokenize(make_spec("SELECT ':no' AS a WHERE x = :yes")))]
     ['yes']
     """

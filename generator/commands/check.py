@@ -6,8 +6,8 @@ kind of problem a query can have while still building:
 - FGL01 a function wraps an indexed column in WHERE (``DATE(departure) = :d``):
   the index cannot be used; compare the bare column with a range.
 - FGL02 is retired: a text comparison whose result depends on the collation
-  no longer builds (FG068, ``sql_portable.text_comparisons``), and text is
-  sorted by code point on every database (``sql_dialects``).
+  no longer builds (FG068, ``sql.portable.text_comparisons``), and text is
+  sorted by code point on every database (``sql.dialects``).
 - FGL03 LIMIT without an ORDER BY that ends on a key: which rows come back
   may differ between runs and databases.
 - FGL04 ``returns: one`` on a query that can return many rows.
@@ -28,7 +28,7 @@ from sqlglot import exp
 from generator.diagnostics import Diagnostic
 from generator.model import CompiledQuery
 from generator.schema import Catalog
-from generator.sql_parse import Source, node_offset, tokenize
+from generator.sql.parse import Source, node_offset, tokenize
 
 
 @dataclass(frozen=True)

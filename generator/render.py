@@ -22,9 +22,9 @@ import jinja2
 
 from generator.emit_bitmap import bitmap_context, set_updates
 from generator.model import CompiledQuery, Field, Literal_, Param, PyType, Template
-from generator.refresh import RefreshPlan, refresh_plans
-from generator.scores import MovePlan, WriteMoves, plan_moves
-from generator.triggers import WriteEffects, join_writes
+from generator.stores.hash import RefreshPlan, refresh_plans
+from generator.stores.zset import MovePlan, WriteMoves, plan_moves
+from generator.link import WriteEffects, join_writes
 
 # generator/templates links to the top-level templates/ folder; the wheel carries the files.
 TEMPLATES = Path(str(resources.files("generator") / "templates"))

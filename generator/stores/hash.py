@@ -24,7 +24,7 @@ import sqlglot
 from sqlglot import exp
 
 from generator.model import CompiledQuery, Field, Literal_
-from generator.sql_writes import _equalities, conjuncts
+from generator.sql.writes import _equalities, conjuncts
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""Step 3b: walk a qualified statement and type every node (rules in ``sql_types``).
+"""Step 3b: walk a qualified statement and type every node (rules in ``sql.types``).
 
 A column is typed from its source: a catalog table (nullable on the optional
 side of an outer join), a derived table or CTE (its projection's type), or,
@@ -17,8 +17,8 @@ from sqlglot.optimizer.scope import Scope, traverse_scope
 
 from generator.model import Spec
 from generator.schema import Catalog, TableDef
-from generator.sql_types import KEY, UNKNOWN, SqlType, merge, sql_type, type_by_rules
-from generator.sql_writes import conjuncts
+from generator.sql.types import KEY, UNKNOWN, SqlType, merge, sql_type, type_by_rules
+from generator.sql.writes import conjuncts
 
 FIXED = "fg_fixed_by_group"
 

@@ -2,7 +2,7 @@
 
 The rule is an allowlist: a statement may use only the constructs listed in
 ``ALLOWED``, each known to translate faithfully (with the rewrites of
-``sql_dialects``). Everything else is refused at its position, with a
+``sql.dialects``). Everything else is refused at its position, with a
 portable alternative where one is known (``SUGGEST``). A few allowed
 constructs have conditions, checked by ``CHECKS``:
 
@@ -19,7 +19,7 @@ constructs have conditions, checked by ``CHECKS``:
 - text compared by ``=``, ``<>``, ``<=>`` or IN with a value whose case is not
   fixed (MariaDB's collation ignores case, PostgreSQL's and SQLite's do not),
   and text compared by ``<``, ``>`` or BETWEEN (the collations order text
-  differently); ORDER BY and MIN/MAX of text are rewritten by ``sql_dialects``
+  differently); ORDER BY and MIN/MAX of text are rewritten by ``sql.dialects``
   to sort by code point everywhere, except ORDER BY an output column's name;
 - SUBSTRING from a position that is not a positive number literal, or for a
   length that is not a number literal (MySQL, PostgreSQL and SQLite read 0
@@ -39,8 +39,8 @@ from sqlglot.tokenizer_core import TokenType
 from generator.diagnostics import Diagnostic
 from generator.model import Param
 from generator.schema import Catalog
-from generator.sql_parse import Source, node_offset, placeholders
-from generator.sql_types import DAY_UNITS, UNKNOWN, interval_unit, sql_type
+from generator.sql.parse import Source, node_offset, placeholders
+from generator.sql.types import DAY_UNITS, UNKNOWN, interval_unit, sql_type
 
 ALLOWED: frozenset[type[exp.Expr]] = frozenset((
     # statements and clauses

@@ -17,9 +17,9 @@ from sqlglot import exp
 from generator.diagnostics import Diagnostic
 from generator.model import Column, Spec
 from generator.schema import Catalog, ColumnDef
-from generator.sql_parse import Source, node_offset
-from generator.sql_writes import conjuncts
-from generator.sql_types import merge, sql_type
+from generator.sql.parse import Source, node_offset
+from generator.sql.writes import conjuncts
+from generator.sql.types import merge, sql_type
 
 
 def leftmost(query: exp.Expr) -> exp.Select | None:

@@ -19,13 +19,13 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 
-from generator.checks import Context, _total_order
-from generator.demo import accessor_modules
-from generator.emit import emit
+from generator.commands.check import Context, _total_order
+from generator.commands.demo import accessor_modules
+from generator.render import emit
 from generator.model import CompiledQuery
 from generator.pipeline import load_project
 from flughafen import Runtime
-from generator.sql_parse import tokenize
+from generator.sql.parse import tokenize
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """The JSON Schema (draft 2020-12) of the spec format, made from the tables validate.py uses.
 
-    python -m generator.jsonschema          # writes schema/spec.schema.json
+    python -m generator.spec.jsonschema          # writes schema/spec.schema.json
 
 Editors that read JSON Schema (VS Code's YAML extension, for one) then
 complete and check specs as they are typed. The build's own validation is
@@ -14,9 +14,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from generator.fields import BITMAP_FIELDS, CACHE_FIELDS, COLUMN_FIELDS, DOCS, MAINTAIN_FIELDS, MOVE_FIELDS, PARAM_FIELDS, SPEC_FIELDS, TRIGGER_FIELDS
+from generator.spec.fields import BITMAP_FIELDS, CACHE_FIELDS, COLUMN_FIELDS, DOCS, MAINTAIN_FIELDS, MOVE_FIELDS, PARAM_FIELDS, SPEC_FIELDS, TRIGGER_FIELDS
 
-OUT = Path(__file__).resolve().parents[1] / "schema" / "spec.schema.json"
+OUT = Path(__file__).resolve().parents[2] / "schema" / "spec.schema.json"
 DURATION = {"oneOf": [{"type": "integer", "minimum": 1}, {"type": "string", "pattern": r"^\s*(\d+|(\d+d)?(\d+h)?(\d+m)?(\d+s)?)\s*$"}]}
 TEMPLATE = {"type": "string", "minLength": 1}
 

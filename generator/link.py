@@ -14,10 +14,10 @@ from dataclasses import dataclass
 import sqlglot
 from sqlglot import exp
 
-from generator.bitmaps import SetPlan, check_kept_tags, plan_sets
+from generator.stores.bitmap import SetPlan, check_kept_tags, plan_sets
 from generator.diagnostics import Diagnostic, SpecError
 from generator.model import CompiledQuery, Dialect, DIALECTS, Field, Literal_
-from generator.sql_dialects import render
+from generator.sql.dialects import render
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from typing import Any, Callable, cast
 import yaml
 
 from generator.diagnostics import Diagnostic, Span, SpecError
-from generator.fields import (
+from generator.spec.fields import (
     CACHE_FIELDS,
     PARAM_FIELDS,
     RESERVED_NAMES,
@@ -25,7 +25,7 @@ from generator.fields import (
     COLUMN_FIELDS,
     MOVE_FIELDS,
 )
-from generator.load import RawSpec, span
+from generator.spec.load import RawSpec, span
 from generator.model import (
     PY_TYPES,
     CacheSpec,
@@ -37,7 +37,7 @@ from generator.model import (
     Template,
     Trigger,
 )
-from generator.templating import TemplateKind, parse_template
+from generator.spec.templating import TemplateKind, parse_template
 from generator.validate_bitmap import bitmap_section
 
 _NAME = re.compile(r"[a-z_][a-z0-9_]*\Z")

@@ -2,20 +2,20 @@
 
 The steps, each a module of its own, each reporting at positions in the YAML:
 
-1. ``sql_parse``: tokenize and parse one statement of the spec's kind
+1. ``sql.parse``: tokenize and parse one statement of the spec's kind
    (FG060, FG067); ``:name`` placeholders against params (FG063, FG064).
-2. ``sql_resolve``: tables and columns against the catalog (FG061, FG062);
-   qualify every column and expand ``*``; ``sql_writes``: the table a write
+2. ``sql.resolve``: tables and columns against the catalog (FG061, FG062);
+   qualify every column and expand ``*``; ``sql.writes``: the table a write
    writes and the columns its params bind.
-3. ``sql_typer`` and ``sql_types``: type every expression by small rules,
+3. ``sql.typer`` and ``sql.types``: type every expression by small rules,
    the catalog as the authority.
-4. ``sql_result``: result columns (FG065, overrides FG069), ``returns``
-   (FG066), tag fields (FG054), triggers (FG070); ``sql_portable``: what
+4. ``sql.result``: result columns (FG065, overrides FG069), ``returns``
+   (FG066), tag fields (FG054), triggers (FG070); ``sql.portable``: what
    would not mean the same on every database (FG068).
-5. ``sql_dialects``: the SQL per dialect with driver placeholders.
+5. ``sql.dialects``: the SQL per dialect with driver placeholders.
 
 >>> from generator.schema import parse_catalog
->>> from generator.sql_testing import make_spec
+>>> from generator.sql.testing import make_spec
 >>> cat = parse_catalog("CREATE TABLE t (id INT NOT NULL, d DATE NULL, PRIMARY KEY (id));")
 >>> q = compile_query(make_spec("SELECT id, d FROM t WHERE id = :id", {"id": "int"}), cat)
 >>> q.sql["postgres"], q.param_order, q.columns[1]
@@ -30,18 +30,18 @@ from collections.abc import Iterable, Mapping
 from sqlglot import exp
 from sqlglot.errors import OptimizeError
 
-from generator.bitmaps import check_bitmap
+from generator.stores.bitmap import check_bitmap
 from generator.diagnostics import Diagnostic, Span, SpecError
 from generator.model import DIALECTS, Column, CompiledQuery, Dialect, Kind, Param, PyType, Spec
 from generator.schema import Catalog, TableDef
-from generator.sql_dialects import RenderError, normalize, render
-from generator.sql_parse import check_params, parse_statement, placeholders, tokenize
-from generator.sql_portable import check_portable, check_write_shape
-from generator.sql_resolve import check_names, qualify_tree, tables_read
+from generator.sql.dialects import RenderError, normalize, render
+from generator.sql.parse import check_params, parse_statement, placeholders, tokenize
+from generator.sql.portable import check_portable, check_write_shape
+from generator.sql.resolve import check_names, qualify_tree, tables_read
 from generator.shapes import check_store, shape_suffix
-from generator.sql_writes import write_target
-from generator.sql_result import check_returns, check_tags, check_triggers, pins_key, result_columns, single_row, unnamed_columns
-from generator.sql_typer import Typer
+from generator.sql.writes import write_target
+from generator.sql.result import check_returns, check_tags, check_triggers, pins_key, result_columns, single_row, unnamed_columns
+from generator.sql.typer import Typer
 
 __all__ = ["compile_all", "compile_query", "render_for_dialect", "version_of"]
 

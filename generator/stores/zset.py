@@ -24,7 +24,7 @@ from sqlglot import exp
 
 from generator.diagnostics import Diagnostic, SpecError
 from generator.model import CompiledQuery, Literal_
-from generator.triggers import WriteEffects
+from generator.link import WriteEffects
 
 
 @dataclass(frozen=True, slots=True)

@@ -82,7 +82,7 @@ def merge(types: list[SqlType]) -> SqlType:
 
 
 class Context(Protocol):
-    """What the rules need of the typer (``sql_typer.Typer``)."""
+    """What the rules need of the typer (``sql.typer.Typer``)."""
 
     spec: Spec
 

@@ -17,8 +17,8 @@ from sqlglot.optimizer.scope import Scope, traverse_scope
 
 from generator.diagnostics import Diagnostic
 from generator.schema import Catalog, TableDef
-from generator.sql_parse import Source, node_offset
-from generator.sql_writes import target_table
+from generator.sql.parse import Source, node_offset
+from generator.sql.writes import target_table
 
 Sources = dict[str, "TableDef | Scope"]
 

@@ -1,0 +1,1 @@
+"""Store kinds on the build side."""
