@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import yaml
 
@@ -59,12 +60,19 @@ MAX_DEPTH = 32
 MAX_NODES = 20_000
 
 
+class _Mark(Protocol):
+    """Where a YAML event starts (PyYAML has a pure-Python and a C mark class)."""
+
+    line: int
+    column: int
+
+
 @dataclass
 class _Open:
     """A mapping or sequence being read: its anchor, the nodes and depth seen inside it so far."""
 
     anchor: str | None
-    mark: yaml.Mark
+    mark: _Mark | None
     nodes: int = 1
     depth: int = 0
 
@@ -74,13 +82,13 @@ def _check_shape(text: str, path: str) -> None:
 
     Reads the YAML's events only (no tree is built), so the check is linear in the text:
 
-    >>> _check_shape("a: &x [1, 2]\nb: *x\n", "s.yaml")
-    >>> _check_shape("a: &x [1, *x]\n", "s.yaml")
+    >>> _check_shape("a: &x [1, 2]\\nb: *x\\n", "s.yaml")
+    >>> _check_shape("a: &x [1, *x]\\n", "s.yaml")
     Traceback (most recent call last):
-    generator.diagnostics.SpecError: s.yaml:1:10: error[FG004]: alias *x refers to the node that contains it (a recursive alias); a spec must be a finite tree
+    generator.diagnostics.SpecError: s.yaml:1:11: error[FG004]: alias *x refers to the node that contains it (a recursive alias); a spec must be a finite tree
     """
 
-    def refuse(mark: yaml.Mark | None, message: str) -> SpecError:
+    def refuse(mark: _Mark | None, message: str) -> SpecError:
         where = Span(path, mark.line + 1, mark.column + 1) if mark else Span(path, 1, 1)
         return SpecError([Diagnostic(where, "FG004", message)])
 
@@ -88,10 +96,10 @@ def _check_shape(text: str, path: str) -> None:
     if size > MAX_SPEC_BYTES:
         raise refuse(None, f"the spec is {size:,} bytes; a spec may hold at most {MAX_SPEC_BYTES:,}")
     anchors: dict[str, tuple[int, int]] = {}  # anchor -> (nodes, depth) of its finished node
-    stack: list[_Open] = [_Open(None, yaml.Mark("", 0, 0, 0, None, None), nodes=0)]
+    stack: list[_Open] = [_Open(None, None, nodes=0)]
     total = 0
 
-    def add(nodes: int, depth: int, mark: yaml.Mark) -> None:
+    def add(nodes: int, depth: int, mark: _Mark | None) -> None:
         nonlocal total
         top = stack[-1]
         top.nodes += nodes

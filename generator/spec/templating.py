@@ -4,7 +4,7 @@
 >>> [type(p).__name__ for p in t.parts]
 ['Literal_', 'Field', 'Literal_', 'Field']
 >>> t.parts[3]
-Field(name='flight_id', source='row', span=Span(path='s.yaml', line=3, col=28))
+Field(name='flight_id', source='row', span=Span(path='s.yaml', line=3, col=25))
 """
 
 from __future__ import annotations
