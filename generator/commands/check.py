@@ -29,6 +29,7 @@ from generator.diagnostics import Diagnostic
 from generator.model import CompiledQuery
 from generator.schema import Catalog
 from generator.sql.parse import Source, node_offset, tokenize
+from generator.stores import kind_of
 
 
 @dataclass(frozen=True)
@@ -120,8 +121,8 @@ def unbounded(ctx: Context) -> Iterator[Diagnostic]:
     spec = ctx.q.spec
     if spec.returns != "many" or ctx.tree.args.get("limit") is not None:
         return
-    if spec.cache is not None and spec.cache.store == "zset":
-        return  # a sorted set holds the whole ranking by design; top(n) bounds what is read
+    if spec.cache is not None and kind_of(spec.cache.store).whole_result:
+        return  # store: zset holds the whole ranking by design; top(n) bounds what is read
     where = _where(ctx)
     for cmp in where.find_all(exp.EQ) if where is not None else []:
         for side in (cmp.left, cmp.right):

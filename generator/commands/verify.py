@@ -21,7 +21,7 @@ from sqlglot import exp
 
 from generator.commands.check import Context, _total_order
 from generator.commands.demo import accessor_modules
-from generator.render import emit
+from generator.pipeline import emit
 from generator.model import CompiledQuery
 from generator.pipeline import load_project
 from flughafen import Runtime

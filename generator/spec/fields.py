@@ -2,9 +2,14 @@
 
 Each table maps a field name to the values it allows (an empty tuple: any
 value of the field's kind). ``DOCS`` describes each field for the schema.
+A store kind's own fields (``near``, ``member``, ``score``, ``bitmap``,
+``moves``) are declared, described and read by that kind (generator/stores/).
 """
 
 from __future__ import annotations
+
+from generator.stores import STORES
+from generator.stores.base import StoreKind
 
 SPEC_FIELDS: dict[str, tuple[str, ...]] = {
     "name": (),
@@ -28,34 +33,26 @@ PARAM_FIELDS: dict[str, tuple[str, ...]] = {
     "nullable": (),
 }
 
-CACHE_FIELDS: dict[str, tuple[str, ...]] = {
+# The fields every cache: section may have; each store kind adds its own (OWN_CACHE_FIELDS).
+COMMON_CACHE_FIELDS: dict[str, tuple[str, ...]] = {
     "key": (),
     "ttl": (),
     "jitter": (),
     "tags": (),
-    "store": ("json", "hash", "zset", "bitmap"),
+    "store": tuple(STORES),
     "stampede": ("lock", "early", "none"),
     "negative_ttl": (),
-    "bitmap": (),
-    "member": (),
-    "score": (),
-    "near": (),
-    "near_size": (),
 }
+COMMON_TRIGGER_FIELDS: dict[str, tuple[str, ...]] = {"table": (), "tags": (), "all": ()}
 
-# `cache.bitmap:` of a `store: bitmap` spec, and its `maintain:` (flughafen/bitmap_store.py).
-BITMAP_FIELDS: dict[str, tuple[str, ...]] = {"member": (), "seats": (), "maintain": ()}
-MAINTAIN_FIELDS: dict[str, tuple[str, ...]] = {"table": (), "member_column": (), "param_columns": (), "counters": ()}
+# A field of one store kind -> that kind: `near` of json, `member` and `score` of zset, `bitmap`, `moves` of a zset trigger.
+OWN_CACHE_FIELDS: dict[str, StoreKind] = {name: kind for kind in STORES.values() for name in kind.cache_fields}
+OWN_TRIGGER_FIELDS: dict[str, StoreKind] = {name: kind for kind in STORES.values() for name in kind.trigger_fields}
 
-TRIGGER_FIELDS: dict[str, tuple[str, ...]] = {"table": (), "tags": (), "all": (), "moves": ()}
-
-# `moves:` of a trigger of a store: zset spec: the written row's column that names the member, and the step.
-MOVE_FIELDS: dict[str, tuple[str, ...]] = {"column": (), "by": ()}
+CACHE_FIELDS: dict[str, tuple[str, ...]] = {**COMMON_CACHE_FIELDS, **dict.fromkeys(OWN_CACHE_FIELDS, ())}
+TRIGGER_FIELDS: dict[str, tuple[str, ...]] = {**COMMON_TRIGGER_FIELDS, **dict.fromkeys(OWN_TRIGGER_FIELDS, ())}
 
 COLUMN_FIELDS: dict[str, tuple[str, ...]] = {"type": PARAM_FIELDS["type"], "nullable": ()}
-
-# Names a spec or parameter may not take: they would shadow generated code.
-RESERVED_NAMES = frozenset({"runtime", "tests", "conftest", "key", "fetch", "invalidate", "invalidate_all", "query"})
 
 DOCS: dict[str, str] = {
     "name": "A lower-case Python identifier; the module is generated/<name>.py.",
@@ -76,24 +73,11 @@ DOCS: dict[str, str] = {
     "tags": "Tag templates: {param} or {row.column}; invalidating a tag drops every entry under it.",
     "cache": "How results are cached: key template, ttl, jitter, tags, store, stampede, negative_ttl, near, near_size (store: json); member and score for store: zset; bitmap for store: bitmap.",
     "store": "json (default): one string; hash: a returns: one row, a field per column; zset: a ranking (member, score); bitmap: a set of small integers or seat labels.",
-    "member": "store: zset: the result column whose values are the ranking's members. In cache.bitmap: the result column whose values are the set's members, an int column (0 to 1048575), or str with seats.",
-    "score": "store: zset: the result column (int or float) that orders the members.",
-    "bitmap": "For store: bitmap: member (the result column), seats (a seat-letter alphabet), maintain.",
-    "seats": "Members are seat labels: a row number (1, 2, ...) and one of these letters, e.g. ABCDEFGHIJK.",
-    "maintain": "Writes that change the set in place: INSERT into table sets the written row's member, DELETE clears it.",
-    "member_column": "The written table's column holding the member (default: the member's name).",
-    "param_columns": "Key parameter -> the written table's column giving it (default: the parameter's own name).",
-    "counters": "Read spec -> {int field: change per member added}; those entries move with the set.",
     "stampede": "lock (default): one caller fills a missing key; early: probabilistic early refresh; none.",
     "negative_ttl": "How long an empty result is cached (default: ttl).",
-    "near": "Opt-in near cache: each process also keeps hot entries in memory, served without Valkey for at most this long (e.g. 30s, at most the ttl); Valkey's invalidation messages (CLIENT TRACKING) drop them as soon as they change.",
-    "near_size": "With near: the most entries one process keeps for this spec (default 10000, at most 1000000); the least recently used go first.",
     "type": "str int float decimal bool date datetime time.",
     "pattern": "A regular expression a str parameter must match in full.",
     "nullable": "Whether the value may be None.",
     "table": "The written table that fires this trigger.",
     "all": "true: drop every entry of the spec (a generation bump, O(1)).",
-    "moves": "store: zset: an INSERT adds `by` to the score of the member named by the written row's `column`, a DELETE subtracts it (ZINCRBY after commit), instead of dropping the ranking.",
-    "column": "The written row's column whose value is the zset member.",
-    "by": "The score step per inserted (+) or deleted (-) row; default 1.",
 }

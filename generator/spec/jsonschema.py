@@ -11,24 +11,31 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from generator.spec.fields import BITMAP_FIELDS, CACHE_FIELDS, COLUMN_FIELDS, DOCS, MAINTAIN_FIELDS, MOVE_FIELDS, PARAM_FIELDS, SPEC_FIELDS, TRIGGER_FIELDS
+from generator.spec.fields import CACHE_FIELDS, COLUMN_FIELDS, DOCS, PARAM_FIELDS, SPEC_FIELDS, TRIGGER_FIELDS
+from generator.stores import STORES
+from generator.stores.base import DURATION, OwnField
 
 OUT = Path(__file__).resolve().parents[2] / "schema" / "spec.schema.json"
-DURATION = {"oneOf": [{"type": "integer", "minimum": 1}, {"type": "string", "pattern": r"^\s*(\d+|(\d+d)?(\d+h)?(\d+m)?(\d+s)?)\s*$"}]}
 TEMPLATE = {"type": "string", "minLength": 1}
 
 
-def _field(name: str, allowed: tuple[str, ...], shape: dict[str, Any] | None = None) -> dict[str, Any]:
+def _field(name: str, allowed: tuple[str, ...], shape: Mapping[str, Any] | None = None) -> dict[str, Any]:
     out: dict[str, Any] = dict(shape or ({"enum": list(allowed)} if allowed else {"type": "string"}))
     if name in DOCS:
         out["description"] = DOCS[name]
     return out
 
 
-def _object(fields: dict[str, tuple[str, ...]], shapes: dict[str, dict[str, Any]], required: list[str]) -> dict[str, Any]:
+def _own(own: OwnField) -> dict[str, Any]:
+    """A store kind's own field: its schema and its description."""
+    return {**own.schema, "description": own.doc}
+
+
+def _object(fields: dict[str, tuple[str, ...]], shapes: Mapping[str, Mapping[str, Any]], required: list[str]) -> dict[str, Any]:
     return {
         "type": "object",
         "additionalProperties": False,
@@ -41,31 +48,20 @@ def schema() -> dict[str, Any]:
     param_type = {"enum": list(PARAM_FIELDS["type"])}
     param = {"oneOf": [param_type, _object(PARAM_FIELDS, {"nullable": {"type": "boolean"}}, ["type"])]}
     column = {"oneOf": [param_type, _object(COLUMN_FIELDS, {"nullable": {"type": "boolean"}}, [])]}
-    maintain = _object(
-        MAINTAIN_FIELDS,
-        {
-            "param_columns": {"type": "object", "additionalProperties": {"type": "string"}},
-            "counters": {"type": "object", "additionalProperties": {"type": "object", "minProperties": 1, "additionalProperties": {"type": "integer", "not": {"const": 0}}}},
-        },
-        ["table"],
-    )
-    bitmap = _object(BITMAP_FIELDS, {"seats": {"type": "string", "pattern": "^[A-Z]{1,26}$"}, "maintain": maintain}, ["member"])
     cache = _object(
         CACHE_FIELDS,
         {
-            "bitmap": bitmap,
             "key": TEMPLATE,
             "ttl": DURATION,
             "negative_ttl": DURATION,
-            "near": DURATION,
-            "near_size": {"type": "integer", "minimum": 1, "maximum": 1_000_000},
+            **{name: _own(own) for kind in STORES.values() for name, own in kind.cache_fields.items()},
             "jitter": {"oneOf": [{"type": "number", "minimum": 0, "maximum": 0.5}, {"type": "string", "pattern": r"^\d+(\.\d+)?%$"}]},
             "tags": {"type": "array", "items": TEMPLATE},
         },
         ["key", "ttl"],
     )
-    moves = _object(MOVE_FIELDS, {"by": {"type": "number", "not": {"const": 0}}}, ["column"])
-    trigger = _object(TRIGGER_FIELDS, {"tags": {"type": "array", "items": TEMPLATE}, "all": {"type": "boolean"}, "moves": moves}, ["table"])
+    own_triggers = {name: _own(own) for kind in STORES.values() for name, own in kind.trigger_fields.items()}
+    trigger = _object(TRIGGER_FIELDS, {"tags": {"type": "array", "items": TEMPLATE}, "all": {"type": "boolean"}, **own_triggers}, ["table"])
     spec = _object(
         SPEC_FIELDS,
         {

@@ -1,7 +1,9 @@
 """RawSpec -> Spec: every field checked, every problem reported with its position.
 
 The allowed fields and values live in ``fields.py``; the JSON Schema is made
-from the same tables, so the two cannot drift apart.
+from the same tables, so the two cannot drift apart. The fields of one store
+kind (``near`` of json, ``member``/``score``/``moves`` of zset, ``bitmap``)
+are read by that kind (generator/stores/).
 """
 
 from __future__ import annotations
@@ -10,163 +12,24 @@ import datetime
 import difflib
 import keyword
 import re
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
-from typing import Any, Callable, cast
+from typing import Any, cast
 
 import yaml
 
 from generator.diagnostics import Diagnostic, Span, SpecError
-from generator.spec.fields import (
-    CACHE_FIELDS,
-    PARAM_FIELDS,
-    RESERVED_NAMES,
-    SPEC_FIELDS,
-    TRIGGER_FIELDS,
-    COLUMN_FIELDS,
-    MOVE_FIELDS,
-)
+from generator.model import PY_TYPES, RESERVED_NAMES, CacheSpec, ColumnOverride, Dialect, Param, Spec, StoreOptions, Trigger
+from generator.spec.fields import CACHE_FIELDS, COLUMN_FIELDS, OWN_CACHE_FIELDS, OWN_TRIGGER_FIELDS, PARAM_FIELDS, SPEC_FIELDS, TRIGGER_FIELDS
 from generator.spec.load import RawSpec, span
-from generator.model import (
-    PY_TYPES,
-    CacheSpec,
-    ColumnOverride,
-    Dialect,
-    Param,
-    PyType,
-    Spec,
-    Template,
-    Trigger,
-)
-from generator.spec.templating import TemplateKind, parse_template
-from generator.validate_bitmap import bitmap_section
+from generator.spec.reader import Reader, describe, parse_jitter
+from generator.stores import STORES
+from generator.stores.base import CacheSection, StoreKind
 
 _NAME = re.compile(r"[a-z_][a-z0-9_]*\Z")
-_DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?\Z")
-MAX_TTL = 366 * 24 * 3600
 
 
-class _Checker:
-    """Collects diagnostics for one file while turning nodes into values."""
-
-    def __init__(self, raw: RawSpec):
-        self.raw = raw
-        self.path = raw.path
-        self.problems: list[Diagnostic] = []
-
-    def error(self, node: yaml.Node | Span, code: str, message: str) -> None:
-        where = node if isinstance(node, Span) else span(self.path, node)
-        self.problems.append(Diagnostic(where, code, message))
-
-    def mapping(self, node: yaml.Node, what: str, allowed: dict[str, Any]) -> dict[str, tuple[yaml.Node, yaml.Node]]:
-        """Key -> (key node, value node); unknown keys are reported with a suggestion."""
-        if not isinstance(node, yaml.MappingNode):
-            self.error(node, "FG012", f"{what} must be a mapping of fields")
-            return {}
-        out: dict[str, tuple[yaml.Node, yaml.Node]] = {}
-        for k, v in node.value:
-            key = k.value if isinstance(k, yaml.ScalarNode) else None
-            if not isinstance(key, str) or key not in allowed:
-                close = difflib.get_close_matches(str(key), list(allowed), n=1)
-                hint = f"did you mean {close[0]!r}?" if close else f"allowed: {', '.join(sorted(allowed))}"
-                self.error(k, "FG010", f"unknown field {what + '.' if what != 'spec' else ''}{key}; {hint}")
-                continue
-            out[key] = (k, v)
-        return out
-
-    def string(self, node: yaml.Node, what: str) -> str | None:
-        if not isinstance(node, yaml.ScalarNode) or node.tag != "tag:yaml.org,2002:str":
-            self.error(node, "FG012", f"{what} must be a string, found {_describe(node)}")
-            return None
-        return str(node.value)
-
-    def choice(self, node: yaml.Node, what: str, options: tuple[str, ...]) -> str | None:
-        value = self.string(node, what)
-        if value is None:
-            return None
-        if value not in options:
-            close = difflib.get_close_matches(value, options, n=1)
-            hint = f"did you mean {close[0]!r}?" if close else f"write one of: {' | '.join(options)}"
-            self.error(node, "FG013", f"{what}: {value!r} is not allowed; {hint}")
-            return None
-        return value
-
-    def duration(self, node: yaml.Node, what: str) -> int | None:
-        value = node.value if isinstance(node, yaml.ScalarNode) else None
-        seconds = parse_duration(value) if isinstance(value, str) else None
-        if seconds is None or not 0 < seconds <= MAX_TTL:
-            shown = repr(value) if isinstance(value, str) else _describe(node)
-            self.error(node, "FG040", f"{what}: {shown} is not a duration; write seconds (300) or 30s / 5m / 1h / 1d, more than 0 and at most a year")
-            return None
-        return seconds
-
-    def template(self, node: yaml.Node, what: str, kind: TemplateKind) -> Template | None:
-        text = self.string(node, what)
-        if text is None:
-            return None
-        start = span(self.path, node)
-        if isinstance(node, yaml.ScalarNode) and node.style in ("'", '"'):
-            start = Span(start.path, start.line, start.col + 1)
-        try:
-            return parse_template(text, start, kind)
-        except SpecError as e:
-            self.problems.extend(e.diagnostics)
-            return None
-
-    def templates(self, node: yaml.Node, what: str, kind: TemplateKind) -> tuple[Template, ...]:
-        if not isinstance(node, yaml.SequenceNode):
-            self.error(node, "FG012", f"{what} must be a list of templates, e.g. [\"flight:{{flight_id}}\"]")
-            return ()
-        found = [self.template(item, what, kind) for item in node.value]
-        return tuple(t for t in found if t is not None)
-
-
-def parse_duration(text: str) -> int | None:
-    """``"90"`` -> 90, ``"5m"`` -> 300, ``"1h30m"`` -> 5400; None when it does not parse.
-
-    >>> [parse_duration(t) for t in ["300", "30s", "5m", "1h", "1d", "1h30m", "5 minutes", ""]]
-    [300, 30, 300, 3600, 86400, 5400, None, None]
-    """
-    text = text.strip()
-    if text.isdigit():
-        return int(text)
-    m = _DURATION.match(text)
-    if not text or m is None:
-        return None
-    d, h, mi, s = (int(g) if g else 0 for g in m.groups())
-    return ((d * 24 + h) * 60 + mi) * 60 + s
-
-
-def parse_jitter(text: str) -> float | None:
-    """``"10%"`` -> 0.1, ``"0.1"`` -> 0.1; None when it does not parse or is outside [0, 0.5].
-
-    >>> [parse_jitter(t) for t in ["10%", "0.1", "0", "60%", "lots"]]
-    [0.1, 0.1, 0.0, None, None]
-    """
-    text = text.strip()
-    try:
-        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
-    except ValueError:
-        return None
-    return value if 0 <= value <= 0.5 else None
-
-
-def _describe(node: yaml.Node) -> str:
-    if isinstance(node, yaml.MappingNode):
-        return "a mapping"
-    if isinstance(node, yaml.SequenceNode):
-        return "a list"
-    tag = node.tag.rsplit(":", 1)[-1]
-    return f"{tag} {node.value!r}" if tag != "null" else "nothing (null)"
-
-
-def _bool(c: _Checker, node: yaml.Node, what: str) -> bool | None:
-    if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:bool":
-        return bool(yaml.safe_load(node.value))
-    c.error(node, "FG012", f"{what} must be true or false, found {_describe(node)}")
-    return None
-
-
-def _params(c: _Checker, node: yaml.Node) -> tuple[Param, ...]:
+def _params(c: Reader, node: yaml.Node) -> tuple[Param, ...]:
     if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null":
         return ()
     if not isinstance(node, yaml.MappingNode):
@@ -197,7 +60,7 @@ def _params(c: _Checker, node: yaml.Node) -> tuple[Param, ...]:
                         c.error(fields["pattern"][1], "FG031", f"params.{name}.pattern does not compile: {e}; write a Python regular expression")
                         pattern = None
             if "nullable" in fields:
-                nullable = bool(_bool(c, fields["nullable"][1], f"params.{name}.nullable"))
+                nullable = bool(c.boolean(fields["nullable"][1], f"params.{name}.nullable"))
         type_name = c.string(type_node, f"params.{name} type")
         if type_name is None:
             continue
@@ -213,7 +76,7 @@ def _params(c: _Checker, node: yaml.Node) -> tuple[Param, ...]:
     return tuple(params)
 
 
-def _example_value(c: _Checker, node: yaml.Node, p: Param) -> tuple[bool, object]:
+def _example_value(c: Reader, node: yaml.Node, p: Param) -> tuple[bool, object]:
     if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null":
         if p.nullable:
             return True, None
@@ -246,7 +109,7 @@ def _fail() -> object:
     raise ValueError
 
 
-def _examples(c: _Checker, node: yaml.Node, params: tuple[Param, ...]) -> tuple[tuple[tuple[str, object], ...], ...]:
+def _examples(c: Reader, node: yaml.Node, params: tuple[Param, ...]) -> tuple[tuple[tuple[str, object], ...], ...]:
     if not isinstance(node, yaml.SequenceNode):
         c.error(node, "FG012", "examples must be a list of parameter sets, e.g. [{origin: JFK}]")
         return ()
@@ -269,14 +132,19 @@ def _examples(c: _Checker, node: yaml.Node, params: tuple[Param, ...]) -> tuple[
     return tuple(out)
 
 
-def _cache(c: _Checker, node: yaml.Node, params: tuple[Param, ...], returns: str | None = None) -> CacheSpec | None:
+def _cache(c: Reader, node: yaml.Node, params: tuple[Param, ...], returns: str | None, returns_span: Span) -> tuple[CacheSpec | None, StoreKind | None]:
+    """The cache section, and the store kind that reads the rest of the spec's own fields (None: unknown)."""
     fields = c.mapping(node, "cache", CACHE_FIELDS)
     where = span(c.path, node)
+    store = c.choice(fields["store"][1], "cache.store", CACHE_FIELDS["store"]) if "store" in fields else "json"
+    kind = STORES.get(store) if store is not None else None
+    if kind is not None:
+        _misplaced(c, fields, "cache", OWN_CACHE_FIELDS, kind)
     for required in ("key", "ttl"):
         if required not in fields and isinstance(node, yaml.MappingNode):
-            c.error(node, "FG011", f"cache.{required} is required" + (" (a template such as \"flight:{flight_id}\")" if required == "key" else " (e.g. 5m)"))
+            c.error(node, "FG011", f"cache.{required} is required" + (' (a template such as "flight:{flight_id}")' if required == "key" else " (e.g. 5m)"))
     if "key" not in fields or "ttl" not in fields:
-        return None
+        return None, kind
     key = c.template(fields["key"][1], "cache.key", "key")
     ttl = c.duration(fields["ttl"][1], "cache.ttl")
     jitter = 0.0
@@ -284,25 +152,16 @@ def _cache(c: _Checker, node: yaml.Node, params: tuple[Param, ...], returns: str
         jnode = fields["jitter"][1]
         parsed = parse_jitter(str(jnode.value)) if isinstance(jnode, yaml.ScalarNode) else None
         if parsed is None:
-            c.error(jnode, "FG041", f"cache.jitter: {_describe(jnode)} is not a jitter; write a percentage from 0% to 50%, e.g. 10%")
+            c.error(jnode, "FG041", f"cache.jitter: {describe(jnode)} is not a jitter; write a percentage from 0% to 50%, e.g. 10%")
         else:
             jitter = parsed
     tags = c.templates(fields["tags"][1], "cache.tags", "tag") if "tags" in fields else ()
-    store = c.choice(fields["store"][1], "cache.store", CACHE_FIELDS["store"]) if "store" in fields else "json"
     stampede = c.choice(fields["stampede"][1], "cache.stampede", CACHE_FIELDS["stampede"]) if "stampede" in fields else "lock"
-    member, score = _shape_fields(c, node, fields, store, returns, stampede)
-    bitmap = bitmap_section(c, fields["bitmap"][1], params, stampede) if "bitmap" in fields and store == "bitmap" else None
-    if "bitmap" in fields and store not in (None, "bitmap"):
-        c.error(fields["bitmap"][0], "FG102", "cache.bitmap applies to store: bitmap only; add store: bitmap or remove this section")
-    if store == "bitmap" and "bitmap" not in fields and isinstance(node, yaml.MappingNode):
-        c.error(fields["store"][1], "FG011", "store: bitmap needs cache.bitmap with member: the result column whose values are the set's members")
-    if store == "bitmap" and stampede == "early":
-        c.error(fields["stampede"][1], "FG102", "stampede: early is not offered for store: bitmap; use lock (default) or none")
     negative = c.duration(fields["negative_ttl"][1], "cache.negative_ttl") if "negative_ttl" in fields else None
-    near, near_size = _near(c, fields, ttl)
-    if near is not None and store not in (None, "json"):
-        c.error(fields["near"][0], "FG094", f"cache.near is for store: json; a {store} entry is read from Valkey on every call; remove near, or use store: json")
-        near, near_size = None, None
+    options: StoreOptions | None = None
+    if kind is not None:
+        section = CacheSection(node, {k: v for k, v in fields.items() if OWN_CACHE_FIELDS.get(k, kind) is kind}, params, returns, returns_span, stampede, ttl)
+        options = kind.read_options(c, section)
     names = {p.name for p in params}
     if key is not None:
         used = {f.name for f in key.fields}
@@ -318,121 +177,46 @@ def _cache(c: _Checker, node: yaml.Node, params: tuple[Param, ...], returns: str
         for f in t.fields:
             if f.source == "param" and f.name not in names:
                 c.error(f.span, "FG054", f"tag names {{{f.name}}}, which is not a parameter; use a parameter or {{row.column}}")
-    if key is None or ttl is None or store is None or stampede is None:
-        return None
-    if store == "bitmap" and bitmap is None:
-        return None
-    member_name, member_span = member
-    score_name, score_span = score
-    return CacheSpec(
-        key,
-        ttl,
-        where,
-        jitter,
-        tags,
-        cast(Any, store),
-        cast(Any, stampede),
-        negative,
-        bitmap=bitmap,
-        member=member_name,
-        score=score_name,
-        member_span=member_span,
-        score_span=score_span,
-        near=near,
-        near_size=near_size,
-    )
+    if key is None or ttl is None or store is None or stampede is None or options is None:
+        return None, kind
+    return CacheSpec(key, ttl, where, jitter, tags, store, cast(Any, stampede), negative, options), kind
 
 
-_NEEDS = {"hash": "one", "zset": "many"}
-_ROLE = {"member": "each member of the ranking", "score": "each member's score"}
-_WHY = {"hash": "a hash holds one row", "zset": "a sorted set holds a ranking, many rows"}
+def _misplaced(c: Reader, fields: dict[str, tuple[yaml.Node, yaml.Node]], section: str, owners: dict[str, StoreKind], kind: StoreKind | None) -> None:
+    """A field of another store kind than the spec's (``kind``; None: no cache section)."""
+    for name, (key, _) in fields.items():
+        owner = owners.get(name)
+        if owner is not None and owner is not kind:
+            own = (owner.cache_fields if section == "cache" else owner.trigger_fields)[name]
+            why = f" ({own.why})" if own.why else ""
+            c.error(key, own.misplaced, f"{section}.{name} applies to store: {owner.name} only{why}; remove it, or write store: {owner.name}")
 
 
-def _shape_fields(
-    c: _Checker, node: yaml.Node, fields: dict[str, tuple[yaml.Node, yaml.Node]], store: str | None, returns: str | None, stampede: str | None
-) -> tuple[tuple[str | None, Span | None], tuple[str | None, Span | None]]:
-    """FG094: the store fits `returns` and `stampede`; member and score given for zset only (FG011, FG013)."""
-    if store in _NEEDS and returns is not None and returns != _NEEDS[store]:
-        c.error(fields["store"][1], "FG094", f"cache.store: {store} needs returns: {_NEEDS[store]} ({_WHY[store]}), but this spec has returns: {returns}; write returns: {_NEEDS[store]}, or use store: json")
-    if store in _NEEDS and stampede == "early":
-        c.error(fields["stampede"][1], "FG094", f"stampede: early is for store: json; a {store} entry keeps no expiry estimate; write stampede: lock")
-    out: list[tuple[str | None, Span | None]] = []
-    for name in ("member", "score"):
-        if name not in fields:
-            if store == "zset" and isinstance(node, yaml.MappingNode):
-                c.error(node, "FG011", f"store: zset needs cache.{name}: the result column holding {_ROLE[name]}")
-            out.append((None, None))
-            continue
-        value = c.string(fields[name][1], f"cache.{name}")
-        if value is not None and store != "zset":
-            c.error(fields[name][0], "FG013", f"cache.{name} applies to store: zset only; remove it, or write store: zset")
-        out.append((value.lower() if value else None, span(c.path, fields[name][1])))
-    return out[0], out[1]
-
-
-MAX_NEAR_SIZE = 1_000_000
-
-
-def _near(c: _Checker, fields: dict[str, tuple[yaml.Node, yaml.Node]], ttl: int | None) -> tuple[int | None, int | None]:
-    """``near: 30s`` (at most the ttl) and ``near_size: N`` (only with near)."""
-    near = c.duration(fields["near"][1], "cache.near") if "near" in fields else None
-    if near is not None and ttl is not None and near > ttl:
-        c.error(fields["near"][1], "FG042", f"cache.near: {near} s is longer than cache.ttl ({ttl} s); a local copy never outlives its entry, write at most {ttl}s")
-        near = None
-    if "near_size" not in fields:
-        return near, None
-    node = fields["near_size"][1]
-    value = yaml.safe_load(node.value) if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:int" else None
-    if not isinstance(value, int) or not 1 <= value <= MAX_NEAR_SIZE:
-        c.error(node, "FG042", f"cache.near_size: {_describe(node)} is not a number of entries; write a whole number from 1 to {MAX_NEAR_SIZE}")
-        return near, None
-    if "near" not in fields:
-        c.error(fields["near_size"][0], "FG011", "cache.near_size needs cache.near (how long a local copy may be served, e.g. near: 30s)")
-    return near, value
-
-
-def _triggers(c: _Checker, node: yaml.Node) -> tuple[Trigger, ...]:
+def _triggers(c: Reader, node: yaml.Node, kind: StoreKind | None) -> tuple[Trigger, ...]:
     if not isinstance(node, yaml.SequenceNode):
         c.error(node, "FG012", "invalidate must be a list of {table: ..., tags: [...]} or {table: ..., all: true}")
         return ()
     out = []
     for item in node.value:
         fields = c.mapping(item, "invalidate[]", TRIGGER_FIELDS)
+        _misplaced(c, fields, "invalidate[]", OWN_TRIGGER_FIELDS, kind)
+        own = {k: v for k, v in fields.items() if k in OWN_TRIGGER_FIELDS}
         if "table" not in fields:
             if isinstance(item, yaml.MappingNode):
                 c.error(item, "FG011", "each invalidate entry needs a table")
             continue
         table = c.string(fields["table"][1], "invalidate[].table")
         tags = c.templates(fields["tags"][1], "invalidate[].tags", "trigger") if "tags" in fields else ()
-        everything = bool(_bool(c, fields["all"][1], "invalidate[].all")) if "all" in fields else False
-        column, by = _moves(c, fields["moves"][1]) if "moves" in fields else (None, 1.0)
-        if not tags and not everything and "moves" not in fields:
-            c.error(item, "FG011", "an invalidate entry needs tags: [...], all: true or (store: zset) moves: {column: ...}")
+        everything = bool(c.boolean(fields["all"][1], "invalidate[].all")) if "all" in fields else False
+        options = kind.read_trigger(c, own) if kind is not None and own else None
+        if not tags and not everything and not own:
+            c.error(item, "FG011", "an invalidate entry needs tags: [...] or all: true" + "".join(f", or (store: {k.name}) {f}: ..." for f, k in OWN_TRIGGER_FIELDS.items()))
         if table is not None:
-            where = span(c.path, fields["moves"][1]) if "moves" in fields else None
-            out.append(Trigger(table.lower(), span(c.path, fields["table"][1]), tags, everything, column, by, where))
+            out.append(Trigger(table.lower(), span(c.path, fields["table"][1]), tags, everything, options))
     return tuple(out)
 
 
-def _moves(c: _Checker, node: yaml.Node) -> tuple[str | None, float]:
-    fields = c.mapping(node, "invalidate[].moves", MOVE_FIELDS)
-    if "column" not in fields:
-        if isinstance(node, yaml.MappingNode):
-            c.error(node, "FG011", "moves needs a column: the written row's column that names the member, e.g. {column: flight_id, by: 1}")
-        return None, 1.0
-    column = c.string(fields["column"][1], "invalidate[].moves.column")
-    by = 1.0
-    if "by" in fields:
-        bnode = fields["by"][1]
-        value = yaml.safe_load(bnode.value) if isinstance(bnode, yaml.ScalarNode) else None
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or value == 0:
-            c.error(bnode, "FG012", f"invalidate[].moves.by must be a number other than 0, found {_describe(bnode)}")
-        else:
-            by = float(value)
-    return (column.lower() if column else None), by
-
-
-def _columns(c: _Checker, node: yaml.Node) -> tuple[ColumnOverride, ...]:
+def _columns(c: Reader, node: yaml.Node) -> tuple[ColumnOverride, ...]:
     if not isinstance(node, yaml.MappingNode):
         c.error(node, "FG012", "columns must be a mapping of column -> type or {type: ..., nullable: ...}")
         return ()
@@ -446,14 +230,14 @@ def _columns(c: _Checker, node: yaml.Node) -> tuple[ColumnOverride, ...]:
             if "type" in fields:
                 type_name = c.choice(fields["type"][1], f"columns.{name}.type", PY_TYPES)
             if "nullable" in fields:
-                nullable = _bool(c, fields["nullable"][1], f"columns.{name}.nullable")
+                nullable = c.boolean(fields["nullable"][1], f"columns.{name}.nullable")
         else:
             type_name = c.choice(v, f"columns.{name}", PY_TYPES)
         out.append(ColumnOverride(name.lower(), cast(Any, type_name), nullable, span(c.path, k)))
     return tuple(out)
 
 
-def _sql_position(c: _Checker, node: yaml.Node) -> tuple[Span, int]:
+def _sql_position(c: Reader, node: yaml.Node) -> tuple[Span, int]:
     """Where the SQL's first character stands, and the indent of its later lines."""
     start = span(c.path, node)
     if isinstance(node, yaml.ScalarNode) and node.style in ("|", ">"):
@@ -469,7 +253,7 @@ def _sql_position(c: _Checker, node: yaml.Node) -> tuple[Span, int]:
 
 
 def validate(raw: RawSpec) -> Spec:
-    c = _Checker(raw)
+    c = Reader(raw)
     fields = c.mapping(raw.root, "spec", SPEC_FIELDS)
     root_span = span(c.path, raw.root)
     for required in ("name", "sql"):
@@ -491,10 +275,11 @@ def validate(raw: RawSpec) -> Spec:
     returns = c.choice(fields["returns"][1], "returns", SPEC_FIELDS["returns"]) if "returns" in fields else "many"
     returns_span = span(c.path, fields["returns"][1]) if "returns" in fields else root_span
     cache: CacheSpec | None = None
+    store: StoreKind | None = None  # the store kind, which reads its own fields of invalidate: entries
     write = c.choice(fields["write"][1], "write", SPEC_FIELDS["write"]) if "write" in fields else None
     if kind == "read":
         if "cache" in fields:
-            cache = _cache(c, fields["cache"][1], params, returns)
+            cache, store = _cache(c, fields["cache"][1], params, returns, returns_span)
         elif "name" in fields:
             c.error(root_span, "FG011", "a read spec needs a cache section (key and ttl at least)")
         if "write" in fields:
@@ -504,12 +289,10 @@ def validate(raw: RawSpec) -> Spec:
             c.error(fields["cache"][0], "FG013", "a write spec has no cache section; the read specs it affects declare invalidate: entries")
         if "write" not in fields:
             c.error(root_span, "FG011", "a write spec needs write: through or write: behind")
-    if cache is not None and cache.store == "bitmap" and returns != "many":
-        c.error(returns_span, "FG102", f"store: bitmap reads one member per row; returns: {returns} does not fit, remove it (the default is many)")
-    lookup = bool(_bool(c, fields["lookup"][1], "lookup")) if "lookup" in fields else False
+    lookup = bool(c.boolean(fields["lookup"][1], "lookup")) if "lookup" in fields else False
     if lookup and kind != "write":
         c.error(fields["lookup"][0], "FG013", "lookup: applies to kind: write specs only")
-    triggers = _triggers(c, fields["invalidate"][1]) if "invalidate" in fields else ()
+    triggers = _triggers(c, fields["invalidate"][1], store) if "invalidate" in fields else ()
     columns = _columns(c, fields["columns"][1]) if "columns" in fields else ()
     examples = _examples(c, fields["examples"][1], params) if "examples" in fields else ()
     if c.problems:

@@ -12,7 +12,9 @@ The steps, each a module of its own, each reporting at positions in the YAML:
 4. ``sql.result``: result columns (FG065, overrides FG069), ``returns``
    (FG066), tag fields (FG054), triggers (FG070); ``sql.portable``: what
    would not mean the same on every database (FG068).
-5. ``sql.dialects``: the SQL per dialect with driver placeholders.
+5. the spec's store kind (``stores/*.py``, ``check_sql``): its fields
+   against the typed result columns (zset FG095-FG097, bitmap FG100, FG103).
+6. ``sql.dialects``: the SQL per dialect with driver placeholders.
 
 >>> from generator.schema import parse_catalog
 >>> from generator.sql.testing import make_spec
@@ -30,18 +32,17 @@ from collections.abc import Iterable, Mapping
 from sqlglot import exp
 from sqlglot.errors import OptimizeError
 
-from generator.stores.bitmap import check_bitmap
 from generator.diagnostics import Diagnostic, Span, SpecError
-from generator.model import DIALECTS, Column, CompiledQuery, Dialect, Kind, Param, PyType, Spec
+from generator.model import DIALECTS, Column, CompiledQuery, Dialect, Kind, Param, PyType, Spec, Statement
 from generator.schema import Catalog, TableDef
 from generator.sql.dialects import RenderError, normalize, render
 from generator.sql.parse import check_params, parse_statement, placeholders, tokenize
 from generator.sql.portable import check_portable, check_write_shape
 from generator.sql.resolve import check_names, qualify_tree, tables_read
-from generator.shapes import check_store, shape_suffix
 from generator.sql.writes import write_target
 from generator.sql.result import check_returns, check_tags, check_triggers, pins_key, result_columns, single_row, unnamed_columns
 from generator.sql.typer import Typer
+from generator.stores import kind_of
 
 __all__ = ["compile_all", "compile_query", "render_for_dialect", "version_of"]
 
@@ -65,8 +66,9 @@ def compile_query(spec: Spec, catalog: Catalog) -> CompiledQuery:
         outer = {target.table: tdef}
     Typer(tree, catalog, spec, outer).annotate(tree)
     columns, more = result_columns(src, tree)
-    diags += more + check_returns(spec, columns) + check_tags(spec, columns) + check_store(spec, columns, catalog, tree) + check_portable(src, tree, catalog)
-    diags += check_bitmap(spec, columns, catalog)
+    store = kind_of(spec.cache.store) if spec.cache is not None else None
+    diags += more + check_returns(spec, columns) + check_tags(spec, columns) + check_portable(src, tree, catalog)
+    diags += store.check_sql(spec, columns, catalog, tree) if store is not None else []
     if diags:
         raise SpecError(diags)
     sql, order = _render_all(src.diag(0, "FG068", "").span, spec, tree)
@@ -76,12 +78,26 @@ def compile_query(spec: Spec, catalog: Catalog) -> CompiledQuery:
         param_order=order,
         columns=columns,
         tables=tables_read(tree),
-        version=version_of(tree, columns, spec.returns + shape_suffix(spec)),
+        version=version_of(tree, columns, spec.returns + (store.version_suffix(spec) if store is not None else "")),
+        statement=_statement(tree),
         written_table=target.table if target else None,
         bound_columns=target.bound if target else (),
+        set_columns=target.set_columns if target else (),
+        set_params=target.set_params if target else (),
+        where_params=target.where_params if target else (),
         pins_key=pins_key(tree, catalog),
         single_row=single_row(tree, catalog),
     )
+
+
+def _statement(tree: exp.Expr) -> Statement:
+    if isinstance(tree, exp.Insert):
+        return "insert"
+    if isinstance(tree, exp.Update):
+        return "update"
+    if isinstance(tree, exp.Delete):
+        return "delete"
+    return "select"
 
 
 def _render_all(at: Span, spec: Spec, tree: exp.Expr) -> tuple[dict[Dialect, str], tuple[str, ...]]:

@@ -30,6 +30,9 @@ class WriteTarget:
 
     table: str
     bound: tuple[tuple[str, str], ...]  # (column, param) pairs
+    set_columns: tuple[str, ...] = ()  # UPDATE: every column it sets
+    set_params: tuple[tuple[str, str], ...] = ()  # UPDATE: (column, param) of each `SET column = :param`
+    where_params: tuple[tuple[str, str], ...] = ()  # (column, param) of each top-level `column = :param` in WHERE
 
 
 def write_target(tree: exp.Expr, catalog: Catalog) -> WriteTarget | None:
@@ -45,15 +48,13 @@ def write_target(tree: exp.Expr, catalog: Catalog) -> WriteTarget | None:
         return None
     tdef = catalog.table(target.name)
     names = [c.name for c in tdef.columns] if tdef else []
-    bound: list[tuple[str, str]] = []
     if isinstance(tree, exp.Insert):
-        bound = _insert_bindings(tree, names)
-    if isinstance(tree, exp.Update):
-        bound = _equalities(tree.expressions)
-    if isinstance(tree, (exp.Update, exp.Delete)):
-        where = tree.args.get("where")
-        bound += _equalities(conjuncts(where.this) if isinstance(where, exp.Where) else [])
-    return WriteTarget(target.name, tuple(bound))
+        return WriteTarget(target.name, tuple(_insert_bindings(tree, names)))
+    sets = _equalities(tree.expressions) if isinstance(tree, exp.Update) else []
+    set_columns = [e.this.name.lower() for e in tree.expressions if isinstance(e, exp.EQ) and isinstance(e.this, exp.Column)] if isinstance(tree, exp.Update) else []
+    where = tree.args.get("where")
+    keyed = _equalities(conjuncts(where.this) if isinstance(where, exp.Where) else [])
+    return WriteTarget(target.name, tuple(sets + keyed), tuple(set_columns), tuple(sets), tuple(keyed))
 
 
 def _insert_bindings(tree: exp.Insert, names: Sequence[str]) -> list[tuple[str, str]]:

@@ -1,7 +1,9 @@
-"""Write-through refresh of ``store: hash`` entries: which writes may update a cached row in place.
+"""``store: hash``: a ``returns: one`` row as a Valkey hash, a field per column; writes may refresh a field in place.
 
-An UPDATE that sets a column a hash read spec shows can refresh the field
-(HSET after commit) instead of dropping the entry, when it is safe to:
+Spec rules: ``returns: one`` and no ``stampede: early`` (FG094).
+
+Write plans: an UPDATE that sets a column a hash read spec shows can refresh
+the field (HSET after commit) instead of dropping the entry, when it is safe to:
 
 - every SET is ``column = :param`` (the new value is known);
 - the read spec's trigger on the written table names tags whose fields the
@@ -18,29 +20,34 @@ Anything else keeps the plain invalidation.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import sqlglot
 from sqlglot import exp
 
-from generator.model import CompiledQuery, Field, Literal_
-from generator.sql.writes import _equalities, conjuncts
+from generator.model import CompiledQuery, Field, FromParam, Literal_, StoreOptions, TagPart, Value
+from generator.stores.base import CacheSection, Reader, StoreKind, StorePlan, WritePlans, need_returns, py_tuple, refuse_early, tag_tuple
 
 
 @dataclass(frozen=True, slots=True)
-class RefreshPlan:
+class HashRefreshPlan(StorePlan):
+    """Set ``fields`` of the entries under ``tag`` to the write's parameters."""
+
     spec: str
     version: str
-    tag: tuple[object, ...]  # str literal or ("param", name)
-    fields: tuple[tuple[str, str], ...]  # (hash field, write param)
+    tag: tuple[TagPart, ...]
+    fields: tuple[tuple[str, str], ...]  # (hash field, write parameter)
 
+    def values(self) -> tuple[Value, ...]:
+        return tuple(p for p in self.tag if not isinstance(p, str)) + tuple(FromParam(param) for _, param in self.fields)
 
-def _set_pairs(tree: exp.Expr) -> list[tuple[str, str]] | None:
-    if not isinstance(tree, exp.Update):
-        return None
-    pairs = _equalities(tree.expressions)
-    return pairs if len(pairs) == len(tree.expressions) else None
+    def expression(self, index: Mapping[str, int]) -> str:
+        fields = py_tuple([f"({name!r}, {index[param]})" for name, param in self.fields])
+        return f"HashRefresh({self.spec!r}, {self.version!r}, tag={tag_tuple(self.tag, index)}, fields={fields})"
 
+    def summary(self) -> str:
+        return f"{self.spec} ({', '.join(name for name, _ in self.fields)} refreshed in place)"
 
 def _projections(read: CompiledQuery, table: str, columns: set[str]) -> dict[str, str] | None:
     """Column of ``table`` -> result column, when each is projected as is and used nowhere else."""
@@ -69,17 +76,14 @@ def _projections(read: CompiledQuery, table: str, columns: set[str]) -> dict[str
     return found
 
 
-def refresh_plans(write: CompiledQuery, reads: list[CompiledQuery]) -> tuple[RefreshPlan, ...]:
-    tree = sqlglot.parse_one(write.spec.sql, read=write.spec.dialect)
-    sets = _set_pairs(tree)
-    if not sets or write.written_table is None or write.spec.write != "through":
+def refresh_plans(write: CompiledQuery, reads: Sequence[CompiledQuery]) -> tuple[HashRefreshPlan, ...]:
+    """The hash entries ``write`` may refresh in place (see the module's docstring)."""
+    sets = write.set_params
+    if write.statement != "update" or not sets or len(sets) != len(write.set_columns) or write.written_table is None or write.spec.write != "through":
         return ()
-    where = tree.args.get("where")
-    keyed = dict(_equalities(conjuncts(where.this) if isinstance(where, exp.Where) else []))
-    plans: list[RefreshPlan] = []
-    for r in sorted(reads, key=lambda q: q.spec.name):
-        if r.spec.cache is None or r.spec.cache.store != "hash":
-            continue
+    keyed = dict(write.where_params)
+    plans: list[HashRefreshPlan] = []
+    for r in HASH.mine(reads):
         mapping = _projections(r, write.written_table, {c for c, _ in sets})
         if mapping is None:
             continue
@@ -89,7 +93,29 @@ def refresh_plans(write: CompiledQuery, reads: list[CompiledQuery]) -> tuple[Ref
             for t in trig.tags:
                 if not all(isinstance(p, Literal_) or (isinstance(p, Field) and p.name in keyed) for p in t.parts):
                     continue
-                tag = tuple(p.text if isinstance(p, Literal_) else ("param", keyed[p.name]) for p in t.parts if isinstance(p, (Literal_, Field)))
+                tag = tuple(p.text if isinstance(p, Literal_) else FromParam(keyed[p.name]) for p in t.parts)
                 fields = tuple(sorted((mapping[c], param) for c, param in sets))
-                plans.append(RefreshPlan(r.spec.name, r.version, tag, fields))
+                plans.append(HashRefreshPlan(r.spec.name, r.version, tag, fields))
     return tuple(plans)
+
+
+class Hash(StoreKind):
+    name = "hash"
+    template = "accessor_hash.py.jinja"
+    test_template = "test_accessor_hash.py.jinja"
+    codes = ("FG094",)
+    write_arg = "refresh"
+
+    def read_options(self, r: Reader, cache: CacheSection) -> StoreOptions | None:
+        need_returns(r, cache, self.name, "one", "a hash holds one row", "FG094")
+        refuse_early(r, cache, self.name, "FG094")
+        return StoreOptions()
+
+    def plan_write(self, write: CompiledQuery, reads: Sequence[CompiledQuery]) -> WritePlans:
+        return WritePlans(refresh_plans(write, reads))
+
+    def write_import(self, plans: Sequence[StorePlan]) -> str:
+        return "from flughafen.hash_store import HashRefresh"
+
+
+HASH = Hash()
