@@ -79,3 +79,13 @@ def test_moves_on_a_json_spec_is_an_error_at_the_moves_field(project: Path, caps
     assert main(["build", "specs"]) == 2
     line = next(i for i, l in enumerate(spec.read_text().splitlines(), 1) if "moves:" in l)
     assert f"specs/popular_flights.yaml:{line}:5: error[FG097]: invalidate[].moves applies to store: zset only; remove it, or write store: zset" in capsys.readouterr().err
+
+
+def test_a_delete_with_lookup_looks_the_member_up_for_the_ranking_alone(project: Path) -> None:
+    # No other read spec needs the deleted row's flight_id: the ranking asks the lookup for it itself.
+    for other in ("booked_seats", "flight_search", "passenger_last_flights", "passenger_profile", "seat_availability", "seat_map", "round_trip"):
+        (project / "specs" / f"{other}.yaml").unlink()
+    assert main(["build", "specs"]) == 0
+    cancel = (project / "generated" / "cancel_booking.py").read_text()
+    assert 'columns=("flight_id",)' in cancel
+    assert 'member=row_field("flight_id")' in cancel
