@@ -217,6 +217,7 @@ def environment() -> jinja2.Environment:
         autoescape=False,
     )
     env.filters["pyrepr"] = repr
+    env.filters["pysql"] = repr
     return env
 
 

@@ -28,7 +28,7 @@ _ELSEWHERE = "the other stores are read from Valkey on every call"
 
 class Json(StoreKind):
     name = "json"
-    template = "accessor.py.jinja"
+    template = "accessor_json.py.jinja"
     test_template = "test_accessor.py.jinja"
     codes = ("FG042",)
     cache_fields: ClassVar = {
