@@ -13,13 +13,37 @@ from typing import Final
 
 from flughafen import Param, Runtime
 from flughafen.bitmap_writes import Counter, SetUpdate
-from flughafen.zset_store import ScoreMove
 from flughafen.write import WriteQuery
+from flughafen.zset_store import ScoreMove
 
 SQL: Final[dict[str, str]] = {
-    "mysql": "INSERT INTO `booking` (`flight_id`, `seat`, `passenger_id`, `price`) VALUES (%s, %s, %s, %s)",
-    "postgres": 'INSERT INTO "booking" ("flight_id", "seat", "passenger_id", "price") VALUES (%s, %s, %s, CAST(%s AS DECIMAL))',
-    "sqlite": 'INSERT INTO "booking" ("flight_id", "seat", "passenger_id", "price") VALUES (?, ?, ?, ?)',
+    "mysql": """\
+INSERT INTO `booking` (
+  `flight_id`,
+  `seat`,
+  `passenger_id`,
+  `price`
+)
+VALUES
+  (%s, %s, %s, %s)""",
+    "postgres": """\
+INSERT INTO "booking" (
+  "flight_id",
+  "seat",
+  "passenger_id",
+  "price"
+)
+VALUES
+  (%s, %s, %s, CAST(%s AS DECIMAL))""",
+    "sqlite": """\
+INSERT INTO "booking" (
+  "flight_id",
+  "seat",
+  "passenger_id",
+  "price"
+)
+VALUES
+  (?, ?, ?, ?)""",
 }
 
 WRITE: Final = WriteQuery(

@@ -12,13 +12,22 @@ from typing import Final
 
 from flughafen import Param, Runtime, row_field
 from flughafen.bitmap_writes import Counter, SetUpdate
-from flughafen.zset_store import ScoreMove
 from flughafen.write import Lookup, WriteQuery
+from flughafen.zset_store import ScoreMove
 
 SQL: Final[dict[str, str]] = {
-    "mysql": "DELETE FROM `booking` WHERE `booking_id` = %s",
-    "postgres": 'DELETE FROM "booking" WHERE "booking_id" = %s',
-    "sqlite": 'DELETE FROM "booking" WHERE "booking_id" = ?',
+    "mysql": """\
+DELETE FROM `booking`
+WHERE
+  `booking_id` = %s""",
+    "postgres": """\
+DELETE FROM "booking"
+WHERE
+  "booking_id" = %s""",
+    "sqlite": """\
+DELETE FROM "booking"
+WHERE
+  "booking_id" = ?""",
 }
 
 WRITE: Final = WriteQuery(
@@ -35,9 +44,30 @@ WRITE: Final = WriteQuery(
     generations=(),
     lookup=Lookup(
         sql={
-            "mysql": "SELECT `flight_id`, `passenger_id`, `seat` FROM `booking` WHERE `booking_id` = %s",
-            "postgres": 'SELECT "flight_id", "passenger_id", "seat" FROM "booking" WHERE "booking_id" = %s',
-            "sqlite": 'SELECT "flight_id", "passenger_id", "seat" FROM "booking" WHERE "booking_id" = ?',
+            "mysql": """\
+SELECT
+  `flight_id`,
+  `passenger_id`,
+  `seat`
+FROM `booking`
+WHERE
+  `booking_id` = %s""",
+            "postgres": """\
+SELECT
+  "flight_id",
+  "passenger_id",
+  "seat"
+FROM "booking"
+WHERE
+  "booking_id" = %s""",
+            "sqlite": """\
+SELECT
+  "flight_id",
+  "passenger_id",
+  "seat"
+FROM "booking"
+WHERE
+  "booking_id" = ?""",
         },
         param_order=(0,),
         columns=("flight_id", "passenger_id", "seat"),

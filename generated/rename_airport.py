@@ -16,9 +16,18 @@ from flughafen.hash_store import HashRefresh
 from flughafen.write import WriteQuery
 
 SQL: Final[dict[str, str]] = {
-    "mysql": "UPDATE `airport` SET `name` = %s WHERE `airport_id` = %s",
-    "postgres": 'UPDATE "airport" SET "name" = %s WHERE "airport_id" = %s',
-    "sqlite": 'UPDATE "airport" SET "name" = ? WHERE "airport_id" = ?',
+    "mysql": """\
+UPDATE `airport` SET `name` = %s
+WHERE
+  `airport_id` = %s""",
+    "postgres": """\
+UPDATE "airport" SET "name" = %s
+WHERE
+  "airport_id" = %s""",
+    "sqlite": """\
+UPDATE "airport" SET "name" = ?
+WHERE
+  "airport_id" = ?""",
 }
 
 WRITE: Final = WriteQuery(

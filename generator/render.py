@@ -198,13 +198,47 @@ def write_context(link: WriteLink) -> dict[str, object]:
         "lookup_columns": py_tuple([repr(c) for c in lookup.columns]) if lookup else "()",
         "uses_row_field": any(isinstance(v, FromRow) for v in link.values()),
         "keeps": [plan.summary() for _, kind_plans in plans for plan in kind_plans],
-        "store_imports": sorted(kind.write_import(kind_plans) for kind, kind_plans in plans),
+        "imports": sorted([f"from flughafen.write import {'Lookup, ' if lookup else ''}WriteQuery", *(kind.write_import(kind_plans) for kind, kind_plans in plans)]),
         "store_args": [(kind.write_arg, [plan.expression(index) for plan in kind_plans]) for kind, kind_plans in plans],
         "uses_datetime": bool(types & {"date", "datetime", "time"}),
         "uses_decimal": "decimal" in types,
         "signature_rt": ", ".join(["*", *(f"{p.name}: {p.annotation}" for p in params), "runtime: Runtime | None = None"]),
         "args": py_tuple([p.name for p in spec.params]),
     }
+
+
+def sql_literal(text: str) -> str:
+    """A Python literal of ``text`` that shows its lines as lines: the SQL held per dialect, one clause a line.
+
+    A triple-quoted string, begun with an escaped newline so its first line
+    stands under the others; a backslash, a third quote in a row, a quote at
+    the end and any character that does not print are escaped, so any text
+    comes back as it was.
+
+    >>> print(sql_literal("SELECT a\\nFROM t"))
+    \"\"\"\\
+    SELECT a
+    FROM t\"\"\"
+    """
+    out: list[str] = []
+    quotes = 0  # unescaped double quotes just written
+    for ch in text:
+        if ch == '"' and quotes < 2:
+            out.append(ch)
+            quotes += 1
+            continue
+        quotes = 0
+        if ch == "\\":
+            out.append("\\\\")
+        elif ch == '"':
+            out.append('\\"')
+        elif ch == "\n" or ch.isprintable():
+            out.append(ch)
+        else:
+            out.append(repr(ch)[1:-1])
+    if out and out[-1] == '"':
+        out[-1] = '\\"'
+    return '"""\\\n' + "".join(out) + '"""'
 
 
 def environment() -> jinja2.Environment:
@@ -217,7 +251,7 @@ def environment() -> jinja2.Environment:
         autoescape=False,
     )
     env.filters["pyrepr"] = repr
-    env.filters["pysql"] = repr
+    env.filters["pysql"] = sql_literal
     return env
 
 

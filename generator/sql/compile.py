@@ -20,8 +20,15 @@ The steps, each a module of its own, each reporting at positions in the YAML:
 >>> from generator.sql.testing import make_spec
 >>> cat = parse_catalog("CREATE TABLE t (id INT NOT NULL, d DATE NULL, PRIMARY KEY (id));")
 >>> q = compile_query(make_spec("SELECT id, d FROM t WHERE id = :id", {"id": "int"}), cat)
->>> q.sql["postgres"], q.param_order, q.columns[1]
-('SELECT "t"."id" AS "id", "t"."d" AS "d" FROM "t" AS "t" WHERE "t"."id" = %s', ('id',), Column(name='d', type='date', nullable=True, scale=None))
+>>> print(q.sql["postgres"])
+SELECT
+  "t"."id" AS "id",
+  "t"."d" AS "d"
+FROM "t" AS "t"
+WHERE
+  "t"."id" = %s
+>>> q.param_order, q.columns[1]
+(('id',), Column(name='d', type='date', nullable=True, scale=None))
 """
 
 from __future__ import annotations
@@ -158,8 +165,12 @@ def render_for_dialect(
 
     >>> from generator.schema import parse_catalog
     >>> cat = parse_catalog("CREATE TABLE t (d DATETIME NOT NULL);")
-    >>> render_for_dialect("SELECT d FROM t WHERE d < :x + INTERVAL 1 DAY", "mysql", "sqlite", cat, {"x": "date"})
-    'SELECT "t"."d" AS "d" FROM "t" AS "t" WHERE "t"."d" < DATE(?, \\'+1 days\\')'
+    >>> print(render_for_dialect("SELECT d FROM t WHERE d < :x + INTERVAL 1 DAY", "mysql", "sqlite", cat, {"x": "date"}))
+    SELECT
+      "t"."d" AS "d"
+    FROM "t" AS "t"
+    WHERE
+      "t"."d" < DATE(?, '+1 days')
     """
     span = Span("<sql>", 1, 1)
     probe = Spec("<sql>", "adhoc", span, "read", "", read_dialect, (), sql_text, span, 0, "many", span, None)

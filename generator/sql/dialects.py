@@ -42,7 +42,9 @@ postgres
 Placeholders become markers before generation and the driver's placeholder
 after: ``%s`` for pymysql and psycopg (every literal ``%`` doubled, so the
 runtime must always pass a parameter tuple, even an empty one), ``?`` for
-sqlite3. Each dialect's SQL is parsed again by sqlglot as a check.
+sqlite3. Each dialect's SQL is parsed again by sqlglot as a check. It is
+written one clause a line (sqlglot's pretty form), so that a generated
+module shows a change of a spec as a change of the lines it touches.
 """
 
 from __future__ import annotations
@@ -116,15 +118,22 @@ def _synonym(node: exp.Expr) -> exp.Expr:
 
 
 def render(tree: exp.Expr, params: tuple[Param, ...], dialect: Dialect) -> Rendered:
-    """The SQL for ``dialect`` with driver placeholders, and the param order.
+    """The SQL for ``dialect`` with driver placeholders, one clause a line, and the param order.
 
     >>> import sqlglot
     >>> from generator.model import Param
     >>> from generator.diagnostics import Span
     >>> t = sqlglot.parse_one("SELECT a FROM t WHERE s LIKE '50%' AND b = :b", read="mysql")
     >>> p = (Param("b", "int", Span("f", 1, 1)),)
-    >>> render(t, p, "mysql"), render(t, p, "sqlite").sql
-    (Rendered(sql="SELECT `a` FROM `t` WHERE `s` LIKE '50%%' AND `b` = %s", order=('b',)), 'SELECT "a" FROM "t" WHERE "s" LIKE \\'50%\\' AND "b" = ?')
+    >>> mysql = render(t, p, "mysql")
+    >>> print(mysql.sql)
+    SELECT
+      `a`
+    FROM `t`
+    WHERE
+      `s` LIKE '50%%' AND `b` = %s
+    >>> mysql.order, render(t, p, "sqlite").sql.splitlines()[-1]
+    (('b',), '  "s" LIKE \\'50%\\' AND "b" = ?')
     """
     types = {p.name: p.type for p in params}
     work = tree.copy()
@@ -133,7 +142,7 @@ def render(tree: exp.Expr, params: tuple[Param, ...], dialect: Dialect) -> Rende
     _fix_null_order(work, dialect)
     work = work.transform(lambda n: _marker(n, types, dialect), copy=False)
     try:
-        text = work.sql(dialect=dialect, identify=True, comments=False, unsupported_level=ErrorLevel.RAISE)
+        text = work.sql(dialect=dialect, identify=True, comments=False, pretty=True, unsupported_level=ErrorLevel.RAISE)
     except UnsupportedError as e:
         raise RenderError(f"sqlglot cannot write this for {dialect}: {e}") from None
     _reparse(text, dialect)

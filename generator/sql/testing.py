@@ -202,3 +202,14 @@ def template(text: str, span: Span, source: str) -> Template:
     if pos < len(text):
         parts.append(Literal_(text[pos:]))
     return Template(text, tuple(parts), span)
+
+
+def one_line(sql: str) -> str:
+    """The SQL held (one clause a line) on one line, as the dialect tables write it: only line breaks change.
+
+    >>> one_line('SELECT\\n  "a"\\nFROM "t"\\nWHERE\\n  "a" IN (\\n    SELECT\\n      1\\n  )')
+    'SELECT "a" FROM "t" WHERE "a" IN (SELECT 1)'
+    """
+    sql = re.sub(r"\(\n\s*", "(", sql)
+    sql = re.sub(r"\n\s*\)", ")", sql)
+    return re.sub(r"\n\s*", " ", sql)

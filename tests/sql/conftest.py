@@ -21,6 +21,7 @@ from generator.sql.testing import make_spec
 ROOT = Path(__file__).resolve().parents[2]
 
 Compile = Callable[..., CompiledQuery]
+
 Errors = Callable[..., list[str]]
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from generator.diagnostics import SpecError
 from generator.model import CompiledQuery
+from generator.sql.testing import one_line
 
 Compile = Callable[..., CompiledQuery]
 Errors = Callable[..., list[str]]
@@ -218,13 +219,13 @@ CASES = [
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.sql[:60])
 def test_sql_per_dialect(case: Case, compile_sql: Compile) -> None:
     q = compile_sql(case.sql, case.params, kind=case.kind)
-    assert q.sql == {"mysql": case.mysql, "postgres": case.postgres, "sqlite": case.sqlite}
+    assert {d: one_line(text) for d, text in q.sql.items()} == {"mysql": case.mysql, "postgres": case.postgres, "sqlite": case.sqlite}
 
 
 def test_source_in_postgres_dialect(compile_sql: Compile) -> None:
     q = compile_sql("SELECT a.name || '!' AS shout FROM airport a WHERE a.airport_id = :id", {"id": "int"}, dialect="postgres")
-    assert q.sql["mysql"] == "SELECT CONCAT(`a`.`name`, '!') AS `shout` FROM `airport` AS `a` WHERE `a`.`airport_id` = %s"
-    assert q.sql["sqlite"] == 'SELECT "a"."name" || \'!\' AS "shout" FROM "airport" AS "a" WHERE "a"."airport_id" = ?'
+    assert one_line(q.sql["mysql"]) == "SELECT CONCAT(`a`.`name`, '!') AS `shout` FROM `airport` AS `a` WHERE `a`.`airport_id` = %s"
+    assert one_line(q.sql["sqlite"]) == 'SELECT "a"."name" || \'!\' AS "shout" FROM "airport" AS "a" WHERE "a"."airport_id" = ?'
 
 
 REFUSED = [
