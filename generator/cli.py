@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 from generator.diagnostics import SpecError
 
@@ -232,4 +232,3 @@ def _guarded(run: Callable[[], int]) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-

@@ -186,4 +186,3 @@ def _rename(spec: Spec, tag: Template) -> str:
     """A tag of the spec's own: ``flight:{flight_id}`` -> ``seat_availability:{flight_id}``."""
     rest = tag.text.split(":", 1)[1] if ":" in tag.text else tag.text
     return f"{spec.name}:{rest}"
-

@@ -13,7 +13,7 @@ not change when a kind is added.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Union
+from typing import Literal
 
 from generator.diagnostics import Span
 
@@ -66,7 +66,7 @@ class Field:
     span: Span
 
 
-TemplatePart = Union[Literal_, Field]
+TemplatePart = Literal_ | Field
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,6 +235,6 @@ class FromRow:
 
 
 # Where a write finds a value it needs after it ran: a tag's field, a set's member, a ranking's member.
-Value = Union[FromParam, FromRow]
+Value = FromParam | FromRow
 # A tag as a write fills it: literal text and values, in order.
-TagPart = Union[str, FromParam, FromRow]
+TagPart = str | FromParam | FromRow

@@ -151,9 +151,7 @@ def read_context(q: CompiledQuery) -> dict[str, object]:
         "uses_datetime": bool(types_used & {"date", "datetime", "time"}),
         "uses_decimal": "decimal" in types_used,
         "uses_row_field": any(
-            isinstance(p, Field) and p.source != "param"
-            for t in (*cache.tags, *(t for trig in spec.invalidate for t in trig.tags))
-            for p in t.parts
+            isinstance(p, Field) and p.source != "param" for t in (*cache.tags, *(t for trig in spec.invalidate for t in trig.tags)) for p in t.parts
         ),
         "examples": [dict(example) for example in spec.examples],
         "values_annotation": "tuple[" + (", ".join(p.annotation for p in params) or "()") + "]",
@@ -198,7 +196,9 @@ def write_context(link: WriteLink) -> dict[str, object]:
         "lookup_columns": py_tuple([repr(c) for c in lookup.columns]) if lookup else "()",
         "uses_row_field": any(isinstance(v, FromRow) for v in link.values()),
         "keeps": [plan.summary() for _, kind_plans in plans for plan in kind_plans],
-        "imports": sorted([f"from flughafen.write import {'Lookup, ' if lookup else ''}WriteQuery", *(kind.write_import(kind_plans) for kind, kind_plans in plans)]),
+        "imports": sorted(
+            [f"from flughafen.write import {'Lookup, ' if lookup else ''}WriteQuery", *(kind.write_import(kind_plans) for kind, kind_plans in plans)]
+        ),
         "store_args": [(kind.write_arg, [plan.expression(index) for plan in kind_plans]) for kind, kind_plans in plans],
         "uses_datetime": bool(types & {"date", "datetime", "time"}),
         "uses_decimal": "decimal" in types,

@@ -108,13 +108,20 @@ def _total_order(ctx: Context) -> bool:
 def limit_order(ctx: Context) -> Iterator[Diagnostic]:
     limit = ctx.tree.args.get("limit")
     if limit is not None and not ctx.q.single_row and not _total_order(ctx):
-        yield ctx.warn(limit, "FGL03", "LIMIT without an ORDER BY that ends on a primary key: which rows come back may differ; add the key as the last ORDER BY column")
+        yield ctx.warn(
+            limit, "FGL03", "LIMIT without an ORDER BY that ends on a primary key: which rows come back may differ; add the key as the last ORDER BY column"
+        )
 
 
 def returns_one(ctx: Context) -> Iterator[Diagnostic]:
     spec = ctx.q.spec
     if spec.returns == "one" and not (ctx.q.pins_key or ctx.q.single_row):
-        yield Diagnostic(spec.returns_span, "FGL04", "returns: one, but the query can return many rows (no key fixed, no LIMIT 1); fix a primary or unique key in WHERE, add LIMIT 1, or use returns: many", severity="warning")
+        yield Diagnostic(
+            spec.returns_span,
+            "FGL04",
+            "returns: one, but the query can return many rows (no key fixed, no LIMIT 1); fix a primary or unique key in WHERE, add LIMIT 1, or use returns: many",
+            severity="warning",
+        )
 
 
 def unbounded(ctx: Context) -> Iterator[Diagnostic]:

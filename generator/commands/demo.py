@@ -13,9 +13,10 @@ import importlib
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any
 
 WARM_CALLS = 200
 TOP_N = 10  # a ranking (store: zset) is read as its top 10, as the seed's hub and popularity queries ask

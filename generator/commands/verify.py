@@ -19,12 +19,11 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 
+from flughafen import Runtime
 from generator.commands.check import Context, _total_order
 from generator.commands.demo import accessor_modules
-from generator.pipeline import emit
 from generator.model import CompiledQuery
-from generator.pipeline import load_project
-from flughafen import Runtime
+from generator.pipeline import emit, load_project
 from generator.sql.parse import tokenize
 
 

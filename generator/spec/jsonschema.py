@@ -83,7 +83,11 @@ def schema() -> dict[str, Any]:
         "description": "One query (kind: read, cached) or one write (kind: write) per YAML file.",
         **spec,
         "allOf": [
-            {"if": {"properties": {"kind": {"const": "write"}}, "required": ["kind"]}, "then": {"required": ["write"], "not": {"required": ["cache"]}}, "else": {"required": ["cache"]}}
+            {
+                "if": {"properties": {"kind": {"const": "write"}}, "required": ["kind"]},
+                "then": {"required": ["write"], "not": {"required": ["cache"]}},
+                "else": {"required": ["cache"]},
+            }
         ],
     }
 

@@ -114,7 +114,9 @@ def _check_shape(text: str, path: str) -> None:
         if isinstance(event, yaml.AliasEvent):
             if event.anchor not in anchors:
                 if any(o.anchor == event.anchor for o in stack):
-                    raise refuse(event.start_mark, f"alias *{event.anchor} refers to the node that contains it (a recursive alias); a spec must be a finite tree")
+                    raise refuse(
+                        event.start_mark, f"alias *{event.anchor} refers to the node that contains it (a recursive alias); a spec must be a finite tree"
+                    )
                 raise refuse(event.start_mark, f"alias *{event.anchor} has no anchor &{event.anchor} before it")
             nodes, depth = anchors[event.anchor]
             add(nodes, depth, event.start_mark)
@@ -145,7 +147,9 @@ def _syntax_error(path: str, e: yaml.YAMLError) -> SpecError:
     problem = (e.problem or "invalid YAML").strip()
     context = f" ({e.context.strip()})" if e.context else ""
     hint = ""
-    if any(s in problem for s in ("mapping values are not allowed", "expected <block end>", "could not find expected ':'")) or "block mapping" in (e.context or ""):
+    if any(s in problem for s in ("mapping values are not allowed", "expected <block end>", "could not find expected ':'")) or "block mapping" in (
+        e.context or ""
+    ):
         hint = "; check the indentation: keys of one mapping start in the same column, and a nested value is indented more than its key"
     elif "found character '\\t'" in problem:
         hint = "; YAML indents with spaces, not tabs"
@@ -183,7 +187,9 @@ def load_spec(path: Path, display_path: str | None = None) -> RawSpec:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         line = data[: e.start].count(b"\n") + 1
-        raise SpecError([Diagnostic(Span(shown, line, 1), "FG001", f"not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start}); save the spec as UTF-8")]) from e
+        raise SpecError(
+            [Diagnostic(Span(shown, line, 1), "FG001", f"not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start}); save the spec as UTF-8")]
+        ) from e
     return parse_spec_text(text.removeprefix("\ufeff"), shown)
 
 

@@ -104,7 +104,7 @@ class Reader:
 
     def templates(self, node: yaml.Node, what: str, kind: TemplateKind) -> tuple[Template, ...]:
         if not isinstance(node, yaml.SequenceNode):
-            self.error(node, "FG012", f"{what} must be a list of templates, e.g. [\"flight:{{flight_id}}\"]")
+            self.error(node, "FG012", f'{what} must be a list of templates, e.g. ["flight:{{flight_id}}"]')
             return ()
         found = [self.template(item, what, kind) for item in node.value]
         return tuple(t for t in found if t is not None)

@@ -78,7 +78,11 @@ def _field(inner: str, where: Span, kind: TemplateKind, problems: list[Diagnosti
     if name.startswith("row."):
         column = name[4:]
         if kind != "tag":
-            hint = "a key must be known before the query runs: use parameters only" if kind == "key" else "in a trigger, {column} already names a column of the written row"
+            hint = (
+                "a key must be known before the query runs: use parameters only"
+                if kind == "key"
+                else "in a trigger, {column} already names a column of the written row"
+            )
             problems.append(Diagnostic(where, "FG050", f"'{{{name}}}' is not allowed in a {kind} template; {hint}"))
             return None
         if not _IDENT.match(column):
@@ -86,7 +90,11 @@ def _field(inner: str, where: Span, kind: TemplateKind, problems: list[Diagnosti
             return None
         return Field(column, "row", where)
     if not _IDENT.match(name) or name.startswith("__"):
-        problems.append(Diagnostic(where, "FG050", f"'{{{inner}}}' is not a field; a field is a parameter name like {{origin}}" + (" or {row.column}" if kind == "tag" else "")))
+        problems.append(
+            Diagnostic(
+                where, "FG050", f"'{{{inner}}}' is not a field; a field is a parameter name like {{origin}}" + (" or {row.column}" if kind == "tag" else "")
+            )
+        )
         return None
     return Field(name, "column" if kind == "trigger" else "param", where)
 

@@ -172,7 +172,11 @@ def _cache(c: Reader, node: yaml.Node, params: tuple[Param, ...], returns: str |
                 c.error(f.span, "FG051", f"key template names {{{f.name}}}, which is not a parameter; {hint}")
         for p in params:
             if p.name not in used:
-                c.error(fields["key"][1], "FG052", f"key template does not use parameter {p.name!r}, so different {p.name} values would share a key; add {{{p.name}}}")
+                c.error(
+                    fields["key"][1],
+                    "FG052",
+                    f"key template does not use parameter {p.name!r}, so different {p.name} values would share a key; add {{{p.name}}}",
+                )
     for t in tags:
         for f in t.fields:
             if f.source == "param" and f.name not in names:
@@ -210,7 +214,11 @@ def _triggers(c: Reader, node: yaml.Node, kind: StoreKind | None) -> tuple[Trigg
         everything = bool(c.boolean(fields["all"][1], "invalidate[].all")) if "all" in fields else False
         options = kind.read_trigger(c, own) if kind is not None and own else None
         if not tags and not everything and not own:
-            c.error(item, "FG011", "an invalidate entry needs tags: [...] or all: true" + "".join(f", or (store: {k.name}) {f}: ..." for f, k in OWN_TRIGGER_FIELDS.items()))
+            c.error(
+                item,
+                "FG011",
+                "an invalidate entry needs tags: [...] or all: true" + "".join(f", or (store: {k.name}) {f}: ..." for f, k in OWN_TRIGGER_FIELDS.items()),
+            )
         if table is not None:
             out.append(Trigger(table.lower(), span(c.path, fields["table"][1]), tags, everything, options))
     return tuple(out)
@@ -261,7 +269,11 @@ def validate(raw: RawSpec) -> Spec:
             c.error(root_span, "FG011", f"missing required field {required!r}")
     name = c.string(fields["name"][1], "name") if "name" in fields else None
     if name is not None and (not _NAME.match(name) or keyword.iskeyword(name) or name in RESERVED_NAMES):
-        c.error(fields["name"][1], "FG020", f"name {name!r} must be a lower-case Python identifier (it names generated/{name}.py), not a keyword nor one of {', '.join(sorted(RESERVED_NAMES))}")
+        c.error(
+            fields["name"][1],
+            "FG020",
+            f"name {name!r} must be a lower-case Python identifier (it names generated/{name}.py), not a keyword nor one of {', '.join(sorted(RESERVED_NAMES))}",
+        )
         name = None
     kind = c.choice(fields["kind"][1], "kind", SPEC_FIELDS["kind"]) if "kind" in fields else "read"
     dialect = c.choice(fields["dialect"][1], "dialect", SPEC_FIELDS["dialect"]) if "dialect" in fields else "mysql"

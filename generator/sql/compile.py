@@ -46,9 +46,9 @@ from generator.sql.dialects import RenderError, normalize, render
 from generator.sql.parse import check_params, parse_statement, placeholders, tokenize
 from generator.sql.portable import check_portable, check_write_shape
 from generator.sql.resolve import check_names, qualify_tree, tables_read
-from generator.sql.writes import write_target
 from generator.sql.result import check_returns, check_tags, check_triggers, pins_key, result_columns, single_row, unnamed_columns
 from generator.sql.typer import Typer
+from generator.sql.writes import write_target
 from generator.stores import kind_of
 
 __all__ = ["compile_all", "compile_query", "render_for_dialect", "version_of"]

@@ -272,7 +272,7 @@ def _binary_text_sets(dialect: Dialect) -> Callable[[exp.Expr], exp.Expr]:
                 node.set("expressions", [*node.expressions, *twins])
         elif dialect == "mysql" and isinstance(node, exp.Count) and isinstance(node.this, exp.Distinct):
             node.this.set("expressions", [_collated(e, dialect) if _text_key(e) else e for e in node.this.expressions])
-        elif isinstance(node, exp.Select) and (node.args.get("distinct") or dialect == "mysql" and _in_distinct_set(node)):
+        elif isinstance(node, exp.Select) and (node.args.get("distinct") or (dialect == "mysql" and _in_distinct_set(node))):
             for proj in node.selects:
                 if isinstance(proj, exp.Alias) and _text_key(proj.this):
                     proj.set("this", _collated(proj.this, dialect))
@@ -293,7 +293,7 @@ def _in_distinct_set(select: exp.Select) -> bool:
 
 def _text_key(node: exp.Expr) -> bool:
     """A text value compared by collation (not a literal, nor an output column's name)."""
-    if isinstance(node, (exp.Literal, exp.Null)) or isinstance(node, exp.Column) and not node.table:
+    if isinstance(node, (exp.Literal, exp.Null)) or (isinstance(node, exp.Column) and not node.table):
         return False
     return sql_type(node).py == "str"
 
@@ -431,7 +431,9 @@ def pg_bool_targets(node: exp.Expr) -> exp.Expr:
     if isinstance(node, exp.Insert) and isinstance(node.this, exp.Schema) and isinstance(node.expression, exp.Values):
         targets = [sql_type(name).py for name in node.this.expressions]
         for row in node.expression.expressions:
-            row.set("expressions", [_as_bool(v) if t == "bool" and sql_type(v).py in NUMBERS else v for t, v in zip(targets, row.expressions)])
+            row.set(
+                "expressions", [_as_bool(v) if t == "bool" and sql_type(v).py in NUMBERS else v for t, v in zip(targets, row.expressions, strict=False)]
+            )  # a short row: the database refuses it
     return node
 
 
@@ -453,7 +455,9 @@ def _bool_literal(node: exp.Expr) -> None:
 
 def _as_int(node: exp.Expr) -> exp.Expr:
     """``CAST(node AS INT)``: a PostgreSQL boolean in arithmetic."""
-    return _typed(exp.cast(exp.paren(node, copy=False) if isinstance(node, exp.Binary) else node, exp.DataType.build("INT")), SqlType("int", sql_type(node).nullable))
+    return _typed(
+        exp.cast(exp.paren(node, copy=False) if isinstance(node, exp.Binary) else node, exp.DataType.build("INT")), SqlType("int", sql_type(node).nullable)
+    )
 
 
 def _typed(node: exp.Expr, t: SqlType) -> exp.Expr:

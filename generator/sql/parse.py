@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from itertools import pairwise
 
 import sqlglot
 from sqlglot import exp
@@ -133,7 +134,9 @@ def _foreign_placeholders(src: Source) -> list[Diagnostic]:
         elif tok.token_type == TokenType.MOD and [t.text for t in toks[i + 1 : i + 5]][::3] == ["(", "s"]:
             text = "%(name)s"
         if text is not None:
-            diags.append(src.diag(tok.start, "FG060", f"driver placeholder {text!r}: write :name for a declared parameter (the build writes each driver's own)"))
+            diags.append(
+                src.diag(tok.start, "FG060", f"driver placeholder {text!r}: write :name for a declared parameter (the build writes each driver's own)")
+            )
     return diags
 
 
@@ -141,7 +144,7 @@ def _keyword_params(src: Source) -> list[Diagnostic]:
     """``:from`` does not parse: its name is a keyword (reported only when parsing fails)."""
     toks = src.tokens
     diags = []
-    for colon, name in zip(toks, toks[1:]):
+    for colon, name in pairwise(toks):
         if colon.token_type == TokenType.COLON and name.start == colon.end + 1 and name.token_type != TokenType.VAR and _NAME.match(name.text):
             diags.append(src.diag(colon.start, "FG060", f"the parameter name :{name.text} is a SQL keyword; rename the parameter"))
     return diags
@@ -215,7 +218,7 @@ def placeholders(src: Source) -> list[PlaceholderAt]:
     """
     found: list[PlaceholderAt] = []
     toks = src.tokens
-    for colon, name in zip(toks, toks[1:]):
+    for colon, name in pairwise(toks):
         if colon.token_type == TokenType.COLON and name.start == colon.end + 1 and _NAME.match(name.text):
             found.append(PlaceholderAt(name.text, colon.start))
     return found

@@ -197,14 +197,20 @@ def date_or_text_arithmetic(src: Source, tree: exp.Expr, catalog: Catalog) -> It
         kinds = {sql_type(side).py for side in (op.left, op.right) if sql_type(side) is not UNKNOWN}
         odd = kinds & {"date", "datetime", "time", "str"}
         if odd:
-            yield op, f"arithmetic on a {sorted(odd)[0]} value means something else on each database; add an INTERVAL to a date, compare dates directly, or compute in Python"
+            yield (
+                op,
+                f"arithmetic on a {sorted(odd)[0]} value means something else on each database; add an INTERVAL to a date, compare dates directly, or compute in Python",
+            )
 
 
 def integer_division(src: Source, tree: exp.Expr, catalog: Catalog) -> Iterator[tuple[exp.Expr | int, str]]:
     """``int / int``: a decimal on MySQL, truncated on PostgreSQL and SQLite."""
     for div in tree.find_all(exp.Div):
         if {sql_type(div.left).py, sql_type(div.right).py} <= {"int", "bool"}:
-            yield div, "`/` between integers gives a decimal on MySQL and an integer elsewhere; write CAST(x AS DECIMAL(10, 4)) / y, or x DIV y for integer division"
+            yield (
+                div,
+                "`/` between integers gives a decimal on MySQL and an integer elsewhere; write CAST(x AS DECIMAL(10, 4)) / y, or x DIV y for integer division",
+            )
 
 
 def intervals(src: Source, tree: exp.Expr, catalog: Catalog) -> Iterator[tuple[exp.Expr | int, str]]:
@@ -228,7 +234,10 @@ def intervals(src: Source, tree: exp.Expr, catalog: Catalog) -> Iterator[tuple[e
 def _interval_problems(base: exp.Expr, amount: exp.Expr, unit: str, node: exp.Expr) -> Iterator[tuple[exp.Expr | int, str]]:
     """Why ``base + INTERVAL amount unit`` cannot be written faithfully, if it cannot."""
     if unit not in INTERVAL_UNITS:
-        yield node, f"INTERVAL of {unit or '?'}: SQLite's month and year arithmetic does not clamp to the month's end as MySQL's does; use DAY, WEEK, HOUR, MINUTE or SECOND"
+        yield (
+            node,
+            f"INTERVAL of {unit or '?'}: SQLite's month and year arithmetic does not clamp to the month's end as MySQL's does; use DAY, WEEK, HOUR, MINUTE or SECOND",
+        )
     elif not _number_literal(amount):
         yield node, "the INTERVAL amount must be a number literal (INTERVAL 1 DAY), not an expression or parameter"
     elif sql_type(base).py not in ("date", "datetime", "str"):
@@ -260,7 +269,10 @@ def strict_grouping(src: Source, tree: exp.Expr, catalog: Catalog) -> Iterator[t
         for item in items:
             for col in _loose_columns(item, grouped, select):
                 if col.table not in keyed:
-                    yield col, f"column {col.table}.{col.name} is neither grouped nor aggregated (PostgreSQL refuses it, SQLite picks any row); add it to GROUP BY or wrap it in MIN()/MAX()"
+                    yield (
+                        col,
+                        f"column {col.table}.{col.name} is neither grouped nor aggregated (PostgreSQL refuses it, SQLite picks any row); add it to GROUP BY or wrap it in MIN()/MAX()",
+                    )
 
 
 def distinct_order(src: Source, tree: exp.Expr, catalog: Catalog) -> Iterator[tuple[exp.Expr | int, str]]:
@@ -333,11 +345,17 @@ def text_comparisons(src: Source, tree: exp.Expr, catalog: Catalog) -> Iterator[
     for node in tree.find_all(exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Between):
         sides = [node.this, node.args["low"], node.args["high"]] if isinstance(node, exp.Between) else [node.this, node.expression]
         if any(isinstance(x, exp.Column) and sql_type(x).py == "str" for x in sides) and all(sql_type(x).py == "str" for x in sides):
-            yield node, "`<`, `>` and BETWEEN on text follow each database's collation (MariaDB sorts COX-DAYTON before COX'S BAZAR, PostgreSQL and SQLite after); compare with = or LIKE 'prefix%', or filter in Python"
+            yield (
+                node,
+                "`<`, `>` and BETWEEN on text follow each database's collation (MariaDB sorts COX-DAYTON before COX'S BAZAR, PostgreSQL and SQLite after); compare with = or LIKE 'prefix%', or filter in Python",
+            )
     for ordered in tree.find_all(exp.Ordered):
         key = ordered.this
         if isinstance(key, exp.Column) and not key.table and sql_type(key).py == "str" and not isinstance(ordered.parent, exp.Window):
-            yield key, f"ORDER BY {key.name}, an output column of text, sorts by each database's collation; order by the qualified column (ORDER BY t.column), or select from the UNION as a derived table (SELECT u.{key.name} FROM (...) AS u ORDER BY u.{key.name}): both are sorted by code point everywhere"
+            yield (
+                key,
+                f"ORDER BY {key.name}, an output column of text, sorts by each database's collation; order by the qualified column (ORDER BY t.column), or select from the UNION as a derived table (SELECT u.{key.name} FROM (...) AS u ORDER BY u.{key.name}): both are sorted by code point everywhere",
+            )
 
 
 def _value_offset(src: Source, col: exp.Column, value: exp.Expr) -> exp.Expr | int:
@@ -356,14 +374,17 @@ def _case_fixed(value: exp.Expr, params: dict[str, Param]) -> bool:
         return not value.is_string or value.name == value.name.upper()
     if isinstance(value, exp.Placeholder):
         p = params.get(value.name)
-        return p is None or p.pattern is not None and fixes_case(p.pattern)  # undeclared: FG063 says so
+        return p is None or (p.pattern is not None and fixes_case(p.pattern))  # undeclared: FG063 says so
     return False
 
 
 def _case_message(col: exp.Column, value: exp.Expr) -> str:
     name = f"{col.table}.{col.name}" if col.table else col.name
     if isinstance(value, exp.Placeholder):
-        shown, fix = f":{value.name}", f"give :{value.name} a pattern that admits no lower-case letter (pattern: \"^[A-Z ]+$\"), or write UPPER({name}) = UPPER(:{value.name})"
+        shown, fix = (
+            f":{value.name}",
+            f'give :{value.name} a pattern that admits no lower-case letter (pattern: "^[A-Z ]+$"), or write UPPER({name}) = UPPER(:{value.name})',
+        )
     elif isinstance(value, exp.Literal):
         shown, fix = f"'{value.name}'", f"write UPPER({name}) = '{value.name.upper()}'"
     else:
@@ -397,9 +418,15 @@ def substring_positions(src: Source, tree: exp.Expr, catalog: Catalog) -> Iterat
     for node in tree.find_all(exp.Substring):
         start, length = node.args.get("start"), node.args.get("length")
         if start is not None and not (isinstance(start, exp.Literal) and _number_literal(start) and int(start.name) > 0):
-            yield node, "SUBSTRING counts a start of 0 or below three different ways on MySQL, PostgreSQL and SQLite; start from a positive number literal (SUBSTRING(x, 1, 3)), or take the end of the string in Python"
+            yield (
+                node,
+                "SUBSTRING counts a start of 0 or below three different ways on MySQL, PostgreSQL and SQLite; start from a positive number literal (SUBSTRING(x, 1, 3)), or take the end of the string in Python",
+            )
         elif length is not None and not (_number_literal(length) and not isinstance(length, exp.Neg)):
-            yield node, "SUBSTRING's length must be a number literal of 0 or more (a negative length is '' on MySQL and an error on PostgreSQL); write SUBSTRING(x, 1, 3)"
+            yield (
+                node,
+                "SUBSTRING's length must be a number literal of 0 or more (a negative length is '' on MySQL and an error on PostgreSQL); write SUBSTRING(x, 1, 3)",
+            )
 
 
 def case_changes(src: Source, tree: exp.Expr, catalog: Catalog) -> Iterator[tuple[exp.Expr | int, str]]:
@@ -410,11 +437,13 @@ def case_changes(src: Source, tree: exp.Expr, catalog: Catalog) -> Iterator[tupl
         while parent is not None and not isinstance(parent, (exp.Query, *predicates)):
             parent = parent.parent
         if not isinstance(parent, predicates):
-            yield node, f"{node.sql_name()} in a result changes only ASCII letters on SQLite (ö stays ö) and every letter elsewhere; change the case in Python, and use {node.sql_name()} only to compare (UPPER(col) = UPPER(:p))"
+            yield (
+                node,
+                f"{node.sql_name()} in a result changes only ASCII letters on SQLite (ö stays ö) and every letter elsewhere; change the case in Python, and use {node.sql_name()} only to compare (UPPER(col) = UPPER(:p))",
+            )
 
 
 CHECKS: tuple[Check, ...] = (
     not_allowed, mysql_double_pipe, date_or_text_arithmetic, integer_division, intervals, strict_grouping, distinct_order,
     text_comparisons, substring_positions, case_changes,
 )  # fmt: skip
-

@@ -11,7 +11,6 @@ import difflib
 from collections.abc import Iterable
 
 from sqlglot import exp
-from sqlglot.errors import OptimizeError
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import Scope, traverse_scope
 
@@ -252,5 +251,3 @@ def tables_read(tree: exp.Expr) -> tuple[str, ...]:
     """Sorted catalog tables the statement names (CTE names left out)."""
     ctes = {c.alias_or_name for c in tree.find_all(exp.CTE)}
     return tuple(sorted({t.name for t in tree.find_all(exp.Table) if t.name not in ctes}))
-
-

@@ -18,8 +18,8 @@ from generator.diagnostics import Diagnostic
 from generator.model import Column, Spec
 from generator.schema import Catalog, ColumnDef
 from generator.sql.parse import Source, node_offset
-from generator.sql.writes import conjuncts
 from generator.sql.types import merge, sql_type
+from generator.sql.writes import conjuncts
 
 
 def leftmost(query: exp.Expr) -> exp.Select | None:
@@ -109,7 +109,9 @@ def check_returns(spec: Spec, columns: tuple[Column, ...]) -> list[Diagnostic]:
     if spec.kind != "read":
         return []
     if spec.returns == "scalar" and len(columns) != 1:
-        return [Diagnostic(spec.returns_span, "FG066", f"returns: scalar needs exactly one result column, the query has {len(columns)}; use returns: one for a row")]
+        return [
+            Diagnostic(spec.returns_span, "FG066", f"returns: scalar needs exactly one result column, the query has {len(columns)}; use returns: one for a row")
+        ]
     return []
 
 
@@ -162,7 +164,9 @@ def pinned(select: exp.Select, known: set[str] | None = None) -> set[str]:
         on = join.args.get("on")
         conds += conjuncts(on) if isinstance(on, exp.Expr) else []
     eqs = [c for c in conds if isinstance(c, exp.EQ)]
-    fixed = set(known or ()) | {_name(c) for e in eqs for c, v in ((e.left, e.right), (e.right, e.left)) if isinstance(c, exp.Column) and isinstance(v, (exp.Placeholder, exp.Literal))}
+    fixed = set(known or ()) | {
+        _name(c) for e in eqs for c, v in ((e.left, e.right), (e.right, e.left)) if isinstance(c, exp.Column) and isinstance(v, (exp.Placeholder, exp.Literal))
+    }
     pairs = [(_name(e.left), _name(e.right)) for e in eqs if isinstance(e.left, exp.Column) and isinstance(e.right, exp.Column)]
     grew = True
     while grew:

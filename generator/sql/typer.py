@@ -37,7 +37,7 @@ class Typer:
     def annotate(self, tree: exp.Expr) -> None:
         """Store a SqlType on every node of ``tree`` (and on an INSERT's column names)."""
         if isinstance(tree, exp.Insert):
-            for name, t in zip(insert_targets(tree, self.outer), self._target_types(tree)):
+            for name, t in zip(insert_targets(tree, self.outer), self._target_types(tree), strict=False):
                 name.meta[KEY] = t
         for node in list(tree.walk(bfs=False)):
             self.type_of(node)

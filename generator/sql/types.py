@@ -128,7 +128,7 @@ def _aggregate(t: Context, node: exp.Expr) -> SqlType:
     nullable = arg.nullable or not t.grouped(node)
     if isinstance(node, exp.Avg):
         return SqlType("float", nullable)
-    if isinstance(node, exp.Sum) and arg.py == "bool" or isinstance(node.this, PREDICATES):
+    if (isinstance(node, exp.Sum) and arg.py == "bool") or isinstance(node.this, PREDICATES):
         return SqlType("int", nullable)
     return SqlType(arg.py, nullable, arg.scale)
 

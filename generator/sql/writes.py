@@ -51,7 +51,9 @@ def write_target(tree: exp.Expr, catalog: Catalog) -> WriteTarget | None:
     if isinstance(tree, exp.Insert):
         return WriteTarget(target.name, tuple(_insert_bindings(tree, names)))
     sets = _equalities(tree.expressions) if isinstance(tree, exp.Update) else []
-    set_columns = [e.this.name.lower() for e in tree.expressions if isinstance(e, exp.EQ) and isinstance(e.this, exp.Column)] if isinstance(tree, exp.Update) else []
+    set_columns = (
+        [e.this.name.lower() for e in tree.expressions if isinstance(e, exp.EQ) and isinstance(e.this, exp.Column)] if isinstance(tree, exp.Update) else []
+    )
     where = tree.args.get("where")
     keyed = _equalities(conjuncts(where.this) if isinstance(where, exp.Where) else [])
     return WriteTarget(target.name, tuple(sets + keyed), tuple(set_columns), tuple(sets), tuple(keyed))
@@ -64,7 +66,7 @@ def _insert_bindings(tree: exp.Insert, names: Sequence[str]) -> list[tuple[str, 
     if not isinstance(values, exp.Values) or len(values.expressions) != 1:
         return []
     row = values.expressions[0].expressions
-    return [(c, v.name) for c, v in zip(cols, row) if isinstance(v, exp.Placeholder)]
+    return [(c, v.name) for c, v in zip(cols, row, strict=False) if isinstance(v, exp.Placeholder)]
 
 
 def conjuncts(node: exp.Expr) -> list[exp.Expr]:

@@ -30,7 +30,6 @@ from generator.diagnostics import Diagnostic, Span
 from generator.model import Column, CompiledQuery, FromRow, Param, Spec, StoreOptions, TagPart, Value
 from generator.schema import Catalog
 
-
 # JSON Schema of a duration: seconds, or 30s / 5m / 1h / 1d and combinations.
 DURATION: Mapping[str, Any] = {"oneOf": [{"type": "integer", "minimum": 1}, {"type": "string", "pattern": r"^\s*(\d+|(\d+d)?(\d+h)?(\d+m)?(\d+s)?)\s*$"}]}
 
@@ -205,4 +204,3 @@ def py_tuple(items: Sequence[str]) -> str:
     if not items:
         return "()"
     return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
-

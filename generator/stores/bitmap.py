@@ -34,7 +34,7 @@ import yaml
 from sqlglot import exp
 
 from generator.diagnostics import Diagnostic, Span
-from generator.model import RESERVED_NAMES, Column, CompiledQuery, Field, FromParam, FromRow, Literal_, Param, Spec, StoreOptions, Template, Value
+from generator.model import RESERVED_NAMES, Column, CompiledQuery, Field, FromParam, FromRow, Literal_, Param, Spec, StoreOptions, Value
 from generator.schema import Catalog
 from generator.stores.base import CacheSection, OwnField, Reader, StoreKind, StorePlan, WritePlans, py_tuple, refuse_early, tag_value
 
@@ -110,9 +110,7 @@ class SetUpdatePlan(StorePlan):
     def expression(self, index: Mapping[str, int]) -> str:
         spec, o = self.spec, options(self.spec)
         assert spec.cache is not None
-        counters = [
-            f"Counter(name={c.spec.name!r}, version={c.version!r}, key={_key(c.spec, c.params)}, fields={c.fields!r})" for c in self.counters
-        ]
+        counters = [f"Counter(name={c.spec.name!r}, version={c.version!r}, key={_key(c.spec, c.params)}, fields={c.fields!r})" for c in self.counters]
         return (
             f"SetUpdate(name={spec.name!r}, version={self.version!r}, key={_key(spec)}, "
             f"args={py_tuple([tag_value(a, index) for a in self.args])}, arg_types={py_tuple([repr(p.type) for p in spec.params])}, "
@@ -178,7 +176,11 @@ class Bitmap(StoreKind):
                             },
                             "counters": {
                                 "type": "object",
-                                "additionalProperties": {"type": "object", "minProperties": 1, "additionalProperties": {"type": "integer", "not": {"const": 0}}},
+                                "additionalProperties": {
+                                    "type": "object",
+                                    "minProperties": 1,
+                                    "additionalProperties": {"type": "integer", "not": {"const": 0}},
+                                },
                                 "description": "Read spec -> {int field: change per member added}; those entries move with the set.",
                             },
                         },
@@ -193,13 +195,15 @@ class Bitmap(StoreKind):
 
     def read_options(self, r: Reader, cache: CacheSection) -> StoreOptions | None:
         if cache.returns not in (None, "many"):
-            r.error(cache.returns_span, "FG102", f"store: bitmap reads one member per row; returns: {cache.returns} does not fit, remove it (the default is many)")
+            r.error(
+                cache.returns_span, "FG102", f"store: bitmap reads one member per row; returns: {cache.returns} does not fit, remove it (the default is many)"
+            )
         refuse_early(r, cache, self.name, "FG102")
         if "bitmap" not in cache.fields:
             if isinstance(cache.node, yaml.MappingNode):
                 r.error(cache.fields["store"][1], "FG011", "store: bitmap needs cache.bitmap with member: the result column whose values are the set's members")
             return None
-        key, node = cache.fields["bitmap"]
+        node = cache.fields["bitmap"][1]
         fields = r.mapping(node, "cache.bitmap", {"member": (), "seats": (), "maintain": ()})
         if "member" not in fields:
             if isinstance(node, yaml.MappingNode):
@@ -219,7 +223,9 @@ class Bitmap(StoreKind):
             seats = r.string(fields["seats"][1], "cache.bitmap.seats")
             if seats is not None and (not _SEATS.match(seats) or len(set(seats)) != len(seats)):
                 r.error(
-                    fields["seats"][1], "FG101", f"cache.bitmap.seats: {seats!r} is not a seat alphabet; write distinct capital letters A-Z in seat order, e.g. ABCDEFGHIJK"
+                    fields["seats"][1],
+                    "FG101",
+                    f"cache.bitmap.seats: {seats!r} is not a seat alphabet; write distinct capital letters A-Z in seat order, e.g. ABCDEFGHIJK",
                 )
                 seats = None
         maintain: MaintainSpec | None = None
@@ -244,13 +250,21 @@ class Bitmap(StoreKind):
         by_name = {c.name: c for c in columns}
         member = by_name.get(bitmap.member)
         if member is None:
-            diags.append(Diagnostic(bitmap.span, "FG100", f"cache.bitmap.member {bitmap.member!r} is not a result column; {_hint(bitmap.member, set(by_name))}"))
+            diags.append(
+                Diagnostic(bitmap.span, "FG100", f"cache.bitmap.member {bitmap.member!r} is not a result column; {_hint(bitmap.member, set(by_name))}")
+            )
         elif bitmap.seats is None and member.type != "int":
             diags.append(
-                Diagnostic(bitmap.span, "FG100", f"member {member.name!r} is {member.type}; a bitmap's members are int offsets, or seat labels with seats: (e.g. seats: ABCDEF)")
+                Diagnostic(
+                    bitmap.span,
+                    "FG100",
+                    f"member {member.name!r} is {member.type}; a bitmap's members are int offsets, or seat labels with seats: (e.g. seats: ABCDEF)",
+                )
             )
         elif bitmap.seats is not None and member.type != "str":
-            diags.append(Diagnostic(bitmap.span, "FG100", f"member {member.name!r} is {member.type}, but seats: maps seat labels (str); remove seats: for int offsets"))
+            diags.append(
+                Diagnostic(bitmap.span, "FG100", f"member {member.name!r} is {member.type}, but seats: maps seat labels (str); remove seats: for int offsets")
+            )
         m = bitmap.maintain
         if m is None:
             return diags
@@ -258,12 +272,20 @@ class Bitmap(StoreKind):
         if tdef is None:
             return [
                 *diags,
-                Diagnostic(m.span, "FG103", f"maintain names table {m.table!r}, which specs/schema.sql does not define; {_hint(m.table, {t.name for t in catalog.tables})}"),
+                Diagnostic(
+                    m.span,
+                    "FG103",
+                    f"maintain names table {m.table!r}, which specs/schema.sql does not define; {_hint(m.table, {t.name for t in catalog.tables})}",
+                ),
             ]
         cols = {c.name for c in tdef.columns}
         if m.member_column not in cols:
             diags.append(
-                Diagnostic(m.member_column_span, "FG103", f"table {m.table!r} has no column {m.member_column!r} for the member; set member_column: ({_hint(m.member_column, cols)})")
+                Diagnostic(
+                    m.member_column_span,
+                    "FG103",
+                    f"table {m.table!r} has no column {m.member_column!r} for the member; set member_column: ({_hint(m.member_column, cols)})",
+                )
             )
         for param, column, where in m.param_columns:
             if column not in cols:

@@ -49,6 +49,7 @@ class HashRefreshPlan(StorePlan):
     def summary(self) -> str:
         return f"{self.spec} ({', '.join(name for name, _ in self.fields)} refreshed in place)"
 
+
 def _projections(read: CompiledQuery, table: str, columns: set[str]) -> dict[str, str] | None:
     """Column of ``table`` -> result column, when each is projected as is and used nowhere else."""
     tree = sqlglot.parse_one(read.spec.sql, read=read.spec.dialect)

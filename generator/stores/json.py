@@ -30,7 +30,7 @@ class Json(StoreKind):
     name = "json"
     template = "accessor_json.py.jinja"
     test_template = "test_accessor.py.jinja"
-    codes = ("FG042",)
+    codes = ("FG042", "FG094")  # near and near_size; the two on another store
     cache_fields: ClassVar = {
         "near": OwnField(
             "Opt-in near cache: each process also keeps hot entries in memory, served without Valkey for at most this long "

@@ -271,15 +271,27 @@ def _check_moves(spec: Spec, columns: tuple[Column, ...], catalog: Catalog, tree
         if not isinstance(m, Moves):
             continue
         if cache.key.fields:
-            diags.append(Diagnostic(m.span, "FG097", f"moves: needs a ranking with a fixed key, but the key {cache.key.text!r} has parameters; drop the ranking with all: true instead"))
+            diags.append(
+                Diagnostic(
+                    m.span,
+                    "FG097",
+                    f"moves: needs a ranking with a fixed key, but the key {cache.key.text!r} has parameters; drop the ranking with all: true instead",
+                )
+            )
         if tree.args.get("limit") is not None:
             diags.append(
-                Diagnostic(m.span, "FG097", "moves: cannot keep a LIMITed ranking right (a moved member may enter or leave it); remove the LIMIT (top(n) limits reads) or use all: true")
+                Diagnostic(
+                    m.span,
+                    "FG097",
+                    "moves: cannot keep a LIMITed ranking right (a moved member may enter or leave it); remove the LIMIT (top(n) limits reads) or use all: true",
+                )
             )
         tdef = catalog.table(trig.table)
         if tdef is not None and tdef.column(m.column) is None:
             close = difflib.get_close_matches(m.column, [c.name for c in tdef.columns], n=1)
-            diags.append(Diagnostic(m.span, "FG097", f"moves: table {trig.table!r} has no column {m.column!r}" + (f"; did you mean {close[0]!r}?" if close else "")))
+            diags.append(
+                Diagnostic(m.span, "FG097", f"moves: table {trig.table!r} has no column {m.column!r}" + (f"; did you mean {close[0]!r}?" if close else ""))
+            )
         score = next((c for c in columns if c.name == o.score), None)
         if score is not None and score.type == "int" and m.by != int(m.by):
             diags.append(Diagnostic(m.span, "FG097", f"moves: by {m.by} would make the int score {o.score!r} fractional; write a whole number"))

@@ -38,7 +38,9 @@ def _moves(w: WriteLink) -> list[ScoreMovePlan]:
 
 def test_the_seed_writes_refresh_and_move_what_they_should() -> None:
     writes = _writes(ROOT / "specs")
-    assert [(p.spec, p.tag, p.fields) for p in _refresh(writes["rename_airport"])] == [("airport_by_iata", ("airport:", FromParam("airport_id")), (("name", "name"),))]
+    assert [(p.spec, p.tag, p.fields) for p in _refresh(writes["rename_airport"])] == [
+        ("airport_by_iata", ("airport:", FromParam("airport_id")), (("name", "name"),))
+    ]
     assert [(m.spec, m.member, m.by) for m in _moves(writes["book_seat"])] == [("popular_flights", FromParam("flight_id"), 1.0)]
     assert [(m.spec, m.member, m.by) for m in _moves(writes["cancel_booking"])] == [("popular_flights", FromRow("flight_id"), -1.0)]
     for name in ("reschedule_flight", "reprice_booking"):
@@ -77,8 +79,11 @@ def test_moves_on_a_json_spec_is_an_error_at_the_moves_field(project: Path, caps
     text = spec.read_text()
     spec.write_text(text.replace("  store: zset                 # ZADD popular:flights <bookings> <flight_id>\n  member: flight_id\n  score: bookings\n", ""))
     assert main(["build", "specs"]) == 2
-    line = next(i for i, l in enumerate(spec.read_text().splitlines(), 1) if "moves:" in l)
-    assert f"specs/popular_flights.yaml:{line}:5: error[FG097]: invalidate[].moves applies to store: zset only; remove it, or write store: zset" in capsys.readouterr().err
+    line = next(i for i, text in enumerate(spec.read_text().splitlines(), 1) if "moves:" in text)
+    assert (
+        f"specs/popular_flights.yaml:{line}:5: error[FG097]: invalidate[].moves applies to store: zset only; remove it, or write store: zset"
+        in capsys.readouterr().err
+    )
 
 
 def test_a_delete_with_lookup_looks_the_member_up_for_the_ranking_alone(project: Path) -> None:

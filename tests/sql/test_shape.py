@@ -121,9 +121,19 @@ def test_scalar_needs_one_column(compile_sql: Compile, errors: Errors) -> None:
         ("SELECT a.name, g.city FROM airport a JOIN airport_geo g ON g.airport_id = a.airport_id WHERE a.airport_id = :id", {"id": "int"}, True, True),
         ("SELECT f.flightno, p.capacity FROM flight f JOIN airplane p ON p.airplane_id = f.airplane_id WHERE f.flight_id = :id", {"id": "int"}, True, True),
         ("SELECT b.seat FROM flight f JOIN booking b ON b.flight_id = f.flight_id WHERE f.flight_id = :id", {"id": "int"}, False, False),
-        ("SELECT b.booking_id FROM booking b WHERE b.flight_id = :f AND b.seat = :s", {"f": "int", "s": {"type": "str", "pattern": "^[0-9]{1,3}[A-K]$"}}, True, True),
+        (
+            "SELECT b.booking_id FROM booking b WHERE b.flight_id = :f AND b.seat = :s",
+            {"f": "int", "s": {"type": "str", "pattern": "^[0-9]{1,3}[A-K]$"}},
+            True,
+            True,
+        ),
         ("SELECT COUNT(*) AS n FROM booking b", None, False, True),
-        ("SELECT g.country, COUNT(*) AS n FROM airport_geo g WHERE g.country = :c GROUP BY g.country", {"c": {"type": "str", "pattern": "^[A-Z ]+$"}}, False, True),
+        (
+            "SELECT g.country, COUNT(*) AS n FROM airport_geo g WHERE g.country = :c GROUP BY g.country",
+            {"c": {"type": "str", "pattern": "^[A-Z ]+$"}},
+            False,
+            True,
+        ),
     ],
 )
 def test_pins_key_and_single_row(sql: str, params: dict[str, Any] | None, pins: bool, single: bool, compile_sql: Compile) -> None:
@@ -195,11 +205,16 @@ def test_render_for_dialect(catalog: Catalog) -> None:
     assert one_line(render_for_dialect(sql, "mysql", "postgres", catalog, {"id": "int"})) == (
         'SELECT "a"."name" AS "name" FROM "airport" AS "a" WHERE "a"."name" ILIKE %s AND "a"."airport_id" = %s'
     )
-    assert one_line(render_for_dialect("DELETE FROM booking WHERE booking_id = :id", "mysql", "sqlite", catalog)) == 'DELETE FROM "booking" WHERE "booking_id" = ?'
+    assert (
+        one_line(render_for_dialect("DELETE FROM booking WHERE booking_id = :id", "mysql", "sqlite", catalog)) == 'DELETE FROM "booking" WHERE "booking_id" = ?'
+    )
 
 
 def test_compiling_twice_gives_the_same_query(catalog: Catalog) -> None:
-    spec = make_spec("SELECT f.flight_id, COUNT(b.booking_id) AS n FROM flight f LEFT JOIN booking b ON b.flight_id = f.flight_id WHERE f.departure < :d + INTERVAL 1 DAY GROUP BY f.flight_id", {"d": "date"})
+    spec = make_spec(
+        "SELECT f.flight_id, COUNT(b.booking_id) AS n FROM flight f LEFT JOIN booking b ON b.flight_id = f.flight_id WHERE f.departure < :d + INTERVAL 1 DAY GROUP BY f.flight_id",
+        {"d": "date"},
+    )
     assert compile_query(spec, catalog) == compile_query(spec, catalog)
 
 
