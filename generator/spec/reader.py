@@ -37,9 +37,13 @@ class Reader:
         """A node as a message names it: "a mapping", "str 'x'", "nothing (null)"."""
         return describe(node)
 
+    def scalar(self, node: yaml.ScalarNode) -> object:
+        """The value of a scalar node, built from the node."""
+        return scalar(node)
+
     def boolean(self, node: yaml.Node, what: str) -> bool | None:
         if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:bool":
-            return bool(yaml.safe_load(node.value))
+            return bool(scalar(node))
         self.error(node, "FG012", f"{what} must be true or false, found {describe(node)}")
         return None
 
@@ -152,3 +156,17 @@ def describe(node: yaml.Node) -> str:
         return "a list"
     tag = node.tag.rsplit(":", 1)[-1]
     return f"{tag} {node.value!r}" if tag != "null" else "nothing (null)"
+
+
+_CONSTRUCTOR = yaml.constructor.SafeConstructor()
+
+
+def scalar(node: yaml.ScalarNode) -> object:
+    """The value of a scalar node as its resolved tag says, built from the node (never by parsing its text again).
+
+    >>> scalar(yaml.compose('"a: b: c"'))
+    'a: b: c'
+    >>> scalar(yaml.compose("12"))
+    12
+    """
+    return _CONSTRUCTOR.construct_object(node, deep=True)

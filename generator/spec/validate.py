@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 import difflib
 import keyword
+import math
 import re
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
@@ -22,7 +23,7 @@ from generator.diagnostics import Diagnostic, Span, SpecError
 from generator.model import PY_TYPES, RESERVED_NAMES, CacheSpec, ColumnOverride, Dialect, Param, Spec, StoreOptions, Trigger
 from generator.spec.fields import CACHE_FIELDS, COLUMN_FIELDS, OWN_CACHE_FIELDS, OWN_TRIGGER_FIELDS, PARAM_FIELDS, SPEC_FIELDS, TRIGGER_FIELDS
 from generator.spec.load import RawSpec, span
-from generator.spec.reader import Reader, describe, parse_jitter
+from generator.spec.reader import Reader, describe, parse_jitter, scalar
 from generator.stores import STORES
 from generator.stores.base import CacheSection, StoreKind
 
@@ -82,7 +83,10 @@ def _example_value(c: Reader, node: yaml.Node, p: Param) -> tuple[bool, object]:
             return True, None
         c.error(node, "FG012", f"example value of {p.name} is null but the parameter is not nullable")
         return False, None
-    value: object = yaml.safe_load(node.value) if isinstance(node, yaml.ScalarNode) else None
+    try:
+        value: object = scalar(node) if isinstance(node, yaml.ScalarNode) else None
+    except (ValueError, OverflowError, yaml.YAMLError):  # e.g. 2024-13-45 looks like a date but is none
+        value = None
     raw = node.value if isinstance(node, yaml.ScalarNode) else ""
     converters: dict[str, Callable[[], object]] = {
         "str": lambda: raw if node.tag == "tag:yaml.org,2002:str" else _fail(),
@@ -98,6 +102,9 @@ def _example_value(c: Reader, node: yaml.Node, p: Param) -> tuple[bool, object]:
         converted = converters[p.type]()
     except (ValueError, InvalidOperation, TypeError):
         c.error(node, "FG012", f"example value {raw!r} is not a {p.type} (the type of {p.name})")
+        return False, None
+    if isinstance(converted, (float, Decimal)) and not math.isfinite(converted):
+        c.error(node, "FG012", f"example value {raw!r} of {p.name} is not a finite number; databases store no NaN or infinity in a {p.type} column")
         return False, None
     if p.pattern is not None and isinstance(converted, str) and not re.fullmatch(p.pattern, converted):
         c.error(node, "FG012", f"example value {raw!r} does not match the pattern of {p.name}: {p.pattern}")

@@ -61,7 +61,7 @@ class Json(StoreKind):
         if "near_size" not in fields:
             return JsonOptions(near, None)
         node = fields["near_size"][1]
-        value = yaml.safe_load(node.value) if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:int" else None
+        value = r.scalar(node) if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:int" else None
         if not isinstance(value, int) or not 1 <= value <= MAX_NEAR_SIZE:
             r.error(node, "FG042", f"cache.near_size: {r.describe(node)} is not a number of entries; write a whole number from 1 to {MAX_NEAR_SIZE}")
             return JsonOptions(near, None)

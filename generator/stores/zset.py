@@ -152,7 +152,7 @@ class Zset(StoreKind):
         by = 1.0
         if "by" in moves:
             bnode = moves["by"][1]
-            value = yaml.safe_load(bnode.value) if isinstance(bnode, yaml.ScalarNode) else None
+            value = r.scalar(bnode) if isinstance(bnode, yaml.ScalarNode) else None
             if not isinstance(value, (int, float)) or isinstance(value, bool) or value == 0:
                 r.error(bnode, "FG012", f"invalidate[].moves.by must be a number other than 0, found {r.describe(bnode)}")
                 return None

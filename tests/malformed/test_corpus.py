@@ -120,6 +120,9 @@ CASES: list[tuple[str, bytes, str, int, int]] = [
         10,
     ),
     ("dialect unknown", edit("returns: one\n", "returns: one\ndialect: oracle\n"), "FG013", 7, 10),
+    ("example text that looks like YAML", edit("returns: one\n", "returns: one\nexamples:\n  - {flight_id: \"a: b: c\"}\n"), "FG012", 8, 17),
+    ("example .nan", GOOD.replace("flight_id: int", "flight_id: float").replace("returns: one\n", "returns: one\nexamples:\n  - {flight_id: .nan}\n").encode(), "FG012", 8, 17),
+    ("example date that is no date", GOOD.replace("flight_id: int", "flight_id: date").replace("returns: one\n", "returns: one\nexamples:\n  - {flight_id: 2024-13-45}\n").encode(), "FG012", 8, 17),
     # -- durations and jitter
     ("ttl in words", edit("ttl: 5m", "ttl: five minutes"), "FG040", 9, 8),
     ("ttl negative", edit("ttl: 5m", "ttl: -5"), "FG040", 9, 8),
