@@ -57,4 +57,11 @@ def emit(queries: Sequence[CompiledQuery]) -> dict[str, str]:
 
 def build(specs_dir: Path, schema: Path | None = None) -> dict[str, str]:
     """Every stage but write: specs/ -> {path: text}."""
-    return emit(compile_specs(specs_dir, schema))
+    schema = schema or specs_dir / "schema.sql"
+    catalog = load_catalog(schema, display(schema))
+    raws = load_specs(specs_dir)
+    specs = validate_all(raws)
+    queries = compile_all(specs, catalog)
+    linked = link(queries)
+    sources = render(linked)
+    return format_files(sources)

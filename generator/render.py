@@ -260,7 +260,8 @@ def render(linked: Linked) -> dict[str, str]:
     env = environment()
     files: dict[str, str] = {}
     for q in linked.reads:
-        kind = kind_of(q.spec.cache.store if q.spec.cache is not None else "json")
+        assert q.spec.cache is not None, "a read spec has a cache section"
+        kind = kind_of(q.spec.cache.store)
         context = read_context(q)
         files[f"{q.spec.name}.py"] = env.get_template(kind.template).render(context)
         files[f"tests/test_{q.spec.name}.py"] = env.get_template(kind.test_template).render(context)

@@ -1,6 +1,6 @@
 """Files -> disk, all or nothing; or the list of stale files for ``--check``.
 
-The build renders everything first (emit.py), then either compares it with
+The build renders and formats everything first (render.py, format.py), then either compares it with
 generated/ or writes it to a temporary directory beside generated/ and swaps
 the two, so a failed or interrupted build never leaves a half-written tree.
 

@@ -8,7 +8,7 @@ A store kind's own fields (``near``, ``member``, ``score``, ``bitmap``,
 
 from __future__ import annotations
 
-from generator.stores import STORES
+from generator.stores import DEFAULT_STORE, STORES
 from generator.stores.base import StoreKind
 
 SPEC_FIELDS: dict[str, tuple[str, ...]] = {
@@ -71,8 +71,10 @@ DOCS: dict[str, str] = {
     "ttl": "Seconds, or 30s / 5m / 1h / 1d (combinations like 1h30m too); at most a year.",
     "jitter": "Spread of expiry, 0% to 50% (e.g. 10%), so keys set together do not expire together.",
     "tags": "Tag templates: {param} or {row.column}; invalidating a tag drops every entry under it.",
-    "cache": "How results are cached: key template, ttl, jitter, tags, store, stampede, negative_ttl, near, near_size (store: json); member and score for store: zset; bitmap for store: bitmap.",
-    "store": "json (default): one string; hash: a returns: one row, a field per column; zset: a ranking (member, score); bitmap: a set of small integers or seat labels.",
+    "cache": "How results are cached: key template, ttl, jitter, tags, store, stampede, negative_ttl; "
+    + "; ".join(f"{', '.join(kind.cache_fields)} for store: {kind.name}" for kind in STORES.values() if kind.cache_fields)
+    + ".",
+    "store": "; ".join(f"{name}{' (default)' if name == DEFAULT_STORE else ''}: {kind.summary}" for name, kind in STORES.items()) + ".",
     "stampede": "lock (default): one caller fills a missing key; early: probabilistic early refresh; none.",
     "negative_ttl": "How long an empty result is cached (default: ttl).",
     "type": "str int float decimal bool date datetime time.",

@@ -24,7 +24,7 @@ from generator.model import PY_TYPES, RESERVED_NAMES, CacheSpec, ColumnOverride,
 from generator.spec.fields import CACHE_FIELDS, COLUMN_FIELDS, OWN_CACHE_FIELDS, OWN_TRIGGER_FIELDS, PARAM_FIELDS, SPEC_FIELDS, TRIGGER_FIELDS
 from generator.spec.load import RawSpec, span
 from generator.spec.reader import Reader, describe, parse_jitter, scalar
-from generator.stores import STORES
+from generator.stores import DEFAULT_STORE, STORES
 from generator.stores.base import CacheSection, StoreKind
 
 _NAME = re.compile(r"[a-z_][a-z0-9_]*\Z")
@@ -143,7 +143,7 @@ def _cache(c: Reader, node: yaml.Node, params: tuple[Param, ...], returns: str |
     """The cache section, and the store kind that reads the rest of the spec's own fields (None: unknown)."""
     fields = c.mapping(node, "cache", CACHE_FIELDS)
     where = span(c.path, node)
-    store = c.choice(fields["store"][1], "cache.store", CACHE_FIELDS["store"]) if "store" in fields else "json"
+    store = c.choice(fields["store"][1], "cache.store", CACHE_FIELDS["store"]) if "store" in fields else DEFAULT_STORE
     kind = STORES.get(store) if store is not None else None
     if kind is not None:
         _misplaced(c, fields, "cache", OWN_CACHE_FIELDS, kind)

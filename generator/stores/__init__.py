@@ -17,6 +17,7 @@ from generator.stores.zset import ZSET
 
 # The registry, json (the default) first; a write module lists the kinds' plans in this order.
 STORES: dict[str, StoreKind] = {kind.name: kind for kind in (JSON, HASH, ZSET, BITMAP)}
+DEFAULT_STORE = JSON.name  # a spec without cache.store
 
 
 def kind_of(store: str) -> StoreKind:

@@ -111,6 +111,7 @@ class StoreKind:
     """A store kind's hooks; the defaults are what ``store: json`` needs (nothing)."""
 
     name: ClassVar[str]
+    summary: ClassVar[str]  # what an entry is, for the spec format's docs
     template: ClassVar[str]  # the accessor template; it extends accessor_base.py.jinja
     test_template: ClassVar[str]  # the generated tests' template
     codes: ClassVar[tuple[str, ...]] = ()  # the error codes of its own rules (diagnostics.CODES says what each means)

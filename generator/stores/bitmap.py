@@ -140,6 +140,7 @@ def _key(spec: Spec, order: tuple[int, ...] | None = None) -> str:
 
 class Bitmap(StoreKind):
     name = "bitmap"
+    summary = "a set of small integers or seat labels"
     template = "accessor_bitmap.py.jinja"
     test_template = "test_accessor_bitmap.py.jinja"
     codes = ("FG100", "FG101", "FG102", "FG103", "FG104", "FG105")

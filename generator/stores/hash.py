@@ -102,6 +102,7 @@ def refresh_plans(write: CompiledQuery, reads: Sequence[CompiledQuery]) -> tuple
 
 class Hash(StoreKind):
     name = "hash"
+    summary = "a returns: one row, a field per column"
     template = "accessor_hash.py.jinja"
     test_template = "test_accessor_hash.py.jinja"
     codes = ("FG094",)

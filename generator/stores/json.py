@@ -28,6 +28,7 @@ _ELSEWHERE = "the other stores are read from Valkey on every call"
 
 class Json(StoreKind):
     name = "json"
+    summary = "one string"
     template = "accessor_json.py.jinja"
     test_template = "test_accessor.py.jinja"
     codes = ("FG042", "FG094")  # near and near_size; the two on another store

@@ -90,6 +90,7 @@ def options(spec: Spec) -> ZsetOptions:
 
 class Zset(StoreKind):
     name = "zset"
+    summary = "a ranking (member, score)"
     template = "accessor_zset.py.jinja"
     test_template = "test_accessor_zset.py.jinja"
     codes = ("FG094", "FG095", "FG096", "FG097")
