@@ -203,14 +203,16 @@ def _misplaced(c: Reader, fields: dict[str, tuple[yaml.Node, yaml.Node]], sectio
             c.error(key, own.misplaced, f"{section}.{name} applies to store: {owner.name} only{why}; remove it, or write store: {owner.name}")
 
 
-def _triggers(c: Reader, node: yaml.Node, kind: StoreKind | None) -> tuple[Trigger, ...]:
+def _triggers(c: Reader, node: yaml.Node, kind: StoreKind | None, known: bool) -> tuple[Trigger, ...]:
+    """The invalidate: entries; ``kind`` reads its own fields of them (``known``: the spec's store is known, None for none)."""
     if not isinstance(node, yaml.SequenceNode):
         c.error(node, "FG012", "invalidate must be a list of {table: ..., tags: [...]} or {table: ..., all: true}")
         return ()
     out = []
     for item in node.value:
         fields = c.mapping(item, "invalidate[]", TRIGGER_FIELDS)
-        _misplaced(c, fields, "invalidate[]", OWN_TRIGGER_FIELDS, kind)
+        if known:
+            _misplaced(c, fields, "invalidate[]", OWN_TRIGGER_FIELDS, kind)
         own = {k: v for k, v in fields.items() if k in OWN_TRIGGER_FIELDS}
         if "table" not in fields:
             if isinstance(item, yaml.MappingNode):
@@ -311,7 +313,8 @@ def validate(raw: RawSpec) -> Spec:
     lookup = bool(c.boolean(fields["lookup"][1], "lookup")) if "lookup" in fields else False
     if lookup and kind != "write":
         c.error(fields["lookup"][0], "FG013", "lookup: applies to kind: write specs only")
-    triggers = _triggers(c, fields["invalidate"][1], store) if "invalidate" in fields else ()
+    known = not (kind == "read" and "cache" in fields and store is None)  # False: cache.store names no kind (reported)
+    triggers = _triggers(c, fields["invalidate"][1], store, known) if "invalidate" in fields else ()
     columns = _columns(c, fields["columns"][1]) if "columns" in fields else ()
     examples = _examples(c, fields["examples"][1], params) if "examples" in fields else ()
     if c.problems:
