@@ -1,8 +1,10 @@
 """flughafen-gen's command line: ``main(argv) -> exit code``.
 
 Exit codes: 0 done; 1 ``build --check`` found stale files (or a verification
-failed); 2 errors in the specs, the configuration or the command line, or a
-missing extra (named in one line).
+failed); 2 errors in the specs or the command line; 3 the environment failed
+(a database, Valkey, a file or a package), told in one line (``--debug`` shows
+the traceback): a configuration that cannot work, a missing extra (the line
+names it) or a package not built yet among them.
 """
 
 from __future__ import annotations
@@ -21,6 +23,17 @@ from generator.diagnostics import SpecError
 EXIT_OK = 0
 EXIT_STALE = 1
 EXIT_ERRORS = 2
+EXIT_ENVIRONMENT = 3
+
+DESCRIPTION = "Declarative query-to-cache code generator: YAML specs in, typed cached accessors out."
+EPILOG = """exit codes:
+  0  done
+  1  build --check found stale files, check found lint findings, or verify found a difference
+  2  errors in the specs or on the command line (each with file, line and column)
+  3  the environment failed: a database, Valkey, a file or a package (--debug for the traceback)
+
+configuration: [tool.flughafen] in pyproject.toml, or flughafen.toml; FLUGHAFEN_DATABASE_URL
+and FLUGHAFEN_CACHE_URL override it."""
 
 
 def _print_errors(err: SpecError) -> None:
@@ -45,17 +58,23 @@ def _build_tools(command: str) -> None:
 def cmd_build(args: argparse.Namespace) -> int:
     _build_tools("build")
     from generator.pipeline import build, display
-    from generator.write import stale, write_tree
+    from generator.write import OutputFolderError, check_output_folder, stale, with_marker, write_tree
 
     settings = load_settings()
-    specs_dir = Path(args.specs) if args.specs else settings.specs
-    out_dir = Path(args.out) if args.out else settings.out
+    specs_dir = Path(args.specs) if args.specs else Path(display(settings.specs))
+    out_dir = Path(args.out) if args.out else Path(display(settings.out))
     # A specs folder named on the command line brings its own schema.sql; the configured one, the configured schema.
     schema = Path(args.schema) if args.schema else (settings.schema if not args.specs else None)
     if not specs_dir.is_dir():
         print(f"error: {display(specs_dir)}: no such directory of specs", file=sys.stderr)
         return EXIT_ERRORS
-    files = build(specs_dir, schema)
+    if not args.check:
+        try:
+            check_output_folder(out_dir, keep=[specs_dir] + ([schema] if schema else []))
+        except OutputFolderError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return EXIT_ERRORS
+    files = with_marker(build(specs_dir, schema))
     if args.check:
         wrong = stale(files, out_dir)
         for path in wrong:
@@ -165,13 +184,19 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 
 def cmd_warm(args: argparse.Namespace) -> int:
-    from generator.warm import warm
+    from generator.warm import WarmInputError, warm
 
-    return warm(args.name, args.params, args.from_query, args.database, args.cache, load_settings())
+    try:
+        return warm(args.name, args.params, args.from_query, args.database, args.cache, load_settings())
+    except WarmInputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_ERRORS
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="flughafen-gen", description=__doc__.splitlines()[0] if __doc__ else None)
+    p = argparse.ArgumentParser(prog="flughafen-gen", description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    p.add_argument("--debug", action="store_true", help="show the traceback of an environment error (exit 3)")
     sub = p.add_subparsers(dest="command", required=True)
 
     b = sub.add_parser("build", help="generate accessor modules from specs")
@@ -223,10 +248,20 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _version() -> str:
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version("flughafen-gen")
+    except importlib.metadata.PackageNotFoundError:
+        return "(not installed)"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["db"]:
-        return _guarded(lambda: cmd_db(argparse.Namespace(), argv[1:]))
+    if argv[:1] == ["db"] or argv[:2] == ["--debug", "db"]:
+        rest = argv[argv.index("db") + 1 :]
+        return _guarded(lambda: cmd_db(argparse.Namespace(), rest), debug=argv[0] == "--debug")
     args = parser().parse_args(argv)
     handlers = {
         "build": cmd_build,
@@ -239,20 +274,52 @@ def main(argv: Sequence[str] | None = None) -> int:
         "stats": cmd_stats,
         "warm": cmd_warm,
     }
-    return _guarded(lambda: handlers[args.command](args))
+    return _guarded(lambda: handlers[args.command](args), debug=args.debug)
 
 
-def _guarded(run: Callable[[], int]) -> int:
+# Where an exception comes from when it is the environment's failure, not a bug of ours.
+_ENVIRONMENT_MODULES = ("valkey", "pymysql", "psycopg", "sqlite3", "flughafen.config", "flughafen.db", "flughafen.extras")
+
+
+def environment_error(e: BaseException) -> bool:
+    """True for a failure of the environment (a server, a file, a package), which is told in one line."""
+    return isinstance(e, OSError) or any(c.__module__.split(".")[0] in _ENVIRONMENT_MODULES or c.__module__ in _ENVIRONMENT_MODULES for c in type(e).__mro__)
+
+
+def one_line(e: BaseException) -> str:
+    """The error as one line a user can act on, with any URL's password hidden.
+
+    >>> one_line(ConnectionRefusedError(111, "Connection refused"))
+    'ConnectionRefusedError: [Errno 111] Connection refused'
+    """
+    from flughafen.config import redact
+
+    text = " ".join(str(e).split()) or type(e).__name__
+    words = [redact(w) if "://" in w else w for w in text.split(" ")]
+    text = " ".join(words)
+    if type(e).__module__.startswith("flughafen"):
+        return text
+    return f"{type(e).__name__}: {text}"
+
+
+def _guarded(run: Callable[[], int], debug: bool = False) -> int:
     try:
         return run()
     except SpecError as err:
         _print_errors(err)
         return EXIT_ERRORS
-    except (ConfigError, MissingExtra, NotBuilt) as err:
+    except (ConfigError, MissingExtra, NotBuilt) as err:  # the message says what to do
+        if debug:
+            raise
         print(f"error: {err}", file=sys.stderr)
-        return EXIT_ERRORS
+        return EXIT_ENVIRONMENT
     except KeyboardInterrupt:
         return 130
+    except Exception as e:
+        if debug or not environment_error(e):
+            raise
+        print(f"error: {one_line(e)} (run with --debug for the traceback)", file=sys.stderr)
+        return EXIT_ENVIRONMENT
 
 
 if __name__ == "__main__":

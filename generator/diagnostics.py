@@ -62,6 +62,7 @@ CODES: dict[str, str] = {
     "FG001": "file cannot be read or is not valid UTF-8 text",
     "FG002": "YAML syntax error",
     "FG003": "the spec is not a mapping / empty file",
+    "FG004": "the spec is too large, too deep, or expands too far through aliases",
     "FG010": "unknown field",
     "FG011": "missing required field",
     "FG012": "wrong type for a field",

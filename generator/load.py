@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -50,19 +51,111 @@ def _check_duplicate_keys(path: str, node: yaml.Node, problems: list[Diagnostic]
             _check_duplicate_keys(path, item, problems)
 
 
+# Bounds on what one spec may be, so a hostile file fails in milliseconds with a
+# position instead of taking minutes or the stack: its size, its nesting, and the
+# nodes it holds once every alias is expanded (a "billion laughs" file is small
+# but expands to billions of nodes).
+MAX_SPEC_BYTES = 256 * 1024
+MAX_DEPTH = 32
+MAX_NODES = 20_000
+
+
+@dataclass
+class _Open:
+    """A mapping or sequence being read: its anchor, the nodes and depth seen inside it so far."""
+
+    anchor: str | None
+    nodes: int = 1
+    depth: int = 0
+
+
+def _check_shape(text: str, path: str) -> None:
+    """Refuse a spec that is too large, too deep, or expands too far through aliases (FG004).
+
+    Reads the YAML's events only (no tree is built), so the check is linear in the text:
+
+    >>> _check_shape("a: &x [1, 2]\\nb: *x\\n", "s.yaml")
+    >>> try:
+    ...     _check_shape("a: &x [1, *x]\\n", "s.yaml")
+    ... except SpecError as e:
+    ...     print(e.diagnostics[0].code, e.diagnostics[0].span)
+    FG004 s.yaml:1:11
+    """
+
+    def refuse(mark: Any, message: str) -> SpecError:
+        where = Span(path, mark.line + 1, mark.column + 1) if mark else Span(path, 1, 1)
+        return SpecError([Diagnostic(where, "FG004", message)])
+
+    size = len(text.encode("utf-8"))
+    if size > MAX_SPEC_BYTES:
+        raise refuse(None, f"the spec is {size:,} bytes; a spec may hold at most {MAX_SPEC_BYTES:,}")
+    anchors: dict[str, tuple[int, int]] = {}  # anchor -> (nodes, depth) of its finished node
+    stack: list[_Open] = [_Open(None, nodes=0)]
+    total = 0
+
+    def add(nodes: int, depth: int, mark: Any) -> None:
+        nonlocal total
+        top = stack[-1]
+        top.nodes += nodes
+        top.depth = max(top.depth, depth)
+        total += nodes
+        if total > MAX_NODES:
+            raise refuse(mark, f"the spec expands to more than {MAX_NODES:,} values (through aliases); a spec is far smaller: write the values out")
+        if len(stack) - 1 + depth > MAX_DEPTH:
+            raise refuse(mark, f"the spec nests deeper than {MAX_DEPTH} levels; a spec is a shallow mapping")
+
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.AliasEvent):
+            if event.anchor not in anchors:
+                if any(o.anchor == event.anchor for o in stack):
+                    raise refuse(event.start_mark, f"alias *{event.anchor} refers to the node that contains it (a recursive alias); a spec must be a finite tree")
+                raise refuse(event.start_mark, f"alias *{event.anchor} has no anchor &{event.anchor} before it")
+            nodes, depth = anchors[event.anchor]
+            add(nodes, depth, event.start_mark)
+        elif isinstance(event, yaml.ScalarEvent):
+            add(1, 0, event.start_mark)
+            if event.anchor is not None:
+                anchors[event.anchor] = (1, 0)
+        elif isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            stack.append(_Open(event.anchor))
+            total += 1
+            if len(stack) - 1 > MAX_DEPTH:
+                raise refuse(event.start_mark, f"the spec nests deeper than {MAX_DEPTH} levels; a spec is a shallow mapping")
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            done = stack.pop()
+            if done.anchor is not None:
+                anchors[done.anchor] = (done.nodes, done.depth + 1)
+            top = stack[-1]
+            top.nodes += done.nodes
+            top.depth = max(top.depth, done.depth + 1)
+
+
+def _syntax_error(path: str, e: yaml.YAMLError) -> SpecError:
+    """A YAML error in plain words, at its position; indentation mistakes are named as such."""
+    if not isinstance(e, yaml.MarkedYAMLError):
+        return SpecError([Diagnostic(Span(path, 1, 1), "FG002", f"YAML syntax error: {e}")])
+    mark = e.problem_mark or e.context_mark
+    where = Span(path, mark.line + 1, mark.column + 1) if mark else Span(path, 1, 1)
+    problem = (e.problem or "invalid YAML").strip()
+    context = f" ({e.context.strip()})" if e.context else ""
+    hint = ""
+    if any(s in problem for s in ("mapping values are not allowed", "expected <block end>", "could not find expected ':'")) or "block mapping" in (e.context or ""):
+        hint = "; check the indentation: keys of one mapping start in the same column, and a nested value is indented more than its key"
+    elif "found character '\\t'" in problem:
+        hint = "; YAML indents with spaces, not tabs"
+    return SpecError([Diagnostic(where, "FG002", f"YAML syntax error: {problem}{context}{hint}")])
+
+
 def parse_spec_text(text: str, path: str) -> RawSpec:
     if "\x00" in text:
         raise SpecError([Diagnostic(Span(path, 1, 1), "FG001", "the file holds binary data (NUL bytes); a spec is UTF-8 YAML text")])
     try:
+        _check_shape(text, path)
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        where = Span(path, mark.line + 1, mark.column + 1) if mark else Span(path, 1, 1)
-        problem = (e.problem or "invalid YAML").strip()
-        context = f" ({e.context.strip()})" if e.context else ""
-        raise SpecError([Diagnostic(where, "FG002", f"YAML syntax error: {problem}{context}")]) from e
+        raise _syntax_error(path, e) from e
     except yaml.YAMLError as e:
-        raise SpecError([Diagnostic(Span(path, 1, 1), "FG002", f"YAML syntax error: {e}")]) from e
+        raise _syntax_error(path, e) from e
     if root is None:
         raise SpecError([Diagnostic(Span(path, 1, 1), "FG003", "the file is empty; a spec is a mapping with at least `name` and `sql`")])
     if not isinstance(root, yaml.MappingNode):

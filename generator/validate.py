@@ -7,6 +7,7 @@ from the same tables, so the two cannot drift apart.
 from __future__ import annotations
 
 import datetime
+import math
 import difflib
 import keyword
 import re
@@ -159,9 +160,23 @@ def _describe(node: yaml.Node) -> str:
     return f"{tag} {node.value!r}" if tag != "null" else "nothing (null)"
 
 
+_CONSTRUCTOR = yaml.constructor.SafeConstructor()
+
+
+def _scalar(node: yaml.ScalarNode) -> object:
+    """The value of a scalar node as its resolved tag says, built from the node (never by parsing its text again).
+
+    >>> _scalar(yaml.compose('"a: b: c"'))
+    'a: b: c'
+    >>> _scalar(yaml.compose("12"))
+    12
+    """
+    return _CONSTRUCTOR.construct_object(node, deep=True)
+
+
 def _bool(c: _Checker, node: yaml.Node, what: str) -> bool | None:
     if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:bool":
-        return bool(yaml.safe_load(node.value))
+        return bool(_scalar(node))
     c.error(node, "FG012", f"{what} must be true or false, found {_describe(node)}")
     return None
 
@@ -219,7 +234,10 @@ def _example_value(c: _Checker, node: yaml.Node, p: Param) -> tuple[bool, object
             return True, None
         c.error(node, "FG012", f"example value of {p.name} is null but the parameter is not nullable")
         return False, None
-    value: object = yaml.safe_load(node.value) if isinstance(node, yaml.ScalarNode) else None
+    try:
+        value: object = _scalar(node) if isinstance(node, yaml.ScalarNode) else None
+    except (ValueError, OverflowError, yaml.YAMLError):  # e.g. 2024-13-45 looks like a date but is none
+        value = None
     raw = node.value if isinstance(node, yaml.ScalarNode) else ""
     converters: dict[str, Callable[[], object]] = {
         "str": lambda: raw if node.tag == "tag:yaml.org,2002:str" else _fail(),
@@ -235,6 +253,9 @@ def _example_value(c: _Checker, node: yaml.Node, p: Param) -> tuple[bool, object
         converted = converters[p.type]()
     except (ValueError, InvalidOperation, TypeError):
         c.error(node, "FG012", f"example value {raw!r} is not a {p.type} (the type of {p.name})")
+        return False, None
+    if isinstance(converted, (float, Decimal)) and not math.isfinite(converted):
+        c.error(node, "FG012", f"example value {raw!r} of {p.name} is not a finite number; databases store no NaN or infinity in a {p.type} column")
         return False, None
     if p.pattern is not None and isinstance(converted, str) and not re.fullmatch(p.pattern, converted):
         c.error(node, "FG012", f"example value {raw!r} does not match the pattern of {p.name}: {p.pattern}")
@@ -382,7 +403,7 @@ def _near(c: _Checker, fields: dict[str, tuple[yaml.Node, yaml.Node]], ttl: int 
     if "near_size" not in fields:
         return near, None
     node = fields["near_size"][1]
-    value = yaml.safe_load(node.value) if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:int" else None
+    value = _scalar(node) if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:int" else None
     if not isinstance(value, int) or not 1 <= value <= MAX_NEAR_SIZE:
         c.error(node, "FG042", f"cache.near_size: {_describe(node)} is not a number of entries; write a whole number from 1 to {MAX_NEAR_SIZE}")
         return near, None
@@ -424,7 +445,7 @@ def _moves(c: _Checker, node: yaml.Node) -> tuple[str | None, float]:
     by = 1.0
     if "by" in fields:
         bnode = fields["by"][1]
-        value = yaml.safe_load(bnode.value) if isinstance(bnode, yaml.ScalarNode) else None
+        value = _scalar(bnode) if isinstance(bnode, yaml.ScalarNode) else None
         if not isinstance(value, (int, float)) or isinstance(value, bool) or value == 0:
             c.error(bnode, "FG012", f"invalidate[].moves.by must be a number other than 0, found {_describe(bnode)}")
         else:

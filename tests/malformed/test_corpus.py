@@ -30,6 +30,14 @@ invalidate:
 """
 
 
+def laughs(depth: int) -> bytes:
+    """A "billion laughs" spec: about 1 KB of text whose aliases expand to 10**depth values."""
+    lines = ['l0: &l0 "lol"']
+    for i in range(1, depth + 1):
+        lines.append(f"l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 10) + "]")
+    return (GOOD + "x-laughs:\n" + "".join(f"  {line}\n" for line in lines)).encode()
+
+
 def edit(old: str, new: str) -> bytes:
     assert old in GOOD, old
     return GOOD.replace(old, new, 1).encode()
@@ -47,6 +55,11 @@ CASES: list[tuple[str, bytes, str, int, int]] = [
     ("tab indentation", b"name: q\nparams:\n\tflight_id: int\n", "FG002", 3, 1),
     ("unclosed flow mapping", b"name: q\nparams: {flight_id: int\nsql: x\n", "FG002", 3, 4),
     ("unclosed quote", b'name: "q\nsql: x\n', "FG002", 3, 1),
+    ("billion laughs", laughs(9), "FG004", 19, 12),
+    ("recursive alias", GOOD.encode() + b"x-loop: &x [1, *x]\n", "FG004", 13, 16),
+    ("5,000-deep nesting", GOOD.encode() + b"x-deep: " + b"[" * 5000 + b"]" * 5000 + b"\n", "FG004", 13, 40),
+    ("a spec of 300 KB", edit("name: q\n", "name: q\nsummary: " + "x" * 300_000 + "\n"), "FG004", 1, 1),
+    ("alias without anchor", GOOD.encode() + b"x-alias: *nowhere\n", "FG004", 13, 10),
     ("duplicate key", edit("returns: one\n", "returns: one\nreturns: many\n"), "FG010", 7, 1),
     # -- fields
     ("unknown top-level field", edit("returns: one\n", "returns: one\nretrun: many\n"), "FG010", 7, 1),
@@ -79,6 +92,9 @@ CASES: list[tuple[str, bytes, str, int, int]] = [
     ("zset member is a parameter", GOOD.replace("returns: one", "returns: many").replace("f.departure FROM", "COUNT(*) AS bookings FROM").replace(":flight_id\n", ":flight_id GROUP BY f.flight_id\n").replace("  ttl: 5m\n", "  ttl: 5m\n  store: zset\n  member: flight_id\n  score: bookings\n").encode(), "FG095", 11, 11),
     ("zset score not a number", GOOD.replace("returns: one", "returns: many").replace("  ttl: 5m\n", "  ttl: 5m\n  store: zset\n  member: flight_id\n  score: departure\n").encode(), "FG096", 12, 10),
     ("dialect unknown", edit("returns: one\n", "returns: one\ndialect: oracle\n"), "FG013", 7, 10),
+    ("example text that looks like YAML", edit("returns: one\n", "returns: one\nexamples:\n  - {flight_id: \"a: b: c\"}\n"), "FG012", 8, 17),
+    ("example .nan", GOOD.replace("flight_id: int", "flight_id: float").replace("returns: one\n", "returns: one\nexamples:\n  - {flight_id: .nan}\n").encode(), "FG012", 8, 17),
+    ("example date that is no date", GOOD.replace("flight_id: int", "flight_id: date").replace("returns: one\n", "returns: one\nexamples:\n  - {flight_id: 2024-13-45}\n").encode(), "FG012", 8, 17),
     # -- durations and jitter
     ("ttl in words", edit("ttl: 5m", "ttl: five minutes"), "FG040", 9, 8),
     ("ttl negative", edit("ttl: 5m", "ttl: -5"), "FG040", 9, 8),
@@ -118,6 +134,12 @@ CASES: list[tuple[str, bytes, str, int, int]] = [
     ("trigger tag names an unknown column", edit('tags: ["flight:{flight_id}"]', 'tags: ["flight:{flightid}"]'), "FG070", 12, 20),
     ("trigger without tags or all", edit('    tags: ["flight:{flight_id}"]\n', ""), "FG011", 11, 5),
 ]
+
+
+def test_an_indentation_mistake_is_named_as_one(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (project / "specs" / "q.yaml").write_bytes(edit("  ttl: 5m\n", "   ttl: 5m\n"))
+    assert main(["build", "specs"]) == 2
+    assert "check the indentation" in capsys.readouterr().err
 
 
 @pytest.fixture

@@ -64,7 +64,7 @@ def test_explain_warm_worker_and_stats_load_the_configured_package(shop: Path) -
 
 def test_a_command_before_the_build_says_to_build(shop: Path) -> None:
     done = run([GEN, "explain", "products_in_category"], shop, clean_env())
-    assert done.returncode == 2
+    assert done.returncode == 3
     assert done.stderr.startswith("error: no package 'shop.cache' in ")
     assert "run: flughafen-gen build" in done.stderr and "Traceback" not in done.stderr
 
@@ -73,7 +73,7 @@ def test_an_unknown_key_is_an_error_naming_it_and_the_nearest_key(shop: Path) ->
     (shop / "pyproject.toml").write_text(pyproject(("sqlite://",), extra='pakage = "shop.cache"\n'))
     for command in (["build"], ["demo"], ["explain", "products_in_category"]):
         done = run([GEN, *command], shop, clean_env())
-        assert done.returncode == 2
+        assert done.returncode == 3
         assert done.stderr.strip() == (
             "error: pyproject.toml [tool.flughafen]: unknown key 'pakage'; "
             "did you mean 'package' (the import name of the generated package, e.g. myapp.cache)?"
@@ -95,7 +95,7 @@ def test_settings_that_cannot_work_are_refused_saying_why(shop: Path, setting: s
     kept = [line for line in text.splitlines() if not line.startswith(key + " =")]
     (shop / "pyproject.toml").write_text("\n".join(kept).replace("[tool.flughafen]", f"[tool.flughafen]\n{setting}") + "\n")
     done = run([GEN, "build"], shop, clean_env())
-    assert done.returncode == 2
+    assert done.returncode == 3
     assert message in done.stderr and "Traceback" not in done.stderr
 
 

@@ -178,5 +178,5 @@ def test_the_runtime_alone_calls_the_accessor_without_the_build_tools(shop: Path
 
 def test_a_build_without_the_build_extra_says_in_one_line_which_extra_to_install(shop: Path, runtime_venv: Path) -> None:
     done = run([runtime_venv / "flughafen-gen", "build", "--check"], shop, clean_env(runtime_venv))
-    assert done.returncode == 2
+    assert done.returncode == 3
     assert done.stderr == "error: flughafen-gen build needs the 'jinja2' package: pip install 'flughafen-gen[build]'\n"
