@@ -63,6 +63,10 @@ class Settings:
     test_databases: tuple[str, ...]
     seed: str | None
 
+    def shown(self, path: Path) -> str:
+        """A path as messages show it: relative to the project when inside it."""
+        return path.relative_to(self.root).as_posix() if path.is_relative_to(self.root) else path.as_posix()
+
     @property
     def import_root(self) -> Path:
         """The folder that must be on ``sys.path`` for ``package`` to import from ``out``."""

@@ -28,7 +28,7 @@ def package(settings: Settings) -> ModuleType:
         if e.name is None or not (settings.package + ".").startswith(e.name + "."):
             raise  # the package is there, something it imports is not: show that
         raise NotBuilt(
-            f"no package {settings.package!r} in {settings.out}; run: flughafen-gen build (it writes there, see {settings.source})"
+            f"no package {settings.package!r} in {settings.shown(settings.out)}/; run: flughafen-gen build (it writes there, see {settings.source})"
         ) from None
 
 

@@ -67,11 +67,7 @@ def _server_url(url: DatabaseUrl) -> DatabaseUrl:
 
 def catalog_of(settings: Settings) -> Catalog:
     """The schema, as the build reads it; its errors name the file as the project shows it."""
-    try:
-        shown = settings.schema.relative_to(settings.root).as_posix()
-    except ValueError:
-        shown = settings.schema.as_posix()
-    return load_catalog(settings.schema, shown)
+    return load_catalog(settings.schema, settings.shown(settings.schema))
 
 
 def create_tables(url: DatabaseUrl, catalog: Catalog) -> None:
@@ -117,7 +113,7 @@ def seed_function(settings: Settings) -> Callable[[Runtime], object] | None:
     module_name, _, attribute = settings.seed.partition(":")
     for folder in (settings.root, settings.import_root):
         if str(folder) not in sys.path:
-            sys.path.insert(0, str(folder))
+            sys.path.append(str(folder))  # last: what is importable already comes first
     try:
         function: Any = getattr(importlib.import_module(module_name), attribute)
     except (ImportError, AttributeError) as e:

@@ -132,6 +132,6 @@ def _make_and_seed(settings: Settings, url: DatabaseUrl) -> None:
     ensure_database(url)
     if len(missing_tables(url, catalog)) < len(catalog.tables):
         return
-    print(f"making the tables of {settings.schema.name} and seeding them with {settings.seed} (once)...", file=sys.stderr)
+    print(f"making the tables of {settings.shown(settings.schema)} and seeding them with {settings.seed} (once)...", file=sys.stderr)
     create_tables(url, catalog)
     seed(settings, url)

@@ -89,7 +89,7 @@ def _venv(folder: Path, *requirements: str) -> Path:
 
 @pytest.fixture(scope="session")
 def build_venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _venv(tmp_path_factory.mktemp("venvs") / "build", f"{wheel}[build,embedded,mysql,postgres,test]", "psycopg[binary]>=3.2")
+    return _venv(tmp_path_factory.mktemp("venvs") / "build", f"{wheel}[build,embedded,mysql,postgres,test]", "psycopg[binary]>=3.2", "mypy>=1.10")
 
 
 @pytest.fixture(scope="session")
@@ -156,6 +156,11 @@ def test_its_generated_tests_pass_on_every_configured_database(shop: Path, build
     assert f"{test}[sqlite] PASSED" in done.stdout, done.stdout
     for dialect in ("mysql", "postgres"):
         assert f"{test}[{dialect}] {'PASSED' if _server_up(dialect) else 'SKIPPED'}" in done.stdout, done.stdout
+
+
+def test_the_generated_package_passes_mypy_strict_against_the_installed_runtime(shop: Path, build_venv: Path) -> None:
+    done = run([build_venv / "python", "-m", "mypy", "--strict", "--no-incremental", "src/shop/cache"], shop, clean_env(build_venv))
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_the_commands_of_the_installed_tool_serve_the_project(shop: Path, build_venv: Path) -> None:
