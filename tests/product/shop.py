@@ -103,7 +103,7 @@ def clean_env(bin_dir: Path | None = None, **extra: str) -> dict[str, str]:
 
 
 def run(args: list[str | Path], cwd: Path, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(a) for a in args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([str(a) for a in args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def this_venv_bin() -> Path:

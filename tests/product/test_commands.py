@@ -29,7 +29,7 @@ def test_build_writes_the_configured_package_whose_tests_import_it_relatively(sh
     assert sorted(p.name for p in package.glob("*.py")) == ["__init__.py", "products_in_category.py"]
     test = (package / "tests" / "test_products_in_category.py").read_text()
     assert "from .. import products_in_category" in test
-    assert not [p for p in package.rglob("*.py") if re.search(r"^\s*(from|import) generated\b", p.read_text(), re.M)]
+    assert not [p for p in package.rglob("*.py") if re.search(r"^\s*(from|import) generated\b", p.read_text(), re.MULTILINE)]
     assert not (shop / "generated").exists()
     assert run([GEN, "build", "--check"], shop, clean_env()).returncode == 0
 
