@@ -14,7 +14,6 @@ MariaDB to PostgreSQL is a configuration change with no rebuild.
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -68,6 +67,7 @@ class CacheUrl:
     password: str | None = field(default=None, repr=False)
     tls: bool = False
     ca_file: str | None = None  # valkeys://...?ca=/path/ca.crt: the CA that signed the server's certificate
+    off: bool = False  # cache_url = "off": every read queries the database, nothing is stored
 
     def redacted(self) -> str:
         return redact(self.raw)
@@ -137,9 +137,11 @@ def parse_database_url(url: str, base_dir: Path | None = None) -> DatabaseUrl:
 def parse_cache_url(url: str) -> CacheUrl:
     if url.strip() == "embedded":
         return CacheUrl(url, embedded=True)
+    if url.strip() == "off":
+        return CacheUrl(url, off=True)
     scheme = url.partition("://")[0].lower()
     if scheme not in ("valkey", "valkeys", "redis", "rediss") or "://" not in url:
-        raise ConfigError(f"cache URL {redact(url)!r}: use valkey://host:port/db, valkeys:// for TLS, or embedded")
+        raise ConfigError(f"cache URL {redact(url)!r}: use valkey://host:port/db, valkeys:// for TLS, embedded, or off")
     try:
         parts = urlsplit(url)
         port = parts.port or 6379
@@ -178,20 +180,9 @@ def find_project_dir(start: Path | None = None) -> Path:
 
 
 def _file_settings(project_dir: Path) -> dict[str, str]:
-    for name, section in (("flughafen.toml", None), ("pyproject.toml", "tool.flughafen")):
-        path = project_dir / name
-        if not path.is_file():
-            continue
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError) as e:
-            raise ConfigError(f"{path}: {e}") from None
-        if section:
-            for part in section.split("."):
-                data = data.get(part, {}) if isinstance(data, dict) else {}
-        if data:
-            return {k: str(v) for k, v in data.items() if isinstance(v, str)}
-    return {}
+    from flughafen.settings import read_table  # it imports this module
+
+    return {k: v for k, v in read_table(project_dir)[1].items() if isinstance(v, str)}
 
 
 def load_config(database_url: str | None = None, cache_url: str | None = None, project_dir: Path | None = None) -> Config:

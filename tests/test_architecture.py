@@ -29,12 +29,42 @@ GENERATOR_ALLOWED: dict[str, set[str]] = {
     "write": set(),
     "pipeline": {"diagnostics", "format", "link", "model", "render", "schema", "spec", "sql", "write"},
     "dataset": {"model", "schema"},  # the FlughafenDB loader
-    "testing": {"dataset"},  # the pytest fixture generated tests use
-    "commands": {"dataset", "diagnostics", "format", "link", "model", "pipeline", "render", "schema", "spec", "sql", "stores", "write"},
-    "cli": {"commands", "dataset", "diagnostics", "pipeline", "write"},
+    "databases": {"dataset", "schema"},  # test and demo databases: made, filled
+    "dataset.seed": {"dataset", "databases"},  # the seed hook of [tool.flughafen], which the test databases call
+    "accessors": set(),  # the configured generated package, imported
+    "commands": {
+        "accessors",
+        "databases",
+        "dataset",
+        "diagnostics",
+        "format",
+        "link",
+        "model",
+        "pipeline",
+        "render",
+        "schema",
+        "spec",
+        "sql",
+        "stores",
+        "write",
+    },
+    "cli": {"accessors", "commands", "dataset", "diagnostics", "pipeline", "write"},
     "__main__": {"cli"},
 }
 STAGES = {"spec", "sql", "link", "render", "format", "write", "pipeline", "stores"}
+# Modules that are a part of their own, above the rest of their package.
+OWN_PARTS = {"dataset/seed.py": "dataset.seed"}
+
+
+def part_of(module: str) -> str:
+    """``spec/validate.py`` -> ``spec``; ``link.py`` -> ``link``; OWN_PARTS as listed."""
+    return OWN_PARTS.get(module, module.split("/")[0].removesuffix(".py"))
+
+
+def imported_part(name: str) -> str:
+    """``generator.spec.validate`` -> ``spec``; ``generator.dataset.seed`` -> ``dataset.seed``."""
+    path = "/".join(name.split(".")[1:])
+    return next((part for module, part in OWN_PARTS.items() if path == module.removesuffix(".py")), name.split(".")[1])
 
 
 def generator_imports() -> dict[str, dict[str, set[str]]]:
@@ -42,13 +72,13 @@ def generator_imports() -> dict[str, dict[str, set[str]]]:
     found: dict[str, dict[str, set[str]]] = {}
     for path in sorted((ROOT / "generator").rglob("*.py")):
         rel = path.relative_to(ROOT / "generator")
-        part = rel.parts[0].removesuffix(".py")
+        part = part_of(rel.as_posix())
         if part == "__init__":
             continue
         targets: set[str] = set()
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module] if isinstance(node, ast.ImportFrom) and node.module else []
-            targets.update(n.split(".")[1] for n in names if n.startswith("generator."))
+            targets.update(imported_part(n) for n in names if n.startswith("generator."))
         found.setdefault(part, {})[rel.as_posix()] = targets - {part}
     return found
 

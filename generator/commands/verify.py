@@ -20,8 +20,9 @@ import sqlglot
 from sqlglot import exp
 
 from flughafen import Runtime
+from flughafen.settings import load_settings
+from generator.accessors import read_modules
 from generator.commands.check import Context, _total_order
-from generator.commands.demo import accessor_modules
 from generator.model import CompiledQuery
 from generator.pipeline import emit, load_project
 from generator.sql.parse import tokenize
@@ -95,12 +96,12 @@ def verify(
     modules: list[Any] | None = None,
     schema: Path | None = None,
 ) -> list[Outcome]:
-    """Every example of ``modules`` (default: the package ``generated``) on every database."""
+    """Every example of ``modules`` (default: the configured package's read accessors) on every database."""
     ordered = ordered_specs(specs_dir, schema)
     runtimes = {url: Runtime.from_config(database_url=url, cache_url=cache_url) for url in database_urls}
     outcomes: list[Outcome] = []
     try:
-        for module in modules if modules is not None else accessor_modules():
+        for module in modules if modules is not None else read_modules(load_settings()):
             query = module.QUERY
             for example in module.EXAMPLES:
                 args = tuple(example[p.name] for p in query.params)

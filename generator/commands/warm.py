@@ -9,7 +9,6 @@ invalidation is not stored); the other stores fill each missing entry as a read.
 from __future__ import annotations
 
 import datetime
-import importlib
 import json
 import sys
 from decimal import Decimal
@@ -17,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from flughafen import Runtime
+from flughafen.settings import Settings
+from generator.accessors import module as accessor
 
 CHUNK = 100
 
@@ -139,9 +140,14 @@ def _read_params(path: Path, query: Any) -> list[tuple[Any, ...]]:
     return sets
 
 
-def warm(name: str, params_file: Path | None, from_query: str | None, database_url: str | None, cache_url: str | None) -> int:
-    query = importlib.import_module(f"generated.{name}").QUERY
-    with Runtime.from_config(database_url=database_url, cache_url=cache_url) as rt:
+def warm(
+    name: str, params_file: Path | None, from_query: str | None, database_url: str | None, cache_url: str | None, settings: Settings
+) -> int:
+    query = getattr(accessor(settings, name), "QUERY", None)
+    if query is None:
+        print(f"error: {name} is a write; warm fills the cache of reads", file=sys.stderr)
+        return 2
+    with Runtime.from_config(database_url=database_url, cache_url=cache_url, project_dir=settings.root) as rt:
         if params_file is not None:
             sets = _read_params(params_file, query)
         else:
