@@ -129,7 +129,9 @@ def test_the_wheel_has_the_runtime_the_build_tool_its_templates_and_data_and_no_
     assert {n.split("/")[0] for n in names if not n.startswith("flughafen_gen-")} == {"flughafen", "generator"}
     for needed in (
         "flughafen/testing.py",
-        "generator/templates/accessor.py.jinja",
+        "generator/templates/accessor_base.py.jinja",
+        "generator/templates/accessor_json.py.jinja",
+        "generator/stores/json.py",
         "generator/templates/test_accessor.py.jinja",
         "generator/dataset/flughafendb/schema.sql",
         "generator/dataset/flughafendb/airport.tsv.gz",
