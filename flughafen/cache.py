@@ -11,6 +11,7 @@ period, so an outage costs the application nothing but cache hits.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 import time
@@ -117,11 +118,15 @@ class CacheState:
         self._backoff = BACKOFF_START
         self.down = False
         self.errors = 0
+        # cache_url = "off": never usable, so every read queries the database and nothing is stored.
+        self.off = url.off
+        if url.off:
+            self.down, self.down_until = True, math.inf
         self._eviction_checked = False
         self._refusals = 0  # refused fills not yet reported in the log
         self._refusals_logged_at = -REFUSALS_LOGGED_EVERY
         # Local copies of near-cached queries (``cache: near:``); off: every read asks Valkey.
-        self.near_enabled = near_cache
+        self.near_enabled = near_cache and not url.off
         self.near = NearCache(self.client.connection_pool.make_connection, url.redacted())
 
     def _after_fork(self) -> None:
@@ -402,12 +407,16 @@ class CacheState:
         Local copies go after Valkey's: a reader that read the old value
         before this returns saw an older epoch and cannot store it.
         """
+        if self.off:
+            return
         self.client.delete(*keys)
         if self.near.stores:
             self.near.drop_keys(list(keys))
 
     def incr(self, key: str) -> None:
         """Bumps a query's generation (``fg:<name>:gen``): every entry of it, local copies too."""
+        if self.off:
+            return
         self.client.incr(key)
         if self.near.stores:
             self.near.drop_queries([key.split(":", 2)[1]])
@@ -416,7 +425,7 @@ class CacheState:
         from flughafen.keys import tag_key
         from flughafen.query import LOCK_MS, SEQUENCE_KEY, tag_marker_key
 
-        if not tags:
+        if not tags or self.off:
             return 0
         keys = [SEQUENCE_KEY]
         for tag in tags:

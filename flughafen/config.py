@@ -21,7 +21,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -110,6 +109,7 @@ class CacheUrl:
     password: str | None = field(default=None, repr=False)
     tls: bool = False
     ca_file: str | None = None  # valkeys://...?ca=/path/ca.crt: the CA that signed the server's certificate
+    off: bool = False  # cache_url = "off": every read queries the database, nothing is stored
 
     def redacted(self) -> str:
         return redact(self.raw)
@@ -346,9 +346,11 @@ def _sqlite_url(url: str, base_dir: Path | None, defaults: Timeouts) -> Database
 def parse_cache_url(url: str) -> CacheUrl:
     if url.strip() == "embedded":
         return CacheUrl(url, embedded=True)
+    if url.strip() == "off":
+        return CacheUrl(url, off=True)
     scheme = url.partition("://")[0].lower()
     if scheme not in ("valkey", "valkeys", "redis", "rediss") or "://" not in url:
-        raise ConfigError(f"cache URL {redact(url)!r}: use valkey://host:port/db, valkeys:// for TLS, or embedded")
+        raise ConfigError(f"cache URL {redact(url)!r}: use valkey://host:port/db, valkeys:// for TLS, embedded, or off")
     authority, after = _split_server_url(url, "cache")
     path, _, query = after.partition("?")
     port = _port(url, "cache", authority, 6379)
@@ -389,21 +391,10 @@ def find_project_dir(start: Path | None = None) -> Path:
 
 def _file_settings(project_dir: Path) -> tuple[str, dict[str, str]]:
     """(where they were read, the settings: strings, and numbers as text)."""
-    for name, section in (("flughafen.toml", None), ("pyproject.toml", "tool.flughafen")):
-        path = project_dir / name
-        if not path.is_file():
-            continue
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError) as e:
-            raise ConfigError(f"{path}: {e}") from None
-        if section:
-            for part in section.split("."):
-                data = data.get(part, {}) if isinstance(data, dict) else {}
-        if data:
-            where = f"{path}" + (f" [{section}]" if section else "")
-            return where, {k: str(v) for k, v in data.items() if isinstance(v, (str, int, float)) and not isinstance(v, bool)}
-    return "", {}
+    from flughafen.settings import read_table  # it imports this module
+
+    where, table = read_table(project_dir)
+    return where, {k: str(v) for k, v in table.items() if isinstance(v, (str, int, float)) and not isinstance(v, bool)}
 
 
 def load_config(database_url: str | None = None, cache_url: str | None = None, project_dir: Path | None = None) -> Config:

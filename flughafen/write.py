@@ -113,6 +113,9 @@ class WriteQuery:
         """
         self.check(args)
         rt = runtime if runtime is not None else _default()
+        if rt.cache.off:  # cache_url = "off": nothing cached to keep up to date, and no queue: applied now
+            with rt.db.transaction() as cur:
+                return self.apply_rows(cur, rt, args)[0]
         if self.mode == "behind":
             rt.cache.client.xadd(self.stream, {"args": self._encoder.encode(args)})
             return 0

@@ -3,16 +3,21 @@
 Exit codes: 0 done; 1 ``build --check`` found stale files (or a verification
 failed); 2 errors in the specs or the command line; 3 the environment failed
 (a database, Valkey, a file or a package), told in one line (``--debug`` shows
-the traceback).
+the traceback): a configuration that cannot work, a missing extra (the line
+names it) or a package not built yet among them.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
+from flughafen.config import ConfigError
+from flughafen.extras import MissingExtra, require
+from flughafen.settings import load_settings
+from generator.accessors import NotBuilt
 from generator.diagnostics import SpecError
 
 EXIT_OK = 0
@@ -44,65 +49,84 @@ def _print_errors(err: SpecError) -> None:
     print(f"{n} error{'s' if n != 1 else ''}; nothing was written", file=sys.stderr)
 
 
+def _build_tools(command: str) -> None:
+    """The build's own packages, or one line naming the extra that installs them (MissingExtra)."""
+    for module in ("jinja2", "sqlglot", "yaml", "black"):
+        require(module, f"flughafen-gen {command}")
+
+
 def cmd_build(args: argparse.Namespace) -> int:
-    from generator.pipeline import build
+    _build_tools("build")
+    from generator.pipeline import build, display
     from generator.write import OutputFolderError, check_output_folder, stale, with_marker, write_tree
 
-    specs_dir = Path(args.specs)
-    out_dir = Path(args.out)
+    settings = load_settings()
+    specs_dir = Path(args.specs) if args.specs else Path(display(settings.specs))
+    out_dir = Path(args.out) if args.out else Path(display(settings.out))
+    # A specs folder named on the command line brings its own schema.sql; the configured one, the configured schema.
+    schema = Path(args.schema) if args.schema else (settings.schema if not args.specs else None)
     if not specs_dir.is_dir():
-        print(f"error: {specs_dir}: no such directory of specs", file=sys.stderr)
+        print(f"error: {display(specs_dir)}: no such directory of specs", file=sys.stderr)
         return EXIT_ERRORS
     if not args.check:
         try:
-            check_output_folder(out_dir, keep=[specs_dir] + ([Path(args.schema)] if args.schema else []))
+            check_output_folder(out_dir, keep=[specs_dir] + ([schema] if schema else []))
         except OutputFolderError as e:
             print(f"error: {e}", file=sys.stderr)
             return EXIT_ERRORS
-    files = with_marker(build(specs_dir, Path(args.schema) if args.schema else None))
+    files = with_marker(build(specs_dir, schema))
     if args.check:
         wrong = stale(files, out_dir)
         for path in wrong:
-            print(f"stale: {(out_dir / path).as_posix()}")
+            print(f"stale: {display(out_dir / path)}")
         if wrong:
-            print(f"{len(wrong)} file(s) out of date; run: flughafen-gen build {args.specs}", file=sys.stderr)
+            again = "flughafen-gen build" + (f" {args.specs}" if args.specs else "")
+            print(f"{len(wrong)} file(s) out of date; run: {again}", file=sys.stderr)
             return EXIT_STALE
         return EXIT_OK
     changed = write_tree(files, out_dir)
     modules = sum(1 for p in files if p.endswith(".py") and "/" not in p and p != "__init__.py")
     state = "written" if changed else "unchanged"
-    print(f"{modules} accessor module(s) in {out_dir.as_posix()}/ ({state})")
+    print(f"{modules} accessor module(s) in {display(out_dir)}/ ({state})")
     return EXIT_OK
 
 
+def _specs(args: argparse.Namespace) -> Path:
+    return Path(args.specs) if args.specs else load_settings().specs
+
+
 def cmd_show(args: argparse.Namespace) -> int:
+    _build_tools("show")
     from generator.pipeline import compile_specs
 
-    for q in compile_specs(Path(args.specs)):
+    specs_dir = _specs(args)
+    for q in compile_specs(specs_dir):
         if q.spec.name == args.name:
             print(q.sql[args.dialect])
             return EXIT_OK
-    print(f"error: no spec named {args.name!r} in {args.specs}", file=sys.stderr)
+    print(f"error: no spec named {args.name!r} in {specs_dir}", file=sys.stderr)
     return EXIT_ERRORS
 
 
 def cmd_db(args: argparse.Namespace, rest: list[str]) -> int:
+    _build_tools("db")
     from generator.dataset.cli import main_db_load
 
     return main_db_load(rest)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from generator.demo import run_demo
+    from generator.commands.demo import run_demo
 
-    return run_demo(database_url=args.database, cache_url=args.cache, scale=args.scale)
+    return run_demo(database_url=args.database, cache_url=args.cache, settings=load_settings())
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from generator.checks import check
+    _build_tools("check")
+    from generator.commands.check import check
     from generator.pipeline import load_project
 
-    catalog, queries = load_project(Path(args.specs))
+    catalog, queries = load_project(_specs(args))
     found = check(queries, catalog)
     sources: dict[str, str] = {}
     for d in found:
@@ -114,8 +138,9 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    _build_tools("verify")
     from generator.dataset.load import is_loaded, load
-    from generator.verify import main_verify
+    from generator.commands.verify import main_verify
 
     urls = args.databases or [
         "mysql://root@127.0.0.1:3306/flughafen",
@@ -126,17 +151,16 @@ def cmd_verify(args: argparse.Namespace) -> int:
         for url in urls:
             if not is_loaded(url, args.load):
                 load(url, args.load)
-    return main_verify(urls, Path(args.specs))
+    return main_verify(urls, _specs(args))
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from generator.explain import explain
+    from generator.commands.explain import explain
 
-    return explain(args.name, args.database)
+    return explain(args.name, args.database, load_settings())
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    import importlib
     import logging
     import signal
     import threading
@@ -144,26 +168,24 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from flughafen import Runtime
     from flughafen.config import load_config
     from flughafen.worker import run_worker
+    from generator.accessors import write_modules
 
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%Y-%m-%dT%H:%M:%S%z", stream=sys.stderr
     )
     log = logging.getLogger("flughafen.worker")
-    config = load_config(args.database, args.cache)
-    if config.cache_url.embedded:
+    settings = load_settings()
+    config = load_config(args.database, args.cache, settings.root)
+    if config.cache_url.embedded or config.cache_url.off:
         print(
-            'error: cache_url is "embedded", a Valkey private to each process, so this worker cannot see the '
-            "application's queue: set FLUGHAFEN_CACHE_URL (or cache_url in [tool.flughafen]) to the shared valkey:// URL the application uses",
+            f'error: cache_url is "{config.cache_url.raw.strip()}", not a Valkey the application and this worker share, so the worker '
+            "cannot see the application's queue: set FLUGHAFEN_CACHE_URL (or cache_url in [tool.flughafen]) to the shared valkey:// URL",
             file=sys.stderr,
         )
         return EXIT_ERRORS
-    if str(config.project_dir) not in sys.path:
-        sys.path.insert(0, str(config.project_dir))  # the generated package lives in the project
-    package = importlib.import_module("generated")
-    writes = [importlib.import_module(f"generated.{n}").WRITE for n in getattr(package, "WRITES", [])]
-    behind = [w for w in writes if w.mode == "behind"]
+    behind = [m.WRITE for m in write_modules(settings) if m.WRITE.mode == "behind"]
     if not behind:
-        print("no write: behind specs; nothing to do", file=sys.stderr)
+        print(f"no write: behind specs in {settings.package}; nothing to do", file=sys.stderr)
         return EXIT_OK
     stop = threading.Event()
 
@@ -189,16 +211,16 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    from generator.stats import print_stats
+    from generator.commands.stats import print_stats
 
-    return print_stats(args.database, args.cache)
+    return print_stats(args.database, args.cache, load_settings())
 
 
 def cmd_warm(args: argparse.Namespace) -> int:
-    from generator.warm import WarmInputError, warm
+    from generator.commands.warm import WarmInputError, warm
 
     try:
-        return warm(args.name, args.params, args.from_query, args.database, args.cache)
+        return warm(args.name, args.params, args.from_query, args.database, args.cache, load_settings())
     except WarmInputError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_ERRORS
@@ -211,27 +233,26 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     b = sub.add_parser("build", help="generate accessor modules from specs")
-    b.add_argument("specs", nargs="?", default="specs", help="directory of *.yaml specs (default: specs)")
-    b.add_argument("--out", default="generated", help="output directory (default: generated)")
-    b.add_argument("--schema", default=None, help="schema DDL (default: SPECS/schema.sql)")
-    b.add_argument("--check", action="store_true", help="write nothing; exit 1 when generated/ is stale")
+    b.add_argument("specs", nargs="?", default=None, help="directory of *.yaml specs (default: specs in [tool.flughafen], or specs)")
+    b.add_argument("--out", default=None, help="output directory (default: out in [tool.flughafen], or the package's folder)")
+    b.add_argument("--schema", default=None, help="schema DDL (default: schema in [tool.flughafen], or SPECS/schema.sql)")
+    b.add_argument("--check", action="store_true", help="write nothing; exit 1 when the output is stale")
 
     s = sub.add_parser("show", help="print the SQL held for one dialect")
     s.add_argument("name")
     s.add_argument("--dialect", choices=["mysql", "postgres", "sqlite"], default="mysql")
-    s.add_argument("--specs", default="specs")
+    s.add_argument("--specs", default=None)
 
     sub.add_parser("db", help="database commands: db load --scale tiny|small [--database URL]", add_help=False)
 
-    d = sub.add_parser("demo", help="load tiny data if missing, call every accessor cold and warm")
+    d = sub.add_parser("demo", help="call every accessor cold and warm (a database without tables: made and seeded first)")
     d.add_argument("--database", default=None, help="database URL (default: configuration)")
     d.add_argument("--cache", default=None, help="cache URL (default: configuration)")
-    d.add_argument("--scale", default="tiny", choices=["tiny", "small"])
     c = sub.add_parser("check", help="lint the specs: sargability, collation, LIMIT order, returns, triggers")
-    c.add_argument("specs", nargs="?", default="specs")
+    c.add_argument("specs", nargs="?", default=None)
 
     v = sub.add_parser("verify", help="run every example on several databases and compare the typed results")
-    v.add_argument("specs", nargs="?", default="specs")
+    v.add_argument("specs", nargs="?", default=None)
     v.add_argument("--databases", nargs="+", default=None, help="database URLs (default: local MariaDB, PostgreSQL and the SQLite file)")
     v.add_argument("--load", choices=["tiny", "small"], default=None, help="load this data set first where missing")
 
@@ -321,6 +342,11 @@ def _guarded(run: Callable[[], int], debug: bool = False) -> int:
     except SpecError as err:
         _print_errors(err)
         return EXIT_ERRORS
+    except (ConfigError, MissingExtra, NotBuilt) as err:  # the message says what to do
+        if debug:
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_ENVIRONMENT
     except KeyboardInterrupt:
         return 130
     except Exception as e:
@@ -332,4 +358,3 @@ def _guarded(run: Callable[[], int], debug: bool = False) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-

@@ -1,6 +1,6 @@
 """Files -> disk, all or nothing; or the list of stale files for ``--check``.
 
-The build renders everything first (emit.py), then either compares it with
+The build renders and formats everything first (render.py, format.py), then either compares it with
 generated/ or writes it to a temporary directory beside generated/ and swaps
 the two, so a failed or interrupted build never leaves a half-written tree.
 
@@ -44,7 +44,9 @@ def check_output_folder(out_dir: Path, keep: list[Path]) -> None:
     for path in [Path.cwd(), *keep]:
         inside = path.resolve()
         if inside == target or target in inside.parents:
-            raise OutputFolderError(f"--out {out_dir.as_posix()} would replace {path.as_posix()} with generated code; choose a folder of its own, such as generated/")
+            raise OutputFolderError(
+                f"--out {out_dir.as_posix()} would replace {path.as_posix()} with generated code; choose a folder of its own, such as generated/"
+            )
     if not out_dir.exists():
         if not out_dir.parent.is_dir():
             raise OutputFolderError(f"--out {out_dir.as_posix()}: the folder {out_dir.parent.as_posix()} does not exist; create it first")

@@ -15,7 +15,7 @@ import pytest
 from flughafen import Param, Runtime
 from generated import flight_search
 from generator.cli import main
-from generator.warm import WarmInputError, _typed
+from generator.commands.warm import WarmInputError, _typed
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -86,11 +86,39 @@ CASES: list[tuple[str, bytes, str, int, int]] = [
     ("zset store of one row", edit("  ttl: 5m\n", "  ttl: 5m\n  store: zset\n  member: flight_id\n  score: departure\n"), "FG094", 10, 10),
     ("hash store with early refresh", edit("  ttl: 5m\n", "  ttl: 5m\n  store: hash\n  stampede: early\n"), "FG094", 11, 13),
     ("near cache on a hash store", edit("  ttl: 5m\n", "  ttl: 5m\n  store: hash\n  near: 1m\n"), "FG094", 11, 3),
-    ("zset without member", GOOD.replace("returns: one", "returns: many").replace("  ttl: 5m\n", "  ttl: 5m\n  store: zset\n  score: departure\n").encode(), "FG011", 8, 3),
+    (
+        "zset without member",
+        GOOD.replace("returns: one", "returns: many").replace("  ttl: 5m\n", "  ttl: 5m\n  store: zset\n  score: departure\n").encode(),
+        "FG011",
+        8,
+        3,
+    ),
     ("member on a json store", edit("  ttl: 5m\n", "  ttl: 5m\n  member: flight_id\n"), "FG013", 10, 3),
-    ("zset member no column", GOOD.replace("returns: one", "returns: many").replace("  ttl: 5m\n", "  ttl: 5m\n  store: zset\n  member: flight\n  score: departure\n").encode(), "FG095", 11, 11),
-    ("zset member is a parameter", GOOD.replace("returns: one", "returns: many").replace("f.departure FROM", "COUNT(*) AS bookings FROM").replace(":flight_id\n", ":flight_id GROUP BY f.flight_id\n").replace("  ttl: 5m\n", "  ttl: 5m\n  store: zset\n  member: flight_id\n  score: bookings\n").encode(), "FG095", 11, 11),
-    ("zset score not a number", GOOD.replace("returns: one", "returns: many").replace("  ttl: 5m\n", "  ttl: 5m\n  store: zset\n  member: flight_id\n  score: departure\n").encode(), "FG096", 12, 10),
+    (
+        "zset member no column",
+        GOOD.replace("returns: one", "returns: many").replace("  ttl: 5m\n", "  ttl: 5m\n  store: zset\n  member: flight\n  score: departure\n").encode(),
+        "FG095",
+        11,
+        11,
+    ),
+    (
+        "zset member is a parameter",
+        GOOD.replace("returns: one", "returns: many")
+        .replace("f.departure FROM", "COUNT(*) AS bookings FROM")
+        .replace(":flight_id\n", ":flight_id GROUP BY f.flight_id\n")
+        .replace("  ttl: 5m\n", "  ttl: 5m\n  store: zset\n  member: flight_id\n  score: bookings\n")
+        .encode(),
+        "FG095",
+        11,
+        11,
+    ),
+    (
+        "zset score not a number",
+        GOOD.replace("returns: one", "returns: many").replace("  ttl: 5m\n", "  ttl: 5m\n  store: zset\n  member: flight_id\n  score: departure\n").encode(),
+        "FG096",
+        12,
+        10,
+    ),
     ("dialect unknown", edit("returns: one\n", "returns: one\ndialect: oracle\n"), "FG013", 7, 10),
     ("example text that looks like YAML", edit("returns: one\n", "returns: one\nexamples:\n  - {flight_id: \"a: b: c\"}\n"), "FG012", 8, 17),
     ("example .nan", GOOD.replace("flight_id: int", "flight_id: float").replace("returns: one\n", "returns: one\nexamples:\n  - {flight_id: .nan}\n").encode(), "FG012", 8, 17),
@@ -110,7 +138,15 @@ CASES: list[tuple[str, bytes, str, int, int]] = [
     # -- templates
     ("key names an undeclared param", edit('key: "flight:{flight_id}"', 'key: "flight:{flightid}"'), "FG051", 8, 16),
     ("key misses a param", edit('key: "flight:{flight_id}"', 'key: "flight"'), "FG052", 8, 8),
-    ("key fields not separated", edit("  flight_id: int\n", "  flight_id: int\n  seat: str\n").replace(b'key: "flight:{flight_id}"', b'key: "f:{flight_id}{seat}"').replace(b":flight_id\n", b":flight_id AND f.flightno = :seat\n"), "FG053", 9, 22),
+    (
+        "key fields not separated",
+        edit("  flight_id: int\n", "  flight_id: int\n  seat: str\n")
+        .replace(b'key: "flight:{flight_id}"', b'key: "f:{flight_id}{seat}"')
+        .replace(b":flight_id\n", b":flight_id AND f.flightno = :seat\n"),
+        "FG053",
+        9,
+        22,
+    ),
     ("key injection: dunder field", edit('key: "flight:{flight_id}"', 'key: "flight:{__class__}"'), "FG050", 8, 16),
     ("key injection: attribute access", edit('key: "flight:{flight_id}"', 'key: "flight:{flight_id.__class__}"'), "FG050", 8, 16),
     ("key injection: format spec", edit('key: "flight:{flight_id}"', 'key: "flight:{flight_id!r:>10}"'), "FG050", 8, 16),
@@ -124,9 +160,21 @@ CASES: list[tuple[str, bytes, str, int, int]] = [
     ("unknown table", edit("FROM flight f", "FROM flights f"), "FG061", 5, 40),
     ("unknown column", edit("f.departure", "f.departed"), "FG062", 5, 25),
     ("undeclared placeholder", edit("= :flight_id", "= :flightid"), "FG063", 5, 69),
-    ("unused param", edit("  flight_id: int\n", "  flight_id: int\n  extra: str\n").replace(b'"flight:{flight_id}"', b'"flight:{flight_id}:{extra}"', 1), "FG064", 4, 3),
+    (
+        "unused param",
+        edit("  flight_id: int\n", "  flight_id: int\n  extra: str\n").replace(b'"flight:{flight_id}"', b'"flight:{flight_id}:{extra}"', 1),
+        "FG064",
+        4,
+        3,
+    ),
     ("computed column without alias", edit("f.departure FROM", "f.departure, UPPER(f.flightno) FROM"), "FG065", 5, 36),
-    ("a write in a read spec", edit("SELECT f.flight_id, f.departure FROM flight f WHERE f.flight_id = :flight_id", "DELETE FROM flight WHERE flight_id = :flight_id"), "FG067", 5, 3),
+    (
+        "a write in a read spec",
+        edit("SELECT f.flight_id, f.departure FROM flight f WHERE f.flight_id = :flight_id", "DELETE FROM flight WHERE flight_id = :flight_id"),
+        "FG067",
+        5,
+        3,
+    ),
     ("SQL injection in a literal is just a literal that parses", edit("= :flight_id", "= :flight_id AND f.flightno = 'X'' OR 1=1 --'"), "OK", 0, 0),
     ("unportable function", edit("f.departure FROM", "TIMESTAMPDIFF(MINUTE, f.departure, f.arrival) AS m FROM"), "FG068", 5, 23),
     # -- triggers
@@ -155,7 +203,9 @@ def test_the_corpus_is_large_enough() -> None:
 
 
 @pytest.mark.parametrize(("data", "code", "line", "col"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_a_malformed_spec_is_a_clear_error_at_its_position(project: Path, capsys: pytest.CaptureFixture[str], data: bytes, code: str, line: int, col: int) -> None:
+def test_a_malformed_spec_is_a_clear_error_at_its_position(
+    project: Path, capsys: pytest.CaptureFixture[str], data: bytes, code: str, line: int, col: int
+) -> None:
     # A good spec beside it is built first: the bad one must not disturb what was generated.
     (project / "specs" / "good.yaml").write_text(GOOD.replace("name: q", "name: good"))
     assert main(["build", "specs"]) == 0
