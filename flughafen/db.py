@@ -178,6 +178,9 @@ def _connect_mysql(u: DatabaseUrl, t: Timeouts, autocommit: bool, database: str 
 def postgres_params(u: DatabaseUrl, t: Timeouts) -> dict[str, Any]:
     """The URL's libpq parameters (libpq parses the URL: an unknown option is a ConfigError naming it), plus the timeouts."""
     psycopg: Any = require("psycopg", "a postgresql:// database URL")
+    if not u.conninfo:  # a DatabaseUrl made by hand, not parsed: its fields
+        fields = {"host": u.host, "port": u.port, "user": u.user, "password": u.password, "dbname": u.database}
+        return {**{k: v for k, v in fields.items() if v}, **_postgres_bounds(t, "")}
     try:
         params: dict[str, Any] = psycopg.conninfo.conninfo_to_dict(u.conninfo)
     except psycopg.ProgrammingError as e:
@@ -186,11 +189,17 @@ def postgres_params(u: DatabaseUrl, t: Timeouts) -> dict[str, Any]:
             if secret:
                 told = told.replace(secret, "***")
         raise ConfigError(f"database URL {u.redacted()!r}: {told}") from None
+    return {**params, **_postgres_bounds(t, params.get("options", ""))}
+
+
+def _postgres_bounds(t: Timeouts, options: str) -> dict[str, Any]:
+    """libpq's connect_timeout, and the statement timeout among the server ``options``."""
+    bounds: dict[str, Any] = {}
     if t.connect:
-        params["connect_timeout"] = max(2, math.ceil(t.connect))  # libpq counts whole seconds, at least 2
+        bounds["connect_timeout"] = max(2, math.ceil(t.connect))  # libpq counts whole seconds, at least 2
     if t.statement:
-        params["options"] = f"-c statement_timeout={math.ceil(t.statement * 1000)} " + params.get("options", "")
-    return params
+        bounds["options"] = f"-c statement_timeout={math.ceil(t.statement * 1000)} {options}".strip()
+    return bounds
 
 
 def _connect_postgres(u: DatabaseUrl, t: Timeouts, autocommit: bool, database: str | None) -> Any:

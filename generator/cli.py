@@ -201,7 +201,13 @@ def cmd_worker(args: argparse.Namespace) -> int:
             names = ", ".join(w.name for w in behind)
             log.info("worker %s: applying %s from %s to %s", args.consumer, names, config.cache_url.redacted(), config.database_url.redacted())
             report = run_worker(
-                rt, behind, consumer=args.consumer, batch_size=args.batch, block_ms=100 if args.once else 1000, max_idle_rounds=1 if args.once else None, stop=stop
+                rt,
+                behind,
+                consumer=args.consumer,
+                batch_size=args.batch,
+                block_ms=100 if args.once else 1000,
+                max_idle_rounds=1 if args.once else None,
+                stop=stop,
             )
     finally:
         for sig, handler in previous.items():
