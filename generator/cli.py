@@ -176,6 +176,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
     log = logging.getLogger("flughafen.worker")
     settings = load_settings()
     config = load_config(args.database, args.cache, settings.root)
+    behind = [m.WRITE for m in write_modules(settings) if m.WRITE.mode == "behind"]
+    if not behind:
+        print(f"no write: behind specs in {settings.package}; nothing to do", file=sys.stderr)
+        return EXIT_OK
     if config.cache_url.embedded or config.cache_url.off:
         print(
             f'error: cache_url is "{config.cache_url.raw.strip()}", not a Valkey the application and this worker share, so the worker '
@@ -183,10 +187,6 @@ def cmd_worker(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_ERRORS
-    behind = [m.WRITE for m in write_modules(settings) if m.WRITE.mode == "behind"]
-    if not behind:
-        print(f"no write: behind specs in {settings.package}; nothing to do", file=sys.stderr)
-        return EXIT_OK
     stop = threading.Event()
 
     def on_signal(signum: int, frame: object) -> None:
