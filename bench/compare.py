@@ -51,7 +51,7 @@ def per_call(fn, count):
         fn()
     return (time.perf_counter() - start) / count * 1e6
 if hasattr(q, "_miss_score"):
-    q._miss_score = 0
+    q.miss_score = 0
 out = {"raw GET + decode": per_call(lambda: decoder.decode(raw.get(key)), 2000), "hit": per_call(lambda: q.many(args, rt), 2000)}
 base = datetime.date(2024, 11, 1)
 days = [base + datetime.timedelta(days=(offset + i) % 3650) for i in range(n)]

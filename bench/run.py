@@ -37,7 +37,7 @@ from bench.fixtures import cache_url, database_url  # noqa: E402
 from generated import airport_by_iata, flight_search  # noqa: E402
 from flughafen import Runtime  # noqa: E402
 from flughafen.embedded import start_server  # noqa: E402
-from flughafen.query import MISS_SCORE_MAX  # noqa: E402
+from flughafen.protocol import MISS_SCORE_MAX  # noqa: E402
 
 ARGS = ("JFK", "LAX", datetime.date(2024, 12, 15))
 OUT = ROOT / "bench" / "out"
@@ -88,7 +88,7 @@ def bench_hits(rt: Runtime, near_rt: Runtime, server: Any, n: int) -> dict[str, 
     region.get_or_create("dogpile:flight:search:JFK:LAX:2024-12-15", lambda: rows)
     def through(score: int) -> Callable[[], object]:
         def read() -> object:
-            q._miss_score = score  # 0: MGET (hits lately); MISS_SCORE_MAX: READ_OR_LOCK (misses lately)
+            q.miss_score = score  # 0: MGET (hits lately); MISS_SCORE_MAX: READ_OR_LOCK (misses lately)
             return q.many(ARGS, rt)
 
         return read
@@ -103,7 +103,7 @@ def bench_hits(rt: Runtime, near_rt: Runtime, server: Any, n: int) -> dict[str, 
         },
         n,
     )
-    q._miss_score = 0
+    q.miss_score = 0
     # cashews (async) with its redis backend against the same server.
     from cashews import Cache
 
@@ -169,7 +169,7 @@ def bench_miss(rt: Runtime, n: int, repeat: int = 7) -> dict[str, float]:
             rt.cache.defer_fills = True
 
     def miss_among_hits(day: datetime.date, r: int) -> None:
-        q._miss_score = 0
+        q.miss_score = 0
         q.many(("JFK", "LAX", day), rt)
 
     contenders = {
@@ -190,7 +190,7 @@ def bench_miss(rt: Runtime, n: int, repeat: int = 7) -> dict[str, float]:
         for day in days:
             fn(day, r)
         rounds[name].append((time.perf_counter() - start) / n * 1e6)
-    q._miss_score = 0
+    q.miss_score = 0
     return {name: statistics.median(v) for name, v in rounds.items()}
 
 

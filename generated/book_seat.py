@@ -12,8 +12,8 @@ from decimal import Decimal
 from typing import Final
 
 from flughafen import Param, Runtime
-from flughafen.bitmap_writes import Counter, SetUpdate
-from flughafen.zset_store import ScoreMove
+from flughafen.stores.bitmap import Counter, SetUpdate
+from flughafen.stores.zset import ScoreMove
 from flughafen.write import WriteQuery
 
 SQL: Final[dict[str, str]] = {

@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Final
 
 from flughafen import Param, Runtime, row_field
-from flughafen.bitmap_writes import Counter, SetUpdate
-from flughafen.zset_store import ScoreMove
+from flughafen.stores.bitmap import Counter, SetUpdate
+from flughafen.stores.zset import ScoreMove
 from flughafen.write import Lookup, WriteQuery
 
 SQL: Final[dict[str, str]] = {
