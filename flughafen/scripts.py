@@ -71,14 +71,14 @@ return {redis.call('GET', KEYS[1]), read(KEYS[2], ARGV)}
 # {generation, entry} when the entry is current under the generation; else
 # {generation, entry, sequence, lease}, the lease being what a fill must present:
 # - mode 'lock': the lock if it was free (the caller's token), else '' (wait for it);
-# - mode 'lease' (stampede: none and early, warming): the lock's value, set to the
-#   caller's token if free, shared if another reader holds it; '' while a write
-#   holds it. A lease is deleted by every invalidation of its entry and expires
-#   after LOCK_MS, never extended: holding it when the fill runs means no
-#   invalidation of the entry came since the read, and none of its tags either,
-#   whose markers outlive the lease;
-# - mode 'refresh' (an early refresh): the lock even when the entry is current;
-#   {generation, entry} when another caller holds it.
+# - mode 'lease' (stampede: none and early, warming): the lock's value, set to
+#   'l:' and the caller's token if free, shared if another reader holds it; ''
+#   while a write holds it. A lease is deleted by every invalidation of its entry
+#   and expires after LOCK_MS, never extended: holding it when the fill runs means
+#   no invalidation of the entry came since the read, and none of its tags either,
+#   whose markers outlive the lease. Fills leave it: readers sharing it all store;
+# - mode 'refresh' (an early refresh): the lock even when the entry is current,
+#   taking it over from leases; {generation, entry} when another caller holds it.
 # KEYS: generation, sequence, lock, entry. ARGV: mode, token, lock ms, the read's arguments.
 _READ_OR_LOCK = """
 local a = {}
@@ -88,16 +88,17 @@ local entry = read(KEYS[4], a)
 local mode = ARGV[1]
 if mode ~= 'refresh' and current(entry, tonumber(gen or '0')) then return {gen, entry} end
 local lease = ''
-if mode == 'lease' then
+if mode == 'lock' then
+  if redis.call('SET', KEYS[3], ARGV[2], 'NX', 'PX', ARGV[3]) then lease = ARGV[2] end
+else
   local held = redis.call('GET', KEYS[3])
-  if not held then
-    redis.call('SET', KEYS[3], ARGV[2], 'PX', ARGV[3])
+  if not held or (mode == 'refresh' and string.sub(held, 1, 2) == 'l:') then
     lease = ARGV[2]
-  elseif held ~= '""" + WRITER + """' then
+    if mode == 'lease' then lease = 'l:' .. lease end
+    redis.call('SET', KEYS[3], lease, 'PX', ARGV[3])
+  elseif mode == 'lease' and held ~= '""" + WRITER + """' then
     lease = held
   end
-elseif redis.call('SET', KEYS[3], ARGV[2], 'NX', 'PX', ARGV[3]) then
-  lease = ARGV[2]
 end
 if mode == 'refresh' and lease == '' then return {gen, entry} end
 return {gen, entry, redis.call('GET', KEYS[2]), lease}
