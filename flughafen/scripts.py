@@ -319,9 +319,12 @@ return out[1]
 # marker, generation of the read spec. ARGV: ticket, entry prefix, marker ms, then
 # field, value pairs. Each member of the tag set that is a current entry of the spec,
 # holding a row, is updated in place when nothing newer reached it; anything else under
-# the tag is dropped, as INVALIDATE_TAGS would, with its lock. The marker moves on, so a
-# fill that read the database before this write is dropped.
+# the tag is dropped, as INVALIDATE_TAGS would, with its lock. The marker moves on first,
+# so a fill that read the database before this write is dropped even if the script stops
+# part way.
 REFRESH_HASH = Script(ALLOW_OOM + """
+local seq = redis.call('INCR', KEYS[1])
+redis.call('SET', KEYS[3], seq, 'PX', ARGV[3])
 local ticket = tonumber(ARGV[1])
 local prefix = ARGV[2]
 local gen = tonumber(redis.call('GET', KEYS[4]) or '0')
@@ -350,8 +353,6 @@ for _, m in ipairs(redis.call('SMEMBERS', KEYS[2])) do
     redis.call('SREM', KEYS[2], m)
   end
 end
-local seq = redis.call('INCR', KEYS[1])
-redis.call('SET', KEYS[3], seq, 'PX', ARGV[3])
 return refreshed
 """)
 
