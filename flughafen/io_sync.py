@@ -33,7 +33,7 @@ def read(rt: Runtime, q: Source, args: tuple[Any, ...], key: str, view: View, on
     backing off, or an invalidation that touches the query has not gone through)."""
     cache = rt.cache
     counters = rt.metrics.of(q.name)
-    usable = cache.usable() and (not cache.unsettled.any or cache.serves(q))
+    usable = (not cache.down or cache.usable()) and (not cache.unsettled.any or cache.serves(q))
     return run(rt, q, protocol.read(q, args, key, view, counters, rt.stale_if_error * 1000, usable, on_hit), counters)
 
 

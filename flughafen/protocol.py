@@ -348,9 +348,19 @@ def fill(q: Reader, args: tuple[Any, ...], key: str, value: Any, rows: Any, gen:
     ttl_ms = q.ttl_ms(value is None or ((type(value) is list or type(value) is set) and not value))
     keys = [key, lock_key(key), q.generation_key, stale_key(key)]
     for tag in q.tag_names(args, rows):
-        keys += [tag_key(tag), tag_marker_key(tag)]
+        keys += _TAG_KEYS.get(tag) or _tag_keys(tag)
     store = q.codec.store_args(value, gen, seq, seen, ttl_ms, delta_ms)
     return Fill(q.codec.scripts.fill, keys, [lease, 1 if owner else 0, ttl_ms, gen, seq, stale_ms, *store])
+
+
+_TAG_KEYS: dict[str, tuple[str, str]] = {}  # tag -> its set and its marker: hot tags recur on every miss
+
+
+def _tag_keys(tag: str) -> tuple[str, str]:
+    if len(_TAG_KEYS) >= 10_000:
+        _TAG_KEYS.clear()
+    keys = _TAG_KEYS[tag] = (tag_key(tag), tag_marker_key(tag))
+    return keys
 
 
 def _stale_copy(q: Reader, key: str, view: View, counters: Any, stale_ms: int) -> Steps:
