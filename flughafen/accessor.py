@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 from flughafen import io_sync, protocol
 from flughafen.convert import Convert, converter
 from flughafen.db import QueryError
-from flughafen.keys import RowField, Template, bounded, entry_prefix, fill, generation_key, lock_key
+from flughafen.keys import RowField, Template, bounded, entry_prefix, filler, generation_key, lock_key
 from flughafen.protocol import Codec, View
 from flughafen.spec import PYTHON_TYPES, Col, Param, Trigger
 
@@ -73,8 +73,10 @@ class Accessor(Generic[RowT]):
         self.miss_score = 0  # above zero after recent misses: reads take the lock in their first round trip
         self.prefix = entry_prefix(name, version)
         self.generation_key = generation_key(name)
-        self._row_tags = tuple(t for t in tags if any(isinstance(p, RowField) for p in t))
-        self._param_tags = tuple(t for t in tags if t not in self._row_tags)
+        row_tags = tuple(t for t in tags if any(isinstance(p, RowField) for p in t))
+        self._row_tags = tuple(filler(t) for t in row_tags)
+        self._param_tags = tuple(filler(t) for t in tags if t not in row_tags)
+        self._key_filler = filler(key)
         self._checks = tuple(self._check_for(p) for p in params)
         # Equal values that reach the database differently must not share a memo slot:
         # aware times and datetimes equal as instants, with other offsets (keys.py).
@@ -122,7 +124,7 @@ class Accessor(Generic[RowT]):
             return known[0]
         for check, value in zip(self._checks, args):
             check(value)
-        key = bounded(self.prefix, fill(self.key_template, args))
+        key = bounded(self.prefix, self._key_filler(args, None))
         if len(self._keys) >= KEY_MEMO_SIZE:
             self._keys.clear()
         self._keys[args] = (key, identity)
@@ -130,11 +132,11 @@ class Accessor(Generic[RowT]):
 
     def tag_names(self, args: tuple[Any, ...], rows: Any) -> list[str]:
         """The entry's tags: from its parameters, and from each row of its result."""
-        names = {fill(t, args) for t in self._param_tags}
+        names = {t(args, None) for t in self._param_tags}
         if self._row_tags:
             for r in rows if isinstance(rows, list) else ([] if rows is None else [rows]):
                 for t in self._row_tags:
-                    names.add(fill(t, args, r))
+                    names.add(t(args, r))
         return sorted(names)
 
     # -------------------------------------------------------------- database

@@ -34,7 +34,7 @@ import datetime
 import hashlib
 import re
 from decimal import Decimal
-from typing import Any, Union
+from typing import Any, Callable, Union
 from urllib.parse import quote
 
 MAX_KEY_LENGTH = 250
@@ -111,6 +111,25 @@ def fill(template: Template, args: tuple[Any, ...], row: Any = None) -> str:
             assert isinstance(part, RowField)
             out.append(encode_value(getattr(row, part.name)))
     return "".join(out)
+
+
+def filler(template: Template) -> Callable[[tuple[Any, ...], Any], str]:
+    """``fill`` for one template, its parts sorted out once (key and tag templates are filled on every miss).
+
+    >>> from types import SimpleNamespace
+    >>> filler(("flight:", row_field("flight_id")))((), SimpleNamespace(flight_id=671)), filler(("route:", 0, ":", 1))(("JFK", "LAX"), None)
+    ('flight:671', 'route:JFK:LAX')
+    """
+    if all(type(p) is str for p in template):
+        text = "".join(p for p in template if isinstance(p, str))
+        return lambda args, row: text
+    if len(template) == 2 and type(template[0]) is str:
+        head, part = template[0], template[1]
+        if type(part) is int:
+            return lambda args, row: head + encode_value(args[part])
+        name = part.name if isinstance(part, RowField) else ""
+        return lambda args, row: head + encode_value(getattr(row, name))
+    return lambda args, row: fill(template, args, row)
 
 
 def bounded(prefix: str, body: str) -> str:
