@@ -64,7 +64,7 @@ end
 
 # (generation, entry): a hit's read. KEYS: generation, entry. ARGV: the read's arguments.
 _HIT = """
-return {redis.call('GET', KEYS[1]), read(KEYS[2], ARGV)}
+return {redis.call('GET', KEYS[1]), read(KEYS[2], 1)}
 """
 
 # The read after recent misses, and every read that waits for a lock. Returns
@@ -81,10 +81,9 @@ return {redis.call('GET', KEYS[1]), read(KEYS[2], ARGV)}
 #   taking it over from leases; {generation, entry} when another caller holds it.
 # KEYS: generation, sequence, lock, entry. ARGV: mode, token, lock ms, the read's arguments.
 _READ_OR_LOCK = """
-local a = {}
-for i = 4, #ARGV do a[#a + 1] = ARGV[i] end
-local gen = redis.call('GET', KEYS[1])
-local entry = read(KEYS[4], a)
+local gs = redis.call('MGET', KEYS[1], KEYS[2])
+local gen = gs[1]
+local entry = read(KEYS[4], 4)
 local mode = ARGV[1]
 if mode ~= 'refresh' and current(entry, tonumber(gen or '0')) then return {gen, entry} end
 local lease = ''
@@ -101,7 +100,7 @@ else
   end
 end
 if mode == 'refresh' and lease == '' then return {gen, entry} end
-return {gen, entry, redis.call('GET', KEYS[2]), lease}
+return {gen, entry, gs[2], lease}
 """
 
 # Stores an entry if the caller's lease still holds: the lock holds the lease, the
@@ -122,12 +121,10 @@ for i = 3, #v do
 end
 local written = false
 if ok then
-  local args = {}
-  for i = 7, #ARGV do args[#args + 1] = ARGV[i] end
   local ttl = tonumber(ARGV[3])
-  written = store(KEYS[1], ttl, args, true)
+  written = store(KEYS[1], ttl, 7, true)
   if written then
-    if tonumber(ARGV[6]) > 0 then store(KEYS[4], ttl + tonumber(ARGV[6]), args, false) end
+    if tonumber(ARGV[6]) > 0 then store(KEYS[4], ttl + tonumber(ARGV[6]), 7, false) end
     for i = 5, #KEYS, 2 do
       for _, k in ipairs(written) do register_tag(KEYS[i], k, ttl) end
     end
@@ -151,12 +148,13 @@ class KindScripts:
 def kind_scripts(read: str, current: str, store: str) -> KindScripts:
     """A store kind's scripts, from its Lua functions:
 
-    - ``read(key, args)``: the entry as the kind's codec decodes it (false or a
-      table whose first item is false when absent);
+    - ``read(key, i)``: the entry as the kind's codec decodes it (false or a
+      table whose first item is false when absent), the read's arguments being
+      ``ARGV[i]`` onwards;
     - ``current(entry, generation)``: whether that entry is stored under the generation;
-    - ``store(key, ttl_ms, args, main)``: writes the entry (``main``: the entry itself,
-      not its stale copy); returns the keys written, registered under the entry's
-      tags, or false to refuse the fill.
+    - ``store(key, ttl_ms, i, main)``: writes the entry from ``ARGV[i]`` onwards
+      (``main``: the entry itself, not its stale copy); returns the keys written,
+      registered under the entry's tags, or false to refuse the fill.
     """
     return KindScripts(
         hit=Script(read + _HIT),
@@ -168,7 +166,7 @@ def kind_scripts(read: str, current: str, store: str) -> KindScripts:
 # store: json, one string: the envelope [generation, fill ms, expiry ms, value].
 JSON = kind_scripts(
     read="""
-local function read(key, a)
+local function read(key, i)
   return redis.call('GET', key)
 end
 """,
@@ -179,8 +177,8 @@ local function current(entry, gen)
 end
 """,
     store="""
-local function store(key, ttl, args, main)
-  redis.call('SET', key, args[1], 'PX', ttl)
+local function store(key, ttl, i, main)
+  redis.call('SET', key, ARGV[i], 'PX', ttl)
   return {key}
 end
 """,
@@ -198,15 +196,15 @@ end
 # The read's arguments are the fields to read, '~' first.
 HASH = kind_scripts(
     read="""
-local function read(key, fields)
-  return redis.call('HMGET', key, unpack(fields))
+local function read(key, i)
+  return redis.call('HMGET', key, unpack(ARGV, i))
 end
 """,
     current=_META_CURRENT,
     store="""
-local function store(key, ttl, args, main)
+local function store(key, ttl, i, main)
   redis.call('DEL', key)
-  redis.call('HSET', key, unpack(args))
+  redis.call('HSET', key, unpack(ARGV, i))
   redis.call('PEXPIRE', key, ttl)
   return {key}
 end
@@ -220,35 +218,35 @@ end
 # pending or when one finished since the lease was taken.
 ZSET = kind_scripts(
     read="""
-local function read(key, a)
+local function read(key, i)
   local meta = redis.call('GET', key .. ':meta')
   local w = redis.call('HGET', key .. ':w', 'v') or '0'
   if not meta then return {false, w} end
   if string.sub(meta, -1) ~= '0' and redis.call('EXISTS', key) == 0 then return {false, w} end
-  if a[1] == 'rank' then
-    return {meta, w, redis.call('ZREVRANK', key, a[2]), redis.call('ZSCORE', key, a[2])}
+  if ARGV[i] == 'rank' then
+    return {meta, w, redis.call('ZREVRANK', key, ARGV[i + 1]), redis.call('ZSCORE', key, ARGV[i + 1])}
   end
-  return {meta, w, redis.call('ZRANGE', key, 0, tonumber(a[2]) - 1, 'REV', 'WITHSCORES')}
+  return {meta, w, redis.call('ZRANGE', key, 0, tonumber(ARGV[i + 1]) - 1, 'REV', 'WITHSCORES')}
 end
 """,
     current=_META_CURRENT,
     store="""
-local function store(key, ttl, args, main)
+local function store(key, ttl, i, main)
   if main then
     local w = redis.call('HMGET', key .. ':w', 'p', 'v')
-    if tonumber(w[1] or '0') > 0 or (w[2] or '0') ~= args[1] then return false end
+    if tonumber(w[1] or '0') > 0 or (w[2] or '0') ~= ARGV[i] then return false end
   end
   redis.call('DEL', key)
-  for i = 3, #args, 1000 do
+  for s = i + 2, #ARGV, 1000 do
     local z = {}
-    for j = i, math.min(i + 998, #args - 1), 2 do
-      z[#z + 1] = args[j + 1]
-      z[#z + 1] = args[j]
+    for j = s, math.min(s + 998, #ARGV - 1), 2 do
+      z[#z + 1] = ARGV[j + 1]
+      z[#z + 1] = ARGV[j]
     end
     redis.call('ZADD', key, unpack(z))
   end
-  if #args > 2 then redis.call('PEXPIRE', key, ttl) end
-  redis.call('SET', key .. ':meta', args[2], 'PX', ttl)
+  if #ARGV > i + 1 then redis.call('PEXPIRE', key, ttl) end
+  redis.call('SET', key .. ':meta', ARGV[i + 1], 'PX', ttl)
   return {key, key .. ':meta'}
 end
 """,
@@ -259,11 +257,11 @@ end
 # ('bit', offset) or the count ('count'); {false} when absent.
 BITMAP = kind_scripts(
     read="""
-local function read(key, a)
+local function read(key, i)
   local meta = redis.call('GET', key .. ':meta')
   if not meta or redis.call('EXISTS', key) == 0 then return {false} end
-  if a[1] == 'bit' then return {meta, redis.call('GETBIT', key, a[2])} end
-  if a[1] == 'count' then return {meta, redis.call('BITCOUNT', key)} end
+  if ARGV[i] == 'bit' then return {meta, redis.call('GETBIT', key, ARGV[i + 1])} end
+  if ARGV[i] == 'count' then return {meta, redis.call('BITCOUNT', key)} end
   return {meta, redis.call('GET', key)}
 end
 """,
@@ -273,9 +271,9 @@ local function current(entry, gen)
 end
 """,
     store="""
-local function store(key, ttl, args, main)
-  redis.call('SET', key, args[1], 'PX', ttl)
-  redis.call('SET', key .. ':meta', args[2], 'PX', ttl)
+local function store(key, ttl, i, main)
+  redis.call('SET', key, ARGV[i], 'PX', ttl)
+  redis.call('SET', key .. ':meta', ARGV[i + 1], 'PX', ttl)
   return {key}
 end
 """,
