@@ -11,6 +11,7 @@ period, so an outage costs the application nothing but cache hits.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 import time
@@ -123,11 +124,15 @@ class CacheState:
         self._backoff = BACKOFF_START
         self.down = False
         self.errors = 0
+        # cache_url = "off": never usable, so every read queries the database and nothing is stored.
+        self.off = url.off
+        if url.off:
+            self.down, self.down_until = True, math.inf
         self._eviction_checked = False
         self._refusals = 0  # refused fills not yet reported in the log
         self._refusals_logged_at = -REFUSALS_LOGGED_EVERY
         # Local copies of near-cached queries (``cache: near:``); off: every read asks Valkey.
-        self.near_enabled = near_cache
+        self.near_enabled = near_cache and not url.off
         self.near = NearCache(self.client.connection_pool.make_connection, url.redacted())
 
     def _after_fork(self) -> None:
@@ -424,6 +429,8 @@ class CacheState:
 
     def delete(self, *keys: str) -> None:
         """Drops entries (with their locks and companion keys): invalidate() of one parameter set."""
+        if self.off:
+            return
         try:
             self.client.delete(*keys)
         except Exception:
@@ -435,6 +442,8 @@ class CacheState:
 
     def incr(self, key: str) -> None:
         """Moves a query's generation (``fg:<name>:gen``): every entry of it, local copies too."""
+        if self.off:
+            return
         try:
             self._pooled(INCR, [key], [])
         except Exception:
@@ -446,7 +455,7 @@ class CacheState:
 
     def invalidate_tags(self, tags: list[str]) -> int:
         """Drops every entry registered under each tag, with its lock; returns how many."""
-        if not tags:
+        if not tags or self.off:
             return 0
         keys = [SEQUENCE_KEY]
         for tag in tags:

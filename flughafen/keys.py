@@ -33,8 +33,9 @@ from __future__ import annotations
 import datetime
 import hashlib
 import re
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Any, Callable, Union
+from typing import Any, Union
 from urllib.parse import quote
 
 MAX_KEY_LENGTH = 250

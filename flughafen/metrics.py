@@ -35,14 +35,3 @@ class Metrics:
 
     def snapshot(self) -> dict[str, dict[str, float]]:
         return {name: asdict(c) for name, c in sorted(self._by_name.items())}
-
-    def prometheus(self) -> str:
-        """The counters in Prometheus' text exposition format."""
-        lines: list[str] = []
-        fields = list(Counters.__dataclass_fields__)
-        for f in fields:
-            metric = f"flughafen_{f}" + ("" if f.endswith("seconds") else "_total")
-            lines.append(f"# TYPE {metric} counter")
-            for name, c in sorted(self._by_name.items()):
-                lines.append(f'{metric}{{accessor="{name}"}} {getattr(c, f)}')
-        return "\n".join(lines) + "\n"

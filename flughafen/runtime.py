@@ -47,6 +47,8 @@ class Runtime:
 
     def publish_metrics(self) -> None:
         """Add this process's counters since the last call to the shared ``fg:stats:<name>`` hashes."""
+        if self.cache.off:
+            return  # cache_url = "off": no server to publish to
         current = self.metrics.snapshot()
         try:
             pipe = self.cache.client.pipeline(transaction=False)

@@ -138,6 +138,9 @@ class WriteQuery:
     def execute(self, args: tuple[Any, ...], runtime: Runtime | None = None) -> int:
         """Run the write (or queue it, for write: behind). Returns the rows affected (0 when queued)."""
         rt = runtime_of(runtime)
+        if rt.cache.off:  # cache_url = "off": nothing cached to keep up to date, and no queue: applied now
+            with rt.db.transaction() as cur:
+                return self.apply_rows(cur, rt, args)[0]
         if self.mode == "behind":
             rt.cache.client.xadd(self.stream, {"args": self._encoder.encode(args)})
             return 0

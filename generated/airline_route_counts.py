@@ -26,9 +26,57 @@ class Row:
 
 
 SQL: Final[dict[str, str]] = {
-    "mysql": "SELECT `al`.`airline_id` AS `airline_id`, `al`.`iata` AS `iata`, `al`.`airlinename` AS `airline_name`, COUNT(`s`.`flightno`) AS `routes` FROM `airline` AS `al` LEFT JOIN `flightschedule` AS `s` ON `s`.`airline_id` = `al`.`airline_id` GROUP BY `al`.`airline_id`, `al`.`iata`, `al`.`airlinename` ORDER BY `routes` DESC, `airline_id` LIMIT %s",
-    "postgres": 'SELECT "al"."airline_id" AS "airline_id", "al"."iata" AS "iata", "al"."airlinename" AS "airline_name", COUNT("s"."flightno") AS "routes" FROM "airline" AS "al" LEFT JOIN "flightschedule" AS "s" ON "s"."airline_id" = "al"."airline_id" GROUP BY "al"."airline_id", "al"."iata", "al"."airlinename" ORDER BY "routes" DESC, "airline_id" LIMIT %s',
-    "sqlite": 'SELECT "al"."airline_id" AS "airline_id", "al"."iata" AS "iata", "al"."airlinename" AS "airline_name", COUNT("s"."flightno") AS "routes" FROM "airline" AS "al" LEFT JOIN "flightschedule" AS "s" ON "s"."airline_id" = "al"."airline_id" GROUP BY "al"."airline_id", "al"."iata", "al"."airlinename" ORDER BY "routes" DESC, "airline_id" LIMIT ?',
+    "mysql": """\
+SELECT
+  `al`.`airline_id` AS `airline_id`,
+  `al`.`iata` AS `iata`,
+  `al`.`airlinename` AS `airline_name`,
+  COUNT(`s`.`flightno`) AS `routes`
+FROM `airline` AS `al`
+LEFT JOIN `flightschedule` AS `s`
+  ON `s`.`airline_id` = `al`.`airline_id`
+GROUP BY
+  `al`.`airline_id`,
+  `al`.`iata`,
+  `al`.`airlinename`
+ORDER BY
+  `routes` DESC,
+  `airline_id`
+LIMIT %s""",
+    "postgres": """\
+SELECT
+  "al"."airline_id" AS "airline_id",
+  "al"."iata" AS "iata",
+  "al"."airlinename" AS "airline_name",
+  COUNT("s"."flightno") AS "routes"
+FROM "airline" AS "al"
+LEFT JOIN "flightschedule" AS "s"
+  ON "s"."airline_id" = "al"."airline_id"
+GROUP BY
+  "al"."airline_id",
+  "al"."iata",
+  "al"."airlinename"
+ORDER BY
+  "routes" DESC,
+  "airline_id"
+LIMIT %s""",
+    "sqlite": """\
+SELECT
+  "al"."airline_id" AS "airline_id",
+  "al"."iata" AS "iata",
+  "al"."airlinename" AS "airline_name",
+  COUNT("s"."flightno") AS "routes"
+FROM "airline" AS "al"
+LEFT JOIN "flightschedule" AS "s"
+  ON "s"."airline_id" = "al"."airline_id"
+GROUP BY
+  "al"."airline_id",
+  "al"."iata",
+  "al"."airlinename"
+ORDER BY
+  "routes" DESC,
+  "airline_id"
+LIMIT ?""",
 }
 
 QUERY: Final = ReadQuery(

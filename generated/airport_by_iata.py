@@ -32,9 +32,60 @@ class Row:
 
 
 SQL: Final[dict[str, str]] = {
-    "mysql": "SELECT `a`.`airport_id` AS `airport_id`, `a`.`iata` AS `iata`, `a`.`icao` AS `icao`, `a`.`name` AS `name`, `g`.`city` AS `city`, `g`.`country` AS `country`, `g`.`latitude` AS `latitude`, `g`.`longitude` AS `longitude` FROM `airport` AS `a` JOIN `airport_geo` AS `g` ON `g`.`airport_id` = `a`.`airport_id` WHERE `a`.`iata` = %s ORDER BY `a`.`airport_id` LIMIT 1",
-    "postgres": 'SELECT "a"."airport_id" AS "airport_id", "a"."iata" AS "iata", "a"."icao" AS "icao", "a"."name" AS "name", "g"."city" AS "city", "g"."country" AS "country", "g"."latitude" AS "latitude", "g"."longitude" AS "longitude" FROM "airport" AS "a" JOIN "airport_geo" AS "g" ON "g"."airport_id" = "a"."airport_id" WHERE "a"."iata" = %s ORDER BY "a"."airport_id" LIMIT 1',
-    "sqlite": 'SELECT "a"."airport_id" AS "airport_id", "a"."iata" AS "iata", "a"."icao" AS "icao", "a"."name" AS "name", "g"."city" AS "city", "g"."country" AS "country", "g"."latitude" AS "latitude", "g"."longitude" AS "longitude" FROM "airport" AS "a" JOIN "airport_geo" AS "g" ON "g"."airport_id" = "a"."airport_id" WHERE "a"."iata" = ? ORDER BY "a"."airport_id" LIMIT 1',
+    "mysql": """\
+SELECT
+  `a`.`airport_id` AS `airport_id`,
+  `a`.`iata` AS `iata`,
+  `a`.`icao` AS `icao`,
+  `a`.`name` AS `name`,
+  `g`.`city` AS `city`,
+  `g`.`country` AS `country`,
+  `g`.`latitude` AS `latitude`,
+  `g`.`longitude` AS `longitude`
+FROM `airport` AS `a`
+JOIN `airport_geo` AS `g`
+  ON `g`.`airport_id` = `a`.`airport_id`
+WHERE
+  `a`.`iata` = %s
+ORDER BY
+  `a`.`airport_id`
+LIMIT 1""",
+    "postgres": """\
+SELECT
+  "a"."airport_id" AS "airport_id",
+  "a"."iata" AS "iata",
+  "a"."icao" AS "icao",
+  "a"."name" AS "name",
+  "g"."city" AS "city",
+  "g"."country" AS "country",
+  "g"."latitude" AS "latitude",
+  "g"."longitude" AS "longitude"
+FROM "airport" AS "a"
+JOIN "airport_geo" AS "g"
+  ON "g"."airport_id" = "a"."airport_id"
+WHERE
+  "a"."iata" = %s
+ORDER BY
+  "a"."airport_id"
+LIMIT 1""",
+    "sqlite": """\
+SELECT
+  "a"."airport_id" AS "airport_id",
+  "a"."iata" AS "iata",
+  "a"."icao" AS "icao",
+  "a"."name" AS "name",
+  "g"."city" AS "city",
+  "g"."country" AS "country",
+  "g"."latitude" AS "latitude",
+  "g"."longitude" AS "longitude"
+FROM "airport" AS "a"
+JOIN "airport_geo" AS "g"
+  ON "g"."airport_id" = "a"."airport_id"
+WHERE
+  "a"."iata" = ?
+ORDER BY
+  "a"."airport_id"
+LIMIT 1""",
 }
 
 QUERY: Final = HashQuery(

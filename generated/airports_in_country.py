@@ -27,9 +27,48 @@ class Row:
 
 
 SQL: Final[dict[str, str]] = {
-    "mysql": "SELECT `a`.`airport_id` AS `airport_id`, `a`.`iata` AS `iata`, `a`.`icao` AS `icao`, `a`.`name` AS `name`, `g`.`city` AS `city` FROM `airport` AS `a` JOIN `airport_geo` AS `g` ON `g`.`airport_id` = `a`.`airport_id` WHERE `g`.`country` = %s ORDER BY `a`.`airport_id`",
-    "postgres": 'SELECT "a"."airport_id" AS "airport_id", "a"."iata" AS "iata", "a"."icao" AS "icao", "a"."name" AS "name", "g"."city" AS "city" FROM "airport" AS "a" JOIN "airport_geo" AS "g" ON "g"."airport_id" = "a"."airport_id" WHERE "g"."country" = %s ORDER BY "a"."airport_id"',
-    "sqlite": 'SELECT "a"."airport_id" AS "airport_id", "a"."iata" AS "iata", "a"."icao" AS "icao", "a"."name" AS "name", "g"."city" AS "city" FROM "airport" AS "a" JOIN "airport_geo" AS "g" ON "g"."airport_id" = "a"."airport_id" WHERE "g"."country" = ? ORDER BY "a"."airport_id"',
+    "mysql": """\
+SELECT
+  `a`.`airport_id` AS `airport_id`,
+  `a`.`iata` AS `iata`,
+  `a`.`icao` AS `icao`,
+  `a`.`name` AS `name`,
+  `g`.`city` AS `city`
+FROM `airport` AS `a`
+JOIN `airport_geo` AS `g`
+  ON `g`.`airport_id` = `a`.`airport_id`
+WHERE
+  `g`.`country` = %s
+ORDER BY
+  `a`.`airport_id`""",
+    "postgres": """\
+SELECT
+  "a"."airport_id" AS "airport_id",
+  "a"."iata" AS "iata",
+  "a"."icao" AS "icao",
+  "a"."name" AS "name",
+  "g"."city" AS "city"
+FROM "airport" AS "a"
+JOIN "airport_geo" AS "g"
+  ON "g"."airport_id" = "a"."airport_id"
+WHERE
+  "g"."country" = %s
+ORDER BY
+  "a"."airport_id\"""",
+    "sqlite": """\
+SELECT
+  "a"."airport_id" AS "airport_id",
+  "a"."iata" AS "iata",
+  "a"."icao" AS "icao",
+  "a"."name" AS "name",
+  "g"."city" AS "city"
+FROM "airport" AS "a"
+JOIN "airport_geo" AS "g"
+  ON "g"."airport_id" = "a"."airport_id"
+WHERE
+  "g"."country" = ?
+ORDER BY
+  "a"."airport_id\"""",
 }
 
 QUERY: Final = ReadQuery(

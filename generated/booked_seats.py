@@ -24,9 +24,33 @@ class Row:
 
 
 SQL: Final[dict[str, str]] = {
-    "mysql": "SELECT `b`.`seat` AS `seat`, `b`.`booking_id` AS `booking_id` FROM `booking` AS `b` WHERE `b`.`flight_id` = %s AND NOT `b`.`seat` IS NULL ORDER BY `b`.`booking_id`",
-    "postgres": 'SELECT "b"."seat" AS "seat", "b"."booking_id" AS "booking_id" FROM "booking" AS "b" WHERE "b"."flight_id" = %s AND NOT "b"."seat" IS NULL ORDER BY "b"."booking_id"',
-    "sqlite": 'SELECT "b"."seat" AS "seat", "b"."booking_id" AS "booking_id" FROM "booking" AS "b" WHERE "b"."flight_id" = ? AND NOT "b"."seat" IS NULL ORDER BY "b"."booking_id"',
+    "mysql": """\
+SELECT
+  `b`.`seat` AS `seat`,
+  `b`.`booking_id` AS `booking_id`
+FROM `booking` AS `b`
+WHERE
+  `b`.`flight_id` = %s AND NOT `b`.`seat` IS NULL
+ORDER BY
+  `b`.`booking_id`""",
+    "postgres": """\
+SELECT
+  "b"."seat" AS "seat",
+  "b"."booking_id" AS "booking_id"
+FROM "booking" AS "b"
+WHERE
+  "b"."flight_id" = %s AND NOT "b"."seat" IS NULL
+ORDER BY
+  "b"."booking_id\"""",
+    "sqlite": """\
+SELECT
+  "b"."seat" AS "seat",
+  "b"."booking_id" AS "booking_id"
+FROM "booking" AS "b"
+WHERE
+  "b"."flight_id" = ? AND NOT "b"."seat" IS NULL
+ORDER BY
+  "b"."booking_id\"""",
 }
 
 QUERY: Final = ReadQuery(

@@ -26,9 +26,39 @@ class Row:
 
 
 SQL: Final[dict[str, str]] = {
-    "mysql": "SELECT `g`.`country` AS `country`, COUNT(*) AS `airports`, ROUND(AVG(`g`.`latitude`), 6) AS `avg_latitude`, ROUND(AVG(`g`.`longitude`), 6) AS `avg_longitude` FROM `airport_geo` AS `g` WHERE `g`.`country` = %s GROUP BY `g`.`country`",
-    "postgres": 'SELECT "g"."country" AS "country", COUNT(*) AS "airports", ROUND(CAST(AVG("g"."latitude") AS DECIMAL), 6) AS "avg_latitude", ROUND(CAST(AVG("g"."longitude") AS DECIMAL), 6) AS "avg_longitude" FROM "airport_geo" AS "g" WHERE "g"."country" = %s GROUP BY "g"."country"',
-    "sqlite": 'SELECT "g"."country" AS "country", COUNT(*) AS "airports", ROUND(AVG("g"."latitude"), 6) AS "avg_latitude", ROUND(AVG("g"."longitude"), 6) AS "avg_longitude" FROM "airport_geo" AS "g" WHERE "g"."country" = ? GROUP BY "g"."country"',
+    "mysql": """\
+SELECT
+  `g`.`country` AS `country`,
+  COUNT(*) AS `airports`,
+  ROUND(AVG(`g`.`latitude`), 6) AS `avg_latitude`,
+  ROUND(AVG(`g`.`longitude`), 6) AS `avg_longitude`
+FROM `airport_geo` AS `g`
+WHERE
+  `g`.`country` = %s
+GROUP BY
+  `g`.`country`""",
+    "postgres": """\
+SELECT
+  "g"."country" AS "country",
+  COUNT(*) AS "airports",
+  ROUND(CAST(AVG("g"."latitude") AS DECIMAL), 6) AS "avg_latitude",
+  ROUND(CAST(AVG("g"."longitude") AS DECIMAL), 6) AS "avg_longitude"
+FROM "airport_geo" AS "g"
+WHERE
+  "g"."country" = %s
+GROUP BY
+  "g"."country\"""",
+    "sqlite": """\
+SELECT
+  "g"."country" AS "country",
+  COUNT(*) AS "airports",
+  ROUND(AVG("g"."latitude"), 6) AS "avg_latitude",
+  ROUND(AVG("g"."longitude"), 6) AS "avg_longitude"
+FROM "airport_geo" AS "g"
+WHERE
+  "g"."country" = ?
+GROUP BY
+  "g"."country\"""",
 }
 
 QUERY: Final = ReadQuery(

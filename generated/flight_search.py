@@ -29,9 +29,99 @@ class Row:
 
 
 SQL: Final[dict[str, str]] = {
-    "mysql": "SELECT `f`.`flight_id` AS `flight_id`, `f`.`flightno` AS `flightno`, `al`.`airlinename` AS `airline_name`, `f`.`departure` AS `departure`, `f`.`arrival` AS `arrival`, COUNT(`b`.`booking_id`) AS `booked_seats` FROM `flight` AS `f` JOIN `airport` AS `dep` ON `f`.`from` = `dep`.`airport_id` JOIN `airport` AS `arr` ON `f`.`to` = `arr`.`airport_id` JOIN `airline` AS `al` ON `f`.`airline_id` = `al`.`airline_id` LEFT JOIN `booking` AS `b` ON `b`.`flight_id` = `f`.`flight_id` WHERE `dep`.`iata` = %s AND `arr`.`iata` = %s AND `f`.`departure` >= %s AND `f`.`departure` < %s + INTERVAL '1' DAY GROUP BY `f`.`flight_id`, `f`.`flightno`, `al`.`airlinename`, `f`.`departure`, `f`.`arrival` ORDER BY `departure`, `flight_id`",
-    "postgres": 'SELECT "f"."flight_id" AS "flight_id", "f"."flightno" AS "flightno", "al"."airlinename" AS "airline_name", "f"."departure" AS "departure", "f"."arrival" AS "arrival", COUNT("b"."booking_id") AS "booked_seats" FROM "flight" AS "f" JOIN "airport" AS "dep" ON "f"."from" = "dep"."airport_id" JOIN "airport" AS "arr" ON "f"."to" = "arr"."airport_id" JOIN "airline" AS "al" ON "f"."airline_id" = "al"."airline_id" LEFT JOIN "booking" AS "b" ON "b"."flight_id" = "f"."flight_id" WHERE "dep"."iata" = %s AND "arr"."iata" = %s AND "f"."departure" >= CAST(%s AS DATE) AND "f"."departure" < CAST(CAST(%s AS DATE) + INTERVAL \'1 DAY\' AS DATE) GROUP BY "f"."flight_id", "f"."flightno", "al"."airlinename", "f"."departure", "f"."arrival" ORDER BY "departure", "flight_id"',
-    "sqlite": 'SELECT "f"."flight_id" AS "flight_id", "f"."flightno" AS "flightno", "al"."airlinename" AS "airline_name", "f"."departure" AS "departure", "f"."arrival" AS "arrival", COUNT("b"."booking_id") AS "booked_seats" FROM "flight" AS "f" JOIN "airport" AS "dep" ON "f"."from" = "dep"."airport_id" JOIN "airport" AS "arr" ON "f"."to" = "arr"."airport_id" JOIN "airline" AS "al" ON "f"."airline_id" = "al"."airline_id" LEFT JOIN "booking" AS "b" ON "b"."flight_id" = "f"."flight_id" WHERE "dep"."iata" = ? AND "arr"."iata" = ? AND "f"."departure" >= ? AND "f"."departure" < DATE(?, \'+1 days\') GROUP BY "f"."flight_id", "f"."flightno", "al"."airlinename", "f"."departure", "f"."arrival" ORDER BY "departure", "flight_id"',
+    "mysql": """\
+SELECT
+  `f`.`flight_id` AS `flight_id`,
+  `f`.`flightno` AS `flightno`,
+  `al`.`airlinename` AS `airline_name`,
+  `f`.`departure` AS `departure`,
+  `f`.`arrival` AS `arrival`,
+  COUNT(`b`.`booking_id`) AS `booked_seats`
+FROM `flight` AS `f`
+JOIN `airport` AS `dep`
+  ON `f`.`from` = `dep`.`airport_id`
+JOIN `airport` AS `arr`
+  ON `f`.`to` = `arr`.`airport_id`
+JOIN `airline` AS `al`
+  ON `f`.`airline_id` = `al`.`airline_id`
+LEFT JOIN `booking` AS `b`
+  ON `b`.`flight_id` = `f`.`flight_id`
+WHERE
+  `dep`.`iata` = %s
+  AND `arr`.`iata` = %s
+  AND `f`.`departure` >= %s
+  AND `f`.`departure` < %s + INTERVAL '1' DAY
+GROUP BY
+  `f`.`flight_id`,
+  `f`.`flightno`,
+  `al`.`airlinename`,
+  `f`.`departure`,
+  `f`.`arrival`
+ORDER BY
+  `departure`,
+  `flight_id`""",
+    "postgres": """\
+SELECT
+  "f"."flight_id" AS "flight_id",
+  "f"."flightno" AS "flightno",
+  "al"."airlinename" AS "airline_name",
+  "f"."departure" AS "departure",
+  "f"."arrival" AS "arrival",
+  COUNT("b"."booking_id") AS "booked_seats"
+FROM "flight" AS "f"
+JOIN "airport" AS "dep"
+  ON "f"."from" = "dep"."airport_id"
+JOIN "airport" AS "arr"
+  ON "f"."to" = "arr"."airport_id"
+JOIN "airline" AS "al"
+  ON "f"."airline_id" = "al"."airline_id"
+LEFT JOIN "booking" AS "b"
+  ON "b"."flight_id" = "f"."flight_id"
+WHERE
+  "dep"."iata" = %s
+  AND "arr"."iata" = %s
+  AND "f"."departure" >= CAST(%s AS DATE)
+  AND "f"."departure" < CAST(CAST(%s AS DATE) + INTERVAL '1 DAY' AS DATE)
+GROUP BY
+  "f"."flight_id",
+  "f"."flightno",
+  "al"."airlinename",
+  "f"."departure",
+  "f"."arrival"
+ORDER BY
+  "departure",
+  "flight_id\"""",
+    "sqlite": """\
+SELECT
+  "f"."flight_id" AS "flight_id",
+  "f"."flightno" AS "flightno",
+  "al"."airlinename" AS "airline_name",
+  "f"."departure" AS "departure",
+  "f"."arrival" AS "arrival",
+  COUNT("b"."booking_id") AS "booked_seats"
+FROM "flight" AS "f"
+JOIN "airport" AS "dep"
+  ON "f"."from" = "dep"."airport_id"
+JOIN "airport" AS "arr"
+  ON "f"."to" = "arr"."airport_id"
+JOIN "airline" AS "al"
+  ON "f"."airline_id" = "al"."airline_id"
+LEFT JOIN "booking" AS "b"
+  ON "b"."flight_id" = "f"."flight_id"
+WHERE
+  "dep"."iata" = ?
+  AND "arr"."iata" = ?
+  AND "f"."departure" >= ?
+  AND "f"."departure" < DATE(?, '+1 days')
+GROUP BY
+  "f"."flight_id",
+  "f"."flightno",
+  "al"."airlinename",
+  "f"."departure",
+  "f"."arrival"
+ORDER BY
+  "departure",
+  "flight_id\"""",
 }
 
 QUERY: Final = ReadQuery(

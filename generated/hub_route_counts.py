@@ -25,9 +25,51 @@ class Row:
 
 
 SQL: Final[dict[str, str]] = {
-    "mysql": "SELECT `a`.`iata` AS `iata`, COUNT(*) AS `routes` FROM `flightschedule` AS `s` JOIN `airport` AS `a` ON `a`.`airport_id` = `s`.`from` WHERE NOT `a`.`iata` IS NULL GROUP BY `a`.`airport_id`, `a`.`iata` ORDER BY `routes` DESC, `a`.`airport_id`",
-    "postgres": 'SELECT "a"."iata" AS "iata", COUNT(*) AS "routes" FROM "flightschedule" AS "s" JOIN "airport" AS "a" ON "a"."airport_id" = "s"."from" WHERE NOT "a"."iata" IS NULL GROUP BY "a"."airport_id", "a"."iata" ORDER BY "routes" DESC, "a"."airport_id"',
-    "sqlite": 'SELECT "a"."iata" AS "iata", COUNT(*) AS "routes" FROM "flightschedule" AS "s" JOIN "airport" AS "a" ON "a"."airport_id" = "s"."from" WHERE NOT "a"."iata" IS NULL GROUP BY "a"."airport_id", "a"."iata" ORDER BY "routes" DESC, "a"."airport_id"',
+    "mysql": """\
+SELECT
+  `a`.`iata` AS `iata`,
+  COUNT(*) AS `routes`
+FROM `flightschedule` AS `s`
+JOIN `airport` AS `a`
+  ON `a`.`airport_id` = `s`.`from`
+WHERE
+  NOT `a`.`iata` IS NULL
+GROUP BY
+  `a`.`airport_id`,
+  `a`.`iata`
+ORDER BY
+  `routes` DESC,
+  `a`.`airport_id`""",
+    "postgres": """\
+SELECT
+  "a"."iata" AS "iata",
+  COUNT(*) AS "routes"
+FROM "flightschedule" AS "s"
+JOIN "airport" AS "a"
+  ON "a"."airport_id" = "s"."from"
+WHERE
+  NOT "a"."iata" IS NULL
+GROUP BY
+  "a"."airport_id",
+  "a"."iata"
+ORDER BY
+  "routes" DESC,
+  "a"."airport_id\"""",
+    "sqlite": """\
+SELECT
+  "a"."iata" AS "iata",
+  COUNT(*) AS "routes"
+FROM "flightschedule" AS "s"
+JOIN "airport" AS "a"
+  ON "a"."airport_id" = "s"."from"
+WHERE
+  NOT "a"."iata" IS NULL
+GROUP BY
+  "a"."airport_id",
+  "a"."iata"
+ORDER BY
+  "routes" DESC,
+  "a"."airport_id\"""",
 }
 
 QUERY: Final = ZsetQuery(

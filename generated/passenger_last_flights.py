@@ -34,9 +34,99 @@ class Row:
 
 
 SQL: Final[dict[str, str]] = {
-    "mysql": "SELECT `b`.`booking_id` AS `booking_id`, `f`.`flight_id` AS `flight_id`, `f`.`flightno` AS `flightno`, `dep`.`iata` AS `origin`, `arr`.`iata` AS `destination`, `f`.`departure` AS `departure`, `f`.`arrival` AS `arrival`, `b`.`seat` AS `seat`, `b`.`price` AS `price`, CASE WHEN `f`.`arrival` < CURRENT_TIMESTAMP() THEN 'landed' WHEN `f`.`departure` <= CURRENT_TIMESTAMP() THEN 'in the air' ELSE 'scheduled' END AS `status` FROM `booking` AS `b` JOIN `flight` AS `f` ON `f`.`flight_id` = `b`.`flight_id` JOIN `airport` AS `dep` ON `f`.`from` = `dep`.`airport_id` JOIN `airport` AS `arr` ON `f`.`to` = `arr`.`airport_id` WHERE `b`.`passenger_id` = %s ORDER BY `f`.`departure` DESC, `b`.`booking_id` DESC LIMIT 10",
-    "postgres": 'SELECT "b"."booking_id" AS "booking_id", "f"."flight_id" AS "flight_id", "f"."flightno" AS "flightno", "dep"."iata" AS "origin", "arr"."iata" AS "destination", "f"."departure" AS "departure", "f"."arrival" AS "arrival", "b"."seat" AS "seat", "b"."price" AS "price", CASE WHEN "f"."arrival" < LOCALTIMESTAMP THEN \'landed\' WHEN "f"."departure" <= LOCALTIMESTAMP THEN \'in the air\' ELSE \'scheduled\' END AS "status" FROM "booking" AS "b" JOIN "flight" AS "f" ON "f"."flight_id" = "b"."flight_id" JOIN "airport" AS "dep" ON "f"."from" = "dep"."airport_id" JOIN "airport" AS "arr" ON "f"."to" = "arr"."airport_id" WHERE "b"."passenger_id" = %s ORDER BY "f"."departure" DESC, "b"."booking_id" DESC LIMIT 10',
-    "sqlite": 'SELECT "b"."booking_id" AS "booking_id", "f"."flight_id" AS "flight_id", "f"."flightno" AS "flightno", "dep"."iata" AS "origin", "arr"."iata" AS "destination", "f"."departure" AS "departure", "f"."arrival" AS "arrival", "b"."seat" AS "seat", "b"."price" AS "price", CASE WHEN "f"."arrival" < DATETIME(\'now\', \'localtime\') THEN \'landed\' WHEN "f"."departure" <= DATETIME(\'now\', \'localtime\') THEN \'in the air\' ELSE \'scheduled\' END AS "status" FROM "booking" AS "b" JOIN "flight" AS "f" ON "f"."flight_id" = "b"."flight_id" JOIN "airport" AS "dep" ON "f"."from" = "dep"."airport_id" JOIN "airport" AS "arr" ON "f"."to" = "arr"."airport_id" WHERE "b"."passenger_id" = ? ORDER BY "f"."departure" DESC, "b"."booking_id" DESC LIMIT 10',
+    "mysql": """\
+SELECT
+  `b`.`booking_id` AS `booking_id`,
+  `f`.`flight_id` AS `flight_id`,
+  `f`.`flightno` AS `flightno`,
+  `dep`.`iata` AS `origin`,
+  `arr`.`iata` AS `destination`,
+  `f`.`departure` AS `departure`,
+  `f`.`arrival` AS `arrival`,
+  `b`.`seat` AS `seat`,
+  `b`.`price` AS `price`,
+  CASE
+    WHEN `f`.`arrival` < CURRENT_TIMESTAMP()
+    THEN 'landed'
+    WHEN `f`.`departure` <= CURRENT_TIMESTAMP()
+    THEN 'in the air'
+    ELSE 'scheduled'
+  END AS `status`
+FROM `booking` AS `b`
+JOIN `flight` AS `f`
+  ON `f`.`flight_id` = `b`.`flight_id`
+JOIN `airport` AS `dep`
+  ON `f`.`from` = `dep`.`airport_id`
+JOIN `airport` AS `arr`
+  ON `f`.`to` = `arr`.`airport_id`
+WHERE
+  `b`.`passenger_id` = %s
+ORDER BY
+  `f`.`departure` DESC,
+  `b`.`booking_id` DESC
+LIMIT 10""",
+    "postgres": """\
+SELECT
+  "b"."booking_id" AS "booking_id",
+  "f"."flight_id" AS "flight_id",
+  "f"."flightno" AS "flightno",
+  "dep"."iata" AS "origin",
+  "arr"."iata" AS "destination",
+  "f"."departure" AS "departure",
+  "f"."arrival" AS "arrival",
+  "b"."seat" AS "seat",
+  "b"."price" AS "price",
+  CASE
+    WHEN "f"."arrival" < LOCALTIMESTAMP
+    THEN 'landed'
+    WHEN "f"."departure" <= LOCALTIMESTAMP
+    THEN 'in the air'
+    ELSE 'scheduled'
+  END AS "status"
+FROM "booking" AS "b"
+JOIN "flight" AS "f"
+  ON "f"."flight_id" = "b"."flight_id"
+JOIN "airport" AS "dep"
+  ON "f"."from" = "dep"."airport_id"
+JOIN "airport" AS "arr"
+  ON "f"."to" = "arr"."airport_id"
+WHERE
+  "b"."passenger_id" = %s
+ORDER BY
+  "f"."departure" DESC,
+  "b"."booking_id" DESC
+LIMIT 10""",
+    "sqlite": """\
+SELECT
+  "b"."booking_id" AS "booking_id",
+  "f"."flight_id" AS "flight_id",
+  "f"."flightno" AS "flightno",
+  "dep"."iata" AS "origin",
+  "arr"."iata" AS "destination",
+  "f"."departure" AS "departure",
+  "f"."arrival" AS "arrival",
+  "b"."seat" AS "seat",
+  "b"."price" AS "price",
+  CASE
+    WHEN "f"."arrival" < DATETIME('now', 'localtime')
+    THEN 'landed'
+    WHEN "f"."departure" <= DATETIME('now', 'localtime')
+    THEN 'in the air'
+    ELSE 'scheduled'
+  END AS "status"
+FROM "booking" AS "b"
+JOIN "flight" AS "f"
+  ON "f"."flight_id" = "b"."flight_id"
+JOIN "airport" AS "dep"
+  ON "f"."from" = "dep"."airport_id"
+JOIN "airport" AS "arr"
+  ON "f"."to" = "arr"."airport_id"
+WHERE
+  "b"."passenger_id" = ?
+ORDER BY
+  "f"."departure" DESC,
+  "b"."booking_id" DESC
+LIMIT 10""",
 }
 
 QUERY: Final = ReadQuery(

@@ -33,9 +33,84 @@ class Row:
 
 
 SQL: Final[dict[str, str]] = {
-    "mysql": "SELECT `p`.`passenger_id` AS `passenger_id`, `p`.`passportno` AS `passportno`, `p`.`firstname` AS `firstname`, `p`.`lastname` AS `lastname`, `d`.`birthdate` AS `birthdate`, `d`.`country` AS `country`, `d`.`emailaddress` AS `emailaddress`, COUNT(`b`.`booking_id`) AS `bookings`, COALESCE(SUM(`b`.`price`), 0) AS `total_spent` FROM `passenger` AS `p` JOIN `passengerdetails` AS `d` ON `d`.`passenger_id` = `p`.`passenger_id` LEFT JOIN `booking` AS `b` ON `b`.`passenger_id` = `p`.`passenger_id` WHERE `p`.`passenger_id` = %s GROUP BY `p`.`passenger_id`, `p`.`passportno`, `p`.`firstname`, `p`.`lastname`, `d`.`birthdate`, `d`.`country`, `d`.`emailaddress`",
-    "postgres": 'SELECT "p"."passenger_id" AS "passenger_id", "p"."passportno" AS "passportno", "p"."firstname" AS "firstname", "p"."lastname" AS "lastname", "d"."birthdate" AS "birthdate", "d"."country" AS "country", "d"."emailaddress" AS "emailaddress", COUNT("b"."booking_id") AS "bookings", COALESCE(SUM("b"."price"), 0) AS "total_spent" FROM "passenger" AS "p" JOIN "passengerdetails" AS "d" ON "d"."passenger_id" = "p"."passenger_id" LEFT JOIN "booking" AS "b" ON "b"."passenger_id" = "p"."passenger_id" WHERE "p"."passenger_id" = %s GROUP BY "p"."passenger_id", "p"."passportno", "p"."firstname", "p"."lastname", "d"."birthdate", "d"."country", "d"."emailaddress"',
-    "sqlite": 'SELECT "p"."passenger_id" AS "passenger_id", "p"."passportno" AS "passportno", "p"."firstname" AS "firstname", "p"."lastname" AS "lastname", "d"."birthdate" AS "birthdate", "d"."country" AS "country", "d"."emailaddress" AS "emailaddress", COUNT("b"."booking_id") AS "bookings", COALESCE(SUM("b"."price"), 0) AS "total_spent" FROM "passenger" AS "p" JOIN "passengerdetails" AS "d" ON "d"."passenger_id" = "p"."passenger_id" LEFT JOIN "booking" AS "b" ON "b"."passenger_id" = "p"."passenger_id" WHERE "p"."passenger_id" = ? GROUP BY "p"."passenger_id", "p"."passportno", "p"."firstname", "p"."lastname", "d"."birthdate", "d"."country", "d"."emailaddress"',
+    "mysql": """\
+SELECT
+  `p`.`passenger_id` AS `passenger_id`,
+  `p`.`passportno` AS `passportno`,
+  `p`.`firstname` AS `firstname`,
+  `p`.`lastname` AS `lastname`,
+  `d`.`birthdate` AS `birthdate`,
+  `d`.`country` AS `country`,
+  `d`.`emailaddress` AS `emailaddress`,
+  COUNT(`b`.`booking_id`) AS `bookings`,
+  COALESCE(SUM(`b`.`price`), 0) AS `total_spent`
+FROM `passenger` AS `p`
+JOIN `passengerdetails` AS `d`
+  ON `d`.`passenger_id` = `p`.`passenger_id`
+LEFT JOIN `booking` AS `b`
+  ON `b`.`passenger_id` = `p`.`passenger_id`
+WHERE
+  `p`.`passenger_id` = %s
+GROUP BY
+  `p`.`passenger_id`,
+  `p`.`passportno`,
+  `p`.`firstname`,
+  `p`.`lastname`,
+  `d`.`birthdate`,
+  `d`.`country`,
+  `d`.`emailaddress`""",
+    "postgres": """\
+SELECT
+  "p"."passenger_id" AS "passenger_id",
+  "p"."passportno" AS "passportno",
+  "p"."firstname" AS "firstname",
+  "p"."lastname" AS "lastname",
+  "d"."birthdate" AS "birthdate",
+  "d"."country" AS "country",
+  "d"."emailaddress" AS "emailaddress",
+  COUNT("b"."booking_id") AS "bookings",
+  COALESCE(SUM("b"."price"), 0) AS "total_spent"
+FROM "passenger" AS "p"
+JOIN "passengerdetails" AS "d"
+  ON "d"."passenger_id" = "p"."passenger_id"
+LEFT JOIN "booking" AS "b"
+  ON "b"."passenger_id" = "p"."passenger_id"
+WHERE
+  "p"."passenger_id" = %s
+GROUP BY
+  "p"."passenger_id",
+  "p"."passportno",
+  "p"."firstname",
+  "p"."lastname",
+  "d"."birthdate",
+  "d"."country",
+  "d"."emailaddress\"""",
+    "sqlite": """\
+SELECT
+  "p"."passenger_id" AS "passenger_id",
+  "p"."passportno" AS "passportno",
+  "p"."firstname" AS "firstname",
+  "p"."lastname" AS "lastname",
+  "d"."birthdate" AS "birthdate",
+  "d"."country" AS "country",
+  "d"."emailaddress" AS "emailaddress",
+  COUNT("b"."booking_id") AS "bookings",
+  COALESCE(SUM("b"."price"), 0) AS "total_spent"
+FROM "passenger" AS "p"
+JOIN "passengerdetails" AS "d"
+  ON "d"."passenger_id" = "p"."passenger_id"
+LEFT JOIN "booking" AS "b"
+  ON "b"."passenger_id" = "p"."passenger_id"
+WHERE
+  "p"."passenger_id" = ?
+GROUP BY
+  "p"."passenger_id",
+  "p"."passportno",
+  "p"."firstname",
+  "p"."lastname",
+  "d"."birthdate",
+  "d"."country",
+  "d"."emailaddress\"""",
 }
 
 QUERY: Final = ReadQuery(

@@ -24,9 +24,36 @@ class Row:
 
 
 SQL: Final[dict[str, str]] = {
-    "mysql": "SELECT `b`.`flight_id` AS `flight_id`, COUNT(*) AS `bookings` FROM `booking` AS `b` GROUP BY `b`.`flight_id` ORDER BY `bookings` DESC, `flight_id`",
-    "postgres": 'SELECT "b"."flight_id" AS "flight_id", COUNT(*) AS "bookings" FROM "booking" AS "b" GROUP BY "b"."flight_id" ORDER BY "bookings" DESC, "flight_id"',
-    "sqlite": 'SELECT "b"."flight_id" AS "flight_id", COUNT(*) AS "bookings" FROM "booking" AS "b" GROUP BY "b"."flight_id" ORDER BY "bookings" DESC, "flight_id"',
+    "mysql": """\
+SELECT
+  `b`.`flight_id` AS `flight_id`,
+  COUNT(*) AS `bookings`
+FROM `booking` AS `b`
+GROUP BY
+  `b`.`flight_id`
+ORDER BY
+  `bookings` DESC,
+  `flight_id`""",
+    "postgres": """\
+SELECT
+  "b"."flight_id" AS "flight_id",
+  COUNT(*) AS "bookings"
+FROM "booking" AS "b"
+GROUP BY
+  "b"."flight_id"
+ORDER BY
+  "bookings" DESC,
+  "flight_id\"""",
+    "sqlite": """\
+SELECT
+  "b"."flight_id" AS "flight_id",
+  COUNT(*) AS "bookings"
+FROM "booking" AS "b"
+GROUP BY
+  "b"."flight_id"
+ORDER BY
+  "bookings" DESC,
+  "flight_id\"""",
 }
 
 QUERY: Final = ZsetQuery(

@@ -14,9 +14,18 @@ from flughafen import Param, Runtime, row_field
 from flughafen.write import Lookup, WriteQuery
 
 SQL: Final[dict[str, str]] = {
-    "mysql": "UPDATE `booking` SET `price` = %s WHERE `booking_id` = %s",
-    "postgres": 'UPDATE "booking" SET "price" = CAST(%s AS DECIMAL) WHERE "booking_id" = %s',
-    "sqlite": 'UPDATE "booking" SET "price" = ? WHERE "booking_id" = ?',
+    "mysql": """\
+UPDATE `booking` SET `price` = %s
+WHERE
+  `booking_id` = %s""",
+    "postgres": """\
+UPDATE "booking" SET "price" = CAST(%s AS DECIMAL)
+WHERE
+  "booking_id" = %s""",
+    "sqlite": """\
+UPDATE "booking" SET "price" = ?
+WHERE
+  "booking_id" = ?""",
 }
 
 WRITE: Final = WriteQuery(
@@ -37,9 +46,27 @@ WRITE: Final = WriteQuery(
     generations=(),
     lookup=Lookup(
         sql={
-            "mysql": "SELECT `flight_id`, `passenger_id` FROM `booking` WHERE `booking_id` = %s",
-            "postgres": 'SELECT "flight_id", "passenger_id" FROM "booking" WHERE "booking_id" = %s',
-            "sqlite": 'SELECT "flight_id", "passenger_id" FROM "booking" WHERE "booking_id" = ?',
+            "mysql": """\
+SELECT
+  `flight_id`,
+  `passenger_id`
+FROM `booking`
+WHERE
+  `booking_id` = %s""",
+            "postgres": """\
+SELECT
+  "flight_id",
+  "passenger_id"
+FROM "booking"
+WHERE
+  "booking_id" = %s""",
+            "sqlite": """\
+SELECT
+  "flight_id",
+  "passenger_id"
+FROM "booking"
+WHERE
+  "booking_id" = ?""",
         },
         param_order=(0,),
         columns=("flight_id", "passenger_id"),

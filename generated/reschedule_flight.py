@@ -15,9 +15,18 @@ from flughafen import Param, Runtime
 from flughafen.write import WriteQuery
 
 SQL: Final[dict[str, str]] = {
-    "mysql": "UPDATE `flight` SET `departure` = %s, `arrival` = %s WHERE `flight_id` = %s",
-    "postgres": 'UPDATE "flight" SET "departure" = CAST(%s AS TIMESTAMP), "arrival" = CAST(%s AS TIMESTAMP) WHERE "flight_id" = %s',
-    "sqlite": 'UPDATE "flight" SET "departure" = ?, "arrival" = ? WHERE "flight_id" = ?',
+    "mysql": """\
+UPDATE `flight` SET `departure` = %s, `arrival` = %s
+WHERE
+  `flight_id` = %s""",
+    "postgres": """\
+UPDATE "flight" SET "departure" = CAST(%s AS TIMESTAMP), "arrival" = CAST(%s AS TIMESTAMP)
+WHERE
+  "flight_id" = %s""",
+    "sqlite": """\
+UPDATE "flight" SET "departure" = ?, "arrival" = ?
+WHERE
+  "flight_id" = ?""",
 }
 
 WRITE: Final = WriteQuery(

@@ -29,9 +29,93 @@ class Row:
 
 
 SQL: Final[dict[str, str]] = {
-    "mysql": "SELECT `f`.`flight_id` AS `flight_id`, `f`.`flightno` AS `flightno`, `dep`.`iata` AS `origin`, `arr`.`iata` AS `destination`, `f`.`departure` AS `departure`, `f`.`arrival` AS `arrival` FROM `flight` AS `f` JOIN `airport` AS `dep` ON `f`.`from` = `dep`.`airport_id` JOIN `airport` AS `arr` ON `f`.`to` = `arr`.`airport_id` WHERE (`dep`.`iata` = %s AND `arr`.`iata` = %s AND `f`.`departure` >= %s AND `f`.`departure` < %s + INTERVAL '1' DAY) OR (`dep`.`iata` = %s AND `arr`.`iata` = %s AND `f`.`departure` >= %s AND `f`.`departure` < %s + INTERVAL '1' DAY) ORDER BY `f`.`departure`, `f`.`flight_id`",
-    "postgres": 'SELECT "f"."flight_id" AS "flight_id", "f"."flightno" AS "flightno", "dep"."iata" AS "origin", "arr"."iata" AS "destination", "f"."departure" AS "departure", "f"."arrival" AS "arrival" FROM "flight" AS "f" JOIN "airport" AS "dep" ON "f"."from" = "dep"."airport_id" JOIN "airport" AS "arr" ON "f"."to" = "arr"."airport_id" WHERE ("dep"."iata" = %s AND "arr"."iata" = %s AND "f"."departure" >= CAST(%s AS DATE) AND "f"."departure" < CAST(CAST(%s AS DATE) + INTERVAL \'1 DAY\' AS DATE)) OR ("dep"."iata" = %s AND "arr"."iata" = %s AND "f"."departure" >= CAST(%s AS DATE) AND "f"."departure" < CAST(CAST(%s AS DATE) + INTERVAL \'1 DAY\' AS DATE)) ORDER BY "f"."departure", "f"."flight_id"',
-    "sqlite": 'SELECT "f"."flight_id" AS "flight_id", "f"."flightno" AS "flightno", "dep"."iata" AS "origin", "arr"."iata" AS "destination", "f"."departure" AS "departure", "f"."arrival" AS "arrival" FROM "flight" AS "f" JOIN "airport" AS "dep" ON "f"."from" = "dep"."airport_id" JOIN "airport" AS "arr" ON "f"."to" = "arr"."airport_id" WHERE ("dep"."iata" = ? AND "arr"."iata" = ? AND "f"."departure" >= ? AND "f"."departure" < DATE(?, \'+1 days\')) OR ("dep"."iata" = ? AND "arr"."iata" = ? AND "f"."departure" >= ? AND "f"."departure" < DATE(?, \'+1 days\')) ORDER BY "f"."departure", "f"."flight_id"',
+    "mysql": """\
+SELECT
+  `f`.`flight_id` AS `flight_id`,
+  `f`.`flightno` AS `flightno`,
+  `dep`.`iata` AS `origin`,
+  `arr`.`iata` AS `destination`,
+  `f`.`departure` AS `departure`,
+  `f`.`arrival` AS `arrival`
+FROM `flight` AS `f`
+JOIN `airport` AS `dep`
+  ON `f`.`from` = `dep`.`airport_id`
+JOIN `airport` AS `arr`
+  ON `f`.`to` = `arr`.`airport_id`
+WHERE
+  (
+    `dep`.`iata` = %s
+    AND `arr`.`iata` = %s
+    AND `f`.`departure` >= %s
+    AND `f`.`departure` < %s + INTERVAL '1' DAY
+  )
+  OR (
+    `dep`.`iata` = %s
+    AND `arr`.`iata` = %s
+    AND `f`.`departure` >= %s
+    AND `f`.`departure` < %s + INTERVAL '1' DAY
+  )
+ORDER BY
+  `f`.`departure`,
+  `f`.`flight_id`""",
+    "postgres": """\
+SELECT
+  "f"."flight_id" AS "flight_id",
+  "f"."flightno" AS "flightno",
+  "dep"."iata" AS "origin",
+  "arr"."iata" AS "destination",
+  "f"."departure" AS "departure",
+  "f"."arrival" AS "arrival"
+FROM "flight" AS "f"
+JOIN "airport" AS "dep"
+  ON "f"."from" = "dep"."airport_id"
+JOIN "airport" AS "arr"
+  ON "f"."to" = "arr"."airport_id"
+WHERE
+  (
+    "dep"."iata" = %s
+    AND "arr"."iata" = %s
+    AND "f"."departure" >= CAST(%s AS DATE)
+    AND "f"."departure" < CAST(CAST(%s AS DATE) + INTERVAL '1 DAY' AS DATE)
+  )
+  OR (
+    "dep"."iata" = %s
+    AND "arr"."iata" = %s
+    AND "f"."departure" >= CAST(%s AS DATE)
+    AND "f"."departure" < CAST(CAST(%s AS DATE) + INTERVAL '1 DAY' AS DATE)
+  )
+ORDER BY
+  "f"."departure",
+  "f"."flight_id\"""",
+    "sqlite": """\
+SELECT
+  "f"."flight_id" AS "flight_id",
+  "f"."flightno" AS "flightno",
+  "dep"."iata" AS "origin",
+  "arr"."iata" AS "destination",
+  "f"."departure" AS "departure",
+  "f"."arrival" AS "arrival"
+FROM "flight" AS "f"
+JOIN "airport" AS "dep"
+  ON "f"."from" = "dep"."airport_id"
+JOIN "airport" AS "arr"
+  ON "f"."to" = "arr"."airport_id"
+WHERE
+  (
+    "dep"."iata" = ?
+    AND "arr"."iata" = ?
+    AND "f"."departure" >= ?
+    AND "f"."departure" < DATE(?, '+1 days')
+  )
+  OR (
+    "dep"."iata" = ?
+    AND "arr"."iata" = ?
+    AND "f"."departure" >= ?
+    AND "f"."departure" < DATE(?, '+1 days')
+  )
+ORDER BY
+  "f"."departure",
+  "f"."flight_id\"""",
 }
 
 QUERY: Final = ReadQuery(

@@ -27,9 +27,60 @@ class Row:
 
 
 SQL: Final[dict[str, str]] = {
-    "mysql": "SELECT `f`.`flight_id` AS `flight_id`, `f`.`flightno` AS `flightno`, `p`.`capacity` AS `capacity`, COUNT(`b`.`booking_id`) AS `booked`, CAST(`p`.`capacity` AS SIGNED) - CAST(COUNT(`b`.`booking_id`) AS SIGNED) AS `available` FROM `flight` AS `f` JOIN `airplane` AS `p` ON `p`.`airplane_id` = `f`.`airplane_id` LEFT JOIN `booking` AS `b` ON `b`.`flight_id` = `f`.`flight_id` WHERE `f`.`flight_id` = %s GROUP BY `f`.`flight_id`, `f`.`flightno`, `p`.`capacity`",
-    "postgres": 'SELECT "f"."flight_id" AS "flight_id", "f"."flightno" AS "flightno", "p"."capacity" AS "capacity", COUNT("b"."booking_id") AS "booked", "p"."capacity" - COUNT("b"."booking_id") AS "available" FROM "flight" AS "f" JOIN "airplane" AS "p" ON "p"."airplane_id" = "f"."airplane_id" LEFT JOIN "booking" AS "b" ON "b"."flight_id" = "f"."flight_id" WHERE "f"."flight_id" = %s GROUP BY "f"."flight_id", "f"."flightno", "p"."capacity"',
-    "sqlite": 'SELECT "f"."flight_id" AS "flight_id", "f"."flightno" AS "flightno", "p"."capacity" AS "capacity", COUNT("b"."booking_id") AS "booked", "p"."capacity" - COUNT("b"."booking_id") AS "available" FROM "flight" AS "f" JOIN "airplane" AS "p" ON "p"."airplane_id" = "f"."airplane_id" LEFT JOIN "booking" AS "b" ON "b"."flight_id" = "f"."flight_id" WHERE "f"."flight_id" = ? GROUP BY "f"."flight_id", "f"."flightno", "p"."capacity"',
+    "mysql": """\
+SELECT
+  `f`.`flight_id` AS `flight_id`,
+  `f`.`flightno` AS `flightno`,
+  `p`.`capacity` AS `capacity`,
+  COUNT(`b`.`booking_id`) AS `booked`,
+  CAST(`p`.`capacity` AS SIGNED) - CAST(COUNT(`b`.`booking_id`) AS SIGNED) AS `available`
+FROM `flight` AS `f`
+JOIN `airplane` AS `p`
+  ON `p`.`airplane_id` = `f`.`airplane_id`
+LEFT JOIN `booking` AS `b`
+  ON `b`.`flight_id` = `f`.`flight_id`
+WHERE
+  `f`.`flight_id` = %s
+GROUP BY
+  `f`.`flight_id`,
+  `f`.`flightno`,
+  `p`.`capacity`""",
+    "postgres": """\
+SELECT
+  "f"."flight_id" AS "flight_id",
+  "f"."flightno" AS "flightno",
+  "p"."capacity" AS "capacity",
+  COUNT("b"."booking_id") AS "booked",
+  "p"."capacity" - COUNT("b"."booking_id") AS "available"
+FROM "flight" AS "f"
+JOIN "airplane" AS "p"
+  ON "p"."airplane_id" = "f"."airplane_id"
+LEFT JOIN "booking" AS "b"
+  ON "b"."flight_id" = "f"."flight_id"
+WHERE
+  "f"."flight_id" = %s
+GROUP BY
+  "f"."flight_id",
+  "f"."flightno",
+  "p"."capacity\"""",
+    "sqlite": """\
+SELECT
+  "f"."flight_id" AS "flight_id",
+  "f"."flightno" AS "flightno",
+  "p"."capacity" AS "capacity",
+  COUNT("b"."booking_id") AS "booked",
+  "p"."capacity" - COUNT("b"."booking_id") AS "available"
+FROM "flight" AS "f"
+JOIN "airplane" AS "p"
+  ON "p"."airplane_id" = "f"."airplane_id"
+LEFT JOIN "booking" AS "b"
+  ON "b"."flight_id" = "f"."flight_id"
+WHERE
+  "f"."flight_id" = ?
+GROUP BY
+  "f"."flight_id",
+  "f"."flightno",
+  "p"."capacity\"""",
 }
 
 QUERY: Final = ReadQuery(

@@ -26,9 +26,24 @@ class Row:
 
 
 SQL: Final[dict[str, str]] = {
-    "mysql": "SELECT `b`.`seat` AS `seat` FROM `booking` AS `b` WHERE `b`.`flight_id` = %s AND NOT `b`.`seat` IS NULL",
-    "postgres": 'SELECT "b"."seat" AS "seat" FROM "booking" AS "b" WHERE "b"."flight_id" = %s AND NOT "b"."seat" IS NULL',
-    "sqlite": 'SELECT "b"."seat" AS "seat" FROM "booking" AS "b" WHERE "b"."flight_id" = ? AND NOT "b"."seat" IS NULL',
+    "mysql": """\
+SELECT
+  `b`.`seat` AS `seat`
+FROM `booking` AS `b`
+WHERE
+  `b`.`flight_id` = %s AND NOT `b`.`seat` IS NULL""",
+    "postgres": """\
+SELECT
+  "b"."seat" AS "seat"
+FROM "booking" AS "b"
+WHERE
+  "b"."flight_id" = %s AND NOT "b"."seat" IS NULL""",
+    "sqlite": """\
+SELECT
+  "b"."seat" AS "seat"
+FROM "booking" AS "b"
+WHERE
+  "b"."flight_id" = ? AND NOT "b"."seat" IS NULL""",
 }
 
 QUERY: Final = BitmapQuery[Row, str](

@@ -1,21 +1,39 @@
 """flughafen-gen's command line: ``main(argv) -> exit code``.
 
 Exit codes: 0 done; 1 ``build --check`` found stale files (or a verification
-failed); 2 errors in the specs or the command line.
+failed); 2 errors in the specs or the command line; 3 the environment failed
+(a database, Valkey, a file or a package), told in one line (``--debug`` shows
+the traceback): a configuration that cannot work, a missing extra (the line
+names it) or a package not built yet among them.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
+from flughafen.config import ConfigError
+from flughafen.extras import MissingExtra, require
+from flughafen.settings import load_settings
+from generator.accessors import NotBuilt
 from generator.diagnostics import SpecError
 
 EXIT_OK = 0
 EXIT_STALE = 1
 EXIT_ERRORS = 2
+EXIT_ENVIRONMENT = 3
+
+DESCRIPTION = "Declarative query-to-cache code generator: YAML specs in, typed cached accessors out."
+EPILOG = """exit codes:
+  0  done
+  1  build --check found stale files, check found lint findings, or verify found a difference
+  2  errors in the specs or on the command line (each with file, line and column)
+  3  the environment failed: a database, Valkey, a file or a package (--debug for the traceback)
+
+configuration: [tool.flughafen] in pyproject.toml, or flughafen.toml; FLUGHAFEN_DATABASE_URL
+and FLUGHAFEN_CACHE_URL override it."""
 
 
 def _print_errors(err: SpecError) -> None:
@@ -31,59 +49,84 @@ def _print_errors(err: SpecError) -> None:
     print(f"{n} error{'s' if n != 1 else ''}; nothing was written", file=sys.stderr)
 
 
-def cmd_build(args: argparse.Namespace) -> int:
-    from generator.pipeline import build
-    from generator.write import stale, write_tree
+def _build_tools(command: str) -> None:
+    """The build's own packages, or one line naming the extra that installs them (MissingExtra)."""
+    for module in ("jinja2", "sqlglot", "yaml", "black"):
+        require(module, f"flughafen-gen {command}")
 
-    specs_dir = Path(args.specs)
-    out_dir = Path(args.out)
+
+def cmd_build(args: argparse.Namespace) -> int:
+    _build_tools("build")
+    from generator.pipeline import build, display
+    from generator.write import OutputFolderError, check_output_folder, stale, with_marker, write_tree
+
+    settings = load_settings()
+    specs_dir = Path(args.specs) if args.specs else Path(display(settings.specs))
+    out_dir = Path(args.out) if args.out else Path(display(settings.out))
+    # A specs folder named on the command line brings its own schema.sql; the configured one, the configured schema.
+    schema = Path(args.schema) if args.schema else (settings.schema if not args.specs else None)
     if not specs_dir.is_dir():
-        print(f"error: {specs_dir}: no such directory of specs", file=sys.stderr)
+        print(f"error: {display(specs_dir)}: no such directory of specs", file=sys.stderr)
         return EXIT_ERRORS
-    files = build(specs_dir, Path(args.schema) if args.schema else None)
+    if not args.check:
+        try:
+            check_output_folder(out_dir, keep=[specs_dir] + ([schema] if schema else []))
+        except OutputFolderError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return EXIT_ERRORS
+    files = with_marker(build(specs_dir, schema))
     if args.check:
         wrong = stale(files, out_dir)
         for path in wrong:
-            print(f"stale: {(out_dir / path).as_posix()}")
+            print(f"stale: {display(out_dir / path)}")
         if wrong:
-            print(f"{len(wrong)} file(s) out of date; run: flughafen-gen build {args.specs}", file=sys.stderr)
+            again = "flughafen-gen build" + (f" {args.specs}" if args.specs else "")
+            print(f"{len(wrong)} file(s) out of date; run: {again}", file=sys.stderr)
             return EXIT_STALE
         return EXIT_OK
     changed = write_tree(files, out_dir)
     modules = sum(1 for p in files if p.endswith(".py") and "/" not in p and p != "__init__.py")
     state = "written" if changed else "unchanged"
-    print(f"{modules} accessor module(s) in {out_dir.as_posix()}/ ({state})")
+    print(f"{modules} accessor module(s) in {display(out_dir)}/ ({state})")
     return EXIT_OK
 
 
+def _specs(args: argparse.Namespace) -> Path:
+    return Path(args.specs) if args.specs else load_settings().specs
+
+
 def cmd_show(args: argparse.Namespace) -> int:
+    _build_tools("show")
     from generator.pipeline import compile_specs
 
-    for q in compile_specs(Path(args.specs)):
+    specs_dir = _specs(args)
+    for q in compile_specs(specs_dir):
         if q.spec.name == args.name:
             print(q.sql[args.dialect])
             return EXIT_OK
-    print(f"error: no spec named {args.name!r} in {args.specs}", file=sys.stderr)
+    print(f"error: no spec named {args.name!r} in {specs_dir}", file=sys.stderr)
     return EXIT_ERRORS
 
 
 def cmd_db(args: argparse.Namespace, rest: list[str]) -> int:
+    _build_tools("db")
     from generator.dataset.cli import main_db_load
 
     return main_db_load(rest)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from generator.demo import run_demo
+    from generator.commands.demo import run_demo
 
-    return run_demo(database_url=args.database, cache_url=args.cache, scale=args.scale)
+    return run_demo(database_url=args.database, cache_url=args.cache, settings=load_settings())
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from generator.checks import check
+    _build_tools("check")
+    from generator.commands.check import check
     from generator.pipeline import load_project
 
-    catalog, queries = load_project(Path(args.specs))
+    catalog, queries = load_project(_specs(args))
     found = check(queries, catalog)
     sources: dict[str, str] = {}
     for d in found:
@@ -95,8 +138,9 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    _build_tools("verify")
     from generator.dataset.load import is_loaded, load
-    from generator.verify import main_verify
+    from generator.commands.verify import main_verify
 
     urls = args.databases or [
         "mysql://root@127.0.0.1:3306/flughafen",
@@ -107,28 +151,26 @@ def cmd_verify(args: argparse.Namespace) -> int:
         for url in urls:
             if not is_loaded(url, args.load):
                 load(url, args.load)
-    return main_verify(urls, Path(args.specs))
+    return main_verify(urls, _specs(args))
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from generator.explain import explain
+    from generator.commands.explain import explain
 
-    return explain(args.name, args.database)
+    return explain(args.name, args.database, load_settings())
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    import importlib
-
     from flughafen import Runtime
     from flughafen.worker import run_worker
+    from generator.accessors import write_modules
 
-    package = importlib.import_module("generated")
-    writes = [importlib.import_module(f"generated.{n}").WRITE for n in getattr(package, "WRITES", [])]
-    behind = [w for w in writes if w.mode == "behind"]
+    settings = load_settings()
+    behind = [m.WRITE for m in write_modules(settings) if m.WRITE.mode == "behind"]
     if not behind:
-        print("no write: behind specs; nothing to do", file=sys.stderr)
+        print(f"no write: behind specs in {settings.package}; nothing to do", file=sys.stderr)
         return EXIT_OK
-    with Runtime.from_config(database_url=args.database, cache_url=args.cache) as rt:
+    with Runtime.from_config(database_url=args.database, cache_url=args.cache, project_dir=settings.root) as rt:
         idle = 1 if args.once else None
         report = run_worker(rt, behind, consumer=args.consumer, batch_size=args.batch, max_idle_rounds=idle)
     print(f"applied {report.applied}, skipped {report.skipped} already applied, in {report.batches} batch(es)")
@@ -136,43 +178,48 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    from generator.stats import print_stats
+    from generator.commands.stats import print_stats
 
-    return print_stats(args.database, args.cache)
+    return print_stats(args.database, args.cache, load_settings())
 
 
 def cmd_warm(args: argparse.Namespace) -> int:
-    from generator.warm import warm
+    from generator.commands.warm import WarmInputError, warm
 
-    return warm(args.name, args.params, args.from_query, args.database, args.cache)
+    try:
+        return warm(args.name, args.params, args.from_query, args.database, args.cache, load_settings())
+    except WarmInputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_ERRORS
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="flughafen-gen", description=__doc__.splitlines()[0] if __doc__ else None)
+    p = argparse.ArgumentParser(prog="flughafen-gen", description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    p.add_argument("--debug", action="store_true", help="show the traceback of an environment error (exit 3)")
     sub = p.add_subparsers(dest="command", required=True)
 
     b = sub.add_parser("build", help="generate accessor modules from specs")
-    b.add_argument("specs", nargs="?", default="specs", help="directory of *.yaml specs (default: specs)")
-    b.add_argument("--out", default="generated", help="output directory (default: generated)")
-    b.add_argument("--schema", default=None, help="schema DDL (default: SPECS/schema.sql)")
-    b.add_argument("--check", action="store_true", help="write nothing; exit 1 when generated/ is stale")
+    b.add_argument("specs", nargs="?", default=None, help="directory of *.yaml specs (default: specs in [tool.flughafen], or specs)")
+    b.add_argument("--out", default=None, help="output directory (default: out in [tool.flughafen], or the package's folder)")
+    b.add_argument("--schema", default=None, help="schema DDL (default: schema in [tool.flughafen], or SPECS/schema.sql)")
+    b.add_argument("--check", action="store_true", help="write nothing; exit 1 when the output is stale")
 
     s = sub.add_parser("show", help="print the SQL held for one dialect")
     s.add_argument("name")
     s.add_argument("--dialect", choices=["mysql", "postgres", "sqlite"], default="mysql")
-    s.add_argument("--specs", default="specs")
+    s.add_argument("--specs", default=None)
 
     sub.add_parser("db", help="database commands: db load --scale tiny|small [--database URL]", add_help=False)
 
-    d = sub.add_parser("demo", help="load tiny data if missing, call every accessor cold and warm")
+    d = sub.add_parser("demo", help="call every accessor cold and warm (a database without tables: made and seeded first)")
     d.add_argument("--database", default=None, help="database URL (default: configuration)")
     d.add_argument("--cache", default=None, help="cache URL (default: configuration)")
-    d.add_argument("--scale", default="tiny", choices=["tiny", "small"])
     c = sub.add_parser("check", help="lint the specs: sargability, collation, LIMIT order, returns, triggers")
-    c.add_argument("specs", nargs="?", default="specs")
+    c.add_argument("specs", nargs="?", default=None)
 
     v = sub.add_parser("verify", help="run every example on several databases and compare the typed results")
-    v.add_argument("specs", nargs="?", default="specs")
+    v.add_argument("specs", nargs="?", default=None)
     v.add_argument("--databases", nargs="+", default=None, help="database URLs (default: local MariaDB, PostgreSQL and the SQLite file)")
     v.add_argument("--load", choices=["tiny", "small"], default=None, help="load this data set first where missing")
 
@@ -201,10 +248,20 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _version() -> str:
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version("flughafen-gen")
+    except importlib.metadata.PackageNotFoundError:
+        return "(not installed)"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["db"]:
-        return _guarded(lambda: cmd_db(argparse.Namespace(), argv[1:]))
+    if argv[:1] == ["db"] or argv[:2] == ["--debug", "db"]:
+        rest = argv[argv.index("db") + 1 :]
+        return _guarded(lambda: cmd_db(argparse.Namespace(), rest), debug=argv[0] == "--debug")
     args = parser().parse_args(argv)
     handlers = {
         "build": cmd_build,
@@ -217,19 +274,53 @@ def main(argv: Sequence[str] | None = None) -> int:
         "stats": cmd_stats,
         "warm": cmd_warm,
     }
-    return _guarded(lambda: handlers[args.command](args))
+    return _guarded(lambda: handlers[args.command](args), debug=args.debug)
 
 
-def _guarded(run: Callable[[], int]) -> int:
+# Where an exception comes from when it is the environment's failure, not a bug of ours.
+_ENVIRONMENT_MODULES = ("valkey", "pymysql", "psycopg", "sqlite3", "flughafen.config", "flughafen.db", "flughafen.extras")
+
+
+def environment_error(e: BaseException) -> bool:
+    """True for a failure of the environment (a server, a file, a package), which is told in one line."""
+    return isinstance(e, OSError) or any(c.__module__.split(".")[0] in _ENVIRONMENT_MODULES or c.__module__ in _ENVIRONMENT_MODULES for c in type(e).__mro__)
+
+
+def one_line(e: BaseException) -> str:
+    """The error as one line a user can act on, with any URL's password hidden.
+
+    >>> one_line(ConnectionRefusedError(111, "Connection refused"))
+    'ConnectionRefusedError: [Errno 111] Connection refused'
+    """
+    from flughafen.config import redact
+
+    text = " ".join(str(e).split()) or type(e).__name__
+    words = [redact(w) if "://" in w else w for w in text.split(" ")]
+    text = " ".join(words)
+    if type(e).__module__.startswith("flughafen"):
+        return text
+    return f"{type(e).__name__}: {text}"
+
+
+def _guarded(run: Callable[[], int], debug: bool = False) -> int:
     try:
         return run()
     except SpecError as err:
         _print_errors(err)
         return EXIT_ERRORS
+    except (ConfigError, MissingExtra, NotBuilt) as err:  # the message says what to do
+        if debug:
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_ENVIRONMENT
     except KeyboardInterrupt:
         return 130
+    except Exception as e:
+        if debug or not environment_error(e):
+            raise
+        print(f"error: {one_line(e)} (run with --debug for the traceback)", file=sys.stderr)
+        return EXIT_ENVIRONMENT
 
 
 if __name__ == "__main__":
     sys.exit(main())
-

@@ -57,11 +57,14 @@ def _order(d: Diagnostic) -> tuple[str, int, int, str]:
     return (d.span.path, d.span.line, d.span.col, d.code)
 
 
-# The error codes, one per rule, so that tests and users can refer to them.
+# The error codes, one per rule, so that tests and users can refer to them (the table in
+# docs/spec-format.md says the same; tests/generator/test_house.py checks that both list every
+# code the build raises). A store kind lists the codes of its own rules (generator/stores/).
 CODES: dict[str, str] = {
     "FG001": "file cannot be read or is not valid UTF-8 text",
     "FG002": "YAML syntax error",
     "FG003": "the spec is not a mapping / empty file",
+    "FG004": "the spec is too large, too deep, or expands too far through aliases",
     "FG010": "unknown field",
     "FG011": "missing required field",
     "FG012": "wrong type for a field",
@@ -72,6 +75,7 @@ CODES: dict[str, str] = {
     "FG031": "invalid parameter pattern",
     "FG040": "TTL or duration cannot be parsed",
     "FG041": "jitter cannot be parsed",
+    "FG042": "near cache: `near` longer than `ttl`, or `near_size` not a whole number from 1 to 1,000,000",
     "FG050": "key template syntax error",
     "FG051": "key template names an undeclared parameter",
     "FG052": "key template does not cover every parameter",
@@ -90,13 +94,13 @@ CODES: dict[str, str] = {
     "FG070": "trigger names an unknown table or column",
     "FG071": "trigger needs a value the write does not bind",
     "FG080": "schema.sql cannot be read",
-    "FG094": "the store does not fit `returns`, `stampede` or `near` (hash: returns one; zset: returns many; early and near: json only)",
+    "FG094": "the store does not fit `returns`, `stampede` or `near` (hash: returns one; zset: returns many; early, near and near_size: json only)",
     "FG095": "zset member or score names no result column, both name the same one, or the member has a parameter's name",
     "FG096": "a zset column cannot be stored: a nullable member, a score that is not a non-null int or float, or other columns",
-    "FG097": "a `moves:` trigger cannot move this ranking, or the write does not bind or look up its column",
+    "FG097": "a `moves:` trigger on a spec that is not a zset, or one that cannot move this ranking, or a write that does not bind or look up its column",
     "FG100": "store: bitmap member is not a result column of the right type",
     "FG101": "store: bitmap seats: is not a seat alphabet",
-    "FG102": "a field does not fit store: bitmap",
+    "FG102": "a field does not fit store: bitmap, or cache.bitmap on another store",
     "FG103": "maintain: names an unknown table or column",
     "FG104": "a write that maintains a set does not bind its key or member",
     "FG105": "a counter names no fitting read spec or int field, or a zero change",

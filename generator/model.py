@@ -1,14 +1,19 @@
 """The typed data that flows between the pipeline's stages.
 
 Every class here is a frozen, slotted dataclass: stages never mutate what they
-are given. ``RawSpec`` (load.py) -> ``Spec`` (validate.py) -> ``CompiledQuery``
-(sql.py) -> files (emit.py).
+are given. ``RawSpec`` (spec/load.py) -> ``Spec`` (spec/validate.py) ->
+``CompiledQuery`` (sql/compile.py) -> ``Linked`` (link.py) -> files
+(render.py, format.py) -> disk (write.py).
+
+What is particular to one store kind (json, hash, zset, bitmap) is kept in
+that kind's own ``StoreOptions`` subclass (stores/*.py), so this module does
+not change when a kind is added.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Union
+from typing import Literal
 
 from generator.diagnostics import Span
 
@@ -29,10 +34,13 @@ PY_TYPES: tuple[PyType, ...] = (
 )
 
 Returns = Literal["one", "many", "scalar"]
-Store = Literal["json", "hash", "zset", "bitmap"]
 Stampede = Literal["lock", "early", "none"]
 Kind = Literal["read", "write"]
 WriteMode = Literal["through", "behind"]
+Statement = Literal["select", "insert", "update", "delete"]
+
+# Names a spec or parameter may not take: they would shadow generated code.
+RESERVED_NAMES = frozenset({"runtime", "tests", "conftest", "key", "fetch", "invalidate", "invalidate_all", "query"})
 
 
 # ---------------------------------------------------------------- templates
@@ -58,7 +66,7 @@ class Field:
     span: Span
 
 
-TemplatePart = Union[Literal_, Field]
+TemplatePart = Literal_ | Field
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,34 +95,12 @@ class Param:
 
 
 @dataclass(frozen=True, slots=True)
-class CounterSpec:
-    """``counters: {seat_availability: {booked: 1, available: -1}}``: fields that follow a set's size."""
+class StoreOptions:
+    """What a store kind reads from the fields of its own (stores/*.py subclass this).
 
-    spec: str
-    span: Span
-    fields: tuple[tuple[str, int, Span], ...]  # (field, change per member added, where)
-
-
-@dataclass(frozen=True, slots=True)
-class MaintainSpec:
-    """``cache.bitmap.maintain``: writes to ``table`` set (INSERT) or clear (DELETE) the written row's member."""
-
-    table: str
-    span: Span
-    member_column: str
-    member_column_span: Span  # of member_column:, or of table: when it is left to default
-    param_columns: tuple[tuple[str, str, Span], ...]  # (key parameter, column, where): every key parameter
-    counters: tuple[CounterSpec, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class BitmapSpec:
-    """``cache.bitmap`` of a ``store: bitmap`` spec."""
-
-    member: str  # the result column
-    span: Span  # of the member's value
-    seats: str | None = None  # seat letters: members are labels such as "12A"
-    maintain: MaintainSpec | None = None
+    ``store: json`` and ``store: hash`` read none; ``zset`` reads ``member``
+    and ``score``, ``bitmap`` its ``cache.bitmap`` section.
+    """
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,17 +110,10 @@ class CacheSpec:
     span: Span
     jitter: float = 0.0  # fraction of ttl, 0 <= jitter < 1
     tags: tuple[Template, ...] = ()
-    store: Store = "json"
+    store: str = "json"  # a store kind's name (generator/stores/)
     stampede: Stampede = "lock"
     negative_ttl: int | None = None  # seconds; None: empty results use `ttl`
-    bitmap: BitmapSpec | None = None  # store: bitmap only
-    # store: zset: the result columns holding each member and its score.
-    member: str | None = None
-    score: str | None = None
-    member_span: Span | None = None
-    score_span: Span | None = None
-    near: int | None = None  # seconds a process may serve its in-memory copy; None: no near cache
-    near_size: int | None = None  # entries per process; None: the runtime's default
+    options: StoreOptions = field(default_factory=StoreOptions)  # the store kind's own fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,17 +121,15 @@ class Trigger:
     """``invalidate:`` entry: a write to ``table`` drops entries.
 
     ``tags`` are filled from the written row's columns; ``all`` drops every
-    entry of the spec (a namespace generation bump).
+    entry of the spec (a namespace generation bump). ``options``: what the
+    spec's store kind reads of the entry (``moves:`` of store: zset).
     """
 
     table: str
     span: Span
     tags: tuple[Template, ...] = ()
     all: bool = False
-    # `moves: {column, by}` (store: zset): the member's score moves by `by` per inserted row, back per deleted row.
-    moves_column: str | None = None
-    moves_by: float = 1.0
-    moves_span: Span | None = None
+    options: StoreOptions | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,7 +190,7 @@ class Column:
 class CompiledQuery:
     spec: Spec
     # SQL per dialect, with that driver's placeholders (%s or ?), literal
-    # percent signs escaped for the %s drivers.
+    # percent signs escaped for the %s drivers; one clause a line.
     sql: dict[Dialect, str]
     # The parameter bound to each placeholder, in order (a name may repeat).
     param_order: tuple[str, ...]
@@ -222,13 +199,42 @@ class CompiledQuery:
     # Hash of the normalised SQL and result columns: part of every key, so a
     # changed query never reads entries cached by the old one.
     version: str
+    statement: Statement = "select"
     # For writes: the table written and the columns bound from params
     # (column -> param name), so triggers can be filled from the written row.
     written_table: str | None = None
     bound_columns: tuple[tuple[str, str], ...] = ()
+    # UPDATE: every column it sets, and (column, param) of each `SET column = :param`.
+    set_columns: tuple[str, ...] = ()
+    set_params: tuple[tuple[str, str], ...] = ()
+    # UPDATE and DELETE: (column, param) of each top-level `column = :param` in WHERE.
+    where_params: tuple[tuple[str, str], ...] = ()
     # For reads: the WHERE fixes a primary or unique key of every table read
     # (directly or through join equalities), and, more broadly, the query can
     # return at most one row (that, LIMIT 1, an aggregate without GROUP BY, or
     # a GROUP BY on fixed columns). For a lint on `returns: one`.
     pins_key: bool = False
     single_row: bool = False
+
+
+# ------------------------------------------------------------- write values
+
+
+@dataclass(frozen=True, slots=True)
+class FromParam:
+    """A value a write knows from its parameter ``name``."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class FromRow:
+    """A value read from the touched row before the write (``lookup: true``): its ``column``."""
+
+    column: str
+
+
+# Where a write finds a value it needs after it ran: a tag's field, a set's member, a ranking's member.
+Value = FromParam | FromRow
+# A tag as a write fills it: literal text and values, in order.
+TagPart = str | FromParam | FromRow

@@ -1,19 +1,32 @@
-"""The build, stage by stage: specs/ -> {path: text}. Writes nothing.
+"""The build, stage by stage: specs/ -> {path: text}; write.py puts it on disk.
 
-Each stage collects its diagnostics; the build stops after the first stage
-that reported any, and raises them all as one SpecError.
+    load      Path -> RawSpec list and Catalog     spec/load.py, schema.py
+    validate  RawSpec -> Spec                      spec/validate.py
+    compile   Spec + Catalog -> CompiledQuery      sql/compile.py
+    link      CompiledQuery list -> Linked         link.py
+    render    Linked -> {path: source}             render.py
+    format    {path: source} -> {path: text}       format.py (black)
+    write     {path: text} -> generated/           write.py (or --check)
+
+Each stage takes and returns plain typed data and collects its diagnostics;
+the build stops after the first stage that reported any, and raises them all
+as one SpecError. What differs between store kinds (json, hash, zset,
+bitmap) each stage asks of the kind (generator/stores/).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
-from generator.emit import emit
-from generator.load import load_specs
+from generator.format import format_files
+from generator.link import link
 from generator.model import CompiledQuery
+from generator.render import render
 from generator.schema import Catalog, load_catalog
-from generator.sql import compile_all
-from generator.validate import validate_all
+from generator.spec.load import load_specs
+from generator.spec.validate import validate_all
+from generator.sql.compile import compile_all
 
 
 def display(path: Path) -> str:
@@ -25,6 +38,7 @@ def display(path: Path) -> str:
 
 
 def load_project(specs_dir: Path, schema: Path | None = None) -> tuple[Catalog, list[CompiledQuery]]:
+    """load, validate, compile: the schema's catalog and every spec's compiled query."""
     schema = schema or specs_dir / "schema.sql"
     catalog = load_catalog(schema, display(schema))
     raws = load_specs(specs_dir)
@@ -36,5 +50,18 @@ def compile_specs(specs_dir: Path, schema: Path | None = None) -> list[CompiledQ
     return load_project(specs_dir, schema)[1]
 
 
+def emit(queries: Sequence[CompiledQuery]) -> dict[str, str]:
+    """link, render, format: compiled queries -> every generated file, by path relative to generated/."""
+    return format_files(render(link(queries)))
+
+
 def build(specs_dir: Path, schema: Path | None = None) -> dict[str, str]:
-    return emit(compile_specs(specs_dir, schema))
+    """Every stage but write: specs/ -> {path: text}."""
+    schema = schema or specs_dir / "schema.sql"
+    catalog = load_catalog(schema, display(schema))
+    raws = load_specs(specs_dir)
+    specs = validate_all(raws)
+    queries = compile_all(specs, catalog)
+    linked = link(queries)
+    sources = render(linked)
+    return format_files(sources)

@@ -1,8 +1,13 @@
 """Files -> disk, all or nothing; or the list of stale files for ``--check``.
 
-The build renders everything first (emit.py), then either compares it with
+The build renders and formats everything first (render.py, format.py), then either compares it with
 generated/ or writes it to a temporary directory beside generated/ and swaps
 the two, so a failed or interrupted build never leaves a half-written tree.
+
+The build replaces only a folder it wrote itself: one holding its marker file
+(MARKER), an empty or missing one, or (for output written before the marker
+existed) one whose every file is a module flughafen-gen generated. Any other
+folder is refused, never emptied.
 """
 
 from __future__ import annotations
@@ -14,6 +19,53 @@ from pathlib import Path
 
 # Files a Python toolchain leaves in generated/ that are not ours to compare.
 _IGNORED_DIRS = {"__pycache__", ".mypy_cache", ".pytest_cache", ".hypothesis"}
+
+# Written into every output folder: the build replaces a folder only when it holds this file.
+MARKER = ".flughafen-generated"
+MARKER_TEXT = "This folder is written by `flughafen-gen build`, which replaces all of it on every build.\nDo not keep other files here.\n"
+
+
+class OutputFolderError(Exception):
+    """The output folder cannot be used: the build would destroy what it does not own."""
+
+
+def with_marker(files: dict[str, str]) -> dict[str, str]:
+    """The build's files and the marker that lets a later build replace the folder."""
+    return {**files, MARKER: MARKER_TEXT}
+
+
+def check_output_folder(out_dir: Path, keep: list[Path]) -> None:
+    """Raise OutputFolderError unless the build may replace ``out_dir`` (see the module's docstring).
+
+    ``keep`` are paths the folder must not be or contain (the specs, the schema, the
+    current directory).
+    """
+    target = out_dir.resolve()
+    for path in [Path.cwd(), *keep]:
+        inside = path.resolve()
+        if inside == target or target in inside.parents:
+            raise OutputFolderError(
+                f"--out {out_dir.as_posix()} would replace {path.as_posix()} with generated code; choose a folder of its own, such as generated/"
+            )
+    if not out_dir.exists():
+        if not out_dir.parent.is_dir():
+            raise OutputFolderError(f"--out {out_dir.as_posix()}: the folder {out_dir.parent.as_posix()} does not exist; create it first")
+        return
+    if not out_dir.is_dir():
+        raise OutputFolderError(f"--out {out_dir.as_posix()} is a file, not a folder")
+    if (out_dir / MARKER).is_file():
+        return
+    foreign = [p for p, data in existing_files(out_dir).items() if not _generated(p, data)]
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise OutputFolderError(
+            f"--out {out_dir.as_posix()} holds files flughafen-gen did not write ({shown}); the build replaces the whole folder, so it writes only to a new or empty folder, or to one it wrote before"
+        )
+
+
+def _generated(path: str, data: bytes) -> bool:
+    """A file an earlier build (before the marker file) wrote: a module naming flughafen-gen, or an empty marker."""
+    return (path.endswith(".py") and b"flughafen-gen" in data[:400]) or (path.endswith(("py.typed", "__init__.py")) and not data.strip())
 
 
 def existing_files(out_dir: Path) -> dict[str, bytes]:

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Creates .venv and installs flughafen-gen with its test tools (idempotent).
+# Creates .venv and installs flughafen-gen with its test tools. Installs again only when
+# pyproject.toml changed since the last install (its hash is kept in .venv/.installed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -11,5 +12,11 @@ fi
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
-.venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e '.[dev]'
+stamp=.venv/.installed
+wanted=$(.venv/bin/python -c 'import hashlib, sys; print(hashlib.sha256(open("pyproject.toml", "rb").read()).hexdigest())')
+if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
+  echo "installing flughafen-gen[dev] into .venv (pyproject.toml is new or changed)" >&2
+  .venv/bin/python -m pip install --quiet --upgrade pip
+  .venv/bin/python -m pip install --quiet -e '.[dev]'
+  echo "$wanted" > "$stamp"
+fi

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import datetime
 import logging
-from dataclasses import dataclass
-from decimal import Decimal
-from operator import attrgetter
 from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal  # noqa: F401 - encode_field's doctest uses it
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from flughafen.accessor import Accessor

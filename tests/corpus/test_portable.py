@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from generator.commands.verify import built_modules, render, verify
 from generator.dataset.load import load
-from generator.verify import built_modules, render, verify
 from tests.corpus.cases import CORPUS, SCHEMA, build_stderr, cases, held_sql
 from tests.integration.conftest import _drop, cache_url, require_server, valkey_server  # noqa: F401 - a fixture
 
@@ -119,7 +119,9 @@ def test_a_refused_case_fails_the_build_with_its_stderr(case: Path) -> None:
     line = int(head[1])
     assert line >= 4, "the position points into the SQL, not at the top of the file"
     # what is wrong, then how to write it portably
-    assert re.search(r"[:;] (use|write|compare|compute|drop|return|give|add|rename|sort|pass|format|change|start|take|order|select|filter|keep)\b|, or ", first), first
+    assert re.search(
+        r"[:;] (use|write|compare|compute|drop|return|give|add|rename|sort|pass|format|change|start|take|order|select|filter|keep)\b|, or ", first
+    ), first
 
 
 # ------------------------------------------------------------------- builds

@@ -91,13 +91,27 @@ CASES: list[tuple[str, str, str, str, str, str]] = [
     ("a maintained set without the lock", "q", "  ttl: 5m\n", "  ttl: 5m\n  stampede: none\n", "FG102", "q:15:5"),
     ("member named like a parameter", "q", "member: seat", "member: flight_id", "FG102", "q:12:13"),
     ("a bitmap section on a json store", "q", "store: bitmap", "store: json", "FG102", "q:11:3"),
-    ("store bitmap without its section", "q", "  bitmap:\n    member: seat\n    seats: ABCDEF\n    maintain:\n      table: booking\n      counters:\n        counts: {booked: 1}\n", "", "FG011", "q:10:10"),
+    (
+        "store bitmap without its section",
+        "q",
+        "  bitmap:\n    member: seat\n    seats: ABCDEF\n    maintain:\n      table: booking\n      counters:\n        counts: {booked: 1}\n",
+        "",
+        "FG011",
+        "q:10:10",
+    ),
     ("maintain an unknown table", "q", "table: booking", "table: bookings", "FG103", "q:15:14"),
     ("member column not in the table", "q", "      table: booking\n", "      table: booking\n      member_column: place\n", "FG103", "q:16:22"),
     ("param_columns names no parameter", "q", "      table: booking\n", "      table: booking\n      param_columns: {flight: flight_id}\n", "FG103", "q:16:23"),
     ("param_columns names no column", "q", "      table: booking\n", "      table: booking\n      param_columns: {flight_id: flight}\n", "FG103", "q:16:34"),
     ("a delete that cannot supply the member", "cancel", "lookup: true\n", "", "FG104", "cancel:6:3"),
-    ("an insert that does not bind the member", "book", "(flight_id, seat, passenger_id, price) VALUES (:flight_id, :seat,", "(flight_id, seat, passenger_id, price) VALUES (:flight_id, TRIM(:seat),", "FG104", "book:8:3"),
+    (
+        "an insert that does not bind the member",
+        "book",
+        "(flight_id, seat, passenger_id, price) VALUES (:flight_id, :seat,",
+        "(flight_id, seat, passenger_id, price) VALUES (:flight_id, TRIM(:seat),",
+        "FG104",
+        "book:8:3",
+    ),
     ("counter spec unknown", "q", "counts: {booked: 1}", "countz: {booked: 1}", "FG105", "q:17:9"),
     ("counter field unknown", "q", "counts: {booked: 1}", "counts: {bookd: 1}", "FG105", "q:17:18"),
     ("counter field not an int", "q", "counts: {booked: 1}", "counts: {last: 1}", "FG105", "q:17:18"),
@@ -128,7 +142,9 @@ def test_the_good_project_builds_and_the_writes_keep_the_set(project: Path) -> N
 
 
 @pytest.mark.parametrize(("file", "old", "new", "code", "where"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_a_bitmap_rule_is_an_error_at_its_position(project: Path, capsys: pytest.CaptureFixture[str], file: str, old: str, new: str, code: str, where: str) -> None:
+def test_a_bitmap_rule_is_an_error_at_its_position(
+    project: Path, capsys: pytest.CaptureFixture[str], file: str, old: str, new: str, code: str, where: str
+) -> None:
     path = project / "specs" / f"{file}.yaml"
     assert old in FILES[file], old
     path.write_text(FILES[file].replace(old, new, 1))

@@ -7,17 +7,22 @@ from pathlib import Path
 
 import pytest
 
-from generator.checks import check
 from generator.cli import main
+from generator.commands.check import check
 from generator.pipeline import load_project
 
 ROOT = Path(__file__).resolve().parents[2]
 
 HEAD = "name: q\nparams: {p: %s}\nsql: |\n"
-TAIL = "cache: {key: \"q:{p}\", ttl: 5m}\ninvalidate:\n%s"
+TAIL = 'cache: {key: "q:{p}", ttl: 5m}\ninvalidate:\n%s'
 
 
-def spec(sql: str, param: str = "int", returns: str = "many", tables: tuple[str, ...] = ("flight", "booking", "airport", "airline", "airplane", "airport_geo", "passenger")) -> str:
+def spec(
+    sql: str,
+    param: str = "int",
+    returns: str = "many",
+    tables: tuple[str, ...] = ("flight", "booking", "airport", "airline", "airplane", "airport_geo", "passenger"),
+) -> str:
     body = "".join(f"  {line}\n" for line in sql.strip().splitlines())
     triggers = "".join(f"  - {{table: {t}, all: true}}\n" for t in tables)
     return HEAD % param + body + f"returns: {returns}\n" + TAIL % triggers

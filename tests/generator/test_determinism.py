@@ -47,7 +47,7 @@ def test_no_timestamps_or_absolute_paths_in_the_output() -> None:
 
 
 def test_formatting_is_stable_a_second_black_pass_changes_nothing() -> None:
-    from generator.emit import format_python
+    from generator.format import format_python
 
     for path, text in build(ROOT / "specs").items():
         if path.endswith(".py") and text:

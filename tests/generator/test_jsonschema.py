@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 import yaml
 
-from generator.jsonschema import OUT, render
+from generator.spec.jsonschema import OUT, render
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,7 +23,7 @@ def as_json(path: Path) -> object:
 
 
 def test_the_checked_in_schema_is_what_the_field_tables_produce() -> None:
-    assert OUT.read_text(encoding="utf-8") == render(), "run: python -m generator.jsonschema"
+    assert OUT.read_text(encoding="utf-8") == render(), "run: python -m generator.spec.jsonschema"
 
 
 @pytest.mark.parametrize("path", sorted((ROOT / "specs").glob("*.yaml")), ids=lambda p: p.name)

@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 
 from generator.cli import main
+from generator.link import WriteLink, link
+from generator.model import FromParam, FromRow
 from generator.pipeline import compile_specs
-from generator.refresh import refresh_plans
-from generator.scores import plan_moves
-from generator.triggers import join_writes
+from generator.stores.hash import HashRefreshPlan
+from generator.stores.zset import ScoreMovePlan
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,31 +24,34 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def _plans(specs: Path) -> dict[str, object]:
-    queries = compile_specs(specs)
-    reads = [q for q in queries if q.spec.kind == "read"]
-    effects = join_writes(queries)
-    out: dict[str, object] = {}
-    for w in (q for q in queries if q.spec.kind == "write"):
-        out[w.spec.name] = (refresh_plans(w, reads), plan_moves(w, reads, effects[w.spec.name]))
-    return out
+def _writes(specs: Path) -> dict[str, WriteLink]:
+    return {w.write.spec.name: w for w in link(compile_specs(specs)).writes}
+
+
+def _refresh(w: WriteLink) -> list[HashRefreshPlan]:
+    return [p for kp in w.plans for p in kp.plans if isinstance(p, HashRefreshPlan)]
+
+
+def _moves(w: WriteLink) -> list[ScoreMovePlan]:
+    return [p for kp in w.plans for p in kp.plans if isinstance(p, ScoreMovePlan)]
 
 
 def test_the_seed_writes_refresh_and_move_what_they_should() -> None:
-    plans = _plans(ROOT / "specs")
-    refresh, moves = plans["rename_airport"]  # type: ignore[misc]
-    assert [(p.spec, p.fields) for p in refresh] == [("airport_by_iata", (("name", "name"),))]
-    assert [(m.spec, m.member, m.by) for m in plans["book_seat"][1].moves] == [("popular_flights", ("param", "flight_id"), 1.0)]  # type: ignore[index]
-    assert [(m.spec, m.member, m.by) for m in plans["cancel_booking"][1].moves] == [("popular_flights", ("row", "flight_id"), -1.0)]  # type: ignore[index]
+    writes = _writes(ROOT / "specs")
+    assert [(p.spec, p.tag, p.fields) for p in _refresh(writes["rename_airport"])] == [
+        ("airport_by_iata", ("airport:", FromParam("airport_id")), (("name", "name"),))
+    ]
+    assert [(m.spec, m.member, m.by) for m in _moves(writes["book_seat"])] == [("popular_flights", FromParam("flight_id"), 1.0)]
+    assert [(m.spec, m.member, m.by) for m in _moves(writes["cancel_booking"])] == [("popular_flights", FromRow("flight_id"), -1.0)]
     for name in ("reschedule_flight", "reprice_booking"):
-        refresh, moves = plans[name]  # type: ignore[misc]
-        assert refresh == () and moves.moves == () and "popular_flights" not in moves.generations
+        w = writes[name]
+        assert _refresh(w) == [] and _moves(w) == [] and "popular_flights" not in w.generations
 
 
 def test_a_set_column_the_query_filters_on_is_dropped_not_refreshed(project: Path) -> None:
     write = project / "specs" / "rename_airport.yaml"
     write.write_text(write.read_text().replace("SET name = :name", "SET iata = :name"))
-    assert _plans(project / "specs")["rename_airport"][0] == ()  # type: ignore[index]
+    assert _refresh(_writes(project / "specs")["rename_airport"]) == []
 
 
 def test_an_update_of_the_counted_column_drops_the_ranking(project: Path) -> None:
@@ -55,8 +59,8 @@ def test_an_update_of_the_counted_column_drops_the_ranking(project: Path) -> Non
         "name: move_booking\nkind: write\nparams: {booking_id: int, flight_id: int}\n"
         "sql: UPDATE booking SET flight_id = :flight_id WHERE booking_id = :booking_id\nlookup: true\nwrite: through\n"
     )
-    moves = _plans(project / "specs")["move_booking"][1]  # type: ignore[index]
-    assert moves.moves == () and moves.generations == ("popular_flights",)  # type: ignore[attr-defined]
+    w = _writes(project / "specs")["move_booking"]
+    assert _moves(w) == [] and "popular_flights" in w.generations
 
 
 def test_a_delete_that_cannot_name_the_member_is_an_error_at_its_sql(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -75,5 +79,18 @@ def test_moves_on_a_json_spec_is_an_error_at_the_moves_field(project: Path, caps
     text = spec.read_text()
     spec.write_text(text.replace("  store: zset                 # ZADD popular:flights <bookings> <flight_id>\n  member: flight_id\n  score: bookings\n", ""))
     assert main(["build", "specs"]) == 2
-    line = next(i for i, l in enumerate(spec.read_text().splitlines(), 1) if "moves:" in l)
-    assert f"specs/popular_flights.yaml:{line}:12: error[FG097]: moves: applies to store: zset specs" in capsys.readouterr().err
+    line = next(i for i, text in enumerate(spec.read_text().splitlines(), 1) if "moves:" in text)
+    assert (
+        f"specs/popular_flights.yaml:{line}:5: error[FG097]: invalidate[].moves applies to store: zset only; remove it, or write store: zset"
+        in capsys.readouterr().err
+    )
+
+
+def test_a_delete_with_lookup_looks_the_member_up_for_the_ranking_alone(project: Path) -> None:
+    # No other read spec needs the deleted row's flight_id: the ranking asks the lookup for it itself.
+    for other in ("booked_seats", "flight_search", "passenger_last_flights", "passenger_profile", "seat_availability", "seat_map", "round_trip"):
+        (project / "specs" / f"{other}.yaml").unlink()
+    assert main(["build", "specs"]) == 0
+    cancel = (project / "generated" / "cancel_booking.py").read_text()
+    assert 'columns=("flight_id",)' in cancel
+    assert 'member=row_field("flight_id")' in cancel

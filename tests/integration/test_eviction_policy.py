@@ -11,7 +11,7 @@ import valkey
 
 from generated import airport_by_iata
 from flughafen import Runtime
-from generator.stats import collect
+from generator.commands.stats import collect
 from tests.integration.conftest import cache_url, server_kwargs
 
 

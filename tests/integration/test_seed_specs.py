@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
-from generator.demo import accessor_modules
 from flughafen import Runtime
+from flughafen.settings import load_settings
+from generator.accessors import read_modules
 
-MODULES = {m.QUERY.name: m for m in accessor_modules()}
+MODULES = {m.QUERY.name: m for m in read_modules(load_settings())}
 
 
 @pytest.mark.parametrize("name", sorted(MODULES))

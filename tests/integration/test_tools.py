@@ -12,8 +12,8 @@ import pytest
 from generated import airport_by_iata, airports_in_country, flight_search, hub_route_counts, seat_availability, seat_map
 from generator.cli import main
 from flughafen import Runtime
-from generator.stats import collect
-from generator.verify import render, verify
+from generator.commands.stats import collect
+from generator.commands.verify import render, verify
 from tests.integration.conftest import cache_url, require_server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -179,21 +179,23 @@ def test_a_warm_fill_that_raced_an_invalidation_is_not_stored(runtime: Runtime, 
 
 
 def test_the_demo_loads_tiny_data_and_shows_every_accessor_cold_and_warm(tmp_path: Path, valkey_server: object, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    """The README's main job, on a fresh SQLite file: data loaded once, then a row per example."""
+    """The README's main job, on a fresh SQLite file: tables made and seeded once, then a row per example."""
     monkeypatch.chdir(ROOT)  # the project's pyproject.toml, as a user runs it
-    monkeypatch.setattr("generator.demo.WARM_CALLS", 20)
-    from generator.demo import accessor_modules, run_demo
+    monkeypatch.setattr("generator.commands.demo.WARM_CALLS", 20)
+    from generator.accessors import read_modules
+    from generator.commands.demo import run_demo
+    from flughafen.settings import load_settings
 
     assert run_demo(f"sqlite:///{tmp_path / 'demo.sqlite3'}", cache_url(valkey_server)) == 0
     out, err = capsys.readouterr()
-    assert "loading the 'tiny' data set (once)" in err
+    assert "seeding them with generator.dataset.seed:tiny (once)" in err
     rows = {}
     for line in out.splitlines()[2:]:
         if not line.startswith("| "):
             break
         cells = [c.strip() for c in line.strip("|").split("|")]
         rows.setdefault(cells[0], []).append(cells)
-    modules = accessor_modules()
+    modules = read_modules(load_settings(ROOT))
     assert sorted(rows) == sorted(m.QUERY.name for m in modules)
     for m in modules:
         assert len(rows[m.QUERY.name]) == len(m.EXAMPLES)

@@ -30,6 +30,14 @@ invalidate:
 """
 
 
+def laughs(depth: int) -> bytes:
+    """A "billion laughs" spec: about 1 KB of text whose aliases expand to 10**depth values."""
+    lines = ['l0: &l0 "lol"']
+    for i in range(1, depth + 1):
+        lines.append(f"l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 10) + "]")
+    return (GOOD + "x-laughs:\n" + "".join(f"  {line}\n" for line in lines)).encode()
+
+
 def edit(old: str, new: str) -> bytes:
     assert old in GOOD, old
     return GOOD.replace(old, new, 1).encode()
@@ -47,6 +55,11 @@ CASES: list[tuple[str, bytes, str, int, int]] = [
     ("tab indentation", b"name: q\nparams:\n\tflight_id: int\n", "FG002", 3, 1),
     ("unclosed flow mapping", b"name: q\nparams: {flight_id: int\nsql: x\n", "FG002", 3, 4),
     ("unclosed quote", b'name: "q\nsql: x\n', "FG002", 3, 1),
+    ("billion laughs", laughs(9), "FG004", 19, 12),
+    ("recursive alias", GOOD.encode() + b"x-loop: &x [1, *x]\n", "FG004", 13, 16),
+    ("5,000-deep nesting", GOOD.encode() + b"x-deep: " + b"[" * 5000 + b"]" * 5000 + b"\n", "FG004", 13, 40),
+    ("a spec of 300 KB", edit("name: q\n", "name: q\nsummary: " + "x" * 300_000 + "\n"), "FG004", 1, 1),
+    ("alias without anchor", GOOD.encode() + b"x-alias: *nowhere\n", "FG004", 13, 10),
     ("duplicate key", edit("returns: one\n", "returns: one\nreturns: many\n"), "FG010", 7, 1),
     # -- fields
     ("unknown top-level field", edit("returns: one\n", "returns: one\nretrun: many\n"), "FG010", 7, 1),
@@ -73,12 +86,43 @@ CASES: list[tuple[str, bytes, str, int, int]] = [
     ("zset store of one row", edit("  ttl: 5m\n", "  ttl: 5m\n  store: zset\n  member: flight_id\n  score: departure\n"), "FG094", 10, 10),
     ("hash store with early refresh", edit("  ttl: 5m\n", "  ttl: 5m\n  store: hash\n  stampede: early\n"), "FG094", 11, 13),
     ("near cache on a hash store", edit("  ttl: 5m\n", "  ttl: 5m\n  store: hash\n  near: 1m\n"), "FG094", 11, 3),
-    ("zset without member", GOOD.replace("returns: one", "returns: many").replace("  ttl: 5m\n", "  ttl: 5m\n  store: zset\n  score: departure\n").encode(), "FG011", 8, 3),
+    (
+        "zset without member",
+        GOOD.replace("returns: one", "returns: many").replace("  ttl: 5m\n", "  ttl: 5m\n  store: zset\n  score: departure\n").encode(),
+        "FG011",
+        8,
+        3,
+    ),
     ("member on a json store", edit("  ttl: 5m\n", "  ttl: 5m\n  member: flight_id\n"), "FG013", 10, 3),
-    ("zset member no column", GOOD.replace("returns: one", "returns: many").replace("  ttl: 5m\n", "  ttl: 5m\n  store: zset\n  member: flight\n  score: departure\n").encode(), "FG095", 11, 11),
-    ("zset member is a parameter", GOOD.replace("returns: one", "returns: many").replace("f.departure FROM", "COUNT(*) AS bookings FROM").replace(":flight_id\n", ":flight_id GROUP BY f.flight_id\n").replace("  ttl: 5m\n", "  ttl: 5m\n  store: zset\n  member: flight_id\n  score: bookings\n").encode(), "FG095", 11, 11),
-    ("zset score not a number", GOOD.replace("returns: one", "returns: many").replace("  ttl: 5m\n", "  ttl: 5m\n  store: zset\n  member: flight_id\n  score: departure\n").encode(), "FG096", 12, 10),
+    (
+        "zset member no column",
+        GOOD.replace("returns: one", "returns: many").replace("  ttl: 5m\n", "  ttl: 5m\n  store: zset\n  member: flight\n  score: departure\n").encode(),
+        "FG095",
+        11,
+        11,
+    ),
+    (
+        "zset member is a parameter",
+        GOOD.replace("returns: one", "returns: many")
+        .replace("f.departure FROM", "COUNT(*) AS bookings FROM")
+        .replace(":flight_id\n", ":flight_id GROUP BY f.flight_id\n")
+        .replace("  ttl: 5m\n", "  ttl: 5m\n  store: zset\n  member: flight_id\n  score: bookings\n")
+        .encode(),
+        "FG095",
+        11,
+        11,
+    ),
+    (
+        "zset score not a number",
+        GOOD.replace("returns: one", "returns: many").replace("  ttl: 5m\n", "  ttl: 5m\n  store: zset\n  member: flight_id\n  score: departure\n").encode(),
+        "FG096",
+        12,
+        10,
+    ),
     ("dialect unknown", edit("returns: one\n", "returns: one\ndialect: oracle\n"), "FG013", 7, 10),
+    ("example text that looks like YAML", edit("returns: one\n", "returns: one\nexamples:\n  - {flight_id: \"a: b: c\"}\n"), "FG012", 8, 17),
+    ("example .nan", GOOD.replace("flight_id: int", "flight_id: float").replace("returns: one\n", "returns: one\nexamples:\n  - {flight_id: .nan}\n").encode(), "FG012", 8, 17),
+    ("example date that is no date", GOOD.replace("flight_id: int", "flight_id: date").replace("returns: one\n", "returns: one\nexamples:\n  - {flight_id: 2024-13-45}\n").encode(), "FG012", 8, 17),
     # -- durations and jitter
     ("ttl in words", edit("ttl: 5m", "ttl: five minutes"), "FG040", 9, 8),
     ("ttl negative", edit("ttl: 5m", "ttl: -5"), "FG040", 9, 8),
@@ -94,7 +138,15 @@ CASES: list[tuple[str, bytes, str, int, int]] = [
     # -- templates
     ("key names an undeclared param", edit('key: "flight:{flight_id}"', 'key: "flight:{flightid}"'), "FG051", 8, 16),
     ("key misses a param", edit('key: "flight:{flight_id}"', 'key: "flight"'), "FG052", 8, 8),
-    ("key fields not separated", edit("  flight_id: int\n", "  flight_id: int\n  seat: str\n").replace(b'key: "flight:{flight_id}"', b'key: "f:{flight_id}{seat}"').replace(b":flight_id\n", b":flight_id AND f.flightno = :seat\n"), "FG053", 9, 22),
+    (
+        "key fields not separated",
+        edit("  flight_id: int\n", "  flight_id: int\n  seat: str\n")
+        .replace(b'key: "flight:{flight_id}"', b'key: "f:{flight_id}{seat}"')
+        .replace(b":flight_id\n", b":flight_id AND f.flightno = :seat\n"),
+        "FG053",
+        9,
+        22,
+    ),
     ("key injection: dunder field", edit('key: "flight:{flight_id}"', 'key: "flight:{__class__}"'), "FG050", 8, 16),
     ("key injection: attribute access", edit('key: "flight:{flight_id}"', 'key: "flight:{flight_id.__class__}"'), "FG050", 8, 16),
     ("key injection: format spec", edit('key: "flight:{flight_id}"', 'key: "flight:{flight_id!r:>10}"'), "FG050", 8, 16),
@@ -108,9 +160,21 @@ CASES: list[tuple[str, bytes, str, int, int]] = [
     ("unknown table", edit("FROM flight f", "FROM flights f"), "FG061", 5, 40),
     ("unknown column", edit("f.departure", "f.departed"), "FG062", 5, 25),
     ("undeclared placeholder", edit("= :flight_id", "= :flightid"), "FG063", 5, 69),
-    ("unused param", edit("  flight_id: int\n", "  flight_id: int\n  extra: str\n").replace(b'"flight:{flight_id}"', b'"flight:{flight_id}:{extra}"', 1), "FG064", 4, 3),
+    (
+        "unused param",
+        edit("  flight_id: int\n", "  flight_id: int\n  extra: str\n").replace(b'"flight:{flight_id}"', b'"flight:{flight_id}:{extra}"', 1),
+        "FG064",
+        4,
+        3,
+    ),
     ("computed column without alias", edit("f.departure FROM", "f.departure, UPPER(f.flightno) FROM"), "FG065", 5, 36),
-    ("a write in a read spec", edit("SELECT f.flight_id, f.departure FROM flight f WHERE f.flight_id = :flight_id", "DELETE FROM flight WHERE flight_id = :flight_id"), "FG067", 5, 3),
+    (
+        "a write in a read spec",
+        edit("SELECT f.flight_id, f.departure FROM flight f WHERE f.flight_id = :flight_id", "DELETE FROM flight WHERE flight_id = :flight_id"),
+        "FG067",
+        5,
+        3,
+    ),
     ("SQL injection in a literal is just a literal that parses", edit("= :flight_id", "= :flight_id AND f.flightno = 'X'' OR 1=1 --'"), "OK", 0, 0),
     ("unportable function", edit("f.departure FROM", "TIMESTAMPDIFF(MINUTE, f.departure, f.arrival) AS m FROM"), "FG068", 5, 23),
     # -- triggers
@@ -118,6 +182,12 @@ CASES: list[tuple[str, bytes, str, int, int]] = [
     ("trigger tag names an unknown column", edit('tags: ["flight:{flight_id}"]', 'tags: ["flight:{flightid}"]'), "FG070", 12, 20),
     ("trigger without tags or all", edit('    tags: ["flight:{flight_id}"]\n', ""), "FG011", 11, 5),
 ]
+
+
+def test_an_indentation_mistake_is_named_as_one(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (project / "specs" / "q.yaml").write_bytes(edit("  ttl: 5m\n", "   ttl: 5m\n"))
+    assert main(["build", "specs"]) == 2
+    assert "check the indentation" in capsys.readouterr().err
 
 
 @pytest.fixture
@@ -133,7 +203,9 @@ def test_the_corpus_is_large_enough() -> None:
 
 
 @pytest.mark.parametrize(("data", "code", "line", "col"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_a_malformed_spec_is_a_clear_error_at_its_position(project: Path, capsys: pytest.CaptureFixture[str], data: bytes, code: str, line: int, col: int) -> None:
+def test_a_malformed_spec_is_a_clear_error_at_its_position(
+    project: Path, capsys: pytest.CaptureFixture[str], data: bytes, code: str, line: int, col: int
+) -> None:
     # A good spec beside it is built first: the bad one must not disturb what was generated.
     (project / "specs" / "good.yaml").write_text(GOOD.replace("name: q", "name: good"))
     assert main(["build", "specs"]) == 0

@@ -1,6 +1,6 @@
 """Fixtures for the SQL stage's tests: the FlughafenDB catalog and spec builders.
 
-Specs are built with ``generator.sql_testing.make_spec``, which writes the
+Specs are built with ``generator.sql.testing.make_spec``, which writes the
 YAML text the loader would have read, so positions in diagnostics are real.
 """
 
@@ -15,12 +15,13 @@ import pytest
 from generator.diagnostics import SpecError
 from generator.model import CompiledQuery
 from generator.schema import Catalog, load_catalog
-from generator.sql import compile_query
-from generator.sql_testing import make_spec
+from generator.sql.compile import compile_query
+from generator.sql.testing import make_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 
 Compile = Callable[..., CompiledQuery]
+
 Errors = Callable[..., list[str]]
 
 

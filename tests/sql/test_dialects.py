@@ -11,6 +11,7 @@ import pytest
 
 from generator.diagnostics import SpecError
 from generator.model import CompiledQuery
+from generator.sql.testing import one_line
 
 Compile = Callable[..., CompiledQuery]
 Errors = Callable[..., list[str]]
@@ -218,13 +219,13 @@ CASES = [
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.sql[:60])
 def test_sql_per_dialect(case: Case, compile_sql: Compile) -> None:
     q = compile_sql(case.sql, case.params, kind=case.kind)
-    assert q.sql == {"mysql": case.mysql, "postgres": case.postgres, "sqlite": case.sqlite}
+    assert {d: one_line(text) for d, text in q.sql.items()} == {"mysql": case.mysql, "postgres": case.postgres, "sqlite": case.sqlite}
 
 
 def test_source_in_postgres_dialect(compile_sql: Compile) -> None:
     q = compile_sql("SELECT a.name || '!' AS shout FROM airport a WHERE a.airport_id = :id", {"id": "int"}, dialect="postgres")
-    assert q.sql["mysql"] == "SELECT CONCAT(`a`.`name`, '!') AS `shout` FROM `airport` AS `a` WHERE `a`.`airport_id` = %s"
-    assert q.sql["sqlite"] == 'SELECT "a"."name" || \'!\' AS "shout" FROM "airport" AS "a" WHERE "a"."airport_id" = ?'
+    assert one_line(q.sql["mysql"]) == "SELECT CONCAT(`a`.`name`, '!') AS `shout` FROM `airport` AS `a` WHERE `a`.`airport_id` = %s"
+    assert one_line(q.sql["sqlite"]) == 'SELECT "a"."name" || \'!\' AS "shout" FROM "airport" AS "a" WHERE "a"."airport_id" = ?'
 
 
 REFUSED = [
@@ -246,7 +247,12 @@ REFUSED = [
     ("SELECT ADDDATE(f.departure, 1) AS t FROM flight f", {}, "3:10", "ADDDATE"),
     ("SELECT JSON_ARRAYAGG(b.seat) AS seats FROM booking b", {}, "3:10", "JSON_ARRAYAGG"),
     ("SELECT f.arrival - f.departure AS d FROM flight f", {}, "3:20", "arithmetic on a datetime"),
-    ("SELECT a.iata, COUNT(*) AS n FROM airport a JOIN airport_geo g ON g.airport_id = a.airport_id GROUP BY g.country", {}, "3:10", "a.iata is neither grouped nor aggregated"),
+    (
+        "SELECT a.iata, COUNT(*) AS n FROM airport a JOIN airport_geo g ON g.airport_id = a.airport_id GROUP BY g.country",
+        {},
+        "3:10",
+        "a.iata is neither grouped nor aggregated",
+    ),
     ("SELECT a.iata, COUNT(*) AS n FROM airport a", {}, "3:10", "a.iata is neither grouped nor aggregated"),
     ("SELECT DISTINCT a.iata FROM airport a ORDER BY a.name", {}, "3:50", "with SELECT DISTINCT"),
     ("SELECT a.name + 1 AS x FROM airport a", {}, "3:17", "arithmetic on a str"),
@@ -271,7 +277,12 @@ def test_refused(sql: str, params: dict[str, str], where: str, message: str, err
 
 
 REFUSED_WRITES = [
-    ("INSERT INTO booking (flight_id, price) VALUES (:f, :x) ON DUPLICATE KEY UPDATE price = :x", {"f": "int", "x": "decimal"}, "6:58", "ON DUPLICATE KEY UPDATE"),
+    (
+        "INSERT INTO booking (flight_id, price) VALUES (:f, :x) ON DUPLICATE KEY UPDATE price = :x",
+        {"f": "int", "x": "decimal"},
+        "6:58",
+        "ON DUPLICATE KEY UPDATE",
+    ),
     ("INSERT IGNORE INTO booking (flight_id, price) VALUES (:f, :x)", {"f": "int", "x": "decimal"}, "6:10", "INSERT IGNORE"),
     ("UPDATE booking SET price = :p WHERE flight_id = :f LIMIT 1", {"p": "decimal", "f": "int"}, "6:54", "single-table UPDATE"),
     ("DELETE FROM booking ORDER BY booking_id LIMIT 10", {}, "3:23", "single-table DELETE"),

@@ -8,8 +8,8 @@ import pytest
 
 from generator.diagnostics import Diagnostic, SpecError
 from generator.schema import Catalog
-from generator.sql import compile_all, compile_query
-from generator.sql_testing import make_spec
+from generator.sql.compile import compile_all, compile_query
+from generator.sql.testing import make_spec
 
 
 def diagnostics(catalog: Catalog, sql: str, params: dict[str, str] | None = None, **kw: object) -> tuple[list[Diagnostic], str]:
@@ -31,13 +31,34 @@ CASES = [
     ("SELECT 1 AS a; SELECT 2 AS b", None, "FG060", "3:18", "SELECT 2", "exactly one statement"),
     ("SELECT x.a\nFROM flights x", None, "FG061", "4:8", "flights x", "did you mean 'flight'?"),
     ("SELECT f.flight_id,\n       f.departur\nFROM flight f", None, "FG062", "4:12", "departur", "did you mean 'departure'?"),
-    ("SELECT iata FROM airport a\nJOIN airline l ON l.base_airport = a.airport_id", None, "FG062", "3:10", "iata FROM", "ambiguous column 'iata': qualify it as a.iata or l.iata"),
+    (
+        "SELECT iata FROM airport a\nJOIN airline l ON l.base_airport = a.airport_id",
+        None,
+        "FG062",
+        "3:10",
+        "iata FROM",
+        "ambiguous column 'iata': qualify it as a.iata or l.iata",
+    ),
     ("SELECT z.iata FROM airport a", None, "FG062", "3:10", "z.iata", "no table or alias 'z'"),
     ("SELECT a.iata FROM airport a WHERE nope = 1", None, "FG062", "3:38", "nope", "unknown column 'nope'"),
-    ("SELECT a.iata FROM airport a\nWHERE a.iata = :code OR UPPER(a.name) = :iata", {"iata": "str"}, "FG063", "6:18", ":code", "':code' names no declared parameter"),
+    (
+        "SELECT a.iata FROM airport a\nWHERE a.iata = :code OR UPPER(a.name) = :iata",
+        {"iata": "str"},
+        "FG063",
+        "6:18",
+        ":code",
+        "':code' names no declared parameter",
+    ),
     ("SELECT a.iata FROM airport a", {"iata": "str"}, "FG064", "3:3", "iata: str", "never used"),
     ("SELECT a.iata,\n  COUNT(*) FROM airport a GROUP BY a.iata", None, "FG065", "4:5", "COUNT(*)", "PostgreSQL would name it 'count'"),
-    ("SELECT a.name, g.name FROM airport a JOIN airport_geo g ON g.airport_id = a.airport_id", None, "FG065", "3:18", "g.name", "two result columns are named 'name'"),
+    (
+        "SELECT a.name, g.name FROM airport a JOIN airport_geo g ON g.airport_id = a.airport_id",
+        None,
+        "FG065",
+        "3:18",
+        "g.name",
+        "two result columns are named 'name'",
+    ),
     ("DELETE FROM booking WHERE booking_id = 1", None, "FG067", "3:3", "DELETE", "read spec must be SELECT"),
     ("SELECT *", None, "FG062", "3:3", "SELECT *", "needs a FROM clause"),
     ("SELECT a.iata FROM airport a\nUNION SELECT l.iata, l.airline_id FROM airline l", None, "FG060", "4:16", "l.iata", "the same number of columns"),

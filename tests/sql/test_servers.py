@@ -23,8 +23,8 @@ import yaml
 
 from generator.model import Column, CompiledQuery, Dialect
 from generator.schema import Catalog, ColumnDef, TableDef
-from generator.sql import compile_query
-from generator.sql_testing import make_spec
+from generator.sql.compile import compile_query
+from generator.sql.testing import make_spec
 
 DB = f"flughafen_sqltest_{os.getpid()}"
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,7 +76,10 @@ def default(c: ColumnDef, dialect: Dialect) -> str:
 def ddl(table: TableDef, dialect: Dialect) -> str:
     """CREATE TABLE with the columns, NOT NULL, the primary key and AUTO_INCREMENT."""
     q = "`" if dialect == "mysql" else '"'
-    cols = [f"{q}{c.name}{q} {column_type(c, dialect)}{'' if c.nullable else ' NOT NULL'}{default(c, dialect)}{AUTO[dialect] if c.auto_increment else ''}" for c in table.columns]
+    cols = [
+        f"{q}{c.name}{q} {column_type(c, dialect)}{'' if c.nullable else ' NOT NULL'}{default(c, dialect)}{AUTO[dialect] if c.auto_increment else ''}"
+        for c in table.columns
+    ]
     if not (dialect == "sqlite" and any(c.auto_increment for c in table.columns)):
         cols.append(f"PRIMARY KEY ({', '.join(f'{q}{k}{q}' for k in table.primary_key)})")
     tail = " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci" if dialect == "mysql" else ""
@@ -246,7 +249,7 @@ def _time(v: Any) -> dt.time:
 
 def run(cur: Cursor, q: CompiledQuery, dialect: Dialect, args: dict[str, Any]) -> list[tuple[Any, ...]]:
     cur.execute(q.sql[dialect], bind([args[name] for name in q.param_order], dialect))
-    return [tuple(typed(v, c) for v, c in zip(row, q.columns)) for row in cur.fetchall()]
+    return [tuple(typed(v, c) for v, c in zip(row, q.columns, strict=True)) for row in cur.fetchall()]
 
 
 # ---------------------------------------------------------------- queries
@@ -377,7 +380,9 @@ QUERIES: list[tuple[str, dict[str, Any], dict[str, Any], int]] = [
 @pytest.mark.mysql
 @pytest.mark.postgres
 @pytest.mark.parametrize(("sql", "params", "args", "count"), QUERIES, ids=[f"q{i}" for i in range(len(QUERIES))])
-def test_same_rows_on_every_database(sql: str, params: dict[str, Any], args: dict[str, Any], count: int, catalog: Catalog, cursors: dict[Dialect, Cursor]) -> None:
+def test_same_rows_on_every_database(
+    sql: str, params: dict[str, Any], args: dict[str, Any], count: int, catalog: Catalog, cursors: dict[Dialect, Cursor]
+) -> None:
     q = compile_query(make_spec(sql, params), catalog)
     results = {d: run(cur, q, d, args) for d, cur in cursors.items()}
     assert len(results["mysql"]) == count, results["mysql"]
@@ -387,8 +392,16 @@ def test_same_rows_on_every_database(sql: str, params: dict[str, Any], args: dic
 
 WRITES: list[tuple[str, dict[str, str], dict[str, Any]]] = [
     ("UPDATE booking b SET b.price = b.price * 2 WHERE b.flight_id = :f", {"f": "int"}, {"f": 1001}),
-    ("UPDATE flight SET departure = departure + INTERVAL 1 DAY, arrival = :at WHERE flight_id = :id", {"at": "datetime", "id": "int"}, {"at": T(2024, 12, 20, 9, 30), "id": 1002}),
-    ("INSERT INTO booking (flight_id, seat, passenger_id, price) VALUES (:f, :s, :p, :x), (1002, '9Z', 12346, 10.5)", {"f": "int", "s": "str", "p": "int", "x": "decimal"}, {"f": 1002, "s": "7C", "p": 12345, "x": Decimal("88.10")}),
+    (
+        "UPDATE flight SET departure = departure + INTERVAL 1 DAY, arrival = :at WHERE flight_id = :id",
+        {"at": "datetime", "id": "int"},
+        {"at": T(2024, 12, 20, 9, 30), "id": 1002},
+    ),
+    (
+        "INSERT INTO booking (flight_id, seat, passenger_id, price) VALUES (:f, :s, :p, :x), (1002, '9Z', 12346, 10.5)",
+        {"f": "int", "s": "str", "p": "int", "x": "decimal"},
+        {"f": 1002, "s": "7C", "p": 12345, "x": Decimal("88.10")},
+    ),
     ("DELETE FROM booking WHERE flight_id IN (SELECT f.flight_id FROM flight f WHERE f.departure < :day)", {"day": "date"}, {"day": D(2024, 12, 16)}),
     ("UPDATE flightschedule SET sunday = 1 - sunday, monday = :m WHERE airline_id = :a", {"a": "int", "m": "int"}, {"a": 1, "m": 0}),
     (
@@ -426,7 +439,16 @@ def test_writes_leave_the_same_rows(sql: str, params: dict[str, str], args: dict
 
 def example_args(spec: dict[str, Any]) -> dict[str, Any]:
     """The spec's first example, or a value of each parameter's type."""
-    samples = {"int": 1, "str": "X", "decimal": Decimal("1.50"), "float": 1.5, "bool": True, "date": D(2024, 12, 15), "datetime": T(2024, 12, 15, 8), "time": dt.time(8)}
+    samples = {
+        "int": 1,
+        "str": "X",
+        "decimal": Decimal("1.50"),
+        "float": 1.5,
+        "bool": True,
+        "date": D(2024, 12, 15),
+        "datetime": T(2024, 12, 15, 8),
+        "time": dt.time(8),
+    }
     params = {name: (p if isinstance(p, str) else p["type"]) for name, p in (spec.get("params") or {}).items()}
     given = (spec.get("examples") or [{}])[0]
     out: dict[str, Any] = {}
@@ -470,6 +492,7 @@ def test_the_rewrites_assume_the_project_ddl(catalog: Catalog) -> None:
     there, and the SQLite ones that dates and times are ISO text: the DDL that
     `db load` creates (generator.dataset.ddl) must say the same as this test's."""
     from generator.dataset import ddl as ddl_module
+
     for table in catalog.tables:
         for c in table.columns:
             pg, lite = ddl_module.column_type(c, "postgres"), ddl_module.column_type(c, "sqlite")
@@ -483,7 +506,7 @@ def test_the_rewrites_assume_the_project_ddl(catalog: Catalog) -> None:
 
 def test_a_missing_server_skips_or_fails_under_ci(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CI", raising=False)
-    with pytest.raises(pytest.skip.Exception, match="scripts/services.sh"):
+    with pytest.raises(pytest.skip.Exception, match=r"scripts/services\.sh"):
         unavailable("mysql", ConnectionRefusedError("refused"))
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="postgres server unavailable"):

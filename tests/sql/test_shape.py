@@ -10,8 +10,8 @@ import pytest
 
 from generator.model import CompiledQuery
 from generator.schema import Catalog
-from generator.sql import compile_query, render_for_dialect
-from generator.sql_testing import make_spec
+from generator.sql.compile import compile_query, render_for_dialect
+from generator.sql.testing import make_spec, one_line
 
 Compile = Callable[..., CompiledQuery]
 Errors = Callable[..., list[str]]
@@ -25,7 +25,7 @@ def test_star_expands_to_the_catalog_columns(compile_sql: Compile, catalog: Cata
     table = catalog.table("airline")
     assert table is not None
     assert [(c.name, c.type, c.nullable) for c in q.columns] == [(c.name, c.type, c.nullable) for c in table.columns]
-    assert q.sql["sqlite"].startswith('SELECT "airline"."airline_id" AS "airline_id", "airline"."iata" AS "iata"')
+    assert one_line(q.sql["sqlite"]).startswith('SELECT "airline"."airline_id" AS "airline_id", "airline"."iata" AS "iata"')
 
 
 def test_table_star_expands_one_table_and_keeps_outer_join_nullability(compile_sql: Compile) -> None:
@@ -121,9 +121,19 @@ def test_scalar_needs_one_column(compile_sql: Compile, errors: Errors) -> None:
         ("SELECT a.name, g.city FROM airport a JOIN airport_geo g ON g.airport_id = a.airport_id WHERE a.airport_id = :id", {"id": "int"}, True, True),
         ("SELECT f.flightno, p.capacity FROM flight f JOIN airplane p ON p.airplane_id = f.airplane_id WHERE f.flight_id = :id", {"id": "int"}, True, True),
         ("SELECT b.seat FROM flight f JOIN booking b ON b.flight_id = f.flight_id WHERE f.flight_id = :id", {"id": "int"}, False, False),
-        ("SELECT b.booking_id FROM booking b WHERE b.flight_id = :f AND b.seat = :s", {"f": "int", "s": {"type": "str", "pattern": "^[0-9]{1,3}[A-K]$"}}, True, True),
+        (
+            "SELECT b.booking_id FROM booking b WHERE b.flight_id = :f AND b.seat = :s",
+            {"f": "int", "s": {"type": "str", "pattern": "^[0-9]{1,3}[A-K]$"}},
+            True,
+            True,
+        ),
         ("SELECT COUNT(*) AS n FROM booking b", None, False, True),
-        ("SELECT g.country, COUNT(*) AS n FROM airport_geo g WHERE g.country = :c GROUP BY g.country", {"c": {"type": "str", "pattern": "^[A-Z ]+$"}}, False, True),
+        (
+            "SELECT g.country, COUNT(*) AS n FROM airport_geo g WHERE g.country = :c GROUP BY g.country",
+            {"c": {"type": "str", "pattern": "^[A-Z ]+$"}},
+            False,
+            True,
+        ),
     ],
 )
 def test_pins_key_and_single_row(sql: str, params: dict[str, Any] | None, pins: bool, single: bool, compile_sql: Compile) -> None:
@@ -192,12 +202,31 @@ def test_version_changes_with_query_columns_and_returns(catalog: Catalog) -> Non
 
 def test_render_for_dialect(catalog: Catalog) -> None:
     sql = "SELECT a.name FROM airport a WHERE a.name LIKE :p AND a.airport_id = :id"
-    assert render_for_dialect(sql, "mysql", "postgres", catalog, {"id": "int"}) == (
+    assert one_line(render_for_dialect(sql, "mysql", "postgres", catalog, {"id": "int"})) == (
         'SELECT "a"."name" AS "name" FROM "airport" AS "a" WHERE "a"."name" ILIKE %s AND "a"."airport_id" = %s'
     )
-    assert render_for_dialect("DELETE FROM booking WHERE booking_id = :id", "mysql", "sqlite", catalog) == 'DELETE FROM "booking" WHERE "booking_id" = ?'
+    assert (
+        one_line(render_for_dialect("DELETE FROM booking WHERE booking_id = :id", "mysql", "sqlite", catalog)) == 'DELETE FROM "booking" WHERE "booking_id" = ?'
+    )
 
 
 def test_compiling_twice_gives_the_same_query(catalog: Catalog) -> None:
-    spec = make_spec("SELECT f.flight_id, COUNT(b.booking_id) AS n FROM flight f LEFT JOIN booking b ON b.flight_id = f.flight_id WHERE f.departure < :d + INTERVAL 1 DAY GROUP BY f.flight_id", {"d": "date"})
+    spec = make_spec(
+        "SELECT f.flight_id, COUNT(b.booking_id) AS n FROM flight f LEFT JOIN booking b ON b.flight_id = f.flight_id WHERE f.departure < :d + INTERVAL 1 DAY GROUP BY f.flight_id",
+        {"d": "date"},
+    )
     assert compile_query(spec, catalog) == compile_query(spec, catalog)
+
+
+def test_the_sql_held_is_one_clause_a_line(compile_sql: Compile) -> None:
+    q = compile_sql("SELECT a.name, g.city FROM airport a JOIN airport_geo g ON g.airport_id = a.airport_id WHERE a.airport_id = :id", {"id": "int"})
+    assert q.sql["postgres"] == (
+        "SELECT\n"
+        '  "a"."name" AS "name",\n'
+        '  "g"."city" AS "city"\n'
+        'FROM "airport" AS "a"\n'
+        'JOIN "airport_geo" AS "g"\n'
+        '  ON "g"."airport_id" = "a"."airport_id"\n'
+        "WHERE\n"
+        '  "a"."airport_id" = %s'
+    )

@@ -1,5 +1,5 @@
 """Type inference: each result column's Python type, nullability and scale,
-from the catalog (specs/schema.sql) and the rules in generator/sql_types.py."""
+from the catalog (specs/schema.sql) and the rules in generator/sql/types.py."""
 
 from __future__ import annotations
 

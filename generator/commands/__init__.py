@@ -1,0 +1,1 @@
+"""The commands besides ``build``: each a small module the command line calls."""

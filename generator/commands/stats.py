@@ -1,0 +1,79 @@
+"""``flughafen-gen stats``: what the cache is doing, across every process that uses it.
+
+Accessor counters are kept in Valkey (``fg:stats:<name>`` hashes, added to by
+``Runtime.publish_metrics()``, which every runtime calls when it closes), next
+to the server's own keyspace figures, memory per spec and per shape sampled
+with MEMORY USAGE (a json entry is a string, a hash entry a hash, a zset
+entry a sorted set plus its ``:meta``, a bitmap entry a string plus its ``:meta``; locks, stale copies and write marks
+are not entries), and the slow log.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flughafen import Runtime
+from flughafen.settings import Settings
+
+SAMPLE = 20
+NOT_ENTRIES = (b":lock", b":stale", b":meta", b":w", b":wip", b":gen")
+SHAPES = {b"string": "json", b"hash": "hash", b"zset": "zset"}
+
+
+def entry_memory(client: Any, key: bytes) -> tuple[str, int]:
+    """(shape, bytes) of one entry, its meta included: a zset's, or a bitmap's (a string with a meta beside it)."""
+    shape = SHAPES.get(client.type(key), "other")
+    size = client.memory_usage(key) or 0
+    meta = client.memory_usage(key + b":meta") if shape in ("zset", "json") else None
+    if meta:
+        size += meta
+        shape = "bitmap" if shape == "json" else shape
+    return shape, int(size)
+
+
+def collect(rt: Runtime) -> dict[str, Any]:
+    client: Any = rt.cache.client
+    accessors: dict[str, dict[str, float]] = {}
+    for key in sorted(client.scan_iter(match="fg:stats:*", count=500)):
+        name = key.decode().removeprefix("fg:stats:")
+        accessors[name] = {k.decode(): float(v) for k, v in client.hgetall(key).items()}
+    info = client.info("stats")
+    memory: dict[str, tuple[int, int]] = {}
+    by_shape: dict[str, list[int]] = {}
+    for name in accessors:
+        keys = [k for k in client.scan_iter(match=f"fg:{name}:*", count=200) if not k.endswith(NOT_ENTRIES)][:SAMPLE]
+        measured = [entry_memory(client, k) for k in keys]
+        sizes = [size for _, size in measured]
+        memory[name] = (len(sizes), int(sum(sizes) / len(sizes)) if sizes else 0)
+        for shape, size in measured:
+            by_shape.setdefault(shape, []).append(size)
+    shapes = {shape: (len(s), int(sum(s) / len(s))) for shape, s in sorted(by_shape.items())}
+    slow = client.slowlog_get(5)
+    eviction = rt.cache.eviction_risk()
+    return {"accessors": accessors, "info": info, "memory": memory, "shapes": shapes, "slowlog": slow, "eviction": eviction}
+
+
+def print_stats(database_url: str | None, cache_url: str | None, settings: Settings) -> int:
+    with Runtime.from_config(database_url=database_url, cache_url=cache_url, project_dir=settings.root) as rt:
+        data = collect(rt)
+        print(f"cache {rt.config.cache_url.redacted()}")
+    print(f"{'accessor':<24} {'hits':>8} {'misses':>8} {'hit rate':>9} {'errors':>7} {'bytes/entry':>12}")
+    for name, c in data["accessors"].items():
+        hits, misses = c.get("hits", 0), c.get("misses", 0)
+        rate = hits / (hits + misses) if hits + misses else 0.0
+        print(f"{name:<24} {hits:>8.0f} {misses:>8.0f} {rate:>9.1%} {c.get('cache_errors', 0):>7.0f} {data['memory'][name][1]:>12}")
+    print("\nmemory per shape (sampled entries, MEMORY USAGE):")
+    for shape, (count, mean) in data["shapes"].items():
+        print(f"  {shape:<6} {count:>4} entries sampled, {mean:>8} bytes/entry")
+    info = data["info"]
+    print(
+        f"\nkeyspace hits {info.get('keyspace_hits', 0)}, misses {info.get('keyspace_misses', 0)}, "
+        f"expired {info.get('expired_keys', 0)}, evicted {info.get('evicted_keys', 0)}"
+    )
+    if data["eviction"]:
+        print(f"warning: {data['eviction']}")
+    for entry in data["slowlog"]:
+        command = entry.get("command", b"")
+        shown = command.decode(errors="replace") if isinstance(command, bytes) else str(command)
+        print(f"slow: {entry.get('duration')} us  {shown[:80]}")
+    return 0

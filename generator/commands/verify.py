@@ -1,0 +1,145 @@
+"""``flughafen-gen verify``: every read spec's examples on every database, typed results compared.
+
+The accessors the build emits for the named specs (built in memory, so what
+is checked is the specs, not whatever ``generated/`` holds) run their SQL for
+each dialect straight against each database (no cache), and the typed rows
+are compared: in order where the query's ORDER BY is total, as multisets
+otherwise. Exit 1 on any difference, with the differing rows shown.
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlglot
+from sqlglot import exp
+
+from flughafen import Runtime
+from flughafen.settings import load_settings
+from generator.accessors import read_modules
+from generator.commands.check import Context, _total_order
+from generator.model import CompiledQuery
+from generator.pipeline import emit, load_project
+from generator.sql.parse import tokenize
+
+
+@dataclass
+class Outcome:
+    spec: str
+    example: str
+    rows: dict[str, int]
+    equal: bool
+    detail: str = ""
+
+
+def ordered_specs(specs_dir: Path, schema: Path | None = None) -> set[str]:
+    """Names of read specs whose ORDER BY is total (or that return one row)."""
+    catalog, queries = load_project(specs_dir, schema)
+    names = set()
+    for q in queries:
+        if q.spec.kind != "read":
+            continue
+        tree = sqlglot.parse_one(q.spec.sql, read=q.spec.dialect)
+        aliases = {t.alias_or_name: t.name.lower() for t in tree.find_all(exp.Table)}
+        if q.single_row or _total_order(Context(q, catalog, tokenize(q.spec), tree, aliases)):
+            names.add(q.spec.name)
+    return names
+
+
+def built_modules(specs_dir: Path, schema: Path | None = None) -> list[types.ModuleType]:
+    """The read accessors of ``specs_dir`` as ``build`` emits them, run from memory (nothing written).
+
+    Each module is registered in ``sys.modules`` under a name of its own
+    (the spec's name and version), as its row dataclass needs.
+    """
+    reads: list[CompiledQuery] = [q for q in load_project(specs_dir, schema)[1] if q.spec.kind == "read"]
+    files = emit(reads) if reads else {}
+    modules = []
+    for q in sorted(reads, key=lambda q: q.spec.name):
+        name = f"_flughafen_verify_{q.spec.name}_{q.version}"
+        module = sys.modules.get(name)
+        if module is None:
+            module = types.ModuleType(name)
+            sys.modules[name] = module
+            exec(compile(files[f"{q.spec.name}.py"], f"<generated from {q.spec.path}>", "exec"), module.__dict__)
+        modules.append(module)
+    return modules
+
+
+def _as_list(result: Any) -> list[Any]:
+    if isinstance(result, list):
+        return result
+    return [] if result is None else [result]
+
+
+def _difference(a: list[Any], b: list[Any], ordered: bool) -> str:
+    if ordered:
+        for i, (x, y) in enumerate(zip(a, b)):
+            if x != y:
+                return f"first difference at row {i}:\n      {x}\n      {y}"
+        longer = a if len(a) > len(b) else b
+        return f"row counts differ: {len(a)} and {len(b)}; first row only in one:\n      {longer[min(len(a), len(b))]}"
+    only_a = Counter(map(repr, a)) - Counter(map(repr, b))
+    only_b = Counter(map(repr, b)) - Counter(map(repr, a))
+    return f"only in the first: {list(only_a)[:3]}\n      only in the second: {list(only_b)[:3]}"
+
+
+def verify(
+    database_urls: list[str],
+    specs_dir: Path,
+    cache_url: str = "embedded",
+    modules: list[Any] | None = None,
+    schema: Path | None = None,
+) -> list[Outcome]:
+    """Every example of ``modules`` (default: the configured package's read accessors) on every database."""
+    ordered = ordered_specs(specs_dir, schema)
+    runtimes = {url: Runtime.from_config(database_url=url, cache_url=cache_url) for url in database_urls}
+    outcomes: list[Outcome] = []
+    try:
+        for module in modules if modules is not None else read_modules(load_settings()):
+            query = module.QUERY
+            for example in module.EXAMPLES:
+                args = tuple(example[p.name] for p in query.params)
+                results = {url: _as_list(query.query_database(args, rt)) for url, rt in runtimes.items()}
+                first_url, first = next(iter(results.items()))
+                is_ordered = query.name in ordered
+                equal, detail = True, ""
+                for url, rows in results.items():
+                    same = rows == first if is_ordered else Counter(map(repr, rows)) == Counter(map(repr, first))
+                    if not same:
+                        equal = False
+                        detail = f"{runtimes[first_url].config.database_url.redacted()} vs {runtimes[url].config.database_url.redacted()}: {_difference(first, rows, is_ordered)}"
+                        break
+                shown = ", ".join(f"{k}={v}" for k, v in example.items())
+                rows_by_dialect: dict[str, int] = {rt.db.dialect: len(results[url]) for url, rt in runtimes.items()}
+                outcomes.append(Outcome(query.name, shown, rows_by_dialect, equal, detail))
+    finally:
+        for rt in runtimes.values():
+            rt.close()
+    return outcomes
+
+
+def render(outcomes: list[Outcome]) -> str:
+    dialects = sorted({d for o in outcomes for d in o.rows})
+    head = ["spec", "example", *[f"{d} rows" for d in dialects], "equal"]
+    body = [[o.spec, o.example, *[str(o.rows.get(d, "-")) for d in dialects], "yes" if o.equal else "NO"] for o in outcomes]
+    widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(head))]
+    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |" for r in [head, *body]]
+    lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for o in outcomes:
+        if not o.equal:
+            lines.append(f"\n{o.spec} ({o.example}) differs: {o.detail}")
+    return "\n".join(lines)
+
+
+def main_verify(database_urls: list[str], specs_dir: Path) -> int:
+    outcomes = verify(database_urls, specs_dir, modules=built_modules(specs_dir))
+    print(render(outcomes))
+    bad = sum(1 for o in outcomes if not o.equal)
+    print(f"\n{len(outcomes) - bad} equal, {bad} different", file=sys.stderr)
+    return 1 if bad else 0

@@ -1,0 +1,1 @@
+"""The spec stage: YAML files read with positions (load), checked into typed Specs (validate)."""
