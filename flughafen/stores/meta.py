@@ -11,7 +11,9 @@ from typing import Any
 
 
 def meta(gen: int, stamp: int, kind: str) -> str:
-    """>>> meta(3, 17, "1")
+    """An entry's bookkeeping.
+
+    >>> meta(3, 17, "1")
     '3 17 1'
     """
     return f"{gen} {stamp} {kind}"
