@@ -227,25 +227,33 @@ class Reader(Protocol):
 
 
 def read(q: Reader, args: tuple[Any, ...], key: str, view: View, counters: Any, stale_ms: int, usable: bool, on_hit: Callable[[Any], None] | None = None) -> Steps:
-    """One read of ``key``: its answer. ``usable``: whether the cache may be asked at all."""
+    """One read of ``key``, the whole race: its answer. ``usable``: whether the cache may be asked at all.
+
+    1. the first read: the plain hit read, or (misses lately) READ_OR_LOCK;
+    2. a current entry is the answer (or, XFetch says so, refreshed under the lock);
+    3. else the lock or a lease: taken with the first read, or by READ_OR_LOCK, again
+       after a pause while another caller holds the lock, until its lifetime is over;
+    4. the database's value, sent as a fill; on a database failure, the stale copy.
+    """
     if STALE.get():
         STALE.set(False)
     if not usable:
         counters.misses += 1
         return view.from_fresh((yield Query(args))[0])
     codec = q.codec
+    lock = q.stampede == "lock"
+    mode = "lock" if lock else "lease"
     token = ""
     try:
         if q.miss_score:  # misses lately: the lock (or lease) in this round trip if the entry is missing
             token = new_token()
-            reply = yield _read_or_lock(q, key, view, "lock" if q.stampede == "lock" else "lease", token)
+            reply = yield Eval(codec.scripts.read_or_lock, [q.generation_key, SEQUENCE_KEY, lock_key(key), key], [mode, token, LOCK_MS, *view.read])
         else:
             reply = yield codec.hit_read(q.generation_key, key, view)
     except Exception:  # noqa: BLE001 - the shell counted it: answer from the database
         counters.misses += 1
         return view.from_fresh((yield Query(args))[0])
-    gen = int(reply[0] or 0)
-    opened = codec.open(reply[1], gen)
+    opened = codec.open(reply[1], int(reply[0] or 0))
     if opened is not MISSING:
         if q.stampede != "early" or not codec.refresh_early(opened):
             counters.hits += 1
@@ -254,74 +262,47 @@ def read(q: Reader, args: tuple[Any, ...], key: str, view: View, counters: Any, 
             if on_hit is not None:
                 on_hit(opened)
             return view.answer(opened)
-        counters.early_refreshes += 1
+        counters.early_refreshes += 1  # XFetch: refresh it, under the lock; whoever finds it taken gets this value
         counters.misses += 1
-        return (yield from _refresh(q, args, key, view, counters, stale_ms, opened))
-    counters.misses += 1
-    if not token:
-        q.miss_score = MISS_SCORE_STEP
-        return (yield from _wait(q, args, key, view, counters, stale_ms))
-    q.miss_score = min(q.miss_score + MISS_SCORE_STEP, MISS_SCORE_MAX)
-    lease = _lease(reply)
-    if lease:  # the lock (or a lease) is ours
-        return (yield from _fill(q, args, key, view, counters, stale_ms, gen, int(reply[2] or 0), lease, q.stampede == "lock", reply[1]))
-    return (yield from _wait(q, args, key, view, counters, stale_ms))
-
-
-def _lease(reply: Any) -> Any:
-    """The lease a READ_OR_LOCK reply grants (b"" for none; none either when it found the entry current)."""
-    return reply[3] if len(reply) > 3 else b""
-
-
-def _read_or_lock(q: Reader, key: str, view: View, mode: str, token: str) -> Eval:
-    return Eval(q.codec.scripts.read_or_lock, [q.generation_key, SEQUENCE_KEY, lock_key(key), key], [mode, token, LOCK_MS, *view.read])
-
-
-def _wait(q: Reader, args: tuple[Any, ...], key: str, view: View, counters: Any, stale_ms: int) -> Steps:
-    """Take the lock (or a lease) and fill, or wait for the owner's value; bounded by the lock's lifetime.
-
-    Taking the lock and reading the entry are one script, so a value stored between a
-    waiter's last look and its lock is seen, not filled again.
-    """
-    lock = q.stampede == "lock"
-    mode = "lock" if lock else "lease"
-    token = new_token()
-    deadline = time.monotonic() + LOCK_MS / 1000
-    pause = FIRST_PAUSE
-    while True:
         try:
-            reply = yield _read_or_lock(q, key, view, mode, token)
-        except Exception:  # noqa: BLE001 - the shell counted it
-            return view.from_fresh((yield Query(args))[0])
-        gen = int(reply[0] or 0)
-        opened = q.codec.open(reply[1], gen)
-        if opened is not MISSING:
+            reply = yield Eval(codec.scripts.read_or_lock, [q.generation_key, SEQUENCE_KEY, lock_key(key), key], ["refresh", new_token(), LOCK_MS, *view.read])
+        except Exception:  # noqa: BLE001 - the shell counted it; the value read is still good
             return view.answer(opened)
-        lease = _lease(reply)
-        if lease:
-            return (yield from _fill(q, args, key, view, counters, stale_ms, gen, int(reply[2] or 0), lease, lock, reply[1]))
         if len(reply) < 4:
-            mode = "refresh"  # current by the script's check, unreadable here: take the lock and store anew
-        if not lock or time.monotonic() > deadline:  # a write holds the entry, or its owner took too long
-            return view.from_fresh((yield Query(args))[0])
-        counters.lock_waits += 1
-        yield Sleep(pause)
-        pause = min(pause * 2, MAX_PAUSE)
-
-
-def _refresh(q: Reader, args: tuple[Any, ...], key: str, view: View, counters: Any, stale_ms: int, opened: Any) -> Steps:
-    """An early refresh: the lock, then a fill; the current value when another caller refreshes."""
-    try:
-        reply = yield _read_or_lock(q, key, view, "refresh", new_token())
-    except Exception:  # noqa: BLE001 - the shell counted it; the current value is still good
-        return view.answer(opened)
-    if len(reply) < 4:
-        return view.answer(opened)
-    return (yield from _fill(q, args, key, view, counters, stale_ms, int(reply[0] or 0), int(reply[2] or 0), reply[3], True, reply[1]))
-
-
-def _fill(q: Reader, args: tuple[Any, ...], key: str, view: View, counters: Any, stale_ms: int, gen: int, seq: int, lease: Any, owner: bool, seen: Any) -> Steps:
-    """Query the database and send the fill; on a database failure, the stale copy if there is one."""
+            return view.answer(opened)
+        lease, owner = reply[3], True
+    else:
+        counters.misses += 1
+        if token:
+            q.miss_score = min(q.miss_score + MISS_SCORE_STEP, MISS_SCORE_MAX)
+        else:
+            q.miss_score = MISS_SCORE_STEP
+            token = new_token()
+        lease, owner = (reply[3] if len(reply) > 3 else b""), lock
+        # The lock (or a lease) and the entry, read together until one of them comes: a value
+        # stored between a waiter's last look and its lock is seen, not filled again.
+        deadline = time.monotonic() + LOCK_MS / 1000
+        pause = FIRST_PAUSE
+        waited = len(reply) > 3  # READ_OR_LOCK found the lock taken: pause before asking again
+        while not lease:
+            if waited:
+                if not lock or time.monotonic() > deadline:  # a write holds the entry, or its owner took too long
+                    return view.from_fresh((yield Query(args))[0])
+                counters.lock_waits += 1
+                yield Sleep(pause)
+                pause = min(pause * 2, MAX_PAUSE)
+            waited = True
+            try:
+                reply = yield Eval(codec.scripts.read_or_lock, [q.generation_key, SEQUENCE_KEY, lock_key(key), key], [mode, token, LOCK_MS, *view.read])
+            except Exception:  # noqa: BLE001 - the shell counted it
+                return view.from_fresh((yield Query(args))[0])
+            opened = codec.open(reply[1], int(reply[0] or 0))
+            if opened is not MISSING:
+                return view.answer(opened)
+            if len(reply) > 3:
+                lease = reply[3]
+            elif lock:
+                mode = "refresh"  # current by the script's check, unreadable here: take the lock and store anew
     start = time.perf_counter()
     try:
         value, rows = yield Query(args)
@@ -339,7 +320,7 @@ def _fill(q: Reader, args: tuple[Any, ...], key: str, view: View, counters: Any,
             yield Release(lock_key(key), lease)
         raise
     delta_ms = int((time.perf_counter() - start) * 1000)
-    yield fill(q, args, key, value, rows, gen, seq, lease, owner, seen, stale_ms, delta_ms)
+    yield fill(q, args, key, value, rows, int(reply[0] or 0), int(reply[2] or 0), lease, owner, reply[1], stale_ms, delta_ms)
     return view.from_fresh(value)
 
 
@@ -399,6 +380,10 @@ def batch(q: Reader, keys: list[str]) -> Steps:
     return [q.codec.open(raw, gen) for raw in reply[1:]]
 
 
+def _read_or_lock(q: Reader, key: str, view: View, mode: str, token: str) -> Eval:
+    return Eval(q.codec.scripts.read_or_lock, [q.generation_key, SEQUENCE_KEY, lock_key(key), key], [mode, token, LOCK_MS, *view.read])
+
+
 def warm(q: Reader, batch: list[tuple[Any, ...]], keys: list[str], view: View, counters: Any, stale_ms: int) -> Steps:
     """Fill the missing entries of many parameter sets ahead of traffic; returns how many were stored.
 
@@ -415,7 +400,7 @@ def warm(q: Reader, batch: list[tuple[Any, ...]], keys: list[str], view: View, c
             counters.hits += 1
             continue
         counters.misses += 1
-        lease = _lease(reply)
+        lease = reply[3] if len(reply) > 3 else b""
         if not lease:
             continue  # a write holds the entry: the next read fills it
         start = time.perf_counter()
