@@ -5,7 +5,7 @@ date; an int stands for a float or a decimal), None only where the parameter is
 nullable, and a str parameter's pattern must match the whole value. A failed
 check raises TypeError or ValueError naming the accessor (or write) and the parameter.
 
->>> from flughafen.query import Param
+>>> from flughafen.spec import Param
 >>> check = check_for("rename_airport", Param("name", "str", pattern="^.{1,50}$"))
 >>> check("HARTSFIELD")
 >>> check("")
@@ -21,38 +21,14 @@ from __future__ import annotations
 import datetime
 import re
 from collections.abc import Callable, Sequence
-from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any
 
-# The Python values a parameter of each type accepts (bool never stands for a number).
-PYTHON_TYPES: dict[str, tuple[type, ...]] = {
-    "str": (str,),
-    "int": (int,),
-    "float": (float, int),
-    "decimal": (Decimal, int),
-    "bool": (bool,),
-    "date": (datetime.date,),
-    "datetime": (datetime.datetime,),
-    "time": (datetime.time,),
-}
+from flughafen.spec import PYTHON_TYPES, Param
 
 Check = Callable[[Any], None]
 
 
-class ParamSpec(Protocol):
-    """What a check needs of a parameter (flughafen.query.Param)."""
-
-    @property
-    def name(self) -> str: ...
-    @property
-    def type(self) -> str: ...
-    @property
-    def pattern(self) -> str | None: ...
-    @property
-    def nullable(self) -> bool: ...
-
-
-def check_for(owner: str, p: ParamSpec) -> Check:
+def check_for(owner: str, p: Param) -> Check:
     """The check of parameter ``p`` of the accessor or write ``owner``."""
     allowed = PYTHON_TYPES[p.type]
     pattern = re.compile(p.pattern) if p.pattern else None
@@ -77,5 +53,5 @@ def check_args(owner: str, checks: Sequence[Check], args: tuple[Any, ...]) -> No
     """Every value of ``args`` checked; a wrong count is a TypeError too."""
     if len(args) != len(checks):
         raise TypeError(f"{owner}: takes {len(checks)} parameter(s), got {len(args)}")
-    for check, value in zip(checks, args):
+    for check, value in zip(checks, args, strict=True):
         check(value)

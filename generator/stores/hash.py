@@ -117,7 +117,7 @@ class Hash(StoreKind):
         return WritePlans(refresh_plans(write, reads))
 
     def write_import(self, plans: Sequence[StorePlan]) -> str:
-        return "from flughafen.hash_store import HashRefresh"
+        return "from flughafen.stores.hash import HashRefresh"
 
 
 HASH = Hash()

@@ -259,7 +259,7 @@ class Zset(StoreKind):
         return WritePlans(tuple(moves), lookup=tuple(sorted(lookup)), generations=tuple(sorted(generations)), problems=tuple(problems))
 
     def write_import(self, plans: Sequence[StorePlan]) -> str:
-        return "from flughafen.zset_store import ScoreMove"
+        return "from flughafen.stores.zset import ScoreMove"
 
 
 def _check_moves(spec: Spec, columns: tuple[Column, ...], catalog: Catalog, tree: exp.Expr) -> list[Diagnostic]:

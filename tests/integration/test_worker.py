@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from flughafen import Runtime
-from flughafen.query import Param
+from flughafen.spec import Param
 from flughafen.worker import (
     DEAD_COUNTS,
     DEAD_PREFIX,
