@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime
 import difflib
-import keyword
 import math
 import re
 from collections.abc import Callable
@@ -20,14 +19,13 @@ from typing import Any, cast
 import yaml
 
 from generator.diagnostics import Diagnostic, Span, SpecError
-from generator.model import PY_TYPES, RESERVED_NAMES, CacheSpec, ColumnOverride, Dialect, Param, Spec, StoreOptions, Trigger
+from generator.model import PY_TYPES, CacheSpec, ColumnOverride, Dialect, Param, Spec, StoreOptions, Trigger
+from generator.names import name_problem
 from generator.spec.fields import CACHE_FIELDS, COLUMN_FIELDS, OWN_CACHE_FIELDS, OWN_TRIGGER_FIELDS, PARAM_FIELDS, SPEC_FIELDS, TRIGGER_FIELDS
 from generator.spec.load import RawSpec, span
 from generator.spec.reader import Reader, describe, parse_jitter, scalar
 from generator.stores import DEFAULT_STORE, STORES
 from generator.stores.base import CacheSection, StoreKind
-
-_NAME = re.compile(r"[a-z_][a-z0-9_]*\Z")
 
 
 def _params(c: Reader, node: yaml.Node) -> tuple[Param, ...]:
@@ -40,8 +38,9 @@ def _params(c: Reader, node: yaml.Node) -> tuple[Param, ...]:
     for k, v in node.value:
         name = k.value if isinstance(k, yaml.ScalarNode) else ""
         where = span(c.path, k)
-        if not isinstance(name, str) or not _NAME.match(name) or keyword.iskeyword(name) or name in RESERVED_NAMES:
-            c.error(k, "FG020", f"parameter name {name!r} must be a lower-case Python identifier, not a keyword nor one of {', '.join(sorted(RESERVED_NAMES))}")
+        problem = name_problem(name, "parameter") if isinstance(name, str) else "is not a name"
+        if problem is not None:
+            c.error(k, "FG020", f"parameter name {name!r} {problem}; it is a keyword argument of the generated functions")
             continue
         type_node: yaml.Node = v
         pattern: str | None = None
@@ -277,12 +276,9 @@ def validate(raw: RawSpec) -> Spec:
         if required not in fields:
             c.error(root_span, "FG011", f"missing required field {required!r}")
     name = c.string(fields["name"][1], "name") if "name" in fields else None
-    if name is not None and (not _NAME.match(name) or keyword.iskeyword(name) or name in RESERVED_NAMES):
-        c.error(
-            fields["name"][1],
-            "FG020",
-            f"name {name!r} must be a lower-case Python identifier (it names generated/{name}.py), not a keyword nor one of {', '.join(sorted(RESERVED_NAMES))}",
-        )
+    problem = name_problem(name, "spec") if name is not None else None
+    if problem is not None:
+        c.error(fields["name"][1], "FG020", f"name {name!r} {problem}; it names the module generated/{name}.py and its keys in Valkey")
         name = None
     kind = c.choice(fields["kind"][1], "kind", SPEC_FIELDS["kind"]) if "kind" in fields else "read"
     dialect = c.choice(fields["dialect"][1], "dialect", SPEC_FIELDS["dialect"]) if "dialect" in fields else "mysql"

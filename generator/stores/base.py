@@ -26,6 +26,7 @@ from typing import Any, ClassVar, Protocol
 import yaml
 from sqlglot import exp
 
+from generator.code import Code, literal, py_tuple
 from generator.diagnostics import Diagnostic, Span
 from generator.model import Column, CompiledQuery, FromRow, Param, Spec, StoreOptions, TagPart, Value
 from generator.schema import Catalog
@@ -87,8 +88,8 @@ class StorePlan:
         """Every value the plan takes from the write: its parameters or the looked-up row."""
         raise NotImplementedError
 
-    def expression(self, index: Mapping[str, int]) -> str:
-        """The runtime object as Python source; ``index``: a write parameter's position."""
+    def expression(self, index: Mapping[str, int]) -> Code:
+        """The runtime object as Python source (of literals: generator/code.py); ``index``: a write parameter's position."""
         raise NotImplementedError
 
     def summary(self) -> str:
@@ -152,13 +153,17 @@ class StoreKind:
 
     # -------------------------------------------------------------- render
 
-    def context(self, q: CompiledQuery, base: Mapping[str, object]) -> dict[str, object]:
-        """What its accessor template uses besides ``base``, the common context (render.read_context)."""
+    def context(self, q: CompiledQuery, base: Mapping[str, object], declarations: Sequence[Code]) -> dict[str, object]:
+        """What its accessor template uses besides ``base``, the common context (render.read_context).
+
+        Names and code in it are ``Code`` (generator/code.py); ``declarations``
+        are the parameters' (``origin: str``), for signatures of its own.
+        """
         return {}
 
-    def write_import(self, plans: Sequence[StorePlan]) -> str:
+    def write_import(self, plans: Sequence[StorePlan]) -> Code:
         """The import line a write module holding ``plans`` needs."""
-        return ""
+        return Code("")
 
     def mine(self, reads: Sequence[CompiledQuery]) -> list[CompiledQuery]:
         """The read specs of this kind, by name."""
@@ -181,7 +186,7 @@ def refuse_early(r: Reader, cache: CacheSection, kind: str, code: str) -> None:
         r.error(cache.fields["stampede"][1], code, f"stampede: early is for store: json; a {kind} entry keeps no expiry estimate; write stampede: lock")
 
 
-def tag_value(value: Value, index: Mapping[str, int]) -> str:
+def tag_value(value: Value, index: Mapping[str, int]) -> Code:
     """A value as the runtime takes it: a parameter's position, or ``row_field("column")``.
 
     >>> from generator.model import FromParam, FromRow
@@ -189,21 +194,10 @@ def tag_value(value: Value, index: Mapping[str, int]) -> str:
     ('2', "row_field('flight_id')")
     """
     if isinstance(value, FromRow):
-        return f"row_field({value.column!r})"
-    return str(index[value.name])
+        return Code(f"row_field({literal(value.column)})")
+    return literal(index[value.name])
 
 
-def tag_tuple(parts: Sequence[TagPart], index: Mapping[str, int]) -> str:
+def tag_tuple(parts: Sequence[TagPart], index: Mapping[str, int]) -> Code:
     """A tag as the runtime's tuple: literals as strings, values as ``tag_value``."""
-    return py_tuple([repr(p) if isinstance(p, str) else tag_value(p, index) for p in parts])
-
-
-def py_tuple(items: Sequence[str]) -> str:
-    """Python source of a tuple of these item sources.
-
-    >>> py_tuple([]), py_tuple(["1"]), py_tuple(["1", "2"])
-    ('()', '(1,)', '(1, 2)')
-    """
-    if not items:
-        return "()"
-    return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+    return py_tuple([literal(p) if isinstance(p, str) else tag_value(p, index) for p in parts])

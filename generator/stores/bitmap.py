@@ -33,10 +33,12 @@ from typing import ClassVar
 import yaml
 from sqlglot import exp
 
+from generator.code import Code, keywords, literal, name, py_tuple
 from generator.diagnostics import Diagnostic, Span
-from generator.model import RESERVED_NAMES, Column, CompiledQuery, Field, FromParam, FromRow, Literal_, Param, Spec, StoreOptions, Value
+from generator.model import Column, CompiledQuery, Field, FromParam, FromRow, Literal_, Param, Spec, StoreOptions, Value
+from generator.names import name_problem
 from generator.schema import Catalog
-from generator.stores.base import CacheSection, OwnField, Reader, StoreKind, StorePlan, WritePlans, py_tuple, refuse_early, tag_value
+from generator.stores.base import CacheSection, OwnField, Reader, StoreKind, StorePlan, WritePlans, refuse_early, tag_value
 
 _SEATS = re.compile(r"[A-Z]{1,26}\Z")
 _NAME = re.compile(r"[a-z_][a-z0-9_]*\Z")
@@ -107,31 +109,34 @@ class SetUpdatePlan(StorePlan):
     def values(self) -> tuple[Value, ...]:
         return (*self.args, self.member)
 
-    def expression(self, index: Mapping[str, int]) -> str:
+    def expression(self, index: Mapping[str, int]) -> Code:
         spec, o = self.spec, options(self.spec)
         assert spec.cache is not None
-        counters = [f"Counter(name={c.spec.name!r}, version={c.version!r}, key={_key(c.spec, c.params)}, fields={c.fields!r})" for c in self.counters]
-        return (
-            f"SetUpdate(name={spec.name!r}, version={self.version!r}, key={_key(spec)}, "
-            f"args={py_tuple([tag_value(a, index) for a in self.args])}, arg_types={py_tuple([repr(p.type) for p in spec.params])}, "
-            f"member={tag_value(self.member, index)}, seats={o.seats!r}, op={self.op!r}, counters={py_tuple(counters)})"
+        counters = [
+            Code(f"Counter(name={literal(c.spec.name)}, version={literal(c.version)}, key={_key(c.spec, c.params)}, fields={literal(c.fields)})")
+            for c in self.counters
+        ]
+        return Code(
+            f"SetUpdate(name={literal(spec.name)}, version={literal(self.version)}, key={_key(spec)}, "
+            f"args={py_tuple([tag_value(a, index) for a in self.args])}, arg_types={literal(tuple(p.type for p in spec.params))}, "
+            f"member={tag_value(self.member, index)}, seats={literal(o.seats)}, op={literal(self.op)}, counters={py_tuple(counters)})"
         )
 
     def summary(self) -> str:
         return f"{self.spec.name} (its set{''.join(f', {c.spec.name} counts' for c in self.counters)})"
 
 
-def _key(spec: Spec, order: tuple[int, ...] | None = None) -> str:
+def _key(spec: Spec, order: tuple[int, ...] | None = None) -> Code:
     """A spec's key template as the runtime tuple; ``order`` maps a parameter to its index among the set's arguments."""
     assert spec.cache is not None
     names = [p.name for p in spec.params]
-    parts: list[str] = []
+    parts: list[Code] = []
     for part in spec.cache.key.parts:
         if isinstance(part, Literal_):
-            parts.append(repr(part.text))
+            parts.append(literal(part.text))
         elif isinstance(part, Field):
             index = names.index(part.name)
-            parts.append(str(order[index] if order is not None else index))
+            parts.append(literal(order[index] if order is not None else index))
     return py_tuple(parts)
 
 
@@ -212,11 +217,14 @@ class Bitmap(StoreKind):
             return None
         member_node = fields["member"][1]
         member = r.string(member_node, "cache.bitmap.member")
-        if member is not None and (member.lower() in {p.name for p in cache.params} or member.lower() in RESERVED_NAMES):
+        problem = name_problem(member.lower(), "member") if member is not None else None
+        if member is not None and member.lower() in {p.name for p in cache.params}:
+            problem = "is also a parameter"
+        if problem is not None:
             r.error(
                 member_node,
                 "FG102",
-                f"cache.bitmap.member {member!r} is also a parameter or a reserved name; the accessors take it by name, so alias the column (SELECT ... AS other_name)",
+                f"cache.bitmap.member {member!r} {problem}; contains() takes the member by name beside the parameters, so alias the column (SELECT ... AS other_name)",
             )
             member = None
         seats: str | None = None
@@ -343,19 +351,21 @@ class Bitmap(StoreKind):
             keeps.update(c.spec.name for c in counters)
         return WritePlans(tuple(plans), frozenset(keeps), tuple(sorted(needed)), problems=tuple(problems))
 
-    def write_import(self, plans: Sequence[StorePlan]) -> str:
+    def write_import(self, plans: Sequence[StorePlan]) -> Code:
         counted = any(isinstance(p, SetUpdatePlan) and p.counters for p in plans)
-        return f"from flughafen.bitmap_writes import {'Counter, ' if counted else ''}SetUpdate"
+        return Code(f"from flughafen.bitmap_writes import {'Counter, ' if counted else ''}SetUpdate")
 
     # -------------------------------------------------------------- render
 
-    def context(self, q: CompiledQuery, base: Mapping[str, object]) -> dict[str, object]:
+    def context(self, q: CompiledQuery, base: Mapping[str, object], declarations: Sequence[Code]) -> dict[str, object]:
         bitmap = options(q.spec)
-        member = "str" if bitmap.seats is not None else "int"
+        annotation = Code("str" if bitmap.seats is not None else "int")
+        member = name(bitmap.member, "member")
         return {
             "bitmap": bitmap,
-            "member_annotation": member,
-            "member_signature_rt": str(base["signature_rt"]).replace("runtime:", f"{bitmap.member}: {member}, runtime:", 1),
+            "member": member,
+            "member_annotation": annotation,
+            "member_signature_rt": keywords([*declarations, Code(f"{member}: {annotation}")], runtime=True),
             "counters": [c.spec for c in bitmap.maintain.counters] if bitmap.maintain else [],
         }
 
