@@ -58,14 +58,15 @@ VALKEY_NAMESPACES = frozenset(
 # Names a generated function binds in its body besides its parameters (a typed result); a parameter may not shadow them.
 LOCALS = frozenset({"value"})
 
-# The types the row class's annotations name: a field of that name would hide the type from the fields after it.
-ROW_TYPES = frozenset({"int", "str", "float", "bool", "datetime"})
+# The types generated annotations name, in the row class and in function bodies: a field or a parameter of
+# that name would hide the type from the annotations after it (render.ANNOTATION; test_names.py checks).
+TYPE_NAMES = frozenset({"int", "str", "float", "bool", "datetime"})
 
 RESERVED: dict[Role, frozenset[str]] = {
     "spec": GENERATED_NAMES | VALKEY_NAMESPACES,
-    "parameter": GENERATED_NAMES | LOCALS,
-    "column": ROW_TYPES,
-    "member": ROW_TYPES | GENERATED_NAMES | LOCALS,
+    "parameter": GENERATED_NAMES | LOCALS | TYPE_NAMES,
+    "column": TYPE_NAMES,
+    "member": GENERATED_NAMES | LOCALS | TYPE_NAMES,
 }
 WHY: dict[Role, str] = {
     "spec": "a name of the generated package, its functions, or the runtime's keys in Valkey",
