@@ -8,7 +8,8 @@ One module per kind (json.py, hash.py, zset.py, bitmap.py) subclasses
   ``invalidate:`` entries, read into its ``StoreOptions``, and its rules on
   ``returns`` and ``stampede``;
 - sql (``sql/compile.py``): its checks of those fields against the typed
-  result columns, and what it adds to the query's version;
+  result columns; its options are part of the key's version, save those it
+  names in ``version_neutral`` (``spec/version.py``);
 - link (``link.py``): its write plans, what a write does to its entries
   besides dropping them (refresh a hash field, move a score, set a bit);
 - render (``render.py``): its accessor template and that template's context,
@@ -120,6 +121,9 @@ class StoreKind:
     trigger_fields: ClassVar[Mapping[str, OwnField]] = {}
     whole_result: ClassVar[bool] = False  # holds a whole result by design: no lint on unbounded results
     write_arg: ClassVar[str] = ""  # WriteQuery's keyword for this kind's plans
+    # Its options (cache: and invalidate: fields) that do not change what an entry holds or how it is found, with
+    # the reason; every other one is part of the key's version (generator/spec/version.py).
+    version_neutral: ClassVar[Mapping[str, str]] = {}
 
     # ---------------------------------------------------------------- spec
 
@@ -136,10 +140,6 @@ class StoreKind:
     def check_sql(self, spec: Spec, columns: tuple[Column, ...], catalog: Catalog, tree: exp.Expr) -> list[Diagnostic]:
         """Its fields against the typed result columns and the schema."""
         return []
-
-    def version_suffix(self, spec: Spec) -> str:
-        """What it adds to the version, so that an entry is never read as another kind's."""
-        return f":{self.name}::"
 
     # ---------------------------------------------------------------- link
 

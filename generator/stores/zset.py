@@ -224,10 +224,6 @@ class Zset(StoreKind):
             )
         return diags + _check_moves(spec, columns, catalog, tree)
 
-    def version_suffix(self, spec: Spec) -> str:
-        o = options(spec)
-        return f":{self.name}:{o.member}:{o.score}"
-
     # ---------------------------------------------------------------- link
 
     def plan_write(self, write: CompiledQuery, reads: Sequence[CompiledQuery]) -> WritePlans:
