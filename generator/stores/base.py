@@ -78,6 +78,7 @@ class CacheSection:
     returns_span: Span
     stampede: str | None
     ttl: int | None
+    refused_params: frozenset[str] = frozenset()  # declared but refused (reported): naming one is no error of its own
 
 
 class StorePlan:
@@ -143,8 +144,8 @@ class StoreKind:
 
     # ---------------------------------------------------------------- link
 
-    def check_reads(self, reads: Sequence[CompiledQuery]) -> list[Diagnostic]:
-        """Rules that join its read specs to other read specs."""
+    def check_reads(self, reads: Sequence[CompiledQuery], absent: frozenset[str]) -> list[Diagnostic]:
+        """Rules that join its read specs to other read specs; ``absent`` names specs that failed before (no error to repeat)."""
         return []
 
     def plan_write(self, write: CompiledQuery, reads: Sequence[CompiledQuery]) -> WritePlans:

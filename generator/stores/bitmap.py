@@ -239,7 +239,7 @@ class Bitmap(StoreKind):
                 seats = None
         maintain: MaintainSpec | None = None
         if "maintain" in fields:
-            maintain = _maintain(r, fields["maintain"][1], cache.params, member)
+            maintain = _maintain(r, fields["maintain"][1], cache.params, cache.refused_params, member)
             if maintain is not None and cache.stampede != "lock":
                 r.error(
                     fields["maintain"][0],
@@ -309,11 +309,11 @@ class Bitmap(StoreKind):
 
     # ---------------------------------------------------------------- link
 
-    def check_reads(self, reads: Sequence[CompiledQuery]) -> list[Diagnostic]:
-        """FG105: the counter specs of every maintained set."""
+    def check_reads(self, reads: Sequence[CompiledQuery], absent: frozenset[str]) -> list[Diagnostic]:
+        """FG105: the counter specs of every maintained set (one that failed before is not reported again)."""
         problems: list[Diagnostic] = []
         for r in _maintained(reads):
-            _counters(r, reads, problems)
+            _counters(r, reads, problems, absent)
         return problems
 
     def plan_write(self, write: CompiledQuery, reads: Sequence[CompiledQuery]) -> WritePlans:
@@ -370,7 +370,7 @@ class Bitmap(StoreKind):
         }
 
 
-def _maintain(r: Reader, node: yaml.Node, params: tuple[Param, ...], member: str | None) -> MaintainSpec | None:
+def _maintain(r: Reader, node: yaml.Node, params: tuple[Param, ...], refused: frozenset[str], member: str | None) -> MaintainSpec | None:
     fields = r.mapping(node, "cache.bitmap.maintain", {"table": (), "member_column": (), "param_columns": (), "counters": ()})
     if "table" not in fields:
         if isinstance(node, yaml.MappingNode):
@@ -388,6 +388,8 @@ def _maintain(r: Reader, node: yaml.Node, params: tuple[Param, ...], member: str
             r.error(pnode, "FG012", "cache.bitmap.maintain.param_columns must map key parameters to columns, e.g. {flight_id: flight_id}")
         else:
             for k, v in pnode.value:
+                if k.value in refused:
+                    continue  # its declaration is reported
                 if k.value not in names:
                     r.error(k, "FG103", f"param_columns names {k.value!r}, which is not a parameter; the parameters are: {', '.join(names) or 'none'}")
                     continue
@@ -437,8 +439,8 @@ def _maintained(reads: Sequence[CompiledQuery]) -> list[CompiledQuery]:
     return [r for r in BITMAP.mine(reads) if options(r.spec).maintain is not None]
 
 
-def _counters(r: CompiledQuery, reads: Sequence[CompiledQuery], problems: list[Diagnostic]) -> tuple[CounterPlan, ...]:
-    """The counter specs of one maintained set; FG105 problems are added to ``problems``."""
+def _counters(r: CompiledQuery, reads: Sequence[CompiledQuery], problems: list[Diagnostic], absent: frozenset[str] = frozenset()) -> tuple[CounterPlan, ...]:
+    """The counter specs of one maintained set; FG105 problems are added to ``problems`` (none for ``absent`` specs)."""
     maintain = options(r.spec).maintain
     assert maintain is not None
     by_name = {q.spec.name: q for q in reads}
@@ -446,6 +448,8 @@ def _counters(r: CompiledQuery, reads: Sequence[CompiledQuery], problems: list[D
     index = {p.name: (i, p.type) for i, p in enumerate(r.spec.params)}
     for c in maintain.counters:
         q = by_name.get(c.spec)
+        if q is None and c.spec in absent:
+            continue
         if q is None:
             problems.append(Diagnostic(c.span, "FG105", f"counters names {c.spec!r}, which is no read spec; {_hint(c.spec, set(by_name))}"))
             continue
