@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Final
 
 from flughafen import Col, Param, Runtime, Trigger, row_field
-from flughafen.hash_store import HashQuery
+from flughafen.stores.hash import HashQuery
 
 
 @dataclass(frozen=True, slots=True)

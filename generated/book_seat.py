@@ -12,9 +12,9 @@ from decimal import Decimal
 from typing import Final
 
 from flughafen import Param, Runtime
-from flughafen.bitmap_writes import Counter, SetUpdate
+from flughafen.stores.bitmap import Counter, SetUpdate
+from flughafen.stores.zset import ScoreMove
 from flughafen.write import WriteQuery
-from flughafen.zset_store import ScoreMove
 
 SQL: Final[dict[str, str]] = {
     "mysql": """\

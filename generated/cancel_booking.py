@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import Final
 
 from flughafen import Param, Runtime, row_field
-from flughafen.bitmap_writes import Counter, SetUpdate
+from flughafen.stores.bitmap import Counter, SetUpdate
+from flughafen.stores.zset import ScoreMove
 from flughafen.write import Lookup, WriteQuery
-from flughafen.zset_store import ScoreMove
 
 SQL: Final[dict[str, str]] = {
     "mysql": """\

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from flughafen import Col, Param, Runtime, Trigger
-from flughafen.zset_store import ZsetQuery
+from flughafen.stores.zset import ZsetQuery
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Final
 
 from flughafen import Param, Runtime
-from flughafen.hash_store import HashRefresh
+from flughafen.stores.hash import HashRefresh
 from flughafen.write import WriteQuery
 
 SQL: Final[dict[str, str]] = {

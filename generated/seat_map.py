@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from flughafen import Col, Param, Runtime, Trigger, row_field
-from flughafen.bitmap_store import BitmapQuery
+from flughafen.stores.bitmap import BitmapQuery
 
 
 @dataclass(frozen=True, slots=True)

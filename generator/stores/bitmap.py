@@ -5,7 +5,7 @@ seat labels) and may declare ``maintain``: a ``write: through`` INSERT into
 that table sets the written row's member in the cached set, a DELETE clears
 it, and the ``counters`` (int fields of other read specs' entries) move by
 their change per member, all in one script after the commit
-(flughafen/bitmap_writes.py). Such a write does not fire the triggers of
+(flughafen/stores/bitmap.py). Such a write does not fire the triggers of
 the set's spec and its counter specs on that table: it keeps their entries
 right instead of dropping them. UPDATEs and ``write: behind`` writes fire
 the triggers as before.
@@ -353,7 +353,7 @@ class Bitmap(StoreKind):
 
     def write_import(self, plans: Sequence[StorePlan]) -> Code:
         counted = any(isinstance(p, SetUpdatePlan) and p.counters for p in plans)
-        return Code(f"from flughafen.bitmap_writes import {'Counter, ' if counted else ''}SetUpdate")
+        return Code(f"from flughafen.stores.bitmap import {'Counter, ' if counted else ''}SetUpdate")
 
     # -------------------------------------------------------------- render
 

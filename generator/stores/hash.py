@@ -118,7 +118,7 @@ class Hash(StoreKind):
         return WritePlans(refresh_plans(write, reads))
 
     def write_import(self, plans: Sequence[StorePlan]) -> Code:
-        return Code("from flughafen.hash_store import HashRefresh")
+        return Code("from flughafen.stores.hash import HashRefresh")
 
 
 HASH = Hash()

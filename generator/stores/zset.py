@@ -282,7 +282,7 @@ class Zset(StoreKind):
         }
 
     def write_import(self, plans: Sequence[StorePlan]) -> Code:
-        return Code("from flughafen.zset_store import ScoreMove")
+        return Code("from flughafen.stores.zset import ScoreMove")
 
 
 def _check_moves(spec: Spec, columns: tuple[Column, ...], catalog: Catalog, tree: exp.Expr) -> list[Diagnostic]:
