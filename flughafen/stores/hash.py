@@ -3,9 +3,12 @@
     HGETALL fg:airport_by_iata:<version>:airport:JFK
     ~ "0 17 1"   airport_id 3797   iata JFK   name "JOHN F KENNEDY INTL"   latitude 40.63980103 ...
 
-Values are text, exact for every type: Decimal keeps its digits (``40.63980103``),
-date/datetime/time are ISO 8601, bool is ``1``/``0``, float is ``repr``. A NULL
-column has no field. The field ``~`` holds the entry's bookkeeping (stores/meta.py);
+Values are text, exact for every type, in their shortest form, since every
+byte counts toward the hash's size (a listpack; integer-looking text is stored as
+an integer): a decimal column with a scale drops trailing zeros (``40.639722``;
+reading it back restores the scale, ``40.63972200``), other decimals keep their
+digits, date/datetime/time are ISO 8601, bool is ``1``/``0``, a whole float is an
+integer (``6076``), any other float is ``repr``. A NULL column has no field. The field ``~`` holds the entry's bookkeeping (stores/meta.py);
 an empty result is a hash with ``~`` alone, so "no such row" is cached and told
 apart from "not cached".
 
@@ -19,9 +22,10 @@ from __future__ import annotations
 
 import datetime
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal  # noqa: F401 - encode_field's doctest uses it
+from decimal import Decimal
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -44,16 +48,30 @@ META = "~"  # never a column name: columns are identifiers
 def encode_field(value: Any) -> str:
     """A column value as hash field text, read back exactly by the column's converter.
 
-    >>> [encode_field(v) for v in (True, 7, 0.1, Decimal("40.63980103"), datetime.date(2024, 12, 15), "JFK")]
-    ['1', '7', '0.1', '40.63980103', '2024-12-15', 'JFK']
+    >>> [encode_field(v) for v in (True, 7, 0.1, 6076.0, -0.0, Decimal("40.63980100"), datetime.date(2024, 12, 15), "JFK")]
+    ['1', '7', '0.1', '6076', '-0.0', '40.63980100', '2024-12-15', 'JFK']
     """
     if value is True or value is False:
         return "1" if value else "0"
     if isinstance(value, float):
-        return repr(value)
+        negative_zero = value == 0 and math.copysign(1.0, value) < 0
+        whole = value.is_integer() and abs(value) < 1e15 and not negative_zero
+        return str(int(value)) if whole else repr(value)
     if isinstance(value, (datetime.date, datetime.time)):
         return value.isoformat()
     return str(value)
+
+
+def scaled_decimal_field(value: Any) -> str:
+    """A decimal column with a scale: no trailing zeros (its converter restores the scale on reading).
+
+    >>> [scaled_decimal_field(Decimal(t)) for t in ("40.63980100", "-73.00", "100.00", "0.00")]
+    ['40.639801', '-73', '100', '0']
+    """
+    if not isinstance(value, Decimal) or not value.is_finite():
+        return encode_field(value)
+    text = format(value, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 class HashCodec:
@@ -71,16 +89,17 @@ class HashCodec:
         if value is None:
             return [META, meta(gen, stamp, "0")]
         out: list[Any] = [META, meta(gen, stamp, "1")]
-        for name, field_value in zip(self.names, (getattr(value, n) for n in self.names)):
+        for name, encode in zip(self.names, self.encoders):
+            field_value = getattr(value, name)
             if field_value is not None:
-                out += [name, encode_field(field_value)]
+                out += [name, encode(field_value)]
         return out
 
     def refresh_early(self, opened: Any) -> bool:
         return False
 
-    def __init__(self, names: list[str]):
-        self.names = names
+    def __init__(self, names: list[str], encoders: list[Callable[[Any], str]]):
+        self.names, self.encoders = names, encoders
 
 
 def _same(value: Any) -> Any:
@@ -93,7 +112,7 @@ class HashQuery(Accessor[RowT]):
     def _prepare(self) -> None:
         names = [c.name for c in self.columns]
         decoders = tuple(_from_bytes(c.type, c.scale) for c in self.columns)
-        self.codec = HashCodec(names)
+        self.codec = HashCodec(names, [scaled_decimal_field if c.type == "decimal" and c.scale is not None else encode_field for c in self.columns])
         make: Any = self.row
 
         def row(opened: Any) -> Any:
