@@ -10,6 +10,7 @@ names it) or a package not built yet among them.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -57,7 +58,7 @@ def _build_tools(command: str) -> None:
 
 def cmd_build(args: argparse.Namespace) -> int:
     _build_tools("build")
-    from generator.pipeline import build, display
+    from generator.pipeline import Proof, build, display
     from generator.write import OutputFolderError, check_output_folder, stale, with_marker, write_tree
 
     settings = load_settings()
@@ -74,7 +75,13 @@ def cmd_build(args: argparse.Namespace) -> int:
         except OutputFolderError as e:
             print(f"error: {e}", file=sys.stderr)
             return EXIT_ERRORS
-    files = with_marker(build(specs_dir, schema))
+    servers = tuple(s for s in settings.test_databases if s != "sqlite://")
+    proof = Proof(servers, strict=os.environ.get("CI") == "true", offline=args.offline)
+    try:
+        files = with_marker(build(specs_dir, schema, proof))
+    finally:
+        for line in proof.report:
+            print(line, file=sys.stderr)
     if args.check:
         wrong = stale(files, out_dir)
         for path in wrong:
@@ -204,6 +211,11 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--out", default=None, help="output directory (default: out in [tool.flughafen], or the package's folder)")
     b.add_argument("--schema", default=None, help="schema DDL (default: schema in [tool.flughafen], or SPECS/schema.sql)")
     b.add_argument("--check", action="store_true", help="write nothing; exit 1 when the output is stale")
+    b.add_argument(
+        "--offline",
+        action="store_true",
+        help="prove each dialect's SQL on SQLite only, not on the servers of test_databases (the build says so)",
+    )
 
     s = sub.add_parser("show", help="print the SQL held for one dialect")
     s.add_argument("name")

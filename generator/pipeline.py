@@ -4,6 +4,7 @@
     validate  RawSpec -> Spec                      spec/validate.py
     compile   Spec + Catalog -> CompiledQuery      sql/compile.py
     link      CompiledQuery list -> Linked         link.py
+    prove     each dialect's SQL -> EXPLAIN        sql/prove.py (SQLite; servers of test_databases)
     render    Linked -> {path: source}             render.py
     format    {path: source} -> {path: text}       format.py (black)
     write     {path: text} -> generated/           write.py (or --check)
@@ -27,6 +28,9 @@ from generator.schema import Catalog, load_catalog
 from generator.spec.load import load_specs
 from generator.spec.validate import validate_all
 from generator.sql.compile import compile_all
+from generator.sql.prove import Proof, held_statements, prove
+
+__all__ = ["Proof", "build", "compile_specs", "display", "emit", "load_project"]
 
 
 def display(path: Path) -> str:
@@ -55,13 +59,14 @@ def emit(queries: Sequence[CompiledQuery]) -> dict[str, str]:
     return format_files(render(link(queries)))
 
 
-def build(specs_dir: Path, schema: Path | None = None) -> dict[str, str]:
-    """Every stage but write: specs/ -> {path: text}."""
+def build(specs_dir: Path, schema: Path | None = None, proof: Proof | None = None) -> dict[str, str]:
+    """Every stage but write: specs/ -> {path: text}. ``proof``: where the SQL is proven (default: SQLite only)."""
     schema = schema or specs_dir / "schema.sql"
     catalog = load_catalog(schema, display(schema))
     raws = load_specs(specs_dir)
     specs = validate_all(raws)
     queries = compile_all(specs, catalog)
     linked = link(queries)
+    prove(held_statements(queries, [(w.write.spec, w.lookup) for w in linked.writes if w.lookup]), catalog, proof or Proof())
     sources = render(linked)
     return format_files(sources)

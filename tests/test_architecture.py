@@ -22,7 +22,7 @@ GENERATOR_ALLOWED: dict[str, set[str]] = {
     "schema": {"diagnostics", "model"},  # schema.sql -> Catalog
     "stores": {"diagnostics", "model", "schema"},  # store kinds: every stage asks them, they ask no stage
     "spec": {"diagnostics", "model", "stores"},  # load, validate
-    "sql": {"diagnostics", "model", "schema", "stores"},  # compile
+    "sql": {"dataset", "diagnostics", "model", "schema", "stores"},  # compile; prove makes the schema per dialect (dataset.ddl)
     "link": {"diagnostics", "model", "sql", "stores"},
     "render": {"link", "model", "stores"},
     "format": set(),
