@@ -58,6 +58,7 @@ from sqlglot import exp
 from sqlglot.errors import ErrorLevel, SqlglotError, UnsupportedError
 
 from generator.model import Dialect, Param
+from generator.sql.casts import as_text, pg_casts, sqlite_casts, sqlite_text
 from generator.sql.typer import FIXED
 from generator.sql.types import DAY_UNITS, KEY, SqlType, interval_unit, sql_type
 
@@ -90,7 +91,25 @@ def normalize(tree: exp.Expr) -> exp.Expr:
     >>> normalize(sqlglot.parse_one("SELECT NOW(), DATE_SUB(d, INTERVAL 2 DAY)", read="mysql")).sql("mysql")
     "SELECT CURRENT_TIMESTAMP(), d - INTERVAL '2' DAY"
     """
-    return tree.transform(_synonym, copy=False).transform(_unqualified_set, copy=False)
+    tree = tree.transform(_synonym, copy=False).transform(_unqualified_set, copy=False)
+    _drop_constant_order(tree)
+    return tree
+
+
+def _drop_constant_order(tree: exp.Expr) -> None:
+    """``ORDER BY NULL`` (MySQL's way to say "no order") and other constant keys order nothing: dropped.
+
+    PostgreSQL refuses a constant ORDER BY key ("non-integer constant in ORDER
+    BY"). A number stays: it names a result column by position.
+    """
+    for order in list(tree.find_all(exp.Order)):
+        keys = [o for o in order.expressions if not (isinstance(o.this, exp.Null) or (isinstance(o.this, exp.Literal) and o.this.is_string))]
+        if len(keys) == len(order.expressions):
+            continue
+        if keys:
+            order.set("expressions", keys)
+        else:
+            order.pop()
 
 
 def _unqualified_set(node: exp.Expr) -> exp.Expr:
@@ -223,6 +242,27 @@ def sqlite_now(node: exp.Expr) -> exp.Expr:
         return _typed(exp.Anonymous(this="DATETIME", expressions=[exp.Literal.string("now"), exp.Literal.string("localtime")]), sql_type(node))
     if isinstance(node, exp.CurrentDate):
         return _typed(exp.Anonymous(this="DATE", expressions=[exp.Literal.string("now"), exp.Literal.string("localtime")]), sql_type(node))
+    return node
+
+
+def sqlite_count_distinct(node: exp.Expr) -> exp.Expr:
+    """``COUNT(DISTINCT a, b)``: SQLite's COUNT takes one argument.
+
+    MySQL counts the distinct (a, b) among the rows where neither is NULL; so
+    does ``COUNT(DISTINCT CASE WHEN a IS NULL OR b IS NULL THEN NULL ELSE
+    QUOTE(a) || ',' || QUOTE(b) END)``: QUOTE writes each value as an SQL
+    literal, so two tuples give the same text only when they are equal.
+    """
+    if not (isinstance(node, exp.Count) and isinstance(node.this, exp.Distinct) and len(node.this.expressions) > 1):
+        return node
+    parts = node.this.expressions
+    quoted = [exp.Anonymous(this="QUOTE", expressions=[p.copy()]) for p in parts]
+    key: exp.Expr = quoted[0]
+    for q in quoted[1:]:
+        key = exp.DPipe(this=exp.DPipe(this=key, expression=exp.Literal.string(",")), expression=q)
+    missing = exp.or_(*[exp.Is(this=p.copy(), expression=exp.Null()) for p in parts])
+    one = exp.Case(ifs=[exp.If(this=missing, true=exp.Null())], default=key)
+    node.this.set("expressions", [_typed(one, SqlType("str", True))])
     return node
 
 
@@ -379,25 +419,18 @@ def pg_text(node: exp.Expr) -> exp.Expr:
     """LIKE -> ILIKE; CHAR casts -> TEXT/VARCHAR; CONCAT/STRING_AGG args -> TEXT."""
     if isinstance(node, exp.Like):
         return _typed(exp.ILike(this=node.this, expression=node.expression), sql_type(node))
-    if isinstance(node, exp.Cast) and node.to.this == exp.DataType.Type.CHAR:
+    if isinstance(node, exp.Cast) and node.to.this in (exp.DataType.Type.CHAR, exp.DataType.Type.NCHAR):
         length = node.to.expressions
         to = exp.DataType(this=exp.DataType.Type.VARCHAR, expressions=length) if length else exp.DataType.build("TEXT")
         return _typed(exp.Cast(this=node.this, to=to), sql_type(node))
     if isinstance(node, exp.Concat):
-        node.set("expressions", [_as_text(a) for a in node.expressions])
+        node.set("expressions", [as_text(a, "postgres") for a in node.expressions])
     if isinstance(node, exp.DPipe):
-        node.set("this", _as_text(node.this))
-        node.set("expression", _as_text(node.expression))
+        node.set("this", as_text(node.this, "postgres"))
+        node.set("expression", as_text(node.expression, "postgres"))
     if isinstance(node, exp.GroupConcat):
-        node.set("this", _as_text(node.this))
+        node.set("this", as_text(node.this, "postgres"))
     return node
-
-
-def _as_text(node: exp.Expr) -> exp.Expr:
-    """``node`` as text for PostgreSQL's ``||`` and STRING_AGG (cast unless str)."""
-    if sql_type(node).py == "str" and not isinstance(node, exp.Null):
-        return node
-    return _typed(exp.cast(node, exp.DataType.build("TEXT")), SqlType("str", sql_type(node).nullable))
 
 
 def pg_booleans(node: exp.Expr) -> exp.Expr:
@@ -468,6 +501,6 @@ def _typed(node: exp.Expr, t: SqlType) -> exp.Expr:
 
 REWRITES: dict[Dialect, tuple[Callable[[exp.Expr], exp.Expr], ...]] = {
     "mysql": (mysql_signed_sub, _binary_text_sets("mysql"), _binary_text_order("mysql")),
-    "postgres": (pg_dates, pg_text, pg_bool_targets, pg_booleans, mysql_scale, _binary_text_sets("postgres"), _binary_text_order("postgres")),
-    "sqlite": (sqlite_intervals, sqlite_now, sqlite_decimal_cast, mysql_scale),
+    "postgres": (pg_dates, pg_casts, pg_text, pg_bool_targets, pg_booleans, mysql_scale, _binary_text_sets("postgres"), _binary_text_order("postgres")),
+    "sqlite": (sqlite_intervals, sqlite_now, sqlite_casts, sqlite_decimal_cast, sqlite_text, sqlite_count_distinct, mysql_scale),
 }

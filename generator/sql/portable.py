@@ -39,6 +39,7 @@ from sqlglot.tokenizer_core import TokenType
 from generator.diagnostics import Diagnostic
 from generator.model import Param
 from generator.schema import Catalog
+from generator.sql.casts import check_casts
 from generator.sql.parse import Source, node_offset, placeholders
 from generator.sql.types import DAY_UNITS, UNKNOWN, interval_unit, sql_type
 
@@ -445,5 +446,5 @@ def case_changes(src: Source, tree: exp.Expr, catalog: Catalog) -> Iterator[tupl
 
 CHECKS: tuple[Check, ...] = (
     not_allowed, mysql_double_pipe, date_or_text_arithmetic, integer_division, intervals, strict_grouping, distinct_order,
-    text_comparisons, substring_positions, case_changes,
+    text_comparisons, substring_positions, case_changes, check_casts,
 )  # fmt: skip
