@@ -9,14 +9,17 @@ databases of their own (``flughafen_corpus_<pid>``, dropped at the end) and run
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
 
+from generator.cli import main
 from generator.commands.verify import built_modules, render, verify
 from generator.dataset.load import load
 from generator.pipeline import load_project
@@ -188,3 +191,47 @@ def test_a_built_case_returns_equal_rows_on_all_three(case: Path, corpus_urls: l
 
 def test_the_corpus_folder_is_where_the_tests_look() -> None:
     assert SCHEMA.resolve() == (CORPUS.parents[1] / "specs" / "schema.sql").resolve()
+
+
+# ------------------------------------------------------------------- verify
+
+
+def _broken_on_postgres(case: str) -> SimpleNamespace:
+    """A built case whose PostgreSQL SQL the server refuses (as a spec that built and then failed would be)."""
+    [module] = built_modules(CORPUS / "builds" / case, SCHEMA)
+    query = copy.copy(module.QUERY)
+    query.sql = {**query.sql, "postgres": query.sql["postgres"].replace("SELECT", "SELECT nope_nothing,", 1)}
+    return SimpleNamespace(QUERY=query, EXAMPLES=module.EXAMPLES)
+
+
+def test_verify_reports_a_database_that_fails_and_goes_on(corpus_urls: list[str], valkey_server: object) -> None:  # noqa: F811
+    broken = _broken_on_postgres("text_max")
+    [good] = built_modules(CORPUS / "builds" / "order_by_null", SCHEMA)
+    outcomes = verify(corpus_urls, CORPUS / "builds" / "text_max", cache_url(valkey_server), modules=[broken, good], schema=SCHEMA)
+    assert [(o.spec, o.status) for o in outcomes] == [("text_max", "failed"), ("order_by_null", "equal")]
+    assert outcomes[0].rows == {"mysql": 238, "sqlite": 238}
+    assert 'failed on postgres (postgresql://postgres@127.0.0.1:5432/flughafen_corpus_' in outcomes[0].detail
+    assert 'column "nope_nothing" does not exist' in outcomes[0].detail
+    shown = render(outcomes)
+    assert "| FAILED " in shown and "| equal " in shown and "text_max () failed:" in shown
+
+
+def test_the_verify_command_reports_every_spec_and_exits_1(
+    corpus_urls: list[str],
+    valkey_server: object,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    import generator.commands.verify as command
+
+    for case in ("text_max", "order_by_null"):
+        (tmp_path / f"{case}.yaml").write_text((CORPUS / "builds" / case / "spec.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    (tmp_path / "schema.sql").write_text(SCHEMA.read_text(encoding="utf-8"), encoding="utf-8")
+    [good] = built_modules(CORPUS / "builds" / "order_by_null", SCHEMA)
+    monkeypatch.setattr(command, "built_modules", lambda specs: [_broken_on_postgres("text_max"), good])
+    monkeypatch.setenv("FLUGHAFEN_CACHE_URL", cache_url(valkey_server))
+    assert main(["verify", str(tmp_path), "--databases", *corpus_urls]) == 1
+    out, err = capsys.readouterr()
+    assert "text_max" in out and "order_by_null" in out and "nope_nothing" in out
+    assert err.strip().splitlines()[-1] == "1 equal, 0 different, 1 failed on a database"
