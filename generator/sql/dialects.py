@@ -433,6 +433,19 @@ def pg_text(node: exp.Expr) -> exp.Expr:
     return node
 
 
+def pg_zero_divisor(node: exp.Expr) -> exp.Expr:
+    """``x DIV 0`` and ``x MOD 0`` are NULL on MySQL and SQLite, an error on PostgreSQL: ``NULLIF(y, 0)``.
+
+    (sqlglot writes ``/`` so already.) A literal divisor other than 0 stays.
+    """
+    if isinstance(node, (exp.IntDiv, exp.Mod)):
+        divisor = node.expression
+        if not (isinstance(divisor, exp.Literal) and not divisor.is_string and float(divisor.name) != 0):
+            guarded = exp.Nullif(this=exp.paren(divisor, copy=False) if isinstance(divisor, exp.Binary) else divisor, expression=exp.Literal.number(0))
+            node.set("expression", _typed(guarded, SqlType(sql_type(divisor).py, True, sql_type(divisor).scale)))
+    return node
+
+
 def pg_booleans(node: exp.Expr) -> exp.Expr:
     """TINYINT(1) is BOOLEAN on PostgreSQL: 0/1 literals and arithmetic adapt."""
     if isinstance(node, (exp.EQ, exp.NEQ)):
@@ -501,6 +514,6 @@ def _typed(node: exp.Expr, t: SqlType) -> exp.Expr:
 
 REWRITES: dict[Dialect, tuple[Callable[[exp.Expr], exp.Expr], ...]] = {
     "mysql": (mysql_signed_sub, _binary_text_sets("mysql"), _binary_text_order("mysql")),
-    "postgres": (pg_dates, pg_casts, pg_text, pg_bool_targets, pg_booleans, mysql_scale, _binary_text_sets("postgres"), _binary_text_order("postgres")),
+    "postgres": (pg_dates, pg_casts, pg_text, pg_bool_targets, pg_booleans, pg_zero_divisor, mysql_scale, _binary_text_sets("postgres"), _binary_text_order("postgres")),
     "sqlite": (sqlite_intervals, sqlite_now, sqlite_casts, sqlite_decimal_cast, sqlite_text, sqlite_count_distinct, mysql_scale),
 }
