@@ -281,14 +281,35 @@ BINARY_COLLATION: dict[Dialect, exp.Expr] = {"mysql": exp.Var(this="utf8mb4_bin"
 
 
 def _binary_text_order(dialect: Dialect) -> Callable[[exp.Expr], exp.Expr]:
-    """ORDER BY keys and MIN/MAX arguments of text -> ``x COLLATE <binary>``."""
+    """ORDER BY keys and MIN/MAX arguments of text -> ``x COLLATE <binary>``.
+
+    A key naming a result column of the same SELECT (``ORDER BY country``,
+    which is also what sqlglot makes of ``ORDER BY pd.country`` when the query
+    groups by it) is ordered by that column's expression, collated.
+    """
 
     def rewrite(node: exp.Expr) -> exp.Expr:
         if isinstance(node, (exp.Ordered, exp.Min, exp.Max)) and _text_key(node.this):
             node.set("this", _collated(node.this, dialect))
+        elif isinstance(node, exp.Ordered) and (shown := output_expression(node)) is not None and _text_key(shown):
+            collated = node.copy()  # a new node: the rewrite does not visit it again
+            collated.set("this", shown if isinstance(shown, exp.Collate) else _collated(shown, dialect))
+            return collated
         return node
 
     return rewrite
+
+
+def output_expression(ordered: exp.Ordered) -> exp.Expr | None:
+    """A copy of the expression of the result column an ORDER BY key names, in a SELECT (not a UNION's)."""
+    key, order = ordered.this, ordered.parent
+    select = order.parent if isinstance(order, exp.Order) else None
+    if not (isinstance(key, exp.Column) and not key.table and isinstance(select, exp.Select)):
+        return None
+    for proj in select.selects:
+        if isinstance(proj, exp.Alias) and proj.alias == key.name and isinstance(proj.this, exp.Expr):
+            return proj.this.copy()
+    return None
 
 
 def _binary_text_sets(dialect: Dialect) -> Callable[[exp.Expr], exp.Expr]:

@@ -352,10 +352,11 @@ def text_comparisons(src: Source, tree: exp.Expr, catalog: Catalog) -> Iterator[
             )
     for ordered in tree.find_all(exp.Ordered):
         key = ordered.this
-        if isinstance(key, exp.Column) and not key.table and sql_type(key).py == "str" and not isinstance(ordered.parent, exp.Window):
+        of_a_set = isinstance(ordered.parent, exp.Order) and isinstance(ordered.parent.parent, exp.SetOperation)
+        if isinstance(key, exp.Column) and not key.table and sql_type(key).py == "str" and of_a_set:
             yield (
                 key,
-                f"ORDER BY {key.name}, an output column of text, sorts by each database's collation; order by the qualified column (ORDER BY t.column), or select from the UNION as a derived table (SELECT u.{key.name} FROM (...) AS u ORDER BY u.{key.name}): both are sorted by code point everywhere",
+                f"ORDER BY {key.name}, a text column of a UNION, sorts by each database's collation, and PostgreSQL cannot collate a UNION's column; select from the UNION as a derived table (SELECT u.{key.name} FROM (...) AS u ORDER BY u.{key.name}), which is sorted by code point everywhere",
             )
 
 
