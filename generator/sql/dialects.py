@@ -59,6 +59,7 @@ from sqlglot.errors import ErrorLevel, SqlglotError, UnsupportedError
 
 from generator.model import Dialect, Param
 from generator.sql.casts import as_text, pg_casts, sqlite_casts, sqlite_text
+from generator.sql.distinct_on import distinct_on
 from generator.sql.typer import FIXED
 from generator.sql.types import DAY_UNITS, KEY, SqlType, interval_unit, sql_type
 
@@ -313,8 +314,9 @@ def output_expression(ordered: exp.Ordered) -> exp.Expr | None:
 
 
 def _binary_text_sets(dialect: Dialect) -> Callable[[exp.Expr], exp.Expr]:
-    """GROUP BY, DISTINCT, COUNT(DISTINCT) and UNION/INTERSECT/EXCEPT of text
-    compare by code point on MySQL, as on PostgreSQL and SQLite.
+    """GROUP BY, DISTINCT, COUNT(DISTINCT), a window's PARTITION BY and
+    UNION/INTERSECT/EXCEPT of text compare by code point on MySQL, as on
+    PostgreSQL and SQLite.
 
     MariaDB's unicode_ci made 'LaRose' and 'Larose' one last name: 17,667
     distinct against 17,682. A text GROUP BY key gets a binary twin
@@ -331,8 +333,12 @@ def _binary_text_sets(dialect: Dialect) -> Callable[[exp.Expr], exp.Expr]:
             twins = [_collated(k.copy(), dialect) for k in node.expressions if _text_key(k) and not k.meta.get(FIXED)]
             if twins:
                 node.set("expressions", [*node.expressions, *twins])
+        elif dialect == "mysql" and isinstance(node, exp.Window) and node.args.get("partition_by"):
+            node.set("partition_by", [_collated(k, dialect) if _text_key(k) else k for k in node.args["partition_by"]])
         elif dialect == "mysql" and isinstance(node, exp.Count) and isinstance(node.this, exp.Distinct):
             node.this.set("expressions", [_collated(e, dialect) if _text_key(e) else e for e in node.this.expressions])
+        elif isinstance(node, exp.Select) and (on := _distinct_on(node)) is not None:
+            on.set("expressions", [_collated(k, dialect) if _text_key(k) else k for k in on.expressions])  # as its ORDER BY keys
         elif isinstance(node, exp.Select) and (node.args.get("distinct") or (dialect == "mysql" and _in_distinct_set(node))):
             for proj in node.selects:
                 if isinstance(proj, exp.Alias) and _text_key(proj.this):
@@ -340,6 +346,13 @@ def _binary_text_sets(dialect: Dialect) -> Callable[[exp.Expr], exp.Expr]:
         return node
 
     return rewrite
+
+
+def _distinct_on(select: exp.Select) -> exp.Tuple | None:
+    """The keys of ``SELECT DISTINCT ON (...)`` (PostgreSQL specs), if any."""
+    distinct = select.args.get("distinct")
+    on = distinct.args.get("on") if isinstance(distinct, exp.Distinct) else None
+    return on if isinstance(on, exp.Tuple) else None
 
 
 def _in_distinct_set(select: exp.Select) -> bool:
@@ -534,7 +547,7 @@ def _typed(node: exp.Expr, t: SqlType) -> exp.Expr:
 
 
 REWRITES: dict[Dialect, tuple[Callable[[exp.Expr], exp.Expr], ...]] = {
-    "mysql": (mysql_signed_sub, _binary_text_sets("mysql"), _binary_text_order("mysql")),
+    "mysql": (distinct_on, mysql_signed_sub, _binary_text_sets("mysql"), _binary_text_order("mysql")),
     "postgres": (pg_dates, pg_casts, pg_text, pg_bool_targets, pg_booleans, pg_zero_divisor, mysql_scale, _binary_text_sets("postgres"), _binary_text_order("postgres")),
-    "sqlite": (sqlite_intervals, sqlite_now, sqlite_casts, sqlite_decimal_cast, sqlite_text, sqlite_count_distinct, mysql_scale),
+    "sqlite": (distinct_on, sqlite_intervals, sqlite_now, sqlite_casts, sqlite_decimal_cast, sqlite_text, sqlite_count_distinct, mysql_scale),
 }
