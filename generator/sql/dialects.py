@@ -548,6 +548,16 @@ def _typed(node: exp.Expr, t: SqlType) -> exp.Expr:
 
 REWRITES: dict[Dialect, tuple[Callable[[exp.Expr], exp.Expr], ...]] = {
     "mysql": (distinct_on, mysql_signed_sub, _binary_text_sets("mysql"), _binary_text_order("mysql")),
-    "postgres": (pg_dates, pg_casts, pg_text, pg_bool_targets, pg_booleans, pg_zero_divisor, mysql_scale, _binary_text_sets("postgres"), _binary_text_order("postgres")),
+    "postgres": (
+        pg_dates,
+        pg_casts,
+        pg_text,
+        pg_bool_targets,
+        pg_booleans,
+        pg_zero_divisor,
+        mysql_scale,
+        _binary_text_sets("postgres"),
+        _binary_text_order("postgres"),
+    ),
     "sqlite": (distinct_on, sqlite_intervals, sqlite_now, sqlite_casts, sqlite_decimal_cast, sqlite_text, sqlite_count_distinct, mysql_scale),
 }

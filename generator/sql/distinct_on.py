@@ -67,7 +67,10 @@ def distinct_on(node: exp.Expr) -> exp.Expr:
         expressions=[_typed(exp.alias_(_column(name, sql_type(names[name])), name, quoted=True), sql_type(names[name])) for name in shown],
         where=exp.Where(this=first),
     )
-    outer.set("from_" if "from_" in exp.Select.arg_types else "from", exp.From(this=exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier(DERIVED, quoted=True)))))
+    outer.set(
+        "from_" if "from_" in exp.Select.arg_types else "from",
+        exp.From(this=exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier(DERIVED, quoted=True)))),
+    )
     if outer_keys:
         outer.set("order", exp.Order(expressions=outer_keys))
     for arg in ("limit", "offset"):

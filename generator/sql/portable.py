@@ -288,7 +288,10 @@ def distinct_order(src: Source, tree: exp.Expr, catalog: Catalog) -> Iterator[tu
             keys = on.expressions if isinstance(on, exp.Tuple) else [on]
             first = [o.this.sql() for o in order.expressions[: len(keys)]]
             if sorted(first) != sorted(k.sql() for k in keys):
-                yield order, "SELECT DISTINCT ON (k) keeps the first row of each k in the ORDER BY's order; start the ORDER BY with the DISTINCT ON keys (ORDER BY k, ...)"
+                yield (
+                    order,
+                    "SELECT DISTINCT ON (k) keeps the first row of each k in the ORDER BY's order; start the ORDER BY with the DISTINCT ON keys (ORDER BY k, ...)",
+                )
             continue
         shown = {p.unalias().sql() for p in select.selects} | {p.alias_or_name for p in select.selects}
         for o in order.expressions:

@@ -210,7 +210,7 @@ def test_verify_reports_a_database_that_fails_and_goes_on(corpus_urls: list[str]
     outcomes = verify(corpus_urls, CORPUS / "builds" / "text_max", cache_url(valkey_server), modules=[broken, good], schema=SCHEMA)
     assert [(o.spec, o.status) for o in outcomes] == [("text_max", "failed"), ("order_by_null", "equal")]
     assert outcomes[0].rows == {"mysql": 238, "sqlite": 238}
-    assert 'failed on postgres (postgresql://postgres@127.0.0.1:5432/flughafen_corpus_' in outcomes[0].detail
+    assert "failed on postgres (postgresql://postgres@127.0.0.1:5432/flughafen_corpus_" in outcomes[0].detail
     assert 'column "nope_nothing" does not exist' in outcomes[0].detail
     shown = render(outcomes)
     assert "| FAILED " in shown and "| equal " in shown and "text_max () failed:" in shown
