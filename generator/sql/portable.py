@@ -41,6 +41,7 @@ from generator.model import Param
 from generator.schema import Catalog
 from generator.sql.casts import check_casts
 from generator.sql.parse import Source, node_offset, placeholders
+from generator.sql.text_columns import columns_problem, compared_value
 from generator.sql.types import DAY_UNITS, UNKNOWN, interval_unit, sql_type
 
 ALLOWED: frozenset[type[exp.Expr]] = frozenset((
@@ -339,19 +340,32 @@ def text_comparisons(src: Source, tree: exp.Expr, catalog: Catalog) -> Iterator[
     """Text compared where the collation decides: MariaDB's ignores case, PostgreSQL's and SQLite's do not.
 
     ``=``, ``<>``, ``<=>`` and IN between a text column and a value are the same
-    everywhere when the value's case is fixed: another column, an upper-case
-    literal, ``UPPER(...)``, NULL, or a parameter whose pattern admits no
-    lower-case letter (this trusts the column to store upper case, as the
-    FlughafenDB data does). ``UPPER(col) = UPPER(:p)`` is never refused.
+    everywhere when the value's case is fixed: an upper-case literal,
+    ``UPPER(...)``, NULL, or a parameter whose pattern admits no lower-case
+    letter (this trusts the column to store upper case, as the FlughafenDB
+    data does). ``UPPER(col) = UPPER(:p)`` is never refused. Another column,
+    or what a subquery selects, is the data's own case, which may differ from
+    the column's (``sql.text_columns``).
     ``<``, ``>`` and BETWEEN on text depend on each collation's order.
     """
     params = {p.name: p for p in src.spec.params}
     for node in tree.find_all(exp.EQ, exp.NEQ, exp.NullSafeEQ, exp.In):
         if isinstance(node.parent, exp.Update):
             continue  # SET col = value assigns
-        pairs = [(node.this, v) for v in node.expressions] if isinstance(node, exp.In) else [(node.this, node.expression), (node.expression, node.this)]
-        for col, value in pairs:
-            if isinstance(col, exp.Column) and sql_type(col).py == "str" and sql_type(value).py == "str" and not _case_fixed(value, params):
+        if isinstance(node, exp.In):
+            pairs = [(node.this, v) for v in [*node.expressions, *([node.args["query"]] if node.args.get("query") else [])]]
+        else:
+            pairs = [(node.this, node.expression), (node.expression, node.this)]
+        for side, other in pairs:
+            col, value = compared_value(side), compared_value(other)
+            if sql_type(col).py != "str" or sql_type(value).py != "str":
+                continue
+            op = {exp.EQ: "=", exp.NEQ: "<>", exp.NullSafeEQ: "<=>", exp.In: "IN"}[type(node)]
+            problem = columns_problem(side, other, op, catalog)
+            if problem is not None:
+                yield node, problem
+                break
+            if isinstance(col, exp.Column) and not _case_fixed(value, params):
                 yield _value_offset(src, col, value), _case_message(col, value)
                 break
     for node in tree.find_all(exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Between):
@@ -449,11 +463,19 @@ def case_changes(src: Source, tree: exp.Expr, catalog: Catalog) -> Iterator[tupl
         parent = node.parent
         while parent is not None and not isinstance(parent, (exp.Query, *predicates)):
             parent = parent.parent
+        if isinstance(parent, exp.Select) and _compared_subquery(parent) and node in [p.unalias() for p in parent.selects]:
+            continue  # IN (SELECT UPPER(g.country) ...): compared, not returned
         if not isinstance(parent, predicates):
             yield (
                 node,
                 f"{node.sql_name()} in a result changes only ASCII letters on SQLite (ö stays ö) and every letter elsewhere; change the case in Python, and use {node.sql_name()} only to compare (UPPER(col) = UPPER(:p))",
             )
+
+
+def _compared_subquery(select: exp.Select) -> bool:
+    """True for the SELECT of ``x IN (SELECT ...)`` or ``x = (SELECT ...)``."""
+    sub = select.parent
+    return isinstance(sub, exp.Subquery) and isinstance(sub.parent, (exp.In, exp.EQ, exp.NEQ, exp.NullSafeEQ))
 
 
 CHECKS: tuple[Check, ...] = (
