@@ -60,6 +60,7 @@ from sqlglot.errors import ErrorLevel, SqlglotError, UnsupportedError
 from generator.model import Dialect, Param
 from generator.sql.casts import as_text, pg_casts, sqlite_casts, sqlite_text
 from generator.sql.distinct_on import distinct_on
+from generator.sql.timediff import rewrite as timediff
 from generator.sql.typer import FIXED
 from generator.sql.types import DAY_UNITS, KEY, SqlType, interval_unit, sql_type
 
@@ -549,6 +550,7 @@ def _typed(node: exp.Expr, t: SqlType) -> exp.Expr:
 REWRITES: dict[Dialect, tuple[Callable[[exp.Expr], exp.Expr], ...]] = {
     "mysql": (distinct_on, mysql_signed_sub, _binary_text_sets("mysql"), _binary_text_order("mysql")),
     "postgres": (
+        timediff("postgres"),
         pg_dates,
         pg_casts,
         pg_text,
@@ -559,5 +561,15 @@ REWRITES: dict[Dialect, tuple[Callable[[exp.Expr], exp.Expr], ...]] = {
         _binary_text_sets("postgres"),
         _binary_text_order("postgres"),
     ),
-    "sqlite": (distinct_on, sqlite_intervals, sqlite_now, sqlite_casts, sqlite_decimal_cast, sqlite_text, sqlite_count_distinct, mysql_scale),
+    "sqlite": (
+        distinct_on,
+        timediff("sqlite"),
+        sqlite_intervals,
+        sqlite_now,
+        sqlite_casts,
+        sqlite_decimal_cast,
+        sqlite_text,
+        sqlite_count_distinct,
+        mysql_scale,
+    ),
 }

@@ -39,6 +39,7 @@ from sqlglot.tokenizer_core import TokenType
 from generator.diagnostics import Diagnostic
 from generator.model import Param
 from generator.schema import Catalog
+from generator.sql import timediff
 from generator.sql.casts import check_casts
 from generator.sql.parse import Source, node_offset, placeholders
 from generator.sql.text_columns import columns_problem, compared_value
@@ -59,12 +60,11 @@ ALLOWED: frozenset[type[exp.Expr]] = frozenset((
     exp.Count, exp.Sum, exp.Avg, exp.Min, exp.Max, exp.Coalesce, exp.Nullif, exp.Case, exp.If, exp.Cast,
     exp.Round, exp.Abs, exp.Floor, exp.Ceil, exp.Upper, exp.Lower, exp.Concat, exp.Substring, exp.Trim,
     exp.Length, exp.Replace, exp.CurrentTimestamp, exp.CurrentDate, exp.TsOrDsToDate, exp.DateAdd,
-    exp.DateSub, exp.GroupConcat, exp.Window, exp.WindowSpec, exp.RowNumber, exp.Rank, exp.DenseRank,
+    exp.DateSub, exp.GroupConcat, exp.TimestampDiff, exp.DateDiff, exp.Window, exp.WindowSpec, exp.RowNumber, exp.Rank, exp.DenseRank,
 ))  # fmt: skip
 
 DATE_HINT = "compare with a range instead (col >= :day AND col < :day + INTERVAL 1 DAY), or compute it in Python"
 SUGGEST: dict[str, str] = {
-    "TimestampDiff": "TIMESTAMPDIFF's arguments are reordered on PostgreSQL and SQLite; compare with an INTERVAL (f.arrival > f.departure + INTERVAL 12 HOUR), or compute the difference in Python",
     "DayOfWeek": "DAYOFWEEK is numbered differently per database; compute the weekday in Python from the value read, or keep it in a column",
     "DayOfWeekIso": "WEEKDAY is numbered differently per database; compute the weekday in Python from the value read, or keep it in a column",
     "Year": "YEAR() does not exist on SQLite; " + DATE_HINT,
@@ -480,5 +480,5 @@ def _compared_subquery(select: exp.Select) -> bool:
 
 CHECKS: tuple[Check, ...] = (
     not_allowed, mysql_double_pipe, date_or_text_arithmetic, integer_division, intervals, strict_grouping, distinct_order,
-    text_comparisons, substring_positions, case_changes, check_casts,
+    text_comparisons, substring_positions, case_changes, check_casts, timediff.check,
 )  # fmt: skip
