@@ -5,7 +5,8 @@ The steps, each a module of its own, each reporting at positions in the YAML:
 1. ``sql.parse``: tokenize and parse one statement of the spec's kind
    (FG060, FG067); ``:name`` placeholders against params (FG063, FG064).
 2. ``sql.resolve``: tables and columns against the catalog (FG061, FG062);
-   qualify every column and expand ``*``; ``sql.writes``: the table a write
+   qualify every column and expand ``*``; ``sql.grouping``: the columns a
+   GROUP BY determines added to it; ``sql.writes``: the table a write
    writes and the columns its params bind.
 3. ``sql.typer`` and ``sql.types``: type every expression by small rules,
    the catalog as the authority.
@@ -43,6 +44,7 @@ from generator.diagnostics import Diagnostic, Span, SpecError
 from generator.model import DIALECTS, Column, CompiledQuery, Dialect, Kind, Param, PyType, Spec, Statement
 from generator.schema import Catalog, TableDef
 from generator.sql.dialects import RenderError, normalize, render
+from generator.sql.grouping import complete_group_by
 from generator.sql.parse import check_params, parse_statement, placeholders, tokenize
 from generator.sql.portable import check_portable, check_write_shape
 from generator.sql.resolve import check_names, qualify_tree, tables_read
@@ -67,6 +69,7 @@ def compile_query(spec: Spec, catalog: Catalog) -> CompiledQuery:
         qualify_tree(tree, catalog, spec.dialect)
     except OptimizeError as e:
         raise SpecError([*diags, src.diag(0, "FG062", f"cannot resolve the query against the schema: {e}")]) from None
+    complete_group_by(tree, catalog)
     target = write_target(tree, catalog)
     outer: dict[str, TableDef] = {}
     if target is not None and (tdef := catalog.table(target.table)) is not None:

@@ -41,6 +41,7 @@ from generator.model import Param
 from generator.schema import Catalog
 from generator.sql import timediff
 from generator.sql.casts import check_casts
+from generator.sql.grouping import aggregate, clause_items, keyed_aliases, loose_columns
 from generator.sql.parse import Source, node_offset, placeholders
 from generator.sql.text_columns import columns_problem, compared_value
 from generator.sql.types import DAY_UNITS, UNKNOWN, interval_unit, sql_type
@@ -260,16 +261,17 @@ def _number_literal(node: exp.Expr) -> bool:
 
 
 def strict_grouping(src: Source, tree: exp.Expr, catalog: Catalog) -> Iterator[tuple[exp.Expr | int, str]]:
-    """Non-aggregated columns must be grouped (or the table's grouped primary key)."""
+    """Non-aggregated columns must be grouped, of a table whose primary key is grouped, or (``sql.grouping``) added
+    to the GROUP BY because its keys determine them."""
     for select in tree.find_all(exp.Select):
         group = select.args.get("group")
-        if group is None and not any(_aggregate(n) for p in select.selects for n in p.walk()):
+        if group is None and not any(aggregate(n) for p in select.selects for n in p.walk()):
             continue
         grouped = {e.sql() for e in group.expressions} if group is not None else set()
-        keyed = _pk_grouped_aliases(select, grouped, catalog)
-        items = [*select.selects, *_clause_items(select)]
+        keyed = keyed_aliases(select, catalog, {(c.table, c.name) for c in group.expressions if isinstance(c, exp.Column)} if group is not None else set())
+        items = [*select.selects, *clause_items(select)]
         for item in items:
-            for col in _loose_columns(item, grouped, select):
+            for col in loose_columns(item, grouped, select):
                 if col.table not in keyed:
                     yield (
                         col,
@@ -299,41 +301,6 @@ def distinct_order(src: Source, tree: exp.Expr, catalog: Catalog) -> Iterator[tu
             key = o.this
             if key.sql() not in shown and not (isinstance(key, exp.Column) and not key.table and key.name in shown):
                 yield key, "with SELECT DISTINCT, PostgreSQL orders only by selected expressions; select it too, or drop DISTINCT"
-
-
-def _aggregate(node: exp.Expr) -> bool:
-    """An aggregate call that is not a window function."""
-    return isinstance(node, exp.AggFunc) and not isinstance(node.parent, exp.Window)
-
-
-def _clause_items(select: exp.Select) -> list[exp.Expr]:
-    """The HAVING condition and ORDER BY keys of a SELECT."""
-    having, order = select.args.get("having"), select.args.get("order")
-    return ([having.this] if having is not None else []) + ([o.this for o in order.expressions] if order is not None else [])
-
-
-def _loose_columns(node: exp.Expr, grouped: set[str], select: exp.Select) -> Iterator[exp.Column]:
-    """Columns of ``select`` in ``node`` outside aggregates and grouped expressions."""
-    if node.sql() in grouped or _aggregate(node) or isinstance(node, (exp.Subquery, exp.Window)):
-        return
-    if isinstance(node, exp.Column) and node.table and node.parent_select is select:
-        yield node
-        return
-    for child in node.iter_expressions():
-        yield from _loose_columns(child, grouped, select)
-
-
-def _pk_grouped_aliases(select: exp.Select, grouped: set[str], catalog: Catalog) -> set[str]:
-    """Aliases of base tables whose whole primary key is in GROUP BY."""
-    out = set()
-    for table in select.find_all(exp.Table):
-        if table.parent_select is not select:
-            continue
-        tdef = catalog.table(table.name)
-        alias = table.alias_or_name
-        if tdef and tdef.primary_key and all(exp.column(c, alias, quoted=True).sql() in grouped for c in tdef.primary_key):
-            out.add(alias)
-    return out
 
 
 def text_comparisons(src: Source, tree: exp.Expr, catalog: Catalog) -> Iterator[tuple[exp.Expr | int, str]]:
