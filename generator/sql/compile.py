@@ -46,6 +46,7 @@ from generator.schema import Catalog, TableDef
 from generator.sql.dialects import RenderError, normalize, render
 from generator.sql.grouping import complete_group_by
 from generator.sql.parse import check_params, parse_statement, placeholders, tokenize
+from generator.sql.pg_forms import postgres_division, spell_common, spell_postgres
 from generator.sql.portable import check_portable, check_write_shape
 from generator.sql.resolve import check_names, qualify_tree, tables_read
 from generator.sql.result import check_returns, check_tags, check_triggers, pins_key, result_columns, single_row, unnamed_columns
@@ -64,6 +65,9 @@ def compile_query(spec: Spec, catalog: Catalog) -> CompiledQuery:
     names = check_write_shape(src, tree) or check_names(src, tree, catalog)
     if names:
         raise SpecError(diags + names)
+    if spec.dialect == "postgres":
+        spell_postgres(tree)
+    tree = tree.transform(spell_common, copy=False)
     normalize(tree)
     try:
         qualify_tree(tree, catalog, spec.dialect)
@@ -75,6 +79,8 @@ def compile_query(spec: Spec, catalog: Catalog) -> CompiledQuery:
     if target is not None and (tdef := catalog.table(target.table)) is not None:
         outer = {target.table: tdef}
     Typer(tree, catalog, spec, outer).annotate(tree)
+    if spec.dialect == "postgres":
+        postgres_division(tree)
     columns, more = result_columns(src, tree)
     store = kind_of(spec.cache.store) if spec.cache is not None else None
     diags += more + check_returns(spec, columns) + check_tags(spec, columns) + check_portable(src, tree, catalog)

@@ -60,6 +60,7 @@ from sqlglot.errors import ErrorLevel, SqlglotError, UnsupportedError
 from generator.model import Dialect, Param
 from generator.sql.casts import as_text, pg_casts, sqlite_casts, sqlite_text
 from generator.sql.distinct_on import distinct_on
+from generator.sql.pg_forms import CASE_SENSITIVE, mysql_like, sqlite_like
 from generator.sql.timediff import rewrite as timediff
 from generator.sql.typer import FIXED
 from generator.sql.types import DAY_UNITS, KEY, SqlType, interval_unit, sql_type
@@ -452,7 +453,7 @@ def pg_dates(node: exp.Expr) -> exp.Expr:
 
 def pg_text(node: exp.Expr) -> exp.Expr:
     """LIKE -> ILIKE; CHAR casts -> TEXT/VARCHAR; CONCAT/STRING_AGG args -> TEXT."""
-    if isinstance(node, exp.Like):
+    if isinstance(node, exp.Like) and not node.meta.get(CASE_SENSITIVE):
         return _typed(exp.ILike(this=node.this, expression=node.expression), sql_type(node))
     if isinstance(node, exp.Cast) and node.to.this in (exp.DataType.Type.CHAR, exp.DataType.Type.NCHAR):
         length = node.to.expressions
@@ -548,7 +549,7 @@ def _typed(node: exp.Expr, t: SqlType) -> exp.Expr:
 
 
 REWRITES: dict[Dialect, tuple[Callable[[exp.Expr], exp.Expr], ...]] = {
-    "mysql": (distinct_on, mysql_signed_sub, _binary_text_sets("mysql"), _binary_text_order("mysql")),
+    "mysql": (distinct_on, mysql_like, mysql_signed_sub, _binary_text_sets("mysql"), _binary_text_order("mysql")),
     "postgres": (
         timediff("postgres"),
         pg_dates,
@@ -564,6 +565,7 @@ REWRITES: dict[Dialect, tuple[Callable[[exp.Expr], exp.Expr], ...]] = {
     "sqlite": (
         distinct_on,
         timediff("sqlite"),
+        sqlite_like,
         sqlite_intervals,
         sqlite_now,
         sqlite_casts,

@@ -39,7 +39,7 @@ from sqlglot.tokenizer_core import TokenType
 from generator.diagnostics import Diagnostic
 from generator.model import Param
 from generator.schema import Catalog
-from generator.sql import timediff
+from generator.sql import pg_forms, timediff
 from generator.sql.casts import check_casts
 from generator.sql.grouping import aggregate, clause_items, keyed_aliases, loose_columns
 from generator.sql.parse import Source, node_offset, placeholders
@@ -54,7 +54,7 @@ ALLOWED: frozenset[type[exp.Expr]] = frozenset((
     exp.Literal, exp.Null, exp.Boolean, exp.Placeholder, exp.Var, exp.DataType, exp.DataTypeParam,
     exp.Interval, exp.Insert, exp.Schema, exp.Values, exp.Update, exp.Delete,
     # operators
-    exp.And, exp.Or, exp.Not, exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.NullSafeEQ,
+    exp.And, exp.Or, exp.Not, exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.NullSafeEQ, exp.NullSafeNEQ,
     exp.Is, exp.Like, exp.In, exp.Between, exp.Exists, exp.Add, exp.Sub, exp.Mul, exp.Div, exp.IntDiv,
     exp.Mod, exp.Neg, exp.DPipe,
     # functions
@@ -316,7 +316,7 @@ def text_comparisons(src: Source, tree: exp.Expr, catalog: Catalog) -> Iterator[
     ``<``, ``>`` and BETWEEN on text depend on each collation's order.
     """
     params = {p.name: p for p in src.spec.params}
-    for node in tree.find_all(exp.EQ, exp.NEQ, exp.NullSafeEQ, exp.In):
+    for node in tree.find_all(exp.EQ, exp.NEQ, exp.NullSafeEQ, exp.NullSafeNEQ, exp.In):
         if isinstance(node.parent, exp.Update):
             continue  # SET col = value assigns
         if isinstance(node, exp.In):
@@ -327,7 +327,7 @@ def text_comparisons(src: Source, tree: exp.Expr, catalog: Catalog) -> Iterator[
             col, value = compared_value(side), compared_value(other)
             if sql_type(col).py != "str" or sql_type(value).py != "str":
                 continue
-            op = {exp.EQ: "=", exp.NEQ: "<>", exp.NullSafeEQ: "<=>", exp.In: "IN"}[type(node)]
+            op = {exp.EQ: "=", exp.NEQ: "<>", exp.NullSafeEQ: "<=>", exp.NullSafeNEQ: "IS DISTINCT FROM", exp.In: "IN"}[type(node)]
             problem = columns_problem(side, other, op, catalog)
             if problem is not None:
                 yield node, problem
@@ -425,7 +425,22 @@ def substring_positions(src: Source, tree: exp.Expr, catalog: Catalog) -> Iterat
 
 def case_changes(src: Source, tree: exp.Expr, catalog: Catalog) -> Iterator[tuple[exp.Expr | int, str]]:
     """UPPER/LOWER whose value is returned: SQLite changes ASCII letters only ('Alpensöhnehütte')."""
-    predicates = (exp.EQ, exp.NEQ, exp.NullSafeEQ, exp.In, exp.Like, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Between, exp.Where, exp.Having, exp.Join)
+    predicates = (
+        exp.EQ,
+        exp.NEQ,
+        exp.NullSafeEQ,
+        exp.NullSafeNEQ,
+        exp.In,
+        exp.Like,
+        exp.GT,
+        exp.GTE,
+        exp.LT,
+        exp.LTE,
+        exp.Between,
+        exp.Where,
+        exp.Having,
+        exp.Join,
+    )
     for node in tree.find_all(exp.Upper, exp.Lower):
         parent = node.parent
         while parent is not None and not isinstance(parent, (exp.Query, *predicates)):
@@ -447,5 +462,5 @@ def _compared_subquery(select: exp.Select) -> bool:
 
 CHECKS: tuple[Check, ...] = (
     not_allowed, mysql_double_pipe, date_or_text_arithmetic, integer_division, intervals, strict_grouping, distinct_order,
-    text_comparisons, substring_positions, case_changes, check_casts, timediff.check,
+    text_comparisons, substring_positions, case_changes, check_casts, timediff.check, pg_forms.check,
 )  # fmt: skip
