@@ -11,7 +11,10 @@ constructs have conditions, checked by ``CHECKS``:
   date or datetime (SQLite's month arithmetic does not clamp to the month's end);
 - ``||`` in MySQL (it is OR there, concatenation elsewhere);
 - LENGTH in MySQL (bytes; CHAR_LENGTH counts characters everywhere);
-- GROUP_CONCAT with ORDER BY (SQLite 3.44+);
+- GROUP_CONCAT: without ORDER BY each database concatenates in its own
+  order (PostgreSQL gave '33C; 10F; 28E' where MariaDB gave '10F; 28E;
+  33C'), and SQLite before 3.44 (Python's sqlite3 here links 3.40.1) has no
+  ORDER BY inside an aggregate;
 - a non-aggregated column that is neither grouped nor functionally
   dependent on a grouped primary key (PostgreSQL refuses it, SQLite picks a row);
 - arithmetic on dates, times or text (other than adding an INTERVAL);
@@ -61,7 +64,7 @@ ALLOWED: frozenset[type[exp.Expr]] = frozenset((
     exp.Count, exp.Sum, exp.Avg, exp.Min, exp.Max, exp.Coalesce, exp.Nullif, exp.Case, exp.If, exp.Cast,
     exp.Round, exp.Abs, exp.Floor, exp.Ceil, exp.Upper, exp.Lower, exp.Concat, exp.Substring, exp.Trim,
     exp.Length, exp.Replace, exp.CurrentTimestamp, exp.CurrentDate, exp.TsOrDsToDate, exp.DateAdd,
-    exp.DateSub, exp.GroupConcat, exp.TimestampDiff, exp.DateDiff, exp.Window, exp.WindowSpec, exp.RowNumber, exp.Rank, exp.DenseRank,
+    exp.DateSub, exp.TimestampDiff, exp.DateDiff, exp.Window, exp.WindowSpec, exp.RowNumber, exp.Rank, exp.DenseRank,
 ))  # fmt: skip
 
 DATE_HINT = "compare with a range instead (col >= :day AND col < :day + INTERVAL 1 DAY), or compute it in Python"
@@ -83,12 +86,24 @@ SUGGEST: dict[str, str] = {
     "Least": "LEAST ignores NULLs on PostgreSQL but not on MySQL; use CASE WHEN a <= b THEN a ELSE b END",
     "RegexpLike": "regular expressions differ per database (and are case-insensitive on MySQL); use LIKE",
     "Pad": "LPAD/RPAD do not exist on SQLite; pad in Python",
-    "JSONArrayAgg": "JSON aggregation differs per database and version; return rows (returns: many)",
-    "JSONObject": "JSON_OBJECT differs per database and version; return columns",
+    "JSONArrayAgg": "each database writes JSON text its own way (spacing, dates inside it) and aggregates it in its own order; select the columns and return the rows (SELECT f.flight_id, f.departure ... ORDER BY ...; returns: many): the accessor returns typed rows, and the cache stores them as JSON",
+    "JSONObject": 'each database writes JSON text its own way (MariaDB {"a": 1}, PostgreSQL {"a" : 1}, SQLite {"a":1}); select the values as columns (SELECT f.flight_id, f.flightno ...): the accessor\'s row has a field for each',
     "SubstringIndex": "SUBSTRING_INDEX passes through unchanged; use SUBSTRING with a position",
     "UnixToTime": "use a datetime parameter",
+    "TimestampTrunc": "DATE_TRUNC is PostgreSQL's; compare with a range instead (col >= :day AND col < :day + INTERVAL 1 DAY), or truncate in Python",
+    "DateTrunc": "DATE_TRUNC is PostgreSQL's; compare with a range instead (col >= :day AND col < :day + INTERVAL 1 DAY), or truncate in Python",
+    "ArrayAgg": "arrays are PostgreSQL's; return the rows (returns: many) and collect them in Python",
+    "Any": "= ANY(...) is PostgreSQL's; write IN (...) with the values, or IN (SELECT ...)",
+    "StrPosition": "the position functions differ (LOCATE, POSITION, INSTR); test with LIKE '%text%', or search in Python",
+    "AtTimeZone": "time zones are converted differently; store and pass UTC datetimes, and convert in Python",
+    "ToChar": "formats differ per database; format the value in Python",
     "Anonymous": "this function is not known to mean the same on MySQL, PostgreSQL and SQLite",
 }
+GENERIC = (
+    "not known to mean the same on MySQL, PostgreSQL and SQLite; write it with the constructs that do (docs/portability.md: "
+    "COUNT, SUM, AVG, MIN, MAX, CASE, COALESCE, NULLIF, CAST, ROUND, CONCAT, SUBSTRING, TRIM, REPLACE, LIKE, INTERVAL arithmetic, "
+    "TIMESTAMPDIFF, window functions), or compute it in Python"
+)
 ANONYMOUS: dict[str, str] = {
     "SUBSTRING_INDEX": SUGGEST["SubstringIndex"],
     "TIMEDIFF": "TIMEDIFF passes through unchanged; compare datetimes directly or compute in Python",
@@ -126,7 +141,15 @@ def not_allowed(src: Source, tree: exp.Expr, catalog: Catalog) -> Iterator[tuple
         if type(node) in ALLOWED and not _unsupported_use(node):
             stack.extend(node.iter_expressions())
             continue
-        yield _keyword_offset(src, node), _describe(node)
+        yield _keyword_offset(src, node), _describe(node, _written_name(src, node))
+
+
+def _written_name(src: Source, node: exp.Expr) -> str | None:
+    """The name a refused function is written with in the spec (``JSON_OBJECT``, not sqlglot's class name)."""
+    if not isinstance(node, exp.Func):
+        return None
+    found = re.match(r"[A-Za-z_][A-Za-z0-9_]*(?=\s*\()", src.sql[node_offset(src, node) :])
+    return found.group(0).upper() if found else None
 
 
 def _keyword_offset(src: Source, node: exp.Expr) -> exp.Expr | int:
@@ -160,12 +183,10 @@ def _unsupported_use(node: exp.Expr) -> bool:
         return multi or any(node.args.get(k) for k in ("from_", "from", "joins", "limit", "order", "using", "returning", "tables"))
     if isinstance(node, exp.Insert):
         return any(node.args.get(k) for k in ("conflict", "returning", "ignore", "overwrite"))
-    if isinstance(node, exp.GroupConcat):
-        return isinstance(node.this, exp.Order)
     return False
 
 
-def _describe(node: exp.Expr) -> str:
+def _describe(node: exp.Expr, written: str | None = None) -> str:
     """What is wrong with a refused node, and what to write instead."""
     name = type(node).__name__
     if isinstance(node, exp.Anonymous):
@@ -173,13 +194,17 @@ def _describe(node: exp.Expr) -> str:
     if isinstance(node, exp.Length):
         return "LENGTH counts bytes on MySQL and characters elsewhere; use CHAR_LENGTH"
     if isinstance(node, exp.GroupConcat):
-        return "GROUP_CONCAT with ORDER BY needs SQLite 3.44; drop the ORDER BY or return rows (returns: many)"
+        return (
+            "GROUP_CONCAT: without ORDER BY each database concatenates in its own order (PostgreSQL gave '33C; 10F; 28E' where MariaDB gave "
+            "'10F; 28E; 33C'), and SQLite before 3.44 has no ORDER BY inside an aggregate; return the rows in order instead "
+            "(SELECT ..., x ... ORDER BY the group's key, y; returns: many) and join them in Python, or count them (COUNT(x))"
+        )
     if isinstance(node, exp.Insert):
         return "ON DUPLICATE KEY UPDATE, INSERT IGNORE and RETURNING are not portable; write a plain INSERT"
     if isinstance(node, (exp.Update, exp.Delete)):
         return f"{name.upper()} with JOIN/FROM, ORDER BY, LIMIT or RETURNING is MySQL or PostgreSQL only; write a single-table {name.upper()} with a WHERE"
-    label = node.sql_name() if isinstance(node, exp.Func) else node.key.upper()
-    return f"{label}: " + SUGGEST.get(name, "not known to mean the same on MySQL, PostgreSQL and SQLite; rewrite it with portable SQL")
+    label = written or (node.sql_name() if isinstance(node, exp.Func) else node.key.upper())
+    return f"{label}: " + SUGGEST.get(name, GENERIC)
 
 
 def mysql_double_pipe(src: Source, tree: exp.Expr, catalog: Catalog) -> Iterator[tuple[exp.Expr | int, str]]:

@@ -68,7 +68,6 @@ TYPES = [
     ("SELECT TRIM(a.name) AS x FROM airport a", ("str", False, None)),
     ("SELECT CONCAT(a.icao, a.iata) AS x FROM airport a", ("str", True, None)),
     ("SELECT CHAR_LENGTH(a.name) AS x FROM airport a", ("int", False, None)),
-    ("SELECT GROUP_CONCAT(a.icao) AS x FROM airport a", ("str", True, None)),
     ("SELECT CURRENT_TIMESTAMP AS x", ("datetime", False, None)),
     ("SELECT ROW_NUMBER() OVER (ORDER BY a.airport_id) AS x FROM airport a", ("int", False, None)),
     # subqueries, CTEs, unions
