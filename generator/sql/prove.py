@@ -9,9 +9,10 @@ type bound as the driver binds it. Nothing runs, no row is read.
 
 - SQLite: a database in memory, always (about a millisecond a statement).
 - MariaDB/MySQL and PostgreSQL: each server of ``test_databases`` in
-  ``[tool.flughafen]``. MariaDB gets a scratch database
-  (``flughafen_build_<pid>``, dropped at the end); PostgreSQL temporary
-  tables in its ``postgres`` database (gone with the session).
+  ``[tool.flughafen]``, at the same time. MariaDB/MySQL gets a scratch
+  database (``flughafen_build_<pid>``, dropped at the end; its tables are
+  temporary on MariaDB, which is four times faster to make), PostgreSQL
+  temporary tables in its ``postgres`` database (gone with the session).
 
 A statement an engine refuses is an error at the spec's SQL, naming the
 dialect, the engine and its message. A server that does not answer is told in
@@ -28,6 +29,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -150,9 +152,10 @@ class ServerEngine(Engine):
             else:
                 version = str(self.conn.info.parameter_status("server_version") or "").split(" ")[0]
                 name = "PostgreSQL"
+            temporary = name in ("MariaDB", "PostgreSQL")  # MySQL cannot read a temporary table twice in one query (a self-join)
             for table in ddl.load_order(catalog):
                 create = ddl.create_table(table, self.dialect, with_constraints=False)
-                cur.execute(create.replace("CREATE TABLE", "CREATE TEMPORARY TABLE", 1) if self.dialect == "postgres" else create)
+                cur.execute(create.replace("CREATE TABLE", "CREATE TEMPORARY TABLE", 1) if temporary else create)
             cur.close()
         except Exception:
             self.close()
@@ -252,37 +255,49 @@ def held_statements(queries: Iterable[CompiledQuery], lookups: Iterable[tuple[Sp
 def prove(held: Sequence[Held], catalog: Catalog, proof: Proof) -> None:
     """Prepare every held statement on every engine; raise SpecError (FG072) naming each refusal.
 
-    Fills ``proof.report`` with one line on what was proven where. Raises
-    ProofUnavailable when a server does not answer and ``proof.strict``.
+    The servers work at the same time, each on a thread of its own. Fills
+    ``proof.report`` with what was proven where. Raises ProofUnavailable when
+    a server does not answer and ``proof.strict``.
     """
     started = time.perf_counter()
-    engines: list[Engine] = []
-    skipped: list[str] = []
-    try:
-        engines.append(SqliteEngine(catalog))
-        for server in () if proof.offline else proof.servers:
+    servers = () if proof.offline else proof.servers
+    with ThreadPoolExecutor(max_workers=max(len(servers), 1)) as pool:
+        running = [(server, pool.submit(_on_server, server, catalog, held)) for server in servers]
+        sqlite = SqliteEngine(catalog)
+        try:
+            labels, problems = [sqlite.label], _refusals(sqlite, held)
+        finally:
+            sqlite.close()
+        skipped: list[str] = []
+        for server, future in running:
             try:
-                engines.append(ServerEngine(server, catalog))
+                label, found = future.result()
             except _unusable() as e:
-                why = f"{redact(server)} (test_databases) did not answer: {_message(e)}"
-                if proof.strict:
-                    raise ProofUnavailable(
-                        f"{why}; with CI=true the build does not skip proving the SQL on a server: start it, "
-                        "or run `flughafen-gen build --offline` to prove on SQLite only"
-                    ) from None
-                skipped.append(why)
-        problems = [d for engine in engines for d in _refusals(engine, held)]
-    finally:
-        for engine in engines:
-            engine.close()
+                skipped.append(f"{redact(server)} (test_databases) did not answer: {_message(e)}")
+                continue
+            labels.append(label)
+            problems += found
+    if skipped and proof.strict:
+        raise ProofUnavailable(
+            f"{skipped[0]}; with CI=true the build does not skip proving the SQL on a server: start it, "
+            "or run `flughafen-gen build --offline` to prove on SQLite only"
+        )
     ms = (time.perf_counter() - started) * 1000
-    proven = ", ".join(e.label for e in engines)
-    proof.report.append(f"checked {len(held)} statement(s) by EXPLAIN on {proven} in {ms:.0f} ms")
+    proof.report.append(f"checked {len(held)} statement(s) by EXPLAIN on {', '.join(labels)} in {ms:.0f} ms")
     if proof.offline and proof.servers:
         proof.report.append(f"offline: not proven on {', '.join(redact(s) for s in proof.servers)} (build --offline)")
     proof.report += [f"warning: {why}; its dialect's SQL is not proven on a server" for why in skipped]
     if problems:
         raise SpecError(problems)
+
+
+def _on_server(server: str, catalog: Catalog, held: Sequence[Held]) -> tuple[str, list[Diagnostic]]:
+    """(the server's label, its refusals): a scratch copy of the schema made, used and dropped."""
+    engine = ServerEngine(server, catalog)
+    try:
+        return engine.label, _refusals(engine, held)
+    finally:
+        engine.close()
 
 
 def _refusals(engine: Engine, held: Sequence[Held]) -> list[Diagnostic]:
