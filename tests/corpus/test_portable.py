@@ -28,7 +28,8 @@ from generator.sql.prove import Proof, held_statements, prove
 from tests.corpus.cases import CORPUS, SCHEMA, build_stderr, cases, held_sql
 from tests.integration.conftest import _drop, cache_url, require_server, valkey_server  # noqa: F401 - a fixture
 
-BUILDS, REFUSED = cases("builds"), cases("refused")
+BUILDS, REFUSED, WORKSHOP = cases("builds"), cases("refused"), cases("workshop")
+WORKSHOP_BUILT = [c for c in WORKSHOP if (c / "sql.txt").is_file()]
 NAME = f"flughafen_corpus_{os.getpid()}"
 SERVERS = {"mysql": f"mysql://root@127.0.0.1:3306/{NAME}", "postgres": f"postgresql://postgres@127.0.0.1:5432/{NAME}"}
 
@@ -112,7 +113,7 @@ def test_the_corpus_covers_every_named_construct() -> None:
 
 
 def test_each_case_is_named_after_its_folder() -> None:
-    assert [spec(c)["name"] for c in BUILDS + REFUSED] == [c.name for c in BUILDS + REFUSED]
+    assert [spec(c)["name"] for c in BUILDS + REFUSED + WORKSHOP] == [c.name for c in BUILDS + REFUSED + WORKSHOP]
     assert not {c.name for c in BUILDS} & {c.name for c in REFUSED}
 
 
@@ -156,10 +157,10 @@ def test_every_built_case_is_accepted_by_the_three_engines() -> None:
     """What the build proves (EXPLAIN on an empty schema), for every case at once."""
     for dialect in SERVERS:
         require_server(dialect)
-    queries = [q for case in BUILDS for q in load_project(case, SCHEMA)[1]]
+    queries = [q for case in BUILDS + WORKSHOP_BUILT for q in load_project(case, SCHEMA)[1]]
     proof = Proof(("mysql://root@127.0.0.1:3306", "postgresql://postgres@127.0.0.1:5432"))
     prove(held_statements(queries), load_catalog(SCHEMA), proof)
-    assert proof.report[0].startswith(f"checked {len(BUILDS)} statement(s) by EXPLAIN on SQLite")
+    assert proof.report[0].startswith(f"checked {len(BUILDS) + len(WORKSHOP_BUILT)} statement(s) by EXPLAIN on SQLite")
 
 
 @pytest.fixture(scope="module")
@@ -187,6 +188,31 @@ def test_a_built_case_returns_equal_rows_on_all_three(case: Path, corpus_urls: l
     empty = [o.example for o in outcomes if min(o.rows.values()) == 0]
     assert not empty, f"examples that find no row, so compare nothing: {empty}\n{render(outcomes)}"
     assert {tuple(sorted(o.rows)) for o in outcomes} == {("mysql", "postgres", "sqlite")}
+
+
+# ----------------------------------------------------------------- workshop
+
+
+@pytest.mark.parametrize("case", WORKSHOP, ids=[c.name for c in WORKSHOP])
+def test_a_workshop_statement_as_written_builds_or_is_refused_as_recorded(case: Path) -> None:
+    status, err, written = build_stderr(case)
+    if (case / "stderr.txt").is_file():
+        assert (status, written) == (2, []), err
+        assert err == (case / "stderr.txt").read_text(encoding="utf-8"), "python -m tests.corpus.regen, then review the diff"
+    else:
+        assert status == 0, err
+        assert held_sql(case) == (case / "sql.txt").read_text(encoding="utf-8"), "python -m tests.corpus.regen, then review the diff"
+
+
+@pytest.mark.parametrize("case", [c for c in WORKSHOP_BUILT if spec(c).get("kind") != "write"], ids=lambda c: c.name)
+def test_a_built_workshop_statement_returns_equal_rows_on_all_three(case: Path, corpus_urls: list[str], valkey_server: object) -> None:  # noqa: F811
+    outcomes = verify(corpus_urls, case, cache_url(valkey_server), modules=built_modules(case, SCHEMA), schema=SCHEMA)
+    assert outcomes and all(o.equal for o in outcomes), render(outcomes)
+
+
+def test_the_workshop_statements_are_all_here() -> None:
+    written = re.findall(r"^-- (s\d\d_\w+) \(", (CORPUS / "workshop" / "README.md").read_text(encoding="utf-8"), re.M)
+    assert [c.name for c in WORKSHOP] == written and len(WORKSHOP) == 15
 
 
 def test_the_corpus_folder_is_where_the_tests_look() -> None:
