@@ -61,6 +61,7 @@ from generator.model import Dialect, Param
 from generator.sql.casts import as_text, pg_casts, sqlite_casts, sqlite_text
 from generator.sql.distinct_on import distinct_on
 from generator.sql.pg_forms import CASE_SENSITIVE, mysql_like, sqlite_like
+from generator.sql.sqlite_decimals import exact_avg, exact_round
 from generator.sql.timediff import rewrite as timediff
 from generator.sql.typer import FIXED
 from generator.sql.types import DAY_UNITS, KEY, SqlType, interval_unit, sql_type
@@ -568,6 +569,8 @@ REWRITES: dict[Dialect, tuple[Callable[[exp.Expr], exp.Expr], ...]] = {
         sqlite_like,
         sqlite_intervals,
         sqlite_now,
+        exact_avg,
+        exact_round,
         sqlite_casts,
         sqlite_decimal_cast,
         sqlite_text,
