@@ -10,7 +10,7 @@ type bound as the driver binds it. Nothing runs, no row is read.
 - SQLite: a database in memory, always (about a millisecond a statement).
 - MariaDB/MySQL and PostgreSQL: each server of ``test_databases`` in
   ``[tool.flughafen]``, at the same time. MariaDB/MySQL gets a scratch
-  database (``flughafen_build_<pid>``, dropped at the end; its tables are
+  database (``flughafen_build_<pid>_<n>``, dropped at the end; its tables are
   temporary on MariaDB, which is four times faster to make), PostgreSQL
   temporary tables in its ``postgres`` database (gone with the session).
 
@@ -133,11 +133,11 @@ def _sqlite_value(value: object) -> object:
 class ServerEngine(Engine):
     """MariaDB/MySQL or PostgreSQL: a scratch copy of the schema on a server of ``test_databases``."""
 
-    def __init__(self, server: str, catalog: Catalog) -> None:
+    def __init__(self, server: str, catalog: Catalog, index: int = 0) -> None:
         url = _server_url(server)
         self.dialect = url.dialect
         self.shown = redact(server)
-        self.scratch = f"flughafen_build_{os.getpid()}"
+        self.scratch = f"flughafen_build_{os.getpid()}_{index}"  # two URLs may name one server
         self.conn: Any = None
         self.conn = _connect(url)
         try:
@@ -262,7 +262,7 @@ def prove(held: Sequence[Held], catalog: Catalog, proof: Proof) -> None:
     started = time.perf_counter()
     servers = () if proof.offline else proof.servers
     with ThreadPoolExecutor(max_workers=max(len(servers), 1)) as pool:
-        running = [(server, pool.submit(_on_server, server, catalog, held)) for server in servers]
+        running = [(server, pool.submit(_on_server, server, catalog, held, i)) for i, server in enumerate(servers)]
         sqlite = SqliteEngine(catalog)
         try:
             labels, problems = [sqlite.label], _refusals(sqlite, held)
@@ -291,9 +291,9 @@ def prove(held: Sequence[Held], catalog: Catalog, proof: Proof) -> None:
         raise SpecError(problems)
 
 
-def _on_server(server: str, catalog: Catalog, held: Sequence[Held]) -> tuple[str, list[Diagnostic]]:
+def _on_server(server: str, catalog: Catalog, held: Sequence[Held], index: int) -> tuple[str, list[Diagnostic]]:
     """(the server's label, its refusals): a scratch copy of the schema made, used and dropped."""
-    engine = ServerEngine(server, catalog)
+    engine = ServerEngine(server, catalog, index)
     try:
         return engine.label, _refusals(engine, held)
     finally:

@@ -81,7 +81,7 @@ def test_the_scratch_database_is_dropped(catalog: Catalog, servers: tuple[str, .
     conn = pymysql.connect(host="127.0.0.1", user="root")
     try:
         cur = conn.cursor()
-        cur.execute("SHOW DATABASES LIKE %s", (f"flughafen_build_{os.getpid()}",))
+        cur.execute("SHOW DATABASES LIKE %s", (f"flughafen_build_{os.getpid()}%",))
         assert cur.fetchall() == ()
     finally:
         conn.close()
