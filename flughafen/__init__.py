@@ -16,8 +16,10 @@ from flughafen.config import (
 from flughafen.db import Database, QueryError, connect
 from flughafen.keys import MAX_KEY_LENGTH, encode_value, row_field
 from flughafen.metrics import Metrics
-from flughafen.query import Col, Param, ReadQuery, Trigger, invalidate_tag, invalidate_tags, last_read_was_stale
-from flughafen.runtime import Runtime, configure, default_runtime
+from flughafen.protocol import last_read_was_stale
+from flughafen.runtime import Runtime, configure, default_runtime, invalidate_tag, invalidate_tags
+from flughafen.spec import Col, Param, Trigger
+from flughafen.stores.json import ReadQuery
 
 __all__ = [
     "MAX_KEY_LENGTH",

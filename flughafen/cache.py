@@ -16,6 +16,7 @@ import os
 import threading
 import time
 import weakref
+from collections.abc import Sequence
 from typing import Any, Callable
 
 import valkey
@@ -23,8 +24,11 @@ from libvalkey import pack_command as _pack
 from valkey.client import Pipeline
 
 from flughafen.config import CacheUrl
+from flughafen.keys import SEQUENCE_KEY, tag_key, tag_marker_key
 from flughafen.metrics import Counters
 from flughafen.near import NearCache
+from flughafen.scripts import INCR, INVALIDATE_TAGS, MARKER_MS, RELEASE, Script
+from flughafen.unsettled import Unsettled
 
 log = logging.getLogger("flughafen")
 
@@ -102,7 +106,8 @@ class CacheState:
             socket_connect_timeout=socket_timeout,
             health_check_interval=0,
         )
-        self._shas: dict[str, str] = {}
+        self._sources: dict[str, Script] = {}  # scripts given as Lua text (application code, tests)
+        self._loaded: set[str] = set()  # SHAs of the fill scripts the server has (a fill is sent unanswered)
         # Fills are sent without waiting for their replies (see fill); each connection of
         # this runtime's threads lists the ones it owes in ``fg_unanswered``.
         self.defer_fills = defer_fills
@@ -112,8 +117,9 @@ class CacheState:
         self._own_lock = threading.RLock()  # reentrant: a retirement may run inside it (a finalizer)
         self._retirements: list[weakref.finalize[Any, Any]] = []
         _CACHES.add(self)
-        self._invalidate = self.client.register_script(_scripts().INVALIDATE_TAGS)
-        self._release = self.client.register_script(_scripts().RELEASE)
+        # Invalidations that failed: reads of the queries they touch skip the cache until they go through.
+        self.unsettled = Unsettled()
+        self._settle_at = 0.0
         self.down_until = 0.0
         self._backoff = BACKOFF_START
         self.down = False
@@ -240,28 +246,51 @@ class CacheState:
             raise response  # the connection is fine: a script not loaded yet, a wrong type
         return response
 
-    def script(self, source: str, keys: list[str], args: list[Any]) -> Any:
-        """EVALSHA, loading the script on first use (or after the server lost it)."""
-        sha = self._shas.get(source)
-        if sha is not None:
-            try:
-                return self.call("EVALSHA", sha, len(keys), *keys, *args)
-            except valkey.exceptions.NoScriptError:
-                pass
-        return self.call("EVALSHA", self._load(source), len(keys), *keys, *args)
+    def script(self, script: Script | str, keys: list[str], args: list[Any]) -> Any:
+        """A script on this thread's connection: EVALSHA, loaded first if the server does not have it (first use, a restart)."""
+        if isinstance(script, str):
+            script = self._script_of(script)
+        try:
+            return self.call("EVALSHA", script.sha, len(keys), *keys, *args)
+        except valkey.exceptions.NoScriptError:
+            self._load(script)
+            return self.call("EVALSHA", script.sha, len(keys), *keys, *args)
 
-    def _load(self, source: str) -> str:
-        sha = str(self.client.script_load(source))
-        self._shas[source] = sha
-        return sha
+    def _load(self, script: Script) -> None:
+        self.client.script_load(script.source)
+        self._loaded.add(script.sha)
+
+    def _script_of(self, source: str) -> Script:
+        known = self._sources.get(source)
+        if known is None:
+            known = self._sources[source] = Script(source)
+        return known
 
     def pipelined(self, *commands: tuple[Any, ...]) -> list[Any]:
-        """Several commands in one round trip on this thread's connection (the hash hit path); any error drops it."""
+        """Several commands in one round trip on this thread's connection. A script is
+        ``("EVALSHA", Script, keys, args)``; one the server lacks is loaded and run again.
+        Raises the first error a command returned."""
+        replies = self._send_all(commands)
+        lacking = [i for i, r in enumerate(replies) if isinstance(r, valkey.exceptions.NoScriptError)]
+        if lacking:
+            for i in lacking:
+                self._load(commands[i][1])
+            for i, reply in zip(lacking, self._send_all([commands[i] for i in lacking])):
+                replies[i] = reply
+        for reply in replies:
+            if isinstance(reply, valkey.exceptions.ResponseError):
+                raise reply
+        return replies
+
+    def _send_all(self, commands: Any) -> list[Any]:
         conn = self._connection()
+        packed = [("EVALSHA", c[1].sha, len(c[2]), *c[2], *c[3]) if c[0] == "EVALSHA" and isinstance(c[1], Script) else c for c in commands]
         try:
-            conn.send_packed_command(conn.pack_commands(commands))
+            if conn._sock is None:
+                conn.connect()
+            conn._sock.sendall(b"".join(_pack(c) for c in packed))
             rerun = self._answers(conn) if conn.fg_unanswered else None
-            replies = [conn.read_response() for _ in commands]
+            replies = [conn._parser.read_response() for _ in packed]
         except BaseException:
             self._drop(conn)
             raise
@@ -274,12 +303,7 @@ class CacheState:
         values: list[Any] = self.call("MGET", *keys)
         return values
 
-    def lock_and_read(self, lock: str, token: str, lock_ms: int, *keys: str) -> tuple[bool, list[Any]]:
-        """SET lock NX PX and MGET keys, atomically (one script)."""
-        got, values = self.script(_scripts().LOCK_AND_READ, [lock, *keys], [token, lock_ms])
-        return bool(got), list(values)
-
-    def fill(self, source: str, keys: list[str], args: list[Any], counters: Counters) -> None:
+    def fill(self, script: Script, keys: list[str], args: list[Any], counters: Counters) -> None:
         """Runs a fill script (json's FILL, a shaped store's) after a miss's query. Never raises.
 
         Deferred (the default): the script is sent on this thread's connection
@@ -293,28 +317,27 @@ class CacheState:
         server lost (a restart) is loaded and run again.
         """
         if not self.defer_fills:
-            self._fill_now(source, keys, args, counters)
+            self._fill_now(script, keys, args, counters)
             return
-        conn = self._connection()
-        sha = self._shas.get(source)
+        conn = getattr(self._local, "conn", None) or self._connection()
         try:
-            if sha is None:
-                sha = self._load(source)
+            if script.sha not in self._loaded:
+                self._load(script)  # first use: a fill whose script is missing would arrive after the next command
             if conn._sock is None:
                 conn.connect()
             t0 = time.perf_counter()
-            conn._sock.sendall(_pack(("EVALSHA", sha, len(keys), *keys, *args)))
+            conn._sock.sendall(_pack(("EVALSHA", script.sha, len(keys), *keys, *args)))
             counters.cache_seconds += time.perf_counter() - t0
         except Exception as e:  # noqa: BLE001 - fail open: the entry is filled by a later miss
             self._drop(conn)
             self.failed(e, counters)
             return
-        conn.fg_unanswered.append((source, keys, args, counters))
+        conn.fg_unanswered.append((script, keys, args, counters))
 
-    def _fill_now(self, source: str, keys: list[str], args: list[Any], counters: Counters) -> None:
+    def _fill_now(self, script: Script, keys: list[str], args: list[Any], counters: Counters) -> None:
         try:
             t0 = time.perf_counter()
-            stored = self.script(source, keys, args)
+            stored = self.script(script, keys, args)
             counters.cache_seconds += time.perf_counter() - t0
             if not stored:
                 counters.stale_fills_dropped += 1
@@ -340,13 +363,14 @@ class CacheState:
         conn = getattr(self._local, "conn", None)
         return 0 if conn is None else len(conn.fg_unanswered)
 
-    def _answers(self, conn: Any) -> list[tuple[str, list[str], list[Any], Counters]]:
+    def _answers(self, conn: Any) -> list[tuple[Script, list[str], list[Any], Counters]]:
         """Reads one reply per deferred fill; returns the fills to run again (the server lacked their script)."""
         owed, conn.fg_unanswered = conn.fg_unanswered, []
         rerun = []
         for fill in owed:
             reply = conn._parser.read_response()
             if isinstance(reply, valkey.exceptions.NoScriptError):
+                self._loaded.discard(fill[0].sha)
                 rerun.append(fill)
             elif isinstance(reply, valkey.exceptions.ResponseError):
                 fill[3].cache_errors += 1
@@ -368,11 +392,10 @@ class CacheState:
         self._refusals = 0
         self._refusals_logged_at = now
 
-    def _refill(self, fills: list[tuple[str, list[str], list[Any], Counters]]) -> None:
+    def _refill(self, fills: list[tuple[Script, list[str], list[Any], Counters]]) -> None:
         """Fills the server refused for want of their script (it restarted): run now, the script loaded."""
-        for source, keys, args, counters in fills:
-            self._shas.pop(source, None)
-            self._fill_now(source, keys, args, counters)
+        for script, keys, args, counters in fills:
+            self._fill_now(script, keys, args, counters)
 
     def _drop(self, conn: Any) -> None:
         """A broken connection: closed, forgotten, and the replies it owed with it."""
@@ -381,60 +404,105 @@ class CacheState:
         if getattr(self._local, "conn", None) is conn:
             self._local.conn = None
 
-    def fill_many(self, calls: list[tuple[list[str], list[Any]]]) -> list[bool]:
-        """Many FILL scripts (keys, arguments) in one round trip (warming); whether each stored."""
-        source = _scripts().FILL
-        for attempt in range(2):
-            sha = self._shas.get(source) or self._load(source)
-            try:
-                replies = self.pipelined(*(("EVALSHA", sha, len(keys), *keys, *args) for keys, args in calls))
-                return [bool(r) for r in replies]
-            except valkey.exceptions.NoScriptError:
-                if attempt:
-                    raise
-                del self._shas[source]  # the server lost its scripts (a restart): load it again
-        raise AssertionError("unreachable")
-
-    def release(self, lock: str, token: str) -> None:
+    def release(self, lock: str, token: Any) -> None:
+        """Lets go of a lock, if it is still ``token``'s; never fails (a lock expires on its own)."""
         try:
-            self._release(keys=[lock], args=[token])
+            self.script(RELEASE, [lock], [token])
         except Exception as e:  # noqa: BLE001 - the lock expires on its own
             self.failed(e)
 
-    def delete(self, *keys: str) -> None:
-        """Invalidation must not be lost silently: errors propagate to the writer.
+    def _pooled(self, script: Script, keys: list[str], args: list[Any]) -> Any:
+        """A script on the pooled client, which first answers this thread's deferred fills (invalidations)."""
+        try:
+            return self.client.evalsha(script.sha, len(keys), *keys, *args)
+        except valkey.exceptions.NoScriptError:
+            self.client.script_load(script.source)
+            return self.client.evalsha(script.sha, len(keys), *keys, *args)
 
-        Local copies go after Valkey's: a reader that read the old value
-        before this returns saw an older epoch and cannot store it.
-        """
+    # ------------------------------------------------------------ invalidation
+    #
+    # Invalidation must not be lost silently: errors propagate to the caller (a write
+    # retries, then raises InvalidationError). What failed is remembered (unsettled):
+    # this process's reads of the queries it touches skip the cache until it goes
+    # through. Local copies go after Valkey's: a reader that read the old value before
+    # an invalidation returns saw an older near-cache epoch and cannot keep it.
+
+    def delete(self, *keys: str) -> None:
+        """Drops entries (with their locks and companion keys): invalidate() of one parameter set."""
         if self.off:
             return
-        self.client.delete(*keys)
+        try:
+            self.client.delete(*keys)
+        except Exception:
+            self.unsettle(keys=list(keys))
+            raise
+        self.unsettled.settled(keys=keys)
         if self.near.stores:
             self.near.drop_keys(list(keys))
 
     def incr(self, key: str) -> None:
-        """Bumps a query's generation (``fg:<name>:gen``): every entry of it, local copies too."""
+        """Moves a query's generation (``fg:<name>:gen``): every entry of it, local copies too."""
         if self.off:
             return
-        self.client.incr(key)
+        try:
+            self._pooled(INCR, [key], [])
+        except Exception:
+            self.unsettle(generations=[key])
+            raise
+        self.unsettled.settled(generations=[key])
         if self.near.stores:
             self.near.drop_queries([key.split(":", 2)[1]])
 
     def invalidate_tags(self, tags: list[str]) -> int:
-        from flughafen.keys import tag_key
-        from flughafen.query import LOCK_MS, SEQUENCE_KEY, tag_marker_key
-
+        """Drops every entry registered under each tag, with its lock; returns how many."""
         if not tags or self.off:
             return 0
         keys = [SEQUENCE_KEY]
         for tag in tags:
             keys += [tag_key(tag), tag_marker_key(tag)]
-        if not self.near.stores:
-            return int(self._invalidate(keys=keys, args=[LOCK_MS * 2, 0]))
-        count, *members = self._invalidate(keys=keys, args=[LOCK_MS * 2, 1])  # and the entries, for local copies
-        self.near.drop_keys([m.decode("utf-8", "surrogateescape") for m in members])
+        try:
+            if not self.near.stores:
+                count = int(self._pooled(INVALIDATE_TAGS, keys, [MARKER_MS, 0]))
+            else:
+                count, *members = self._pooled(INVALIDATE_TAGS, keys, [MARKER_MS, 1])  # and the entries, for local copies
+                self.near.drop_keys([m.decode("utf-8", "surrogateescape") for m in members])
+        except Exception:
+            self.unsettle(tags=tags)
+            raise
+        self.unsettled.settled(tags=tags)
         return int(count)
+
+    def unsettle(self, tags: Sequence[str] = (), generations: Sequence[str] = (), keys: Sequence[str] = ()) -> None:
+        """Remembers invalidations that did not go through (tags, generation keys, entry keys; see ``serves``)."""
+        self.unsettled.add(tags, generations, keys)
+        if self.near.stores:
+            self.near.drop_queries(list(self.near.stores))  # which copies the invalidation meant is unknown: all go
+
+    def serves(self, q: Any) -> bool:
+        """Whether reads of accessor ``q`` may use the cache: no failed invalidation touches it
+        (one that does is retried first, at most once per backoff period)."""
+        if not self.unsettled.touches(q):
+            return True
+        now = time.monotonic()
+        if now >= self._settle_at:
+            self._settle_at = now + BACKOFF_MAX
+            self.settle_invalidations()
+        return not self.unsettled.touches(q)
+
+    def settle_invalidations(self) -> bool:
+        """Makes the failed invalidations again; True when none is left."""
+        tags, generations, keys = self.unsettled.snapshot()
+        try:
+            if keys:
+                self.delete(*keys)
+            for key in generations:
+                self.incr(key)
+            self.invalidate_tags(tags)
+        except Exception as e:  # noqa: BLE001 - still failing: reads keep skipping the cache
+            log.warning("cache %s: invalidations made earlier still fail (%s); the queries they touch answer from the database", self.url.redacted(), type(e).__name__)
+            return False
+        log.warning("cache %s: invalidations that had failed went through; those queries use the cache again", self.url.redacted())
+        return not self.unsettled
 
     def close(self) -> None:
         """Reads every reply still owed (a thread's last fills: refusals are logged even
@@ -460,9 +528,3 @@ def _after_fork_in_child() -> None:
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-def _scripts() -> Any:
-    from flughafen import query
-
-    return query

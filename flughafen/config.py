@@ -13,10 +13,12 @@ MariaDB to PostgreSQL is a configuration change with no rebuild.
 
 from __future__ import annotations
 
+import difflib
 import os
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 Dialect = Literal["mysql", "postgres", "sqlite"]
@@ -171,6 +173,46 @@ class Config:
     project_dir: Path
 
 
+# Every key of [tool.flughafen], and what it holds (shown when one is misspelt).
+KEYS: dict[str, str] = {
+    "database_url": "the database URL the application uses",
+    "cache_url": "the cache URL (valkey://..., valkeys://..., embedded, or off)",
+    "package": "the import name of the generated package, e.g. myapp.cache",
+    "out": "the folder of the generated package, e.g. src/myapp/cache",
+    "specs": "the folder of specs",
+    "schema": "the schema DDL",
+    "test_databases": "servers the test fixtures create their databases in",
+    "seed": "module:function that fills a database just created from the schema",
+}
+
+
+def read_table(project_dir: Path) -> tuple[str, dict[str, Any]]:
+    """(where, the [tool.flughafen] table) of ``project_dir``; an unknown key raises ConfigError."""
+    for name, section in (("flughafen.toml", ()), ("pyproject.toml", ("tool", "flughafen"))):
+        path = project_dir / name
+        if not path.is_file():
+            continue
+        try:
+            data: Any = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+            raise ConfigError(f"{path}: {e}") from None
+        for part in section:
+            data = data.get(part, {}) if isinstance(data, dict) else {}
+        if data:
+            where = name + (" [tool.flughafen]" if section else "")
+            _check_keys(data, where)
+            return where, dict(data)
+    return "defaults", {}
+
+
+def _check_keys(table: dict[str, Any], where: str) -> None:
+    for key in table:
+        if key not in KEYS:
+            close = difflib.get_close_matches(key, list(KEYS), n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]!r} ({KEYS[close[0]]})?" if close else f"the keys are {', '.join(KEYS)}"
+            raise ConfigError(f"{where}: unknown key {key!r}; {hint}")
+
+
 def find_project_dir(start: Path | None = None) -> Path:
     here = (start or Path.cwd()).resolve()
     for d in (here, *here.parents):
@@ -180,8 +222,6 @@ def find_project_dir(start: Path | None = None) -> Path:
 
 
 def _file_settings(project_dir: Path) -> dict[str, str]:
-    from flughafen.settings import read_table  # it imports this module
-
     return {k: v for k, v in read_table(project_dir)[1].items() if isinstance(v, str)}
 
 

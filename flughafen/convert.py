@@ -20,23 +20,25 @@ Convert = Callable[[Any], Any]
 
 
 def _int(v: Any) -> Any:
-    return v if type(v) is int else int(v)
+    return v if type(v) is int or v is None else int(v)
 
 
 def _float(v: Any) -> Any:
-    return v if type(v) is float else float(v)
+    return v if type(v) is float or v is None else float(v)
 
 
 def _str(v: Any) -> Any:
-    return v if type(v) is str else (v.decode() if isinstance(v, bytes) else str(v))
+    if type(v) is str or v is None:
+        return v
+    return v.decode() if isinstance(v, bytes) else str(v)
 
 
 def _bool(v: Any) -> Any:
-    return v if type(v) is bool else bool(int(v))
+    return v if type(v) is bool or v is None else bool(int(v))
 
 
 def _date(v: Any) -> Any:
-    if type(v) is datetime.date:
+    if type(v) is datetime.date or v is None:
         return v
     if isinstance(v, datetime.datetime):
         return v.date()
@@ -44,7 +46,7 @@ def _date(v: Any) -> Any:
 
 
 def _datetime(v: Any) -> Any:
-    if isinstance(v, datetime.datetime):
+    if isinstance(v, datetime.datetime) or v is None:
         return v
     if isinstance(v, datetime.date):
         return datetime.datetime(v.year, v.month, v.day)
@@ -52,7 +54,7 @@ def _datetime(v: Any) -> Any:
 
 
 def _time(v: Any) -> Any:
-    if isinstance(v, datetime.time):
+    if isinstance(v, datetime.time) or v is None:
         return v
     if isinstance(v, datetime.timedelta):
         seconds = int(v.total_seconds())
@@ -62,9 +64,9 @@ def _time(v: Any) -> Any:
 
 def _decimal(scale: int | None) -> Convert:
     if scale is None:
-        return lambda v: v if type(v) is Decimal else Decimal(str(v))
+        return lambda v: v if type(v) is Decimal or v is None else Decimal(str(v))
     quantum = Decimal(1).scaleb(-scale)
-    return lambda v: (v if type(v) is Decimal else Decimal(str(v))).quantize(quantum)
+    return lambda v: None if v is None else (v if type(v) is Decimal else Decimal(str(v))).quantize(quantum)
 
 
 _SIMPLE: dict[str, Convert] = {
@@ -79,5 +81,5 @@ _SIMPLE: dict[str, Convert] = {
 
 
 def converter(type_name: str, scale: int | None) -> Convert:
-    base = _decimal(scale) if type_name == "decimal" else _SIMPLE[type_name]
-    return lambda v: None if v is None else base(v)
+    """The column's converter: one call per value, None kept (NULL)."""
+    return _decimal(scale) if type_name == "decimal" else _SIMPLE[type_name]

@@ -103,4 +103,15 @@ def configure(database_url: str | None = None, cache_url: str | None = None, **k
     return _default
 
 
-__all__ = ["Runtime", "CacheState", "configure", "default_runtime", "parse_cache_url"]
+def invalidate_tag(tag: str, runtime: Runtime | None = None) -> int:
+    """Drop every entry registered under ``tag``, across all queries. Returns how many."""
+    return invalidate_tags([tag], runtime)
+
+
+def invalidate_tags(tags: list[str], runtime: Runtime | None = None) -> int:
+    """Drop every entry registered under each of ``tags``, across all queries. Returns how many."""
+    rt = runtime if runtime is not None else default_runtime()
+    return rt.cache.invalidate_tags(sorted(set(tags)))
+
+
+__all__ = ["Runtime", "CacheState", "configure", "default_runtime", "invalidate_tag", "invalidate_tags", "parse_cache_url"]

@@ -23,28 +23,15 @@ falls back to a default unnoticed.
 
 from __future__ import annotations
 
-import difflib
 import keyword
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from flughafen.config import ConfigError, find_project_dir, redact
+from flughafen.config import ConfigError, find_project_dir, read_table, redact
 
-# Every key of [tool.flughafen], and what it holds (shown when one is misspelt).
-KEYS: dict[str, str] = {
-    "database_url": "the database URL the application uses",
-    "cache_url": "the cache URL (valkey://..., valkeys://..., embedded, or off)",
-    "package": "the import name of the generated package, e.g. myapp.cache",
-    "out": "the folder of the generated package, e.g. src/myapp/cache",
-    "specs": "the folder of specs",
-    "schema": "the schema DDL",
-    "test_databases": "servers the test fixtures create their databases in",
-    "seed": "module:function that fills a database just created from the schema",
-}
 DEFAULT_PACKAGE = "generated"
 DEFAULT_TEST_DATABASES = ("sqlite://",)
 SQLITE_TEST_DATABASE = "sqlite://"  # a file of its own in pytest's temporary folder
@@ -71,33 +58,6 @@ class Settings:
     def import_root(self) -> Path:
         """The folder that must be on ``sys.path`` for ``package`` to import from ``out``."""
         return self.out.parents[self.package.count(".")]
-
-
-def read_table(project_dir: Path) -> tuple[str, dict[str, Any]]:
-    """(where, the [tool.flughafen] table) of ``project_dir``; an unknown key raises ConfigError."""
-    for name, section in (("flughafen.toml", ()), ("pyproject.toml", ("tool", "flughafen"))):
-        path = project_dir / name
-        if not path.is_file():
-            continue
-        try:
-            data: Any = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
-            raise ConfigError(f"{path}: {e}") from None
-        for part in section:
-            data = data.get(part, {}) if isinstance(data, dict) else {}
-        if data:
-            where = name + (" [tool.flughafen]" if section else "")
-            _check_keys(data, where)
-            return where, dict(data)
-    return "defaults", {}
-
-
-def _check_keys(table: dict[str, Any], where: str) -> None:
-    for key in table:
-        if key not in KEYS:
-            close = difflib.get_close_matches(key, list(KEYS), n=1, cutoff=0.6)
-            hint = f"did you mean {close[0]!r} ({KEYS[close[0]]})?" if close else f"the keys are {', '.join(KEYS)}"
-            raise ConfigError(f"{where}: unknown key {key!r}; {hint}")
 
 
 def load_settings(project_dir: Path | None = None) -> Settings:

@@ -12,19 +12,21 @@ from __future__ import annotations
 import datetime
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import msgspec
 
-from flughafen.bitmap_writes import Held, SetUpdate, changes, hold, release
-from flughafen.bitmap_writes import apply as apply_sets
+from flughafen.accessor import runtime_of
 from flughafen.db import QueryError
-from flughafen.hash_store import HashRefresh, refresh_in_place, take_ticket
-from flughafen.zset_store import PendingMove, ScoreMove, begin_moves, finish_moves
 from flughafen.keys import RowField, Template, fill, generation_key
-from flughafen.query import Param
+from flughafen.spec import Param
+from flughafen.stores import KINDS
+from flughafen.stores.bitmap import SetUpdate
+from flughafen.stores.hash import HashRefresh
+from flughafen.stores.zset import ScoreMove
 
 if TYPE_CHECKING:
     from flughafen.runtime import Runtime
@@ -47,7 +49,32 @@ _TYPES: dict[str, Any] = {
 
 
 class InvalidationError(RuntimeError):
-    """The write was committed, but the cache could not be told: entries may be stale until their TTL."""
+    """The write was committed, but the cache could not be told: entries may be stale until their TTL.
+
+    This process's reads of the queries it touches answer from the database until
+    the invalidation goes through (see unsettled.py); other processes cannot know.
+    """
+
+
+class Pending(Protocol):
+    """A store kind's part of one write, once begun (stores/*.py: the write hooks)."""
+
+    def rolled_back(self, rt: Runtime) -> None:
+        """The write failed before its commit: undo what ``begin`` did."""
+
+    def committed(self, rt: Runtime, args: tuple[Any, ...], tags: list[str]) -> list[str]:
+        """After the commit: update entries in place; returns the tags still to drop."""
+
+    def apply(self, rt: Runtime) -> None:
+        """With the write's invalidation (retried with it; once done, a no-op)."""
+
+    def unsettled_keys(self) -> list[str]:
+        """What to drop if ``apply`` never goes through."""
+
+
+class WriteHook(Protocol):
+    def begin(self, rt: Runtime, args: tuple[Any, ...], rows: list[Any], count: int) -> Pending | None:
+        """In the write's transaction, after its statement."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,9 +120,14 @@ class WriteQuery:
         self.tags = tags
         self.generations = generations
         self.lookup = lookup
-        self.sets = sets  # store: bitmap sets kept up to date (runtime/bitmap_writes.py)
+        self.sets = sets  # store: bitmap sets kept up to date
         self.refresh = refresh  # store: hash entries updated in place (write: through)
         self.scores = scores  # store: zset scores moved (write: through)
+        given: dict[str, tuple[Any, ...]] = {"sets": sets, "refresh": refresh, "scores": scores}
+        # Each store kind's write hook (stores/__init__.py), for the updates this write carries.
+        self.hooks: tuple[WriteHook, ...] = tuple(
+            kind.write_hook(given[kind.write_param]) for kind in KINDS.values() if kind.write_hook is not None and kind.write_param and given[kind.write_param]
+        )
         self.stream = STREAM_PREFIX + name
         nullable = [(_TYPES[p.type] | None) if p.nullable else _TYPES[p.type] for p in params]
         self._decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(tuple[tuple(nullable)])  # type: ignore[misc]
@@ -105,31 +137,29 @@ class WriteQuery:
 
     def execute(self, args: tuple[Any, ...], runtime: Runtime | None = None) -> int:
         """Run the write (or queue it, for write: behind). Returns the rows affected (0 when queued)."""
-        rt = runtime if runtime is not None else _default()
+        rt = runtime_of(runtime)
         if rt.cache.off:  # cache_url = "off": nothing cached to keep up to date, and no queue: applied now
             with rt.db.transaction() as cur:
                 return self.apply_rows(cur, rt, args)[0]
         if self.mode == "behind":
             rt.cache.client.xadd(self.stream, {"args": self._encoder.encode(args)})
             return 0
-        held: Held | None = None
-        moves: list[PendingMove] = []
+        pending: list[Pending] = []
         try:
             with rt.db.transaction() as cur:
                 count, rows = self.apply_rows(cur, rt, args)
                 tags = self.tags_for(args, rows)
-                ticket = take_ticket(rt, self.refresh) if count else None
-                moves = begin_moves(rt, self.scores, args, rows) if count else []
-                if self.sets:
-                    held = changes(self.sets, args, rows)
-                    hold(rt, held)  # before the commit: no fill stores what this write changes
+                for hook in self.hooks:
+                    begun = hook.begin(rt, args, rows, count)
+                    if begun is not None:
+                        pending.append(begun)
         except BaseException:
-            if held is not None:
-                release(rt, held)
-            finish_moves(rt, moves, committed=False)
+            for p in pending:
+                p.rolled_back(rt)
             raise
-        finish_moves(rt, moves, committed=True)
-        self.invalidate(rt, refresh_in_place(rt, self.refresh, args, tags, ticket), held)
+        for p in pending:
+            tags = p.committed(rt, args, tags)
+        self.invalidate(rt, tags, pending)
         return count
 
     def apply(self, cur: Any, rt: Runtime, args: tuple[Any, ...]) -> tuple[int, list[str]]:
@@ -160,20 +190,21 @@ class WriteQuery:
                 names.add(fill(t, args))
         return sorted(names)
 
-    def invalidate(self, rt: Runtime, tags: list[str], held: Held | None = None, attempts: int = 3) -> None:
-        """After commit: drop what depends on the write, update the sets it keeps. Retries, then raises InvalidationError."""
+    def invalidate(self, rt: Runtime, tags: list[str], pending: Sequence[Pending] = (), attempts: int = 3) -> None:
+        """After commit: drop what depends on the write, update what it keeps in place. Retries, then raises InvalidationError."""
         pause = 0.05
         for attempt in range(attempts):
             try:
                 rt.cache.invalidate_tags(tags)
                 for name in self.generations:
                     rt.cache.incr(generation_key(name))
-                if held is not None:
-                    apply_sets(rt, held)
-                    held = None  # applied: a retry must not apply it twice
+                for p in pending:
+                    p.apply(rt)
                 return
             except Exception as e:  # noqa: BLE001 - retried, then raised as InvalidationError
                 if attempt == attempts - 1:
+                    # All of it, not only what failed: a later part may never have been tried.
+                    rt.cache.unsettle(tags, [generation_key(n) for n in self.generations], [k for p in pending for k in p.unsettled_keys()])
                     raise InvalidationError(
                         f"{self.name}: committed, but invalidating {len(tags)} tag(s) and "
                         f"{len(self.generations)} query generation(s) failed on {rt.cache.url.redacted()}: {e}"
@@ -185,9 +216,3 @@ class WriteQuery:
 
     def decode_args(self, data: bytes) -> tuple[Any, ...]:
         return tuple(self._decoder.decode(data))
-
-
-def _default() -> Runtime:
-    from flughafen.runtime import default_runtime
-
-    return default_runtime()

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from flughafen import Col, Param, Runtime, Trigger
-from flughafen.zset_store import ZsetQuery
+from flughafen.stores.zset import ZsetQuery
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +74,7 @@ ORDER BY
 
 QUERY: Final = ZsetQuery(
     name="hub_route_counts",
-    version="abce8f3045fe",
+    version="135a8d6e0892",
     sql=SQL,
     params=(),
     param_order=(),

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from flughafen import Col, Param, Runtime, Trigger
-from flughafen.zset_store import ZsetQuery
+from flughafen.stores.zset import ZsetQuery
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +58,7 @@ ORDER BY
 
 QUERY: Final = ZsetQuery(
     name="popular_flights",
-    version="a68cd57a1bc1",
+    version="055ce14a1819",
     sql=SQL,
     params=(),
     param_order=(),

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Final
 
 from flughafen import Param, Runtime
-from flughafen.hash_store import HashRefresh
+from flughafen.stores.hash import HashRefresh
 from flughafen.write import WriteQuery
 
 SQL: Final[dict[str, str]] = {
@@ -51,7 +51,7 @@ WRITE: Final = WriteQuery(
     refresh=(
         HashRefresh(
             "airport_by_iata",
-            "93d646d494d1",
+            "6849c7ce82a3",
             tag=("airport:", 0),
             fields=(("name", 1),),
         ),

@@ -14,7 +14,7 @@ which PostgreSQL does not know) or read otherwise. What the build holds:
 | CHAR, CHAR(n) | anything but a float | CHAR(n) | VARCHAR(n) / TEXT | the text, SUBSTR(..., 1, n) |
 | DATE | date, datetime, an ISO date literal | DATE | DATE | DATE(x) |
 | DATETIME | date, datetime, an ISO literal | DATETIME | TIMESTAMP | DATETIME(x) |
-| TIME | time, datetime | TIME | TIME | TIME(x) |
+| TIME | time, datetime, an ISO literal | TIME | TIME | TIME(x) |
 
 Everything else is refused with a rewrite: a float cast to an integer,
 a decimal or text (each database rounds or prints it its own way), text cast
@@ -55,7 +55,11 @@ SOURCES: dict[str, set[str]] = {
     "datetime": {"date", "datetime"},
     "time": {"time", "datetime"},
 }
-ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}( \d{2}:\d{2}:\d{2})?\Z")
+ISO_LITERAL = {
+    "date": re.compile(r"\d{4}-\d{2}-\d{2}( \d{2}:\d{2}:\d{2})?\Z"),
+    "datetime": re.compile(r"\d{4}-\d{2}-\d{2}( \d{2}:\d{2}:\d{2})?\Z"),
+    "time": re.compile(r"\d{2}:\d{2}:\d{2}\Z"),
+}
 
 
 def target_kind(to: exp.DataType) -> str | None:
@@ -98,7 +102,7 @@ def cast_problem(node: exp.Cast, catalog: Catalog) -> str | None:
     kind = "integer" if kind == "unsigned" else kind
     if source in SOURCES[kind]:
         return None
-    if kind in ("date", "datetime") and isinstance(node.this, exp.Literal) and node.this.is_string and ISO_DATE.match(node.this.name):
+    if kind in ISO_LITERAL and isinstance(node.this, exp.Literal) and node.this.is_string and ISO_LITERAL[kind].match(node.this.name):
         return None
     if source == "float":
         return f"CAST of a float AS {target}: MySQL, PostgreSQL and SQLite round or print floats each their own way; keep the float (the row reads as a Python float) and round it in Python, or cast to DOUBLE"

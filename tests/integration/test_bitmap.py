@@ -18,8 +18,8 @@ import pytest
 
 from generated import book_seat, cancel_booking, seat_availability, seat_map
 from flughafen import Col, Param, QueryError, Runtime, invalidate_tag, row_field
-from flughafen.bitmap_store import BitmapQuery, seat_offset
-from flughafen.bitmap_writes import apply, changes, hold
+from flughafen.stores.bitmap import BitmapQuery, seat_offset
+from flughafen.stores.bitmap import apply, changes, hold
 from flughafen.write import InvalidationError
 
 FLIGHT = 1001
@@ -109,15 +109,15 @@ def test_invalidation_by_params_tag_and_generation(runtime: Runtime) -> None:
 
 
 def test_a_fill_that_raced_an_invalidation_is_not_stored(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
-    rows = seat_map.QUERY.rows
-    real = rows.query_database
+    query = seat_map.QUERY
+    real = query.rows_from_database
 
     def racing(args: tuple[object, ...], rt: Runtime) -> object:
         result = real(args, rt)
         invalidate_tag(f"seats:{FLIGHT}", rt)  # a writer's invalidation lands mid-query
         return result
 
-    monkeypatch.setattr(rows, "query_database", racing)
+    monkeypatch.setattr(query, "rows_from_database", racing)
     assert seat_map.fetch(flight_id=FLIGHT, runtime=runtime) == _db_seats(runtime)
     assert not runtime.cache.client.exists(seat_map.key(flight_id=FLIGHT))
     assert runtime.metrics.of("seat_map").stale_fills_dropped == 1
@@ -232,15 +232,15 @@ def test_a_failed_write_releases_its_hold_and_changes_nothing(runtime: Runtime) 
 def test_a_fill_in_flight_during_a_write_is_not_stored(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
     """A reader queries before the commit and stores after the update: its stale fill must be dropped."""
     seat = _free_seats(runtime, 1)[0]
-    rows = seat_map.QUERY.rows
-    real = rows.query_database
+    query = seat_map.QUERY
+    real = query.rows_from_database
 
     def racing(args: tuple[object, ...], rt: Runtime) -> object:
         result = real(args, rt)  # read before the booking commits
         book_seat.execute(flight_id=FLIGHT, passenger_id=4, seat=seat, price=PRICE, runtime=rt)
         return result
 
-    monkeypatch.setattr(rows, "query_database", racing)
+    monkeypatch.setattr(query, "rows_from_database", racing)
     try:
         assert seat not in seat_map.fetch(flight_id=FLIGHT, runtime=runtime)  # answered from its own read
         assert not runtime.cache.client.exists(seat_map.key(flight_id=FLIGHT))  # but not stored

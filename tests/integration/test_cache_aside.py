@@ -12,7 +12,7 @@ import pytest
 from generated import airport_by_iata, booked_seats, flight_search, passenger_last_flights, seat_availability
 from flughafen import QueryError, Runtime, invalidate_tag
 from flughafen.keys import tag_key
-from flughafen.query import lock_key
+from flughafen.keys import lock_key
 from tests.integration.conftest import cache_url
 
 DAY = datetime.date(2024, 12, 15)
@@ -223,7 +223,7 @@ def test_after_a_miss_a_miss_takes_the_lock_in_its_first_read_one_round_trip(run
 
     monkeypatch.setattr(runtime.cache, "call", counted)  # every awaited round trip of the read paths
     monkeypatch.setattr(runtime.cache, "fill", fill)
-    monkeypatch.setattr(seats.QUERY, "_miss_score", 0)
+    monkeypatch.setattr(seats.QUERY, "miss_score", 0)
     seats.fetch(flight_id=1001, runtime=runtime)
     assert sent == ["MGET", "EVALSHA", "fill, not awaited"]  # a miss among hits: read, lock-and-read
     sent.clear()

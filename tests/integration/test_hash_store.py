@@ -13,7 +13,7 @@ import pytest
 
 from generated import airport_by_iata, airports_in_country, rename_airport
 from flughafen import Col, Param, Runtime, invalidate_tag
-from flughafen.hash_store import HashQuery, refresh_in_place
+from flughafen.stores.hash import HashQuery, refresh_in_place
 
 
 def _client(rt: Runtime) -> Any:

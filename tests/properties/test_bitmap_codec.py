@@ -1,11 +1,11 @@
-"""The seat <-> bit mapping and the bitmap codec of store: bitmap (flughafen/bitmap_store.py)."""
+"""The seat <-> bit mapping and the bitmap codec of store: bitmap (flughafen/stores/bitmap.py)."""
 
 from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flughafen.bitmap_store import MAX_OFFSET, decode_bitmap, encode_bitmap, seat_label, seat_offset
+from flughafen.stores.bitmap import MAX_OFFSET, decode_bitmap, encode_bitmap, seat_label, seat_offset
 
 ALPHABETS = st.sampled_from(["ABCDEF", "ABCDEFGHIJK", "ABCDEFGHJK", "A"])
 

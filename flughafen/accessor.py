@@ -1,0 +1,227 @@
+"""What every store kind's accessor shares: its spec, its keys and tags, its database read,
+and the entry points that run the protocol (protocol.py) through the sync shell (io_sync.py).
+
+A store kind (stores/*.py) subclasses Accessor with its codec and its own readers.
+"""
+
+from __future__ import annotations
+
+import datetime
+import random
+import re
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
+
+from flughafen import io_sync, protocol
+from flughafen.convert import Convert, converter
+from flughafen.db import QueryError
+from flughafen.keys import RowField, Template, bounded, entry_prefix, filler, generation_key, lock_key
+from flughafen.protocol import Codec, View
+from flughafen.spec import PYTHON_TYPES, Col, Param, Trigger
+
+if TYPE_CHECKING:
+    from flughafen.runtime import Runtime
+
+RowT = TypeVar("RowT")
+KEY_MEMO_SIZE = 10_000
+
+
+class Accessor(Generic[RowT]):
+    """A generated accessor's query: built once at import, used on every call."""
+
+    codec: Codec
+    whole: View  # the view of a whole entry
+    companions: tuple[str, ...] = ()  # suffixes of keys stored beside the entry, dropped with it
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        version: str,
+        sql: dict[str, str],
+        params: tuple[Param, ...],
+        param_order: tuple[int, ...],
+        row: type[RowT],
+        columns: tuple[Col, ...],
+        returns: Literal["one", "many", "scalar"],
+        key: Template,
+        tags: tuple[Template, ...] = (),
+        ttl: int,
+        jitter: float = 0.0,
+        negative_ttl: int | None = None,
+        stampede: Literal["lock", "early", "none"] = "lock",
+        tables: tuple[str, ...] = (),
+        triggers: tuple[Trigger, ...] = (),
+    ) -> None:
+        self.name = name
+        self.version = version
+        self.sql = sql
+        self.params = params
+        self.param_order = param_order
+        self.row = row
+        self.columns = columns
+        self.returns = returns
+        self.key_template = key
+        self.tags = tags
+        self.ttl = ttl
+        self.jitter = jitter
+        self.negative_ttl = negative_ttl
+        self.stampede = stampede
+        self.tables = tables
+        self.triggers = triggers
+        self.miss_score = 0  # above zero after recent misses: reads take the lock in their first round trip
+        self.prefix = entry_prefix(name, version)
+        self.generation_key = generation_key(name)
+        row_tags = tuple(t for t in tags if any(isinstance(p, RowField) for p in t))
+        self._row_tags = tuple(filler(t) for t in row_tags)
+        self._param_tags = tuple(filler(t) for t in tags if t not in row_tags)
+        self._key_filler = filler(key)
+        self._checks = tuple(self._check_for(p) for p in params)
+        # Equal values that reach the database differently must not share a memo slot:
+        # aware times and datetimes equal as instants, with other offsets (keys.py).
+        self._offsets = any(p.type in ("datetime", "time") for p in params)
+        self._keys: dict[tuple[Any, ...], tuple[str, tuple[Any, ...]]] = {}
+        self._converters: dict[str, tuple[Convert, ...]] = {}
+        self._prepare()
+
+    def _prepare(self) -> None:
+        """A store kind's own setup, once the spec is known (its codec, its views)."""
+
+    # ------------------------------------------------------------------ keys
+
+    def _check_for(self, p: Param) -> Callable[[Any], None]:
+        allowed = PYTHON_TYPES[p.type]
+        pattern = re.compile(p.pattern) if p.pattern else None
+        where = f"{self.name}: parameter {p.name!r}"
+
+        def check(value: Any) -> None:
+            if value is None:
+                if not p.nullable:
+                    raise TypeError(f"{where} is None but not nullable")
+                return
+            if not isinstance(value, allowed) or (isinstance(value, bool) and p.type != "bool"):
+                raise TypeError(f"{where} must be {p.type}, got {type(value).__name__}")
+            if p.type == "date" and isinstance(value, datetime.datetime):
+                raise TypeError(f"{where} must be a date, got a datetime")
+            if pattern is not None and not pattern.fullmatch(str(value)):
+                raise ValueError(f"{where} does not match {p.pattern!r}: {str(value)[:80]!r}")
+
+        return check
+
+    def key(self, args: tuple[Any, ...]) -> str:
+        """The entry's key; remembered per parameter tuple, so a hot key is built and checked once.
+
+        The memo tells apart what the key tells apart: equal parameter tuples share a slot
+        only when their types (and, for times and datetimes, their UTC offsets) match too.
+        """
+        try:
+            known = self._keys.get(args)
+        except TypeError:  # an unhashable value: refused by the checks below
+            known = None
+        identity = tuple(map(_identity, args)) if self._offsets else tuple(map(type, args))
+        if known is not None and known[1] == identity:
+            return known[0]
+        for check, value in zip(self._checks, args):
+            check(value)
+        key = bounded(self.prefix, self._key_filler(args, None))
+        if len(self._keys) >= KEY_MEMO_SIZE:
+            self._keys.clear()
+        self._keys[args] = (key, identity)
+        return key
+
+    def tag_names(self, args: tuple[Any, ...], rows: Any) -> list[str]:
+        """The entry's tags: from its parameters, and from each row of its result."""
+        names = {t(args, None) for t in self._param_tags}
+        if self._row_tags:
+            for r in rows if isinstance(rows, list) else ([] if rows is None else [rows]):
+                for t in self._row_tags:
+                    names.add(t(args, r))
+        return sorted(names)
+
+    # -------------------------------------------------------------- database
+
+    def rows_from_database(self, args: tuple[Any, ...], runtime: Runtime) -> list[RowT]:
+        """The query's rows straight from the database, typed; no cache involved."""
+        db = runtime.db
+        counters = runtime.metrics.of(self.name)
+        start = time.perf_counter()
+        try:
+            rows = db.query(self.sql[db.dialect], [args[i] for i in self.param_order])
+        except Exception as e:
+            raise QueryError(f"{self.name}: the query failed on {db.url.redacted()}: {e}") from e
+        finally:
+            counters.db_queries += 1
+            counters.db_seconds += time.perf_counter() - start
+        conv = self._converters.get(db.dialect)
+        if conv is None:
+            conv = self._converters[db.dialect] = tuple(converter(c.type, c.scale) for c in self.columns)
+        make = self.row
+        return [make(*[c(v) for c, v in zip(conv, r)]) for r in rows]
+
+    def query_database(self, args: tuple[Any, ...], runtime: Runtime) -> Any:
+        """The result straight from the database, as a read returns it; no cache involved."""
+        typed = self.rows_from_database(args, runtime)
+        if self.returns == "many":
+            return typed
+        return typed[0] if typed else None
+
+    def fresh(self, args: tuple[Any, ...], runtime: Runtime) -> tuple[Any, Any]:
+        """What a fill stores (the database's result), and the rows its tags come from."""
+        result = self.query_database(args, runtime)
+        return result, result
+
+    def ttl_ms(self, empty: bool) -> int:
+        """An entry's lifetime in ms: the ttl (negative_ttl for an empty result), spread by the jitter."""
+        ttl = self.negative_ttl if empty and self.negative_ttl is not None else self.ttl
+        return int(ttl * 1000 * (1 + random.random() * self.jitter))
+
+    # ----------------------------------------------------------------- reads
+
+    def read(self, args: tuple[Any, ...], runtime: Runtime | None, view: View, on_hit: Callable[[Any], None] | None = None) -> Any:
+        """One read through the cache, as ``view`` asks (the whole entry or a part)."""
+        rt = runtime_of(runtime)
+        return io_sync.read(rt, self, args, self.key(args), view, on_hit)
+
+    def warm_batch(self, batch: list[tuple[Any, ...]], runtime: Runtime | None = None) -> int:
+        """Fill the missing entries of many parameter sets ahead of traffic; returns how many were stored.
+
+        Three round trips for the batch: the entries read (and a lease taken for each
+        missing one), the database queried for those, every fill sent and answered.
+        """
+        rt = runtime_of(runtime)
+        keys = [self.key(args) for args in batch]
+        if not keys:
+            return 0
+        counters = rt.metrics.of(self.name)
+        stored: int = io_sync.run(rt, self, protocol.warm(self, batch, keys, self.whole, counters, rt.stale_if_error * 1000), counters)
+        return stored
+
+    # ---------------------------------------------------------- invalidation
+
+    def invalidate(self, args: tuple[Any, ...], runtime: Runtime | None = None) -> None:
+        """Drop the entry for these parameters (its lock too: a fill in flight is not stored)."""
+        rt = runtime_of(runtime)
+        key = self.key(args)
+        rt.cache.delete(key, lock_key(key), *(key + s for s in self.companions))
+
+    def invalidate_all(self, runtime: Runtime | None = None) -> None:
+        """Drop every entry of this query at once (its generation moves: O(1))."""
+        rt = runtime_of(runtime)
+        rt.cache.incr(self.generation_key)
+
+
+def _identity(value: Any) -> Any:
+    """What tells a parameter value apart in the key memo, beside equality: its type, and an aware time's offset."""
+    if isinstance(value, (datetime.datetime, datetime.time)) and value.tzinfo is not None:
+        return type(value), value.utcoffset()
+    return type(value)
+
+
+def runtime_of(runtime: Runtime | None) -> Runtime:
+    """The runtime given, else the process's default (built from configuration on first use)."""
+    if runtime is not None:
+        return runtime
+    from flughafen.runtime import default_runtime
+
+    return default_runtime()

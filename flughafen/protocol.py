@@ -1,0 +1,415 @@
+"""The cache-aside protocol, written once for every store kind: hit, lock-and-wait, fill,
+stale-if-error, leases (as dogpile.cache's get_or_create: the whole race in one place).
+
+A read is a generator of effects. It yields what it needs done (an awaited Valkey
+command, the database's result, a fill sent without waiting, a lock released, a pause,
+a warning logged) and is sent the outcome; a failure is thrown into it where it yielded.
+It does no I/O itself: io_sync.py runs it on a thread's connection, and an asyncio
+shell can run the same generators with awaits. A store kind plugs in a codec (how to
+read its entry, whether an entry is current, what its fill stores; stores/*.py) and
+the Lua of kind_scripts (scripts.py).
+
+The race, for one entry:
+
+- hit: one round trip reads the query's generation and the entry; the entry counts only
+  if it was stored under that generation (``invalidate_all`` is an INCR: O(1)).
+- after recent misses the first read is READ_OR_LOCK, which takes the lock in the same
+  round trip when the entry is not current: a miss then sends two commands (that read,
+  the fill) and waits for one. A hit through the script costs a few microseconds more,
+  so reads go back to the plain read once hits dominate (``miss_score``).
+- miss, ``stampede: lock``: the lock (``SET NX PX`` with an owner token); the owner
+  queries the database and sends the fill; others wait for its value with short
+  pauses, bounded by the lock's lifetime, then query the database themselves.
+- miss, ``stampede: none`` and ``early``, and warming: a lease instead of the lock:
+  the same key, shared by the readers that miss together, never waited for.
+- fill: one script, stored only while the lease holds (see scripts.py): every
+  invalidation of the entry deletes its lock, tag invalidations leave a marker that
+  outlives any lease taken before them, and a lease expires, never extended. So no
+  read is stored after an invalidation that began after its query began, whatever the
+  stampede mode or the query's time (leases, as in "Scaling Memcache at Facebook").
+- ``stampede: early``: XFetch (Vattani et al., VLDB 2015) refreshes an entry before
+  it expires, with a probability that rises as expiry nears; the refresher takes the
+  lock, and callers that find it taken get the current value.
+- the database fails and ``stale_if_error`` kept a copy: that copy, flagged.
+- Valkey fails: the database answers (fail-open); the shell backs off.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import itertools
+import math
+import os
+import random
+import secrets
+import time
+from collections.abc import Callable, Generator
+from typing import Any, Protocol
+
+from flughafen.db import QueryError
+from flughafen.keys import SEQUENCE_KEY, lock_key, stale_key, tag_key, tag_marker_key
+from flughafen.scripts import LOCK_MS, KindScripts, Script
+
+MISSING: Any = object()  # no current entry (or no stale copy)
+# A stampede-lock query reads with READ_OR_LOCK (the lock in the same round trip as the
+# read, a few microseconds more per hit) while its miss score is above zero: a miss
+# adds the step, a hit takes one off. So it does when more than about one read in five
+# missed lately, the plain read otherwise.
+MISS_SCORE_STEP = 4
+MISS_SCORE_MAX = 32
+FIRST_PAUSE = 0.002  # seconds a waiter sleeps first; doubled up to MAX_PAUSE
+MAX_PAUSE = 0.02
+STALE: contextvars.ContextVar[bool] = contextvars.ContextVar("flughafen_stale", default=False)
+
+
+def last_read_was_stale() -> bool:
+    """True when this thread's (or task's) last accessor read served a stale value (stale_if_error)."""
+    return STALE.get()
+
+
+# ------------------------------------------------------------------------ tokens
+
+_TOKEN_PREFIX = secrets.token_hex(8) + ":"
+_TOKENS = itertools.count()
+
+
+def new_token() -> str:
+    """A lock owner token unique across processes: a random prefix and a counter (cheaper than random bytes per miss)."""
+    return _TOKEN_PREFIX + str(next(_TOKENS))
+
+
+def _new_token_prefix() -> None:
+    global _TOKEN_PREFIX
+    _TOKEN_PREFIX = secrets.token_hex(8) + ":"
+
+
+os.register_at_fork(after_in_child=_new_token_prefix)
+
+
+# ----------------------------------------------------------------------- effects
+
+
+class Call:
+    """One Valkey command, its reply awaited."""
+
+    __slots__ = ("args",)
+
+    def __init__(self, *args: Any):
+        self.args = args
+
+
+class Pipe:
+    """Several commands (each a tuple; a script as ``("EVALSHA", Script, keys, args)``) in one round trip."""
+
+    __slots__ = ("commands",)
+
+    def __init__(self, commands: list[tuple[Any, ...]]):
+        self.commands = commands
+
+
+class Eval:
+    """A script, its reply awaited."""
+
+    __slots__ = ("script", "keys", "args")
+
+    def __init__(self, script: Script, keys: list[str], args: list[Any]):
+        self.script, self.keys, self.args = script, keys, args
+
+    def command(self) -> tuple[Any, ...]:
+        return ("EVALSHA", self.script, self.keys, self.args)
+
+
+class Query:
+    """The database's result for these parameters: (value, rows the tags come from)."""
+
+    __slots__ = ("args",)
+
+    def __init__(self, args: tuple[Any, ...]):
+        self.args = args
+
+
+class Fill:
+    """A fill script, sent without waiting for its reply (the shell accounts for the reply)."""
+
+    __slots__ = ("script", "keys", "args")
+
+    def __init__(self, script: Script, keys: list[str], args: list[Any]):
+        self.script, self.keys, self.args = script, keys, args
+
+
+class Release:
+    """A lock let go, if it is still the owner's; never fails."""
+
+    __slots__ = ("lock", "token")
+
+    def __init__(self, lock: str, token: str):
+        self.lock, self.token = lock, token
+
+
+class Sleep:
+    __slots__ = ("seconds",)
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+
+
+class Warn:
+    """A line for the log."""
+
+    __slots__ = ("message",)
+
+    def __init__(self, message: str):
+        self.message = message
+
+
+Effect = Call | Pipe | Eval | Query | Fill | Release | Sleep | Warn
+Steps = Generator[Effect, Any, Any]
+
+
+# ------------------------------------------------------------- what a read needs
+
+
+class View:
+    """What one read asks of an entry: all of it, or a part (a hash field, the top of a ranking, one bit).
+
+    ``read``: the arguments of the kind's Lua ``read`` (and of its hit command);
+    ``answer``: the answer from an opened entry; ``from_fresh``: the answer from the
+    database's value, when the entry had to be filled.
+    """
+
+    __slots__ = ("read", "answer", "from_fresh")
+
+    def __init__(self, read: tuple[Any, ...], answer: Callable[[Any], Any], from_fresh: Callable[[Any], Any]):
+        self.read, self.answer, self.from_fresh = read, answer, from_fresh
+
+
+class Codec(Protocol):
+    """How a store kind reads, checks and stores its entries."""
+
+    scripts: KindScripts
+
+    def hit_read(self, generation_key: str, key: str, view: View) -> Effect:
+        """The hit's round trip; its reply is (generation, entry)."""
+
+    def open(self, entry: Any, gen: int | None) -> Any:
+        """The entry, ready for views, if it is stored under ``gen`` (None: any); else MISSING."""
+
+    def store_args(self, value: Any, gen: int, stamp: int, seen: Any, ttl_ms: int, delta_ms: int) -> list[Any]:
+        """The arguments of the kind's Lua ``store``; ``seen``: the entry as read with the lease."""
+
+    def refresh_early(self, opened: Any) -> bool:
+        """Whether an opened entry should be refreshed before it expires (XFetch; False for kinds that keep no estimate)."""
+
+
+class Reader(Protocol):
+    """What the protocol needs of an accessor (accessor.py)."""
+
+    miss_score: int  # above zero after recent misses (see MISS_SCORE_STEP)
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def stampede(self) -> str: ...
+
+    @property
+    def generation_key(self) -> str: ...
+
+    @property
+    def codec(self) -> Codec: ...
+
+    def ttl_ms(self, empty: bool) -> int: ...
+
+    def tag_names(self, args: tuple[Any, ...], rows: Any) -> list[str]: ...
+
+
+# ------------------------------------------------------------------------- reads
+
+
+def read(q: Reader, args: tuple[Any, ...], key: str, view: View, counters: Any, stale_ms: int, usable: bool, on_hit: Callable[[Any], None] | None = None) -> Steps:
+    """One read of ``key``, the whole race: its answer. ``usable``: whether the cache may be asked at all.
+
+    1. the first read: the plain hit read, or (misses lately) READ_OR_LOCK;
+    2. a current entry is the answer (or, XFetch says so, refreshed under the lock);
+    3. else the lock or a lease: taken with the first read, or by READ_OR_LOCK, again
+       after a pause while another caller holds the lock, until its lifetime is over;
+    4. the database's value, sent as a fill; on a database failure, the stale copy.
+    """
+    if STALE.get():
+        STALE.set(False)
+    if not usable:
+        counters.misses += 1
+        return view.from_fresh((yield Query(args))[0])
+    codec = q.codec
+    lock = q.stampede == "lock"
+    mode = "lock" if lock else "lease"
+    token = ""
+    try:
+        if q.miss_score:  # misses lately: the lock (or lease) in this round trip if the entry is missing
+            token = new_token()
+            reply = yield Eval(codec.scripts.read_or_lock, [q.generation_key, SEQUENCE_KEY, lock_key(key), key], [mode, token, LOCK_MS, *view.read])
+        else:
+            reply = yield codec.hit_read(q.generation_key, key, view)
+    except Exception:  # noqa: BLE001 - the shell counted it: answer from the database
+        counters.misses += 1
+        return view.from_fresh((yield Query(args))[0])
+    opened = codec.open(reply[1], int(reply[0] or 0))
+    if opened is not MISSING:
+        if q.stampede != "early" or not codec.refresh_early(opened):
+            counters.hits += 1
+            if token:
+                q.miss_score = max(q.miss_score - 1, 0)
+            if on_hit is not None:
+                on_hit(opened)
+            return view.answer(opened)
+        counters.early_refreshes += 1  # XFetch: refresh it, under the lock; whoever finds it taken gets this value
+        counters.misses += 1
+        try:
+            reply = yield Eval(codec.scripts.read_or_lock, [q.generation_key, SEQUENCE_KEY, lock_key(key), key], ["refresh", new_token(), LOCK_MS, *view.read])
+        except Exception:  # noqa: BLE001 - the shell counted it; the value read is still good
+            return view.answer(opened)
+        if len(reply) < 4:
+            return view.answer(opened)
+        lease, owner = reply[3], True
+    else:
+        counters.misses += 1
+        if token:
+            q.miss_score = min(q.miss_score + MISS_SCORE_STEP, MISS_SCORE_MAX)
+        else:
+            q.miss_score = MISS_SCORE_STEP
+            token = new_token()
+        lease, owner = (reply[3] if len(reply) > 3 else b""), lock
+        # The lock (or a lease) and the entry, read together until one of them comes: a value
+        # stored between a waiter's last look and its lock is seen, not filled again.
+        deadline = time.monotonic() + LOCK_MS / 1000
+        pause = FIRST_PAUSE
+        waited = len(reply) > 3  # READ_OR_LOCK found the lock taken: pause before asking again
+        while not lease:
+            if waited:
+                if not lock or time.monotonic() > deadline:  # a write holds the entry, or its owner took too long
+                    return view.from_fresh((yield Query(args))[0])
+                counters.lock_waits += 1
+                yield Sleep(pause)
+                pause = min(pause * 2, MAX_PAUSE)
+            waited = True
+            try:
+                reply = yield Eval(codec.scripts.read_or_lock, [q.generation_key, SEQUENCE_KEY, lock_key(key), key], [mode, token, LOCK_MS, *view.read])
+            except Exception:  # noqa: BLE001 - the shell counted it
+                return view.from_fresh((yield Query(args))[0])
+            opened = codec.open(reply[1], int(reply[0] or 0))
+            if opened is not MISSING:
+                return view.answer(opened)
+            if len(reply) > 3:
+                lease = reply[3]
+            elif lock:
+                mode = "refresh"  # current by the script's check, unreadable here: take the lock and store anew
+    start = time.perf_counter()
+    try:
+        value, rows = yield Query(args)
+    except QueryError:
+        if owner:
+            yield Release(lock_key(key), lease)
+        stale = yield from _stale_copy(q, key, view, counters, stale_ms)
+        if stale is MISSING:
+            raise
+        return stale
+    except GeneratorExit:
+        raise
+    except BaseException:
+        if owner:
+            yield Release(lock_key(key), lease)
+        raise
+    delta_ms = int((time.perf_counter() - start) * 1000)
+    yield fill(q, args, key, value, rows, int(reply[0] or 0), int(reply[2] or 0), lease, owner, reply[1], stale_ms, delta_ms)
+    return view.from_fresh(value)
+
+
+def fill(q: Reader, args: tuple[Any, ...], key: str, value: Any, rows: Any, gen: int, seq: int, lease: Any, owner: bool, seen: Any, stale_ms: int, delta_ms: int) -> Fill:
+    """The fill of ``key`` with the database's ``value``: the entry, its stale copy and its tags, if the lease holds."""
+    ttl_ms = q.ttl_ms(value is None or ((type(value) is list or type(value) is set) and not value))
+    keys = [key, lock_key(key), q.generation_key, stale_key(key)]
+    for tag in q.tag_names(args, rows):
+        keys += _TAG_KEYS.get(tag) or _tag_keys(tag)
+    store = q.codec.store_args(value, gen, seq, seen, ttl_ms, delta_ms)
+    return Fill(q.codec.scripts.fill, keys, [lease, 1 if owner else 0, ttl_ms, gen, seq, stale_ms, *store])
+
+
+_TAG_KEYS: dict[str, tuple[str, str]] = {}  # tag -> its set and its marker: hot tags recur on every miss
+
+
+def _tag_keys(tag: str) -> tuple[str, str]:
+    if len(_TAG_KEYS) >= 10_000:
+        _TAG_KEYS.clear()
+    keys = _TAG_KEYS[tag] = (tag_key(tag), tag_marker_key(tag))
+    return keys
+
+
+def _stale_copy(q: Reader, key: str, view: View, counters: Any, stale_ms: int) -> Steps:
+    """With stale_if_error on: the last value stored for ``key`` (any generation), flagged as stale; else MISSING."""
+    if not stale_ms:
+        return MISSING
+    try:
+        reply = yield Eval(q.codec.scripts.hit, [q.generation_key, stale_key(key)], list(view.read))
+    except Exception:  # noqa: BLE001 - no cache, no stale copy
+        return MISSING
+    opened = q.codec.open(reply[1], None)
+    if opened is MISSING:
+        return MISSING
+    counters.stale_served += 1
+    STALE.set(True)
+    yield Warn(f"{q.name}: the database failed; served the last cached value (stale)")
+    return view.answer(opened)
+
+
+def refresh_early(delta_ms: int, expires_ms: int, beta: float = 1.0) -> bool:
+    """XFetch: refresh when now - delta * beta * ln(U) >= expiry."""
+    now_ms = time.time() * 1000
+    return now_ms - delta_ms * beta * math.log(random.random() or 1e-12) >= expires_ms
+
+
+# ------------------------------------------------------------ many entries at once
+
+
+def batch(q: Reader, keys: list[str]) -> Steps:
+    """The current entries of many keys in one round trip (store: json), opened; MISSING for the others."""
+    try:
+        reply = yield Call("MGET", q.generation_key, *keys)
+    except Exception:  # noqa: BLE001 - the shell counted it: every entry is read on its own
+        return [MISSING] * len(keys)
+    gen = int(reply[0] or 0)
+    return [q.codec.open(raw, gen) for raw in reply[1:]]
+
+
+def _read_or_lock(q: Reader, key: str, view: View, mode: str, token: str) -> Eval:
+    return Eval(q.codec.scripts.read_or_lock, [q.generation_key, SEQUENCE_KEY, lock_key(key), key], [mode, token, LOCK_MS, *view.read])
+
+
+def warm(q: Reader, batch: list[tuple[Any, ...]], keys: list[str], view: View, counters: Any, stale_ms: int) -> Steps:
+    """Fill the missing entries of many parameter sets ahead of traffic; returns how many were stored.
+
+    One round trip reads every entry and takes a lease for each missing one; the
+    database answers each; one round trip sends every fill and reads whether it stored.
+    """
+    token = new_token()
+    reads = [_read_or_lock(q, key, view, "lease", token).command() for key in keys]
+    replies = yield Pipe(reads)
+    fills: list[tuple[Any, ...]] = []
+    for args, key, reply in zip(batch, keys, replies):
+        gen = int(reply[0] or 0)
+        if q.codec.open(reply[1], gen) is not MISSING:
+            counters.hits += 1
+            continue
+        counters.misses += 1
+        lease = reply[3] if len(reply) > 3 else b""
+        if not lease:
+            continue  # a write holds the entry: the next read fills it
+        start = time.perf_counter()
+        value, rows = yield Query(args)
+        made = fill(q, args, key, value, rows, gen, int(reply[2] or 0), lease, False, reply[1], stale_ms, int((time.perf_counter() - start) * 1000))
+        fills.append(("EVALSHA", made.script, made.keys, made.args))
+    if not fills:
+        return 0
+    stored = [bool(r) for r in (yield Pipe(fills))]
+    counters.stale_fills_dropped += stored.count(False)
+    return stored.count(True)
+

@@ -1,0 +1,404 @@
+"""``store: bitmap``: a set of small non-negative integers cached as a Valkey bitmap.
+
+An entry is two keys: the bitmap itself (``<key>``: bit n set when n is a member, as
+the seed's ``SETBIT flight:1001:seatmap <n> 1``; an empty set is an empty string, so
+it is still there) and ``<key>:meta``, the generation it was stored under. Members
+are an int column (the offset itself) or, with ``seats:``, seat labels such as
+``"12A"``: row number (1, 2, ... without leading zeros) and one letter of the spec's
+alphabet, at offset ``(row - 1) * len(letters) + index(letter)``. The mapping is done
+here, in Python, so the SQL stays the same on every database.
+
+Reads are the protocol's (protocol.py), with one script per hit: generation, entry
+and answer read together (GETBIT, BITCOUNT or the whole bitmap). ``stale_if_error``
+keeps ``<key>:stale`` (and its ``:meta``): the set as the last fill stored it, which
+writes do not keep up to date. ``stampede: early`` is refused by the build: a
+bitmap keeps no expiry estimate.
+
+The write hook (SetUpdate) keeps entries up to date in place after a write's
+commit; it holds the entry's lock from before the commit, so no fill can store what
+a write is changing:
+
+1. hold, before the commit: for the set's entry and each counter entry, count this
+   write in ``<key>:wip`` and put ``w!`` in its lock. Fills in flight lose their
+   lease (their fill script refuses to store), and readers that miss wait for the
+   lock, as for any fill.
+2. commit.
+3. apply, one script: if every hold is intact (no invalidation deleted a lock
+   meanwhile) and the set's entry is there under its current generation, SETBIT
+   (or clear) each member; the number of bits that really changed (0 for a bit
+   already set: idempotent) moves each counter field, in entries that are there
+   under their generation. An entry that is missing is not created. When the set's
+   entry is missing, stale or a hold was broken, or a written row has no member the
+   set can hold (NULL, or a label outside the alphabet), the set and its counter
+   entries are dropped instead (never a partial entry). Then the holds are
+   released; the lock goes when no other write holds it. When a hold was broken,
+   a reader may have taken the lock since and be filling from before the commit:
+   the locks are deleted whoever holds them, so that fill is dropped too.
+
+A write that fails before its commit releases its holds and changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
+
+from flughafen.accessor import Accessor
+from flughafen.convert import converter
+from flughafen.db import QueryError
+from flughafen.keys import RowField, Template, bounded, entry_prefix, fill, generation_key, lock_key
+from flughafen.protocol import MISSING, Effect, Eval, View
+from flughafen.scripts import APPLY_SETS, BITMAP, HOLD, LOCK_MS, RELEASE_HOLDS
+from flughafen.spec import Col, Param, Trigger
+
+if TYPE_CHECKING:
+    from flughafen.runtime import Runtime
+
+RowT = TypeVar("RowT")
+MemberT = TypeVar("MemberT")
+log = logging.getLogger("flughafen")
+
+MAX_OFFSET = (1 << 20) - 1  # a bitmap of at most 128 KiB
+HOLD_MS = LOCK_MS * 2
+DROPPED = -1_000_000_000
+
+
+def seat_offset(label: str, letters: str) -> int | None:
+    """A seat label's bit offset, or None when it is not a seat of this alphabet.
+
+    >>> [seat_offset(s, "ABCDEF") for s in ["1A", "1F", "2A", "12C", "0A", "01A", "1G", "A", ""]]
+    [0, 5, 6, 68, None, None, None, None, None]
+    """
+    if len(label) < 2 or not label[:-1].isdigit() or not label[:-1].isascii() or label[0] == "0":
+        return None
+    index = letters.find(label[-1])
+    if index < 0 or len(label[-1]) != 1:
+        return None
+    offset = (int(label[:-1]) - 1) * len(letters) + index
+    return offset if offset <= MAX_OFFSET else None
+
+
+def seat_label(offset: int, letters: str) -> str:
+    """The seat at a bit offset: ``seat_label(68, "ABCDEF") == "12C"``."""
+    return f"{offset // len(letters) + 1}{letters[offset % len(letters)]}"
+
+
+def encode_bitmap(offsets: set[int]) -> bytes:
+    """The bitmap Valkey's SETBIT would build: bit n is the (n % 8)-th highest bit of byte n // 8.
+
+    >>> encode_bitmap({0, 9}), encode_bitmap(set())
+    (b'\\x80@', b'')
+    """
+    if not offsets:
+        return b""
+    out = bytearray(max(offsets) // 8 + 1)
+    for n in offsets:
+        out[n >> 3] |= 0x80 >> (n & 7)
+    return bytes(out)
+
+
+def decode_bitmap(data: bytes) -> list[int]:
+    """The set bits of a bitmap, ascending: ``decode_bitmap(b"\\x80@") == [0, 9]``."""
+    return [i * 8 + b for i, byte in enumerate(data) if byte for b in range(8) if byte & (0x80 >> b)]
+
+
+def member_offset(member: Any, seats: str | None) -> int | None:
+    """A member's bit offset (a seat label with ``seats``, else the int itself); None when the value cannot be one."""
+    if seats is not None:
+        return seat_offset(member, seats) if isinstance(member, str) else None
+    return member if type(member) is int and 0 <= member <= MAX_OFFSET else None
+
+
+class BitmapCodec:
+    scripts = BITMAP
+
+    def hit_read(self, generation_key: str, key: str, view: View) -> Effect:
+        return Eval(BITMAP.hit, [generation_key, key], list(view.read))
+
+    def open(self, entry: Any, gen: int | None) -> Any:
+        """The read's reply, {meta, answer}, when current."""
+        if not entry[0] or (gen is not None and int(entry[0]) != gen):
+            return MISSING
+        return entry
+
+    def store_args(self, value: Any, gen: int, stamp: int, seen: Any, ttl_ms: int, delta_ms: int) -> list[Any]:
+        return [encode_bitmap(value), gen]
+
+    def refresh_early(self, opened: Any) -> bool:
+        return False
+
+
+class BitmapQuery(Accessor[RowT], Generic[RowT, MemberT]):
+    """A generated bitmap accessor's query: built once at import, used on every call."""
+
+    codec = BitmapCodec()
+    companions = (":meta",)
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        version: str,
+        sql: dict[str, str],
+        params: tuple[Param, ...],
+        param_order: tuple[int, ...],
+        row: type[RowT],
+        columns: tuple[Col, ...],
+        member: str,
+        seats: str | None = None,
+        key: Template,
+        tags: tuple[Template, ...] = (),
+        ttl: int,
+        jitter: float = 0.0,
+        negative_ttl: int | None = None,
+        stampede: Literal["lock", "none"] = "lock",
+        tables: tuple[str, ...] = (),
+        triggers: tuple[Trigger, ...] = (),
+    ) -> None:
+        self.member, self.seats = member, seats
+        super().__init__(
+            name=name,
+            version=version,
+            sql=sql,
+            params=params,
+            param_order=param_order,
+            row=row,
+            columns=columns,
+            returns="many",
+            key=key,
+            tags=tags,
+            ttl=ttl,
+            jitter=jitter,
+            negative_ttl=negative_ttl,
+            stampede=stampede,
+            tables=tables,
+            triggers=triggers,
+        )
+        self.whole = View(("members", 0), self._labels_of_entry, self.labels)
+        self._count = View(("count", 0), lambda entry: int(entry[1]), len)
+
+    # ------------------------------------------------------------- members
+
+    def offset(self, member: Any) -> int | None:
+        """A member's bit offset; None when the value cannot be one."""
+        return member_offset(member, self.seats)
+
+    def describe(self) -> str:
+        if self.seats is not None:
+            return f"a seat: row 1 and up, no leading zero, then one of {self.seats}"
+        return f"an int from 0 to {MAX_OFFSET}"
+
+    def label(self, offset: int) -> Any:
+        return seat_label(offset, self.seats) if self.seats is not None else offset
+
+    def labels(self, offsets: set[int]) -> list[Any]:
+        return [self.label(n) for n in sorted(offsets)]
+
+    def _labels_of_entry(self, entry: Any) -> list[Any]:
+        return [self.label(n) for n in decode_bitmap(entry[1] or b"")]
+
+    # -------------------------------------------------------------- database
+
+    def offsets_from_database(self, args: tuple[Any, ...], runtime: Runtime) -> tuple[set[int], list[RowT]]:
+        """The set's offsets and rows straight from the database; NULL members are no members."""
+        rows = self.rows_from_database(args, runtime)
+        offsets: set[int] = set()
+        column = self.member
+        for r in rows:
+            value = getattr(r, column)
+            if value is None:
+                continue
+            offset = self.offset(value)
+            if offset is None:
+                raise QueryError(f"{self.name}: the database holds {column} {value!r}, which this set cannot hold ({self.describe()})")
+            offsets.add(offset)
+        return offsets, rows
+
+    def fresh(self, args: tuple[Any, ...], runtime: Runtime) -> tuple[Any, Any]:
+        return self.offsets_from_database(args, runtime)
+
+    def query_database(self, args: tuple[Any, ...], runtime: Runtime) -> list[MemberT]:
+        """The members straight from the database, in offset order; no cache involved."""
+        return self.labels(self.offsets_from_database(args, runtime)[0])
+
+    # ----------------------------------------------------------------- reads
+
+    def members(self, args: tuple[Any, ...], runtime: Runtime | None = None) -> list[MemberT]:
+        """Every member, in offset order (for seats: 1A, 1B, ..., 2A, ...)."""
+        result: list[MemberT] = self.read(args, runtime, self.whole)
+        return result
+
+    def contains(self, args: tuple[Any, ...], member: MemberT, runtime: Runtime | None = None) -> bool:
+        """GETBIT: whether ``member`` is in the set."""
+        offset = self.offset(member)
+        if offset is None:
+            raise ValueError(f"{self.name}: {member!r} is not a member this set can hold ({self.describe()})")
+        return bool(self.read(args, runtime, View(("bit", offset), lambda entry: int(entry[1]) == 1, lambda offsets: offset in offsets)))
+
+    def count(self, args: tuple[Any, ...], runtime: Runtime | None = None) -> int:
+        """BITCOUNT: how many members the set has."""
+        return int(self.read(args, runtime, self._count))
+
+    def many(self, args: tuple[Any, ...], runtime: Runtime | None = None) -> list[MemberT]:
+        return self.members(args, runtime)
+
+
+# ---------------------------------------------------------------- the write hook
+
+
+@dataclass(frozen=True, slots=True)
+class Counter:
+    """An entry of another read spec whose int fields follow the set's size."""
+
+    name: str
+    version: str
+    key: Template  # its key template; ints index the set's key values
+    fields: tuple[tuple[str, int], ...]  # (field, change per member added)
+
+
+@dataclass(frozen=True, slots=True)
+class SetUpdate:
+    """One set a write keeps up to date: ``op`` "set" (INSERT) or "clear" (DELETE)."""
+
+    name: str
+    version: str
+    key: Template  # the set's key template; ints index its key values
+    args: tuple[int | RowField, ...]  # each key value: a write parameter's index, or a looked-up column
+    arg_types: tuple[str, ...]
+    member: int | RowField
+    seats: str | None
+    op: Literal["set", "clear"]
+    counters: tuple[Counter, ...] = ()
+
+
+@dataclass(slots=True)
+class _Group:
+    op: str
+    key: str
+    generation: str
+    counters: list[tuple[str, str, tuple[tuple[str, int], ...]]]
+    offsets: list[int] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Held:
+    """What a write holds between its commit and its update."""
+
+    groups: list[_Group]
+    holds: list[str]  # lock and write-count keys, in pairs
+    applied: bool = False
+
+    def apply_keys_and_args(self) -> tuple[list[str], list[Any]]:
+        keys = list(self.holds)
+        args: list[Any] = [len(self.holds) // 2, len(self.groups)]
+        for g in self.groups:
+            keys += [g.generation, g.key, g.key + ":meta"]
+            args += [g.op, len(g.offsets), *g.offsets, len(g.counters)]
+            for entry, gen, fields in g.counters:
+                keys += [gen, entry]
+                args.append(len(fields))
+                for name, change in fields:
+                    args += [name, change]
+        return keys, args
+
+    # WriteQuery's pending hook: see write.py.
+
+    def rolled_back(self, rt: Runtime) -> None:
+        release(rt, self)
+
+    def committed(self, rt: Runtime, args: tuple[Any, ...], tags: list[str]) -> list[str]:
+        return tags
+
+    def apply(self, rt: Runtime) -> None:
+        if not self.applied:
+            apply(rt, self)
+            self.applied = True  # a retry of the invalidation must not apply it twice
+
+    def unsettled_keys(self) -> list[str]:
+        """What to drop when the update never reaches Valkey: each set and its counter entries."""
+        if self.applied:
+            return []
+        return [k for g in self.groups for k in (g.key, g.key + ":meta", *(c[0] for c in g.counters))]
+
+
+def _value(source: int | RowField, args: tuple[Any, ...], row: Any, kind: str) -> Any:
+    if isinstance(source, int):
+        return args[source]
+    value = getattr(row, source.name)
+    return None if value is None else converter(kind, None)(value)
+
+
+def changes(sets: tuple[SetUpdate, ...], args: tuple[Any, ...], rows: list[Any]) -> Held:
+    """The entries a write changes, from its parameters and looked-up rows."""
+    groups: dict[str, _Group] = {}
+    for u in sets:
+        looked_up = any(isinstance(s, RowField) for s in (*u.args, u.member))
+        member_type = "str" if u.seats is not None else "int"
+        for row in rows if looked_up else [None]:
+            values = tuple(_value(s, args, row, t) for s, t in zip(u.args, u.arg_types))
+            member = _value(u.member, args, row, member_type)
+            key = bounded(entry_prefix(u.name, u.version), fill(u.key, values))
+            group = groups.get(key)
+            if group is None:
+                counters = [
+                    (bounded(entry_prefix(c.name, c.version), fill(c.key, values)), generation_key(c.name), c.fields) for c in u.counters
+                ]
+                group = groups[key] = _Group(u.op, key, generation_key(u.name), counters)
+            if member is None:
+                group.op = "drop"  # a row without a member: the set is right, but counters may count such rows
+                continue
+            offset = member_offset(member, u.seats)
+            if offset is None:
+                log.warning("%s: %r is not a member the set can hold; its entry is dropped", u.name, member)
+                group.op = "drop"
+            else:
+                group.offsets.append(offset)
+    holds: list[str] = []
+    for g in groups.values():
+        for entry in [g.key, *(c[0] for c in g.counters)]:
+            if lock_key(entry) not in holds:
+                holds += [lock_key(entry), entry + ":wip"]
+    return Held(list(groups.values()), holds)
+
+
+def hold(rt: Runtime, held: Held) -> None:
+    """Before the commit: mark the entries as being written. A cache failure is remembered, not raised."""
+    if held.holds:
+        try:
+            rt.cache.script(HOLD, held.holds, [HOLD_MS])
+        except Exception as e:  # noqa: BLE001 - the update after the commit drops the entries instead
+            rt.cache.failed(e)
+
+
+def release(rt: Runtime, held: Held) -> None:
+    """The write failed before its commit: let go of the entries, unchanged."""
+    if held.holds:
+        try:
+            rt.cache.script(RELEASE_HOLDS, held.holds, [])
+        except Exception as e:  # noqa: BLE001 - the holds expire on their own
+            rt.cache.failed(e)
+
+
+def apply(rt: Runtime, held: Held) -> list[int]:
+    """After the commit: one script updates (or drops) every entry and releases the holds.
+
+    Returns per set entry the members really added (negative: removed), or
+    DROPPED. Raises what the cache raised; WriteQuery retries.
+    """
+    if not held.groups:
+        return []
+    keys, args = held.apply_keys_and_args()
+    return [int(n) for n in rt.cache.script(APPLY_SETS, keys, args)]
+
+
+class Maintains:
+    """WriteQuery's hook for ``sets=``: the entries held from before the commit, updated with its invalidation."""
+
+    def __init__(self, sets: tuple[SetUpdate, ...]):
+        self.sets = sets
+
+    def begin(self, rt: Runtime, args: tuple[Any, ...], rows: list[Any], count: int) -> Held:
+        held = changes(self.sets, args, rows)
+        hold(rt, held)  # before the commit: no fill stores what this write changes
+        return held

@@ -1,0 +1,224 @@
+"""``store: hash``: a ``returns: one`` row as a Valkey hash, one field per column.
+
+    HGETALL fg:airport_by_iata:<version>:airport:JFK
+    ~ "0 17 1"   airport_id 3797   iata JFK   name "JOHN F KENNEDY INTL"   latitude 40.63980103 ...
+
+Values are text, exact for every type: Decimal keeps its digits (``40.63980103``),
+date/datetime/time are ISO 8601, bool is ``1``/``0``, float is ``repr``. A NULL
+column has no field. The field ``~`` holds the entry's bookkeeping (stores/meta.py);
+an empty result is a hash with ``~`` alone, so "no such row" is cached and told
+apart from "not cached".
+
+A hit is ``GET`` of the generation and ``HMGET`` of the fields, pipelined (no script).
+Single fields are readable (``HMGET key ~ city``: one round trip, generation
+checked), and a write that sets columns the hash shows refreshes them in place
+(HashRefresh, the write hook below) instead of dropping the entry.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal  # noqa: F401 - encode_field's doctest uses it
+from operator import attrgetter
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from flughafen.accessor import Accessor
+from flughafen.convert import Convert, converter
+from flughafen.keys import SEQUENCE_KEY, Template, entry_prefix, fill, generation_key, tag_key, tag_marker_key
+from flughafen.protocol import MISSING, Effect, Pipe, View
+from flughafen.scripts import HASH, INCR, MARKER_MS, REFRESH_HASH
+from flughafen.stores.meta import kind_under, meta
+
+if TYPE_CHECKING:
+    from flughafen.runtime import Runtime
+
+RowT = TypeVar("RowT")
+log = logging.getLogger("flughafen")
+
+META = "~"  # never a column name: columns are identifiers
+
+
+def encode_field(value: Any) -> str:
+    """A column value as hash field text, read back exactly by the column's converter.
+
+    >>> [encode_field(v) for v in (True, 7, 0.1, Decimal("40.63980103"), datetime.date(2024, 12, 15), "JFK")]
+    ['1', '7', '0.1', '40.63980103', '2024-12-15', 'JFK']
+    """
+    if value is True or value is False:
+        return "1" if value else "0"
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, (datetime.date, datetime.time)):
+        return value.isoformat()
+    return str(value)
+
+
+class HashCodec:
+    scripts = HASH
+
+    def hit_read(self, generation_key: str, key: str, view: View) -> Effect:
+        return Pipe([("GET", generation_key), ("HMGET", key, *view.read)])
+
+    def open(self, entry: Any, gen: int | None) -> Any:
+        """(kind, the HMGET reply) when current."""
+        kind = kind_under(entry[0] if entry else None, gen)
+        return MISSING if kind is None else (kind, entry)
+
+    def store_args(self, value: Any, gen: int, stamp: int, seen: Any, ttl_ms: int, delta_ms: int) -> list[Any]:
+        if value is None:
+            return [META, meta(gen, stamp, "0")]
+        out: list[Any] = [META, meta(gen, stamp, "1")]
+        for name, field_value in zip(self.names, (getattr(value, n) for n in self.names)):
+            if field_value is not None:
+                out += [name, encode_field(field_value)]
+        return out
+
+    def refresh_early(self, opened: Any) -> bool:
+        return False
+
+    def __init__(self, names: list[str]):
+        self.names = names
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+class HashQuery(Accessor[RowT]):
+    """A generated ``store: hash`` accessor's query: ``one`` reads the row, ``field`` one column."""
+
+    def _prepare(self) -> None:
+        names = [c.name for c in self.columns]
+        decoders = tuple(_from_bytes(c.type, c.scale) for c in self.columns)
+        self.codec = HashCodec(names)
+        make: Any = self.row
+
+        def row(opened: Any) -> Any:
+            kind, reply = opened
+            return None if kind == b"0" else make(*[None if v is None else d(v) for d, v in zip(decoders, reply[1:])])
+
+        self.whole = View((META, *names), row, _same)
+        self._fields: dict[str, View] = {}
+        for name, to_value in zip(names, decoders):
+
+            def one_field(opened: Any, to_value: Convert = to_value) -> Any:
+                kind, reply = opened
+                return None if kind == b"0" or reply[1] is None else to_value(reply[1])
+
+            def from_row(row: Any, get: Callable[[Any], Any] = attrgetter(name)) -> Any:
+                return None if row is None else get(row)
+
+            self._fields[name] = View((META, name), one_field, from_row)
+
+    def one(self, args: tuple[Any, ...], runtime: Runtime | None = None) -> RowT | None:
+        result: RowT | None = self.read(args, runtime, self.whole)
+        return result
+
+    def field(self, args: tuple[Any, ...], name: str, runtime: Runtime | None = None) -> Any:
+        """One column of the row (None: no such row, or NULL): one HMGET on a hit; a miss fills the whole row."""
+        return self.read(args, runtime, self._fields[name])
+
+
+def _from_bytes(type_name: str, scale: int | None) -> Convert:
+    """A stored field's bytes -> the column's value: ints and floats parse bytes as they are."""
+    if type_name == "str":
+        return bytes.decode
+    if type_name in ("int", "float"):
+        return int if type_name == "int" else float
+    if type_name == "bool":
+        return lambda v: v == b"1"
+    text = converter(type_name, scale)
+    return lambda v: text(v.decode())
+
+
+# ---------------------------------------------------------------- the write hook
+
+
+@dataclass(frozen=True, slots=True)
+class HashRefresh:
+    """A write that sets columns a ``store: hash`` read spec shows: its entries under ``tag`` get the new values.
+
+    ``fields`` pairs each hash field with the write parameter (by index) that
+    sets it. The build makes one only for an UPDATE whose WHERE binds the
+    tag's columns (so two writes of one tag lock the same rows and commit in
+    ticket order), setting plain projected columns the query uses nowhere else.
+    """
+
+    spec: str
+    version: str
+    tag: Template
+    fields: tuple[tuple[str, int], ...]
+
+    def tag_for(self, args: tuple[Any, ...]) -> str:
+        return fill(self.tag, args)
+
+
+def take_ticket(rt: Runtime, refresh: tuple[HashRefresh, ...]) -> int | None:
+    """In the write's transaction, after its statement (its rows locked): a number ordering it among writes of those rows."""
+    if not refresh:
+        return None
+    try:
+        return int(rt.cache.script(INCR, [SEQUENCE_KEY], []))
+    except Exception as e:  # noqa: BLE001 - no ticket: the entries are dropped instead
+        rt.cache.failed(e)
+        return None
+
+
+def refresh_in_place(rt: Runtime, refresh: tuple[HashRefresh, ...], args: tuple[Any, ...], tags: list[str], ticket: int | None) -> list[str]:
+    """After commit: refresh the hash entries under each refresh's tag; returns the tags still to drop.
+
+    Any failure leaves those tags in the list: the caller drops them (the
+    json path), so a failed refresh never leaves an old value behind.
+    """
+    if ticket is None:
+        return tags
+    remaining = list(tags)
+    for r in refresh:
+        tag = r.tag_for(args)
+        if tag not in remaining:
+            continue
+        pairs: list[Any] = []
+        for name, index in r.fields:
+            value = args[index]
+            if value is None:
+                break  # a NULL removes a field: drop the entry instead
+            pairs += [name, encode_field(value)]
+        else:
+            keys = [SEQUENCE_KEY, tag_key(tag), tag_marker_key(tag), generation_key(r.spec)]
+            try:
+                rt.cache.script(REFRESH_HASH, keys, [ticket, entry_prefix(r.spec, r.version), MARKER_MS, *pairs])
+            except Exception as e:  # noqa: BLE001 - the tag is dropped by the caller instead
+                log.warning("%s: refreshing %s in place failed (%s); dropping it", r.spec, tag, type(e).__name__)
+                continue
+            remaining.remove(tag)
+    return remaining
+
+
+class Refreshes:
+    """WriteQuery's hook for ``refresh=``: a ticket in the transaction, the refresh after the commit."""
+
+    def __init__(self, refresh: tuple[HashRefresh, ...]):
+        self.refresh = refresh
+
+    def begin(self, rt: Runtime, args: tuple[Any, ...], rows: list[Any], count: int) -> Refreshing | None:
+        return Refreshing(self.refresh, take_ticket(rt, self.refresh)) if count else None
+
+
+class Refreshing:
+    def __init__(self, refresh: tuple[HashRefresh, ...], ticket: int | None):
+        self.refresh, self.ticket = refresh, ticket
+
+    def rolled_back(self, rt: Runtime) -> None:
+        pass
+
+    def committed(self, rt: Runtime, args: tuple[Any, ...], tags: list[str]) -> list[str]:
+        return refresh_in_place(rt, self.refresh, args, tags, self.ticket)
+
+    def apply(self, rt: Runtime) -> None:
+        pass
+
+    def unsettled_keys(self) -> list[str]:
+        return []

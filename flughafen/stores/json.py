@@ -1,0 +1,175 @@
+"""``store: json`` (the default): the result as one string, an envelope msgspec decodes straight into rows.
+
+    GET fg:flight_search:<version>:flight:search:JFK:LAX:2024-12-15
+    [0, 3, 1734300000000, [{"flight_id": 671, ...}, ...]]
+
+The envelope is [generation, fill time ms, expiry ms, value]: the generation it was
+stored under (a hit counts only under the current one), and what XFetch needs for
+``stampede: early``. A hit is one ``MGET`` of the generation and the entry, no
+script. Only this kind offers a near cache (``cache: near:``), batch reads and
+early refreshes.
+"""
+
+from __future__ import annotations
+
+import time
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+import msgspec
+
+from flughafen import io_sync, protocol
+from flughafen.accessor import Accessor, runtime_of
+from flughafen.keys import Template
+from flughafen.protocol import MISSING, STALE, Call, Effect, View
+from flughafen.scripts import JSON
+from flughafen.spec import Col, Param, Trigger
+
+if TYPE_CHECKING:
+    from flughafen.runtime import Runtime
+
+RowT = TypeVar("RowT")
+NEAR_SIZE = 10_000
+_ENCODER = msgspec.json.Encoder()
+_monotonic = time.monotonic
+
+
+class JsonCodec:
+    scripts = JSON
+
+    def __init__(self, payload: Any):
+        self._decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(tuple[int, int, int, payload])
+
+    def hit_read(self, generation_key: str, key: str, view: View) -> Effect:
+        return Call("MGET", generation_key, key)
+
+    def open(self, entry: Any, gen: int | None) -> Any:
+        if entry is None:
+            return MISSING
+        try:
+            env = self._decoder.decode(entry)
+        except msgspec.DecodeError:
+            return MISSING
+        return env if gen is None or env[0] == gen else MISSING
+
+    def store_args(self, value: Any, gen: int, stamp: int, seen: Any, ttl_ms: int, delta_ms: int) -> list[Any]:
+        return [_ENCODER.encode((gen, delta_ms, int(time.time() * 1000) + ttl_ms, value))]
+
+    def refresh_early(self, opened: Any) -> bool:
+        return protocol.refresh_early(opened[1], opened[2])
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+class ReadQuery(Accessor[RowT]):
+    """A generated ``store: json`` accessor's query: ``many``, ``one`` or ``scalar`` by its ``returns``."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        version: str,
+        sql: dict[str, str],
+        params: tuple[Param, ...],
+        param_order: tuple[int, ...],
+        row: type[RowT],
+        columns: tuple[Col, ...],
+        returns: Literal["one", "many", "scalar"],
+        key: Template,
+        tags: tuple[Template, ...] = (),
+        ttl: int,
+        jitter: float = 0.0,
+        negative_ttl: int | None = None,
+        stampede: Literal["lock", "early", "none"] = "lock",
+        tables: tuple[str, ...] = (),
+        triggers: tuple[Trigger, ...] = (),
+        near: float | None = None,
+        near_size: int = NEAR_SIZE,
+    ) -> None:
+        super().__init__(
+            name=name,
+            version=version,
+            sql=sql,
+            params=params,
+            param_order=param_order,
+            row=row,
+            columns=columns,
+            returns=returns,
+            key=key,
+            tags=tags,
+            ttl=ttl,
+            jitter=jitter,
+            negative_ttl=negative_ttl,
+            stampede=stampede,
+            tables=tables,
+            triggers=triggers,
+        )
+        self.near = near  # seconds a local copy may be served (cache: near:), None: no near cache
+        self.near_size = near_size
+        row_type: Any = row
+        self.codec = JsonCodec(list[row_type] if returns == "many" else (row_type | None))
+        self.whole = View((), itemgetter(3), _same)
+
+    # ----------------------------------------------------------------- reads
+
+    def many(self, args: tuple[Any, ...], runtime: Runtime | None = None) -> list[RowT]:
+        result: list[RowT] = self._read(args, runtime)
+        return result
+
+    def one(self, args: tuple[Any, ...], runtime: Runtime | None = None) -> RowT | None:
+        result: RowT | None = self._read(args, runtime)
+        return result
+
+    def scalar(self, args: tuple[Any, ...], runtime: Runtime | None = None) -> Any:
+        row = self._read(args, runtime)
+        return None if row is None else getattr(row, self.columns[0].name)
+
+    def _read(self, args: tuple[Any, ...], runtime: Runtime | None) -> Any:
+        """The near cache's copy (``cache: near:``), else a read through Valkey."""
+        rt = runtime_of(runtime)
+        key = self.key(args)
+        cache = rt.cache
+        on_hit = None
+        if self.near is not None and cache.near_enabled and not cache.unsettled.any:
+            near = cache.near
+            store = near.stores.get(self.name)
+            if store is not None:
+                local = store.entries.get(key)
+                if local is not None and local[1] > _monotonic():
+                    if STALE.get():
+                        STALE.set(False)
+                    counters = rt.metrics.of(self.name)
+                    counters.hits += 1
+                    counters.near_hits += 1
+                    try:
+                        store.entries.move_to_end(key)  # least recently used goes first
+                    except KeyError:
+                        pass  # dropped by an invalidation meanwhile
+                    return list(local[0]) if store.copy else local[0]
+                epoch = near.epoch  # before the Valkey read: a change after it stops the local store
+
+                def on_hit(env: Any) -> None:
+                    near.put(store, key, env[3], env[2], epoch)
+
+            elif self.name not in near.wanted:
+                near.want(self.name, self.generation_key, self.near, self.near_size, self.returns == "many")
+        return io_sync.read(rt, self, args, key, self.whole, on_hit)
+
+    def many_batch(self, batch: list[tuple[Any, ...]], runtime: Runtime | None = None) -> list[list[RowT]]:
+        """Many parameter sets: one MGET for all, then the misses read one by one."""
+        rt = runtime_of(runtime)
+        keys = [self.key(args) for args in batch]
+        counters = rt.metrics.of(self.name)
+        found: list[Any] = [MISSING] * len(batch)
+        if keys and rt.cache.usable() and not rt.cache.unsettled.any:
+            found = io_sync.run(rt, self, protocol.batch(self, keys), counters)
+        out: list[list[RowT]] = []
+        for args, env in zip(batch, found):
+            if env is not MISSING:
+                counters.hits += 1
+                out.append(env[3])
+            else:
+                out.append(self._read(args, rt))
+        return out
