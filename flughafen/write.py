@@ -9,12 +9,12 @@ queues the parameters on a Valkey stream for ``flughafen-gen worker``.
 
 from __future__ import annotations
 
-import datetime
+import functools
 import logging
+import operator
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import msgspec
@@ -22,7 +22,8 @@ import msgspec
 from flughafen.accessor import runtime_of
 from flughafen.db import QueryError
 from flughafen.keys import RowField, Template, fill, generation_key
-from flughafen.spec import Param
+from flughafen.params import check_args, check_for
+from flughafen.spec import PYTHON_TYPES, Param
 from flughafen.stores import KINDS
 from flughafen.stores.bitmap import SetUpdate
 from flughafen.stores.hash import HashRefresh
@@ -36,16 +37,10 @@ log = logging.getLogger("flughafen")
 STREAM_PREFIX = "fg:writes:"
 GROUP = "flughafen-workers"
 APPLIED_TABLE = "flughafen_applied_writes"
-_TYPES: dict[str, Any] = {
-    "str": str,
-    "int": int,
-    "float": float,
-    "decimal": Decimal,
-    "bool": bool,
-    "date": datetime.date,
-    "datetime": datetime.datetime,
-    "time": datetime.time,
-}
+
+
+class InvalidWrite(ValueError):
+    """A queued write whose parameters do not decode, or fail their checks."""
 
 
 class InvalidationError(RuntimeError):
@@ -129,14 +124,26 @@ class WriteQuery:
             kind.write_hook(given[kind.write_param]) for kind in KINDS.values() if kind.write_hook is not None and kind.write_param and given[kind.write_param]
         )
         self.stream = STREAM_PREFIX + name
-        nullable = [(_TYPES[p.type] | None) if p.nullable else _TYPES[p.type] for p in params]
-        self._decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(tuple[tuple(nullable)])  # type: ignore[misc]
+        self._checks = tuple(check_for(name, p) for p in params)  # the reads' checks (params.py)
+        # The queue gives back each value with the type it was given: an int for a float or
+        # decimal parameter comes back an int, so the worker fills the same tags execute() would.
+        kinds = [functools.reduce(operator.or_, PYTHON_TYPES[p.type] + ((type(None),) if p.nullable else ())) for p in params]
+        self._decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(tuple[tuple(kinds)])  # type: ignore[misc]
         self._encoder = msgspec.json.Encoder()
+
+    def check(self, args: tuple[Any, ...]) -> None:
+        """The parameters checked as a read checks them: TypeError or ValueError naming the bad one."""
+        check_args(self.name, self._checks, args)
 
     # --------------------------------------------------------------- through
 
     def execute(self, args: tuple[Any, ...], runtime: Runtime | None = None) -> int:
-        """Run the write (or queue it, for write: behind). Returns the rows affected (0 when queued)."""
+        """Run the write (or queue it, for write: behind). Returns the rows affected (0 when queued).
+
+        The parameters are checked first: a bad one is a TypeError or ValueError, and neither
+        the database nor the queue is touched.
+        """
+        self.check(args)
         rt = runtime_of(runtime)
         if rt.cache.off:  # cache_url = "off": nothing cached to keep up to date, and no queue: applied now
             with rt.db.transaction() as cur:
@@ -215,4 +222,10 @@ class WriteQuery:
     # ---------------------------------------------------------------- behind
 
     def decode_args(self, data: bytes) -> tuple[Any, ...]:
-        return tuple(self._decoder.decode(data))
+        """A queued write's parameters, decoded and checked as execute() checks them; InvalidWrite if not."""
+        try:
+            args = tuple(self._decoder.decode(data))
+            self.check(args)
+        except (msgspec.DecodeError, TypeError, ValueError) as e:
+            raise InvalidWrite(f"{self.name}: a queued write's parameters are invalid: {e}") from e
+        return args
