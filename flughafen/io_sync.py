@@ -39,18 +39,7 @@ def read(rt: Runtime, q: Source, args: tuple[Any, ...], key: str, view: View, on
 
 def run(rt: Runtime, q: Source, steps: Steps, counters: Any) -> Any:
     """Runs ``steps`` to the end; returns what they return, raises what they raise."""
-    result: Any = None
-    try:
-        effect = next(steps)
-        while True:
-            try:
-                result = _perform(rt, q, effect, counters)
-            except BaseException as e:  # noqa: BLE001 - the step decides: fail open, release, re-raise
-                effect = steps.throw(e)
-                continue
-            effect = steps.send(result)
-    except StopIteration as done:
-        return done.value
+    return protocol.drive(steps, lambda effect: _perform(rt, q, effect, counters))
 
 
 def _perform(rt: Runtime, q: Source, effect: Effect, counters: Any) -> Any:

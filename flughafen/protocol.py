@@ -163,7 +163,23 @@ class Warn:
 
 
 Effect = Call | Pipe | Eval | Query | Fill | Release | Sleep | Warn
-Steps = Generator[Effect, Any, Any]
+Steps = Generator[Any, Any, Any]  # yields effects (these, and a write's: write.py), is sent their outcomes
+
+
+def drive(steps: Steps, perform: Callable[[Any], Any]) -> Any:
+    """Runs ``steps`` to the end with ``perform`` doing each effect; a failure is thrown back into them.
+    Returns what they return, raises what they raise. (io_async.drive is the same with awaits.)"""
+    try:
+        effect = next(steps)
+        while True:
+            try:
+                result = perform(effect)
+            except BaseException as e:  # noqa: BLE001 - the steps decide: fail open, release, re-raise
+                effect = steps.throw(e)
+                continue
+            effect = steps.send(result)
+    except StopIteration as done:
+        return done.value
 
 
 # ------------------------------------------------------------- what a read needs
