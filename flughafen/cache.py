@@ -382,7 +382,7 @@ class CacheState(Health):
         if type(effect) is Eval:
             return self._pooled(effect.script, effect.keys, effect.args)
         if type(effect) is Call:
-            return self.client.execute_command(*effect.args)
+            return self.client.execute_command(*effect.args)  # type: ignore[no-untyped-call]
         raise TypeError(f"not an effect of an invalidation: {effect!r}")
 
     def delete(self, *keys: str) -> None:

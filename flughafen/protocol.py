@@ -163,6 +163,34 @@ class Warn:
 
 
 Effect = Call | Pipe | Eval | Query | Fill | Release | Sleep | Warn
+
+
+# A write's effects (write.py), besides Call, Eval and Sleep: its database transaction.
+
+
+class Begin:
+    """Opens the write's transaction."""
+
+    __slots__ = ()
+
+
+class Statement:
+    """A statement in the open transaction (``sql`` per dialect); its outcome is (row count, rows if ``fetch``)."""
+
+    __slots__ = ("sql", "values", "fetch")
+
+    def __init__(self, sql: dict[str, str], values: list[Any], fetch: bool):
+        self.sql, self.values, self.fetch = sql, values, fetch
+
+
+class Commit:
+    __slots__ = ()
+
+
+class Rollback:
+    """Rolls the open transaction back (nothing, if it already ended)."""
+
+    __slots__ = ()
 Steps = Generator[Any, Any, Any]  # yields effects (these, and a write's: write.py), is sent their outcomes
 
 

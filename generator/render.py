@@ -2,7 +2,8 @@
 
 Each read spec becomes ``<name>.py`` (its store kind's accessor template,
 which extends accessor_base.py.jinja) and ``tests/test_<name>.py``; each
-write spec ``<name>.py`` (write.py.jinja). Templates are rendered with
+write spec ``<name>.py`` (write.py.jinja). Each module also has an async form,
+``aio/<name>.py``, from the template of the same name with ``aio_`` before it. Templates are rendered with
 ``StrictUndefined``: a misspelt template variable fails the build instead of
 rendering empty. format.py then runs black over the result.
 """
@@ -23,6 +24,8 @@ from generator.stores.base import py_tuple, tag_tuple
 
 # generator/templates links to the top-level templates/ folder; the wheel carries the files.
 TEMPLATES = Path(str(resources.files("generator") / "templates"))
+# The async form of a module (<package>/aio/<name>.py) is rendered from "aio_" + its sync template's name.
+ASYNC_PREFIX = "aio_"
 
 # Python annotation and hypothesis strategy per parameter / column type.
 ANNOTATION: dict[PyType, str] = {
@@ -265,11 +268,15 @@ def render(linked: Linked) -> dict[str, str]:
         context = read_context(q)
         files[f"{q.spec.name}.py"] = env.get_template(kind.template).render(context)
         files[f"tests/test_{q.spec.name}.py"] = env.get_template(kind.test_template).render(context)
+        files[f"aio/{q.spec.name}.py"] = env.get_template(ASYNC_PREFIX + kind.template).render(context)
     for w in linked.writes:
-        files[f"{w.write.spec.name}.py"] = env.get_template("write.py.jinja").render(write_context(w))
+        context = write_context(w)
+        files[f"{w.write.spec.name}.py"] = env.get_template("write.py.jinja").render(context)
+        files[f"aio/{w.write.spec.name}.py"] = env.get_template(ASYNC_PREFIX + "write.py.jinja").render(context)
     reads = [q.spec.name for q in linked.reads]
     writes = [w.write.spec.name for w in linked.writes]
     files["__init__.py"] = env.get_template("package_init.py.jinja").render(names=reads, writes=writes)
+    files["aio/__init__.py"] = env.get_template("aio_package_init.py.jinja").render(names=reads, writes=writes)
     files["tests/conftest.py"] = env.get_template("conftest.py.jinja").render()
     files["tests/__init__.py"] = ""
     files["py.typed"] = ""
