@@ -48,7 +48,7 @@ from flughafen.config import CacheUrl
 from flughafen.health import Health
 from flughafen.metrics import Counters
 from flughafen.near import NearCache
-from flughafen.protocol import Call, Eval, Steps
+from flughafen.protocol import Call, Eval, Steps, drive_async
 from flughafen.scripts import RELEASE, Script
 
 log = logging.getLogger("flughafen")
@@ -402,9 +402,7 @@ class AsyncCacheState(Health):
     # ------------------------------------------------------------ invalidation (invalidation.py's steps)
 
     async def _invalidating(self, steps: Steps) -> Any:
-        from flughafen.io_async import drive
-
-        return await drive(steps, self._perform)
+        return await drive_async(steps, self._perform)
 
     async def _perform(self, effect: Any) -> Any:
         if type(effect) is Eval:

@@ -36,19 +36,7 @@ class Source(Reader, Protocol):
         """The database's value for ``args``, and the rows its tags come from."""
 
 
-async def drive(steps: Steps, perform: Callable[[Any], Awaitable[Any]]) -> Any:
-    """protocol.drive with awaits: runs ``steps`` to the end, ``perform`` doing each effect."""
-    try:
-        effect = next(steps)
-        while True:
-            try:
-                result = await perform(effect)
-            except BaseException as e:  # noqa: BLE001 - the steps decide: fail open, release, re-raise
-                effect = steps.throw(e)
-                continue
-            effect = steps.send(result)
-    except StopIteration as done:
-        return done.value
+drive = protocol.drive_async  # runs steps, awaiting each effect's perform
 
 
 async def read(rt: AsyncRuntime, q: Source, args: tuple[Any, ...], key: str, view: View, on_hit: Callable[[Any], None] | None = None) -> Any:
