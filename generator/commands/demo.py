@@ -141,7 +141,11 @@ async def _measure_async(settings: Settings, modules: list[ModuleType], database
         for module in modules:
             twin = importlib.import_module(f"{settings.package}.aio.{module.__name__.rsplit('.', 1)[1]}")
             for example in module.EXAMPLES:
-                name, call = module.QUERY.name, (lambda e=dict(example): twin.top(**e, n=TOP_N, runtime=runtime) if hasattr(twin, "top") else twin.fetch(**e, runtime=runtime))
+                name = module.QUERY.name
+
+                def call(e: dict[str, object] = dict(example), twin: Any = twin) -> Any:
+                    return twin.top(**e, n=TOP_N, runtime=runtime) if hasattr(twin, "top") else twin.fetch(**e, runtime=runtime)
+
                 await twin.invalidate(**example, runtime=runtime)
                 before = runtime.metrics.snapshot().get(name, {})
                 start = time.perf_counter()
