@@ -78,7 +78,8 @@ def _read(q: Any, args: tuple[Any, ...], rt: Runtime) -> Any:
 
 def _racing(monkeypatch: pytest.MonkeyPatch, q: Any, invalidation: Any, then_sleep: float = 0.0) -> None:
     """q's database read runs ``invalidation`` once it has read (a write landing mid-query), then takes ``then_sleep`` more."""
-    real = q.query_database
+    target = "rows_from_database" if isinstance(q, BitmapQuery) else "query_database"  # what a fill's query calls
+    real = getattr(q, target)
 
     def racing(args: tuple[Any, ...], rt: Runtime) -> Any:
         result = real(args, rt)
@@ -86,17 +87,7 @@ def _racing(monkeypatch: pytest.MonkeyPatch, q: Any, invalidation: Any, then_sle
         time.sleep(then_sleep)
         return result
 
-    monkeypatch.setattr(q, "query_database", racing)
-    if isinstance(q, BitmapQuery):
-        real_rows = q.rows_from_database
-
-        def racing_rows(args: tuple[Any, ...], rt: Runtime) -> Any:
-            rows = real_rows(args, rt)
-            invalidation(rt)
-            time.sleep(then_sleep)
-            return rows
-
-        monkeypatch.setattr(q, "rows_from_database", racing_rows)
+    monkeypatch.setattr(q, target, racing)
 
 
 CASES = {
