@@ -132,6 +132,13 @@ def run_demo(database_url: str | None = None, cache_url: str | None = None, sett
     return 0
 
 
+def _async_call(twin: ModuleType, example: dict[str, object], runtime: Any) -> Callable[[], Any]:
+    """``_call``'s call through the async twin of a module."""
+    if hasattr(twin, "top"):
+        return lambda: twin.top(**example, n=TOP_N, runtime=runtime)
+    return lambda: twin.fetch(**example, runtime=runtime)
+
+
 async def _measure_async(settings: Settings, modules: list[ModuleType], database_url: str, cache_url: str) -> list[DemoRow]:
     """Each example cold (a miss) and warm (WARM_CALLS hits gathered at once: time per call) through ``<package>.aio``."""
     from flughafen.aio import AsyncRuntime
@@ -141,11 +148,7 @@ async def _measure_async(settings: Settings, modules: list[ModuleType], database
         for module in modules:
             twin = importlib.import_module(f"{settings.package}.aio.{module.__name__.rsplit('.', 1)[1]}")
             for example in module.EXAMPLES:
-                name = module.QUERY.name
-
-                def call(e: dict[str, object] = dict(example), twin: Any = twin) -> Any:
-                    return twin.top(**e, n=TOP_N, runtime=runtime) if hasattr(twin, "top") else twin.fetch(**e, runtime=runtime)
-
+                name, call = module.QUERY.name, _async_call(twin, dict(example), runtime)
                 await twin.invalidate(**example, runtime=runtime)
                 before = runtime.metrics.snapshot().get(name, {})
                 start = time.perf_counter()
