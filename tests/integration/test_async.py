@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
 import valkey
 
 import generated
@@ -30,7 +29,15 @@ DAY = datetime.date(2024, 12, 15)
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest_asyncio.fixture
+pytestmark = pytest.mark.anyio  # anyio's pytest plugin, on asyncio (below)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
 async def art(db_url: str, valkey_server: object) -> AsyncIterator[AsyncRuntime]:
     client = valkey.Valkey(**server_kwargs(valkey_server))  # type: ignore[arg-type]
     client.flushall()
@@ -43,7 +50,6 @@ def _sync(db_url: str, valkey_server: object) -> Runtime:
     return Runtime.from_config(database_url=db_url, cache_url=cache_url(valkey_server), project_dir=ROOT, near_cache=False)
 
 
-@pytest.mark.asyncio
 async def test_every_seed_spec_s_examples_read_alike_sync_and_async(art: AsyncRuntime, db_url: str, valkey_server: object) -> None:
     with _sync(db_url, valkey_server) as rt:
         for name in generated.__all__:
@@ -60,7 +66,6 @@ async def test_every_seed_spec_s_examples_read_alike_sync_and_async(art: AsyncRu
     assert art.metrics.of("flight_search").hits >= 2
 
 
-@pytest.mark.asyncio
 async def test_the_store_readers_answer_alike_sync_and_async(art: AsyncRuntime, db_url: str, valkey_server: object) -> None:
     from generated import airport_by_iata as s_airport
     from generated import hub_route_counts as s_hub
@@ -80,7 +85,6 @@ async def test_the_store_readers_answer_alike_sync_and_async(art: AsyncRuntime, 
         assert await flight_search.QUERY.warm_batch_async(batch, art) == 0  # all there already
 
 
-@pytest.mark.asyncio
 async def test_200_cold_callers_make_one_query_and_wait_with_awaits(art: AsyncRuntime, monkeypatch: pytest.MonkeyPatch) -> None:
     q = flight_search.QUERY
     real = q.fresh_async
@@ -108,7 +112,6 @@ async def test_200_cold_callers_make_one_query_and_wait_with_awaits(art: AsyncRu
     assert ticks >= 40, f"the loop ran {ticks} times in 0.2 s of waiting: something blocked it"
 
 
-@pytest.mark.asyncio
 async def test_a_cancelled_filler_releases_its_lock_and_cancelled_waiters_leave_none(art: AsyncRuntime, monkeypatch: pytest.MonkeyPatch, valkey_server: object) -> None:
     q = flight_search.QUERY
     started = asyncio.Event()
@@ -137,7 +140,6 @@ async def test_a_cancelled_filler_releases_its_lock_and_cancelled_waiters_leave_
     client.close()
 
 
-@pytest.mark.asyncio
 async def test_the_stale_flag_is_per_task(db_url: str, valkey_server: object) -> None:
     cache = cache_url(valkey_server)
     async with AsyncRuntime.from_config(database_url=db_url, cache_url=cache, project_dir=ROOT, stale_if_error=600, near_cache=False) as up:
@@ -169,7 +171,6 @@ async def test_the_stale_flag_is_per_task(db_url: str, valkey_server: object) ->
     assert idle is False
 
 
-@pytest.mark.asyncio
 async def test_gathered_reads_share_one_connection(art: AsyncRuntime, valkey_server: object) -> None:
     await flight_search.fetch(origin="JFK", destination="LAX", day=DAY, runtime=art)
     client = valkey.Valkey(**server_kwargs(valkey_server))  # type: ignore[arg-type]
@@ -180,7 +181,6 @@ async def test_gathered_reads_share_one_connection(art: AsyncRuntime, valkey_ser
     client.close()
 
 
-@pytest.mark.asyncio
 async def test_async_writes_keep_stores_and_tags_up_to_date(art: AsyncRuntime, db_url: str, valkey_server: object) -> None:
     from generated import seat_availability
 
@@ -212,7 +212,6 @@ async def test_async_writes_keep_stores_and_tags_up_to_date(art: AsyncRuntime, d
     assert await flight_search.fetch(origin="JFK", destination="LAX", day=DAY, runtime=art) == searched
 
 
-@pytest.mark.asyncio
 async def test_a_write_behind_is_queued_on_its_stream(art: AsyncRuntime, valkey_server: object) -> None:
     from generated.aio import reprice_booking
 
@@ -223,7 +222,6 @@ async def test_a_write_behind_is_queued_on_its_stream(art: AsyncRuntime, valkey_
     client.close()
 
 
-@pytest.mark.asyncio
 async def test_reads_answer_from_the_database_while_valkey_is_killed_under_load(db_url: str) -> None:
     server = start_server()
     url = f"valkey://127.0.0.1:{server.port}/0"
@@ -289,7 +287,6 @@ class Proxy:
         await self.server.wait_closed()
 
 
-@pytest.mark.asyncio
 @pytest.mark.parametrize("dialect", ["mysql", "postgres"], indirect=True)  # a server, whose connections can be cut
 async def test_stale_copies_are_served_while_the_database_is_unreachable_under_load(dialect: str, db_url: str, valkey_server: object) -> None:
     from flughafen.config import parse_database_url
