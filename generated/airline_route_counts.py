@@ -81,7 +81,7 @@ LIMIT ?""",
 
 QUERY: Final = ReadQuery(
     name="airline_route_counts",
-    version="696ea0853692",
+    version="b264abd3073c",
     sql=SQL,
     params=(Param("top", "int"),),
     param_order=(0,),

@@ -90,7 +90,7 @@ LIMIT 1""",
 
 QUERY: Final = HashQuery(
     name="airport_by_iata",
-    version="93d646d494d1",
+    version="6849c7ce82a3",
     sql=SQL,
     params=(Param("iata", "str", pattern="^[A-Z]{3}$"),),
     param_order=(0,),

@@ -73,7 +73,7 @@ ORDER BY
 
 QUERY: Final = ReadQuery(
     name="airports_in_country",
-    version="87cd89f14082",
+    version="f7f98028689d",
     sql=SQL,
     params=(Param("country", "str", pattern="^[A-Z][A-Z .,'()-]{1,49}$"),),
     param_order=(0,),

@@ -62,13 +62,13 @@ WRITE: Final = WriteQuery(
     generations=(),
     scores=(
         ScoreMove(
-            "popular_flights", "a68cd57a1bc1", key="popular:flights", member=0, by=1.0
+            "popular_flights", "055ce14a1819", key="popular:flights", member=0, by=1.0
         ),
     ),
     sets=(
         SetUpdate(
             name="seat_map",
-            version="28009a5ff425",
+            version="4075d392ec19",
             key=("flight:", 0, ":seatmap"),
             args=(0,),
             arg_types=("int",),
@@ -78,7 +78,7 @@ WRITE: Final = WriteQuery(
             counters=(
                 Counter(
                     name="seat_availability",
-                    version="feb9b4fabd3b",
+                    version="0a26f56209ba",
                     key=("flight:", 0, ":seats"),
                     fields=(("available", -1), ("booked", 1)),
                 ),

@@ -55,7 +55,7 @@ ORDER BY
 
 QUERY: Final = ReadQuery(
     name="booked_seats",
-    version="56516b433186",
+    version="69a51e8d80df",
     sql=SQL,
     params=(Param("flight_id", "int"),),
     param_order=(0,),

@@ -75,7 +75,7 @@ WHERE
     scores=(
         ScoreMove(
             "popular_flights",
-            "a68cd57a1bc1",
+            "055ce14a1819",
             key="popular:flights",
             member=row_field("flight_id"),
             by=-1.0,
@@ -84,7 +84,7 @@ WHERE
     sets=(
         SetUpdate(
             name="seat_map",
-            version="28009a5ff425",
+            version="4075d392ec19",
             key=("flight:", 0, ":seatmap"),
             args=(row_field("flight_id"),),
             arg_types=("int",),
@@ -94,7 +94,7 @@ WHERE
             counters=(
                 Counter(
                     name="seat_availability",
-                    version="feb9b4fabd3b",
+                    version="0a26f56209ba",
                     key=("flight:", 0, ":seats"),
                     fields=(("available", -1), ("booked", 1)),
                 ),

@@ -63,7 +63,7 @@ GROUP BY
 
 QUERY: Final = ReadQuery(
     name="country_airport_stats",
-    version="1d413c8d1466",
+    version="f9a6c4c8ec45",
     sql=SQL,
     params=(Param("country", "str", pattern="^[A-Z][A-Z .,'()-]{1,49}$"),),
     param_order=(0,),

@@ -126,7 +126,7 @@ ORDER BY
 
 QUERY: Final = ReadQuery(
     name="flight_search",
-    version="deb9033db9a0",
+    version="1c559ef4c009",
     sql=SQL,
     params=(
         Param("origin", "str", pattern="^[A-Z]{3}$"),

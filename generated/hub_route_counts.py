@@ -74,7 +74,7 @@ ORDER BY
 
 QUERY: Final = ZsetQuery(
     name="hub_route_counts",
-    version="abce8f3045fe",
+    version="135a8d6e0892",
     sql=SQL,
     params=(),
     param_order=(),

@@ -131,7 +131,7 @@ LIMIT 10""",
 
 QUERY: Final = ReadQuery(
     name="passenger_last_flights",
-    version="fccf17482fd9",
+    version="f2f818adcce9",
     sql=SQL,
     params=(Param("passenger_id", "int"),),
     param_order=(0,),

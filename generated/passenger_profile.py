@@ -115,7 +115,7 @@ GROUP BY
 
 QUERY: Final = ReadQuery(
     name="passenger_profile",
-    version="67c0354d7e16",
+    version="acc0f121b795",
     sql=SQL,
     params=(Param("passenger_id", "int"),),
     param_order=(0,),

@@ -58,7 +58,7 @@ ORDER BY
 
 QUERY: Final = ZsetQuery(
     name="popular_flights",
-    version="a68cd57a1bc1",
+    version="055ce14a1819",
     sql=SQL,
     params=(),
     param_order=(),

@@ -51,7 +51,7 @@ WRITE: Final = WriteQuery(
     refresh=(
         HashRefresh(
             "airport_by_iata",
-            "93d646d494d1",
+            "6849c7ce82a3",
             tag=("airport:", 0),
             fields=(("name", 1),),
         ),

@@ -120,7 +120,7 @@ ORDER BY
 
 QUERY: Final = ReadQuery(
     name="round_trip",
-    version="541c8956b59c",
+    version="7c453f57ce9d",
     sql=SQL,
     params=(
         Param("origin", "str", pattern="^[A-Z]{3}$"),

@@ -85,7 +85,7 @@ GROUP BY
 
 QUERY: Final = ReadQuery(
     name="seat_availability",
-    version="feb9b4fabd3b",
+    version="0a26f56209ba",
     sql=SQL,
     params=(Param("flight_id", "int"),),
     param_order=(0,),

@@ -48,7 +48,7 @@ WHERE
 
 QUERY: Final = BitmapQuery[Row, str](
     name="seat_map",
-    version="28009a5ff425",
+    version="4075d392ec19",
     sql=SQL,
     params=(Param("flight_id", "int"),),
     param_order=(0,),

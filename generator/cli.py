@@ -18,12 +18,8 @@ from flughafen.config import ConfigError
 from flughafen.extras import MissingExtra, require
 from flughafen.settings import load_settings
 from generator.accessors import NotBuilt
+from generator.commands import EXIT_ENVIRONMENT, EXIT_ERRORS, EXIT_OK, print_diagnostics
 from generator.diagnostics import SpecError
-
-EXIT_OK = 0
-EXIT_STALE = 1
-EXIT_ERRORS = 2
-EXIT_ENVIRONMENT = 3
 
 DESCRIPTION = "Declarative query-to-cache code generator: YAML specs in, typed cached accessors out."
 EPILOG = """exit codes:
@@ -36,76 +32,28 @@ configuration: [tool.flughafen] in pyproject.toml, or flughafen.toml; FLUGHAFEN_
 and FLUGHAFEN_CACHE_URL override it."""
 
 
-def _print_errors(err: SpecError) -> None:
-    sources: dict[str, str | None] = {}
-    for d in err.diagnostics:
-        if d.span.path not in sources:
-            try:
-                sources[d.span.path] = Path(d.span.path).read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError):
-                sources[d.span.path] = None
-        print(d.render(sources[d.span.path]), file=sys.stderr)
-    n = len(err.diagnostics)
-    print(f"{n} error{'s' if n != 1 else ''}; nothing was written", file=sys.stderr)
-
-
 def _build_tools(command: str) -> None:
     """The build's own packages, or one line naming the extra that installs them (MissingExtra)."""
     for module in ("jinja2", "sqlglot", "yaml", "black"):
         require(module, f"flughafen-gen {command}")
 
 
-def cmd_build(args: argparse.Namespace) -> int:
-    _build_tools("build")
-    from generator.pipeline import build, display
-    from generator.write import OutputFolderError, check_output_folder, stale, with_marker, write_tree
-
-    settings = load_settings()
-    specs_dir = Path(args.specs) if args.specs else Path(display(settings.specs))
-    out_dir = Path(args.out) if args.out else Path(display(settings.out))
-    # A specs folder named on the command line brings its own schema.sql; the configured one, the configured schema.
-    schema = Path(args.schema) if args.schema else (settings.schema if not args.specs else None)
-    if not specs_dir.is_dir():
-        print(f"error: {display(specs_dir)}: no such directory of specs", file=sys.stderr)
-        return EXIT_ERRORS
-    if not args.check:
-        try:
-            check_output_folder(out_dir, keep=[specs_dir] + ([schema] if schema else []))
-        except OutputFolderError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return EXIT_ERRORS
-    files = with_marker(build(specs_dir, schema))
-    if args.check:
-        wrong = stale(files, out_dir)
-        for path in wrong:
-            print(f"stale: {display(out_dir / path)}")
-        if wrong:
-            again = "flughafen-gen build" + (f" {args.specs}" if args.specs else "")
-            print(f"{len(wrong)} file(s) out of date; run: {again}", file=sys.stderr)
-            return EXIT_STALE
-        return EXIT_OK
-    changed = write_tree(files, out_dir)
-    modules = sum(1 for p in files if p.endswith(".py") and "/" not in p and p != "__init__.py")
-    state = "written" if changed else "unchanged"
-    print(f"{modules} accessor module(s) in {display(out_dir)}/ ({state})")
-    return EXIT_OK
-
-
 def _specs(args: argparse.Namespace) -> Path:
     return Path(args.specs) if args.specs else load_settings().specs
 
 
+def cmd_build(args: argparse.Namespace) -> int:
+    _build_tools("build")
+    from generator.commands.build import main_build
+
+    return main_build(args.specs, args.out, args.schema, args.check)
+
+
 def cmd_show(args: argparse.Namespace) -> int:
     _build_tools("show")
-    from generator.pipeline import compile_specs
+    from generator.commands.show import show
 
-    specs_dir = _specs(args)
-    for q in compile_specs(specs_dir):
-        if q.spec.name == args.name:
-            print(q.sql[args.dialect])
-            return EXIT_OK
-    print(f"error: no spec named {args.name!r} in {specs_dir}", file=sys.stderr)
-    return EXIT_ERRORS
+    return show(args.name, args.dialect, _specs(args))
 
 
 def cmd_db(args: argparse.Namespace, rest: list[str]) -> int:
@@ -123,35 +71,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     _build_tools("check")
-    from generator.commands.check import check
-    from generator.pipeline import load_project
+    from generator.commands.check import main_check
 
-    catalog, queries = load_project(_specs(args))
-    found = check(queries, catalog)
-    sources: dict[str, str] = {}
-    for d in found:
-        if d.span.path not in sources:
-            sources[d.span.path] = Path(d.span.path).read_text(encoding="utf-8") if Path(d.span.path).is_file() else ""
-        print(d.render(sources[d.span.path] or None))
-    print(f"{len(found)} warning(s) in {len(queries)} spec(s)", file=sys.stderr)
-    return EXIT_STALE if found else EXIT_OK
+    return main_check(_specs(args))
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
     _build_tools("verify")
-    from generator.dataset.load import is_loaded, load
-    from generator.commands.verify import main_verify
+    from generator.commands.verify import run_verify
 
-    urls = args.databases or [
-        "mysql://root@127.0.0.1:3306/flughafen",
-        "postgresql://postgres@127.0.0.1:5432/flughafen",
-        "sqlite:///.flughafen/flughafen.sqlite3",
-    ]
-    if args.load:
-        for url in urls:
-            if not is_loaded(url, args.load):
-                load(url, args.load)
-    return main_verify(urls, _specs(args))
+    return run_verify(args.databases, args.load, _specs(args))
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
@@ -184,13 +113,9 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 
 def cmd_warm(args: argparse.Namespace) -> int:
-    from generator.commands.warm import WarmInputError, warm
+    from generator.commands.warm import main_warm
 
-    try:
-        return warm(args.name, args.params, args.from_query, args.database, args.cache, load_settings())
-    except WarmInputError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return EXIT_ERRORS
+    return main_warm(args.name, args.params, args.from_query, args.database, args.cache, load_settings())
 
 
 def parser() -> argparse.ArgumentParser:
@@ -306,7 +231,9 @@ def _guarded(run: Callable[[], int], debug: bool = False) -> int:
     try:
         return run()
     except SpecError as err:
-        _print_errors(err)
+        print_diagnostics(err.diagnostics)
+        n = len(err.diagnostics)
+        print(f"{n} error{'s' if n != 1 else ''}; nothing was written", file=sys.stderr)
         return EXIT_ERRORS
     except (ConfigError, MissingExtra, NotBuilt) as err:  # the message says what to do
         if debug:

@@ -95,7 +95,7 @@ CODES: dict[str, str] = {
     "FG071": "trigger needs a value the write does not bind",
     "FG080": "schema.sql cannot be read",
     "FG094": "the store does not fit `returns`, `stampede` or `near` (hash: returns one; zset: returns many; early, near and near_size: json only)",
-    "FG095": "zset member or score names no result column, both name the same one, or the member has a parameter's name",
+    "FG095": "zset member or score names no result column, both name the same one, or the member has a parameter's or a reserved name",
     "FG096": "a zset column cannot be stored: a nullable member, a score that is not a non-null int or float, or other columns",
     "FG097": "a `moves:` trigger on a spec that is not a zset, or one that cannot move this ranking, or a write that does not bind or look up its column",
     "FG100": "store: bitmap member is not a result column of the right type",

@@ -69,13 +69,17 @@ class Linked:
     writes: tuple[WriteLink, ...]
 
 
-def link(queries: Sequence[CompiledQuery]) -> Linked:
-    """Join every write to the reads it reaches; raise one SpecError with every problem (FG071, FG106, the kinds')."""
+def link(queries: Sequence[CompiledQuery], absent: frozenset[str] = frozenset()) -> Linked:
+    """Join every write to the reads it reaches; raise one SpecError with every problem (FG071, FG106, the kinds').
+
+    ``absent``: specs that exist but failed an earlier stage (reported there); a
+    reference to one is not reported again.
+    """
     ordered = sorted(queries, key=lambda q: q.spec.name)
     reads = [q for q in ordered if q.spec.kind == "read"]
     problems: list[Diagnostic] = []
     for kind in STORES.values():
-        problems += kind.check_reads(reads)
+        problems += kind.check_reads(reads, absent)
     writes = []
     for w in (q for q in ordered if q.spec.kind == "write"):
         by_kind = {name: kind.plan_write(w, reads) for name, kind in STORES.items()}

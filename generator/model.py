@@ -39,10 +39,6 @@ Kind = Literal["read", "write"]
 WriteMode = Literal["through", "behind"]
 Statement = Literal["select", "insert", "update", "delete"]
 
-# Names a spec or parameter may not take: they would shadow generated code.
-RESERVED_NAMES = frozenset({"runtime", "tests", "conftest", "key", "fetch", "invalidate", "invalidate_all", "query"})
-
-
 # ---------------------------------------------------------------- templates
 
 

@@ -6,10 +6,20 @@ write spec ``<name>.py`` (write.py.jinja). Each module also has an async form,
 ``aio/<name>.py``, from the template of the same name with ``aio_`` before it. Templates are rendered with
 ``StrictUndefined``: a misspelt template variable fails the build instead of
 rendering empty. format.py then runs black over the result.
+
+A spec is untrusted text, and none of it may become code. So every ``{{ }}``
+of a template is either code the build wrote itself, a ``Code`` (a literal
+made by ``repr()``, a name ``name_problem`` accepts, or an expression of
+such parts), or passes a filter for where it stands: ``|py`` makes a Python
+literal of a value, ``|doc`` text for inside a docstring, ``|pysql`` the
+SQL held per dialect. Anything else (a plain ``str`` from a spec, the
+schema or a file name) stops the build (``finalize``), so a template that
+forgets a filter fails on its first spec instead of pasting text into code.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -17,10 +27,11 @@ from types import SimpleNamespace
 
 import jinja2
 
+from generator.code import Code, UnescapedText, doc, keywords, literal, name, py_tuple
 from generator.link import Linked, WriteLink
 from generator.model import CacheSpec, CompiledQuery, Field, FromRow, Literal_, Param, PyType, Template
 from generator.stores import STORES, kind_of
-from generator.stores.base import py_tuple, tag_tuple
+from generator.stores.base import tag_tuple
 
 # generator/templates links to the top-level templates/ folder; the wheel carries the files.
 TEMPLATES = Path(str(resources.files("generator") / "templates"))
@@ -28,77 +39,82 @@ TEMPLATES = Path(str(resources.files("generator") / "templates"))
 ASYNC_PREFIX = "aio_"
 
 # Python annotation and hypothesis strategy per parameter / column type.
-ANNOTATION: dict[PyType, str] = {
-    "str": "str",
-    "int": "int",
-    "float": "float",
-    "decimal": "Decimal",
-    "bool": "bool",
-    "date": "datetime.date",
-    "datetime": "datetime.datetime",
-    "time": "datetime.time",
+ANNOTATION: dict[PyType, Code] = {
+    "str": Code("str"),
+    "int": Code("int"),
+    "float": Code("float"),
+    "decimal": Code("Decimal"),
+    "bool": Code("bool"),
+    "date": Code("datetime.date"),
+    "datetime": Code("datetime.datetime"),
+    "time": Code("datetime.time"),
 }
-STRATEGY: dict[PyType, str] = {
-    "str": "st.text()",
-    "int": "st.integers()",
-    "float": "st.floats(allow_nan=False)",
-    "decimal": "st.decimals(allow_nan=False, allow_infinity=False)",
-    "bool": "st.booleans()",
-    "date": "st.dates()",
-    "datetime": "st.datetimes()",
-    "time": "st.times()",
+STRATEGY: dict[PyType, Code] = {
+    "str": Code("st.text()"),
+    "int": Code("st.integers()"),
+    "float": Code("st.floats(allow_nan=False)"),
+    "decimal": Code("st.decimals(allow_nan=False, allow_infinity=False)"),
+    "bool": Code("st.booleans()"),
+    "date": Code("st.dates()"),
+    "datetime": Code("st.datetimes()"),
+    "time": Code("st.times()"),
 }
 
 
 @dataclass(frozen=True, slots=True)
 class ParamView:
-    name: str
-    annotation: str
-    strategy: str
-    ctor: str  # Param(...) expression for the QUERY constant
+    name: Code
+    annotation: Code
+    strategy: Code
+    ctor: Code  # Param(...) expression for the QUERY constant
+
+    @property
+    def declaration(self) -> Code:
+        """``origin: str``, for a parameter list."""
+        return Code(f"{self.name}: {self.annotation}")
 
 
 @dataclass(frozen=True, slots=True)
 class ColumnView:
-    name: str
-    annotation: str
-    ctor: str  # Col(...) expression
+    name: Code
+    annotation: Code
+    ctor: Code  # Col(...) expression
     nullable: bool = False
 
     @property
-    def annotation_or_none(self) -> str:
-        return self.annotation if self.nullable else f"{self.annotation} | None"
+    def annotation_or_none(self) -> Code:
+        return self.annotation if self.nullable else Code(f"{self.annotation} | None")
 
 
-def _annotation(t: PyType, nullable: bool) -> str:
+def annotation(t: PyType, nullable: bool) -> Code:
     base = ANNOTATION[t]
-    return f"{base} | None" if nullable else base
+    return Code(f"{base} | None") if nullable else base
 
 
 def _param_view(p: Param) -> ParamView:
-    args = [repr(p.name), repr(p.type)]
+    args = [literal(p.name), literal(p.type)]
     if p.pattern is not None:
-        args.append(f"pattern={p.pattern!r}")
+        args.append(Code(f"pattern={literal(p.pattern)}"))
     if p.nullable:
-        args.append("nullable=True")
-    strategy = f"st.from_regex({p.pattern!r}, fullmatch=True)" if p.pattern is not None else STRATEGY[p.type]
+        args.append(Code("nullable=True"))
+    strategy = Code(f"st.from_regex({literal(p.pattern)}, fullmatch=True)") if p.pattern is not None else STRATEGY[p.type]
     if p.nullable:
-        strategy = f"st.none() | {strategy}"
-    return ParamView(p.name, _annotation(p.type, p.nullable), strategy, f"Param({', '.join(args)})")
+        strategy = Code(f"st.none() | {strategy}")
+    return ParamView(name(p.name, "parameter"), annotation(p.type, p.nullable), strategy, Code(f"Param({', '.join(args)})"))
 
 
-def _template_tuple(t: Template, params: tuple[Param, ...]) -> str:
+def _template_tuple(t: Template, params: tuple[Param, ...]) -> Code:
     """``"route:{origin}:{row.flight_id}"`` -> ``("route:", 0, ":", row_field("flight_id"))``."""
     index = {p.name: i for i, p in enumerate(params)}
-    parts: list[str] = []
+    parts: list[Code] = []
     for part in t.parts:
         if isinstance(part, Literal_):
-            parts.append(repr(part.text))
+            parts.append(literal(part.text))
         elif isinstance(part, Field):
             if part.source == "param":
-                parts.append(str(index[part.name]))
+                parts.append(literal(index[part.name]))
             else:
-                parts.append(f"row_field({part.name!r})")
+                parts.append(Code(f"row_field({literal(part.name)})"))
     return py_tuple(parts)
 
 
@@ -110,44 +126,45 @@ def read_context(q: CompiledQuery) -> dict[str, object]:
     params = [_param_view(p) for p in spec.params]
     columns = []
     for c in q.columns:
-        args = [repr(c.name), repr(c.type)]
+        args = [literal(c.name), literal(c.type)]
         if c.nullable:
-            args.append("nullable=True")
+            args.append(Code("nullable=True"))
         if c.scale is not None:
-            args.append(f"scale={c.scale}")
-        columns.append(ColumnView(c.name, _annotation(c.type, c.nullable), f"Col({', '.join(args)})", c.nullable))
+            args.append(Code(f"scale={literal(c.scale)}"))
+        columns.append(ColumnView(name(c.name, "column"), annotation(c.type, c.nullable), Code(f"Col({', '.join(args)})"), c.nullable))
     index = {p.name: i for i, p in enumerate(spec.params)}
     triggers = []
     for trig in spec.invalidate:
-        args = [repr(trig.table)]
+        args = [literal(trig.table)]
         if trig.tags:
-            args.append("tags=" + py_tuple([_template_tuple(t, spec.params) for t in trig.tags]))
+            args.append(Code("tags=" + py_tuple([_template_tuple(t, spec.params) for t in trig.tags])))
         if trig.all:
-            args.append("all=True")
-        triggers.append(f"Trigger({', '.join(args)})")
+            args.append(Code("all=True"))
+        triggers.append(Code(f"Trigger({', '.join(args)})"))
     if spec.returns == "scalar":
-        only = q.columns[0]
-        result_annotation = _annotation(only.type, True)
+        result_annotation = annotation(q.columns[0].type, True)
     elif spec.returns == "one":
-        result_annotation = "Row | None"
+        result_annotation = Code("Row | None")
     else:
-        result_annotation = "list[Row]"
+        result_annotation = Code("list[Row]")
     types_used = {p.type for p in spec.params} | {c.type for c in q.columns}
+    examples = [dict(example) for example in spec.examples]
     common: dict[str, object] = {
         "spec": spec,
         "q": q,
+        "module": name(spec.name, "spec"),
         "summary": spec.summary.strip() or f"The {spec.name} query.",
         "source_path": spec.path,
         "params": params,
         "columns": columns,
-        "signature": ", ".join(["*", *(f"{p.name}: {p.annotation}" for p in params)]) if params else "",
-        "signature_rt": ", ".join(["*", *(f"{p.name}: {p.annotation}" for p in params), "runtime: Runtime | None = None"]),
-        "args": py_tuple([p.name for p in spec.params]),
-        "param_order": py_tuple([str(index[name]) for name in q.param_order]),
+        "signature": keywords([p.declaration for p in params]),
+        "signature_rt": keywords([p.declaration for p in params], runtime=True),
+        "args": py_tuple([p.name for p in params]),
+        "param_order": py_tuple([literal(index[n]) for n in q.param_order]),
         "key": _template_tuple(cache.key, spec.params),
         "tags": py_tuple([_template_tuple(t, spec.params) for t in cache.tags]),
         "triggers": py_tuple(triggers),
-        "tables": py_tuple([repr(t) for t in q.tables]),
+        "tables": py_tuple([literal(t) for t in q.tables]),
         "sql": [(d, q.sql[d]) for d in sorted(q.sql)],
         "cache": _cache_view(cache),
         "result_annotation": result_annotation,
@@ -156,20 +173,20 @@ def read_context(q: CompiledQuery) -> dict[str, object]:
         "uses_row_field": any(
             isinstance(p, Field) and p.source != "param" for t in (*cache.tags, *(t for trig in spec.invalidate for t in trig.tags)) for p in t.parts
         ),
-        "examples": [dict(example) for example in spec.examples],
-        "values_annotation": "tuple[" + (", ".join(p.annotation for p in params) or "()") + "]",
-        "strategies": ", ".join(p.strategy for p in params),
-        "example_tuples": [py_tuple([repr(dict(e)[p.name]) for p in params]) for e in spec.examples],
-        "example_dicts": ["{" + ", ".join(f"{p.name!r}: {dict(e)[p.name]!r}" for p in params) + "}" for e in spec.examples],
-        "from_values": ", ".join(f"{p.name}=v[{i}]" for i, p in enumerate(params)),
+        "examples": examples,
+        "values_annotation": Code("tuple[" + (", ".join(p.annotation for p in params) or "()") + "]"),
+        "strategies": Code(", ".join(p.strategy for p in params)),
+        "example_tuples": [py_tuple([literal(e[p.name]) for p in params]) for e in examples],
+        "example_dicts": [literal({p.name: e[p.name] for p in params}) for e in examples],
+        "from_values": Code(", ".join(f"{p.name}=v[{i}]" for i, p in enumerate(params))),
     }
-    return {**common, **kind_of(cache.store).context(q, common)}
+    return {**common, **kind_of(cache.store).context(q, common, [p.declaration for p in params])}
 
 
 def _cache_view(cache: CacheSpec) -> SimpleNamespace:
-    """The cache: section as templates read it: the common fields and the store kind's own (``cache.member``)."""
-    common = {name: getattr(cache, name) for name in CacheSpec.__dataclass_fields__ if name != "options"}
-    own = {name: getattr(cache.options, name) for name in type(cache.options).__dataclass_fields__}
+    """The cache: section as templates read it: the common fields and the store kind's own (``cache.near``)."""
+    common = {field: getattr(cache, field) for field in CacheSpec.__dataclass_fields__ if field != "options"}
+    own = {field: getattr(cache.options, field) for field in type(cache.options).__dataclass_fields__}
     return SimpleNamespace(**{**own, **common})
 
 
@@ -183,34 +200,44 @@ def write_context(link: WriteLink) -> dict[str, object]:
     plans = [(STORES[kp.kind], kp.plans) for kp in link.plans]
     return {
         "spec": spec,
+        "module": name(spec.name, "spec"),
         "summary": spec.summary.strip() or f"The {spec.name} write.",
         "source_path": spec.path,
         "params": params,
         "sql": [(d, q.sql[d]) for d in sorted(q.sql)],
-        "param_order": py_tuple([str(index[n]) for n in q.param_order]),
+        "param_order": py_tuple([literal(index[n]) for n in q.param_order]),
         "table": q.written_table or "",
         "mode": spec.write or "through",
         "tags": py_tuple([tag_tuple(t, index) for t in link.tags]),
         "generations": list(link.generations),
-        "generations_tuple": py_tuple([repr(g) for g in link.generations]),
+        "generations_tuple": literal(link.generations),
         "lookup": lookup is not None,
         "lookup_sql": [(d, lookup.sql[d]) for d in sorted(lookup.sql)] if lookup else [],
-        "lookup_order": py_tuple([str(index[n]) for n in lookup.param_order]) if lookup else "()",
-        "lookup_columns": py_tuple([repr(c) for c in lookup.columns]) if lookup else "()",
+        "lookup_order": py_tuple([literal(index[n]) for n in lookup.param_order]) if lookup else Code("()"),
+        "lookup_columns": literal(lookup.columns) if lookup else Code("()"),
         "uses_row_field": any(isinstance(v, FromRow) for v in link.values()),
         "keeps": [plan.summary() for _, kind_plans in plans for plan in kind_plans],
         "imports": sorted(
-            [f"from flughafen.write import {'Lookup, ' if lookup else ''}WriteQuery", *(kind.write_import(kind_plans) for kind, kind_plans in plans)]
+            [Code(f"from flughafen.write import {'Lookup, ' if lookup else ''}WriteQuery"), *(kind.write_import(kind_plans) for kind, kind_plans in plans)]
         ),
-        "store_args": [(kind.write_arg, [plan.expression(index) for plan in kind_plans]) for kind, kind_plans in plans],
+        "store_args": [(name(kind.write_arg, "parameter"), [plan.expression(index) for plan in kind_plans]) for kind, kind_plans in plans],
         "uses_datetime": bool(types & {"date", "datetime", "time"}),
         "uses_decimal": "decimal" in types,
-        "signature_rt": ", ".join(["*", *(f"{p.name}: {p.annotation}" for p in params), "runtime: Runtime | None = None"]),
-        "args": py_tuple([p.name for p in spec.params]),
+        "signature_rt": keywords([p.declaration for p in params], runtime=True),
+        "args": py_tuple([p.name for p in params]),
     }
 
 
-def sql_literal(text: str) -> str:
+def async_signature(signature: Code) -> Code:
+    """A sync accessor's parameter list, its runtime an AsyncRuntime's (the aio_ templates).
+
+    >>> async_signature(Code("*, iata: str, runtime: Runtime | None = None"))
+    '*, iata: str, runtime: AsyncRuntime | None = None'
+    """
+    return Code(signature.replace("runtime: Runtime | None", "runtime: AsyncRuntime | None"))
+
+
+def sql_literal(text: str) -> Code:
     """A Python literal of ``text`` that shows its lines as lines: the SQL held per dialect, one clause a line.
 
     A triple-quoted string, begun with an escaped newline so its first line
@@ -241,7 +268,16 @@ def sql_literal(text: str) -> str:
             out.append(repr(ch)[1:-1])
     if out and out[-1] == '"':
         out[-1] = '\\"'
-    return '"""\\\n' + "".join(out) + '"""'
+    return Code('"""\\\n' + "".join(out) + '"""')
+
+
+def _finalize(value: object) -> object:
+    """What ``{{ }}`` may put into a generated file: Code, a number, None; nothing else (see the module's docstring)."""
+    if isinstance(value, Code) or value is None or isinstance(value, (bool, int)):
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return value
+    raise UnescapedText(f"{value!r} would be put into generated code as it is; write it with |py (a literal) or |doc (docstring text), or give a Code")
 
 
 def environment() -> jinja2.Environment:
@@ -252,9 +288,12 @@ def environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         autoescape=False,
+        finalize=_finalize,
     )
-    env.filters["pyrepr"] = repr
+    env.filters["py"] = literal
+    env.filters["doc"] = doc
     env.filters["pysql"] = sql_literal
+    env.filters["aio"] = async_signature
     return env
 
 
@@ -273,8 +312,8 @@ def render(linked: Linked) -> dict[str, str]:
         context = write_context(w)
         files[f"{w.write.spec.name}.py"] = env.get_template("write.py.jinja").render(context)
         files[f"aio/{w.write.spec.name}.py"] = env.get_template(ASYNC_PREFIX + "write.py.jinja").render(context)
-    reads = [q.spec.name for q in linked.reads]
-    writes = [w.write.spec.name for w in linked.writes]
+    reads = [name(q.spec.name, "spec") for q in linked.reads]
+    writes = [name(w.write.spec.name, "spec") for w in linked.writes]
     files["__init__.py"] = env.get_template("package_init.py.jinja").render(names=reads, writes=writes)
     files["aio/__init__.py"] = env.get_template("aio_package_init.py.jinja").render(names=reads, writes=writes)
     files["tests/conftest.py"] = env.get_template("conftest.py.jinja").render()

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from flughafen import MAX_KEY_LENGTH, Runtime
 
-from .. import airline_route_counts
+from .. import airline_route_counts as accessor
 
 Values = tuple[int]
 
@@ -22,15 +22,15 @@ EXAMPLES: list[Values] = [
 
 
 def _key(v: Values) -> str:
-    return airline_route_counts.key(top=v[0])
+    return accessor.key(top=v[0])
 
 
 def _fetch(v: Values, runtime: Runtime) -> object:
-    return airline_route_counts.fetch(top=v[0], runtime=runtime)
+    return accessor.fetch(top=v[0], runtime=runtime)
 
 
 def _invalidate(v: Values, runtime: Runtime) -> None:
-    airline_route_counts.invalidate(top=v[0], runtime=runtime)
+    accessor.invalidate(top=v[0], runtime=runtime)
 
 
 @settings(derandomize=True, max_examples=200)
@@ -45,9 +45,7 @@ def test_key_is_injective(a: Values, b: Values) -> None:
 def test_key_is_stable_versioned_and_bounded(v: Values) -> None:
     key = _key(v)
     assert key == _key(v)
-    assert key.startswith(
-        "fg:airline_route_counts:" + airline_route_counts.QUERY.version + ":"
-    )
+    assert key.startswith("fg:airline_route_counts:" + accessor.QUERY.version + ":")
     assert len(key.encode()) <= MAX_KEY_LENGTH
 
 
@@ -60,7 +58,7 @@ def _round_trip(runtime: Runtime, v: Values) -> None:
     warm = _fetch(v, runtime)
     assert (counters.hits, counters.misses) == (hits + 1, misses + 1)
     assert warm == cold
-    assert cold == airline_route_counts.QUERY.query_database(v, runtime)
+    assert cold == accessor.QUERY.query_database(v, runtime)
 
 
 def test_round_trip(flughafen_runtime: Runtime) -> None:

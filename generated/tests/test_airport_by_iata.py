@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from flughafen import MAX_KEY_LENGTH, Runtime
 
-from .. import airport_by_iata
+from .. import airport_by_iata as accessor
 
 Values = tuple[str]
 
@@ -24,15 +24,15 @@ EXAMPLES: list[Values] = [
 
 
 def _key(v: Values) -> str:
-    return airport_by_iata.key(iata=v[0])
+    return accessor.key(iata=v[0])
 
 
 def _fetch(v: Values, runtime: Runtime) -> object:
-    return airport_by_iata.fetch(iata=v[0], runtime=runtime)
+    return accessor.fetch(iata=v[0], runtime=runtime)
 
 
 def _invalidate(v: Values, runtime: Runtime) -> None:
-    airport_by_iata.invalidate(iata=v[0], runtime=runtime)
+    accessor.invalidate(iata=v[0], runtime=runtime)
 
 
 @settings(derandomize=True, max_examples=200)
@@ -47,7 +47,7 @@ def test_key_is_injective(a: Values, b: Values) -> None:
 def test_key_is_stable_versioned_and_bounded(v: Values) -> None:
     key = _key(v)
     assert key == _key(v)
-    assert key.startswith("fg:airport_by_iata:" + airport_by_iata.QUERY.version + ":")
+    assert key.startswith("fg:airport_by_iata:" + accessor.QUERY.version + ":")
     assert len(key.encode()) <= MAX_KEY_LENGTH
 
 
@@ -60,7 +60,7 @@ def _round_trip(runtime: Runtime, v: Values) -> None:
     warm = _fetch(v, runtime)
     assert (counters.hits, counters.misses) == (hits + 1, misses + 1)
     assert warm == cold
-    assert cold == airport_by_iata.QUERY.query_database(v, runtime)
+    assert cold == accessor.QUERY.query_database(v, runtime)
 
 
 def test_round_trip(flughafen_runtime: Runtime) -> None:
@@ -74,36 +74,27 @@ def test_round_trip(flughafen_runtime: Runtime) -> None:
 def test_each_field_reads_alone_as_in_the_row(flughafen_runtime: Runtime) -> None:
     for v in EXAMPLES:
         _invalidate(v, flughafen_runtime)
-        row = airport_by_iata.fetch(iata=v[0], runtime=flughafen_runtime)
+        row = accessor.fetch(iata=v[0], runtime=flughafen_runtime)
         assert row is not None, "the example names an existing row"
         counters = flughafen_runtime.metrics.of("airport_by_iata")
         hits = counters.hits
         assert (
-            airport_by_iata.fetch_airport_id(iata=v[0], runtime=flughafen_runtime)
+            accessor.fetch_airport_id(iata=v[0], runtime=flughafen_runtime)
             == row.airport_id
         )
+        assert accessor.fetch_iata(iata=v[0], runtime=flughafen_runtime) == row.iata
+        assert accessor.fetch_icao(iata=v[0], runtime=flughafen_runtime) == row.icao
+        assert accessor.fetch_name(iata=v[0], runtime=flughafen_runtime) == row.name
+        assert accessor.fetch_city(iata=v[0], runtime=flughafen_runtime) == row.city
         assert (
-            airport_by_iata.fetch_iata(iata=v[0], runtime=flughafen_runtime) == row.iata
+            accessor.fetch_country(iata=v[0], runtime=flughafen_runtime) == row.country
         )
         assert (
-            airport_by_iata.fetch_icao(iata=v[0], runtime=flughafen_runtime) == row.icao
-        )
-        assert (
-            airport_by_iata.fetch_name(iata=v[0], runtime=flughafen_runtime) == row.name
-        )
-        assert (
-            airport_by_iata.fetch_city(iata=v[0], runtime=flughafen_runtime) == row.city
-        )
-        assert (
-            airport_by_iata.fetch_country(iata=v[0], runtime=flughafen_runtime)
-            == row.country
-        )
-        assert (
-            airport_by_iata.fetch_latitude(iata=v[0], runtime=flughafen_runtime)
+            accessor.fetch_latitude(iata=v[0], runtime=flughafen_runtime)
             == row.latitude
         )
         assert (
-            airport_by_iata.fetch_longitude(iata=v[0], runtime=flughafen_runtime)
+            accessor.fetch_longitude(iata=v[0], runtime=flughafen_runtime)
             == row.longitude
         )
         assert counters.hits == hits + 8, "each field is one hit on the hash"
@@ -113,7 +104,7 @@ def test_the_entry_is_a_hash_with_a_field_per_non_null_column(
     flughafen_runtime: Runtime,
 ) -> None:
     for v in EXAMPLES:
-        row = airport_by_iata.fetch(iata=v[0], runtime=flughafen_runtime)
+        row = accessor.fetch(iata=v[0], runtime=flughafen_runtime)
         stored = flughafen_runtime.cache.script(
             "return redis.call('HKEYS', KEYS[1])", [_key(v)], []
         )

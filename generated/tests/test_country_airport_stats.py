@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from flughafen import MAX_KEY_LENGTH, Runtime
 
-from .. import country_airport_stats
+from .. import country_airport_stats as accessor
 
 Values = tuple[str]
 
@@ -23,15 +23,15 @@ EXAMPLES: list[Values] = [
 
 
 def _key(v: Values) -> str:
-    return country_airport_stats.key(country=v[0])
+    return accessor.key(country=v[0])
 
 
 def _fetch(v: Values, runtime: Runtime) -> object:
-    return country_airport_stats.fetch(country=v[0], runtime=runtime)
+    return accessor.fetch(country=v[0], runtime=runtime)
 
 
 def _invalidate(v: Values, runtime: Runtime) -> None:
-    country_airport_stats.invalidate(country=v[0], runtime=runtime)
+    accessor.invalidate(country=v[0], runtime=runtime)
 
 
 @settings(derandomize=True, max_examples=200)
@@ -46,9 +46,7 @@ def test_key_is_injective(a: Values, b: Values) -> None:
 def test_key_is_stable_versioned_and_bounded(v: Values) -> None:
     key = _key(v)
     assert key == _key(v)
-    assert key.startswith(
-        "fg:country_airport_stats:" + country_airport_stats.QUERY.version + ":"
-    )
+    assert key.startswith("fg:country_airport_stats:" + accessor.QUERY.version + ":")
     assert len(key.encode()) <= MAX_KEY_LENGTH
 
 
@@ -61,7 +59,7 @@ def _round_trip(runtime: Runtime, v: Values) -> None:
     warm = _fetch(v, runtime)
     assert (counters.hits, counters.misses) == (hits + 1, misses + 1)
     assert warm == cold
-    assert cold == country_airport_stats.QUERY.query_database(v, runtime)
+    assert cold == accessor.QUERY.query_database(v, runtime)
 
 
 def test_round_trip(flughafen_runtime: Runtime) -> None:

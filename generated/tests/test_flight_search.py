@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from flughafen import MAX_KEY_LENGTH, Runtime
 
-from .. import flight_search
+from .. import flight_search as accessor
 
 Values = tuple[str, str, datetime.date]
 
@@ -28,15 +28,15 @@ EXAMPLES: list[Values] = [
 
 
 def _key(v: Values) -> str:
-    return flight_search.key(origin=v[0], destination=v[1], day=v[2])
+    return accessor.key(origin=v[0], destination=v[1], day=v[2])
 
 
 def _fetch(v: Values, runtime: Runtime) -> object:
-    return flight_search.fetch(origin=v[0], destination=v[1], day=v[2], runtime=runtime)
+    return accessor.fetch(origin=v[0], destination=v[1], day=v[2], runtime=runtime)
 
 
 def _invalidate(v: Values, runtime: Runtime) -> None:
-    flight_search.invalidate(origin=v[0], destination=v[1], day=v[2], runtime=runtime)
+    accessor.invalidate(origin=v[0], destination=v[1], day=v[2], runtime=runtime)
 
 
 @settings(derandomize=True, max_examples=200)
@@ -51,7 +51,7 @@ def test_key_is_injective(a: Values, b: Values) -> None:
 def test_key_is_stable_versioned_and_bounded(v: Values) -> None:
     key = _key(v)
     assert key == _key(v)
-    assert key.startswith("fg:flight_search:" + flight_search.QUERY.version + ":")
+    assert key.startswith("fg:flight_search:" + accessor.QUERY.version + ":")
     assert len(key.encode()) <= MAX_KEY_LENGTH
 
 
@@ -64,7 +64,7 @@ def _round_trip(runtime: Runtime, v: Values) -> None:
     warm = _fetch(v, runtime)
     assert (counters.hits, counters.misses) == (hits + 1, misses + 1)
     assert warm == cold
-    assert cold == flight_search.QUERY.query_database(v, runtime)
+    assert cold == accessor.QUERY.query_database(v, runtime)
 
 
 def test_round_trip(flughafen_runtime: Runtime) -> None:

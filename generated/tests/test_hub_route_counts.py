@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from flughafen import MAX_KEY_LENGTH, Runtime
 
-from .. import hub_route_counts
+from .. import hub_route_counts as accessor
 
 Values = tuple[()]
 
@@ -22,15 +22,15 @@ EXAMPLES: list[Values] = [
 
 
 def _key(v: Values) -> str:
-    return hub_route_counts.key()
+    return accessor.key()
 
 
 def _fetch(v: Values, runtime: Runtime) -> object:
-    return hub_route_counts.fetch(runtime=runtime)
+    return accessor.fetch(runtime=runtime)
 
 
 def _invalidate(v: Values, runtime: Runtime) -> None:
-    hub_route_counts.invalidate(runtime=runtime)
+    accessor.invalidate(runtime=runtime)
 
 
 @settings(derandomize=True, max_examples=200)
@@ -45,7 +45,7 @@ def test_key_is_injective(a: Values, b: Values) -> None:
 def test_key_is_stable_versioned_and_bounded(v: Values) -> None:
     key = _key(v)
     assert key == _key(v)
-    assert key.startswith("fg:hub_route_counts:" + hub_route_counts.QUERY.version + ":")
+    assert key.startswith("fg:hub_route_counts:" + accessor.QUERY.version + ":")
     assert len(key.encode()) <= MAX_KEY_LENGTH
 
 
@@ -58,7 +58,7 @@ def _round_trip(runtime: Runtime, v: Values) -> None:
     warm = _fetch(v, runtime)
     assert (counters.hits, counters.misses) == (hits + 1, misses + 1)
     assert warm == cold
-    assert cold == hub_route_counts.QUERY.query_database(v, runtime)
+    assert cold == accessor.QUERY.query_database(v, runtime)
 
 
 def test_round_trip(flughafen_runtime: Runtime) -> None:
@@ -72,19 +72,16 @@ def test_round_trip(flughafen_runtime: Runtime) -> None:
 def test_top_rank_and_score_agree_with_the_ranking(flughafen_runtime: Runtime) -> None:
     for v in EXAMPLES:
         _invalidate(v, flughafen_runtime)
-        ranking = hub_route_counts.fetch(runtime=flughafen_runtime)
+        ranking = accessor.fetch(runtime=flughafen_runtime)
         scores = [r.routes for r in ranking]
         assert scores == sorted(scores, reverse=True)
-        assert hub_route_counts.top(n=3, runtime=flughafen_runtime) == ranking[:3]
+        assert accessor.top(n=3, runtime=flughafen_runtime) == ranking[:3]
         counters = flughafen_runtime.metrics.of("hub_route_counts")
         hits = counters.hits
         for place, row in enumerate(ranking[:5]):
+            assert accessor.rank(iata=row.iata, runtime=flughafen_runtime) == place
             assert (
-                hub_route_counts.rank(iata=row.iata, runtime=flughafen_runtime) == place
-            )
-            assert (
-                hub_route_counts.score(iata=row.iata, runtime=flughafen_runtime)
-                == row.routes
+                accessor.score(iata=row.iata, runtime=flughafen_runtime) == row.routes
             )
         assert counters.hits == hits + 2 * len(
             ranking[:5]

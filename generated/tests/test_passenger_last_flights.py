@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from flughafen import MAX_KEY_LENGTH, Runtime
 
-from .. import passenger_last_flights
+from .. import passenger_last_flights as accessor
 
 Values = tuple[int]
 
@@ -24,15 +24,15 @@ EXAMPLES: list[Values] = [
 
 
 def _key(v: Values) -> str:
-    return passenger_last_flights.key(passenger_id=v[0])
+    return accessor.key(passenger_id=v[0])
 
 
 def _fetch(v: Values, runtime: Runtime) -> object:
-    return passenger_last_flights.fetch(passenger_id=v[0], runtime=runtime)
+    return accessor.fetch(passenger_id=v[0], runtime=runtime)
 
 
 def _invalidate(v: Values, runtime: Runtime) -> None:
-    passenger_last_flights.invalidate(passenger_id=v[0], runtime=runtime)
+    accessor.invalidate(passenger_id=v[0], runtime=runtime)
 
 
 @settings(derandomize=True, max_examples=200)
@@ -47,9 +47,7 @@ def test_key_is_injective(a: Values, b: Values) -> None:
 def test_key_is_stable_versioned_and_bounded(v: Values) -> None:
     key = _key(v)
     assert key == _key(v)
-    assert key.startswith(
-        "fg:passenger_last_flights:" + passenger_last_flights.QUERY.version + ":"
-    )
+    assert key.startswith("fg:passenger_last_flights:" + accessor.QUERY.version + ":")
     assert len(key.encode()) <= MAX_KEY_LENGTH
 
 
@@ -62,7 +60,7 @@ def _round_trip(runtime: Runtime, v: Values) -> None:
     warm = _fetch(v, runtime)
     assert (counters.hits, counters.misses) == (hits + 1, misses + 1)
     assert warm == cold
-    assert cold == passenger_last_flights.QUERY.query_database(v, runtime)
+    assert cold == accessor.QUERY.query_database(v, runtime)
 
 
 def test_round_trip(flughafen_runtime: Runtime) -> None:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from flughafen import MAX_KEY_LENGTH, Runtime
 
-from .. import popular_flights
+from .. import popular_flights as accessor
 
 Values = tuple[()]
 
@@ -22,15 +22,15 @@ EXAMPLES: list[Values] = [
 
 
 def _key(v: Values) -> str:
-    return popular_flights.key()
+    return accessor.key()
 
 
 def _fetch(v: Values, runtime: Runtime) -> object:
-    return popular_flights.fetch(runtime=runtime)
+    return accessor.fetch(runtime=runtime)
 
 
 def _invalidate(v: Values, runtime: Runtime) -> None:
-    popular_flights.invalidate(runtime=runtime)
+    accessor.invalidate(runtime=runtime)
 
 
 @settings(derandomize=True, max_examples=200)
@@ -45,7 +45,7 @@ def test_key_is_injective(a: Values, b: Values) -> None:
 def test_key_is_stable_versioned_and_bounded(v: Values) -> None:
     key = _key(v)
     assert key == _key(v)
-    assert key.startswith("fg:popular_flights:" + popular_flights.QUERY.version + ":")
+    assert key.startswith("fg:popular_flights:" + accessor.QUERY.version + ":")
     assert len(key.encode()) <= MAX_KEY_LENGTH
 
 
@@ -58,7 +58,7 @@ def _round_trip(runtime: Runtime, v: Values) -> None:
     warm = _fetch(v, runtime)
     assert (counters.hits, counters.misses) == (hits + 1, misses + 1)
     assert warm == cold
-    assert cold == popular_flights.QUERY.query_database(v, runtime)
+    assert cold == accessor.QUERY.query_database(v, runtime)
 
 
 def test_round_trip(flughafen_runtime: Runtime) -> None:
@@ -72,21 +72,19 @@ def test_round_trip(flughafen_runtime: Runtime) -> None:
 def test_top_rank_and_score_agree_with_the_ranking(flughafen_runtime: Runtime) -> None:
     for v in EXAMPLES:
         _invalidate(v, flughafen_runtime)
-        ranking = popular_flights.fetch(runtime=flughafen_runtime)
+        ranking = accessor.fetch(runtime=flughafen_runtime)
         scores = [r.bookings for r in ranking]
         assert scores == sorted(scores, reverse=True)
-        assert popular_flights.top(n=3, runtime=flughafen_runtime) == ranking[:3]
+        assert accessor.top(n=3, runtime=flughafen_runtime) == ranking[:3]
         counters = flughafen_runtime.metrics.of("popular_flights")
         hits = counters.hits
         for place, row in enumerate(ranking[:5]):
             assert (
-                popular_flights.rank(flight_id=row.flight_id, runtime=flughafen_runtime)
+                accessor.rank(flight_id=row.flight_id, runtime=flughafen_runtime)
                 == place
             )
             assert (
-                popular_flights.score(
-                    flight_id=row.flight_id, runtime=flughafen_runtime
-                )
+                accessor.score(flight_id=row.flight_id, runtime=flughafen_runtime)
                 == row.bookings
             )
         assert counters.hits == hits + 2 * len(

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from flughafen import MAX_KEY_LENGTH, Runtime
 
-from .. import round_trip
+from .. import round_trip as accessor
 
 Values = tuple[str, str, datetime.date, datetime.date]
 
@@ -28,13 +28,13 @@ EXAMPLES: list[Values] = [
 
 
 def _key(v: Values) -> str:
-    return round_trip.key(
+    return accessor.key(
         origin=v[0], destination=v[1], outbound_day=v[2], return_day=v[3]
     )
 
 
 def _fetch(v: Values, runtime: Runtime) -> object:
-    return round_trip.fetch(
+    return accessor.fetch(
         origin=v[0],
         destination=v[1],
         outbound_day=v[2],
@@ -44,7 +44,7 @@ def _fetch(v: Values, runtime: Runtime) -> object:
 
 
 def _invalidate(v: Values, runtime: Runtime) -> None:
-    round_trip.invalidate(
+    accessor.invalidate(
         origin=v[0],
         destination=v[1],
         outbound_day=v[2],
@@ -65,7 +65,7 @@ def test_key_is_injective(a: Values, b: Values) -> None:
 def test_key_is_stable_versioned_and_bounded(v: Values) -> None:
     key = _key(v)
     assert key == _key(v)
-    assert key.startswith("fg:round_trip:" + round_trip.QUERY.version + ":")
+    assert key.startswith("fg:round_trip:" + accessor.QUERY.version + ":")
     assert len(key.encode()) <= MAX_KEY_LENGTH
 
 
@@ -78,7 +78,7 @@ def _round_trip(runtime: Runtime, v: Values) -> None:
     warm = _fetch(v, runtime)
     assert (counters.hits, counters.misses) == (hits + 1, misses + 1)
     assert warm == cold
-    assert cold == round_trip.QUERY.query_database(v, runtime)
+    assert cold == accessor.QUERY.query_database(v, runtime)
 
 
 def test_round_trip(flughafen_runtime: Runtime) -> None:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from flughafen import MAX_KEY_LENGTH, Runtime
 
-from .. import seat_availability
+from .. import seat_availability as accessor
 
 Values = tuple[int]
 
@@ -22,15 +22,15 @@ EXAMPLES: list[Values] = [
 
 
 def _key(v: Values) -> str:
-    return seat_availability.key(flight_id=v[0])
+    return accessor.key(flight_id=v[0])
 
 
 def _fetch(v: Values, runtime: Runtime) -> object:
-    return seat_availability.fetch(flight_id=v[0], runtime=runtime)
+    return accessor.fetch(flight_id=v[0], runtime=runtime)
 
 
 def _invalidate(v: Values, runtime: Runtime) -> None:
-    seat_availability.invalidate(flight_id=v[0], runtime=runtime)
+    accessor.invalidate(flight_id=v[0], runtime=runtime)
 
 
 @settings(derandomize=True, max_examples=200)
@@ -45,9 +45,7 @@ def test_key_is_injective(a: Values, b: Values) -> None:
 def test_key_is_stable_versioned_and_bounded(v: Values) -> None:
     key = _key(v)
     assert key == _key(v)
-    assert key.startswith(
-        "fg:seat_availability:" + seat_availability.QUERY.version + ":"
-    )
+    assert key.startswith("fg:seat_availability:" + accessor.QUERY.version + ":")
     assert len(key.encode()) <= MAX_KEY_LENGTH
 
 
@@ -60,7 +58,7 @@ def _round_trip(runtime: Runtime, v: Values) -> None:
     warm = _fetch(v, runtime)
     assert (counters.hits, counters.misses) == (hits + 1, misses + 1)
     assert warm == cold
-    assert cold == seat_availability.QUERY.query_database(v, runtime)
+    assert cold == accessor.QUERY.query_database(v, runtime)
 
 
 def test_round_trip(flughafen_runtime: Runtime) -> None:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from flughafen import MAX_KEY_LENGTH, Runtime
 
-from .. import seat_map
+from .. import seat_map as accessor
 
 Values = tuple[int]
 
@@ -22,15 +22,15 @@ EXAMPLES: list[Values] = [
 
 
 def _key(v: Values) -> str:
-    return seat_map.key(flight_id=v[0])
+    return accessor.key(flight_id=v[0])
 
 
 def _fetch(v: Values, runtime: Runtime) -> object:
-    return seat_map.fetch(flight_id=v[0], runtime=runtime)
+    return accessor.fetch(flight_id=v[0], runtime=runtime)
 
 
 def _invalidate(v: Values, runtime: Runtime) -> None:
-    seat_map.invalidate(flight_id=v[0], runtime=runtime)
+    accessor.invalidate(flight_id=v[0], runtime=runtime)
 
 
 @settings(derandomize=True, max_examples=200)
@@ -45,7 +45,7 @@ def test_key_is_injective(a: Values, b: Values) -> None:
 def test_key_is_stable_versioned_and_bounded(v: Values) -> None:
     key = _key(v)
     assert key == _key(v)
-    assert key.startswith("fg:seat_map:" + seat_map.QUERY.version + ":")
+    assert key.startswith("fg:seat_map:" + accessor.QUERY.version + ":")
     assert len(key.encode()) <= MAX_KEY_LENGTH
 
 
@@ -54,20 +54,20 @@ def _round_trip(runtime: Runtime, v: Values) -> None:
     _invalidate(v, runtime)
     counters = runtime.metrics.of("seat_map")
     hits, misses = counters.hits, counters.misses
-    expected = seat_map.QUERY.query_database(v, runtime)
-    cold = seat_map.fetch(flight_id=v[0], runtime=runtime)
-    warm = seat_map.fetch(flight_id=v[0], runtime=runtime)
+    expected = accessor.QUERY.query_database(v, runtime)
+    cold = accessor.fetch(flight_id=v[0], runtime=runtime)
+    warm = accessor.fetch(flight_id=v[0], runtime=runtime)
     assert cold == warm == expected
     assert (counters.hits, counters.misses) == (hits + 1, misses + 1)
-    assert seat_map.count(flight_id=v[0], runtime=runtime) == len(expected)
+    assert accessor.count(flight_id=v[0], runtime=runtime) == len(expected)
     for member in expected:
-        assert seat_map.contains(flight_id=v[0], seat=member, runtime=runtime)
+        assert accessor.contains(flight_id=v[0], seat=member, runtime=runtime)
     outside = next(
-        seat_map.QUERY.label(n)
+        accessor.QUERY.label(n)
         for n in range(len(expected) + 1)
-        if seat_map.QUERY.label(n) not in expected
+        if accessor.QUERY.label(n) not in expected
     )
-    assert not seat_map.contains(flight_id=v[0], seat=outside, runtime=runtime)
+    assert not accessor.contains(flight_id=v[0], seat=outside, runtime=runtime)
     assert counters.hits == hits + 2 + len(expected) + 1
 
 

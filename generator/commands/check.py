@@ -19,14 +19,18 @@ kind of problem a query can have while still building:
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import sqlglot
 from sqlglot import exp
 
+from generator.commands import EXIT_OK, EXIT_STALE, print_diagnostics
 from generator.diagnostics import Diagnostic
 from generator.model import CompiledQuery
+from generator.pipeline import load_project
 from generator.schema import Catalog
 from generator.sql.parse import Source, node_offset, tokenize
 from generator.stores import kind_of
@@ -166,3 +170,12 @@ def check(queries: list[CompiledQuery], catalog: Catalog) -> list[Diagnostic]:
         for rule in CHECKS:
             found.extend(rule(ctx))
     return sorted(found, key=lambda d: (d.span.path, d.span.line, d.span.col, d.code))
+
+
+def main_check(specs_dir: Path) -> int:
+    """``flughafen-gen check``: every finding with its position and source line on stdout; exit 1 when there is any."""
+    catalog, queries = load_project(specs_dir)
+    found = check(queries, catalog)
+    print_diagnostics(found, sys.stdout)
+    print(f"{len(found)} warning(s) in {len(queries)} spec(s)", file=sys.stderr)
+    return EXIT_STALE if found else EXIT_OK

@@ -29,15 +29,37 @@ def explain(name: str, database_url: str | None, settings: Settings) -> int:
         dialect = rt.db.dialect
         sql = query.sql[dialect]
         prefix = "EXPLAIN QUERY PLAN " if dialect == "sqlite" else "EXPLAIN "
-        rows = rt.db.query(prefix + sql, [args[i] for i in query.param_order])
+        with rt.db.connection() as conn:
+            cur = conn.cursor()
+            cur.execute(prefix + sql, [args[i] for i in query.param_order])
+            headers = [d[0] for d in cur.description or ()]
+            rows = cur.fetchall()
+            cur.close()
         print(f"-- {name} on {rt.config.database_url.redacted()} ({dialect}), parameters {example}")
         print(sql.replace("%%", "%"))
         print()
-        for row in rows:
-            if dialect == "sqlite":
+        if dialect == "sqlite":
+            for row in rows:
                 print(f"{'  ' * (1 if row[1] else 0)}{row[-1]}")
-            elif dialect == "postgres":
+        elif dialect == "postgres":
+            for row in rows:
                 print(row[0])
-            else:
-                print("  ".join("" if v is None else str(v) for v in row))
+        else:
+            print(table(headers, rows))
     return 0
+
+
+def table(headers: list[str], rows: list[tuple[object, ...]]) -> str:
+    """Rows under their column names, each column as wide as its widest cell (MariaDB's EXPLAIN).
+
+    >>> print(table(["id", "table"], [(1, "f"), (2, None)]))
+    id  table
+    --  -----
+    1   f
+    2
+    """
+    cells = [headers, *[["" if v is None else str(v) for v in row] for row in rows]]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)

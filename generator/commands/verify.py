@@ -143,3 +143,23 @@ def main_verify(database_urls: list[str], specs_dir: Path) -> int:
     bad = sum(1 for o in outcomes if not o.equal)
     print(f"\n{len(outcomes) - bad} equal, {bad} different", file=sys.stderr)
     return 1 if bad else 0
+
+
+# verify's databases when none are named: the local servers of the test setup and the embedded default.
+DEFAULT_DATABASES = [
+    "mysql://root@127.0.0.1:3306/flughafen",
+    "postgresql://postgres@127.0.0.1:5432/flughafen",
+    "sqlite:///.flughafen/flughafen.sqlite3",
+]
+
+
+def run_verify(database_urls: list[str] | None, load_scale: str | None, specs_dir: Path) -> int:
+    """``flughafen-gen verify``: the named databases (else DEFAULT_DATABASES), each loaded first with ``load_scale`` where missing."""
+    from generator.dataset.load import is_loaded, load
+
+    urls = database_urls or DEFAULT_DATABASES
+    if load_scale:
+        for url in urls:
+            if not is_loaded(url, load_scale):
+                load(url, load_scale)
+    return main_verify(urls, specs_dir)

@@ -18,6 +18,7 @@ from typing import Any
 from flughafen import Runtime
 from flughafen.settings import Settings
 from generator.accessors import module as accessor
+from generator.commands import EXIT_ERRORS
 
 CHUNK = 100
 
@@ -110,7 +111,9 @@ def _typed(query: Any, values: dict[str, Any], where: str) -> tuple[Any, ...]:
     """A parameter set in the query's order, each value of its parameter's type."""
     unknown = sorted(set(values) - {p.name for p in query.params})
     if unknown:
-        raise WarmInputError(f"{where}: {', '.join(map(repr, unknown))} is not a parameter of {query.name} (its parameters: {', '.join(p.name for p in query.params)})")
+        raise WarmInputError(
+            f"{where}: {', '.join(map(repr, unknown))} is not a parameter of {query.name} (its parameters: {', '.join(p.name for p in query.params)})"
+        )
     out: list[Any] = []
     for p in query.params:
         value = values.get(p.name)
@@ -135,14 +138,12 @@ def _read_params(path: Path, query: Any) -> list[tuple[Any, ...]]:
         except json.JSONDecodeError as e:
             raise WarmInputError(f"{path}:{number}: not JSON: {e.msg} at column {e.colno}") from None
         if not isinstance(values, dict):
-            raise WarmInputError(f"{path}:{number}: each line is one JSON object of parameters, such as {{\"flight_id\": 1}}")
+            raise WarmInputError(f'{path}:{number}: each line is one JSON object of parameters, such as {{"flight_id": 1}}')
         sets.append(_typed(query, values, f"{path}:{number}"))
     return sets
 
 
-def warm(
-    name: str, params_file: Path | None, from_query: str | None, database_url: str | None, cache_url: str | None, settings: Settings
-) -> int:
+def warm(name: str, params_file: Path | None, from_query: str | None, database_url: str | None, cache_url: str | None, settings: Settings) -> int:
     query = getattr(accessor(settings, name), "QUERY", None)
     if query is None:
         print(f"error: {name} is a write; warm fills the cache of reads", file=sys.stderr)
@@ -168,3 +169,12 @@ def warm(
         sys.stderr.write("\n")
         print(f"warmed {name}: {len(sets)} parameter sets, {filled} filled, {counters.hits} already cached")
     return 0
+
+
+def main_warm(name: str, params_file: Path | None, from_query: str | None, database_url: str | None, cache_url: str | None, settings: Settings) -> int:
+    """``flughafen-gen warm``: ``warm``, with a parameter file or query it cannot read told in one line (exit 2)."""
+    try:
+        return warm(name, params_file, from_query, database_url, cache_url, settings)
+    except WarmInputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_ERRORS

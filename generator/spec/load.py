@@ -191,18 +191,15 @@ def spec_files(specs_dir: Path) -> list[Path]:
     return sorted(p for p in specs_dir.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
 
 
-def load_specs(specs_dir: Path, display_dir: str | None = None) -> list[RawSpec]:
-    """Every spec of a directory, sorted by file name; all errors together."""
+def load_specs(specs_dir: Path, problems: list[Diagnostic], display_dir: str | None = None) -> list[RawSpec]:
+    """Every spec of a directory that reads and parses, sorted by file name; the others' diagnostics go to ``problems``."""
     shown_dir = display_dir if display_dir is not None else _display(specs_dir)
     raws: list[RawSpec] = []
-    problems: list[Diagnostic] = []
     for p in spec_files(specs_dir):
         try:
             raws.append(load_spec(p, f"{shown_dir}/{p.name}" if shown_dir else p.name))
         except SpecError as e:
             problems.extend(e.diagnostics)
-    if problems:
-        raise SpecError(problems)
     return raws
 
 

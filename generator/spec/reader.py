@@ -61,7 +61,7 @@ class Reader:
             key = k.value if isinstance(k, yaml.ScalarNode) else None
             if not isinstance(key, str) or key not in allowed:
                 close = difflib.get_close_matches(str(key), list(allowed), n=1)
-                hint = f"did you mean {close[0]!r}?" if close else f"allowed: {', '.join(sorted(allowed))}"
+                hint = f"did you mean {close[0]!r}?" if close else f"allowed: {', '.join(sorted(allowed)) or 'none'}"
                 self.error(k, "FG010", f"unknown field {what + '.' if what != 'spec' else ''}{key}; {hint}")
                 continue
             out[key] = (k, v)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime
 import difflib
-import keyword
 import math
 import re
 from collections.abc import Callable
@@ -20,28 +19,32 @@ from typing import Any, cast
 import yaml
 
 from generator.diagnostics import Diagnostic, Span, SpecError
-from generator.model import PY_TYPES, RESERVED_NAMES, CacheSpec, ColumnOverride, Dialect, Param, Spec, StoreOptions, Trigger
+from generator.model import PY_TYPES, CacheSpec, ColumnOverride, Dialect, Param, Spec, StoreOptions, Trigger
+from generator.names import name_problem
 from generator.spec.fields import CACHE_FIELDS, COLUMN_FIELDS, OWN_CACHE_FIELDS, OWN_TRIGGER_FIELDS, PARAM_FIELDS, SPEC_FIELDS, TRIGGER_FIELDS
 from generator.spec.load import RawSpec, span
 from generator.spec.reader import Reader, describe, parse_jitter, scalar
 from generator.stores import DEFAULT_STORE, STORES
 from generator.stores.base import CacheSection, StoreKind
 
-_NAME = re.compile(r"[a-z_][a-z0-9_]*\Z")
 
-
-def _params(c: Reader, node: yaml.Node) -> tuple[Param, ...]:
+def _params(c: Reader, node: yaml.Node) -> tuple[tuple[Param, ...], frozenset[str]]:
+    """The parameters, and the names of those declared but refused (reported here, so not again where they are used)."""
     if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null":
-        return ()
+        return (), frozenset()
     if not isinstance(node, yaml.MappingNode):
         c.error(node, "FG012", "params must be a mapping of name -> type, e.g. {origin: str, day: date}")
-        return ()
+        return (), frozenset()
     params: list[Param] = []
+    declared: set[str] = set()
     for k, v in node.value:
         name = k.value if isinstance(k, yaml.ScalarNode) else ""
         where = span(c.path, k)
-        if not isinstance(name, str) or not _NAME.match(name) or keyword.iskeyword(name) or name in RESERVED_NAMES:
-            c.error(k, "FG020", f"parameter name {name!r} must be a lower-case Python identifier, not a keyword nor one of {', '.join(sorted(RESERVED_NAMES))}")
+        if isinstance(name, str):
+            declared.add(name)
+        problem = name_problem(name, "parameter") if isinstance(name, str) else "is not a name"
+        if problem is not None:
+            c.error(k, "FG020", f"parameter name {name!r} {problem}; it is a keyword argument of the generated functions")
             continue
         type_node: yaml.Node = v
         pattern: str | None = None
@@ -74,7 +77,7 @@ def _params(c: Reader, node: yaml.Node) -> tuple[Param, ...]:
             c.error(type_node, "FG031", f"params.{name}: a pattern applies to str parameters only, this one is {type_name}")
             pattern = None
         params.append(Param(name, type_name, where, pattern, nullable))
-    return tuple(params)
+    return tuple(params), frozenset(declared - {p.name for p in params})
 
 
 def _example_value(c: Reader, node: yaml.Node, p: Param) -> tuple[bool, object]:
@@ -116,17 +119,19 @@ def _fail() -> object:
     raise ValueError
 
 
-def _examples(c: Reader, node: yaml.Node, params: tuple[Param, ...]) -> tuple[tuple[tuple[str, object], ...], ...]:
+def _examples(c: Reader, node: yaml.Node, params: tuple[Param, ...], refused: frozenset[str]) -> tuple[tuple[tuple[str, object], ...], ...]:
     if not isinstance(node, yaml.SequenceNode):
         c.error(node, "FG012", "examples must be a list of parameter sets, e.g. [{origin: JFK}]")
         return ()
     out = []
     by_name = {p.name: p for p in params}
     for item in node.value:
-        fields = c.mapping(item, "examples[]", by_name)
-        ok = True
+        fields = c.mapping(item, "examples[]", {**by_name, **dict.fromkeys(refused)})
+        ok = not any(name in refused for name in fields)
         values: dict[str, object] = {}
         for name, (_, v) in fields.items():
+            if name in refused:
+                continue  # its declaration is reported
             good, value = _example_value(c, v, by_name[name])
             ok = ok and good
             values[name] = value
@@ -139,8 +144,15 @@ def _examples(c: Reader, node: yaml.Node, params: tuple[Param, ...]) -> tuple[tu
     return tuple(out)
 
 
-def _cache(c: Reader, node: yaml.Node, params: tuple[Param, ...], returns: str | None, returns_span: Span) -> tuple[CacheSpec | None, StoreKind | None]:
-    """The cache section, and the store kind that reads the rest of the spec's own fields (None: unknown)."""
+def _cache(
+    c: Reader, node: yaml.Node, params: tuple[Param, ...], refused: frozenset[str], returns: str | None, returns_span: Span
+) -> tuple[CacheSpec | None, StoreKind | None]:
+    """The cache section, and the store kind that reads the rest of the spec's own fields (None: unknown).
+
+    Every field is read even when another is missing or wrong, so that all of
+    the section's problems are reported at once; ``refused``: parameters whose
+    declaration was refused, which the templates may name without a second error.
+    """
     fields = c.mapping(node, "cache", CACHE_FIELDS)
     where = span(c.path, node)
     store = c.choice(fields["store"][1], "cache.store", CACHE_FIELDS["store"]) if "store" in fields else DEFAULT_STORE
@@ -150,10 +162,8 @@ def _cache(c: Reader, node: yaml.Node, params: tuple[Param, ...], returns: str |
     for required in ("key", "ttl"):
         if required not in fields and isinstance(node, yaml.MappingNode):
             c.error(node, "FG011", f"cache.{required} is required" + (' (a template such as "flight:{flight_id}")' if required == "key" else " (e.g. 5m)"))
-    if "key" not in fields or "ttl" not in fields:
-        return None, kind
-    key = c.template(fields["key"][1], "cache.key", "key")
-    ttl = c.duration(fields["ttl"][1], "cache.ttl")
+    key = c.template(fields["key"][1], "cache.key", "key") if "key" in fields else None
+    ttl = c.duration(fields["ttl"][1], "cache.ttl") if "ttl" in fields else None
     jitter = 0.0
     if "jitter" in fields:
         jnode = fields["jitter"][1]
@@ -167,14 +177,15 @@ def _cache(c: Reader, node: yaml.Node, params: tuple[Param, ...], returns: str |
     negative = c.duration(fields["negative_ttl"][1], "cache.negative_ttl") if "negative_ttl" in fields else None
     options: StoreOptions | None = None
     if kind is not None:
-        section = CacheSection(node, {k: v for k, v in fields.items() if OWN_CACHE_FIELDS.get(k, kind) is kind}, params, returns, returns_span, stampede, ttl)
-        options = kind.read_options(c, section)
+        own = {k: v for k, v in fields.items() if OWN_CACHE_FIELDS.get(k, kind) is kind}
+        options = kind.read_options(c, CacheSection(node, own, params, returns, returns_span, stampede, ttl, refused))
     names = {p.name for p in params}
     if key is not None:
         used = {f.name for f in key.fields}
         for f in key.fields:
-            if f.name not in names:
-                close = difflib.get_close_matches(f.name, sorted(names), n=1)
+            if f.name not in names and f.name not in refused:
+                close = difflib.get_close_matches(f.name, sorted(names - used), n=1)
+                used.update(close)  # a misspelt parameter: this error says it, FG052 would say it again
                 hint = f"did you mean {{{close[0]}}}?" if close else f"declared: {', '.join(sorted(names)) or 'none'}"
                 c.error(f.span, "FG051", f"key template names {{{f.name}}}, which is not a parameter; {hint}")
         for p in params:
@@ -186,7 +197,7 @@ def _cache(c: Reader, node: yaml.Node, params: tuple[Param, ...], returns: str |
                 )
     for t in tags:
         for f in t.fields:
-            if f.source == "param" and f.name not in names:
+            if f.source == "param" and f.name not in names and f.name not in refused:
                 c.error(f.span, "FG054", f"tag names {{{f.name}}}, which is not a parameter; use a parameter or {{row.column}}")
     if key is None or ttl is None or store is None or stampede is None or options is None:
         return None, kind
@@ -277,17 +288,14 @@ def validate(raw: RawSpec) -> Spec:
         if required not in fields:
             c.error(root_span, "FG011", f"missing required field {required!r}")
     name = c.string(fields["name"][1], "name") if "name" in fields else None
-    if name is not None and (not _NAME.match(name) or keyword.iskeyword(name) or name in RESERVED_NAMES):
-        c.error(
-            fields["name"][1],
-            "FG020",
-            f"name {name!r} must be a lower-case Python identifier (it names generated/{name}.py), not a keyword nor one of {', '.join(sorted(RESERVED_NAMES))}",
-        )
+    problem = name_problem(name, "spec") if name is not None else None
+    if problem is not None:
+        c.error(fields["name"][1], "FG020", f"name {name!r} {problem}; it names the module generated/{name}.py and its keys in Valkey")
         name = None
     kind = c.choice(fields["kind"][1], "kind", SPEC_FIELDS["kind"]) if "kind" in fields else "read"
     dialect = c.choice(fields["dialect"][1], "dialect", SPEC_FIELDS["dialect"]) if "dialect" in fields else "mysql"
     summary = (c.string(fields["summary"][1], "summary") or "") if "summary" in fields else ""
-    params = _params(c, fields["params"][1]) if "params" in fields else ()
+    params, refused = _params(c, fields["params"][1]) if "params" in fields else ((), frozenset[str]())
     sql = c.string(fields["sql"][1], "sql") if "sql" in fields else None
     if sql is not None and not sql.strip():
         c.error(fields["sql"][1], "FG011", "sql is empty; write the query")
@@ -300,7 +308,7 @@ def validate(raw: RawSpec) -> Spec:
     write = c.choice(fields["write"][1], "write", SPEC_FIELDS["write"]) if "write" in fields else None
     if kind == "read":
         if "cache" in fields:
-            cache, store = _cache(c, fields["cache"][1], params, returns, returns_span)
+            cache, store = _cache(c, fields["cache"][1], params, refused, returns, returns_span)
         elif "name" in fields:
             c.error(root_span, "FG011", "a read spec needs a cache section (key and ttl at least)")
         if "write" in fields:
@@ -316,7 +324,7 @@ def validate(raw: RawSpec) -> Spec:
     known = not (kind == "read" and "cache" in fields and store is None)  # False: cache.store names no kind (reported)
     triggers = _triggers(c, fields["invalidate"][1], store, known) if "invalidate" in fields else ()
     columns = _columns(c, fields["columns"][1]) if "columns" in fields else ()
-    examples = _examples(c, fields["examples"][1], params) if "examples" in fields else ()
+    examples = _examples(c, fields["examples"][1], params, refused) if "examples" in fields else ()
     if c.problems:
         raise SpecError(c.problems)
     assert name is not None and sql is not None and kind is not None and dialect is not None and returns is not None
@@ -343,20 +351,25 @@ def validate(raw: RawSpec) -> Spec:
     )
 
 
-def validate_all(raws: list[RawSpec]) -> list[Spec]:
-    specs: list[Spec] = []
-    problems: list[Diagnostic] = []
+def validate_all(raws: list[RawSpec], problems: list[Diagnostic]) -> list[Spec]:
+    """Every spec that validates, its name used once (FG021); the others' diagnostics go to ``problems``."""
+    first: dict[str, Spec] = {}
     for raw in raws:
         try:
-            specs.append(validate(raw))
+            s = validate(raw)
         except SpecError as e:
             problems.extend(e.diagnostics)
-    first: dict[str, Spec] = {}
-    for s in specs:
+            continue
         if s.name in first:
             problems.append(Diagnostic(s.name_span, "FG021", f"spec name {s.name!r} is already used by {first[s.name].path}; names must be unique"))
         else:
             first[s.name] = s
-    if problems:
-        raise SpecError(problems)
-    return specs
+    return list(first.values())
+
+
+def declared_name(raw: RawSpec) -> str | None:
+    """The ``name:`` a spec file gives, valid or not: a spec that failed is still known by it."""
+    for key, value in raw.root.value:
+        if isinstance(key, yaml.ScalarNode) and key.value == "name" and isinstance(value, yaml.ScalarNode):
+            return str(value.value)
+    return None

@@ -42,6 +42,7 @@ from sqlglot.errors import OptimizeError
 from generator.diagnostics import Diagnostic, Span, SpecError
 from generator.model import DIALECTS, Column, CompiledQuery, Dialect, Kind, Param, PyType, Spec, Statement
 from generator.schema import Catalog, TableDef
+from generator.spec.version import entry_shape
 from generator.sql.dialects import RenderError, normalize, render
 from generator.sql.parse import check_params, parse_statement, placeholders, tokenize
 from generator.sql.portable import check_portable, check_write_shape
@@ -85,7 +86,7 @@ def compile_query(spec: Spec, catalog: Catalog) -> CompiledQuery:
         param_order=order,
         columns=columns,
         tables=tables_read(tree),
-        version=version_of(tree, columns, spec.returns + (store.version_suffix(spec) if store is not None else "")),
+        version=version_of(tree, columns, entry_shape(spec)),
         statement=_statement(tree),
         written_table=target.table if target else None,
         bound_columns=target.bound if target else (),
@@ -126,15 +127,17 @@ def _render_all(at: Span, spec: Spec, tree: exp.Expr) -> tuple[dict[Dialect, str
     return sql, orders["mysql"]
 
 
-def version_of(tree: exp.Expr, columns: Iterable[Column], returns: str) -> str:
-    """12 hex chars of sha256 over the normalised SQL, the result columns and ``returns``.
+def version_of(tree: exp.Expr, columns: Iterable[Column], spec_shape: str) -> str:
+    """12 hex chars of sha256 over the normalised SQL, the result columns and the rest of the spec that shapes entries.
 
     The SQL is sqlglot's MySQL text of the qualified query, without comments:
     reformatting a spec or editing its comments keeps the version.
+    ``spec_shape`` is ``spec.version.entry_shape``: returns, key, tags,
+    triggers, store and its options.
     """
     normal = tree.sql(dialect="mysql", identify=True, comments=False)
     shape = ";".join(f"{c.name}:{c.type}:{int(c.nullable)}:{c.scale}" for c in columns)
-    return hashlib.sha256(f"{normal}\n{shape}\n{returns}".encode()).hexdigest()[:12]
+    return hashlib.sha256(f"{normal}\n{shape}\n{spec_shape}".encode()).hexdigest()[:12]
 
 
 def compile_all(specs: Iterable[Spec], catalog: Catalog) -> list[CompiledQuery]:

@@ -10,12 +10,12 @@ row (for a lint on ``returns: one``).
 from __future__ import annotations
 
 import difflib
-import keyword
 
 from sqlglot import exp
 
 from generator.diagnostics import Diagnostic
 from generator.model import Column, Spec
+from generator.names import name_problem
 from generator.schema import Catalog, ColumnDef
 from generator.sql.parse import Source, node_offset
 from generator.sql.types import merge, sql_type
@@ -64,8 +64,9 @@ def result_columns(src: Source, tree: exp.Expr) -> tuple[tuple[Column, ...], lis
             msg = f"each side of a UNION/INTERSECT/EXCEPT selects the same number of columns: {len(names)} here, {len(b.selects)} there"
             diags.append(src.diag(node_offset(src, b), "FG060", msg))
     for i, name in enumerate(names):
-        if not name.isidentifier() or keyword.iskeyword(name):
-            msg = f"result column {name!r} is not a Python identifier, and it names a field of the row class; rename it with AS (f.`from` AS from_id)"
+        problem = name_problem(name, "column")
+        if problem is not None:
+            msg = f"result column {name!r} {problem}, and it names a field of the row class; rename it with AS (f.`from` AS from_id)"
             diags.append(src.diag(node_offset(src, branches[0].selects[i]), "FG065", msg))
         if name in names[:i]:
             msg = f"two result columns are named {name!r}; give one another name with AS"

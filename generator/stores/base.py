@@ -8,7 +8,8 @@ One module per kind (json.py, hash.py, zset.py, bitmap.py) subclasses
   ``invalidate:`` entries, read into its ``StoreOptions``, and its rules on
   ``returns`` and ``stampede``;
 - sql (``sql/compile.py``): its checks of those fields against the typed
-  result columns, and what it adds to the query's version;
+  result columns; its options are part of the key's version, save those it
+  names in ``version_neutral`` (``spec/version.py``);
 - link (``link.py``): its write plans, what a write does to its entries
   besides dropping them (refresh a hash field, move a score, set a bit);
 - render (``render.py``): its accessor template and that template's context,
@@ -26,6 +27,7 @@ from typing import Any, ClassVar, Protocol
 import yaml
 from sqlglot import exp
 
+from generator.code import Code, literal, py_tuple
 from generator.diagnostics import Diagnostic, Span
 from generator.model import Column, CompiledQuery, FromRow, Param, Spec, StoreOptions, TagPart, Value
 from generator.schema import Catalog
@@ -76,6 +78,7 @@ class CacheSection:
     returns_span: Span
     stampede: str | None
     ttl: int | None
+    refused_params: frozenset[str] = frozenset()  # declared but refused (reported): naming one is no error of its own
 
 
 class StorePlan:
@@ -87,8 +90,8 @@ class StorePlan:
         """Every value the plan takes from the write: its parameters or the looked-up row."""
         raise NotImplementedError
 
-    def expression(self, index: Mapping[str, int]) -> str:
-        """The runtime object as Python source; ``index``: a write parameter's position."""
+    def expression(self, index: Mapping[str, int]) -> Code:
+        """The runtime object as Python source (of literals: generator/code.py); ``index``: a write parameter's position."""
         raise NotImplementedError
 
     def summary(self) -> str:
@@ -119,6 +122,9 @@ class StoreKind:
     trigger_fields: ClassVar[Mapping[str, OwnField]] = {}
     whole_result: ClassVar[bool] = False  # holds a whole result by design: no lint on unbounded results
     write_arg: ClassVar[str] = ""  # WriteQuery's keyword for this kind's plans
+    # Its options (cache: and invalidate: fields) that do not change what an entry holds or how it is found, with
+    # the reason; every other one is part of the key's version (generator/spec/version.py).
+    version_neutral: ClassVar[Mapping[str, str]] = {}
 
     # ---------------------------------------------------------------- spec
 
@@ -136,14 +142,10 @@ class StoreKind:
         """Its fields against the typed result columns and the schema."""
         return []
 
-    def version_suffix(self, spec: Spec) -> str:
-        """What it adds to the version, so that an entry is never read as another kind's."""
-        return f":{self.name}::"
-
     # ---------------------------------------------------------------- link
 
-    def check_reads(self, reads: Sequence[CompiledQuery]) -> list[Diagnostic]:
-        """Rules that join its read specs to other read specs."""
+    def check_reads(self, reads: Sequence[CompiledQuery], absent: frozenset[str]) -> list[Diagnostic]:
+        """Rules that join its read specs to other read specs; ``absent`` names specs that failed before (no error to repeat)."""
         return []
 
     def plan_write(self, write: CompiledQuery, reads: Sequence[CompiledQuery]) -> WritePlans:
@@ -152,13 +154,17 @@ class StoreKind:
 
     # -------------------------------------------------------------- render
 
-    def context(self, q: CompiledQuery, base: Mapping[str, object]) -> dict[str, object]:
-        """What its accessor template uses besides ``base``, the common context (render.read_context)."""
+    def context(self, q: CompiledQuery, base: Mapping[str, object], declarations: Sequence[Code]) -> dict[str, object]:
+        """What its accessor template uses besides ``base``, the common context (render.read_context).
+
+        Names and code in it are ``Code`` (generator/code.py); ``declarations``
+        are the parameters' (``origin: str``), for signatures of its own.
+        """
         return {}
 
-    def write_import(self, plans: Sequence[StorePlan]) -> str:
+    def write_import(self, plans: Sequence[StorePlan]) -> Code:
         """The import line a write module holding ``plans`` needs."""
-        return ""
+        return Code("")
 
     def mine(self, reads: Sequence[CompiledQuery]) -> list[CompiledQuery]:
         """The read specs of this kind, by name."""
@@ -181,7 +187,7 @@ def refuse_early(r: Reader, cache: CacheSection, kind: str, code: str) -> None:
         r.error(cache.fields["stampede"][1], code, f"stampede: early is for store: json; a {kind} entry keeps no expiry estimate; write stampede: lock")
 
 
-def tag_value(value: Value, index: Mapping[str, int]) -> str:
+def tag_value(value: Value, index: Mapping[str, int]) -> Code:
     """A value as the runtime takes it: a parameter's position, or ``row_field("column")``.
 
     >>> from generator.model import FromParam, FromRow
@@ -189,21 +195,10 @@ def tag_value(value: Value, index: Mapping[str, int]) -> str:
     ('2', "row_field('flight_id')")
     """
     if isinstance(value, FromRow):
-        return f"row_field({value.column!r})"
-    return str(index[value.name])
+        return Code(f"row_field({literal(value.column)})")
+    return literal(index[value.name])
 
 
-def tag_tuple(parts: Sequence[TagPart], index: Mapping[str, int]) -> str:
+def tag_tuple(parts: Sequence[TagPart], index: Mapping[str, int]) -> Code:
     """A tag as the runtime's tuple: literals as strings, values as ``tag_value``."""
-    return py_tuple([repr(p) if isinstance(p, str) else tag_value(p, index) for p in parts])
-
-
-def py_tuple(items: Sequence[str]) -> str:
-    """Python source of a tuple of these item sources.
-
-    >>> py_tuple([]), py_tuple(["1"]), py_tuple(["1", "2"])
-    ('()', '(1,)', '(1, 2)')
-    """
-    if not items:
-        return "()"
-    return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+    return py_tuple([literal(p) if isinstance(p, str) else tag_value(p, index) for p in parts])

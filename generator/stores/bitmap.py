@@ -33,10 +33,12 @@ from typing import ClassVar
 import yaml
 from sqlglot import exp
 
+from generator.code import Code, keywords, literal, name, py_tuple
 from generator.diagnostics import Diagnostic, Span
-from generator.model import RESERVED_NAMES, Column, CompiledQuery, Field, FromParam, FromRow, Literal_, Param, Spec, StoreOptions, Value
+from generator.model import Column, CompiledQuery, Field, FromParam, FromRow, Literal_, Param, Spec, StoreOptions, Value
+from generator.names import name_problem
 from generator.schema import Catalog
-from generator.stores.base import CacheSection, OwnField, Reader, StoreKind, StorePlan, WritePlans, py_tuple, refuse_early, tag_value
+from generator.stores.base import CacheSection, OwnField, Reader, StoreKind, StorePlan, WritePlans, refuse_early, tag_value
 
 _SEATS = re.compile(r"[A-Z]{1,26}\Z")
 _NAME = re.compile(r"[a-z_][a-z0-9_]*\Z")
@@ -107,31 +109,34 @@ class SetUpdatePlan(StorePlan):
     def values(self) -> tuple[Value, ...]:
         return (*self.args, self.member)
 
-    def expression(self, index: Mapping[str, int]) -> str:
+    def expression(self, index: Mapping[str, int]) -> Code:
         spec, o = self.spec, options(self.spec)
         assert spec.cache is not None
-        counters = [f"Counter(name={c.spec.name!r}, version={c.version!r}, key={_key(c.spec, c.params)}, fields={c.fields!r})" for c in self.counters]
-        return (
-            f"SetUpdate(name={spec.name!r}, version={self.version!r}, key={_key(spec)}, "
-            f"args={py_tuple([tag_value(a, index) for a in self.args])}, arg_types={py_tuple([repr(p.type) for p in spec.params])}, "
-            f"member={tag_value(self.member, index)}, seats={o.seats!r}, op={self.op!r}, counters={py_tuple(counters)})"
+        counters = [
+            Code(f"Counter(name={literal(c.spec.name)}, version={literal(c.version)}, key={_key(c.spec, c.params)}, fields={literal(c.fields)})")
+            for c in self.counters
+        ]
+        return Code(
+            f"SetUpdate(name={literal(spec.name)}, version={literal(self.version)}, key={_key(spec)}, "
+            f"args={py_tuple([tag_value(a, index) for a in self.args])}, arg_types={literal(tuple(p.type for p in spec.params))}, "
+            f"member={tag_value(self.member, index)}, seats={literal(o.seats)}, op={literal(self.op)}, counters={py_tuple(counters)})"
         )
 
     def summary(self) -> str:
         return f"{self.spec.name} (its set{''.join(f', {c.spec.name} counts' for c in self.counters)})"
 
 
-def _key(spec: Spec, order: tuple[int, ...] | None = None) -> str:
+def _key(spec: Spec, order: tuple[int, ...] | None = None) -> Code:
     """A spec's key template as the runtime tuple; ``order`` maps a parameter to its index among the set's arguments."""
     assert spec.cache is not None
     names = [p.name for p in spec.params]
-    parts: list[str] = []
+    parts: list[Code] = []
     for part in spec.cache.key.parts:
         if isinstance(part, Literal_):
-            parts.append(repr(part.text))
+            parts.append(literal(part.text))
         elif isinstance(part, Field):
             index = names.index(part.name)
-            parts.append(str(order[index] if order is not None else index))
+            parts.append(literal(order[index] if order is not None else index))
     return py_tuple(parts)
 
 
@@ -212,11 +217,14 @@ class Bitmap(StoreKind):
             return None
         member_node = fields["member"][1]
         member = r.string(member_node, "cache.bitmap.member")
-        if member is not None and (member.lower() in {p.name for p in cache.params} or member.lower() in RESERVED_NAMES):
+        problem = name_problem(member.lower(), "member") if member is not None else None
+        if member is not None and member.lower() in {p.name for p in cache.params}:
+            problem = "is also a parameter"
+        if problem is not None:
             r.error(
                 member_node,
                 "FG102",
-                f"cache.bitmap.member {member!r} is also a parameter or a reserved name; the accessors take it by name, so alias the column (SELECT ... AS other_name)",
+                f"cache.bitmap.member {member!r} {problem}; contains() takes the member by name beside the parameters, so alias the column (SELECT ... AS other_name)",
             )
             member = None
         seats: str | None = None
@@ -231,7 +239,7 @@ class Bitmap(StoreKind):
                 seats = None
         maintain: MaintainSpec | None = None
         if "maintain" in fields:
-            maintain = _maintain(r, fields["maintain"][1], cache.params, member)
+            maintain = _maintain(r, fields["maintain"][1], cache.params, cache.refused_params, member)
             if maintain is not None and cache.stampede != "lock":
                 r.error(
                     fields["maintain"][0],
@@ -301,11 +309,11 @@ class Bitmap(StoreKind):
 
     # ---------------------------------------------------------------- link
 
-    def check_reads(self, reads: Sequence[CompiledQuery]) -> list[Diagnostic]:
-        """FG105: the counter specs of every maintained set."""
+    def check_reads(self, reads: Sequence[CompiledQuery], absent: frozenset[str]) -> list[Diagnostic]:
+        """FG105: the counter specs of every maintained set (one that failed before is not reported again)."""
         problems: list[Diagnostic] = []
         for r in _maintained(reads):
-            _counters(r, reads, problems)
+            _counters(r, reads, problems, absent)
         return problems
 
     def plan_write(self, write: CompiledQuery, reads: Sequence[CompiledQuery]) -> WritePlans:
@@ -343,24 +351,26 @@ class Bitmap(StoreKind):
             keeps.update(c.spec.name for c in counters)
         return WritePlans(tuple(plans), frozenset(keeps), tuple(sorted(needed)), problems=tuple(problems))
 
-    def write_import(self, plans: Sequence[StorePlan]) -> str:
+    def write_import(self, plans: Sequence[StorePlan]) -> Code:
         counted = any(isinstance(p, SetUpdatePlan) and p.counters for p in plans)
-        return f"from flughafen.stores.bitmap import {'Counter, ' if counted else ''}SetUpdate"
+        return Code(f"from flughafen.stores.bitmap import {'Counter, ' if counted else ''}SetUpdate")
 
     # -------------------------------------------------------------- render
 
-    def context(self, q: CompiledQuery, base: Mapping[str, object]) -> dict[str, object]:
+    def context(self, q: CompiledQuery, base: Mapping[str, object], declarations: Sequence[Code]) -> dict[str, object]:
         bitmap = options(q.spec)
-        member = "str" if bitmap.seats is not None else "int"
+        annotation = Code("str" if bitmap.seats is not None else "int")
+        member = name(bitmap.member, "member")
         return {
             "bitmap": bitmap,
-            "member_annotation": member,
-            "member_signature_rt": str(base["signature_rt"]).replace("runtime:", f"{bitmap.member}: {member}, runtime:", 1),
+            "member": member,
+            "member_annotation": annotation,
+            "member_signature_rt": keywords([*declarations, Code(f"{member}: {annotation}")], runtime=True),
             "counters": [c.spec for c in bitmap.maintain.counters] if bitmap.maintain else [],
         }
 
 
-def _maintain(r: Reader, node: yaml.Node, params: tuple[Param, ...], member: str | None) -> MaintainSpec | None:
+def _maintain(r: Reader, node: yaml.Node, params: tuple[Param, ...], refused: frozenset[str], member: str | None) -> MaintainSpec | None:
     fields = r.mapping(node, "cache.bitmap.maintain", {"table": (), "member_column": (), "param_columns": (), "counters": ()})
     if "table" not in fields:
         if isinstance(node, yaml.MappingNode):
@@ -378,6 +388,8 @@ def _maintain(r: Reader, node: yaml.Node, params: tuple[Param, ...], member: str
             r.error(pnode, "FG012", "cache.bitmap.maintain.param_columns must map key parameters to columns, e.g. {flight_id: flight_id}")
         else:
             for k, v in pnode.value:
+                if k.value in refused:
+                    continue  # its declaration is reported
                 if k.value not in names:
                     r.error(k, "FG103", f"param_columns names {k.value!r}, which is not a parameter; the parameters are: {', '.join(names) or 'none'}")
                     continue
@@ -427,8 +439,8 @@ def _maintained(reads: Sequence[CompiledQuery]) -> list[CompiledQuery]:
     return [r for r in BITMAP.mine(reads) if options(r.spec).maintain is not None]
 
 
-def _counters(r: CompiledQuery, reads: Sequence[CompiledQuery], problems: list[Diagnostic]) -> tuple[CounterPlan, ...]:
-    """The counter specs of one maintained set; FG105 problems are added to ``problems``."""
+def _counters(r: CompiledQuery, reads: Sequence[CompiledQuery], problems: list[Diagnostic], absent: frozenset[str] = frozenset()) -> tuple[CounterPlan, ...]:
+    """The counter specs of one maintained set; FG105 problems are added to ``problems`` (none for ``absent`` specs)."""
     maintain = options(r.spec).maintain
     assert maintain is not None
     by_name = {q.spec.name: q for q in reads}
@@ -436,6 +448,8 @@ def _counters(r: CompiledQuery, reads: Sequence[CompiledQuery], problems: list[D
     index = {p.name: (i, p.type) for i, p in enumerate(r.spec.params)}
     for c in maintain.counters:
         q = by_name.get(c.spec)
+        if q is None and c.spec in absent:
+            continue
         if q is None:
             problems.append(Diagnostic(c.span, "FG105", f"counters names {c.spec!r}, which is no read spec; {_hint(c.spec, set(by_name))}"))
             continue

@@ -26,8 +26,9 @@ from dataclasses import dataclass
 import sqlglot
 from sqlglot import exp
 
+from generator.code import Code, literal
 from generator.model import CompiledQuery, Field, FromParam, Literal_, StoreOptions, TagPart, Value
-from generator.stores.base import CacheSection, Reader, StoreKind, StorePlan, WritePlans, need_returns, py_tuple, refuse_early, tag_tuple
+from generator.stores.base import CacheSection, Reader, StoreKind, StorePlan, WritePlans, need_returns, refuse_early, tag_tuple
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,9 +43,9 @@ class HashRefreshPlan(StorePlan):
     def values(self) -> tuple[Value, ...]:
         return tuple(p for p in self.tag if not isinstance(p, str)) + tuple(FromParam(param) for _, param in self.fields)
 
-    def expression(self, index: Mapping[str, int]) -> str:
-        fields = py_tuple([f"({name!r}, {index[param]})" for name, param in self.fields])
-        return f"HashRefresh({self.spec!r}, {self.version!r}, tag={tag_tuple(self.tag, index)}, fields={fields})"
+    def expression(self, index: Mapping[str, int]) -> Code:
+        fields = literal(tuple((field, index[param]) for field, param in self.fields))
+        return Code(f"HashRefresh({literal(self.spec)}, {literal(self.version)}, tag={tag_tuple(self.tag, index)}, fields={fields})")
 
     def summary(self) -> str:
         return f"{self.spec} ({', '.join(name for name, _ in self.fields)} refreshed in place)"
@@ -116,8 +117,8 @@ class Hash(StoreKind):
     def plan_write(self, write: CompiledQuery, reads: Sequence[CompiledQuery]) -> WritePlans:
         return WritePlans(refresh_plans(write, reads))
 
-    def write_import(self, plans: Sequence[StorePlan]) -> str:
-        return "from flughafen.stores.hash import HashRefresh"
+    def write_import(self, plans: Sequence[StorePlan]) -> Code:
+        return Code("from flughafen.stores.hash import HashRefresh")
 
 
 HASH = Hash()

@@ -11,7 +11,7 @@ from typing import ClassVar
 
 import yaml
 
-from generator.model import Spec, StoreOptions
+from generator.model import StoreOptions
 from generator.stores.base import DURATION, CacheSection, OwnField, Reader, StoreKind
 
 MAX_NEAR_SIZE = 1_000_000
@@ -32,6 +32,10 @@ class Json(StoreKind):
     template = "accessor_json.py.jinja"
     test_template = "test_accessor.py.jinja"
     codes = ("FG042", "FG094")  # near and near_size; the two on another store
+    version_neutral: ClassVar = {
+        "near": "how long a process may serve its own copy of an entry, not what the entry holds",
+        "near_size": "how many copies a process keeps",
+    }
     cache_fields: ClassVar = {
         "near": OwnField(
             "Opt-in near cache: each process also keeps hot entries in memory, served without Valkey for at most this long "
@@ -69,9 +73,6 @@ class Json(StoreKind):
         if "near" not in fields:
             r.error(fields["near_size"][0], "FG011", "cache.near_size needs cache.near (how long a local copy may be served, e.g. near: 30s)")
         return JsonOptions(near, value)
-
-    def version_suffix(self, spec: Spec) -> str:
-        return ""  # the first kind: versions made before there were others stay as they were
 
 
 JSON = Json()

@@ -35,8 +35,10 @@ import sqlglot
 import yaml
 from sqlglot import exp
 
+from generator.code import Code, keywords, literal, name
 from generator.diagnostics import Diagnostic, Span
 from generator.model import Column, CompiledQuery, FromParam, FromRow, Literal_, Spec, StoreOptions, Value
+from generator.names import name_problem
 from generator.schema import Catalog
 from generator.stores.base import CacheSection, OwnField, Reader, StoreKind, StorePlan, WritePlans, need_returns, refuse_early, tag_value
 
@@ -75,8 +77,10 @@ class ScoreMovePlan(StorePlan):
     def values(self) -> tuple[Value, ...]:
         return (self.member,)
 
-    def expression(self, index: Mapping[str, int]) -> str:
-        return f"ScoreMove({self.spec!r}, {self.version!r}, key={self.key!r}, member={tag_value(self.member, index)}, by={self.by!r})"
+    def expression(self, index: Mapping[str, int]) -> Code:
+        return Code(
+            f"ScoreMove({literal(self.spec)}, {literal(self.version)}, key={literal(self.key)}, member={tag_value(self.member, index)}, by={literal(self.by)})"
+        )
 
     def summary(self) -> str:
         return f"{self.spec} (a score moved by {self.by:+g})"
@@ -167,28 +171,37 @@ class Zset(StoreKind):
         o = options(spec)
         by_name = {c.name: c for c in columns}
         diags: list[Diagnostic] = []
-        for role, name, where in (("member", o.member, o.member_span), ("score", o.score, o.score_span)):
-            col = by_name.get(name)
+        for role, column, where in (("member", o.member, o.member_span), ("score", o.score, o.score_span)):
+            col = by_name.get(column)
             if col is None:
-                close = difflib.get_close_matches(name, list(by_name), n=1)
+                close = difflib.get_close_matches(column, list(by_name), n=1)
                 hint = f"did you mean {close[0]!r}?" if close else f"the query returns: {', '.join(by_name)}"
-                diags.append(Diagnostic(where, "FG095", f"cache.{role} names {name!r}, which the query does not return; {hint}"))
+                diags.append(Diagnostic(where, "FG095", f"cache.{role} names {column!r}, which the query does not return; {hint}"))
                 continue
             allowed = MEMBER_TYPES if role == "member" else SCORE_TYPES
             if col.type not in allowed:
-                cast = "CAST(... AS DOUBLE) AS " + name if role == "score" else "a str or int column"
-                diags.append(Diagnostic(where, "FG096", f"cache.{role} {name!r} is {col.type}; a zset {role} must be {' or '.join(allowed)} (use {cast})"))
+                cast = "CAST(... AS DOUBLE) AS " + column if role == "score" else "a str or int column"
+                diags.append(Diagnostic(where, "FG096", f"cache.{role} {column!r} is {col.type}; a zset {role} must be {' or '.join(allowed)} (use {cast})"))
             elif col.nullable:
                 diags.append(
                     Diagnostic(
                         where,
                         "FG096",
-                        f"cache.{role} {name!r} can be NULL, which a zset cannot hold; filter it out (WHERE {name} IS NOT NULL) "
-                        f"and say so with columns: {{{name}: {{nullable: false}}}}",
+                        f"cache.{role} {column!r} can be NULL, which a zset cannot hold; filter it out (WHERE {column} IS NOT NULL) "
+                        f"and say so with columns: {{{column}: {{nullable: false}}}}",
                     )
                 )
         if o.member == o.score:
             diags.append(Diagnostic(o.score_span, "FG095", "cache.score names the same column as cache.member; a ranking needs two columns"))
+        problem = name_problem(o.member, "member")
+        if problem is not None and o.member in by_name and name_problem(o.member, "column") is None:  # else FG065 said it
+            diags.append(
+                Diagnostic(
+                    o.member_span,
+                    "FG095",
+                    f"cache.member {o.member!r} {problem}; rank() and score() take the member by name, so rename the column (AS {o.member}_member)",
+                )
+            )
         for p in spec.params:
             if p.name == o.member:
                 diags.append(
@@ -210,10 +223,6 @@ class Zset(StoreKind):
                 )
             )
         return diags + _check_moves(spec, columns, catalog, tree)
-
-    def version_suffix(self, spec: Spec) -> str:
-        o = options(spec)
-        return f":{self.name}:{o.member}:{o.score}"
 
     # ---------------------------------------------------------------- link
 
@@ -258,8 +267,22 @@ class Zset(StoreKind):
                 moves.append(ScoreMovePlan(r.spec.name, r.version, key, member, m.by * sign))
         return WritePlans(tuple(moves), lookup=tuple(sorted(lookup)), generations=tuple(sorted(generations)), problems=tuple(problems))
 
-    def write_import(self, plans: Sequence[StorePlan]) -> str:
-        return "from flughafen.stores.zset import ScoreMove"
+    # -------------------------------------------------------------- render
+
+    def context(self, q: CompiledQuery, base: Mapping[str, object], declarations: Sequence[Code]) -> dict[str, object]:
+        o = options(q.spec)
+        types = {c.name: c.type for c in q.columns}
+        member, member_type = name(o.member, "member"), types[o.member]
+        return {
+            "member": member,
+            "score": name(o.score, "column"),
+            "score_annotation": Code("int" if types[o.score] == "int" else "float"),
+            "member_signature_rt": keywords([*declarations, Code(f"{member}: {'int' if member_type == 'int' else 'str'}")], runtime=True),
+            "top_signature_rt": keywords([*declarations, Code("n: int")], runtime=True),
+        }
+
+    def write_import(self, plans: Sequence[StorePlan]) -> Code:
+        return Code("from flughafen.stores.zset import ScoreMove")
 
 
 def _check_moves(spec: Spec, columns: tuple[Column, ...], catalog: Catalog, tree: exp.Expr) -> list[Diagnostic]:
