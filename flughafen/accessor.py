@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime
 import random
-import re
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
@@ -17,8 +16,9 @@ from flughafen import io_async, io_sync, protocol
 from flughafen.convert import Convert, converter
 from flughafen.db import QueryError
 from flughafen.keys import RowField, Template, bounded, entry_prefix, filler, generation_key, lock_key
+from flughafen.params import check_for
 from flughafen.protocol import Codec, View
-from flughafen.spec import PYTHON_TYPES, Col, Param, Trigger
+from flughafen.spec import Col, Param, Trigger
 
 if TYPE_CHECKING:
     from flughafen.runtime import Runtime
@@ -78,7 +78,7 @@ class Accessor(Generic[RowT]):
         self._row_tags = tuple(filler(t) for t in row_tags)
         self._param_tags = tuple(filler(t) for t in tags if t not in row_tags)
         self._key_filler = filler(key)
-        self._checks = tuple(self._check_for(p) for p in params)
+        self._checks = tuple(check_for(name, p) for p in params)  # params.py: writes check theirs the same way
         # Equal values that reach the database differently must not share a memo slot:
         # aware times and datetimes equal as instants, with other offsets (keys.py).
         self._offsets = any(p.type in ("datetime", "time") for p in params)
@@ -90,25 +90,6 @@ class Accessor(Generic[RowT]):
         """A store kind's own setup, once the spec is known (its codec, its views)."""
 
     # ------------------------------------------------------------------ keys
-
-    def _check_for(self, p: Param) -> Callable[[Any], None]:
-        allowed = PYTHON_TYPES[p.type]
-        pattern = re.compile(p.pattern) if p.pattern else None
-        where = f"{self.name}: parameter {p.name!r}"
-
-        def check(value: Any) -> None:
-            if value is None:
-                if not p.nullable:
-                    raise TypeError(f"{where} is None but not nullable")
-                return
-            if not isinstance(value, allowed) or (isinstance(value, bool) and p.type != "bool"):
-                raise TypeError(f"{where} must be {p.type}, got {type(value).__name__}")
-            if p.type == "date" and isinstance(value, datetime.datetime):
-                raise TypeError(f"{where} must be a date, got a datetime")
-            if pattern is not None and not pattern.fullmatch(str(value)):
-                raise ValueError(f"{where} does not match {p.pattern!r}: {str(value)[:80]!r}")
-
-        return check
 
     def key(self, args: tuple[Any, ...]) -> str:
         """The entry's key; remembered per parameter tuple, so a hot key is built and checked once.

@@ -5,21 +5,28 @@ Precedence: explicit argument > FLUGHAFEN_DATABASE_URL / FLUGHAFEN_CACHE_URL >
 embedded default. The dialect follows the database URL, so moving from
 MariaDB to PostgreSQL is a configuration change with no rebuild.
 
+A URL is untrusted text: every option is checked (an unknown one is an error
+naming it), and no message, log line or repr shows a password.
+
 >>> parse_database_url("mysql://app:s3cret@db.example:3307/flights").redacted()
 'mysql://app:***@db.example:3307/flights'
 >>> parse_database_url("postgresql://postgres@127.0.0.1/flughafen").dialect
 'postgres'
+>>> parse_database_url("postgresql://app@db/flights?sslmode=require&statement_timeout=5").timeouts
+Timeouts(connect=10.0, statement=5.0, read=10.0)
 """
 
 from __future__ import annotations
 
 import difflib
+import math
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
 Dialect = Literal["mysql", "postgres", "sqlite"]
 
@@ -35,9 +42,36 @@ _SCHEMES: dict[str, Dialect] = {
     "sqlite": "sqlite",
 }
 
+# Options of a database URL that flughafen reads itself, on every dialect (seconds; 0: none).
+TIMEOUT_OPTIONS = ("connect_timeout", "statement_timeout", "read_timeout")
+# The options of a mysql:// URL besides the timeouts (a postgresql:// URL's options are libpq's).
+MYSQL_OPTIONS = ("ssl_mode", "ssl_ca", "ssl_cert", "ssl_key", "ssl_verify_cert", "ssl_verify_identity", "unix_socket", "charset")
+SSL_MODES = ("DISABLED", "PREFERRED", "REQUIRED", "VERIFY_CA", "VERIFY_IDENTITY")
+TRUE_WORDS, FALSE_WORDS = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+READ_TIMEOUT_MARGIN = 5.0  # the read timeout's default: the statement timeout plus this
+_BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
 
 class ConfigError(ValueError):
     """A URL or configuration file that cannot be used; the message never holds a password."""
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """Bounds on every database call, in seconds; 0 turns one off.
+
+    - ``connect``: opening a connection (PostgreSQL counts whole seconds, at least 2).
+    - ``statement``: the server cancels a statement running longer: PostgreSQL's
+      statement_timeout, MariaDB's max_statement_time, MySQL's max_execution_time (SELECTs
+      only); on SQLite the client interrupts it. The connection stays usable.
+    - ``read``: the client stops waiting for a reply that does not come (a stalled server
+      or network link) and drops the connection. By default the statement timeout plus
+      5 s, so that a slow statement is cancelled by the server first.
+    """
+
+    connect: float = 10.0
+    statement: float = 30.0
+    read: float = 35.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +84,14 @@ class DatabaseUrl:
     password: str = field(default="", repr=False)
     database: str = ""
     path: str = ""  # sqlite file
+    # The driver's own options, checked: a mysql:// URL's MYSQL_OPTIONS; a postgresql:// URL's
+    # are libpq's, passed to it as written (see conninfo).
+    options: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # may hold a password=
+    timeouts: Timeouts = Timeouts()
+    conninfo: str = field(default="", repr=False)  # postgresql://: the URL libpq is given (ours taken out)
+
+    def option(self, name: str) -> str | None:
+        return dict(self.options).get(name)
 
     def redacted(self) -> str:
         return redact(self.raw)
@@ -79,61 +121,228 @@ class CacheUrl:
 
 
 def redact(url: str) -> str:
-    """The URL with its password replaced by ``***``.
+    """The URL with its password, and the value of any option named like ``password``, as ``***``.
+
+    Everything from the first ``:`` to the last ``@`` counts as the password, so one holding
+    ``/``, ``?``, ``#`` or ``@`` is hidden too; anything else is shown as written.
 
     >>> redact("valkey://user:pw@host:6379/0")
     'valkey://user:***@host:6379/0'
+    >>> redact("mysql://app:pa/ss@db/flights")
+    'mysql://app:***@db/flights'
+    >>> redact("postgresql://db/flights?user=app&password=pw&sslmode=require")
+    'postgresql://db/flights?user=app&password=***&sslmode=require'
     >>> redact("sqlite:///x.db")
     'sqlite:///x.db'
     """
     scheme, sep, rest = url.partition("://")
-    if not sep:
-        return url
-    netloc, slash, tail = rest.partition("/")
-    if not slash and "?" in netloc:
-        netloc, _, query = netloc.partition("?")
-        tail, slash = "?" + query, ""
-    if "@" not in netloc:
-        return url
-    userinfo, _, hostport = netloc.rpartition("@")
-    user, colon, _ = userinfo.partition(":")
-    shown = f"{user}:***" if colon else ("***" if not user else user)
-    return f"{scheme}://{shown}@{hostport}{slash}{tail}"
+    if not sep:  # not a URL: show no more than what cannot be a password
+        if "password" in url.lower():
+            return "***"  # a libpq "host=... password=..." string, say
+        at = url.rfind("@")
+        if at >= 0:
+            return "***" + url[at:]
+        head, colon, _ = url.partition(":")
+        return head + (":***" if colon else "")
+    at = rest.rfind("@")
+    if at >= 0:
+        user, colon, _ = rest[:at].partition(":")
+        rest = (f"{user}:***" if colon else user) + rest[at:]
+    else:
+        authority = _authority(rest)
+        host, colon, port = authority.rpartition(":")
+        if colon and not port.isdigit() and "]" not in port:  # a password written without its '@'?
+            rest = f"{host}:***" + rest[len(authority) :]
+    return f"{scheme}://{_redact_options(rest)}"
 
 
-def parse_database_url(url: str, base_dir: Path | None = None) -> DatabaseUrl:
+def _redact_options(text: str) -> str:
+    """Every ``name=value`` between ``?`` and ``&`` whose name holds "password", with the value hidden."""
+    pieces = re.split(r"([?&])", text)
+    for i, piece in enumerate(pieces):
+        key, eq, _ = piece.partition("=")
+        if i and eq and "password" in unquote(key).lower():
+            pieces[i] = f"{key}=***"
+    return "".join(pieces)
+
+
+def _authority(rest: str) -> str:
+    """The URL's part between ``//`` and the path, options or fragment."""
+    for i, c in enumerate(rest):
+        if c in "/?#":
+            return rest[:i]
+    return rest
+
+
+def _split_server_url(url: str, kind: str) -> tuple[str, str]:
+    """(authority, the rest) of a server URL, refusing the shapes whose password cannot be told apart.
+
+    A URL has at most one ``@``, the one that ends the user name and password: a ``/``, ``?``,
+    ``#`` or ``@`` in a password, or an ``@`` in an option, must be percent-encoded.
+    """
+    rest = url.partition("://")[2]
+    authority = _authority(rest)
+    if any(c < " " or c == "\x7f" for c in rest):
+        raise ConfigError(f"{kind} URL {redact(url)!r}: holds a control character (a tab or newline?); percent-encode it")
+    if _BAD_PERCENT.search(rest):
+        raise ConfigError(f"{kind} URL {redact(url)!r}: a '%' that starts no %XX escape; write a '%' as %25")
+    if rest.count("@") > 1 or ("@" in rest and "@" not in authority):
+        raise ConfigError(
+            f"{kind} URL {redact(url)!r}: cannot tell where the password ends; percent-encode "
+            "'@' as %40, '/' as %2F, '?' as %3F and '#' as %23 in the user name, password and options"
+        )
+    return authority, rest[len(authority) :]
+
+
+def _urlsplit(url: str, kind: str) -> SplitResult:
+    try:
+        return urlsplit(url)
+    except ValueError:
+        raise ConfigError(f"{kind} URL {redact(url)!r}: '[' and ']' enclose an IPv6 address; percent-encode them elsewhere (%5B, %5D)") from None
+
+
+def _port(url: str, kind: str, authority: str, default: int) -> int:
+    host = authority.rpartition("@")[2]
+    if host.startswith("["):
+        text = host.partition("]")[2].removeprefix(":")
+    else:
+        text = host.rpartition(":")[2] if ":" in host else ""
+    if not text:
+        return default
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise ConfigError(f"{kind} URL {redact(url)!r}: the port is not a number from 1 to 65535")
+    return int(text)
+
+
+def _query(url: str, kind: str, query: str) -> list[tuple[str, str]]:
+    try:
+        pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query))
+    except ValueError:
+        raise ConfigError(f"{kind} URL {redact(url)!r}: options must be written ?name=value&name=value") from None
+    seen: set[str] = set()
+    for name, _ in pairs:
+        if name in seen:
+            raise ConfigError(f"{kind} URL {redact(url)!r}: option {name!r} is given twice")
+        seen.add(name)
+    return pairs
+
+
+def _seconds(where: str, name: str, value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ConfigError(f"{where}: {name} must be a number of seconds (0: none), not {value!r}")
+    return seconds
+
+
+def _timeouts(where: str, given: dict[str, str], defaults: Timeouts) -> Timeouts:
+    """``defaults`` overridden by the timeouts in ``given``; a read timeout not given follows the statement timeout."""
+    connect = _seconds(where, "connect_timeout", given["connect_timeout"]) if "connect_timeout" in given else defaults.connect
+    statement = _seconds(where, "statement_timeout", given["statement_timeout"]) if "statement_timeout" in given else defaults.statement
+    if "read_timeout" in given:
+        read = _seconds(where, "read_timeout", given["read_timeout"])
+    elif "statement_timeout" in given:
+        read = statement + READ_TIMEOUT_MARGIN if statement else 0.0
+    else:
+        read = defaults.read
+    return Timeouts(connect, statement, read)
+
+
+def _mysql_options(url: str, pairs: list[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+    options = dict(pairs)
+    for name, value in pairs:
+        if name not in MYSQL_OPTIONS:
+            raise ConfigError(
+                f"database URL {redact(url)!r}: unknown option {name!r}; a mysql:// URL takes "
+                f"{', '.join(MYSQL_OPTIONS + TIMEOUT_OPTIONS)}"
+            )
+        if name in ("ssl_verify_cert", "ssl_verify_identity") and value.lower() not in TRUE_WORDS + FALSE_WORDS:
+            raise ConfigError(f"database URL {redact(url)!r}: {name} must be true or false, not {value!r}")
+        if name in ("ssl_ca", "ssl_cert", "ssl_key", "unix_socket", "charset") and not value:
+            raise ConfigError(f"database URL {redact(url)!r}: {name} is empty")
+    mode = options.get("ssl_mode")
+    if mode is not None:
+        if mode.upper() not in SSL_MODES:
+            raise ConfigError(f"database URL {redact(url)!r}: ssl_mode must be one of {', '.join(SSL_MODES)}, not {mode!r}")
+        tls_options = sorted(set(options) & {"ssl_ca", "ssl_cert", "ssl_key", "ssl_verify_cert", "ssl_verify_identity"})
+        if mode.upper() == "DISABLED" and tls_options:
+            raise ConfigError(f"database URL {redact(url)!r}: ssl_mode=DISABLED contradicts {tls_options[0]}")
+    if ("ssl_cert" in options) != ("ssl_key" in options):
+        raise ConfigError(f"database URL {redact(url)!r}: ssl_cert and ssl_key go together (a client certificate and its key)")
+    return tuple(pairs)
+
+
+def _without(query: str, names: tuple[str, ...]) -> str:
+    """``query`` less the options ``names``, every other one kept exactly as written."""
+    kept = [piece for piece in query.split("&") if piece and unquote(piece.partition("=")[0]) not in names]
+    return "&".join(kept)
+
+
+def parse_database_url(url: str, base_dir: Path | None = None, timeouts: Timeouts | None = None) -> DatabaseUrl:
+    """A checked database URL; ``timeouts`` are the defaults its options override."""
+    defaults = timeouts or Timeouts()
+    url = url.strip()
     scheme = url.partition("://")[0].lower()
     dialect = _SCHEMES.get(scheme)
     if dialect is None or "://" not in url:
-        raise ConfigError(f"database URL {redact(url)!r}: unknown scheme; use mysql://, postgresql:// or sqlite:///path")
+        raise ConfigError(f"database URL {redact(url)!r}: unknown scheme; use mysql:// (or mariadb://), postgresql:// or sqlite:///path")
     if dialect == "sqlite":
-        path = url.split("://", 1)[1]
-        if not path.startswith("/"):
-            raise ConfigError(f"database URL {url!r}: write sqlite:///relative/path or sqlite:////absolute/path")
-        path = path[1:]
-        if not path:
-            raise ConfigError(f"database URL {url!r} names no file")
-        p = Path(path)
-        if not p.is_absolute() and path != ":memory:":
-            p = (base_dir or Path.cwd()) / p
-        return DatabaseUrl(url, "sqlite", path=str(p) if path != ":memory:" else path)
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as e:
-        raise ConfigError(f"database URL {redact(url)!r}: {e}") from None
-    database = parts.path.lstrip("/")
+        return _sqlite_url(url, base_dir, defaults)
+    authority, after = _split_server_url(url, "database")
+    path, _, query = after.partition("?")
+    path = path.partition("#")[0]
+    pairs = _query(url, "database", query.partition("#")[0])
+    given = {k: v for k, v in pairs if k in TIMEOUT_OPTIONS}
+    parts = _urlsplit(url, "database")
+    port = _port(url, "database", authority, 3306 if dialect == "mysql" else 5432)
+    database = unquote(path.lstrip("/"))
+    host = parts.hostname or ""
+    conninfo = ""
+    options: tuple[tuple[str, str], ...] = ()
+    if dialect == "mysql":
+        options = _mysql_options(url, [(k, v) for k, v in pairs if k not in TIMEOUT_OPTIONS])
+        host = host or "127.0.0.1"
+    else:
+        libpq = {k: v for k, v in pairs if k not in TIMEOUT_OPTIONS}
+        options = tuple(libpq.items())
+        database = database or libpq.get("dbname", "")
+        host = host or libpq.get("host", "")
+        stripped = _without(query.partition("#")[0], TIMEOUT_OPTIONS)
+        conninfo = url[: len(url) - len(after)] + path + ("?" + stripped if stripped else "")
     if not database:
         raise ConfigError(f"database URL {redact(url)!r} names no database; add /dbname")
     return DatabaseUrl(
         url,
         dialect,
-        host=parts.hostname or "127.0.0.1",
-        port=port or (3306 if dialect == "mysql" else 5432),
+        host=host,
+        port=port,
         user=unquote(parts.username or ("root" if dialect == "mysql" else "postgres")),
         password=unquote(parts.password or ""),
         database=database,
+        options=options,
+        timeouts=_timeouts(f"database URL {redact(url)!r}", given, defaults),
+        conninfo=conninfo,
     )
+
+
+def _sqlite_url(url: str, base_dir: Path | None, defaults: Timeouts) -> DatabaseUrl:
+    rest = url.split("://", 1)[1]
+    if not rest.startswith("/") or redact(url) != url:  # a user, password or host: not a file
+        raise ConfigError(f"database URL {redact(url)!r}: write sqlite:///relative/path or sqlite:////absolute/path (no user, password or host)")
+    path, _, query = rest[1:].partition("?")
+    if not path:
+        raise ConfigError(f"database URL {redact(url)!r} names no file")
+    pairs = _query(url, "database", query)
+    for name, _ in pairs:
+        if name != "statement_timeout":
+            raise ConfigError(f"database URL {redact(url)!r}: unknown option {name!r}; a sqlite:/// URL takes statement_timeout")
+    p = Path(path)
+    if not p.is_absolute() and path != ":memory:":
+        p = (base_dir or Path.cwd()) / p
+    timeouts = Timeouts(0.0, _timeouts(f"database URL {redact(url)!r}", dict(pairs), defaults).statement, 0.0)
+    return DatabaseUrl(url, "sqlite", path=str(p) if path != ":memory:" else path, timeouts=timeouts)
 
 
 def parse_cache_url(url: str) -> CacheUrl:
@@ -144,25 +353,26 @@ def parse_cache_url(url: str) -> CacheUrl:
     scheme = url.partition("://")[0].lower()
     if scheme not in ("valkey", "valkeys", "redis", "rediss") or "://" not in url:
         raise ConfigError(f"cache URL {redact(url)!r}: use valkey://host:port/db, valkeys:// for TLS, embedded, or off")
-    try:
-        parts = urlsplit(url)
-        port = parts.port or 6379
-        db = int(parts.path.lstrip("/") or 0)
-    except ValueError as e:
-        raise ConfigError(f"cache URL {redact(url)!r}: {e}") from None
-    query = dict(parse_qsl(parts.query))
-    unknown = sorted(set(query) - {"ca"})
+    authority, after = _split_server_url(url, "cache")
+    path, _, query = after.partition("?")
+    port = _port(url, "cache", authority, 6379)
+    db_text = path.partition("#")[0].lstrip("/") or "0"
+    if not db_text.isdigit():
+        raise ConfigError(f"cache URL {redact(url)!r}: the database after the host is a number (/0)")
+    options = dict(_query(url, "cache", query))
+    unknown = sorted(set(options) - {"ca"})
     if unknown:
         raise ConfigError(f"cache URL {redact(url)!r}: unknown option {unknown[0]!r}; the one option is ?ca=/path/to/ca.crt")
+    parts = _urlsplit(url, "cache")
     return CacheUrl(
         url,
         host=parts.hostname or "127.0.0.1",
         port=port,
-        db=db,
+        db=int(db_text),
         username=unquote(parts.username) if parts.username else None,
         password=unquote(parts.password) if parts.password else None,
         tls=scheme in ("valkeys", "rediss"),
-        ca_file=query.get("ca"),
+        ca_file=options.get("ca"),
     )
 
 
@@ -183,6 +393,9 @@ KEYS: dict[str, str] = {
     "schema": "the schema DDL",
     "test_databases": "servers the test fixtures create their databases in",
     "seed": "module:function that fills a database just created from the schema",
+    "connect_timeout": "seconds to open a database connection (0: no bound; the database URL's option wins)",
+    "statement_timeout": "seconds a database statement may run before the server cancels it (0: no bound)",
+    "read_timeout": "seconds to wait for a database reply before dropping the connection (0: no bound)",
 }
 
 
@@ -221,13 +434,17 @@ def find_project_dir(start: Path | None = None) -> Path:
     return here
 
 
-def _file_settings(project_dir: Path) -> dict[str, str]:
-    return {k: v for k, v in read_table(project_dir)[1].items() if isinstance(v, str)}
+def _file_settings(project_dir: Path) -> tuple[str, dict[str, str]]:
+    """(where they were read, the settings: strings, and numbers as text)."""
+    where, table = read_table(project_dir)
+    return where, {k: str(v) for k, v in table.items() if isinstance(v, (str, int, float)) and not isinstance(v, bool)}
 
 
 def load_config(database_url: str | None = None, cache_url: str | None = None, project_dir: Path | None = None) -> Config:
     root = project_dir or find_project_dir()
-    settings = _file_settings(root)
+    where, settings = _file_settings(root)
     db = database_url or os.environ.get("FLUGHAFEN_DATABASE_URL") or settings.get("database_url") or DEFAULT_DATABASE_URL
     cache = cache_url or os.environ.get("FLUGHAFEN_CACHE_URL") or settings.get("cache_url") or DEFAULT_CACHE_URL
-    return Config(parse_database_url(db, root), parse_cache_url(cache), root)
+    # connect_timeout, statement_timeout, read_timeout in the file: defaults the URL's options override
+    timeouts = _timeouts(where, {k: v for k, v in settings.items() if k in TIMEOUT_OPTIONS}, Timeouts())
+    return Config(parse_database_url(db, root, timeouts), parse_cache_url(cache), root)

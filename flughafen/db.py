@@ -3,24 +3,49 @@
 Parameters are always bound by the driver, never formatted into SQL. Rows come
 back as tuples of driver values; convert.py turns them into the same Python
 values on every database.
+
+Every call is bounded (config.Timeouts): connecting by the connect timeout; a
+statement by the server (the statement timeout); waiting for a reply by the
+read timeout, after which the connection is dropped and DatabaseTimeout
+raised. pymysql bounds its own socket reads; a PostgreSQL call that outlives
+its read timeout has its socket shut down by the watchdog thread; a SQLite
+statement that outlives its statement timeout is interrupted by its progress
+handler.
+
+A MySQL connection never sends a local file: LOAD DATA LOCAL INFILE is off, so a
+server (or whoever stands in for it) cannot ask for one.
 """
 
 from __future__ import annotations
 
 import datetime
+import functools
+import itertools
+import logging
+import math
 import os
 import queue
+import socket
 import sqlite3
+import ssl
 import threading
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
+from types import TracebackType
 from typing import Any, Protocol
 from weakref import WeakSet
 
+from flughafen.config import TRUE_WORDS, ConfigError, DatabaseUrl, Timeouts, parse_database_url
 from flughafen.extras import require
-from flughafen.config import DatabaseUrl, parse_database_url
+
+log = logging.getLogger("flughafen")
+
+SQLITE_BUSY_TIMEOUT = 30.0  # seconds a SQLite statement waits for another writer's lock, when no statement timeout is set
+WATCHDOG_TICK = 0.1  # seconds between the watchdog's looks at the calls in flight
+SQLITE_CHECK_EVERY = 100_000  # SQLite virtual machine steps between two looks at a statement's deadline (well under 1 ms)
 
 
 class Cursor(Protocol):
@@ -33,6 +58,10 @@ class Cursor(Protocol):
 
 class QueryError(RuntimeError):
     """A database error, naming the query and the (redacted) database."""
+
+
+class DatabaseTimeout(QueryError):
+    """A database call outlived its bound (config.Timeouts); its connection was dropped."""
 
 
 def _sqlite_arg(value: Any) -> Any:
@@ -54,38 +83,266 @@ def bind_values(dialect: str, values: Sequence[Any]) -> tuple[Any, ...]:
     return tuple(values)
 
 
-def connect(url: DatabaseUrl | str, autocommit: bool = True) -> Any:
-    """A raw DB-API connection for ``url`` (autocommit unless asked otherwise)."""
+def connect(url: DatabaseUrl | str, autocommit: bool = True, *, database: str | None = None, timeouts: Timeouts | None = None) -> Any:
+    """A raw DB-API connection for ``url`` (autocommit unless asked otherwise), with its options.
+
+    ``database`` names another database on the same server ("" for none, on MySQL),
+    ``timeouts`` replaces the URL's (a bulk load turns the statement and read bounds off).
+    The read timeout of a PostgreSQL connection is kept only by Database's calls.
+    """
     u = parse_database_url(url) if isinstance(url, str) else url
+    t = timeouts or u.timeouts
     if u.dialect == "mysql":
-        pymysql: Any = require("pymysql", "a mysql:// database URL")
-        return pymysql.connect(
-            host=u.host,
-            port=u.port or 3306,
-            user=u.user,
-            password=u.password,
-            database=u.database,
-            charset="utf8mb4",
-            autocommit=autocommit,
-            local_infile=True,
-        )
+        return _connect_mysql(u, t, autocommit, database)
     if u.dialect == "postgres":
-        psycopg: Any = require("psycopg", "a postgresql:// database URL")
-        return psycopg.connect(
-            host=u.host,
-            port=u.port or 5432,
-            user=u.user,
-            password=u.password or None,
-            dbname=u.database,
-            autocommit=autocommit,
-        )
+        return _connect_postgres(u, t, autocommit, database)
     if u.path != ":memory:":
         Path(u.path).parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(u.path, check_same_thread=False, isolation_level=None if autocommit else "DEFERRED", timeout=30)
+    busy = t.statement or SQLITE_BUSY_TIMEOUT
+    conn: Any = sqlite3.connect(u.path, check_same_thread=False, isolation_level=None if autocommit else "DEFERRED", timeout=busy, factory=_SQLiteConnection)
+    if t.statement:
+        conn.set_progress_handler(conn.past_deadline, SQLITE_CHECK_EVERY)
     conn.execute("PRAGMA foreign_keys = ON")
     if u.path != ":memory:":
         conn.execute("PRAGMA journal_mode = WAL")
     return conn
+
+
+class _SQLiteConnection(sqlite3.Connection):
+    """A SQLite connection whose statements stop at ``deadline`` (time.monotonic(); Database sets it per call)."""
+
+    deadline = math.inf
+
+    def past_deadline(self) -> bool:
+        """SQLite's progress handler, every SQLITE_CHECK_EVERY steps of a statement: True interrupts it."""
+        return time.monotonic() > self.deadline
+
+
+def _flag(value: str | None) -> bool | None:
+    return None if value is None else value.lower() in TRUE_WORDS
+
+
+def _mysql_tls(u: DatabaseUrl) -> dict[str, Any]:
+    """pymysql's TLS arguments for the URL's ssl_* options (see README, "Database URLs")."""
+    mode = (u.option("ssl_mode") or "").upper()
+    ca, cert, key = u.option("ssl_ca"), u.option("ssl_cert"), u.option("ssl_key")
+    verify_cert, verify_identity = _flag(u.option("ssl_verify_cert")), _flag(u.option("ssl_verify_identity"))
+    if mode == "DISABLED":
+        return {"ssl_disabled": True}
+    if mode in ("", "PREFERRED") and not (ca or cert or verify_cert or verify_identity):
+        return {}  # TLS when the server offers it, unverified: pymysql's default
+    identity = mode == "VERIFY_IDENTITY" or bool(verify_identity)
+    verify = identity or mode == "VERIFY_CA" or bool(verify_cert) or (ca is not None and verify_cert is None)
+    try:
+        context = ssl.create_default_context(cafile=ca)
+        context.check_hostname = identity
+        context.verify_mode = ssl.CERT_REQUIRED if verify else ssl.CERT_NONE
+        if cert is not None:
+            context.load_cert_chain(cert, keyfile=key)
+    except (OSError, ssl.SSLError) as e:
+        which = "ssl_ca" if ca and not Path(ca).is_file() else "ssl_cert/ssl_key"
+        raise ConfigError(f"database URL {u.redacted()!r}: {which}: {e}") from None
+    return {"ssl": context}
+
+
+def _connect_mysql(u: DatabaseUrl, t: Timeouts, autocommit: bool, database: str | None) -> Any:
+    pymysql: Any = require("pymysql", "a mysql:// database URL")
+    tls = _mysql_tls(u)
+    conn = pymysql.connect(
+        host=u.host,
+        port=u.port or 3306,
+        unix_socket=u.option("unix_socket"),
+        user=u.user,
+        password=u.password,
+        database=u.database if database is None else (database or None),
+        charset=u.option("charset") or "utf8mb4",
+        autocommit=autocommit,
+        local_infile=False,
+        connect_timeout=t.connect or 31_536_000,  # pymysql's largest: "none"
+        read_timeout=t.read or None,
+        write_timeout=t.read or None,
+        **tls,
+    )
+    try:
+        cur = conn.cursor()
+        if "ssl" in tls:
+            cur.execute("SHOW SESSION STATUS LIKE 'Ssl_version'")
+            row = cur.fetchone()
+            if not row or not row[1]:
+                raise ConfigError(f"database URL {u.redacted()!r} asks for TLS, but the connection is not encrypted (the server has no TLS)")
+        if t.statement:
+            if "mariadb" in conn.get_server_info().lower():
+                cur.execute("SET SESSION max_statement_time = %s", (t.statement,))
+            else:
+                cur.execute("SET SESSION max_execution_time = %s", (math.ceil(t.statement * 1000),))
+        cur.close()
+    except BaseException:
+        _discard(conn)
+        raise
+    return conn
+
+
+def postgres_params(u: DatabaseUrl, t: Timeouts) -> dict[str, Any]:
+    """The URL's libpq parameters (libpq parses the URL: an unknown option is a ConfigError naming it), plus the timeouts."""
+    psycopg: Any = require("psycopg", "a postgresql:// database URL")
+    if not u.conninfo:  # a DatabaseUrl made by hand, not parsed: its fields
+        fields = {"host": u.host, "port": u.port, "user": u.user, "password": u.password, "dbname": u.database}
+        return {**{k: v for k, v in fields.items() if v}, **_postgres_bounds(t, "")}
+    try:
+        params: dict[str, Any] = psycopg.conninfo.conninfo_to_dict(u.conninfo)
+    except psycopg.ProgrammingError as e:
+        told = " ".join(str(e).split())
+        for secret in (u.password, u.option("password"), u.option("sslpassword")):
+            if secret:
+                told = told.replace(secret, "***")
+        raise ConfigError(f"database URL {u.redacted()!r}: {told}") from None
+    return {**params, **_postgres_bounds(t, params.get("options", ""))}
+
+
+def _postgres_bounds(t: Timeouts, options: str) -> dict[str, Any]:
+    """libpq's connect_timeout, and the statement timeout among the server ``options``."""
+    bounds: dict[str, Any] = {}
+    if t.connect:
+        bounds["connect_timeout"] = max(2, math.ceil(t.connect))  # libpq counts whole seconds, at least 2
+    if t.statement:
+        bounds["options"] = f"-c statement_timeout={math.ceil(t.statement * 1000)} {options}".strip()
+    return bounds
+
+
+def _connect_postgres(u: DatabaseUrl, t: Timeouts, autocommit: bool, database: str | None) -> Any:
+    psycopg: Any = require("psycopg", "a postgresql:// database URL")
+    params = postgres_params(u, t)
+    if database is not None:
+        params["dbname"] = database
+    return psycopg.connect(autocommit=autocommit, **params)
+
+
+class _Watchdog:
+    """Ends the PostgreSQL calls that outlive their deadline: one daemon thread per process.
+
+    A call registers (a dictionary entry under a lock, no thread woken) and
+    unregisters when it returns; every WATCHDOG_TICK the thread stops those past
+    their deadline, under the same lock, so a call that has returned is never
+    touched.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._calls: dict[int, list[Any]] = {}  # id -> [deadline, stop, stopped]
+        self._ids = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, seconds: float, stop: Callable[[], None]) -> int:
+        n = next(self._ids)
+        deadline = time.monotonic() + seconds
+        with self._lock:
+            self._calls[n] = [deadline, stop, False]
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="flughafen-db-watchdog", daemon=True)
+                self._thread.start()
+        return n
+
+    def done(self, n: int) -> bool:
+        """Unregister call ``n``; True when it was stopped for outliving its deadline."""
+        with self._lock:
+            call = self._calls.pop(n)
+        return bool(call[2])
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(WATCHDOG_TICK)
+            now = time.monotonic()
+            with self._lock:
+                for call in self._calls.values():
+                    if not call[2] and call[0] <= now:
+                        call[2] = True
+                        try:
+                            call[1]()
+                        except Exception as e:  # noqa: BLE001 - the call fails on its own then; say why it was not stopped
+                            log.warning("could not stop a database call past its deadline: %s", e)
+
+    def after_fork(self) -> None:
+        self._lock = threading.Lock()
+        self._calls = {}
+        self._thread = None
+
+
+_WATCHDOG = _Watchdog()
+
+
+def _shut_down(conn: Any) -> None:
+    """Shut a PostgreSQL connection's socket: the blocked call gets end-of-file at once (the connection is then dropped)."""
+    fd = conn.pgconn.socket
+    sock = socket.socket(fileno=os.dup(fd))
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    finally:
+        sock.close()
+
+
+class _Bounded:
+    """One database call on ``conn``: PostgreSQL's read timeout kept by the watchdog, SQLite's
+    statement timeout by its progress handler (pymysql keeps its own).
+
+    On the way out, a call stopped for outliving its bound raises DatabaseTimeout,
+    which says which bound and where.
+    """
+
+    __slots__ = ("call", "conn", "db")
+
+    def __init__(self, db: Database, conn: Any):
+        self.db = db
+        self.conn = conn
+        self.call: int | None = None
+
+    def __enter__(self) -> None:
+        db = self.db
+        if db._bound:
+            if db.dialect == "sqlite":
+                self.conn.deadline = time.monotonic() + db._bound
+            else:
+                self.call = _WATCHDOG.watch(db._bound, functools.partial(_shut_down, self.conn))
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+        if self.call is not None:
+            stopped = _WATCHDOG.done(self.call)
+        elif self.db.dialect == "sqlite" and self.db._bound:
+            stopped = ev is not None and time.monotonic() > self.conn.deadline
+            self.conn.deadline = math.inf
+        else:
+            stopped = ev is not None and _timed_out(ev)
+        if stopped:
+            raise DatabaseTimeout(self.db.timeout_message()) from ev
+
+
+def _timed_out(error: BaseException) -> bool:
+    """pymysql's "Lost connection ... (timed out)": its read timeout ended the call."""
+    return type(error).__module__.startswith("pymysql") and isinstance(error.__context__, TimeoutError)
+
+
+class _BoundedCursor:
+    """A transaction's cursor whose every call is bounded (see _Bounded)."""
+
+    def __init__(self, db: Database, conn: Any):
+        self._db = db
+        self._conn = conn
+        self._cur = conn.cursor()
+
+    @property
+    def rowcount(self) -> int:
+        return int(self._cur.rowcount)
+
+    def execute(self, sql: str, args: Sequence[Any] = ()) -> Any:
+        with _Bounded(self._db, self._conn):
+            return self._cur.execute(sql, args)
+
+    def fetchall(self) -> Sequence[Sequence[Any]]:
+        with _Bounded(self._db, self._conn):
+            rows: Sequence[Sequence[Any]] = self._cur.fetchall()
+            return rows
+
+    def close(self) -> None:
+        self._cur.close()
 
 
 class Database:
@@ -94,11 +351,25 @@ class Database:
     def __init__(self, url: DatabaseUrl | str, size: int = 8):
         self.url = parse_database_url(url) if isinstance(url, str) else url
         self.dialect = self.url.dialect
+        if self.dialect == "postgres":
+            postgres_params(self.url, self.url.timeouts)  # an option libpq does not know fails here, not at the first query
+        t = self.url.timeouts
+        # The bound _Bounded keeps: PostgreSQL's read timeout, SQLite's statement timeout (pymysql keeps its own).
+        self._bound = {"postgres": t.read, "sqlite": t.statement}.get(self.dialect, 0.0)
         self._size = size
         self._pool: queue.LifoQueue[Any] = queue.LifoQueue(maxsize=size)
         self._lock = threading.Lock()
         self._closed = False
         _DATABASES.add(self)
+
+    def timeout_message(self) -> str:
+        t = self.url.timeouts
+        if self.dialect == "sqlite":
+            return f"{self.url.redacted()}: the statement ran past statement_timeout={t.statement:g}s and was interrupted"
+        return (
+            f"{self.url.redacted()}: no reply within read_timeout={t.read:g}s (a stalled server or network link?); "
+            "the connection was dropped"
+        )
 
     def _after_fork(self) -> None:
         """In a forked child: the parent's pooled connections set aside (see _INHERITED), a new empty pool.
@@ -142,8 +413,9 @@ class Database:
         with self.connection() as conn:
             cur = conn.cursor()
             try:
-                cur.execute(sql, self.args(values))
-                return [tuple(r) for r in cur.fetchall()]
+                with _Bounded(self, conn):
+                    cur.execute(sql, self.args(values))
+                    return [tuple(r) for r in cur.fetchall()]
             finally:
                 cur.close()
 
@@ -152,30 +424,36 @@ class Database:
         with self.connection() as conn:
             cur = conn.cursor()
             try:
-                cur.execute(sql, self.args(values))
+                with _Bounded(self, conn):
+                    cur.execute(sql, self.args(values))
                 return int(cur.rowcount)
             finally:
                 cur.close()
 
     @contextmanager
     def transaction(self) -> Iterator[Any]:
-        """A cursor inside one transaction: committed on success, rolled back on error."""
+        """A cursor inside one transaction: committed on success, rolled back on error. Each call is bounded."""
         with self.connection() as conn:
-            if self.dialect == "sqlite":
-                conn.execute("BEGIN IMMEDIATE")
-            elif self.dialect == "mysql":
-                conn.begin()
-            else:
-                conn.execute("BEGIN")
-            cur = conn.cursor()
+            with _Bounded(self, conn):
+                if self.dialect == "sqlite":
+                    conn.execute("BEGIN IMMEDIATE")
+                elif self.dialect == "mysql":
+                    conn.begin()
+                else:
+                    conn.execute("BEGIN")
+            cur = _BoundedCursor(self, conn)
             try:
                 yield cur
             except BaseException:
                 cur.close()
-                _end(conn, self.dialect, "ROLLBACK")
+                try:
+                    _end(conn, self.dialect, "ROLLBACK")
+                except Exception as e:  # noqa: BLE001 - a broken connection cannot roll back (the server does); the first error is the one to see
+                    log.debug("rollback on %s failed: %s", self.url.redacted(), e)
                 raise
             cur.close()
-            _end(conn, self.dialect, "COMMIT")
+            with _Bounded(self, conn):
+                _end(conn, self.dialect, "COMMIT")
 
     def close(self) -> None:
         self._closed = True
@@ -209,6 +487,7 @@ _DATABASES: WeakSet[Database] = WeakSet()
 
 
 def _after_fork_in_child() -> None:
+    _WATCHDOG.after_fork()
     for database in list(_DATABASES):
         database._after_fork()
 

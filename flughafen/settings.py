@@ -9,6 +9,7 @@
     schema = "specs/schema.sql"        # the schema DDL (default: <specs>/schema.sql)
     database_url = "sqlite:///.flughafen/flughafen.sqlite3"
     cache_url = "embedded"
+    statement_timeout = 30             # seconds; also connect_timeout, read_timeout (URL options win)
     test_databases = ["sqlite://", "mysql://root@127.0.0.1:3306", "postgresql://postgres@127.0.0.1:5432"]
     seed = "myapp.testing:insert_rows"  # fills a database just created from the schema
 

@@ -9,11 +9,11 @@ queues the parameters on a Valkey stream for ``flughafen-gen worker``.
 
 from __future__ import annotations
 
-import datetime
+import functools
 import logging
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import msgspec
@@ -22,8 +22,9 @@ from flughafen import invalidation, io_async, io_sync
 from flughafen.accessor import async_runtime_of, runtime_of
 from flughafen.db import QueryError
 from flughafen.keys import RowField, Template, fill, generation_key
+from flughafen.params import check_args, check_for
 from flughafen.protocol import Begin, Call, Commit, Rollback, Sleep, Statement, Steps, drive
-from flughafen.spec import Param
+from flughafen.spec import PYTHON_TYPES, Param
 from flughafen.stores import KINDS
 from flughafen.stores.bitmap import SetUpdate
 from flughafen.stores.hash import HashRefresh
@@ -38,16 +39,10 @@ log = logging.getLogger("flughafen")
 STREAM_PREFIX = "fg:writes:"
 GROUP = "flughafen-workers"
 APPLIED_TABLE = "flughafen_applied_writes"
-_TYPES: dict[str, Any] = {
-    "str": str,
-    "int": int,
-    "float": float,
-    "decimal": Decimal,
-    "bool": bool,
-    "date": datetime.date,
-    "datetime": datetime.datetime,
-    "time": datetime.time,
-}
+
+
+class InvalidWrite(ValueError):
+    """A queued write whose parameters do not decode, or fail their checks."""
 
 
 class InvalidationError(RuntimeError):
@@ -132,9 +127,16 @@ class WriteQuery:
             kind.write_hook(given[kind.write_param]) for kind in KINDS.values() if kind.write_hook is not None and kind.write_param and given[kind.write_param]
         )
         self.stream = STREAM_PREFIX + name
-        nullable = [(_TYPES[p.type] | None) if p.nullable else _TYPES[p.type] for p in params]
-        self._decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(tuple[tuple(nullable)])  # type: ignore[misc]
+        self._checks = tuple(check_for(name, p) for p in params)  # the reads' checks (params.py)
+        # The queue gives back each value with the type it was given: an int for a float or
+        # decimal parameter comes back an int, so the worker fills the same tags execute() would.
+        kinds = [functools.reduce(operator.or_, PYTHON_TYPES[p.type] + ((type(None),) if p.nullable else ())) for p in params]
+        self._decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(tuple[tuple(kinds)])  # type: ignore[misc]
         self._encoder = msgspec.json.Encoder()
+
+    def check(self, args: tuple[Any, ...]) -> None:
+        """The parameters checked as a read checks them: TypeError or ValueError naming the bad one."""
+        check_args(self.name, self._checks, args)
 
     # --------------------------------------------------------------- through
     #
@@ -143,13 +145,19 @@ class WriteQuery:
     # runs them for execute, the async shell for execute_async.
 
     def execute(self, args: tuple[Any, ...], runtime: Runtime | None = None) -> int:
-        """Run the write (or queue it, for write: behind). Returns the rows affected (0 when queued)."""
+        """Run the write (or queue it, for write: behind). Returns the rows affected (0 when queued).
+
+        The parameters are checked first: a bad one is a TypeError or ValueError, and neither
+        the database nor the queue is touched.
+        """
+        self.check(args)
         rt = runtime_of(runtime)
         count: int = io_sync.run_write(rt, self.steps(args, rt.cache, rt.db.url.redacted()))
         return count
 
     async def execute_async(self, args: tuple[Any, ...], runtime: AsyncRuntime | None = None) -> int:
         """``execute`` on an AsyncRuntime."""
+        self.check(args)
         rt = async_runtime_of(runtime)
         count: int = await io_async.run_write(rt, self.steps(args, rt.cache, rt.db.url.redacted()))
         return count
@@ -245,4 +253,10 @@ class WriteQuery:
     # ---------------------------------------------------------------- behind
 
     def decode_args(self, data: bytes) -> tuple[Any, ...]:
-        return tuple(self._decoder.decode(data))
+        """A queued write's parameters, decoded and checked as execute() checks them; InvalidWrite if not."""
+        try:
+            args = tuple(self._decoder.decode(data))
+            self.check(args)
+        except (msgspec.DecodeError, TypeError, ValueError) as e:
+            raise InvalidWrite(f"{self.name}: a queued write's parameters are invalid: {e}") from e
+        return args

@@ -90,19 +90,58 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    import logging
+    import signal
+    import threading
+
     from flughafen import Runtime
+    from flughafen.config import load_config
     from flughafen.worker import run_worker
     from generator.accessors import write_modules
 
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%Y-%m-%dT%H:%M:%S%z", stream=sys.stderr
+    )
+    log = logging.getLogger("flughafen.worker")
     settings = load_settings()
+    config = load_config(args.database, args.cache, settings.root)
     behind = [m.WRITE for m in write_modules(settings) if m.WRITE.mode == "behind"]
     if not behind:
         print(f"no write: behind specs in {settings.package}; nothing to do", file=sys.stderr)
         return EXIT_OK
-    with Runtime.from_config(database_url=args.database, cache_url=args.cache, project_dir=settings.root) as rt:
-        idle = 1 if args.once else None
-        report = run_worker(rt, behind, consumer=args.consumer, batch_size=args.batch, max_idle_rounds=idle)
-    print(f"applied {report.applied}, skipped {report.skipped} already applied, in {report.batches} batch(es)")
+    if config.cache_url.embedded or config.cache_url.off:
+        print(
+            f'error: cache_url is "{config.cache_url.raw.strip()}", not a Valkey the application and this worker share, so the worker '
+            "cannot see the application's queue: set FLUGHAFEN_CACHE_URL (or cache_url in [tool.flughafen]) to the shared valkey:// URL",
+            file=sys.stderr,
+        )
+        return EXIT_ERRORS
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt  # a second signal: stop now; the writes in hand stay queued
+        log.info("%s: stopping after the batch in hand", signal.Signals(signum).name)
+        stop.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        with Runtime(config, socket_timeout=2.0, near_cache=False) as rt:
+            names = ", ".join(w.name for w in behind)
+            log.info("worker %s: applying %s from %s to %s", args.consumer, names, config.cache_url.redacted(), config.database_url.redacted())
+            report = run_worker(
+                rt,
+                behind,
+                consumer=args.consumer,
+                batch_size=args.batch,
+                block_ms=100 if args.once else 1000,
+                max_idle_rounds=1 if args.once else None,
+                stop=stop,
+            )
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    print(f"applied {report.applied}, skipped {report.skipped} already applied, set aside {report.dead}, in {report.batches} batch(es)")
     return EXIT_OK
 
 
@@ -158,6 +197,7 @@ def parser() -> argparse.ArgumentParser:
     w.add_argument("--consumer", default="worker-1")
     w.add_argument("--batch", type=int, default=100)
     w.add_argument("--once", action="store_true", help="stop when the queues are empty")
+    w.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default="info", help="log lines, with timestamps, on stderr (default: info)")
 
     st = sub.add_parser("stats", help="hit rates, keyspace, memory per spec, slow log")
     st.add_argument("--database", default=None)

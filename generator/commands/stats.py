@@ -5,7 +5,7 @@ Accessor counters are kept in Valkey (``fg:stats:<name>`` hashes, added to by
 to the server's own keyspace figures, memory per spec and per shape sampled
 with MEMORY USAGE (a json entry is a string, a hash entry a hash, a zset
 entry a sorted set plus its ``:meta``, a bitmap entry a string plus its ``:meta``; locks, stale copies and write marks
-are not entries), and the slow log.
+are not entries), the slow log, and each write-behind queue with its dead letters (flughafen/worker.py).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 
 from flughafen import Runtime
 from flughafen.settings import Settings
+from flughafen.worker import queue_figures
 
 SAMPLE = 20
 NOT_ENTRIES = (b":lock", b":stale", b":meta", b":w", b":wip", b":gen")
@@ -50,7 +51,8 @@ def collect(rt: Runtime) -> dict[str, Any]:
     shapes = {shape: (len(s), int(sum(s) / len(s))) for shape, s in sorted(by_shape.items())}
     slow = client.slowlog_get(5)
     eviction = rt.cache.eviction_risk()
-    return {"accessors": accessors, "info": info, "memory": memory, "shapes": shapes, "slowlog": slow, "eviction": eviction}
+    queues = queue_figures(rt)
+    return {"accessors": accessors, "info": info, "memory": memory, "shapes": shapes, "slowlog": slow, "eviction": eviction, "queues": queues}
 
 
 def print_stats(database_url: str | None, cache_url: str | None, settings: Settings) -> int:
@@ -70,6 +72,10 @@ def print_stats(database_url: str | None, cache_url: str | None, settings: Setti
         f"\nkeyspace hits {info.get('keyspace_hits', 0)}, misses {info.get('keyspace_misses', 0)}, "
         f"expired {info.get('expired_keys', 0)}, evicted {info.get('evicted_keys', 0)}"
     )
+    if data["queues"]:
+        print("\nwrite-behind queues (dead letters: writes set aside with their error, in fg:writes:~dead:<name>):")
+        for q in data["queues"]:
+            print(f"  {q.name:<22} {q.queued:>6} queued {q.pending:>6} pending {q.dead:>6} dead letters ({q.dead_kept} kept)")
     if data["eviction"]:
         print(f"warning: {data['eviction']}")
     for entry in data["slowlog"]:

@@ -22,7 +22,7 @@ from typing import Any
 
 from generator.dataset import ddl
 from generator.dataset.generate import SCALES, SEED, bookings, flights, reference_rows
-from flughafen.config import DatabaseUrl, parse_database_url
+from flughafen.config import DatabaseUrl, Timeouts, parse_database_url
 from flughafen.db import _sqlite_arg, connect
 from generator.model import Dialect
 from generator.schema import Catalog, TableDef, load_catalog
@@ -73,23 +73,19 @@ def fingerprint(scale: str) -> str:
 
 
 def ensure_database(url: DatabaseUrl) -> None:
-    """Create the database of a server URL when it does not exist yet."""
+    """Create the database of a server URL when it does not exist yet (connecting with the URL's options)."""
     if url.dialect == "sqlite":
         Path(url.path).parent.mkdir(parents=True, exist_ok=True)
         return
     if url.dialect == "mysql":
-        import pymysql
-
-        conn = pymysql.connect(host=url.host, port=url.port or 3306, user=url.user, password=url.password, autocommit=True)
+        conn = connect(url, database="")
         try:
             with conn.cursor() as cur:
                 cur.execute(f"CREATE DATABASE IF NOT EXISTS `{url.database}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
         finally:
             conn.close()
         return
-    import psycopg
-
-    with psycopg.connect(host=url.host, port=url.port or 5432, user=url.user, password=url.password or None, dbname="postgres", autocommit=True) as pg:
+    with connect(url, database="postgres") as pg:
         if pg.execute("SELECT 1 FROM pg_database WHERE datname = %s", (url.database,)).fetchone() is None:
             pg.execute(f'CREATE DATABASE "{url.database}"')
 
@@ -155,7 +151,8 @@ def load(database_url: str, scale: str = "tiny", progress: bool = True, catalog:
     started = time.monotonic()
     if progress:
         sys.stderr.write(f"loading FlughafenDB ({scale}) into {url.redacted()}\n")
-    conn = connect(url, autocommit=dialect != "sqlite")
+    # A bulk load runs long statements (COPY, index builds): no statement or read bound, only the connect one.
+    conn = connect(url, autocommit=dialect != "sqlite", timeouts=Timeouts(url.timeouts.connect, 0.0, 0.0))
     try:
         order = ddl.load_order(catalog)
         drop = "DROP TABLE IF EXISTS {} CASCADE" if dialect == "postgres" else "DROP TABLE IF EXISTS {}"

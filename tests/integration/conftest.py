@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import valkey
 
 from generator.dataset.load import load
-from flughafen import Runtime
+from flughafen import Database, Runtime
 from flughafen.embedded import start_server
 
 NAME = f"flughafen_it_{os.getpid()}"
@@ -124,3 +125,13 @@ def runtime(db_url: str, valkey_server: object) -> Iterator[Runtime]:
 
 def server_kwargs(server: object) -> dict[str, object]:
     return dict(server.connection_kwargs)  # type: ignore[attr-defined]
+
+
+@contextmanager
+def opened(url: str) -> Iterator[Database]:
+    """A Database for ``url``, closed after use."""
+    db = Database(url)
+    try:
+        yield db
+    finally:
+        db.close()
