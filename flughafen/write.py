@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import msgspec
 
+from flughafen import tracing
 from flughafen.accessor import runtime_of
 from flughafen.db import QueryError
 from flughafen.keys import RowField, Template, fill, generation_key
@@ -202,7 +203,8 @@ class WriteQuery:
         pause = 0.05
         for attempt in range(attempts):
             try:
-                rt.cache.invalidate_tags(tags)
+                with tracing.child_span("flughafen.invalidate", {"flughafen.write": self.name, "flughafen.tags": len(tags)}):
+                    rt.cache.invalidate_tags(tags)
                 for name in self.generations:
                     rt.cache.incr(generation_key(name))
                 for p in pending:
