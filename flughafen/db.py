@@ -389,7 +389,8 @@ class _Pool:
                 if self.open < self.size:
                     self.open += 1
                     break
-                if fresh and self.idle:  # make room: an idle connection closed for a fresh one
+                if fresh and self.idle:  # make room: the oldest idle connection closed for a fresh one
+                    self.open -= 1
                     _discard(self.idle.pop(0))
                     continue
                 left = deadline - time.monotonic()

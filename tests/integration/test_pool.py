@@ -170,6 +170,18 @@ def test_a_caller_waits_for_a_connection_then_is_told_the_pool_size(tmp_path: ob
     assert "pool size 1" in str(told[0]) and "0.2s" in str(told[0])
 
 
+def test_a_fresh_connection_on_a_full_pool_takes_the_place_of_an_idle_one(tmp_path: object) -> None:
+    db = Database(f"sqlite:///{tmp_path}/pool.sqlite3", size=1, wait=0.2)
+    try:
+        with db.connection() as idle:
+            pass
+        with db.connection(fresh=True) as conn:
+            assert conn is not idle
+        assert db.query("SELECT 1") == [(1,)]
+    finally:
+        db.close()
+
+
 def _catch(into: list[BaseException], call: object) -> None:
     try:
         call()  # type: ignore[operator]
