@@ -52,8 +52,112 @@ GROUP BY
 SELECT
   "g"."country" AS "country",
   COUNT(*) AS "airports",
-  ROUND(AVG("g"."latitude"), 6) AS "avg_latitude",
-  ROUND(AVG("g"."longitude"), 6) AS "avg_longitude"
+  (
+    (
+      CASE
+        WHEN CAST(ROUND(
+          CASE
+            WHEN COUNT("g"."latitude") = 0
+            THEN NULL
+            ELSE (
+              CASE WHEN SUM(ROUND("g"."latitude" * 100000000)) < 0 THEN -1 ELSE 1 END
+            ) * (
+              (
+                ABS(CAST(SUM(ROUND("g"."latitude" * 100000000)) AS INTEGER)) / COUNT("g"."latitude")
+              ) * 10000 + (
+                2 * (
+                  ABS(CAST(SUM(ROUND("g"."latitude" * 100000000)) AS INTEGER)) % COUNT("g"."latitude")
+                ) * 10000 + COUNT("g"."latitude")
+              ) / (
+                2 * COUNT("g"."latitude")
+              )
+            ) / 1000000000000.0
+          END * 1000000000000
+        ) AS INTEGER) < 0
+        THEN -1
+        ELSE 1
+      END
+    ) * (
+      (
+        2 * ABS(
+          CAST(ROUND(
+            CASE
+              WHEN COUNT("g"."latitude") = 0
+              THEN NULL
+              ELSE (
+                CASE WHEN SUM(ROUND("g"."latitude" * 100000000)) < 0 THEN -1 ELSE 1 END
+              ) * (
+                (
+                  ABS(CAST(SUM(ROUND("g"."latitude" * 100000000)) AS INTEGER)) / COUNT("g"."latitude")
+                ) * 10000 + (
+                  2 * (
+                    ABS(CAST(SUM(ROUND("g"."latitude" * 100000000)) AS INTEGER)) % COUNT("g"."latitude")
+                  ) * 10000 + COUNT("g"."latitude")
+                ) / (
+                  2 * COUNT("g"."latitude")
+                )
+              ) / 1000000000000.0
+            END * 1000000000000
+          ) AS INTEGER)
+        ) + 1000000
+      ) / (
+        2 * 1000000
+      )
+    ) / 1000000.0
+  ) AS "avg_latitude",
+  (
+    (
+      CASE
+        WHEN CAST(ROUND(
+          CASE
+            WHEN COUNT("g"."longitude") = 0
+            THEN NULL
+            ELSE (
+              CASE WHEN SUM(ROUND("g"."longitude" * 100000000)) < 0 THEN -1 ELSE 1 END
+            ) * (
+              (
+                ABS(CAST(SUM(ROUND("g"."longitude" * 100000000)) AS INTEGER)) / COUNT("g"."longitude")
+              ) * 10000 + (
+                2 * (
+                  ABS(CAST(SUM(ROUND("g"."longitude" * 100000000)) AS INTEGER)) % COUNT("g"."longitude")
+                ) * 10000 + COUNT("g"."longitude")
+              ) / (
+                2 * COUNT("g"."longitude")
+              )
+            ) / 1000000000000.0
+          END * 1000000000000
+        ) AS INTEGER) < 0
+        THEN -1
+        ELSE 1
+      END
+    ) * (
+      (
+        2 * ABS(
+          CAST(ROUND(
+            CASE
+              WHEN COUNT("g"."longitude") = 0
+              THEN NULL
+              ELSE (
+                CASE WHEN SUM(ROUND("g"."longitude" * 100000000)) < 0 THEN -1 ELSE 1 END
+              ) * (
+                (
+                  ABS(CAST(SUM(ROUND("g"."longitude" * 100000000)) AS INTEGER)) / COUNT("g"."longitude")
+                ) * 10000 + (
+                  2 * (
+                    ABS(CAST(SUM(ROUND("g"."longitude" * 100000000)) AS INTEGER)) % COUNT("g"."longitude")
+                  ) * 10000 + COUNT("g"."longitude")
+                ) / (
+                  2 * COUNT("g"."longitude")
+                )
+              ) / 1000000000000.0
+            END * 1000000000000
+          ) AS INTEGER)
+        ) + 1000000
+      ) / (
+        2 * 1000000
+      )
+    ) / 1000000.0
+  ) AS "avg_longitude"
 FROM "airport_geo" AS "g"
 WHERE
   "g"."country" = ?

@@ -46,7 +46,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     _build_tools("build")
     from generator.commands.build import main_build
 
-    return main_build(args.specs, args.out, args.schema, args.check)
+    return main_build(args.specs, args.out, args.schema, args.check, args.offline)
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -168,6 +168,11 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--out", default=None, help="output directory (default: out in [tool.flughafen], or the package's folder)")
     b.add_argument("--schema", default=None, help="schema DDL (default: schema in [tool.flughafen], or SPECS/schema.sql)")
     b.add_argument("--check", action="store_true", help="write nothing; exit 1 when the output is stale")
+    b.add_argument(
+        "--offline",
+        action="store_true",
+        help="prove each dialect's SQL on SQLite only, not on the servers of test_databases (the build says so)",
+    )
 
     s = sub.add_parser("show", help="print the SQL held for one dialect")
     s.add_argument("name")

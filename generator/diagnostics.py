@@ -93,6 +93,7 @@ CODES: dict[str, str] = {
     "FG069": "`columns:` override names a column the query does not return",
     "FG070": "trigger names an unknown table or column",
     "FG071": "trigger needs a value the write does not bind",
+    "FG072": "a dialect's SQL is refused by that database (EXPLAIN on an empty copy of the schema, at build)",
     "FG080": "schema.sql cannot be read",
     "FG094": "the store does not fit `returns`, `stampede` or `near` (hash: returns one; zset: returns many; early, near and near_size: json only)",
     "FG095": "zset member or score names no result column, both name the same one, or the member has a parameter's or a reserved name",

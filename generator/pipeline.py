@@ -4,6 +4,7 @@
     validate  RawSpec -> Spec                      spec/validate.py
     compile   Spec + Catalog -> CompiledQuery      sql/compile.py
     link      CompiledQuery list -> Linked         link.py
+    prove     each dialect's SQL -> EXPLAIN        sql/prove.py (SQLite; servers of test_databases)
     render    Linked -> {path: source}             render.py
     format    {path: source} -> {path: text}       format.py (black)
     write     {path: text} -> generated/           write.py (or --check)
@@ -34,6 +35,9 @@ from generator.schema import Catalog, load_catalog
 from generator.spec.load import load_specs
 from generator.spec.validate import declared_name, validate_all
 from generator.sql.compile import compile_query
+from generator.sql.prove import Proof, held_statements, prove
+
+__all__ = ["Proof", "build", "compile_project", "compile_specs", "display", "emit", "link_project", "load_project"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -113,8 +117,12 @@ def emit(queries: Sequence[CompiledQuery]) -> dict[str, str]:
     return format_files(render(link(queries)))
 
 
-def build(specs_dir: Path, schema: Path | None = None) -> dict[str, str]:
-    """Every stage but write: specs/ -> {path: text}."""
+def build(specs_dir: Path, schema: Path | None = None, proof: Proof | None = None) -> dict[str, str]:
+    """Every stage but write: specs/ -> {path: text}. ``proof``: where the SQL is proven (default: SQLite only)."""
     linked = link_project(specs_dir, schema)
+    queries = [*linked.reads, *(w.write for w in linked.writes)]
+    lookups = [(w.write.spec, w.lookup) for w in linked.writes if w.lookup]
+    schema = schema or specs_dir / "schema.sql"
+    prove(held_statements(queries, lookups), load_catalog(schema, display(schema)), proof or Proof())
     sources = render(linked)
     return format_files(sources)

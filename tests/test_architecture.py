@@ -165,7 +165,7 @@ GENERATOR_ALLOWED: dict[str, set[str]] = {
     "schema": {"diagnostics", "model"},  # schema.sql -> Catalog
     "stores": {"code", "diagnostics", "model", "names", "schema"},  # store kinds: every stage asks them, they ask no stage
     "spec": {"diagnostics", "model", "names", "stores"},  # load, validate, what of a spec its key version covers
-    "sql": {"diagnostics", "model", "names", "schema", "spec", "stores"},  # compile
+    "sql": {"dataset", "diagnostics", "model", "names", "schema", "spec", "stores"},  # compile; prove makes the schema per dialect (dataset.ddl)
     "link": {"diagnostics", "model", "sql", "stores"},
     "render": {"code", "link", "model", "stores"},
     "format": set(),

@@ -1,17 +1,24 @@
-"""``flughafen-gen build [specs/] [--out DIR] [--schema FILE] [--check]``: the generated package, written all or nothing."""
+"""``flughafen-gen build [specs/] [--out DIR] [--schema FILE] [--check] [--offline]``: the generated package, written all or nothing.
+
+Each dialect's SQL is proven on SQLite and on the servers of ``test_databases``
+(``--offline``: SQLite only); what was proven where is printed on stderr
+(generator/sql/prove.py). With ``CI=true`` a server that does not answer fails
+the build.
+"""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 from flughafen.settings import load_settings
 from generator.commands import EXIT_ERRORS, EXIT_OK, EXIT_STALE
-from generator.pipeline import build, display
+from generator.pipeline import Proof, build, display
 from generator.write import OutputFolderError, check_output_folder, stale, with_marker, write_tree
 
 
-def main_build(specs: str | None, out: str | None, schema: str | None, check: bool) -> int:
+def main_build(specs: str | None, out: str | None, schema: str | None, check: bool, offline: bool = False) -> int:
     """Build the configured package (or ``out``) from ``specs``; with ``check``, write nothing and exit 1 when it is stale."""
     settings = load_settings()
     specs_dir = Path(specs) if specs else Path(display(settings.specs))
@@ -27,7 +34,13 @@ def main_build(specs: str | None, out: str | None, schema: str | None, check: bo
         except OutputFolderError as e:
             print(f"error: {e}", file=sys.stderr)
             return EXIT_ERRORS
-    files = with_marker(build(specs_dir, schema_file))
+    servers = tuple(s for s in settings.test_databases if s != "sqlite://")
+    proof = Proof(servers, strict=os.environ.get("CI") == "true", offline=offline)
+    try:
+        files = with_marker(build(specs_dir, schema_file, proof))
+    finally:
+        for line in proof.report:
+            print(line, file=sys.stderr)
     if check:
         wrong = stale(files, out_dir)
         for path in wrong:

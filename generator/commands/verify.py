@@ -4,7 +4,9 @@ The accessors the build emits for the named specs (built in memory, so what
 is checked is the specs, not whatever ``generated/`` holds) run their SQL for
 each dialect straight against each database (no cache), and the typed rows
 are compared: in order where the query's ORDER BY is total, as multisets
-otherwise. Exit 1 on any difference, with the differing rows shown.
+otherwise. Every example of every spec is reported: equal, different (with
+the rows that differ), or failed on a database (with its message: the other
+databases still run). Exit 1 when any is different or failed.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 
-from flughafen import Runtime
+from flughafen import QueryError, Runtime
 from flughafen.settings import load_settings
 from generator.accessors import read_modules
 from generator.commands.check import Context, _total_order
@@ -27,14 +29,27 @@ from generator.model import CompiledQuery
 from generator.pipeline import emit, load_project
 from generator.sql.parse import tokenize
 
+EQUAL, DIFFERENT, FAILED, UNVERIFIED = "equal", "different", "failed", "no examples"
+
 
 @dataclass
 class Outcome:
+    """One example of one spec on every database: equal, different (the rows), failed (the message), or no examples."""
+
     spec: str
     example: str
-    rows: dict[str, int]
-    equal: bool
+    rows: dict[str, int]  # dialect -> rows returned (a database that failed has none)
+    status: str = EQUAL
     detail: str = ""
+
+    @property
+    def equal(self) -> bool:
+        return self.status == EQUAL
+
+    @property
+    def bad(self) -> bool:
+        """Different or failed: the command exits 1."""
+        return self.status in (DIFFERENT, FAILED)
 
 
 def ordered_specs(specs_dir: Path, schema: Path | None = None) -> set[str]:
@@ -96,53 +111,89 @@ def verify(
     modules: list[Any] | None = None,
     schema: Path | None = None,
 ) -> list[Outcome]:
-    """Every example of ``modules`` (default: the configured package's read accessors) on every database."""
+    """Every example of ``modules`` (default: the configured package's read accessors) on every database.
+
+    A database that does not answer at the start raises (the environment
+    failed); a query a database refuses, or whose rows cannot be read, is
+    that example's outcome (``failed``), and the others still run.
+    """
     ordered = ordered_specs(specs_dir, schema)
-    runtimes = {url: Runtime.from_config(database_url=url, cache_url=cache_url) for url in database_urls}
+    runtimes: dict[str, Runtime] = {}
     outcomes: list[Outcome] = []
     try:
+        for url in database_urls:
+            runtimes[url] = Runtime.from_config(database_url=url, cache_url=cache_url)
+            runtimes[url].db.query("SELECT 1")
         for module in modules if modules is not None else read_modules(load_settings()):
             query = module.QUERY
+            if not module.EXAMPLES:
+                outcomes.append(Outcome(query.name, "-", {}, UNVERIFIED, "add examples: to the spec to verify it"))
             for example in module.EXAMPLES:
-                args = tuple(example[p.name] for p in query.params)
-                results = {url: _as_list(query.query_database(args, rt)) for url, rt in runtimes.items()}
-                first_url, first = next(iter(results.items()))
-                is_ordered = query.name in ordered
-                equal, detail = True, ""
-                for url, rows in results.items():
-                    same = rows == first if is_ordered else Counter(map(repr, rows)) == Counter(map(repr, first))
-                    if not same:
-                        equal = False
-                        detail = f"{runtimes[first_url].config.database_url.redacted()} vs {runtimes[url].config.database_url.redacted()}: {_difference(first, rows, is_ordered)}"
-                        break
                 shown = ", ".join(f"{k}={v}" for k, v in example.items())
-                rows_by_dialect: dict[str, int] = {rt.db.dialect: len(results[url]) for url, rt in runtimes.items()}
-                outcomes.append(Outcome(query.name, shown, rows_by_dialect, equal, detail))
+                args = tuple(example[p.name] for p in query.params)
+                outcomes.append(_compare(query, shown, args, runtimes, query.name in ordered))
     finally:
         for rt in runtimes.values():
             rt.close()
     return outcomes
 
 
+def _compare(query: Any, shown: str, args: tuple[Any, ...], runtimes: dict[str, Runtime], is_ordered: bool) -> Outcome:
+    """One example on every database, each compared with the first that answered."""
+    results: dict[str, list[Any]] = {}
+    failures: list[str] = []
+    for rt in runtimes.values():
+        where = f"{rt.db.dialect} ({rt.config.database_url.redacted()})"
+        try:
+            results[rt.db.dialect] = _as_list(query.query_database(args, rt))
+        except QueryError as e:
+            failures.append(f"failed on {where}: {' '.join(str(e.__cause__ or e).split())}")
+        except (ValueError, TypeError, ArithmeticError) as e:  # a value the row class cannot take
+            failures.append(f"failed on {where}: a value could not be read: {e}")
+    rows = {d: len(r) for d, r in results.items()}
+    differences = []
+    if results:
+        first, expected = next(iter(results.items()))
+        for dialect, got in results.items():
+            same = got == expected if is_ordered else Counter(map(repr, got)) == Counter(map(repr, expected))
+            if not same:
+                differences.append(f"{first} vs {dialect}: {_difference(expected, got, is_ordered)}")
+    if failures:
+        return Outcome(query.name, shown, rows, FAILED, "\n    ".join(failures + differences))
+    if differences:
+        return Outcome(query.name, shown, rows, DIFFERENT, "\n    ".join(differences))
+    return Outcome(query.name, shown, rows)
+
+
 def render(outcomes: list[Outcome]) -> str:
+    """A table of every example, then what differs or failed, with the rows and the messages."""
     dialects = sorted({d for o in outcomes for d in o.rows})
-    head = ["spec", "example", *[f"{d} rows" for d in dialects], "equal"]
-    body = [[o.spec, o.example, *[str(o.rows.get(d, "-")) for d in dialects], "yes" if o.equal else "NO"] for o in outcomes]
+    head = ["spec", "example", *[f"{d} rows" for d in dialects], "outcome"]
+    body = [[o.spec, o.example, *[str(o.rows.get(d, "-")) for d in dialects], o.status.upper() if o.bad else o.status] for o in outcomes]
     widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(head))]
     lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |" for r in [head, *body]]
     lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
     for o in outcomes:
-        if not o.equal:
-            lines.append(f"\n{o.spec} ({o.example}) differs: {o.detail}")
+        if o.bad:
+            verb = "differs" if o.status == DIFFERENT else "failed"
+            lines.append(f"\n{o.spec} ({o.example}) {verb}:\n    {o.detail}")
     return "\n".join(lines)
+
+
+def summary(outcomes: list[Outcome]) -> str:
+    """``12 equal, 1 different, 1 failed on a database, 2 without examples`` (by example)."""
+    counts = Counter(o.status for o in outcomes)
+    parts = [f"{counts[EQUAL]} equal", f"{counts[DIFFERENT]} different", f"{counts[FAILED]} failed on a database"]
+    if counts[UNVERIFIED]:
+        parts.append(f"{counts[UNVERIFIED]} spec(s) without examples (not verified)")
+    return ", ".join(parts)
 
 
 def main_verify(database_urls: list[str], specs_dir: Path) -> int:
     outcomes = verify(database_urls, specs_dir, modules=built_modules(specs_dir))
     print(render(outcomes))
-    bad = sum(1 for o in outcomes if not o.equal)
-    print(f"\n{len(outcomes) - bad} equal, {bad} different", file=sys.stderr)
-    return 1 if bad else 0
+    print(f"\n{summary(outcomes)}", file=sys.stderr)
+    return 1 if any(o.bad for o in outcomes) else 0
 
 
 # verify's databases when none are named: the local servers of the test setup and the embedded default.

@@ -16,7 +16,14 @@ from generator.schema import Catalog, ColumnDef, TableDef
 
 
 def quote(name: str, dialect: Dialect) -> str:
-    return f"`{name}`" if dialect == "mysql" else f'"{name}"'
+    """An identifier quoted for ``dialect``, a quote inside it doubled.
+
+    >>> quote('a"b', "postgres"), quote("a`b", "mysql")
+    ('"a""b"', '`a``b`')
+    """
+    if dialect == "mysql":
+        return "`" + name.replace("`", "``") + "`"
+    return '"' + name.replace('"', '""') + '"'
 
 
 def column_type(c: ColumnDef, dialect: Dialect) -> str:

@@ -5,7 +5,8 @@ The steps, each a module of its own, each reporting at positions in the YAML:
 1. ``sql.parse``: tokenize and parse one statement of the spec's kind
    (FG060, FG067); ``:name`` placeholders against params (FG063, FG064).
 2. ``sql.resolve``: tables and columns against the catalog (FG061, FG062);
-   qualify every column and expand ``*``; ``sql.writes``: the table a write
+   qualify every column and expand ``*``; ``sql.grouping``: the columns a
+   GROUP BY determines added to it; ``sql.writes``: the table a write
    writes and the columns its params bind.
 3. ``sql.typer`` and ``sql.types``: type every expression by small rules,
    the catalog as the authority.
@@ -44,7 +45,9 @@ from generator.model import DIALECTS, Column, CompiledQuery, Dialect, Kind, Para
 from generator.schema import Catalog, TableDef
 from generator.spec.version import entry_shape
 from generator.sql.dialects import RenderError, normalize, render
+from generator.sql.grouping import complete_group_by
 from generator.sql.parse import check_params, parse_statement, placeholders, tokenize
+from generator.sql.pg_forms import postgres_division, spell_common, spell_postgres
 from generator.sql.portable import check_portable, check_write_shape
 from generator.sql.resolve import check_names, qualify_tree, tables_read
 from generator.sql.result import check_returns, check_tags, check_triggers, pins_key, result_columns, single_row, unnamed_columns
@@ -63,16 +66,22 @@ def compile_query(spec: Spec, catalog: Catalog) -> CompiledQuery:
     names = check_write_shape(src, tree) or check_names(src, tree, catalog)
     if names:
         raise SpecError(diags + names)
+    if spec.dialect == "postgres":
+        spell_postgres(tree)
+    tree = tree.transform(spell_common, copy=False)
     normalize(tree)
     try:
         qualify_tree(tree, catalog, spec.dialect)
     except OptimizeError as e:
         raise SpecError([*diags, src.diag(0, "FG062", f"cannot resolve the query against the schema: {e}")]) from None
+    complete_group_by(tree, catalog)
     target = write_target(tree, catalog)
     outer: dict[str, TableDef] = {}
     if target is not None and (tdef := catalog.table(target.table)) is not None:
         outer = {target.table: tdef}
     Typer(tree, catalog, spec, outer).annotate(tree)
+    if spec.dialect == "postgres":
+        postgres_division(tree)
     columns, more = result_columns(src, tree)
     store = kind_of(spec.cache.store) if spec.cache is not None else None
     diags += more + check_returns(spec, columns) + check_tags(spec, columns) + check_portable(src, tree, catalog)

@@ -58,6 +58,11 @@ from sqlglot import exp
 from sqlglot.errors import ErrorLevel, SqlglotError, UnsupportedError
 
 from generator.model import Dialect, Param
+from generator.sql.casts import as_text, pg_casts, sqlite_casts, sqlite_text
+from generator.sql.distinct_on import distinct_on
+from generator.sql.pg_forms import CASE_SENSITIVE, mysql_like, sqlite_like
+from generator.sql.sqlite_decimals import exact_avg, exact_round
+from generator.sql.timediff import rewrite as timediff
 from generator.sql.typer import FIXED
 from generator.sql.types import DAY_UNITS, KEY, SqlType, interval_unit, sql_type
 
@@ -90,7 +95,25 @@ def normalize(tree: exp.Expr) -> exp.Expr:
     >>> normalize(sqlglot.parse_one("SELECT NOW(), DATE_SUB(d, INTERVAL 2 DAY)", read="mysql")).sql("mysql")
     "SELECT CURRENT_TIMESTAMP(), d - INTERVAL '2' DAY"
     """
-    return tree.transform(_synonym, copy=False).transform(_unqualified_set, copy=False)
+    tree = tree.transform(_synonym, copy=False).transform(_unqualified_set, copy=False)
+    _drop_constant_order(tree)
+    return tree
+
+
+def _drop_constant_order(tree: exp.Expr) -> None:
+    """``ORDER BY NULL`` (MySQL's way to say "no order") and other constant keys order nothing: dropped.
+
+    PostgreSQL refuses a constant ORDER BY key ("non-integer constant in ORDER
+    BY"). A number stays: it names a result column by position.
+    """
+    for order in list(tree.find_all(exp.Order)):
+        keys = [o for o in order.expressions if not (isinstance(o.this, exp.Null) or (isinstance(o.this, exp.Literal) and o.this.is_string))]
+        if len(keys) == len(order.expressions):
+            continue
+        if keys:
+            order.set("expressions", keys)
+        else:
+            order.pop()
 
 
 def _unqualified_set(node: exp.Expr) -> exp.Expr:
@@ -226,6 +249,27 @@ def sqlite_now(node: exp.Expr) -> exp.Expr:
     return node
 
 
+def sqlite_count_distinct(node: exp.Expr) -> exp.Expr:
+    """``COUNT(DISTINCT a, b)``: SQLite's COUNT takes one argument.
+
+    MySQL counts the distinct (a, b) among the rows where neither is NULL; so
+    does ``COUNT(DISTINCT CASE WHEN a IS NULL OR b IS NULL THEN NULL ELSE
+    QUOTE(a) || ',' || QUOTE(b) END)``: QUOTE writes each value as an SQL
+    literal, so two tuples give the same text only when they are equal.
+    """
+    if not (isinstance(node, exp.Count) and isinstance(node.this, exp.Distinct) and len(node.this.expressions) > 1):
+        return node
+    parts = node.this.expressions
+    quoted = [exp.Anonymous(this="QUOTE", expressions=[p.copy()]) for p in parts]
+    key: exp.Expr = quoted[0]
+    for q in quoted[1:]:
+        key = exp.DPipe(this=exp.DPipe(this=key, expression=exp.Literal.string(",")), expression=q)
+    missing = exp.or_(*[exp.Is(this=p.copy(), expression=exp.Null()) for p in parts])
+    one = exp.Case(ifs=[exp.If(this=missing, true=exp.Null())], default=key)
+    node.this.set("expressions", [_typed(one, SqlType("str", True))])
+    return node
+
+
 def sqlite_decimal_cast(node: exp.Expr) -> exp.Expr:
     """CAST(x AS DECIMAL(p, s)) rounds on MySQL; SQLite's REAL cast does not."""
     if isinstance(node, exp.Cast) and node.to.this == exp.DataType.Type.DECIMAL:
@@ -241,19 +285,41 @@ BINARY_COLLATION: dict[Dialect, exp.Expr] = {"mysql": exp.Var(this="utf8mb4_bin"
 
 
 def _binary_text_order(dialect: Dialect) -> Callable[[exp.Expr], exp.Expr]:
-    """ORDER BY keys and MIN/MAX arguments of text -> ``x COLLATE <binary>``."""
+    """ORDER BY keys and MIN/MAX arguments of text -> ``x COLLATE <binary>``.
+
+    A key naming a result column of the same SELECT (``ORDER BY country``,
+    which is also what sqlglot makes of ``ORDER BY pd.country`` when the query
+    groups by it) is ordered by that column's expression, collated.
+    """
 
     def rewrite(node: exp.Expr) -> exp.Expr:
         if isinstance(node, (exp.Ordered, exp.Min, exp.Max)) and _text_key(node.this):
             node.set("this", _collated(node.this, dialect))
+        elif isinstance(node, exp.Ordered) and (shown := output_expression(node)) is not None and _text_key(shown):
+            collated = node.copy()  # a new node: the rewrite does not visit it again
+            collated.set("this", shown if isinstance(shown, exp.Collate) else _collated(shown, dialect))
+            return collated
         return node
 
     return rewrite
 
 
+def output_expression(ordered: exp.Ordered) -> exp.Expr | None:
+    """A copy of the expression of the result column an ORDER BY key names, in a SELECT (not a UNION's)."""
+    key, order = ordered.this, ordered.parent
+    select = order.parent if isinstance(order, exp.Order) else None
+    if not (isinstance(key, exp.Column) and not key.table and isinstance(select, exp.Select)):
+        return None
+    for proj in select.selects:
+        if isinstance(proj, exp.Alias) and proj.alias == key.name and isinstance(proj.this, exp.Expr):
+            return proj.this.copy()
+    return None
+
+
 def _binary_text_sets(dialect: Dialect) -> Callable[[exp.Expr], exp.Expr]:
-    """GROUP BY, DISTINCT, COUNT(DISTINCT) and UNION/INTERSECT/EXCEPT of text
-    compare by code point on MySQL, as on PostgreSQL and SQLite.
+    """GROUP BY, DISTINCT, COUNT(DISTINCT), a window's PARTITION BY and
+    UNION/INTERSECT/EXCEPT of text compare by code point on MySQL, as on
+    PostgreSQL and SQLite.
 
     MariaDB's unicode_ci made 'LaRose' and 'Larose' one last name: 17,667
     distinct against 17,682. A text GROUP BY key gets a binary twin
@@ -270,8 +336,12 @@ def _binary_text_sets(dialect: Dialect) -> Callable[[exp.Expr], exp.Expr]:
             twins = [_collated(k.copy(), dialect) for k in node.expressions if _text_key(k) and not k.meta.get(FIXED)]
             if twins:
                 node.set("expressions", [*node.expressions, *twins])
+        elif dialect == "mysql" and isinstance(node, exp.Window) and node.args.get("partition_by"):
+            node.set("partition_by", [_collated(k, dialect) if _text_key(k) else k for k in node.args["partition_by"]])
         elif dialect == "mysql" and isinstance(node, exp.Count) and isinstance(node.this, exp.Distinct):
             node.this.set("expressions", [_collated(e, dialect) if _text_key(e) else e for e in node.this.expressions])
+        elif isinstance(node, exp.Select) and (on := _distinct_on(node)) is not None:
+            on.set("expressions", [_collated(k, dialect) if _text_key(k) else k for k in on.expressions])  # as its ORDER BY keys
         elif isinstance(node, exp.Select) and (node.args.get("distinct") or (dialect == "mysql" and _in_distinct_set(node))):
             for proj in node.selects:
                 if isinstance(proj, exp.Alias) and _text_key(proj.this):
@@ -279,6 +349,13 @@ def _binary_text_sets(dialect: Dialect) -> Callable[[exp.Expr], exp.Expr]:
         return node
 
     return rewrite
+
+
+def _distinct_on(select: exp.Select) -> exp.Tuple | None:
+    """The keys of ``SELECT DISTINCT ON (...)`` (PostgreSQL specs), if any."""
+    distinct = select.args.get("distinct")
+    on = distinct.args.get("on") if isinstance(distinct, exp.Distinct) else None
+    return on if isinstance(on, exp.Tuple) else None
 
 
 def _in_distinct_set(select: exp.Select) -> bool:
@@ -377,27 +454,33 @@ def pg_dates(node: exp.Expr) -> exp.Expr:
 
 def pg_text(node: exp.Expr) -> exp.Expr:
     """LIKE -> ILIKE; CHAR casts -> TEXT/VARCHAR; CONCAT/STRING_AGG args -> TEXT."""
-    if isinstance(node, exp.Like):
+    if isinstance(node, exp.Like) and not node.meta.get(CASE_SENSITIVE):
         return _typed(exp.ILike(this=node.this, expression=node.expression), sql_type(node))
-    if isinstance(node, exp.Cast) and node.to.this == exp.DataType.Type.CHAR:
+    if isinstance(node, exp.Cast) and node.to.this in (exp.DataType.Type.CHAR, exp.DataType.Type.NCHAR):
         length = node.to.expressions
         to = exp.DataType(this=exp.DataType.Type.VARCHAR, expressions=length) if length else exp.DataType.build("TEXT")
         return _typed(exp.Cast(this=node.this, to=to), sql_type(node))
     if isinstance(node, exp.Concat):
-        node.set("expressions", [_as_text(a) for a in node.expressions])
+        node.set("expressions", [as_text(a, "postgres") for a in node.expressions])
     if isinstance(node, exp.DPipe):
-        node.set("this", _as_text(node.this))
-        node.set("expression", _as_text(node.expression))
+        node.set("this", as_text(node.this, "postgres"))
+        node.set("expression", as_text(node.expression, "postgres"))
     if isinstance(node, exp.GroupConcat):
-        node.set("this", _as_text(node.this))
+        node.set("this", as_text(node.this, "postgres"))
     return node
 
 
-def _as_text(node: exp.Expr) -> exp.Expr:
-    """``node`` as text for PostgreSQL's ``||`` and STRING_AGG (cast unless str)."""
-    if sql_type(node).py == "str" and not isinstance(node, exp.Null):
-        return node
-    return _typed(exp.cast(node, exp.DataType.build("TEXT")), SqlType("str", sql_type(node).nullable))
+def pg_zero_divisor(node: exp.Expr) -> exp.Expr:
+    """``x DIV 0`` and ``x MOD 0`` are NULL on MySQL and SQLite, an error on PostgreSQL: ``NULLIF(y, 0)``.
+
+    (sqlglot writes ``/`` so already.) A literal divisor other than 0 stays.
+    """
+    if isinstance(node, (exp.IntDiv, exp.Mod)):
+        divisor = node.expression
+        if not (isinstance(divisor, exp.Literal) and not divisor.is_string and float(divisor.name) != 0):
+            guarded = exp.Nullif(this=exp.paren(divisor, copy=False) if isinstance(divisor, exp.Binary) else divisor, expression=exp.Literal.number(0))
+            node.set("expression", _typed(guarded, SqlType(sql_type(divisor).py, True, sql_type(divisor).scale)))
+    return node
 
 
 def pg_booleans(node: exp.Expr) -> exp.Expr:
@@ -467,7 +550,31 @@ def _typed(node: exp.Expr, t: SqlType) -> exp.Expr:
 
 
 REWRITES: dict[Dialect, tuple[Callable[[exp.Expr], exp.Expr], ...]] = {
-    "mysql": (mysql_signed_sub, _binary_text_sets("mysql"), _binary_text_order("mysql")),
-    "postgres": (pg_dates, pg_text, pg_bool_targets, pg_booleans, mysql_scale, _binary_text_sets("postgres"), _binary_text_order("postgres")),
-    "sqlite": (sqlite_intervals, sqlite_now, sqlite_decimal_cast, mysql_scale),
+    "mysql": (distinct_on, mysql_like, mysql_signed_sub, _binary_text_sets("mysql"), _binary_text_order("mysql")),
+    "postgres": (
+        timediff("postgres"),
+        pg_dates,
+        pg_casts,
+        pg_text,
+        pg_bool_targets,
+        pg_booleans,
+        pg_zero_divisor,
+        mysql_scale,
+        _binary_text_sets("postgres"),
+        _binary_text_order("postgres"),
+    ),
+    "sqlite": (
+        distinct_on,
+        timediff("sqlite"),
+        sqlite_like,
+        sqlite_intervals,
+        sqlite_now,
+        exact_avg,
+        exact_round,
+        sqlite_casts,
+        sqlite_decimal_cast,
+        sqlite_text,
+        sqlite_count_distinct,
+        mysql_scale,
+    ),
 }

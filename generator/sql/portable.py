@@ -11,7 +11,10 @@ constructs have conditions, checked by ``CHECKS``:
   date or datetime (SQLite's month arithmetic does not clamp to the month's end);
 - ``||`` in MySQL (it is OR there, concatenation elsewhere);
 - LENGTH in MySQL (bytes; CHAR_LENGTH counts characters everywhere);
-- GROUP_CONCAT with ORDER BY (SQLite 3.44+);
+- GROUP_CONCAT: without ORDER BY each database concatenates in its own
+  order (PostgreSQL gave '33C; 10F; 28E' where MariaDB gave '10F; 28E;
+  33C'), and SQLite before 3.44 (Python's sqlite3 here links 3.40.1) has no
+  ORDER BY inside an aggregate;
 - a non-aggregated column that is neither grouped nor functionally
   dependent on a grouped primary key (PostgreSQL refuses it, SQLite picks a row);
 - arithmetic on dates, times or text (other than adding an INTERVAL);
@@ -39,7 +42,11 @@ from sqlglot.tokenizer_core import TokenType
 from generator.diagnostics import Diagnostic
 from generator.model import Param
 from generator.schema import Catalog
+from generator.sql import pg_forms, timediff
+from generator.sql.casts import check_casts
+from generator.sql.grouping import aggregate, clause_items, keyed_aliases, loose_columns
 from generator.sql.parse import Source, node_offset, placeholders
+from generator.sql.text_columns import columns_problem, compared_value
 from generator.sql.types import DAY_UNITS, UNKNOWN, interval_unit, sql_type
 
 ALLOWED: frozenset[type[exp.Expr]] = frozenset((
@@ -50,19 +57,18 @@ ALLOWED: frozenset[type[exp.Expr]] = frozenset((
     exp.Literal, exp.Null, exp.Boolean, exp.Placeholder, exp.Var, exp.DataType, exp.DataTypeParam,
     exp.Interval, exp.Insert, exp.Schema, exp.Values, exp.Update, exp.Delete,
     # operators
-    exp.And, exp.Or, exp.Not, exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.NullSafeEQ,
+    exp.And, exp.Or, exp.Not, exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.NullSafeEQ, exp.NullSafeNEQ,
     exp.Is, exp.Like, exp.In, exp.Between, exp.Exists, exp.Add, exp.Sub, exp.Mul, exp.Div, exp.IntDiv,
     exp.Mod, exp.Neg, exp.DPipe,
     # functions
     exp.Count, exp.Sum, exp.Avg, exp.Min, exp.Max, exp.Coalesce, exp.Nullif, exp.Case, exp.If, exp.Cast,
     exp.Round, exp.Abs, exp.Floor, exp.Ceil, exp.Upper, exp.Lower, exp.Concat, exp.Substring, exp.Trim,
     exp.Length, exp.Replace, exp.CurrentTimestamp, exp.CurrentDate, exp.TsOrDsToDate, exp.DateAdd,
-    exp.DateSub, exp.GroupConcat, exp.Window, exp.WindowSpec, exp.RowNumber, exp.Rank, exp.DenseRank,
+    exp.DateSub, exp.TimestampDiff, exp.DateDiff, exp.Window, exp.WindowSpec, exp.RowNumber, exp.Rank, exp.DenseRank,
 ))  # fmt: skip
 
 DATE_HINT = "compare with a range instead (col >= :day AND col < :day + INTERVAL 1 DAY), or compute it in Python"
 SUGGEST: dict[str, str] = {
-    "TimestampDiff": "TIMESTAMPDIFF's arguments are reordered on PostgreSQL and SQLite; compare with an INTERVAL (f.arrival > f.departure + INTERVAL 12 HOUR), or compute the difference in Python",
     "DayOfWeek": "DAYOFWEEK is numbered differently per database; compute the weekday in Python from the value read, or keep it in a column",
     "DayOfWeekIso": "WEEKDAY is numbered differently per database; compute the weekday in Python from the value read, or keep it in a column",
     "Year": "YEAR() does not exist on SQLite; " + DATE_HINT,
@@ -80,12 +86,24 @@ SUGGEST: dict[str, str] = {
     "Least": "LEAST ignores NULLs on PostgreSQL but not on MySQL; use CASE WHEN a <= b THEN a ELSE b END",
     "RegexpLike": "regular expressions differ per database (and are case-insensitive on MySQL); use LIKE",
     "Pad": "LPAD/RPAD do not exist on SQLite; pad in Python",
-    "JSONArrayAgg": "JSON aggregation differs per database and version; return rows (returns: many)",
-    "JSONObject": "JSON_OBJECT differs per database and version; return columns",
+    "JSONArrayAgg": "each database writes JSON text its own way (spacing, dates inside it) and aggregates it in its own order; select the columns and return the rows (SELECT f.flight_id, f.departure ... ORDER BY ...; returns: many): the accessor returns typed rows, and the cache stores them as JSON",
+    "JSONObject": 'each database writes JSON text its own way (MariaDB {"a": 1}, PostgreSQL {"a" : 1}, SQLite {"a":1}); select the values as columns (SELECT f.flight_id, f.flightno ...): the accessor\'s row has a field for each',
     "SubstringIndex": "SUBSTRING_INDEX passes through unchanged; use SUBSTRING with a position",
     "UnixToTime": "use a datetime parameter",
+    "TimestampTrunc": "DATE_TRUNC is PostgreSQL's; compare with a range instead (col >= :day AND col < :day + INTERVAL 1 DAY), or truncate in Python",
+    "DateTrunc": "DATE_TRUNC is PostgreSQL's; compare with a range instead (col >= :day AND col < :day + INTERVAL 1 DAY), or truncate in Python",
+    "ArrayAgg": "arrays are PostgreSQL's; return the rows (returns: many) and collect them in Python",
+    "Any": "= ANY(...) is PostgreSQL's; write IN (...) with the values, or IN (SELECT ...)",
+    "StrPosition": "the position functions differ (LOCATE, POSITION, INSTR); test with LIKE '%text%', or search in Python",
+    "AtTimeZone": "time zones are converted differently; store and pass UTC datetimes, and convert in Python",
+    "ToChar": "formats differ per database; format the value in Python",
     "Anonymous": "this function is not known to mean the same on MySQL, PostgreSQL and SQLite",
 }
+GENERIC = (
+    "not known to mean the same on MySQL, PostgreSQL and SQLite; write it with the constructs that do (docs/portability.md: "
+    "COUNT, SUM, AVG, MIN, MAX, CASE, COALESCE, NULLIF, CAST, ROUND, CONCAT, SUBSTRING, TRIM, REPLACE, LIKE, INTERVAL arithmetic, "
+    "TIMESTAMPDIFF, window functions), or compute it in Python"
+)
 ANONYMOUS: dict[str, str] = {
     "SUBSTRING_INDEX": SUGGEST["SubstringIndex"],
     "TIMEDIFF": "TIMEDIFF passes through unchanged; compare datetimes directly or compute in Python",
@@ -123,7 +141,15 @@ def not_allowed(src: Source, tree: exp.Expr, catalog: Catalog) -> Iterator[tuple
         if type(node) in ALLOWED and not _unsupported_use(node):
             stack.extend(node.iter_expressions())
             continue
-        yield _keyword_offset(src, node), _describe(node)
+        yield _keyword_offset(src, node), _describe(node, _written_name(src, node))
+
+
+def _written_name(src: Source, node: exp.Expr) -> str | None:
+    """The name a refused function is written with in the spec (``JSON_OBJECT``, not sqlglot's class name)."""
+    if not isinstance(node, exp.Func):
+        return None
+    found = re.match(r"[A-Za-z_][A-Za-z0-9_]*(?=\s*\()", src.sql[node_offset(src, node) :])
+    return found.group(0).upper() if found else None
 
 
 def _keyword_offset(src: Source, node: exp.Expr) -> exp.Expr | int:
@@ -157,12 +183,10 @@ def _unsupported_use(node: exp.Expr) -> bool:
         return multi or any(node.args.get(k) for k in ("from_", "from", "joins", "limit", "order", "using", "returning", "tables"))
     if isinstance(node, exp.Insert):
         return any(node.args.get(k) for k in ("conflict", "returning", "ignore", "overwrite"))
-    if isinstance(node, exp.GroupConcat):
-        return isinstance(node.this, exp.Order)
     return False
 
 
-def _describe(node: exp.Expr) -> str:
+def _describe(node: exp.Expr, written: str | None = None) -> str:
     """What is wrong with a refused node, and what to write instead."""
     name = type(node).__name__
     if isinstance(node, exp.Anonymous):
@@ -170,13 +194,17 @@ def _describe(node: exp.Expr) -> str:
     if isinstance(node, exp.Length):
         return "LENGTH counts bytes on MySQL and characters elsewhere; use CHAR_LENGTH"
     if isinstance(node, exp.GroupConcat):
-        return "GROUP_CONCAT with ORDER BY needs SQLite 3.44; drop the ORDER BY or return rows (returns: many)"
+        return (
+            "GROUP_CONCAT: without ORDER BY each database concatenates in its own order (PostgreSQL gave '33C; 10F; 28E' where MariaDB gave "
+            "'10F; 28E; 33C'), and SQLite before 3.44 has no ORDER BY inside an aggregate; return the rows in order instead "
+            "(SELECT ..., x ... ORDER BY the group's key, y; returns: many) and join them in Python, or count them (COUNT(x))"
+        )
     if isinstance(node, exp.Insert):
         return "ON DUPLICATE KEY UPDATE, INSERT IGNORE and RETURNING are not portable; write a plain INSERT"
     if isinstance(node, (exp.Update, exp.Delete)):
         return f"{name.upper()} with JOIN/FROM, ORDER BY, LIMIT or RETURNING is MySQL or PostgreSQL only; write a single-table {name.upper()} with a WHERE"
-    label = node.sql_name() if isinstance(node, exp.Func) else node.key.upper()
-    return f"{label}: " + SUGGEST.get(name, "not known to mean the same on MySQL, PostgreSQL and SQLite; rewrite it with portable SQL")
+    label = written or (node.sql_name() if isinstance(node, exp.Func) else node.key.upper())
+    return f"{label}: " + SUGGEST.get(name, GENERIC)
 
 
 def mysql_double_pipe(src: Source, tree: exp.Expr, catalog: Catalog) -> Iterator[tuple[exp.Expr | int, str]]:
@@ -258,16 +286,17 @@ def _number_literal(node: exp.Expr) -> bool:
 
 
 def strict_grouping(src: Source, tree: exp.Expr, catalog: Catalog) -> Iterator[tuple[exp.Expr | int, str]]:
-    """Non-aggregated columns must be grouped (or the table's grouped primary key)."""
+    """Non-aggregated columns must be grouped, of a table whose primary key is grouped, or (``sql.grouping``) added
+    to the GROUP BY because its keys determine them."""
     for select in tree.find_all(exp.Select):
         group = select.args.get("group")
-        if group is None and not any(_aggregate(n) for p in select.selects for n in p.walk()):
+        if group is None and not any(aggregate(n) for p in select.selects for n in p.walk()):
             continue
         grouped = {e.sql() for e in group.expressions} if group is not None else set()
-        keyed = _pk_grouped_aliases(select, grouped, catalog)
-        items = [*select.selects, *_clause_items(select)]
+        keyed = keyed_aliases(select, catalog, {(c.table, c.name) for c in group.expressions if isinstance(c, exp.Column)} if group is not None else set())
+        items = [*select.selects, *clause_items(select)]
         for item in items:
-            for col in _loose_columns(item, grouped, select):
+            for col in loose_columns(item, grouped, select):
                 if col.table not in keyed:
                     yield (
                         col,
@@ -279,7 +308,18 @@ def distinct_order(src: Source, tree: exp.Expr, catalog: Catalog) -> Iterator[tu
     """SELECT DISTINCT ... ORDER BY x: PostgreSQL needs x in the select list."""
     for select in tree.find_all(exp.Select):
         order = select.args.get("order")
-        if not select.args.get("distinct") or order is None:
+        distinct = select.args.get("distinct")
+        if not distinct or order is None:
+            continue
+        on = distinct.args.get("on")
+        if on is not None:
+            keys = on.expressions if isinstance(on, exp.Tuple) else [on]
+            first = [o.this.sql() for o in order.expressions[: len(keys)]]
+            if sorted(first) != sorted(k.sql() for k in keys):
+                yield (
+                    order,
+                    "SELECT DISTINCT ON (k) keeps the first row of each k in the ORDER BY's order; start the ORDER BY with the DISTINCT ON keys (ORDER BY k, ...)",
+                )
             continue
         shown = {p.unalias().sql() for p in select.selects} | {p.alias_or_name for p in select.selects}
         for o in order.expressions:
@@ -288,58 +328,36 @@ def distinct_order(src: Source, tree: exp.Expr, catalog: Catalog) -> Iterator[tu
                 yield key, "with SELECT DISTINCT, PostgreSQL orders only by selected expressions; select it too, or drop DISTINCT"
 
 
-def _aggregate(node: exp.Expr) -> bool:
-    """An aggregate call that is not a window function."""
-    return isinstance(node, exp.AggFunc) and not isinstance(node.parent, exp.Window)
-
-
-def _clause_items(select: exp.Select) -> list[exp.Expr]:
-    """The HAVING condition and ORDER BY keys of a SELECT."""
-    having, order = select.args.get("having"), select.args.get("order")
-    return ([having.this] if having is not None else []) + ([o.this for o in order.expressions] if order is not None else [])
-
-
-def _loose_columns(node: exp.Expr, grouped: set[str], select: exp.Select) -> Iterator[exp.Column]:
-    """Columns of ``select`` in ``node`` outside aggregates and grouped expressions."""
-    if node.sql() in grouped or _aggregate(node) or isinstance(node, (exp.Subquery, exp.Window)):
-        return
-    if isinstance(node, exp.Column) and node.table and node.parent_select is select:
-        yield node
-        return
-    for child in node.iter_expressions():
-        yield from _loose_columns(child, grouped, select)
-
-
-def _pk_grouped_aliases(select: exp.Select, grouped: set[str], catalog: Catalog) -> set[str]:
-    """Aliases of base tables whose whole primary key is in GROUP BY."""
-    out = set()
-    for table in select.find_all(exp.Table):
-        if table.parent_select is not select:
-            continue
-        tdef = catalog.table(table.name)
-        alias = table.alias_or_name
-        if tdef and tdef.primary_key and all(exp.column(c, alias, quoted=True).sql() in grouped for c in tdef.primary_key):
-            out.add(alias)
-    return out
-
-
 def text_comparisons(src: Source, tree: exp.Expr, catalog: Catalog) -> Iterator[tuple[exp.Expr | int, str]]:
     """Text compared where the collation decides: MariaDB's ignores case, PostgreSQL's and SQLite's do not.
 
     ``=``, ``<>``, ``<=>`` and IN between a text column and a value are the same
-    everywhere when the value's case is fixed: another column, an upper-case
-    literal, ``UPPER(...)``, NULL, or a parameter whose pattern admits no
-    lower-case letter (this trusts the column to store upper case, as the
-    FlughafenDB data does). ``UPPER(col) = UPPER(:p)`` is never refused.
+    everywhere when the value's case is fixed: an upper-case literal,
+    ``UPPER(...)``, NULL, or a parameter whose pattern admits no lower-case
+    letter (this trusts the column to store upper case, as the FlughafenDB
+    data does). ``UPPER(col) = UPPER(:p)`` is never refused. Another column,
+    or what a subquery selects, is the data's own case, which may differ from
+    the column's (``sql.text_columns``).
     ``<``, ``>`` and BETWEEN on text depend on each collation's order.
     """
     params = {p.name: p for p in src.spec.params}
-    for node in tree.find_all(exp.EQ, exp.NEQ, exp.NullSafeEQ, exp.In):
+    for node in tree.find_all(exp.EQ, exp.NEQ, exp.NullSafeEQ, exp.NullSafeNEQ, exp.In):
         if isinstance(node.parent, exp.Update):
             continue  # SET col = value assigns
-        pairs = [(node.this, v) for v in node.expressions] if isinstance(node, exp.In) else [(node.this, node.expression), (node.expression, node.this)]
-        for col, value in pairs:
-            if isinstance(col, exp.Column) and sql_type(col).py == "str" and sql_type(value).py == "str" and not _case_fixed(value, params):
+        if isinstance(node, exp.In):
+            pairs = [(node.this, v) for v in [*node.expressions, *([node.args["query"]] if node.args.get("query") else [])]]
+        else:
+            pairs = [(node.this, node.expression), (node.expression, node.this)]
+        for side, other in pairs:
+            col, value = compared_value(side), compared_value(other)
+            if sql_type(col).py != "str" or sql_type(value).py != "str":
+                continue
+            op = {exp.EQ: "=", exp.NEQ: "<>", exp.NullSafeEQ: "<=>", exp.NullSafeNEQ: "IS DISTINCT FROM", exp.In: "IN"}[type(node)]
+            problem = columns_problem(side, other, op, catalog)
+            if problem is not None:
+                yield node, problem
+                break
+            if isinstance(col, exp.Column) and not _case_fixed(value, params):
                 yield _value_offset(src, col, value), _case_message(col, value)
                 break
     for node in tree.find_all(exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Between):
@@ -351,10 +369,11 @@ def text_comparisons(src: Source, tree: exp.Expr, catalog: Catalog) -> Iterator[
             )
     for ordered in tree.find_all(exp.Ordered):
         key = ordered.this
-        if isinstance(key, exp.Column) and not key.table and sql_type(key).py == "str" and not isinstance(ordered.parent, exp.Window):
+        of_a_set = isinstance(ordered.parent, exp.Order) and isinstance(ordered.parent.parent, exp.SetOperation)
+        if isinstance(key, exp.Column) and not key.table and sql_type(key).py == "str" and of_a_set:
             yield (
                 key,
-                f"ORDER BY {key.name}, an output column of text, sorts by each database's collation; order by the qualified column (ORDER BY t.column), or select from the UNION as a derived table (SELECT u.{key.name} FROM (...) AS u ORDER BY u.{key.name}): both are sorted by code point everywhere",
+                f"ORDER BY {key.name}, a text column of a UNION, sorts by each database's collation, and PostgreSQL cannot collate a UNION's column; select from the UNION as a derived table (SELECT u.{key.name} FROM (...) AS u ORDER BY u.{key.name}), which is sorted by code point everywhere",
             )
 
 
@@ -431,11 +450,28 @@ def substring_positions(src: Source, tree: exp.Expr, catalog: Catalog) -> Iterat
 
 def case_changes(src: Source, tree: exp.Expr, catalog: Catalog) -> Iterator[tuple[exp.Expr | int, str]]:
     """UPPER/LOWER whose value is returned: SQLite changes ASCII letters only ('Alpensöhnehütte')."""
-    predicates = (exp.EQ, exp.NEQ, exp.NullSafeEQ, exp.In, exp.Like, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Between, exp.Where, exp.Having, exp.Join)
+    predicates = (
+        exp.EQ,
+        exp.NEQ,
+        exp.NullSafeEQ,
+        exp.NullSafeNEQ,
+        exp.In,
+        exp.Like,
+        exp.GT,
+        exp.GTE,
+        exp.LT,
+        exp.LTE,
+        exp.Between,
+        exp.Where,
+        exp.Having,
+        exp.Join,
+    )
     for node in tree.find_all(exp.Upper, exp.Lower):
         parent = node.parent
         while parent is not None and not isinstance(parent, (exp.Query, *predicates)):
             parent = parent.parent
+        if isinstance(parent, exp.Select) and _compared_subquery(parent) and node in [p.unalias() for p in parent.selects]:
+            continue  # IN (SELECT UPPER(g.country) ...): compared, not returned
         if not isinstance(parent, predicates):
             yield (
                 node,
@@ -443,7 +479,13 @@ def case_changes(src: Source, tree: exp.Expr, catalog: Catalog) -> Iterator[tupl
             )
 
 
+def _compared_subquery(select: exp.Select) -> bool:
+    """True for the SELECT of ``x IN (SELECT ...)`` or ``x = (SELECT ...)``."""
+    sub = select.parent
+    return isinstance(sub, exp.Subquery) and isinstance(sub.parent, (exp.In, exp.EQ, exp.NEQ, exp.NullSafeEQ))
+
+
 CHECKS: tuple[Check, ...] = (
     not_allowed, mysql_double_pipe, date_or_text_arithmetic, integer_division, intervals, strict_grouping, distinct_order,
-    text_comparisons, substring_positions, case_changes,
+    text_comparisons, substring_positions, case_changes, check_casts, timediff.check, pg_forms.check,
 )  # fmt: skip

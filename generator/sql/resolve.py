@@ -68,6 +68,14 @@ def _check_tables(src: Source, tree: exp.Expr, catalog: Catalog) -> list[Diagnos
     """FG061 for each table that is neither in the catalog nor a CTE."""
     ctes = {c.alias_or_name for c in tree.find_all(exp.CTE)}
     diags = []
+    for item in tree.find_all(exp.From, exp.Join):
+        source = item.this
+        if isinstance(source, exp.Table) and not isinstance(source.this, exp.Identifier):
+            source = source.this
+        if not isinstance(source, (exp.Table, exp.Subquery)):
+            diags.append(src.diag(node_offset(src, source), "FG068", _table_function(source)))
+    if diags:
+        return diags
     for table in tree.find_all(exp.Table):
         if table.name in ctes and not table.db:
             continue
@@ -78,6 +86,27 @@ def _check_tables(src: Source, tree: exp.Expr, catalog: Catalog) -> list[Diagnos
             msg = f"unknown table {full!r}" + hint
             diags.append(src.diag(node_offset(src, table.this), "FG061", msg))
     return diags
+
+
+SERIES = (
+    "WITH RECURSIVE s AS (SELECT 1 AS n UNION ALL SELECT s.n + 1 AS n FROM s WHERE s.n < 10) SELECT s.n FROM s"
+    " (days: SELECT :first AS day ... SELECT s.day + INTERVAL 1 DAY AS day FROM s WHERE s.day < :last)"
+)
+
+
+def _table_function(node: exp.Expr) -> str:
+    """FG068 for a function in FROM (``generate_series(1, 10)``): none of them exists on all three databases."""
+    name = node.name.upper() if isinstance(node, exp.Anonymous) else node.sql_name() if isinstance(node, exp.Func) else node.key.upper()
+    if isinstance(node, (exp.GenerateSeries, exp.ExplodingGenerateSeries)):
+        name = "GENERATE_SERIES"
+        fix = f"write a recursive CTE, which all three run: {SERIES}"
+    elif isinstance(node, exp.Lateral):
+        return "does not translate to every dialect: LATERAL is not known to MariaDB or SQLite; write a correlated subquery in the SELECT list, or a join with GROUP BY"
+    elif isinstance(node, exp.Values):
+        return "does not translate to every dialect: VALUES in FROM is written differently on MySQL; write SELECT 1 AS x UNION ALL SELECT 2 as a derived table or CTE"
+    else:
+        fix = "select from a table of the schema, a derived table or a CTE"
+    return f"does not translate to every dialect: {name}() in FROM is a table function, which MySQL, PostgreSQL and SQLite do not share; {fix}"
 
 
 def _did_you_mean(name: str, choices: Iterable[str]) -> str:

@@ -17,8 +17,8 @@ from sqlglot.optimizer.scope import Scope, traverse_scope
 
 from generator.model import Spec
 from generator.schema import Catalog, TableDef
+from generator.sql.grouping import determined, outer_joined
 from generator.sql.types import KEY, UNKNOWN, SqlType, merge, sql_type, type_by_rules
-from generator.sql.writes import conjuncts
 
 FIXED = "fg_fixed_by_group"
 
@@ -147,29 +147,7 @@ def mark_fixed_group_keys(tree: exp.Expr, catalog: Catalog, text: Callable[[exp.
         group = select.args.get("group")
         if group is None:
             continue
-        fixed = {(c.table, c.name) for c in group.expressions if isinstance(c, exp.Column) and not is_text(c)}
-        where = select.args.get("where")
-        pairs: list[tuple[exp.Expr, exp.Expr]] = []
-        for term in conjuncts(where.this) if isinstance(where, exp.Where) else []:
-            if isinstance(term, exp.EQ):
-                pairs += [(term.this, term.expression), (term.expression, term.this)]
-        fixed |= {(a.table, a.name) for a, b in pairs if isinstance(a, exp.Column) and isinstance(b, (exp.Placeholder, exp.Literal))}
-        joined: list[tuple[tuple[str, str], tuple[str, str]]] = []
-        for join in select.args.get("joins") or []:
-            on = join.args.get("on")
-            for term in conjuncts(on) if isinstance(on, exp.Expr) else []:
-                if isinstance(term, exp.EQ) and isinstance(term.this, exp.Column) and isinstance(term.expression, exp.Column):
-                    x, y = (term.this.table, term.this.name), (term.expression.table, term.expression.name)
-                    joined += [(x, y), (y, x)]
-        tables = {t.alias_or_name: catalog.table(t.name) for t in select.find_all(exp.Table) if t.parent_select is select}
-        while True:
-            before = len(fixed)
-            for alias, tdef in tables.items():
-                if tdef is not None and tdef.primary_key and all((alias, k) in fixed for k in tdef.primary_key):
-                    fixed |= {(alias, c.name) for c in tdef.columns}
-            fixed |= {x for x, y in joined if y in fixed}
-            if len(fixed) == before:
-                break
+        fixed = determined(select, catalog, [(c.table, c.name) for c in group.expressions if isinstance(c, exp.Column) and not is_text(c)])
         for key in group.expressions:
             if isinstance(key, exp.Column) and is_text(key) and (key.table, key.name) in fixed:
                 key.meta[FIXED] = True
@@ -178,29 +156,6 @@ def mark_fixed_group_keys(tree: exp.Expr, catalog: Catalog, text: Callable[[exp.
 def _nested_scopes(tree: exp.Expr) -> list[Scope]:
     """The scopes of the queries nested in an UPDATE or DELETE."""
     return [s for q in tree.find_all(exp.Select) if q.parent_select is None for s in traverse_scope(q)]
-
-
-def outer_joined(select: exp.Expr) -> set[str]:
-    """Aliases on the optional side of an outer join in ``select``.
-
-    >>> import sqlglot
-    >>> sorted(outer_joined(sqlglot.parse_one("SELECT 1 FROM a JOIN b ON 1=1 LEFT JOIN c ON 1=1 RIGHT JOIN d ON 1=1")))
-    ['a', 'b', 'c']
-    """
-    if not isinstance(select, exp.Select):
-        return set()
-    from_ = select.args.get("from_") or select.args.get("from")
-    seen = [from_.this.alias_or_name] if isinstance(from_, exp.From) else []
-    optional: set[str] = set()
-    for join in select.args.get("joins") or []:
-        alias = join.this.alias_or_name
-        side = (join.side or "").upper()
-        if side in ("LEFT", "FULL"):
-            optional.add(alias)
-        if side in ("RIGHT", "FULL"):
-            optional.update(seen)
-        seen.append(alias)
-    return optional
 
 
 def insert_targets(tree: exp.Insert, outer: dict[str, TableDef]) -> list[exp.Expr]:

@@ -245,6 +245,11 @@ def _of_arg(py: PyType) -> Callable[[Context, exp.Expr], SqlType]:
     return lambda t, node: SqlType(py, t.type_of(node.this).nullable)
 
 
+def _int_of_args(t: Context, node: exp.Expr) -> SqlType:
+    """TIMESTAMPDIFF, DATEDIFF: a whole number, NULL when an argument is."""
+    return SqlType("int", t.type_of(node.this).nullable or t.type_of(node.expression).nullable)
+
+
 def _subquery(t: Context, node: exp.Subquery) -> SqlType:
     """A scalar subquery: its one column's type, nullable (no row)."""
     query = node.this
@@ -275,6 +280,7 @@ RULES: list[tuple[type | tuple[type, ...], Callable[[Context, exp.Expr], SqlType
     ((exp.DateAdd, exp.DateSub), _date_add),
     (PREDICATES, _predicate),
     (exp.Length, _of_arg("int")),
+    ((exp.TimestampDiff, exp.DateDiff), _int_of_args),
     (STRING_FUNCS, _string),
     (exp.CurrentTimestamp, _fixed("datetime", False)),
     (exp.CurrentDate, _fixed("date", False)),

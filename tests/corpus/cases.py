@@ -5,6 +5,10 @@
   on MariaDB, PostgreSQL and SQLite loaded with the ``tiny`` data set.
 - ``refused/<case>/``: the build refuses ``spec.yaml``; ``stderr.txt`` is
   what ``flughafen-gen build`` prints, positions and portable rewrite included.
+- ``workshop/<case>/``: the workshop's statements as written
+  (/work/shared/workshop-queries.sql: literals, no parameters); each either
+  builds (``sql.txt``, and its rows are equal on the three databases, though
+  the ``tiny`` data may hold none) or is refused (``stderr.txt``).
 
 ``python -m tests.corpus.regen`` rewrites ``sql.txt`` and ``stderr.txt``
 from the current generator; review the diff.
@@ -24,7 +28,7 @@ from generator.pipeline import load_project
 
 CORPUS = Path(__file__).resolve().parent
 SCHEMA = CORPUS / "schema.sql"
-KINDS = ("builds", "refused")
+KINDS = ("builds", "refused", "workshop")
 
 
 def cases(kind: str) -> list[Path]:

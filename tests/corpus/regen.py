@@ -2,6 +2,7 @@
 
 Writes ``builds/<case>/sql.txt`` and ``refused/<case>/stderr.txt``; a case of
 the wrong kind (a build refused, a refusal built) is reported and left alone.
+A ``workshop/<case>`` gets whichever of the two the build makes of it.
 Review the diff before committing it.
 """
 
@@ -20,6 +21,11 @@ def main() -> int:
             (case / "sql.txt").write_text(held_sql(case), encoding="utf-8", newline="\n")
         except SpecError as e:
             wrong.append(f"builds/{case.name} is refused:\n{e}")
+    for case in cases("workshop"):  # as written: whichever the build makes of it
+        status, err, _ = build_stderr(case)
+        keep, drop = ("stderr.txt", "sql.txt") if status == 2 else ("sql.txt", "stderr.txt")
+        (case / keep).write_text(err if status == 2 else held_sql(case), encoding="utf-8", newline="\n")
+        (case / drop).unlink(missing_ok=True)
     for case in cases("refused"):
         status, err, _ = build_stderr(case)
         if status != 2:

@@ -9,20 +9,27 @@ databases of their own (``flughafen_corpus_<pid>``, dropped at the end) and run
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
 
+from generator.cli import main
 from generator.commands.verify import built_modules, render, verify
 from generator.dataset.load import load
+from generator.pipeline import load_project
+from generator.schema import load_catalog
+from generator.sql.prove import Proof, held_statements, prove
 from tests.corpus.cases import CORPUS, SCHEMA, build_stderr, cases, held_sql
 from tests.integration.conftest import _drop, cache_url, require_server, valkey_server  # noqa: F401 - a fixture
 
-BUILDS, REFUSED = cases("builds"), cases("refused")
+BUILDS, REFUSED, WORKSHOP = cases("builds"), cases("refused"), cases("workshop")
+WORKSHOP_BUILT = [c for c in WORKSHOP if (c / "sql.txt").is_file()]
 NAME = f"flughafen_corpus_{os.getpid()}"
 SERVERS = {"mysql": f"mysql://root@127.0.0.1:3306/{NAME}", "postgres": f"postgresql://postgres@127.0.0.1:5432/{NAME}"}
 
@@ -84,6 +91,11 @@ CONSTRUCTS = {
     "UPPER to compare": r"UPPER\(g\.city\) = UPPER",
     "text BETWEEN": r"BETWEEN 'COX'",
     "UNSIGNED minus more": r"p\.capacity - 1000",
+    "ORDER BY NULL": r"ORDER BY NULL",
+    "COUNT(DISTINCT a, b)": r"COUNT\(DISTINCT \w+\.\w+, ",
+    "CAST AS UNSIGNED": r"AS UNSIGNED\)",
+    "CAST of text to a number": r"CAST\(SUBSTRING",
+    "a decimal as text": r"CAST\(b\.price AS CHAR\)",
 }
 
 
@@ -101,7 +113,7 @@ def test_the_corpus_covers_every_named_construct() -> None:
 
 
 def test_each_case_is_named_after_its_folder() -> None:
-    assert [spec(c)["name"] for c in BUILDS + REFUSED] == [c.name for c in BUILDS + REFUSED]
+    assert [spec(c)["name"] for c in BUILDS + REFUSED + WORKSHOP] == [c.name for c in BUILDS + REFUSED + WORKSHOP]
     assert not {c.name for c in BUILDS} & {c.name for c in REFUSED}
 
 
@@ -141,6 +153,16 @@ def test_verify_runs_the_accessor_the_build_emits_from_memory() -> None:
     assert built_modules(case, SCHEMA) == [module]  # one module per spec version, reused
 
 
+def test_every_built_case_is_accepted_by_the_three_engines() -> None:
+    """What the build proves (EXPLAIN on an empty schema), for every case at once."""
+    for dialect in SERVERS:
+        require_server(dialect)
+    queries = [q for case in BUILDS + WORKSHOP_BUILT for q in load_project(case, SCHEMA)[1]]
+    proof = Proof(("mysql://root@127.0.0.1:3306", "postgresql://postgres@127.0.0.1:5432"))
+    prove(held_statements(queries), load_catalog(SCHEMA), proof)
+    assert proof.report[0].startswith(f"checked {len(BUILDS) + len(WORKSHOP_BUILT)} statement(s) by EXPLAIN on SQLite")
+
+
 @pytest.fixture(scope="module")
 def corpus_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
     """MariaDB, PostgreSQL and SQLite, each loaded with ``tiny`` for this session."""
@@ -168,5 +190,74 @@ def test_a_built_case_returns_equal_rows_on_all_three(case: Path, corpus_urls: l
     assert {tuple(sorted(o.rows)) for o in outcomes} == {("mysql", "postgres", "sqlite")}
 
 
+# ----------------------------------------------------------------- workshop
+
+
+@pytest.mark.parametrize("case", WORKSHOP, ids=[c.name for c in WORKSHOP])
+def test_a_workshop_statement_as_written_builds_or_is_refused_as_recorded(case: Path) -> None:
+    status, err, written = build_stderr(case)
+    if (case / "stderr.txt").is_file():
+        assert (status, written) == (2, []), err
+        assert err == (case / "stderr.txt").read_text(encoding="utf-8"), "python -m tests.corpus.regen, then review the diff"
+    else:
+        assert status == 0, err
+        assert held_sql(case) == (case / "sql.txt").read_text(encoding="utf-8"), "python -m tests.corpus.regen, then review the diff"
+
+
+@pytest.mark.parametrize("case", [c for c in WORKSHOP_BUILT if spec(c).get("kind") != "write"], ids=lambda c: c.name)
+def test_a_built_workshop_statement_returns_equal_rows_on_all_three(case: Path, corpus_urls: list[str], valkey_server: object) -> None:  # noqa: F811
+    outcomes = verify(corpus_urls, case, cache_url(valkey_server), modules=built_modules(case, SCHEMA), schema=SCHEMA)
+    assert outcomes and all(o.equal for o in outcomes), render(outcomes)
+
+
+def test_the_workshop_statements_are_all_here() -> None:
+    written = re.findall(r"^-- (s\d\d_\w+) \(", (CORPUS / "workshop" / "README.md").read_text(encoding="utf-8"), re.M)
+    assert [c.name for c in WORKSHOP] == written and len(WORKSHOP) == 15
+
+
 def test_the_corpus_folder_is_where_the_tests_look() -> None:
     assert SCHEMA.resolve() == (CORPUS.parents[1] / "specs" / "schema.sql").resolve()
+
+
+# ------------------------------------------------------------------- verify
+
+
+def _broken_on_postgres(case: str) -> SimpleNamespace:
+    """A built case whose PostgreSQL SQL the server refuses (as a spec that built and then failed would be)."""
+    [module] = built_modules(CORPUS / "builds" / case, SCHEMA)
+    query = copy.copy(module.QUERY)
+    query.sql = {**query.sql, "postgres": query.sql["postgres"].replace("SELECT", "SELECT nope_nothing,", 1)}
+    return SimpleNamespace(QUERY=query, EXAMPLES=module.EXAMPLES)
+
+
+def test_verify_reports_a_database_that_fails_and_goes_on(corpus_urls: list[str], valkey_server: object) -> None:  # noqa: F811
+    broken = _broken_on_postgres("text_max")
+    [good] = built_modules(CORPUS / "builds" / "order_by_null", SCHEMA)
+    outcomes = verify(corpus_urls, CORPUS / "builds" / "text_max", cache_url(valkey_server), modules=[broken, good], schema=SCHEMA)
+    assert [(o.spec, o.status) for o in outcomes] == [("text_max", "failed"), ("order_by_null", "equal")]
+    assert outcomes[0].rows == {"mysql": 238, "sqlite": 238}
+    assert "failed on postgres (postgresql://postgres@127.0.0.1:5432/flughafen_corpus_" in outcomes[0].detail
+    assert 'column "nope_nothing" does not exist' in outcomes[0].detail
+    shown = render(outcomes)
+    assert "| FAILED " in shown and "| equal " in shown and "text_max () failed:" in shown
+
+
+def test_the_verify_command_reports_every_spec_and_exits_1(
+    corpus_urls: list[str],
+    valkey_server: object,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    import generator.commands.verify as command
+
+    for case in ("text_max", "order_by_null"):
+        (tmp_path / f"{case}.yaml").write_text((CORPUS / "builds" / case / "spec.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    (tmp_path / "schema.sql").write_text(SCHEMA.read_text(encoding="utf-8"), encoding="utf-8")
+    [good] = built_modules(CORPUS / "builds" / "order_by_null", SCHEMA)
+    monkeypatch.setattr(command, "built_modules", lambda specs: [_broken_on_postgres("text_max"), good])
+    monkeypatch.setenv("FLUGHAFEN_CACHE_URL", cache_url(valkey_server))
+    assert main(["verify", str(tmp_path), "--databases", *corpus_urls]) == 1
+    out, err = capsys.readouterr()
+    assert "text_max" in out and "order_by_null" in out and "nope_nothing" in out
+    assert err.strip().splitlines()[-1] == "1 equal, 0 different, 1 failed on a database"

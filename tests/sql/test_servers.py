@@ -20,6 +20,8 @@ from typing import Any, Protocol
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from generator.model import Column, CompiledQuery, Dialect
 from generator.schema import Catalog, ColumnDef, TableDef
@@ -511,3 +513,26 @@ def test_a_missing_server_skips_or_fails_under_ci(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="postgres server unavailable"):
         unavailable("postgres", ConnectionRefusedError("refused"))
+
+
+# ------------------------------------------------------- TIMESTAMPDIFF, DATEDIFF
+
+MOMENTS = st.datetimes(min_value=dt.datetime(1971, 1, 1), max_value=dt.datetime(2099, 12, 31)).map(lambda d: d.replace(microsecond=0))
+# month ends, leap days and midnight, where the month units count one less or not
+EDGES = st.sampled_from([dt.datetime(2024, 1, 31), dt.datetime(2024, 2, 29, 23, 59, 59), dt.datetime(2023, 2, 28), dt.datetime(2024, 3, 31, 12)])
+
+
+@pytest.mark.parametrize("unit", ["SECOND", "MINUTE", "HOUR", "DAY", "WEEK", "MONTH", "QUARTER", "YEAR"])
+def test_timestampdiff_counts_as_mysql_does_for_every_unit(unit: str, catalog: Catalog, cursors: dict[Dialect, Cursor]) -> None:
+    by_seconds = unit not in ("MONTH", "QUARTER", "YEAR")  # a parameter can be bound there; months read literals
+    params = {"a": "datetime", "b": "datetime"}
+    with_params = compile_query(make_spec(f"SELECT TIMESTAMPDIFF({unit}, :a, :b) AS d, DATEDIFF(:b, :a) AS days", params), catalog) if by_seconds else None
+
+    @settings(derandomize=True, max_examples=100 if by_seconds else 40, deadline=None)
+    @given(a=st.one_of(MOMENTS, EDGES), b=st.one_of(MOMENTS, EDGES, EDGES.map(lambda d: d + dt.timedelta(days=31))))
+    def same(a: dt.datetime, b: dt.datetime) -> None:
+        q = with_params or compile_query(make_spec(f"SELECT TIMESTAMPDIFF({unit}, '{a}', '{b}') AS d, DATEDIFF('{b}', '{a}') AS days"), catalog)
+        rows = {d: run(cur, q, d, {"a": a, "b": b}) for d, cur in cursors.items()}
+        assert rows["postgres"] == rows["mysql"] and rows["sqlite"] == rows["mysql"], (a, b, rows)
+
+    same()

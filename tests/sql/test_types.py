@@ -47,7 +47,7 @@ TYPES = [
     ("SELECT IF(b.seat IS NULL, 0, 1) AS x FROM booking b", ("int", False, None)),
     ("SELECT CAST(b.price AS DECIMAL(12, 4)) AS x FROM booking b", ("decimal", False, 4)),
     ("SELECT CAST(a.airport_id AS CHAR) AS x FROM airport a", ("str", False, None)),
-    ("SELECT CAST(a.iata AS SIGNED) AS x FROM airport a", ("int", True, None)),
+    ("SELECT CAST(b.seat IS NULL AS SIGNED) AS x FROM booking b", ("int", False, None)),
     ("SELECT CAST(f.departure AS DATE) AS x FROM flight f", ("date", False, None)),
     ("SELECT ROUND(b.price, 1) AS x FROM booking b", ("decimal", False, 1)),
     ("SELECT ROUND(AVG(g.latitude), 6) AS x FROM airport_geo g", ("float", True, None)),
@@ -68,7 +68,6 @@ TYPES = [
     ("SELECT TRIM(a.name) AS x FROM airport a", ("str", False, None)),
     ("SELECT CONCAT(a.icao, a.iata) AS x FROM airport a", ("str", True, None)),
     ("SELECT CHAR_LENGTH(a.name) AS x FROM airport a", ("int", False, None)),
-    ("SELECT GROUP_CONCAT(a.icao) AS x FROM airport a", ("str", True, None)),
     ("SELECT CURRENT_TIMESTAMP AS x", ("datetime", False, None)),
     ("SELECT ROW_NUMBER() OVER (ORDER BY a.airport_id) AS x FROM airport a", ("int", False, None)),
     # subqueries, CTEs, unions
