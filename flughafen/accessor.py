@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
-from flughafen import io_sync, protocol
+from flughafen import io_async, io_sync, protocol
 from flughafen.convert import Convert, converter
 from flughafen.db import QueryError
 from flughafen.keys import RowField, Template, bounded, entry_prefix, filler, generation_key, lock_key
@@ -22,6 +22,7 @@ from flughafen.spec import Col, Param, Trigger
 
 if TYPE_CHECKING:
     from flughafen.runtime import Runtime
+    from flughafen.runtime_async import AsyncRuntime
 
 RowT = TypeVar("RowT")
 KEY_MEMO_SIZE = 10_000
@@ -125,31 +126,65 @@ class Accessor(Generic[RowT]):
     def rows_from_database(self, args: tuple[Any, ...], runtime: Runtime) -> list[RowT]:
         """The query's rows straight from the database, typed; no cache involved."""
         db = runtime.db
-        counters = runtime.metrics.of(self.name)
         start = time.perf_counter()
         try:
             rows = db.query(self.sql[db.dialect], [args[i] for i in self.param_order])
         except Exception as e:
-            raise QueryError(f"{self.name}: the query failed on {db.url.redacted()}: {e}") from e
+            raise self._query_failed(e, db) from e
         finally:
-            counters.db_queries += 1
-            counters.db_seconds += time.perf_counter() - start
-        conv = self._converters.get(db.dialect)
+            self._count_query(runtime, start)
+        return self.typed(db.dialect, rows)
+
+    async def rows_from_database_async(self, args: tuple[Any, ...], runtime: AsyncRuntime) -> list[RowT]:
+        """rows_from_database on an AsyncRuntime's database: the same SQL, placeholders and conversion."""
+        db = runtime.db
+        start = time.perf_counter()
+        try:
+            rows = await db.query(self.sql[db.dialect], [args[i] for i in self.param_order])
+        except Exception as e:
+            raise self._query_failed(e, db) from e
+        finally:
+            self._count_query(runtime, start)
+        return self.typed(db.dialect, rows)
+
+    def _query_failed(self, error: Exception, db: Any) -> QueryError:
+        return QueryError(f"{self.name}: the query failed on {db.url.redacted()}: {error}")
+
+    def _count_query(self, runtime: Runtime | AsyncRuntime, start: float) -> None:
+        counters = runtime.metrics.of(self.name)
+        counters.db_queries += 1
+        counters.db_seconds += time.perf_counter() - start
+
+    def typed(self, dialect: str, rows: list[tuple[Any, ...]]) -> list[RowT]:
+        """Driver rows as Row objects: one converter per column and dialect (convert.py)."""
+        conv = self._converters.get(dialect)
         if conv is None:
-            conv = self._converters[db.dialect] = tuple(converter(c.type, c.scale) for c in self.columns)
+            conv = self._converters[dialect] = tuple(converter(c.type, c.scale) for c in self.columns)
         make = self.row
         return [make(*[c(v) for c, v in zip(conv, r)]) for r in rows]
 
+    def result_of(self, rows: list[RowT]) -> Any:
+        """What a read returns, from the typed rows (a store kind may order or reshape them)."""
+        if self.returns == "many":
+            return rows
+        return rows[0] if rows else None
+
     def query_database(self, args: tuple[Any, ...], runtime: Runtime) -> Any:
         """The result straight from the database, as a read returns it; no cache involved."""
-        typed = self.rows_from_database(args, runtime)
-        if self.returns == "many":
-            return typed
-        return typed[0] if typed else None
+        return self.result_of(self.rows_from_database(args, runtime))
+
+    async def query_database_async(self, args: tuple[Any, ...], runtime: AsyncRuntime) -> Any:
+        """query_database on an AsyncRuntime."""
+        return self.result_of(await self.rows_from_database_async(args, runtime))
 
     def fresh(self, args: tuple[Any, ...], runtime: Runtime) -> tuple[Any, Any]:
         """What a fill stores (the database's result), and the rows its tags come from."""
         result = self.query_database(args, runtime)
+        return result, result
+
+    async def fresh_async(self, args: tuple[Any, ...], runtime: AsyncRuntime) -> tuple[Any, Any]:
+        """fresh on an AsyncRuntime."""
+        result = await self.query_database_async(args, runtime)
         return result, result
 
     def ttl_ms(self, empty: bool) -> int:
@@ -163,6 +198,11 @@ class Accessor(Generic[RowT]):
         """One read through the cache, as ``view`` asks (the whole entry or a part)."""
         rt = runtime_of(runtime)
         return io_sync.read(rt, self, args, self.key(args), view, on_hit)
+
+    async def read_async(self, args: tuple[Any, ...], runtime: AsyncRuntime | None, view: View, on_hit: Callable[[Any], None] | None = None) -> Any:
+        """``read`` on an AsyncRuntime: the same protocol, run by the async shell."""
+        rt = async_runtime_of(runtime)
+        return await io_async.read(rt, self, args, self.key(args), view, on_hit)
 
     def warm_batch(self, batch: list[tuple[Any, ...]], runtime: Runtime | None = None) -> int:
         """Fill the missing entries of many parameter sets ahead of traffic; returns how many were stored.
@@ -178,18 +218,38 @@ class Accessor(Generic[RowT]):
         stored: int = io_sync.run(rt, self, protocol.warm(self, batch, keys, self.whole, counters, rt.stale_if_error * 1000), counters)
         return stored
 
+    async def warm_batch_async(self, batch: list[tuple[Any, ...]], runtime: AsyncRuntime | None = None) -> int:
+        """``warm_batch`` on an AsyncRuntime."""
+        rt = async_runtime_of(runtime)
+        keys = [self.key(args) for args in batch]
+        if not keys:
+            return 0
+        counters = rt.metrics.of(self.name)
+        stored: int = await io_async.run(rt, self, protocol.warm(self, batch, keys, self.whole, counters, rt.stale_if_error * 1000), counters)
+        return stored
+
     # ---------------------------------------------------------- invalidation
+
+    def entry_keys(self, args: tuple[Any, ...]) -> list[str]:
+        """The keys invalidate() drops: the entry, its lock, the keys beside it."""
+        key = self.key(args)
+        return [key, lock_key(key), *(key + s for s in self.companions)]
 
     def invalidate(self, args: tuple[Any, ...], runtime: Runtime | None = None) -> None:
         """Drop the entry for these parameters (its lock too: a fill in flight is not stored)."""
-        rt = runtime_of(runtime)
-        key = self.key(args)
-        rt.cache.delete(key, lock_key(key), *(key + s for s in self.companions))
+        runtime_of(runtime).cache.delete(*self.entry_keys(args))
+
+    async def invalidate_async(self, args: tuple[Any, ...], runtime: AsyncRuntime | None = None) -> None:
+        """``invalidate`` on an AsyncRuntime."""
+        await async_runtime_of(runtime).cache.delete(*self.entry_keys(args))
 
     def invalidate_all(self, runtime: Runtime | None = None) -> None:
         """Drop every entry of this query at once (its generation moves: O(1))."""
-        rt = runtime_of(runtime)
-        rt.cache.incr(self.generation_key)
+        runtime_of(runtime).cache.incr(self.generation_key)
+
+    async def invalidate_all_async(self, runtime: AsyncRuntime | None = None) -> None:
+        """``invalidate_all`` on an AsyncRuntime."""
+        await async_runtime_of(runtime).cache.incr(self.generation_key)
 
 
 def _identity(value: Any) -> Any:
@@ -206,3 +266,12 @@ def runtime_of(runtime: Runtime | None) -> Runtime:
     from flughafen.runtime import default_runtime
 
     return default_runtime()
+
+
+def async_runtime_of(runtime: AsyncRuntime | None) -> AsyncRuntime:
+    """The AsyncRuntime given, else the running event loop's default (built from configuration on first use)."""
+    if runtime is not None:
+        return runtime
+    from flughafen.runtime_async import default_async_runtime
+
+    return default_async_runtime()

@@ -11,7 +11,6 @@ period, so an outage costs the application nothing but cache hits.
 from __future__ import annotations
 
 import logging
-import math
 import os
 import threading
 import time
@@ -23,23 +22,34 @@ import valkey
 from libvalkey import pack_command as _pack
 from valkey.client import Pipeline
 
+from flughafen import invalidation
 from flughafen.config import CacheUrl
-from flughafen.keys import SEQUENCE_KEY, tag_key, tag_marker_key
+from flughafen.health import Health
 from flughafen.metrics import Counters
 from flughafen.near import NearCache
-from flughafen.scripts import INCR, INVALIDATE_TAGS, MARKER_MS, RELEASE, Script
-from flughafen.unsettled import Unsettled
+from flughafen.protocol import Call, Eval, Steps, drive
+from flughafen.scripts import RELEASE, Script
 
 log = logging.getLogger("flughafen")
 
-BACKOFF_START = 0.05
-BACKOFF_MAX = 0.5
 # Eviction policies that keep invalidation sound: none at all, or keys with a TTL, nearest
 # expiry first (Valkey samples, so roughly). The generation and sequence keys have no TTL
 # and never go; a tag set goes only when it is near expiry, and its entries expire no later
 # than it, so an entry that an invalidation misses for want of its set is about to expire.
 SAFE_POLICIES = ("noeviction", "volatile-ttl")
-REFUSALS_LOGGED_EVERY = 10.0  # seconds: one log line at most for fills the server refuses
+
+
+def server_of(url: CacheUrl) -> tuple[Any, dict[str, Any]]:
+    """(the embedded server or None, valkey-py's connection arguments) for a cache URL."""
+    if url.embedded:
+        from flughafen.embedded import shared_server
+
+        server = shared_server()
+        return server, dict(server.connection_kwargs)
+    kwargs: dict[str, Any] = {"host": url.host, "port": url.port, "db": url.db, "username": url.username, "password": url.password}
+    if url.tls:
+        kwargs.update(ssl=True, ssl_ca_certs=url.ca_file, ssl_cert_reqs="required")
+    return None, kwargs
 
 
 class InOrder(valkey.Valkey):
@@ -78,26 +88,12 @@ class _ThreadMarker:
     __slots__ = ("__weakref__",)
 
 
-class CacheState:
-    """The Valkey client plus fail-open bookkeeping.
-
-    After a failure the cache is skipped for a backoff period (50 ms doubling
-    to 500 ms), so an outage costs the application nothing but cache hits,
-    and hits resume within a second of Valkey coming back.
-    """
+class CacheState(Health):
+    """The Valkey client plus fail-open bookkeeping (health.py)."""
 
     def __init__(self, url: CacheUrl, socket_timeout: float = 0.25, near_cache: bool = True, defer_fills: bool = True):
-        self.url = url
-        self._server: Any = None
-        if url.embedded:
-            from flughafen.embedded import shared_server
-
-            self._server = shared_server()
-            kwargs: dict[str, Any] = dict(self._server.connection_kwargs)
-        else:
-            kwargs = {"host": url.host, "port": url.port, "db": url.db, "username": url.username, "password": url.password}
-            if url.tls:
-                kwargs.update(ssl=True, ssl_ca_certs=url.ca_file, ssl_cert_reqs="required")
+        super().__init__(url)
+        self._server, kwargs = server_of(url)
         # The pooled valkey-py client, for everything but reads and fills.
         self.client: valkey.Valkey = InOrder(
             self.settle,
@@ -117,20 +113,7 @@ class CacheState:
         self._own_lock = threading.RLock()  # reentrant: a retirement may run inside it (a finalizer)
         self._retirements: list[weakref.finalize[Any, Any]] = []
         _CACHES.add(self)
-        # Invalidations that failed: reads of the queries they touch skip the cache until they go through.
-        self.unsettled = Unsettled()
-        self._settle_at = 0.0
-        self.down_until = 0.0
-        self._backoff = BACKOFF_START
-        self.down = False
-        self.errors = 0
-        # cache_url = "off": never usable, so every read queries the database and nothing is stored.
-        self.off = url.off
-        if url.off:
-            self.down, self.down_until = True, math.inf
         self._eviction_checked = False
-        self._refusals = 0  # refused fills not yet reported in the log
-        self._refusals_logged_at = -REFUSALS_LOGGED_EVERY
         # Local copies of near-cached queries (``cache: near:``); off: every read asks Valkey.
         self.near_enabled = near_cache and not url.off
         self.near = NearCache(self.client.connection_pool.make_connection, url.redacted())
@@ -147,25 +130,6 @@ class CacheState:
         self._own_lock = threading.RLock()  # reentrant: a retirement may run inside it (a finalizer)
         self._retirements = []
         self._local = threading.local()
-
-    def usable(self) -> bool:
-        return not self.down or time.monotonic() >= self.down_until
-
-    def ok(self) -> None:
-        if self.down:
-            self.down = False
-            self._backoff = BACKOFF_START
-            log.warning("cache %s is answering again", self.url.redacted())
-
-    def failed(self, error: BaseException, counters: Counters | None = None) -> None:
-        self.errors += 1
-        if counters is not None:
-            counters.cache_errors += 1
-        if not self.down:
-            log.warning("cache %s unavailable (%s); answering from the database", self.url.redacted(), type(error).__name__)
-        self.down = True
-        self.down_until = time.monotonic() + self._backoff
-        self._backoff = min(self._backoff * 2, BACKOFF_MAX)
 
     def _connection(self) -> Any:
         """This thread's own connection: no pool lock and no health poll on the hot path.
@@ -379,19 +343,6 @@ class CacheState:
                 fill[3].stale_fills_dropped += 1
         return rerun
 
-    def _refused(self, key: str, error: Exception) -> None:
-        """Logs a fill the server refused; once every REFUSALS_LOGGED_EVERY seconds at most, with the
-        count of those since, so a refusal on every miss (a wrong-type key, a full server) does not
-        flood the log. Each one is counted in its accessor's cache_errors."""
-        self._refusals += 1
-        now = time.monotonic()
-        if now - self._refusals_logged_at < REFUSALS_LOGGED_EVERY:
-            return
-        more = f" (and {self._refusals - 1} more since the last report)" if self._refusals > 1 else ""
-        log.warning("cache %s refused a fill of %s: %s%s", self.url.redacted(), key, error, more)
-        self._refusals = 0
-        self._refusals_logged_at = now
-
     def _refill(self, fills: list[tuple[Script, list[str], list[Any], Counters]]) -> None:
         """Fills the server refused for want of their script (it restarted): run now, the script loaded."""
         for script, keys, args, counters in fills:
@@ -421,56 +372,31 @@ class CacheState:
 
     # ------------------------------------------------------------ invalidation
     #
-    # Invalidation must not be lost silently: errors propagate to the caller (a write
-    # retries, then raises InvalidationError). What failed is remembered (unsettled):
-    # this process's reads of the queries it touches skip the cache until it goes
-    # through. Local copies go after Valkey's: a reader that read the old value before
-    # an invalidation returns saw an older near-cache epoch and cannot keep it.
+    # The steps are invalidation.py's (shared with the async cache); they run on the
+    # pooled client, which first answers this thread's deferred fills.
+
+    def _invalidating(self, steps: Steps) -> Any:
+        return drive(steps, self._perform_pooled)
+
+    def _perform_pooled(self, effect: Any) -> Any:
+        if type(effect) is Eval:
+            return self._pooled(effect.script, effect.keys, effect.args)
+        if type(effect) is Call:
+            return self.client.execute_command(*effect.args)  # type: ignore[no-untyped-call]
+        raise TypeError(f"not an effect of an invalidation: {effect!r}")
 
     def delete(self, *keys: str) -> None:
         """Drops entries (with their locks and companion keys): invalidate() of one parameter set."""
-        if self.off:
-            return
-        try:
-            self.client.delete(*keys)
-        except Exception:
-            self.unsettle(keys=list(keys))
-            raise
-        self.unsettled.settled(keys=keys)
-        if self.near.stores:
-            self.near.drop_keys(list(keys))
+        self._invalidating(invalidation.delete(self, keys))
 
     def incr(self, key: str) -> None:
         """Moves a query's generation (``fg:<name>:gen``): every entry of it, local copies too."""
-        if self.off:
-            return
-        try:
-            self._pooled(INCR, [key], [])
-        except Exception:
-            self.unsettle(generations=[key])
-            raise
-        self.unsettled.settled(generations=[key])
-        if self.near.stores:
-            self.near.drop_queries([key.split(":", 2)[1]])
+        self._invalidating(invalidation.incr(self, key))
 
     def invalidate_tags(self, tags: list[str]) -> int:
         """Drops every entry registered under each tag, with its lock; returns how many."""
-        if not tags or self.off:
-            return 0
-        keys = [SEQUENCE_KEY]
-        for tag in tags:
-            keys += [tag_key(tag), tag_marker_key(tag)]
-        try:
-            if not self.near.stores:
-                count = int(self._pooled(INVALIDATE_TAGS, keys, [MARKER_MS, 0]))
-            else:
-                count, *members = self._pooled(INVALIDATE_TAGS, keys, [MARKER_MS, 1])  # and the entries, for local copies
-                self.near.drop_keys([m.decode("utf-8", "surrogateescape") for m in members])
-        except Exception:
-            self.unsettle(tags=tags)
-            raise
-        self.unsettled.settled(tags=tags)
-        return int(count)
+        count: int = self._invalidating(invalidation.tags(self, tags))
+        return count
 
     def unsettle(self, tags: Sequence[str] = (), generations: Sequence[str] = (), keys: Sequence[str] = ()) -> None:
         """Remembers invalidations that did not go through (tags, generation keys, entry keys; see ``serves``)."""
@@ -483,26 +409,14 @@ class CacheState:
         (one that does is retried first, at most once per backoff period)."""
         if not self.unsettled.touches(q):
             return True
-        now = time.monotonic()
-        if now >= self._settle_at:
-            self._settle_at = now + BACKOFF_MAX
+        if self.settle_due():
             self.settle_invalidations()
         return not self.unsettled.touches(q)
 
     def settle_invalidations(self) -> bool:
         """Makes the failed invalidations again; True when none is left."""
-        tags, generations, keys = self.unsettled.snapshot()
-        try:
-            if keys:
-                self.delete(*keys)
-            for key in generations:
-                self.incr(key)
-            self.invalidate_tags(tags)
-        except Exception as e:  # noqa: BLE001 - still failing: reads keep skipping the cache
-            log.warning("cache %s: invalidations made earlier still fail (%s); the queries they touch answer from the database", self.url.redacted(), type(e).__name__)
-            return False
-        log.warning("cache %s: invalidations that had failed went through; those queries use the cache again", self.url.redacted())
-        return not self.unsettled
+        done: bool = self._invalidating(invalidation.settle(self))
+        return done
 
     def close(self) -> None:
         """Reads every reply still owed (a thread's last fills: refusals are logged even

@@ -76,6 +76,13 @@ def _sqlite_arg(value: Any) -> Any:
     return value
 
 
+def bind_values(dialect: str, values: Sequence[Any]) -> tuple[Any, ...]:
+    """Parameter values as the dialect's driver binds them (SQLite: text for dates, times and decimals)."""
+    if dialect == "sqlite":
+        return tuple(_sqlite_arg(v) for v in values)
+    return tuple(values)
+
+
 def connect(url: DatabaseUrl | str, autocommit: bool = True, *, database: str | None = None, timeouts: Timeouts | None = None) -> Any:
     """A raw DB-API connection for ``url`` (autocommit unless asked otherwise), with its options.
 
@@ -515,9 +522,7 @@ class Database:
         self._pool.give(conn)
 
     def args(self, values: Sequence[Any]) -> tuple[Any, ...]:
-        if self.dialect == "sqlite":
-            return tuple(_sqlite_arg(v) for v in values)
-        return tuple(values)
+        return bind_values(self.dialect, values)
 
     def query(self, sql: str, values: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """The rows of ``sql``. A SELECT whose connection died (a server restart, a killed session) runs once more on a fresh one."""

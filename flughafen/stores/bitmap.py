@@ -48,12 +48,14 @@ from flughafen.accessor import Accessor
 from flughafen.convert import converter
 from flughafen.db import QueryError
 from flughafen.keys import RowField, Template, bounded, entry_prefix, fill, generation_key, lock_key
-from flughafen.protocol import MISSING, Effect, Eval, View
+from flughafen import io_sync
+from flughafen.protocol import MISSING, Effect, Eval, Steps, View
 from flughafen.scripts import APPLY_SETS, BITMAP, HOLD, LOCK_MS, RELEASE_HOLDS
 from flughafen.spec import Col, Param, Trigger
 
 if TYPE_CHECKING:
     from flughafen.runtime import Runtime
+    from flughafen.runtime_async import AsyncRuntime
 
 RowT = TypeVar("RowT")
 MemberT = TypeVar("MemberT")
@@ -200,9 +202,8 @@ class BitmapQuery(Accessor[RowT], Generic[RowT, MemberT]):
 
     # -------------------------------------------------------------- database
 
-    def offsets_from_database(self, args: tuple[Any, ...], runtime: Runtime) -> tuple[set[int], list[RowT]]:
-        """The set's offsets and rows straight from the database; NULL members are no members."""
-        rows = self.rows_from_database(args, runtime)
+    def offsets_of(self, rows: list[RowT]) -> set[int]:
+        """The set's offsets from the database's rows; NULL members are no members."""
         offsets: set[int] = set()
         column = self.member
         for r in rows:
@@ -213,14 +214,23 @@ class BitmapQuery(Accessor[RowT], Generic[RowT, MemberT]):
             if offset is None:
                 raise QueryError(f"{self.name}: the database holds {column} {value!r}, which this set cannot hold ({self.describe()})")
             offsets.add(offset)
-        return offsets, rows
+        return offsets
+
+    def offsets_from_database(self, args: tuple[Any, ...], runtime: Runtime) -> tuple[set[int], list[RowT]]:
+        """The set's offsets and rows straight from the database."""
+        rows = self.rows_from_database(args, runtime)
+        return self.offsets_of(rows), rows
 
     def fresh(self, args: tuple[Any, ...], runtime: Runtime) -> tuple[Any, Any]:
         return self.offsets_from_database(args, runtime)
 
-    def query_database(self, args: tuple[Any, ...], runtime: Runtime) -> list[MemberT]:
-        """The members straight from the database, in offset order; no cache involved."""
-        return self.labels(self.offsets_from_database(args, runtime)[0])
+    async def fresh_async(self, args: tuple[Any, ...], runtime: AsyncRuntime) -> tuple[Any, Any]:
+        rows = await self.rows_from_database_async(args, runtime)
+        return self.offsets_of(rows), rows
+
+    def result_of(self, rows: list[RowT]) -> list[MemberT]:
+        """The members, in offset order (query_database's answer)."""
+        return self.labels(self.offsets_of(rows))
 
     # ----------------------------------------------------------------- reads
 
@@ -229,16 +239,30 @@ class BitmapQuery(Accessor[RowT], Generic[RowT, MemberT]):
         result: list[MemberT] = self.read(args, runtime, self.whole)
         return result
 
-    def contains(self, args: tuple[Any, ...], member: MemberT, runtime: Runtime | None = None) -> bool:
+    async def members_async(self, args: tuple[Any, ...], runtime: AsyncRuntime | None = None) -> list[MemberT]:
+        result: list[MemberT] = await self.read_async(args, runtime, self.whole)
+        return result
+
+    def contains_view(self, member: MemberT) -> View:
         """GETBIT: whether ``member`` is in the set."""
         offset = self.offset(member)
         if offset is None:
             raise ValueError(f"{self.name}: {member!r} is not a member this set can hold ({self.describe()})")
-        return bool(self.read(args, runtime, View(("bit", offset), lambda entry: int(entry[1]) == 1, lambda offsets: offset in offsets)))
+        return View(("bit", offset), lambda entry: int(entry[1]) == 1, lambda offsets: offset in offsets)
+
+    def contains(self, args: tuple[Any, ...], member: MemberT, runtime: Runtime | None = None) -> bool:
+        """GETBIT: whether ``member`` is in the set."""
+        return bool(self.read(args, runtime, self.contains_view(member)))
+
+    async def contains_async(self, args: tuple[Any, ...], member: MemberT, runtime: AsyncRuntime | None = None) -> bool:
+        return bool(await self.read_async(args, runtime, self.contains_view(member)))
 
     def count(self, args: tuple[Any, ...], runtime: Runtime | None = None) -> int:
         """BITCOUNT: how many members the set has."""
         return int(self.read(args, runtime, self._count))
+
+    async def count_async(self, args: tuple[Any, ...], runtime: AsyncRuntime | None = None) -> int:
+        return int(await self.read_async(args, runtime, self._count))
 
     def many(self, args: tuple[Any, ...], runtime: Runtime | None = None) -> list[MemberT]:
         return self.members(args, runtime)
@@ -302,17 +326,18 @@ class Held:
                     args += [name, change]
         return keys, args
 
-    # WriteQuery's pending hook: see write.py.
+    # WriteQuery's pending hook (see write.py): steps of effects, run by either shell.
 
-    def rolled_back(self, rt: Runtime) -> None:
-        release(rt, self)
+    def rolled_back(self, cache: Any) -> Steps:
+        yield from release_steps(cache, self)
 
-    def committed(self, rt: Runtime, args: tuple[Any, ...], tags: list[str]) -> list[str]:
+    def committed(self, cache: Any, args: tuple[Any, ...], tags: list[str]) -> Steps:
+        yield from ()
         return tags
 
-    def apply(self, rt: Runtime) -> None:
+    def apply(self, cache: Any) -> Steps:
         if not self.applied:
-            apply(rt, self)
+            yield from apply_steps(self)
             self.applied = True  # a retry of the invalidation must not apply it twice
 
     def unsettled_keys(self) -> list[str]:
@@ -362,25 +387,25 @@ def changes(sets: tuple[SetUpdate, ...], args: tuple[Any, ...], rows: list[Any])
     return Held(list(groups.values()), holds)
 
 
-def hold(rt: Runtime, held: Held) -> None:
+def hold_steps(cache: Any, held: Held) -> Steps:
     """Before the commit: mark the entries as being written. A cache failure is remembered, not raised."""
     if held.holds:
         try:
-            rt.cache.script(HOLD, held.holds, [HOLD_MS])
+            yield Eval(HOLD, held.holds, [HOLD_MS])
         except Exception as e:  # noqa: BLE001 - the update after the commit drops the entries instead
-            rt.cache.failed(e)
+            cache.failed(e)
 
 
-def release(rt: Runtime, held: Held) -> None:
+def release_steps(cache: Any, held: Held) -> Steps:
     """The write failed before its commit: let go of the entries, unchanged."""
     if held.holds:
         try:
-            rt.cache.script(RELEASE_HOLDS, held.holds, [])
+            yield Eval(RELEASE_HOLDS, held.holds, [])
         except Exception as e:  # noqa: BLE001 - the holds expire on their own
-            rt.cache.failed(e)
+            cache.failed(e)
 
 
-def apply(rt: Runtime, held: Held) -> list[int]:
+def apply_steps(held: Held) -> Steps:
     """After the commit: one script updates (or drops) every entry and releases the holds.
 
     Returns per set entry the members really added (negative: removed), or
@@ -389,7 +414,18 @@ def apply(rt: Runtime, held: Held) -> list[int]:
     if not held.groups:
         return []
     keys, args = held.apply_keys_and_args()
-    return [int(n) for n in rt.cache.script(APPLY_SETS, keys, args)]
+    return [int(n) for n in (yield Eval(APPLY_SETS, keys, args))]
+
+
+def hold(rt: Runtime, held: Held) -> None:
+    """hold_steps on a sync runtime."""
+    io_sync.run_write(rt, hold_steps(rt.cache, held))
+
+
+def apply(rt: Runtime, held: Held) -> list[int]:
+    """apply_steps on a sync runtime."""
+    done: list[int] = io_sync.run_write(rt, apply_steps(held))
+    return done
 
 
 class Maintains:
@@ -398,7 +434,7 @@ class Maintains:
     def __init__(self, sets: tuple[SetUpdate, ...]):
         self.sets = sets
 
-    def begin(self, rt: Runtime, args: tuple[Any, ...], rows: list[Any], count: int) -> Held:
+    def begin(self, cache: Any, args: tuple[Any, ...], rows: list[Any], count: int) -> Steps:
         held = changes(self.sets, args, rows)
-        hold(rt, held)  # before the commit: no fill stores what this write changes
+        yield from hold_steps(cache, held)  # before the commit: no fill stores what this write changes
         return held

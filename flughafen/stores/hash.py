@@ -28,12 +28,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from flughafen.accessor import Accessor
 from flughafen.convert import Convert, converter
 from flughafen.keys import SEQUENCE_KEY, Template, entry_prefix, fill, generation_key, tag_key, tag_marker_key
-from flughafen.protocol import MISSING, Effect, Pipe, View
+from flughafen import io_sync
+from flughafen.protocol import MISSING, Effect, Eval, Pipe, Steps, View
 from flughafen.scripts import HASH, INCR, MARKER_MS, REFRESH_HASH
 from flughafen.stores.meta import kind_under, meta
 
 if TYPE_CHECKING:
     from flughafen.runtime import Runtime
+    from flughafen.runtime_async import AsyncRuntime
 
 RowT = TypeVar("RowT")
 log = logging.getLogger("flughafen")
@@ -117,9 +119,16 @@ class HashQuery(Accessor[RowT]):
         result: RowT | None = self.read(args, runtime, self.whole)
         return result
 
+    async def one_async(self, args: tuple[Any, ...], runtime: AsyncRuntime | None = None) -> RowT | None:
+        result: RowT | None = await self.read_async(args, runtime, self.whole)
+        return result
+
     def field(self, args: tuple[Any, ...], name: str, runtime: Runtime | None = None) -> Any:
         """One column of the row (None: no such row, or NULL): one HMGET on a hit; a miss fills the whole row."""
         return self.read(args, runtime, self._fields[name])
+
+    async def field_async(self, args: tuple[Any, ...], name: str, runtime: AsyncRuntime | None = None) -> Any:
+        return await self.read_async(args, runtime, self._fields[name])
 
 
 def _from_bytes(type_name: str, scale: int | None) -> Convert:
@@ -156,18 +165,18 @@ class HashRefresh:
         return fill(self.tag, args)
 
 
-def take_ticket(rt: Runtime, refresh: tuple[HashRefresh, ...]) -> int | None:
+def take_ticket(cache: Any, refresh: tuple[HashRefresh, ...]) -> Steps:
     """In the write's transaction, after its statement (its rows locked): a number ordering it among writes of those rows."""
     if not refresh:
         return None
     try:
-        return int(rt.cache.script(INCR, [SEQUENCE_KEY], []))
+        return int((yield Eval(INCR, [SEQUENCE_KEY], [])))
     except Exception as e:  # noqa: BLE001 - no ticket: the entries are dropped instead
-        rt.cache.failed(e)
+        cache.failed(e)
         return None
 
 
-def refresh_in_place(rt: Runtime, refresh: tuple[HashRefresh, ...], args: tuple[Any, ...], tags: list[str], ticket: int | None) -> list[str]:
+def refresh_steps(refresh: tuple[HashRefresh, ...], args: tuple[Any, ...], tags: list[str], ticket: int | None) -> Steps:
     """After commit: refresh the hash entries under each refresh's tag; returns the tags still to drop.
 
     Any failure leaves those tags in the list: the caller drops them (the
@@ -189,11 +198,17 @@ def refresh_in_place(rt: Runtime, refresh: tuple[HashRefresh, ...], args: tuple[
         else:
             keys = [SEQUENCE_KEY, tag_key(tag), tag_marker_key(tag), generation_key(r.spec)]
             try:
-                rt.cache.script(REFRESH_HASH, keys, [ticket, entry_prefix(r.spec, r.version), MARKER_MS, *pairs])
+                yield Eval(REFRESH_HASH, keys, [ticket, entry_prefix(r.spec, r.version), MARKER_MS, *pairs])
             except Exception as e:  # noqa: BLE001 - the tag is dropped by the caller instead
                 log.warning("%s: refreshing %s in place failed (%s); dropping it", r.spec, tag, type(e).__name__)
                 continue
             remaining.remove(tag)
+    return remaining
+
+
+def refresh_in_place(rt: Runtime, refresh: tuple[HashRefresh, ...], args: tuple[Any, ...], tags: list[str], ticket: int | None) -> list[str]:
+    """refresh_steps on a sync runtime."""
+    remaining: list[str] = io_sync.run_write(rt, refresh_steps(refresh, args, tags, ticket))
     return remaining
 
 
@@ -203,22 +218,25 @@ class Refreshes:
     def __init__(self, refresh: tuple[HashRefresh, ...]):
         self.refresh = refresh
 
-    def begin(self, rt: Runtime, args: tuple[Any, ...], rows: list[Any], count: int) -> Refreshing | None:
-        return Refreshing(self.refresh, take_ticket(rt, self.refresh)) if count else None
+    def begin(self, cache: Any, args: tuple[Any, ...], rows: list[Any], count: int) -> Steps:
+        if not count:
+            return None
+        return Refreshing(self.refresh, (yield from take_ticket(cache, self.refresh)))
 
 
 class Refreshing:
     def __init__(self, refresh: tuple[HashRefresh, ...], ticket: int | None):
         self.refresh, self.ticket = refresh, ticket
 
-    def rolled_back(self, rt: Runtime) -> None:
-        pass
+    def rolled_back(self, cache: Any) -> Steps:
+        yield from ()
 
-    def committed(self, rt: Runtime, args: tuple[Any, ...], tags: list[str]) -> list[str]:
-        return refresh_in_place(rt, self.refresh, args, tags, self.ticket)
+    def committed(self, cache: Any, args: tuple[Any, ...], tags: list[str]) -> Steps:
+        remaining: list[str] = yield from refresh_steps(self.refresh, args, tags, self.ticket)
+        return remaining
 
-    def apply(self, rt: Runtime) -> None:
-        pass
+    def apply(self, cache: Any) -> Steps:
+        yield from ()
 
     def unsettled_keys(self) -> list[str]:
         return []

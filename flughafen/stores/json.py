@@ -12,14 +12,16 @@ early refreshes.
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Callable
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import msgspec
 
-from flughafen import io_sync, protocol
-from flughafen.accessor import Accessor, runtime_of
+from flughafen import io_async, io_sync, protocol
+from flughafen.accessor import Accessor, async_runtime_of, runtime_of
 from flughafen.keys import Template
 from flughafen.protocol import MISSING, STALE, Call, Effect, View
 from flughafen.scripts import JSON
@@ -27,6 +29,7 @@ from flughafen.spec import Col, Param, Trigger
 
 if TYPE_CHECKING:
     from flughafen.runtime import Runtime
+    from flughafen.runtime_async import AsyncRuntime
 
 RowT = TypeVar("RowT")
 NEAR_SIZE = 10_000
@@ -118,44 +121,78 @@ class ReadQuery(Accessor[RowT]):
         result: list[RowT] = self._read(args, runtime)
         return result
 
+    async def many_async(self, args: tuple[Any, ...], runtime: AsyncRuntime | None = None) -> list[RowT]:
+        result: list[RowT] = await self._read_async(args, runtime)
+        return result
+
     def one(self, args: tuple[Any, ...], runtime: Runtime | None = None) -> RowT | None:
         result: RowT | None = self._read(args, runtime)
         return result
 
+    async def one_async(self, args: tuple[Any, ...], runtime: AsyncRuntime | None = None) -> RowT | None:
+        result: RowT | None = await self._read_async(args, runtime)
+        return result
+
     def scalar(self, args: tuple[Any, ...], runtime: Runtime | None = None) -> Any:
-        row = self._read(args, runtime)
+        return self._scalar_of(self._read(args, runtime))
+
+    async def scalar_async(self, args: tuple[Any, ...], runtime: AsyncRuntime | None = None) -> Any:
+        return self._scalar_of(await self._read_async(args, runtime))
+
+    def _scalar_of(self, row: Any) -> Any:
         return None if row is None else getattr(row, self.columns[0].name)
 
     def _read(self, args: tuple[Any, ...], runtime: Runtime | None) -> Any:
         """The near cache's copy (``cache: near:``), else a read through Valkey."""
         rt = runtime_of(runtime)
         key = self.key(args)
-        cache = rt.cache
         on_hit = None
-        if self.near is not None and cache.near_enabled and not cache.unsettled.any:
-            near = cache.near
-            store = near.stores.get(self.name)
-            if store is not None:
-                local = store.entries.get(key)
-                if local is not None and local[1] > _monotonic():
-                    if STALE.get():
-                        STALE.set(False)
-                    counters = rt.metrics.of(self.name)
-                    counters.hits += 1
-                    counters.near_hits += 1
-                    try:
-                        store.entries.move_to_end(key)  # least recently used goes first
-                    except KeyError:
-                        pass  # dropped by an invalidation meanwhile
-                    return list(local[0]) if store.copy else local[0]
-                epoch = near.epoch  # before the Valkey read: a change after it stops the local store
-
-                def on_hit(env: Any) -> None:
-                    near.put(store, key, env[3], env[2], epoch)
-
-            elif self.name not in near.wanted:
-                near.want(self.name, self.generation_key, self.near, self.near_size, self.returns == "many")
+        if self.near is not None:
+            local, on_hit = self._near(rt, key)
+            if local is not MISSING:
+                return local
         return io_sync.read(rt, self, args, key, self.whole, on_hit)
+
+    async def _read_async(self, args: tuple[Any, ...], runtime: AsyncRuntime | None) -> Any:
+        """``_read`` on an AsyncRuntime: a near hit awaits nothing."""
+        rt = async_runtime_of(runtime)
+        key = self.key(args)
+        on_hit = None
+        if self.near is not None:
+            local, on_hit = self._near(rt, key)
+            if local is not MISSING:
+                return local
+        return await io_async.read(rt, self, args, key, self.whole, on_hit)
+
+    def _near(self, rt: Runtime | AsyncRuntime, key: str) -> tuple[Any, Callable[[Any], None] | None]:
+        """(the near cache's copy of ``key`` or MISSING, what a Valkey hit then does to keep a copy)."""
+        cache = rt.cache
+        if not cache.near_enabled or cache.unsettled.any:
+            return MISSING, None
+        near = cache.near
+        store = near.stores.get(self.name)
+        if store is None:
+            if self.name not in near.wanted:
+                near.want(self.name, self.generation_key, self.near or 0, self.near_size, self.returns == "many")
+            return MISSING, None
+        local = store.entries.get(key)
+        if local is not None and local[1] > _monotonic():
+            if STALE.get():
+                STALE.set(False)
+            counters = rt.metrics.of(self.name)
+            counters.hits += 1
+            counters.near_hits += 1
+            try:
+                store.entries.move_to_end(key)  # least recently used goes first
+            except KeyError:
+                pass  # dropped by an invalidation meanwhile
+            return (list(local[0]) if store.copy else local[0]), None
+        epoch = near.epoch  # before the Valkey read: a change after it stops the local store
+
+        def on_hit(env: Any) -> None:
+            near.put(store, key, env[3], env[2], epoch)
+
+        return MISSING, on_hit
 
     def many_batch(self, batch: list[tuple[Any, ...]], runtime: Runtime | None = None) -> list[list[RowT]]:
         """Many parameter sets: one MGET for all, then the misses read one by one."""
@@ -165,11 +202,21 @@ class ReadQuery(Accessor[RowT]):
         found: list[Any] = [MISSING] * len(batch)
         if keys and rt.cache.usable() and not rt.cache.unsettled.any:
             found = io_sync.run(rt, self, protocol.batch(self, keys), counters)
-        out: list[list[RowT]] = []
-        for args, env in zip(batch, found):
-            if env is not MISSING:
-                counters.hits += 1
-                out.append(env[3])
-            else:
-                out.append(self._read(args, rt))
-        return out
+        return [self._hit(env, counters) if env is not MISSING else self._read(args, rt) for args, env in zip(batch, found)]
+
+    async def many_batch_async(self, batch: list[tuple[Any, ...]], runtime: AsyncRuntime | None = None) -> list[list[RowT]]:
+        """``many_batch`` on an AsyncRuntime: one MGET for all, then the misses read concurrently."""
+        rt = async_runtime_of(runtime)
+        keys = [self.key(args) for args in batch]
+        counters = rt.metrics.of(self.name)
+        found: list[Any] = [MISSING] * len(batch)
+        if keys and rt.cache.usable() and not rt.cache.unsettled.any:
+            found = await io_async.run(rt, self, protocol.batch(self, keys), counters)
+        misses = await asyncio.gather(*(self._read_async(args, rt) for args, env in zip(batch, found) if env is MISSING))
+        filled = iter(misses)
+        return [self._hit(env, counters) if env is not MISSING else next(filled) for env in found]
+
+    def _hit(self, env: Any, counters: Any) -> list[RowT]:
+        counters.hits += 1
+        rows: list[RowT] = env[3]
+        return rows

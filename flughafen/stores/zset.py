@@ -29,12 +29,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from flughafen.accessor import Accessor
 from flughafen.convert import Convert
 from flughafen.keys import RowField, bounded, entry_prefix, generation_key
-from flughafen.protocol import MISSING, Effect, Eval, View
+from flughafen import invalidation
+from flughafen.protocol import MISSING, Effect, Eval, Steps, View
 from flughafen.scripts import BEGIN_MOVE, FINISH_MOVE, ZSET
 from flughafen.stores.meta import kind_under, meta
 
 if TYPE_CHECKING:
     from flughafen.runtime import Runtime
+    from flughafen.runtime_async import AsyncRuntime
 
 RowT = TypeVar("RowT")
 log = logging.getLogger("flughafen")
@@ -102,9 +104,9 @@ class ZsetQuery(Accessor[RowT]):
         self.whole = View(("top", 0), ranking, _same)
         return self
 
-    def query_database(self, args: tuple[Any, ...], runtime: Runtime) -> Any:
-        """The ranking straight from the database, in Valkey's order: score, then member bytes, descending."""
-        unique = {encode_member(getattr(r, self.member)): r for r in super().query_database(args, runtime)}
+    def result_of(self, rows: list[RowT]) -> Any:
+        """The ranking from the database's rows, in Valkey's order: score, then member bytes, descending."""
+        unique = {encode_member(getattr(r, self.member)): r for r in rows}
         return sorted(unique.values(), key=lambda r: (getattr(r, self.score), encode_member(getattr(r, self.member)).encode()), reverse=True)
 
     # ---------------------------------------------------------------- reads
@@ -113,14 +115,27 @@ class ZsetQuery(Accessor[RowT]):
         rows: list[RowT] = self.read(args, runtime, self.whole)
         return rows
 
+    async def many_async(self, args: tuple[Any, ...], runtime: AsyncRuntime | None = None) -> list[RowT]:
+        rows: list[RowT] = await self.read_async(args, runtime, self.whole)
+        return rows
+
+    def top_view(self, n: int) -> View:
+        return View(("top", n), self._ranking, lambda full: list(full[:n]))
+
     def top(self, args: tuple[Any, ...], n: int, runtime: Runtime | None = None) -> list[RowT]:
         """The ``n`` members with the highest scores, highest first."""
         if n <= 0:
             return []
-        rows: list[RowT] = self.read(args, runtime, View(("top", n), self._ranking, lambda full: list(full[:n])))
+        rows: list[RowT] = self.read(args, runtime, self.top_view(n))
         return rows
 
-    def rank(self, args: tuple[Any, ...], member: Any, runtime: Runtime | None = None) -> int | None:
+    async def top_async(self, args: tuple[Any, ...], n: int, runtime: AsyncRuntime | None = None) -> list[RowT]:
+        if n <= 0:
+            return []
+        rows: list[RowT] = await self.read_async(args, runtime, self.top_view(n))
+        return rows
+
+    def rank_view(self, member: Any) -> View:
         """The member's place (0: the highest score), or None when it is not ranked."""
 
         def answer(opened: Any) -> int | None:
@@ -131,10 +146,18 @@ class ZsetQuery(Accessor[RowT]):
             names = [getattr(r, self.member) for r in full]
             return names.index(member) if member in names else None
 
-        found: int | None = self.read(args, runtime, View(("rank", encode_member(member)), answer, from_full))
+        return View(("rank", encode_member(member)), answer, from_full)
+
+    def rank(self, args: tuple[Any, ...], member: Any, runtime: Runtime | None = None) -> int | None:
+        """The member's place (0: the highest score), or None when it is not ranked."""
+        found: int | None = self.read(args, runtime, self.rank_view(member))
         return found
 
-    def score_of(self, args: tuple[Any, ...], member: Any, runtime: Runtime | None = None) -> Any:
+    async def rank_async(self, args: tuple[Any, ...], member: Any, runtime: AsyncRuntime | None = None) -> int | None:
+        found: int | None = await self.read_async(args, runtime, self.rank_view(member))
+        return found
+
+    def score_view(self, member: Any) -> View:
         """The member's score, or None when it is not ranked."""
         to_score = self._to_score
 
@@ -145,7 +168,14 @@ class ZsetQuery(Accessor[RowT]):
         def from_full(full: Any) -> Any:
             return next((getattr(r, self.score) for r in full if getattr(r, self.member) == member), None)
 
-        return self.read(args, runtime, View(("rank", encode_member(member)), answer, from_full))
+        return View(("rank", encode_member(member)), answer, from_full)
+
+    def score_of(self, args: tuple[Any, ...], member: Any, runtime: Runtime | None = None) -> Any:
+        """The member's score, or None when it is not ranked."""
+        return self.read(args, runtime, self.score_view(member))
+
+    async def score_of_async(self, args: tuple[Any, ...], member: Any, runtime: AsyncRuntime | None = None) -> Any:
+        return await self.read_async(args, runtime, self.score_view(member))
 
 
 def _same(value: Any) -> Any:
@@ -182,22 +212,22 @@ class PendingMove:
     marked: bool
 
 
-def begin_moves(rt: Runtime, moves: tuple[ScoreMove, ...], args: tuple[Any, ...], rows: list[Any]) -> list[PendingMove]:
+def begin_moves(cache: Any, moves: tuple[ScoreMove, ...], args: tuple[Any, ...], rows: list[Any]) -> Steps:
     """In the write's transaction, before its commit: mark each ranking the write moves."""
     pending: list[PendingMove] = []
     for m in moves:
         values = [args[m.member]] if isinstance(m.member, int) else [getattr(r, m.member.name) for r in rows]
         for member in map(encode_member, values):
             try:
-                rt.cache.script(BEGIN_MOVE, [m.entry + ":w"], [WRITE_GUARD_MS])
+                yield Eval(BEGIN_MOVE, [m.entry + ":w"], [WRITE_GUARD_MS])
                 pending.append(PendingMove(m, member, True))
             except Exception as e:  # noqa: BLE001 - unmarked: the ranking is dropped after the commit
-                rt.cache.failed(e)
+                cache.failed(e)
                 pending.append(PendingMove(m, member, False))
     return pending
 
 
-def finish_moves(rt: Runtime, pending: list[PendingMove], committed: bool) -> None:
+def finish_moves(cache: Any, pending: list[PendingMove], committed: bool) -> Steps:
     """After the commit (or a rollback): move the scores; a ranking that cannot be moved is dropped whole.
 
     When Valkey cannot even be told to drop it, the write's own invalidation
@@ -209,14 +239,14 @@ def finish_moves(rt: Runtime, pending: list[PendingMove], committed: bool) -> No
         try:
             if not p.marked:
                 if committed:
-                    rt.cache.incr(generation_key(m.spec))
+                    yield from invalidation.incr(cache, generation_key(m.spec))
                 continue
-            rt.cache.script(FINISH_MOVE, [m.entry + ":w", m.entry, m.entry + ":meta", generation_key(m.spec)], [1 if committed else 0, p.member, repr(m.by)])
+            yield Eval(FINISH_MOVE, [m.entry + ":w", m.entry, m.entry + ":meta", generation_key(m.spec)], [1 if committed else 0, p.member, repr(m.by)])
         except Exception as e:  # noqa: BLE001 - becomes a drop of the whole ranking
             log.warning("%s: moving a score failed (%s); dropping the ranking", m.spec, type(e).__name__)
             try:
                 if committed:
-                    rt.cache.incr(generation_key(m.spec))
+                    yield from invalidation.incr(cache, generation_key(m.spec))
             except Exception as again:  # noqa: BLE001
                 log.error("%s: the ranking may be stale until its TTL: %s", m.spec, type(again).__name__)
 
@@ -227,23 +257,25 @@ class Moves:
     def __init__(self, scores: tuple[ScoreMove, ...]):
         self.scores = scores
 
-    def begin(self, rt: Runtime, args: tuple[Any, ...], rows: list[Any], count: int) -> Moving | None:
-        return Moving(begin_moves(rt, self.scores, args, rows)) if count else None
+    def begin(self, cache: Any, args: tuple[Any, ...], rows: list[Any], count: int) -> Steps:
+        if not count:
+            return None
+        return Moving((yield from begin_moves(cache, self.scores, args, rows)))
 
 
 class Moving:
     def __init__(self, pending: list[PendingMove]):
         self.pending = pending
 
-    def rolled_back(self, rt: Runtime) -> None:
-        finish_moves(rt, self.pending, committed=False)
+    def rolled_back(self, cache: Any) -> Steps:
+        yield from finish_moves(cache, self.pending, committed=False)
 
-    def committed(self, rt: Runtime, args: tuple[Any, ...], tags: list[str]) -> list[str]:
-        finish_moves(rt, self.pending, committed=True)
+    def committed(self, cache: Any, args: tuple[Any, ...], tags: list[str]) -> Steps:
+        yield from finish_moves(cache, self.pending, committed=True)
         return tags
 
-    def apply(self, rt: Runtime) -> None:
-        pass
+    def apply(self, cache: Any) -> Steps:
+        yield from ()
 
     def unsettled_keys(self) -> list[str]:
         return []

@@ -13,6 +13,10 @@ from the schema file, and the seed's rows. This repository's seed loads the
 
 from __future__ import annotations
 
+import asyncio
+import importlib
+import importlib.util
+
 import statistics
 import sys
 import time
@@ -120,7 +124,43 @@ def run_demo(database_url: str | None = None, cache_url: str | None = None, sett
         f"\n{len(rows)} calls cold and {WARM_CALLS} warm each; times are medians on this machine "
         "(db = a miss: the read, the query, and the store sent without waiting; cache = a hit: one Valkey round trip + decode, or a local copy for specs with `near:`)."
     )
+    if importlib.util.find_spec("aiosqlite") is None and db_url.dialect == "sqlite":
+        print("\n(the async part needs pip install 'flughafen-gen[sqlite-async]')")
+        return 0
+    print(f"\nThe same calls through the async accessors ({settings.package}.aio), on an AsyncRuntime; warm: {WARM_CALLS} calls at once through asyncio.gather:\n")
+    print(render(asyncio.run(_measure_async(settings, modules, db_url.raw, config.cache_url.raw))))
     return 0
+
+
+def _async_call(twin: ModuleType, example: dict[str, object], runtime: Any) -> Callable[[], Any]:
+    """``_call``'s call through the async twin of a module."""
+    if hasattr(twin, "top"):
+        return lambda: twin.top(**example, n=TOP_N, runtime=runtime)
+    return lambda: twin.fetch(**example, runtime=runtime)
+
+
+async def _measure_async(settings: Settings, modules: list[ModuleType], database_url: str, cache_url: str) -> list[DemoRow]:
+    """Each example cold (a miss) and warm (WARM_CALLS hits gathered at once: time per call) through ``<package>.aio``."""
+    from flughafen.aio import AsyncRuntime
+
+    rows: list[DemoRow] = []
+    async with AsyncRuntime.from_config(database_url=database_url, cache_url=cache_url, project_dir=settings.root) as runtime:
+        for module in modules:
+            twin = importlib.import_module(f"{settings.package}.aio.{module.__name__.rsplit('.', 1)[1]}")
+            for example in module.EXAMPLES:
+                name, call = module.QUERY.name, _async_call(twin, dict(example), runtime)
+                await twin.invalidate(**example, runtime=runtime)
+                before = runtime.metrics.snapshot().get(name, {})
+                start = time.perf_counter()
+                result = await call()
+                miss_ms = (time.perf_counter() - start) * 1000
+                start = time.perf_counter()
+                await asyncio.gather(*(call() for _ in range(WARM_CALLS)))
+                hit_ms = (time.perf_counter() - start) * 1000 / WARM_CALLS
+                after = runtime.metrics.snapshot()[name]
+                hits, misses = after["hits"] - before.get("hits", 0), after["misses"] - before.get("misses", 0)
+                rows.append(DemoRow(name, _call(module, runtime, dict(example))[1], _count(result), miss_ms, hit_ms, hits / max(hits + misses, 1)))
+    return rows
 
 
 def _make_and_seed(settings: Settings, url: DatabaseUrl) -> None:

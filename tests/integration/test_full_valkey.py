@@ -18,7 +18,7 @@ import valkey
 
 from generated import airport_by_iata, airports_in_country, rename_airport, seat_availability
 from flughafen import Runtime, invalidate_tag
-from flughafen.cache import BACKOFF_MAX
+from flughafen.health import BACKOFF_MAX
 from flughafen.embedded import start_server
 from flughafen.write import InvalidationError
 

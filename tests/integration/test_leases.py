@@ -15,7 +15,7 @@ from typing import Any, Literal
 import pytest
 
 from flughafen import Col, Param, ReadQuery, Runtime, invalidate_tag, scripts
-from flughafen import cache as cache_module
+from flughafen import invalidation
 from flughafen import protocol
 from flughafen.stores.bitmap import BitmapQuery
 from flughafen.stores.hash import HashQuery
@@ -116,7 +116,7 @@ def test_a_fill_that_raced_an_invalidate_of_its_parameters_is_not_stored(runtime
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_a_fill_whose_query_outlived_the_tag_marker_is_not_stored(runtime: Runtime, monkeypatch: pytest.MonkeyPatch, case: str) -> None:
     """A tag invalidation mid-query, and the query runs on past the tag's marker: its lease expired first."""
-    for module in (scripts, protocol, cache_module):  # short lifetimes, so the test does not wait 10 s
+    for module in (scripts, protocol, invalidation):  # short lifetimes, so the test does not wait 10 s
         monkeypatch.setattr(module, "LOCK_MS", 200, raising=False)
         monkeypatch.setattr(module, "MARKER_MS", 400, raising=False)
     q, args = CASES[case]()

@@ -13,6 +13,7 @@ import pytest
 
 from generated import airport_by_iata, book_seat, cancel_booking, popular_flights, rename_airport
 from flughafen import Runtime
+from flughafen.protocol import Sleep
 from flughafen.stores import hash as hash_store
 
 ROUNDS = 30
@@ -26,13 +27,13 @@ def _run(threads: list[threading.Thread]) -> None:
 
 
 def test_concurrent_renames_leave_the_cached_row_equal_to_the_database(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
-    real = hash_store.refresh_in_place
+    real = hash_store.refresh_steps
 
     def late(*args: Any) -> Any:
-        time.sleep(random.random() * 0.005)  # widen the gap between commit and refresh: refreshes arrive out of order
-        return real(*args)
+        yield Sleep(random.random() * 0.005)  # widen the gap between commit and refresh: refreshes arrive out of order
+        return (yield from real(*args))
 
-    monkeypatch.setattr(hash_store, "refresh_in_place", late)
+    monkeypatch.setattr(hash_store, "refresh_steps", late)
     original = airport_by_iata.fetch(iata="FRA", runtime=runtime)
     assert original is not None
     errors: list[BaseException] = []

@@ -1,0 +1,464 @@
+"""The Valkey side of an AsyncRuntime: one pipelined connection shared by every task, fail-open.
+
+Why one connection, and not valkey.asyncio's pool: its pool gives each command in
+flight a connection of its own, so 1,000 reads gathered at once open up to 1,000
+connections (a connect and a handshake each the first time), and every command is
+then a write and a read on its own socket, with a health check and the pool's
+bookkeeping around it; Valkey serves each of those sockets in turn. Here every
+command of the runtime goes down one socket: the commands a loop turn produces
+leave in one write (the first one at once, when nothing is in flight), the
+replies come back in order and are handed to their callers as they are parsed
+(libvalkey's reader), many per read. Valkey runs commands one at a time anyway,
+so one connection is as fast as many, and the order of a runtime's commands is
+the order they were made in: a fill sent without waiting reaches the server
+before the invalidation a later write makes.
+
+- Bounded: at most ``max_in_flight`` commands wait for replies; past that,
+  callers wait for the backlog to halve (``await``, never a blocking call).
+- Cancellation: a caller cancelled while its command is in flight leaves the
+  connection as it was; the reply is read and dropped in its turn.
+- Timeouts: a connection whose oldest command has had no reply for
+  ``socket_timeout`` is closed, and every caller waiting on it is answered
+  with a TimeoutError (then the protocol answers from the database: fail-open).
+- Scripts: EVALSHA, with SCRIPT LOAD sent just before on the same connection
+  the first time it uses a script (no extra round trip).
+
+The methods the async shell (io_async.py) uses are those of AsyncCache: another
+client (a cluster's) can stand in for this one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+import libvalkey
+from libvalkey import pack_command as _pack
+from valkey._parsers.base import BaseParser
+from valkey.exceptions import ConnectionError as ValkeyConnectionError
+from valkey.exceptions import NoScriptError, ResponseError
+
+from flughafen import invalidation
+from flughafen.cache import server_of
+from flughafen.config import CacheUrl
+from flughafen.health import Health
+from flughafen.metrics import Counters
+from flughafen.near import NearCache
+from flughafen.protocol import Call, Eval, Steps, drive_async
+from flughafen.scripts import RELEASE, Script
+
+log = logging.getLogger("flughafen")
+
+MAX_IN_FLIGHT = 10_000
+
+
+class AsyncCache(Protocol):
+    """What the async shell asks of a cache client (this module's, or a cluster's)."""
+
+    down: bool
+    defer_fills: bool
+
+    def usable(self) -> bool: ...
+    def ok(self) -> None: ...
+    def failed(self, error: BaseException, counters: Counters | None = None) -> None: ...
+    async def call(self, *args: Any) -> Any: ...
+    async def script(self, script: Script | str, keys: list[str], args: list[Any]) -> Any: ...
+    async def pipelined(self, *commands: tuple[Any, ...]) -> list[Any]: ...
+    def fill(self, script: Script, keys: list[str], args: list[Any], counters: Counters) -> None: ...
+    async def fill_now(self, script: Script, keys: list[str], args: list[Any], counters: Counters) -> None: ...
+    async def release(self, lock: str, token: Any) -> None: ...
+
+
+OnReply = Callable[[Any], None]
+
+
+class Connection(asyncio.Protocol):
+    """One socket to Valkey: commands written in order, each reply handed to the one waiting for it."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, timeout: float, max_in_flight: int = MAX_IN_FLIGHT):
+        self.loop = loop
+        self.timeout = timeout
+        self.low_water = max_in_flight // 2
+        self.transport: asyncio.Transport | None = None
+        self.reader = libvalkey.Reader(replyError=BaseParser.parse_error)
+        self.waiting: deque[asyncio.Future[Any] | OnReply] = deque()
+        self.out: list[bytes] = []
+        self.flush_due = False
+        self.lost: BaseException | None = None
+        self.loaded: set[str] = set()  # scripts this connection sent SCRIPT LOAD for
+        self.progress = 0.0  # loop time of the last reply, or of the first command sent into an idle connection
+        self.watchdog: asyncio.TimerHandle | None = None
+        self.drained: asyncio.Event | None = None  # set when the backlog is down to low_water
+
+    # asyncio's side
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        reader = self.reader
+        reader.feed(data)
+        waiting = self.waiting
+        reply = reader.gets()
+        while reply is not False:
+            if not waiting:
+                self.close(ValkeyConnectionError("a reply nobody asked for"))
+                return
+            entry = waiting.popleft()
+            if type(entry) is asyncio.Future:
+                if not entry.done():  # done: its caller was cancelled
+                    entry.set_result(reply)
+            else:
+                entry(reply)  # type: ignore[operator]
+            reply = reader.gets()
+        self.progress = self.loop.time()
+        if self.drained is not None and len(waiting) <= self.low_water:
+            self.drained.set()
+            self.drained = None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._fail_all(exc or ValkeyConnectionError("the connection to Valkey closed"))
+
+    # ours
+
+    @property
+    def open(self) -> bool:
+        return self.lost is None and self.transport is not None
+
+    def send(self, packed: bytes, entry: asyncio.Future[Any] | OnReply) -> None:
+        """Sends a packed command; its reply goes to ``entry`` (a future, or a function for a fill's)."""
+        if self.lost is not None:
+            raise ValkeyConnectionError(f"the connection to Valkey is closed ({self.lost})")
+        waiting = self.waiting
+        if not waiting:
+            self.progress = self.loop.time()
+            if self.watchdog is None:
+                self.watchdog = self.loop.call_later(self.timeout, self._check)
+            waiting.append(entry)
+            if not self.out:
+                self.transport.write(packed)  # type: ignore[union-attr]
+                return
+        else:
+            waiting.append(entry)
+        self.out.append(packed)
+        if not self.flush_due:
+            self.flush_due = True
+            self.loop.call_soon(self._flush)
+
+    def request(self, packed: bytes) -> asyncio.Future[Any]:
+        future = self.loop.create_future()
+        self.send(packed, future)
+        return future
+
+    def _flush(self) -> None:
+        self.flush_due = False
+        if self.out and self.transport is not None and self.lost is None:
+            out, self.out = self.out, []
+            self.transport.write(b"".join(out))
+
+    def _check(self) -> None:
+        """The watchdog: a connection whose oldest command waits past the timeout is closed."""
+        self.watchdog = None
+        if not self.waiting or self.lost is not None:
+            return
+        idle = self.loop.time() - self.progress
+        if idle >= self.timeout:
+            self.close(TimeoutError(f"no reply from Valkey for {idle:.2f} s"))
+        else:
+            self.watchdog = self.loop.call_later(self.timeout - idle, self._check)
+
+    def close(self, error: BaseException) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+        self._fail_all(error)
+
+    def _fail_all(self, error: BaseException) -> None:
+        if self.lost is None:
+            self.lost = error
+        if self.watchdog is not None:
+            self.watchdog.cancel()
+            self.watchdog = None
+        waiting, self.waiting = self.waiting, deque()
+        self.out = []
+        for entry in waiting:
+            if type(entry) is asyncio.Future:
+                if not entry.done():
+                    entry.set_exception(_connection_error(error))
+            else:
+                entry(_connection_error(error))  # type: ignore[operator]
+        if self.drained is not None:
+            self.drained.set()
+            self.drained = None
+
+
+def _connection_error(error: BaseException) -> BaseException:
+    return error if isinstance(error, (ValkeyConnectionError, TimeoutError)) else ValkeyConnectionError(str(error))
+
+
+class AsyncCacheState(Health):
+    """The Valkey client of an AsyncRuntime (see the module's docstring), with fail-open bookkeeping (health.py).
+
+    One connection per event loop that uses it, made on first use and again after a failure.
+    """
+
+    def __init__(self, url: CacheUrl, socket_timeout: float = 0.25, near_cache: bool = True, defer_fills: bool = True, max_in_flight: int = MAX_IN_FLIGHT):
+        super().__init__(url)
+        self._server: Any = None
+        self._kwargs: dict[str, Any] = {}
+        if not url.off:
+            self._server, self._kwargs = server_of(url)
+        self.socket_timeout = socket_timeout
+        self.defer_fills = defer_fills
+        self.max_in_flight = max_in_flight
+        self._conn: Connection | None = None
+        self._connecting: asyncio.Future[Connection] | None = None
+        self._sources: dict[str, Script] = {}
+        # Local copies of near-cached queries (``cache: near:``): kept by near.py's thread, on sync connections of its own.
+        self.near_enabled = near_cache and not url.off
+        self.near = NearCache(self._sync_connection, url.redacted())
+
+    def _sync_connection(self) -> Any:
+        import valkey
+
+        return valkey.Connection(**self._kwargs, socket_timeout=self.socket_timeout, socket_connect_timeout=self.socket_timeout)  # type: ignore[no-untyped-call]
+
+    # ------------------------------------------------------------ the connection
+
+    async def connection(self) -> Connection:
+        """The open connection, made if need be (callers that come meanwhile share the attempt)."""
+        conn = self._conn
+        if conn is not None and conn.lost is None and conn.loop is asyncio.get_running_loop():
+            return conn
+        if self._connecting is None or self._connecting.get_loop() is not asyncio.get_running_loop():
+            self._connecting = asyncio.ensure_future(self._connect())
+        connecting = self._connecting
+        try:
+            return await asyncio.shield(connecting)
+        finally:
+            if connecting.done() and self._connecting is connecting:
+                self._connecting = None
+
+    async def _connect(self) -> Connection:
+        loop = asyncio.get_running_loop()
+        k = self._kwargs
+        context: ssl.SSLContext | None = None
+        if k.get("ssl"):
+            context = ssl.create_default_context(cafile=k.get("ssl_ca_certs"))
+            context.check_hostname = False  # as valkey-py's default: the CA is checked, not the name
+        _, conn = await asyncio.wait_for(
+            loop.create_connection(lambda: Connection(loop, self.socket_timeout, self.max_in_flight), k.get("host", "127.0.0.1"), k.get("port", 6379), ssl=context),
+            self.socket_timeout,
+        )
+        setup: list[asyncio.Future[Any]] = []
+        if k.get("password"):
+            auth = ("AUTH", k["username"], k["password"]) if k.get("username") else ("AUTH", k["password"])
+            setup.append(conn.request(_pack(auth)))
+        if k.get("db"):
+            setup.append(conn.request(_pack(("SELECT", k["db"]))))
+        try:
+            for reply in await asyncio.wait_for(asyncio.gather(*setup), self.socket_timeout):
+                if isinstance(reply, Exception):
+                    raise reply
+        except BaseException as e:
+            conn.close(e)
+            raise
+        old, self._conn = self._conn, conn
+        if old is not None and old.lost is None:
+            old.close(ValkeyConnectionError("replaced"))
+        return conn
+
+    async def _conn_with_room(self) -> Connection:
+        conn = self._conn
+        if conn is None or conn.lost is not None or conn.loop is not asyncio.get_running_loop():
+            conn = await self.connection()
+        while len(conn.waiting) >= self.max_in_flight and conn.lost is None:
+            if conn.drained is None:
+                conn.drained = asyncio.Event()
+            await conn.drained.wait()
+        return conn
+
+    # ------------------------------------------------------------ commands
+
+    async def call(self, *args: Any) -> Any:
+        """One command; its reply (an error reply raised)."""
+        conn = await self._conn_with_room()
+        reply = await conn.request(_pack(args))
+        if isinstance(reply, ResponseError):
+            raise reply
+        return reply
+
+    def _send_script(self, conn: Connection, script: Script, keys: list[str], args: list[Any], entry: asyncio.Future[Any] | OnReply) -> None:
+        if script.sha not in conn.loaded:
+            conn.send(_pack(("SCRIPT", "LOAD", script.source)), _ignore)
+            conn.loaded.add(script.sha)
+        conn.send(_pack(("EVALSHA", script.sha, len(keys), *keys, *args)), entry)
+
+    def _script_of(self, script: Script | str) -> Script:
+        if isinstance(script, Script):
+            return script
+        known = self._sources.get(script)
+        if known is None:
+            known = self._sources[script] = Script(script)
+        return known
+
+    async def script(self, script: Script | str, keys: list[str], args: list[Any]) -> Any:
+        """A script: EVALSHA, loaded first on this connection (and again if the server lost it)."""
+        script = self._script_of(script)
+        conn = await self._conn_with_room()
+        for _ in range(2):
+            future = conn.loop.create_future()
+            self._send_script(conn, script, keys, args, future)
+            reply = await future
+            if isinstance(reply, NoScriptError):
+                conn.loaded.discard(script.sha)  # flushed by someone: loaded again with the next try
+                continue
+            if isinstance(reply, ResponseError):
+                raise reply
+            return reply
+        raise reply
+
+    async def pipelined(self, *commands: tuple[Any, ...]) -> list[Any]:
+        """Several commands in one round trip (a script as ``("EVALSHA", Script, keys, args)``). Raises the first error."""
+        conn = await self._conn_with_room()
+        futures = []
+        for c in commands:
+            future = conn.loop.create_future()
+            if c[0] == "EVALSHA" and isinstance(c[1], Script):
+                self._send_script(conn, c[1], c[2], c[3], future)
+            else:
+                conn.send(_pack(c), future)
+            futures.append(future)
+        replies = [await f for f in futures]
+        for i, reply in enumerate(replies):
+            if isinstance(reply, NoScriptError):
+                c = commands[i]
+                conn.loaded.discard(c[1].sha)
+                replies[i] = await self.script(c[1], c[2], c[3])
+        for reply in replies:
+            if isinstance(reply, ResponseError):
+                raise reply
+        return replies
+
+    def fill(self, script: Script, keys: list[str], args: list[Any], counters: Counters) -> None:
+        """A fill sent without waiting (the caller goes on with its rows); its reply is accounted when it comes. Never raises."""
+        conn = self._conn
+        if conn is None or conn.lost is not None:
+            return  # the read just before it failed over: the entry is filled by a later miss
+        try:
+            self._send_script(conn, script, keys, args, self._fill_reply(script, keys, args, counters, retry=True))
+        except Exception as e:  # noqa: BLE001 - fail open
+            self.failed(e, counters)
+
+    def _fill_reply(self, script: Script, keys: list[str], args: list[Any], counters: Counters, retry: bool) -> OnReply:
+        def reply(value: Any) -> None:
+            if isinstance(value, NoScriptError) and retry and self._conn is not None and self._conn.lost is None:
+                self._conn.loaded.discard(script.sha)
+                self._send_script(self._conn, script, keys, args, self._fill_reply(script, keys, args, counters, retry=False))
+            elif isinstance(value, ResponseError):
+                counters.cache_errors += 1
+                self._refused(keys[0], value)
+            elif isinstance(value, BaseException):
+                self.failed(value, counters)  # the connection went: the fill's fate is unknown; its lock expires
+            elif not value:
+                counters.stale_fills_dropped += 1
+
+        return reply
+
+    async def fill_now(self, script: Script, keys: list[str], args: list[Any], counters: Counters) -> None:
+        """A fill whose reply is awaited (defer_fills=False). Never raises."""
+        try:
+            if not await self.script(script, keys, args):
+                counters.stale_fills_dropped += 1
+        except Exception as e:  # noqa: BLE001 - fail open
+            self.failed(e, counters)
+
+    async def release(self, lock: str, token: Any) -> None:
+        """Lets go of a lock, if it is still ``token``'s; never fails (a lock expires on its own)."""
+        try:
+            await self.script(RELEASE, [lock], [token])
+        except Exception as e:  # noqa: BLE001 - the lock expires on its own
+            self.failed(e)
+
+    def in_flight(self) -> int:
+        """Commands sent on this runtime's connection and not answered yet (fills sent without waiting included)."""
+        conn = self._conn
+        return 0 if conn is None else len(conn.waiting)
+
+    async def settle(self) -> None:
+        """Waits for the replies of every command sent so far (deferred fills too): a PING behind them."""
+        conn = self._conn
+        if conn is None or conn.lost is not None or not conn.waiting:
+            return
+        try:
+            await conn.request(_pack(("PING",)))
+        except Exception as e:  # noqa: BLE001 - the fills' fate is unknown; their locks expire
+            self.failed(e)
+
+    # ------------------------------------------------------------ invalidation (invalidation.py's steps)
+
+    async def _invalidating(self, steps: Steps) -> Any:
+        return await drive_async(steps, self._perform)
+
+    async def _perform(self, effect: Any) -> Any:
+        if type(effect) is Eval:
+            return await self.script(effect.script, effect.keys, effect.args)
+        if type(effect) is Call:
+            return await self.call(*effect.args)
+        raise TypeError(f"not an effect of an invalidation: {effect!r}")
+
+    async def delete(self, *keys: str) -> None:
+        """Drops entries (with their locks and companion keys): invalidate() of one parameter set."""
+        await self._invalidating(invalidation.delete(self, keys))
+
+    async def incr(self, key: str) -> None:
+        """Moves a query's generation: every entry of it, local copies too."""
+        await self._invalidating(invalidation.incr(self, key))
+
+    async def invalidate_tags(self, tags: list[str]) -> int:
+        """Drops every entry registered under each tag, with its lock; returns how many."""
+        count: int = await self._invalidating(invalidation.tags(self, tags))
+        return count
+
+    def unsettle(self, tags: Sequence[str] = (), generations: Sequence[str] = (), keys: Sequence[str] = ()) -> None:
+        """Remembers invalidations that did not go through."""
+        self.unsettled.add(tags, generations, keys)
+        if self.near.stores:
+            self.near.drop_queries(list(self.near.stores))
+
+    async def serves(self, q: Any) -> bool:
+        """Whether reads of accessor ``q`` may use the cache: no failed invalidation touches it
+        (one that does is retried first, at most once per backoff period)."""
+        if not self.unsettled.touches(q):
+            return True
+        if self.settle_due():
+            await self.settle_invalidations()
+        return not self.unsettled.touches(q)
+
+    async def settle_invalidations(self) -> bool:
+        """Makes the failed invalidations again; True when none is left."""
+        done: bool = await self._invalidating(invalidation.settle(self))
+        return done
+
+    async def close(self) -> None:
+        """Waits for the replies still owed (a last fill's refusal is logged), then closes the connection."""
+        if self.near._thread is not None:
+            await asyncio.to_thread(self.near.close)
+        else:
+            self.near.close()
+        conn = self._conn
+        if conn is None:
+            return
+        if conn.loop is asyncio.get_running_loop():
+            await self.settle()
+        if conn.lost is None:
+            conn.close(ValkeyConnectionError("the runtime closed"))
+        self._conn = None
+
+
+def _ignore(reply: Any) -> None:
+    """A SCRIPT LOAD's reply: its EVALSHA, right behind it, says whether it worked."""

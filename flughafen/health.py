@@ -1,0 +1,86 @@
+"""Fail-open bookkeeping, the same for the sync cache (cache.py) and the async one (cache_async.py).
+
+After a failure the cache is skipped for a backoff period (50 ms doubling to
+500 ms), so an outage costs the application nothing but cache hits, and hits
+resume within a second of Valkey coming back. A fill the server refuses is
+logged at most once every REFUSALS_LOGGED_EVERY seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from typing import TYPE_CHECKING
+
+from flughafen.config import CacheUrl
+from flughafen.unsettled import Unsettled
+
+if TYPE_CHECKING:
+    from flughafen.metrics import Counters
+
+log = logging.getLogger("flughafen")
+
+BACKOFF_START = 0.05
+BACKOFF_MAX = 0.5
+REFUSALS_LOGGED_EVERY = 10.0  # seconds: one log line at most for fills the server refuses
+
+
+class Health:
+    """Whether the cache may be asked now, and what failed (see the module's docstring)."""
+
+    def __init__(self, url: CacheUrl):
+        self.url = url
+        self.down_until = 0.0
+        self._backoff = BACKOFF_START
+        self.down = False
+        self.errors = 0
+        # Invalidations that failed: reads of the queries they touch skip the cache until they go through.
+        self.unsettled = Unsettled()
+        self._settle_at = 0.0
+        # cache_url = "off": never usable, so every read queries the database and nothing is stored.
+        self.off = url.off
+        if url.off:
+            self.down, self.down_until = True, math.inf
+        self._refusals = 0  # refused fills not yet reported in the log
+        self._refusals_logged_at = -REFUSALS_LOGGED_EVERY
+
+    def usable(self) -> bool:
+        return not self.down or time.monotonic() >= self.down_until
+
+    def ok(self) -> None:
+        if self.down:
+            self.down = False
+            self._backoff = BACKOFF_START
+            log.warning("cache %s is answering again", self.url.redacted())
+
+    def failed(self, error: BaseException, counters: Counters | None = None) -> None:
+        self.errors += 1
+        if counters is not None:
+            counters.cache_errors += 1
+        if not self.down:
+            log.warning("cache %s unavailable (%s); answering from the database", self.url.redacted(), type(error).__name__)
+        self.down = True
+        self.down_until = time.monotonic() + self._backoff
+        self._backoff = min(self._backoff * 2, BACKOFF_MAX)
+
+    def _refused(self, key: str, error: Exception) -> None:
+        """Logs a fill the server refused; once every REFUSALS_LOGGED_EVERY seconds at most, with the
+        count of those since, so a refusal on every miss (a wrong-type key, a full server) does not
+        flood the log. Each one is counted in its accessor's cache_errors."""
+        self._refusals += 1
+        now = time.monotonic()
+        if now - self._refusals_logged_at < REFUSALS_LOGGED_EVERY:
+            return
+        more = f" (and {self._refusals - 1} more since the last report)" if self._refusals > 1 else ""
+        log.warning("cache %s refused a fill of %s: %s%s", self.url.redacted(), key, error, more)
+        self._refusals = 0
+        self._refusals_logged_at = now
+
+    def settle_due(self) -> bool:
+        """Whether failed invalidations may be tried again now (at most once per BACKOFF_MAX)."""
+        now = time.monotonic()
+        if now < self._settle_at:
+            return False
+        self._settle_at = now + BACKOFF_MAX
+        return True
