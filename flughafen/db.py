@@ -24,7 +24,6 @@ import itertools
 import logging
 import math
 import os
-import queue
 import socket
 import sqlite3
 import ssl
@@ -38,6 +37,7 @@ from types import TracebackType
 from typing import Any, Protocol
 from weakref import WeakSet
 
+from flughafen import tracing
 from flughafen.config import TRUE_WORDS, ConfigError, DatabaseUrl, Timeouts, parse_database_url
 from flughafen.extras import require
 
@@ -345,10 +345,148 @@ class _BoundedCursor:
         self._cur.close()
 
 
-class Database:
-    """A pool of connections to one database."""
+class PoolTimeout(QueryError):
+    """Every connection of the pool stayed in use for as long as a caller may wait for one."""
 
-    def __init__(self, url: DatabaseUrl | str, size: int = 8):
+
+# Driver error codes that say the connection itself is gone (MySQL/MariaDB): server gone
+# away, lost connection, commands out of sync, connection was killed (MariaDB, MySQL 8).
+_MYSQL_GONE = frozenset({1927, 2006, 2013, 2014, 2055, 4031})
+
+
+_DB_SYSTEM = {"mysql": "mysql", "postgres": "postgresql", "sqlite": "sqlite"}  # OpenTelemetry's names
+
+
+def _is_read(sql: str) -> bool:
+    """A SELECT: safe to run again on a fresh connection after its connection died."""
+    return sql.lstrip().upper().startswith("SELECT")
+
+
+class _Pool:
+    """At most ``size`` connections open at once; callers beyond wait up to ``wait`` seconds.
+
+    Idle connections are kept newest first (LIFO). A connection taken is checked
+    cheaply, without a round trip (the driver's own closed/broken flags); one that
+    died while idle is found by its first statement (see Database.query).
+    """
+
+    def __init__(self, open_one: Callable[[], Any], size: int, wait: float, describe: str):
+        if size < 1:
+            raise ConfigError(f"{describe}: the pool size must be at least 1, not {size}")
+        self._open_one = open_one
+        self.size = size
+        self._wait = wait
+        self._describe = describe
+        self._cond = threading.Condition(threading.Lock())
+        self.idle: list[Any] = []
+        self.open = 0  # connections open: idle plus in use
+        self.closed = False
+
+    def take(self, fresh: bool = False) -> Any:
+        """A pooled connection (or a new one: ``fresh`` skips the idle ones); waits while ``size`` are open."""
+        deadline = time.monotonic() + self._wait
+        with self._cond:
+            while True:
+                while self.idle and not fresh:
+                    conn = self.idle.pop()
+                    if _usable(conn):
+                        return conn
+                    self.open -= 1
+                    _discard(conn)
+                if self.open < self.size:
+                    self.open += 1
+                    break
+                if fresh and self.idle:  # make room: the oldest idle connection closed for a fresh one
+                    self.open -= 1
+                    _discard(self.idle.pop(0))
+                    continue
+                left = deadline - time.monotonic()
+                if left <= 0 or not self._cond.wait(left):
+                    if self.open < self.size or (self.idle and not fresh):
+                        continue
+                    raise PoolTimeout(
+                        f"{self._describe}: all {self.size} connections of the pool (pool size {self.size}) stayed in use "
+                        f"for {self._wait:g}s; raise the pool size or shorten the work done on a connection"
+                    )
+        try:
+            return self._open_one()
+        except BaseException:
+            self.drop(None)
+            raise
+
+    def give(self, conn: Any) -> None:
+        with self._cond:
+            if self.closed or not _usable(conn):
+                self.open -= 1
+                _discard(conn)
+            else:
+                self.idle.append(conn)
+            self._cond.notify()
+
+    def drop(self, conn: Any) -> None:
+        """A connection (None: one that failed to open) no longer counted: closed, its place given to a waiter."""
+        if conn is not None:
+            _discard(conn)
+        with self._cond:
+            self.open -= 1
+            self._cond.notify()
+
+    def drop_idle(self) -> None:
+        """Close every idle connection: after one died, its siblings most likely did too (a server restart)."""
+        with self._cond:
+            idle, self.idle = self.idle, []
+            self.open -= len(idle)
+            self._cond.notify_all()
+        for conn in idle:
+            _discard(conn)
+
+    def close(self) -> None:
+        self.closed = True
+        self.drop_idle()
+
+    def after_fork(self) -> None:
+        """In a forked child: the parent's connections set aside (see _INHERITED), none counted.
+
+        Read without the lock, which a thread that does not exist in the child may
+        have held at the fork.
+        """
+        _INHERITED.extend(self.idle)
+        self.idle = []
+        self.open = 0
+        self._cond = threading.Condition(threading.Lock())
+
+
+def _usable(conn: Any) -> bool:
+    """The driver's own word that the connection is still open (no round trip)."""
+    if isinstance(conn, sqlite3.Connection):
+        return True
+    if hasattr(conn, "broken"):  # psycopg
+        return not (conn.closed or conn.broken)
+    return bool(conn.open)  # pymysql
+
+
+def _connection_died(db: Database, conn: Any, error: BaseException) -> bool:
+    """True when ``error`` says the connection itself is gone (not the statement, not a timeout)."""
+    if isinstance(error, DatabaseTimeout) or db.dialect == "sqlite":
+        return False
+    if db.dialect == "postgres":
+        return not _usable(conn)
+    if type(error).__module__.startswith("pymysql"):
+        code = error.args[0] if error.args and isinstance(error.args[0], int) else None
+        return code in _MYSQL_GONE or not _usable(conn)
+    return False
+
+
+class Database:
+    """A pool of connections to one database.
+
+    ``size`` bounds the connections open at once; a caller that finds them all in
+    use waits up to ``wait`` seconds, then PoolTimeout. A read (a SELECT through
+    query()) whose connection turns out dead is run once more on a fresh
+    connection; a write never is, nor anything inside transaction().
+    """
+
+    def __init__(self, url: DatabaseUrl | str, size: int = 8, wait: float = 30.0):
         self.url = parse_database_url(url) if isinstance(url, str) else url
         self.dialect = self.url.dialect
         if self.dialect == "postgres":
@@ -356,10 +494,7 @@ class Database:
         t = self.url.timeouts
         # The bound _Bounded keeps: PostgreSQL's read timeout, SQLite's statement timeout (pymysql keeps its own).
         self._bound = {"postgres": t.read, "sqlite": t.statement}.get(self.dialect, 0.0)
-        self._size = size
-        self._pool: queue.LifoQueue[Any] = queue.LifoQueue(maxsize=size)
-        self._lock = threading.Lock()
-        self._closed = False
+        self._pool = _Pool(functools.partial(connect, self.url), size, wait, self.url.redacted())
         _DATABASES.add(self)
 
     def timeout_message(self) -> str:
@@ -372,55 +507,51 @@ class Database:
         )
 
     def _after_fork(self) -> None:
-        """In a forked child: the parent's pooled connections set aside (see _INHERITED), a new empty pool.
-
-        Read without the pool's lock, which a thread that does not exist in
-        the child may have held at the fork.
-        """
-        _INHERITED.extend(self._pool.queue)
-        self._pool = queue.LifoQueue(maxsize=self._size)
-        self._lock = threading.Lock()
-
-    def _take(self) -> Any:
-        try:
-            return self._pool.get_nowait()
-        except queue.Empty:
-            return connect(self.url)
-
-    def _give(self, conn: Any) -> None:
-        if self._closed:
-            conn.close()
-            return
-        try:
-            self._pool.put_nowait(conn)
-        except queue.Full:
-            conn.close()
+        self._pool.after_fork()
 
     @contextmanager
-    def connection(self) -> Iterator[Any]:
-        conn = self._take()
+    def connection(self, fresh: bool = False) -> Iterator[Any]:
+        conn = self._pool.take(fresh)
         try:
             yield conn
-        except BaseException:
-            _discard(conn)
+        except BaseException as e:
+            self._pool.drop(conn)
+            if _connection_died(self, conn, e):
+                self._pool.drop_idle()
             raise
-        self._give(conn)
+        self._pool.give(conn)
 
     def args(self, values: Sequence[Any]) -> tuple[Any, ...]:
         return bind_values(self.dialect, values)
 
     def query(self, sql: str, values: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        with self.connection() as conn:
-            cur = conn.cursor()
+        """The rows of ``sql``. A SELECT whose connection died (a server restart, a killed session) runs once more on a fresh one."""
+        with tracing.child_span("flughafen.db.query", {"db.system": _DB_SYSTEM[self.dialect], "db.statement": sql}):
+            return self._query(sql, values)
+
+    def _query(self, sql: str, values: Sequence[Any]) -> list[tuple[Any, ...]]:
+        for fresh in (False, True):
+            died = False
             try:
-                with _Bounded(self, conn):
-                    cur.execute(sql, self.args(values))
-                    return [tuple(r) for r in cur.fetchall()]
-            finally:
-                cur.close()
+                with self.connection(fresh) as conn:
+                    cur = conn.cursor()
+                    try:
+                        with _Bounded(self, conn):
+                            cur.execute(sql, self.args(values))
+                            return [tuple(r) for r in cur.fetchall()]
+                    except Exception as e:
+                        died = _connection_died(self, conn, e)
+                        raise
+                    finally:
+                        _close_cursor(cur)
+            except Exception:
+                if fresh or not died or not _is_read(sql):
+                    raise
+                log.info("%s: the connection died under a read; running it once more on a fresh connection", self.url.redacted())
+        raise AssertionError("unreachable: the second attempt returns or raises")
 
     def execute(self, sql: str, values: Sequence[Any] = ()) -> int:
-        """A statement that returns no rows (DDL, a single write); returns the row count."""
+        """A statement that returns no rows (DDL, a single write); returns the row count. Never run twice."""
         with self.connection() as conn:
             cur = conn.cursor()
             try:
@@ -428,7 +559,7 @@ class Database:
                     cur.execute(sql, self.args(values))
                 return int(cur.rowcount)
             finally:
-                cur.close()
+                _close_cursor(cur)
 
     @contextmanager
     def transaction(self) -> Iterator[Any]:
@@ -456,12 +587,15 @@ class Database:
                 _end(conn, self.dialect, "COMMIT")
 
     def close(self) -> None:
-        self._closed = True
-        while True:
-            try:
-                _discard(self._pool.get_nowait())
-            except queue.Empty:
-                return
+        self._pool.close()
+
+
+def _close_cursor(cur: Any) -> None:
+    """Close a cursor; on a connection that died under it, closing may fail too, and the first error is the one to see."""
+    try:
+        cur.close()
+    except Exception as e:  # noqa: BLE001 - see the docstring
+        log.debug("closing a cursor failed: %s", e)
 
 
 def _end(conn: Any, dialect: str, statement: str) -> None:

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from flughafen import protocol
+from flughafen import protocol, tracing
 from flughafen.protocol import Begin, Call, Commit, Effect, Eval, Fill, Pipe, Query, Reader, Release, Rollback, Sleep, Statement, Steps, View, Warn
 
 if TYPE_CHECKING:
@@ -34,7 +34,12 @@ def read(rt: Runtime, q: Source, args: tuple[Any, ...], key: str, view: View, on
     cache = rt.cache
     counters = rt.metrics.of(q.name)
     usable = (not cache.down or cache.usable()) and (not cache.unsettled.any or cache.serves(q))
-    return run(rt, q, protocol.read(q, args, key, view, counters, rt.stale_if_error * 1000, usable, on_hit), counters)
+    steps = protocol.read(q, args, key, view, counters, rt.stale_if_error * 1000, usable, on_hit)
+    tracer = tracing.tracer()
+    if tracer is None:
+        return run(rt, q, steps, counters)
+    with tracing.read_span(tracer, q) as traced:
+        return run(rt, traced, steps, counters)
 
 
 def run(rt: Runtime, q: Source, steps: Steps, counters: Any) -> Any:
@@ -64,7 +69,8 @@ def _perform(rt: Runtime, q: Source, effect: Effect, counters: Any) -> Any:
     if type(effect) is Query:
         return q.fresh(effect.args, rt)
     if type(effect) is Fill:
-        cache.fill(effect.script, effect.keys, effect.args, counters)
+        with tracing.child_span("flughafen.fill", {"flughafen.accessor": q.name}):
+            cache.fill(effect.script, effect.keys, effect.args, counters)
     elif type(effect) is Release:
         cache.release(effect.lock, effect.token)
     elif type(effect) is Sleep:
