@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 from flughafen import io_async, io_sync, protocol
 from flughafen.convert import Convert, converter
 from flughafen.db import QueryError
-from flughafen.keys import RowField, Template, bounded, entry_prefix, filler, generation_key, lock_key
+from flughafen.keys import RowField, Template, entry_key, entry_prefix, filler, generation_key, lock_key, placement
 from flughafen.params import check_for
 from flughafen.protocol import Codec, View
 from flughafen.spec import Col, Param, Trigger
@@ -78,6 +78,7 @@ class Accessor(Generic[RowT]):
         self._row_tags = tuple(filler(t) for t in row_tags)
         self._param_tags = tuple(filler(t) for t in tags if t not in row_tags)
         self._key_filler = filler(key)
+        self._placement = placement(key)
         self._checks = tuple(check_for(name, p) for p in params)  # params.py: writes check theirs the same way
         # Equal values that reach the database differently must not share a memo slot:
         # aware times and datetimes equal as instants, with other offsets (keys.py).
@@ -106,7 +107,7 @@ class Accessor(Generic[RowT]):
             return known[0]
         for check, value in zip(self._checks, args):
             check(value)
-        key = bounded(self.prefix, self._key_filler(args, None))
+        key = entry_key(self.prefix, self._key_filler(args, None), self._placement(args, None))
         if len(self._keys) >= KEY_MEMO_SIZE:
             self._keys.clear()
         self._keys[args] = (key, identity)

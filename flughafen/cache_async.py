@@ -48,7 +48,7 @@ from flughafen.config import CacheUrl
 from flughafen.health import Health
 from flughafen.metrics import Counters
 from flughafen.near import NearCache
-from flughafen.protocol import Call, Eval, Steps, drive_async
+from flughafen.protocol import Call, Eval, Pipe, Steps, drive_async
 from flughafen.scripts import RELEASE, Script
 
 log = logging.getLogger("flughafen")
@@ -251,7 +251,9 @@ class AsyncCacheState(Health):
             context = ssl.create_default_context(cafile=k.get("ssl_ca_certs"))
             context.check_hostname = False  # as valkey-py's default: the CA is checked, not the name
         _, conn = await asyncio.wait_for(
-            loop.create_connection(lambda: Connection(loop, self.socket_timeout, self.max_in_flight), k.get("host", "127.0.0.1"), k.get("port", 6379), ssl=context),
+            loop.create_connection(
+                lambda: Connection(loop, self.socket_timeout, self.max_in_flight), k.get("host", "127.0.0.1"), k.get("port", 6379), ssl=context
+            ),
             self.socket_timeout,
         )
         setup: list[asyncio.Future[Any]] = []
@@ -409,6 +411,8 @@ class AsyncCacheState(Health):
             return await self.script(effect.script, effect.keys, effect.args)
         if type(effect) is Call:
             return await self.call(*effect.args)
+        if type(effect) is Pipe:
+            return await self.pipelined(*effect.commands)
         raise TypeError(f"not an effect of an invalidation: {effect!r}")
 
     async def delete(self, *keys: str) -> None:

@@ -28,6 +28,9 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
+from flughafen import keys
+from flughafen.keys import DEFAULT_BUCKETS
+
 Dialect = Literal["mysql", "postgres", "sqlite"]
 
 DEFAULT_DATABASE_URL = "sqlite:///.flughafen/flughafen.sqlite3"
@@ -50,6 +53,14 @@ SSL_MODES = ("DISABLED", "PREFERRED", "REQUIRED", "VERIFY_CA", "VERIFY_IDENTITY"
 TRUE_WORDS, FALSE_WORDS = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 READ_TIMEOUT_MARGIN = 5.0  # the read timeout's default: the statement timeout plus this
 _BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def use_buckets(config: Config) -> None:
+    """Sets the process's bucket count from a runtime's configuration (keys.use_buckets); a conflict is a ConfigError."""
+    try:
+        keys.use_buckets(config.cache_buckets)
+    except keys.BucketCountError as e:
+        raise ConfigError(str(e)) from None
 
 
 class ConfigError(ValueError):
@@ -112,6 +123,11 @@ class CacheUrl:
     tls: bool = False
     ca_file: str | None = None  # valkeys://...?ca=/path/ca.crt: the CA that signed the server's certificate
     off: bool = False  # cache_url = "off": every read queries the database, nothing is stored
+    nodes: tuple[tuple[str, int], ...] = ()  # valkey+cluster://: the seed nodes (host, port); empty for one server
+
+    @property
+    def cluster(self) -> bool:
+        return bool(self.nodes)
 
     def redacted(self) -> str:
         return redact(self.raw)
@@ -254,10 +270,7 @@ def _mysql_options(url: str, pairs: list[tuple[str, str]]) -> tuple[tuple[str, s
     options = dict(pairs)
     for name, value in pairs:
         if name not in MYSQL_OPTIONS:
-            raise ConfigError(
-                f"database URL {redact(url)!r}: unknown option {name!r}; a mysql:// URL takes "
-                f"{', '.join(MYSQL_OPTIONS + TIMEOUT_OPTIONS)}"
-            )
+            raise ConfigError(f"database URL {redact(url)!r}: unknown option {name!r}; a mysql:// URL takes {', '.join(MYSQL_OPTIONS + TIMEOUT_OPTIONS)}")
         if name in ("ssl_verify_cert", "ssl_verify_identity") and value.lower() not in TRUE_WORDS + FALSE_WORDS:
             raise ConfigError(f"database URL {redact(url)!r}: {name} must be true or false, not {value!r}")
         if name in ("ssl_ca", "ssl_cert", "ssl_key", "unix_socket", "charset") and not value:
@@ -345,24 +358,34 @@ def _sqlite_url(url: str, base_dir: Path | None, defaults: Timeouts) -> Database
     return DatabaseUrl(url, "sqlite", path=str(p) if path != ":memory:" else path, timeouts=timeouts)
 
 
+CACHE_SCHEMES = ("valkey", "valkeys", "redis", "rediss")
+
+
 def parse_cache_url(url: str) -> CacheUrl:
     if url.strip() == "embedded":
         return CacheUrl(url, embedded=True)
     if url.strip() == "off":
         return CacheUrl(url, off=True)
     scheme = url.partition("://")[0].lower()
-    if scheme not in ("valkey", "valkeys", "redis", "rediss") or "://" not in url:
-        raise ConfigError(f"cache URL {redact(url)!r}: use valkey://host:port/db, valkeys:// for TLS, embedded, or off")
+    base, plus, mode = scheme.partition("+")
+    if base not in CACHE_SCHEMES or "://" not in url or (plus and mode != "cluster"):
+        raise ConfigError(
+            f"cache URL {redact(url)!r}: use valkey://host:port/db, valkeys:// for TLS, "
+            "valkey+cluster://host:port,host:port for a Valkey Cluster, embedded, or off"
+        )
     authority, after = _split_server_url(url, "cache")
     path, _, query = after.partition("?")
-    port = _port(url, "cache", authority, 6379)
-    db_text = path.partition("#")[0].lstrip("/") or "0"
-    if not db_text.isdigit():
-        raise ConfigError(f"cache URL {redact(url)!r}: the database after the host is a number (/0)")
     options = dict(_query(url, "cache", query))
     unknown = sorted(set(options) - {"ca"})
     if unknown:
         raise ConfigError(f"cache URL {redact(url)!r}: unknown option {unknown[0]!r}; the one option is ?ca=/path/to/ca.crt")
+    db_text = path.partition("#")[0].lstrip("/") or "0"
+    if not db_text.isdigit():
+        raise ConfigError(f"cache URL {redact(url)!r}: the database after the host is a number (/0)")
+    tls = base in ("valkeys", "rediss")
+    if plus:
+        return _cluster_url(url, authority, int(db_text), tls, options.get("ca"))
+    port = _port(url, "cache", authority, 6379)
     parts = _urlsplit(url, "cache")
     return CacheUrl(
         url,
@@ -371,8 +394,32 @@ def parse_cache_url(url: str) -> CacheUrl:
         db=int(db_text),
         username=unquote(parts.username) if parts.username else None,
         password=unquote(parts.password) if parts.password else None,
-        tls=scheme in ("valkeys", "rediss"),
+        tls=tls,
         ca_file=options.get("ca"),
+    )
+
+
+def _cluster_url(url: str, authority: str, db: int, tls: bool, ca_file: str | None) -> CacheUrl:
+    """valkey+cluster://[user:password@]host:port[,host:port...]: seed nodes of a Valkey Cluster (database 0 only)."""
+    if db != 0:
+        raise ConfigError(f"cache URL {redact(url)!r}: a Valkey Cluster has database 0 only; leave the path out")
+    credentials, at, hosts = authority.rpartition("@")
+    user, colon, password = credentials.partition(":")
+    nodes = []
+    for seed in hosts.split(","):
+        host = seed.rpartition(":")[0] if not seed.endswith("]") else seed
+        if not seed or not host.strip("[]"):
+            raise ConfigError(f"cache URL {redact(url)!r}: each seed node is host:port, separated by commas")
+        nodes.append((unquote(host.strip("[]")), _port(url, "cache", seed, 6379)))
+    return CacheUrl(
+        url,
+        host=nodes[0][0],
+        port=nodes[0][1],
+        username=unquote(user) if at and user else None,
+        password=unquote(password) if colon else None,
+        tls=tls,
+        ca_file=ca_file,
+        nodes=tuple(nodes),
     )
 
 
@@ -381,12 +428,14 @@ class Config:
     database_url: DatabaseUrl
     cache_url: CacheUrl
     project_dir: Path
+    cache_buckets: int = DEFAULT_BUCKETS
 
 
 # Every key of [tool.flughafen], and what it holds (shown when one is misspelt).
 KEYS: dict[str, str] = {
     "database_url": "the database URL the application uses",
-    "cache_url": "the cache URL (valkey://..., valkeys://..., embedded, or off)",
+    "cache_url": "the cache URL (valkey://..., valkeys://..., valkey+cluster://..., embedded, or off)",
+    "cache_buckets": "how many buckets (hash slots of a Valkey Cluster) the cache's keys are spread over; part of every key",
     "package": "the import name of the generated package, e.g. myapp.cache",
     "out": "the folder of the generated package, e.g. src/myapp/cache",
     "specs": "the folder of specs",
@@ -447,4 +496,7 @@ def load_config(database_url: str | None = None, cache_url: str | None = None, p
     cache = cache_url or os.environ.get("FLUGHAFEN_CACHE_URL") or settings.get("cache_url") or DEFAULT_CACHE_URL
     # connect_timeout, statement_timeout, read_timeout in the file: defaults the URL's options override
     timeouts = _timeouts(where, {k: v for k, v in settings.items() if k in TIMEOUT_OPTIONS}, Timeouts())
-    return Config(parse_database_url(db, root, timeouts), parse_cache_url(cache), root)
+    buckets = os.environ.get("FLUGHAFEN_CACHE_BUCKETS") or settings.get("cache_buckets") or str(DEFAULT_BUCKETS)
+    if not buckets.isdigit() or not 1 <= int(buckets) <= 16384:
+        raise ConfigError(f"{where}: cache_buckets is {buckets!r}; it must be a whole number from 1 to 16384")
+    return Config(parse_database_url(db, root, timeouts), parse_cache_url(cache), root, int(buckets))

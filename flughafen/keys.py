@@ -18,14 +18,21 @@ text: ``Decimal("1.0")`` and ``Decimal("1.00")`` are ``1``, ``-0.0`` is ``0.0``.
 Values that compare equal but do not (``time(0, tzinfo=UTC)`` and
 ``time(5, tzinfo=+05:00)``) keep their offsets, so their keys differ.
 
-The layout (every key the runtime writes, for one Valkey server): an entry is
-``fg:<name>:<version>:<key body>``, beside it ``<entry>:stale`` (the
-stale_if_error copy) and, for zset and bitmap entries, ``<entry>:meta``.
-``fg:~lock:<entry>`` is its stampede lock or lease, outside ``fg:<name>:`` so
-that near caches tracking that prefix get no message for it.
-``fg:<name>:gen`` is a query's generation, ``fg:seq`` the sequence every
-invalidation moves, ``fg:tag:<tag>`` a tag's set of entries and
-``fg:tagseq:<tag>`` its marker (the sequence of its last invalidation).
+The layout: keys live in buckets, so that every script and every multi-key
+command touches one hash slot of a Valkey Cluster. A bucket is a hash tag,
+``{<count>.<number>}`` (``{16.3}``: bucket 3 of 16); the count is part of every
+key, so changing it starts a cold cache, never a wrong one. An entry is
+``fg:<name>:<version>:{<bucket>}:<key body>``, its bucket the CRC-32 of the
+key's field values modulo the count (``placement``: entries of any query for the
+same values share a bucket). Beside it, in its bucket by
+its hash tag: ``<entry>:stale`` (the stale_if_error copy), for zset and bitmap
+entries ``<entry>:meta``, and ``fg:~lock:<entry>``, its stampede lock or lease
+(outside ``fg:<name>:``, so that near caches tracking that prefix get no message
+for it). Per bucket: ``fg:<name>:gen:{<bucket>}``, a query's generation (all of
+a query's buckets move together: ``fg:<name>:gen`` names them), ``fg:seq:{<bucket>}``,
+the sequence every invalidation moves, ``fg:tag:{<bucket>}:<tag>``, a tag's set
+of entries, and ``fg:tagseq:{<bucket>}:<tag>``, its marker (the sequence of its
+last invalidation).
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import re
+import zlib
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, Union
@@ -40,6 +48,36 @@ from urllib.parse import quote
 
 MAX_KEY_LENGTH = 250
 PREFIX = "fg"
+DEFAULT_BUCKETS = 16  # see README "Valkey Cluster": the hit costs the same; a tag invalidation one script per bucket
+_buckets: list[int] = []  # the process's bucket count, once keys were built (see use_buckets)
+
+
+class BucketCountError(ValueError):
+    """A bucket count that cannot be used (not 1 to 16384, or not the process's)."""
+
+
+def use_buckets(count: int) -> None:
+    """Sets the process's bucket count (a runtime's ``cache_buckets``), before any key is built.
+
+    Every key holds the count, and accessors remember their keys: one process uses one count.
+    """
+    if not 1 <= count <= 16384:
+        raise BucketCountError(f"cache_buckets is {count}; it must be from 1 to 16384")
+    if _buckets and _buckets[0] != count:
+        raise BucketCountError(f"cache_buckets is {count}, but this process already uses {_buckets[0]}: one process uses one bucket count")
+    if not _buckets:
+        _buckets.append(count)
+        _TAGS.extend(f"{{{count}.{b}}}" for b in range(count))
+
+
+def buckets() -> list[str]:
+    """Every bucket's hash tag, ``{<count>.<number>}`` (the count fixed at first use: use_buckets)."""
+    if not _buckets:
+        use_buckets(DEFAULT_BUCKETS)
+    return _TAGS
+
+
+_TAGS: list[str] = []
 
 
 class RowField:
@@ -140,27 +178,85 @@ def bounded(prefix: str, body: str) -> str:
     return prefix + "#" + hashlib.sha256(body.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+def entry_key(prefix: str, body: str, place: str | None = None) -> str:
+    """An entry's key: its prefix (``entry_prefix``), its bucket, its body (bounded in length).
+
+    The bucket is the CRC-32 of ``place`` (``placement``: the key's field values), or of
+    the body when the key has no field, modulo the bucket count.
+
+    >>> use_buckets(16); entry_key("fg:airport_by_iata:0a1b2c3d4e5f:", "airport:JFK", "JFK")
+    'fg:airport_by_iata:0a1b2c3d4e5f:{16.15}:airport:JFK'
+    """
+    tags = _TAGS or buckets()
+    key = bounded(prefix, body)
+    tag = tags[zlib.crc32((body if place is None else place).encode("utf-8", "surrogatepass")) % len(tags)]
+    return prefix + tag + ":" + key[len(prefix) :]
+
+
+def placement(template: Template) -> Callable[[tuple[Any, ...], Any], str | None]:
+    """What places a key's entry in a bucket: its field values, in order (None for a key without fields).
+
+    Entries of different queries for the same values share a bucket (a bitmap set and the
+    counters a write keeps with it: one script updates them together).
+
+    >>> placement(("flight:", 0, ":seats"))((1001,), None) == placement(("flight:", 0, ":seatmap"))((1001,), None)
+    True
+    """
+    fields = tuple(p for p in template if type(p) is not str)
+    if not fields:
+        return lambda args, row: None
+    if len(fields) == 1 and type(fields[0]) is int:
+        index = fields[0]
+        return lambda args, row: encode_value(args[index])
+    return lambda args, row: "\x00".join(encode_value(args[p]) if type(p) is int else encode_value(getattr(row, p.name)) for p in fields)  # type: ignore[union-attr]
+
+
+def bucket_of(key: str) -> str:
+    """The bucket (hash tag, braces included) of any key the runtime builds for an entry.
+
+    >>> bucket_of("fg:~lock:fg:a:0a1b:{16.9}:airport:JFK")
+    '{16.9}'
+    """
+    start = key.index("{")
+    return key[start : key.index("}", start) + 1]
+
+
 def entry_prefix(name: str, version: str) -> str:
     return f"{PREFIX}:{name}:{version}:"
 
 
-def tag_key(tag: str) -> str:
-    return bounded(f"{PREFIX}:tag:", tag)
+def tag_key(tag: str, bucket: str) -> str:
+    """A tag's set of entries in one bucket."""
+    return bounded(f"{PREFIX}:tag:{bucket}:", tag)
 
 
 def generation_key(name: str) -> str:
+    """A query's generation: the name of its per-bucket keys (``generation_in``), and what invalidate_all moves."""
     return f"{PREFIX}:{name}:gen"
 
 
-SEQUENCE_KEY = f"{PREFIX}:seq"  # moved by every tag invalidation (and hash refresh tickets)
+def generation_in(generation: str, bucket: str) -> str:
+    """A query's generation in one bucket.
+
+    >>> generation_in(generation_key("airport_by_iata"), "{16.9}")
+    'fg:airport_by_iata:gen:{16.9}'
+    """
+    return generation + ":" + bucket
+
+
+def sequence_key(bucket: str) -> str:
+    """A bucket's sequence: moved by every tag invalidation there (and hash refresh tickets)."""
+    return f"{PREFIX}:seq:{bucket}"
+
+
 LOCK_PREFIX = f"{PREFIX}:~lock:"
 
 
 def lock_key(key: str) -> str:
     """The stampede lock (or lease) of an entry.
 
-    >>> lock_key("fg:airport_by_iata:0a1b2c3d4e5f:airport:JFK")
-    'fg:~lock:fg:airport_by_iata:0a1b2c3d4e5f:airport:JFK'
+    >>> lock_key("fg:airport_by_iata:0a1b2c3d4e5f:{16.9}:airport:JFK")
+    'fg:~lock:fg:airport_by_iata:0a1b2c3d4e5f:{16.9}:airport:JFK'
     """
     return LOCK_PREFIX + key
 
@@ -170,5 +266,6 @@ def stale_key(key: str) -> str:
     return key + ":stale"
 
 
-def tag_marker_key(tag: str) -> str:
-    return bounded(f"{PREFIX}:tagseq:", tag)
+def tag_marker_key(tag: str, bucket: str) -> str:
+    """A tag's marker in one bucket: the sequence of its last invalidation there."""
+    return bounded(f"{PREFIX}:tagseq:{bucket}:", tag)

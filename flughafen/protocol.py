@@ -47,7 +47,7 @@ from collections.abc import Awaitable, Callable, Generator
 from typing import Any, Protocol
 
 from flughafen.db import QueryError
-from flughafen.keys import SEQUENCE_KEY, lock_key, stale_key, tag_key, tag_marker_key
+from flughafen.keys import bucket_of, generation_in, lock_key, sequence_key, stale_key, tag_key, tag_marker_key
 from flughafen.scripts import LOCK_MS, KindScripts, Script
 
 MISSING: Any = object()  # no current entry (or no stale copy)
@@ -99,7 +99,10 @@ class Call:
 
 
 class Pipe:
-    """Several commands (each a tuple; a script as ``("EVALSHA", Script, keys, args)``) in one round trip."""
+    """Several commands (each a tuple; a script as ``("EVALSHA", Script, keys, args)``) in one round trip.
+
+    Each command touches one bucket (one hash slot); on a cluster the shell sends
+    one pipeline per node, all at once, and returns when every node answered."""
 
     __slots__ = ("commands",)
 
@@ -191,6 +194,8 @@ class Rollback:
     """Rolls the open transaction back (nothing, if it already ended)."""
 
     __slots__ = ()
+
+
 Steps = Generator[Any, Any, Any]  # yields effects (these, and a write's: write.py), is sent their outcomes
 
 
@@ -285,7 +290,9 @@ class Reader(Protocol):
 # ------------------------------------------------------------------------- reads
 
 
-def read(q: Reader, args: tuple[Any, ...], key: str, view: View, counters: Any, stale_ms: int, usable: bool, on_hit: Callable[[Any], None] | None = None) -> Steps:
+def read(
+    q: Reader, args: tuple[Any, ...], key: str, view: View, counters: Any, stale_ms: int, usable: bool, on_hit: Callable[[Any], None] | None = None
+) -> Steps:
     """One read of ``key``, the whole race: its answer. ``usable``: whether the cache may be asked at all.
 
     1. the first read: the plain hit read, or (misses lately) READ_OR_LOCK;
@@ -303,12 +310,14 @@ def read(q: Reader, args: tuple[Any, ...], key: str, view: View, counters: Any, 
     lock = q.stampede == "lock"
     mode = "lock" if lock else "lease"
     token = ""
+    bucket = bucket_of(key)
+    gen = generation_in(q.generation_key, bucket)
     try:
         if q.miss_score:  # misses lately: the lock (or lease) in this round trip if the entry is missing
             token = new_token()
-            reply = yield Eval(codec.scripts.read_or_lock, [q.generation_key, SEQUENCE_KEY, lock_key(key), key], [mode, token, LOCK_MS, *view.read])
+            reply = yield Eval(codec.scripts.read_or_lock, [gen, sequence_key(bucket), lock_key(key), key], [mode, token, LOCK_MS, *view.read])
         else:
-            reply = yield codec.hit_read(q.generation_key, key, view)
+            reply = yield codec.hit_read(gen, key, view)
     except Exception:  # noqa: BLE001 - the shell counted it: answer from the database
         counters.misses += 1
         return view.from_fresh((yield Query(args))[0])
@@ -330,7 +339,7 @@ def read(q: Reader, args: tuple[Any, ...], key: str, view: View, counters: Any, 
         counters.early_refreshes += 1  # XFetch: refresh it, under the lock; whoever finds it taken gets this value
         counters.misses += 1
         try:
-            reply = yield Eval(codec.scripts.read_or_lock, [q.generation_key, SEQUENCE_KEY, lock_key(key), key], ["refresh", new_token(), LOCK_MS, *view.read])
+            reply = yield Eval(codec.scripts.read_or_lock, [gen, sequence_key(bucket), lock_key(key), key], ["refresh", new_token(), LOCK_MS, *view.read])
         except Exception:  # noqa: BLE001 - the shell counted it; the value read is still good
             return view.answer(opened)
         if len(reply) < 4:
@@ -358,7 +367,7 @@ def read(q: Reader, args: tuple[Any, ...], key: str, view: View, counters: Any, 
                 pause = min(pause * 2, MAX_PAUSE)
             waited = True
             try:
-                reply = yield Eval(codec.scripts.read_or_lock, [q.generation_key, SEQUENCE_KEY, lock_key(key), key], [mode, token, LOCK_MS, *view.read])
+                reply = yield Eval(codec.scripts.read_or_lock, [gen, sequence_key(bucket), lock_key(key), key], [mode, token, LOCK_MS, *view.read])
             except Exception:  # noqa: BLE001 - the shell counted it
                 return view.from_fresh((yield Query(args))[0])
             except GeneratorExit:
@@ -395,23 +404,26 @@ def read(q: Reader, args: tuple[Any, ...], key: str, view: View, counters: Any, 
     return view.from_fresh(value)
 
 
-def fill(q: Reader, args: tuple[Any, ...], key: str, value: Any, rows: Any, gen: int, seq: int, lease: Any, owner: bool, seen: Any, stale_ms: int, delta_ms: int) -> Fill:
+def fill(
+    q: Reader, args: tuple[Any, ...], key: str, value: Any, rows: Any, gen: int, seq: int, lease: Any, owner: bool, seen: Any, stale_ms: int, delta_ms: int
+) -> Fill:
     """The fill of ``key`` with the database's ``value``: the entry, its stale copy and its tags, if the lease holds."""
     ttl_ms = q.ttl_ms(value is None or ((type(value) is list or type(value) is set) and not value))
-    keys = [key, lock_key(key), q.generation_key, stale_key(key)]
+    bucket = bucket_of(key)
+    keys = [key, lock_key(key), generation_in(q.generation_key, bucket), stale_key(key)]
     for tag in q.tag_names(args, rows):
-        keys += _TAG_KEYS.get(tag) or _tag_keys(tag)
+        keys += _TAG_KEYS.get((tag, bucket)) or _tag_keys(tag, bucket)
     store = q.codec.store_args(value, gen, seq, seen, ttl_ms, delta_ms)
     return Fill(q.codec.scripts.fill, keys, [lease, 1 if owner else 0, ttl_ms, gen, seq, stale_ms, *store])
 
 
-_TAG_KEYS: dict[str, tuple[str, str]] = {}  # tag -> its set and its marker: hot tags recur on every miss
+_TAG_KEYS: dict[tuple[str, str], tuple[str, str]] = {}  # (tag, bucket) -> its set and its marker: hot tags recur on every miss
 
 
-def _tag_keys(tag: str) -> tuple[str, str]:
+def _tag_keys(tag: str, bucket: str) -> tuple[str, str]:
     if len(_TAG_KEYS) >= 10_000:
         _TAG_KEYS.clear()
-    keys = _TAG_KEYS[tag] = (tag_key(tag), tag_marker_key(tag))
+    keys = _TAG_KEYS[tag, bucket] = (tag_key(tag, bucket), tag_marker_key(tag, bucket))
     return keys
 
 
@@ -431,7 +443,7 @@ def _stale_copy(q: Reader, key: str, view: View, counters: Any, stale_ms: int) -
     if not stale_ms:
         return MISSING
     try:
-        reply = yield Eval(q.codec.scripts.hit, [q.generation_key, stale_key(key)], list(view.read))
+        reply = yield Eval(q.codec.scripts.hit, [generation_in(q.generation_key, bucket_of(key)), stale_key(key)], list(view.read))
     except Exception:  # noqa: BLE001 - no cache, no stale copy
         return MISSING
     opened = q.codec.open(reply[1], None)
@@ -453,17 +465,28 @@ def refresh_early(delta_ms: int, expires_ms: int, beta: float = 1.0) -> bool:
 
 
 def batch(q: Reader, keys: list[str]) -> Steps:
-    """The current entries of many keys in one round trip (store: json), opened; MISSING for the others."""
+    """The current entries of many keys in one round trip (store: json), opened; MISSING for the others.
+
+    One MGET per bucket (the bucket's generation, then its entries), pipelined."""
+    where: dict[str, list[int]] = {}
+    for i, key in enumerate(keys):
+        where.setdefault(bucket_of(key), []).append(i)
     try:
-        reply = yield Call("MGET", q.generation_key, *keys)
+        replies = yield Pipe([("MGET", generation_in(q.generation_key, b), *(keys[i] for i in at)) for b, at in where.items()])
     except Exception:  # noqa: BLE001 - the shell counted it: every entry is read on its own
         return [MISSING] * len(keys)
-    gen = int(reply[0] or 0)
-    return [q.codec.open(raw, gen) for raw in reply[1:]]
+    out: list[Any] = [MISSING] * len(keys)
+    for at, reply in zip(where.values(), replies):
+        gen = int(reply[0] or 0)
+        for i, raw in zip(at, reply[1:]):
+            out[i] = q.codec.open(raw, gen)
+    return out
 
 
 def _read_or_lock(q: Reader, key: str, view: View, mode: str, token: str) -> Eval:
-    return Eval(q.codec.scripts.read_or_lock, [q.generation_key, SEQUENCE_KEY, lock_key(key), key], [mode, token, LOCK_MS, *view.read])
+    bucket = bucket_of(key)
+    keys = [generation_in(q.generation_key, bucket), sequence_key(bucket), lock_key(key), key]
+    return Eval(q.codec.scripts.read_or_lock, keys, [mode, token, LOCK_MS, *view.read])
 
 
 def warm(q: Reader, batch: list[tuple[Any, ...]], keys: list[str], view: View, counters: Any, stale_ms: int) -> Steps:
@@ -494,4 +517,3 @@ def warm(q: Reader, batch: list[tuple[Any, ...]], keys: list[str], view: View, c
     stored = [bool(r) for r in (yield Pipe(fills))]
     counters.stale_fills_dropped += stored.count(False)
     return stored.count(True)
-

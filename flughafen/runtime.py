@@ -12,19 +12,30 @@ from types import TracebackType
 from typing import Any
 
 from flughafen.cache import CacheState
-from flughafen.config import Config, load_config, parse_cache_url
+from flughafen.config import CacheUrl, Config, load_config, parse_cache_url, use_buckets
 from flughafen.db import Database
 from flughafen.metrics import Metrics
 
+
+def cache_state(url: CacheUrl, socket_timeout: float, near_cache: bool, defer_fills: bool) -> CacheState:
+    """The Valkey side of a runtime: one server, or a Valkey Cluster (``valkey+cluster://``)."""
+    if url.cluster:
+        from flughafen.cluster import ClusterCacheState
+
+        return ClusterCacheState(url, socket_timeout, near_cache, defer_fills)
+    return CacheState(url, socket_timeout, near_cache, defer_fills)
+
+
 class Runtime:
     def __init__(self, config: Config, socket_timeout: float = 0.25, stale_if_error: int = 0, near_cache: bool = True, defer_fills: bool = True):
+        use_buckets(config)
         self.config = config
         # Seconds a copy of each entry outlives its TTL, served (flagged) when the database fails.
         self.stale_if_error = stale_if_error
         self.db = Database(config.database_url)
         # near_cache=False: near-cached queries read Valkey every time, like the others.
         # defer_fills=False: a miss waits for its fill's reply (see CacheState.fill).
-        self.cache = CacheState(config.cache_url, socket_timeout, near_cache, defer_fills)
+        self.cache = cache_state(config.cache_url, socket_timeout, near_cache, defer_fills)
         self.metrics = Metrics()
         self._published: dict[str, dict[str, float]] = {}
 
@@ -58,7 +69,7 @@ class Runtime:
                     delta = value - before.get(field, 0)
                     if delta:
                         pipe.hincrbyfloat(f"fg:stats:{name}", field, delta)
-            pipe.execute()  # type: ignore[no-untyped-call]
+            pipe.execute()
             self._published = current
         except Exception as e:  # noqa: BLE001 - statistics must never fail the application
             self.cache.failed(e)

@@ -18,7 +18,7 @@ from types import TracebackType
 from typing import Any
 
 from flughafen.cache_async import MAX_IN_FLIGHT, AsyncCacheState
-from flughafen.config import Config, load_config
+from flughafen.config import Config, ConfigError, load_config, use_buckets
 from flughafen.db_async import DEFAULT_TIMEOUT, AsyncDatabase
 from flughafen.metrics import Metrics
 
@@ -35,6 +35,9 @@ class AsyncRuntime:
         database_timeout: float = DEFAULT_TIMEOUT,
         max_in_flight: int = MAX_IN_FLIGHT,
     ):
+        use_buckets(config)
+        if config.cache_url.cluster:
+            raise ConfigError(f"cache URL {config.cache_url.redacted()!r}: the asyncio runtime does not support valkey+cluster:// yet; use Runtime")
         self.config = config
         # Seconds a copy of each entry outlives its TTL, served (flagged) when the database fails.
         self.stale_if_error = stale_if_error

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from flughafen.accessor import Accessor
 from flughafen.convert import Convert
-from flughafen.keys import RowField, bounded, entry_prefix, generation_key
+from flughafen.keys import RowField, bucket_of, entry_key, entry_prefix, generation_in, generation_key
 from flughafen import invalidation
 from flughafen.protocol import MISSING, Effect, Eval, Steps, View
 from flughafen.scripts import BEGIN_MOVE, FINISH_MOVE, ZSET
@@ -202,7 +202,7 @@ class ScoreMove:
 
     @property
     def entry(self) -> str:
-        return bounded(entry_prefix(self.spec, self.version), self.key)
+        return entry_key(entry_prefix(self.spec, self.version), self.key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,7 +241,9 @@ def finish_moves(cache: Any, pending: list[PendingMove], committed: bool) -> Ste
                 if committed:
                     yield from invalidation.incr(cache, generation_key(m.spec))
                 continue
-            yield Eval(FINISH_MOVE, [m.entry + ":w", m.entry, m.entry + ":meta", generation_key(m.spec)], [1 if committed else 0, p.member, repr(m.by)])
+            entry = m.entry
+            keys = [entry + ":w", entry, entry + ":meta", generation_in(generation_key(m.spec), bucket_of(entry))]
+            yield Eval(FINISH_MOVE, keys, [1 if committed else 0, p.member, repr(m.by)])
         except Exception as e:  # noqa: BLE001 - becomes a drop of the whole ranking
             log.warning("%s: moving a score failed (%s); dropping the ranking", m.spec, type(e).__name__)
             try:

@@ -11,8 +11,7 @@ import pytest
 
 from generated import airport_by_iata, booked_seats, flight_search, passenger_last_flights, seat_availability
 from flughafen import QueryError, Runtime, invalidate_tag
-from flughafen.keys import tag_key
-from flughafen.keys import lock_key
+from flughafen.keys import bucket_of, buckets, lock_key, tag_key
 from tests.integration.conftest import cache_url
 
 DAY = datetime.date(2024, 12, 15)
@@ -67,7 +66,7 @@ def test_a_tag_drops_entries_of_every_query_registered_under_it(runtime: Runtime
     airport_by_iata.fetch(iata="JFK", runtime=runtime)
     dropped = invalidate_tag(f"flight:{flights[0].flight_id}", runtime)
     assert dropped == 2  # the search (tagged from its rows) and the booked seats (tagged from params)
-    assert not runtime.cache.client.exists(f"fg:tag:flight:{flights[0].flight_id}")
+    assert not any(runtime.cache.client.exists(tag_key(f"flight:{flights[0].flight_id}", b)) for b in buckets())
     flight_search.fetch(origin="JFK", destination="LAX", day=DAY, runtime=runtime)
     booked_seats.fetch(flight_id=flights[0].flight_id, runtime=runtime)
     airport_by_iata.fetch(iata="JFK", runtime=runtime)
@@ -241,10 +240,21 @@ def test_after_a_miss_a_miss_takes_the_lock_in_its_first_read_one_round_trip(run
     assert sent == ["MGET"]
 
 
+def days_in_one_bucket(first: datetime.date, count: int) -> list[datetime.date]:
+    """``count`` days from ``first`` whose flight_search entries (JFK to LAX) share the bucket of DAY's: one tag set."""
+    bucket = bucket_of(flight_search.key(origin="JFK", destination="LAX", day=DAY))
+    days, day = [], first
+    while len(days) < count:
+        if bucket_of(flight_search.key(origin="JFK", destination="LAX", day=day)) == bucket:
+            days.append(day)
+        day += datetime.timedelta(days=1)
+    return days
+
+
 def test_a_tag_set_lives_as_long_as_its_longest_entry(runtime: Runtime) -> None:
     client = runtime.cache.client
-    tag = tag_key("route:JFK:LAX")
-    empty_day = datetime.date(1999, 1, 1)
+    tag = tag_key("route:JFK:LAX", bucket_of(flight_search.key(origin="JFK", destination="LAX", day=DAY)))
+    empty_day = days_in_one_bucket(DAY - datetime.timedelta(days=9000), 1)[0]
     assert flight_search.fetch(origin="JFK", destination="LAX", day=empty_day, runtime=runtime) == []  # negative_ttl 60s
     short = client.pttl(flight_search.key(origin="JFK", destination="LAX", day=empty_day))
     assert 0 < short and short - 1_000 <= client.pttl(tag) <= short + 1_000  # a new set expires with its first entry
@@ -259,10 +269,9 @@ def test_a_tag_set_lives_as_long_as_its_longest_entry(runtime: Runtime) -> None:
 def test_a_tag_set_stays_near_its_live_entries_while_entries_come_and_go(runtime: Runtime) -> None:
     """A hot tag (route:JFK:LAX) outlives each entry under it; expired members are pruned as new ones come."""
     client = runtime.cache.client
-    tag = tag_key("route:JFK:LAX")
+    tag = tag_key("route:JFK:LAX", bucket_of(flight_search.key(origin="JFK", destination="LAX", day=DAY)))
     client.delete(tag)
-    for n in range(300):
-        day = DAY + datetime.timedelta(days=n)
+    for day in days_in_one_bucket(DAY + datetime.timedelta(days=1), 300):
         flight_search.fetch(origin="JFK", destination="LAX", day=day, runtime=runtime)
         client.delete(flight_search.key(origin="JFK", destination="LAX", day=day))  # as if it had expired
     members = client.smembers(tag)

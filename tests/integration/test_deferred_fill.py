@@ -20,7 +20,7 @@ import valkey
 
 from generated import airport_by_iata, seat_availability
 from flughafen import Runtime
-from flughafen.keys import tag_key
+from flughafen.keys import bucket_of, tag_key
 from tests.integration.conftest import cache_url, server_kwargs
 
 
@@ -66,7 +66,7 @@ def test_a_fill_whose_script_the_server_lost_is_run_again(runtime: Runtime, valk
 
 
 def test_a_refused_fill_is_logged_and_counted(runtime: Runtime, valkey_server: object, caplog: pytest.LogCaptureFixture) -> None:
-    other_client(valkey_server).set(tag_key("seats:1001"), "not a set")  # the fill's SADD fails: WRONGTYPE
+    other_client(valkey_server).set(tag_key("seats:1001", bucket_of(seat_availability.key(flight_id=1001))), "not a set")  # the fill's SADD fails: WRONGTYPE
     row = seat_availability.fetch(flight_id=1001, runtime=runtime)
     assert row is not None and row.flight_id == 1001  # the caller has its rows all the same
     with caplog.at_level(logging.WARNING, logger="flughafen"):
@@ -110,9 +110,11 @@ def test_with_fills_awaited_the_entry_is_there_when_the_miss_returns(db_url: str
         assert other_client(valkey_server).exists(airport_by_iata.key(iata="JFK")) == 1
 
 
-def test_a_thread_that_ends_owing_a_reply_has_it_read_and_its_connection_closed(runtime: Runtime, valkey_server: object, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_thread_that_ends_owing_a_reply_has_it_read_and_its_connection_closed(
+    runtime: Runtime, valkey_server: object, caplog: pytest.LogCaptureFixture
+) -> None:
     other = other_client(valkey_server)
-    other.set(tag_key("seats:1001"), "not a set")  # the fill will be refused
+    other.set(tag_key("seats:1001", bucket_of(seat_availability.key(flight_id=1001))), "not a set")  # the fill will be refused
     seat_availability.fetch(flight_id=1002, runtime=runtime)  # scripts loaded, this thread's connection open
     runtime.cache.settle()
     before = other.info("clients")["connected_clients"]
@@ -155,7 +157,7 @@ def test_refused_fills_are_each_counted_and_logged_once_every_ten_seconds(runtim
     other = other_client(valkey_server)
     flights = [1001, 1002, 1003, 1004]
     for flight in flights:
-        other.set(tag_key(f"seats:{flight}"), "not a set")
+        other.set(tag_key(f"seats:{flight}", bucket_of(seat_availability.key(flight_id=flight))), "not a set")
     with caplog.at_level(logging.WARNING, logger="flughafen"):
         for flight in flights[:3]:
             seat_availability.fetch(flight_id=flight, runtime=runtime)

@@ -13,6 +13,7 @@ import pytest
 
 from generated import airport_by_iata, airports_in_country, rename_airport
 from flughafen import Col, Param, Runtime, invalidate_tag
+from flughafen.keys import buckets, sequence_key
 from flughafen.stores.hash import HashQuery, refresh_in_place
 
 
@@ -33,10 +34,7 @@ class Typed:
     n: str | None
 
 
-TYPED_SQL = (
-    "SELECT 42 AS i, 'a:b c\u00e9' AS s, 1.5 AS f, 12.50 AS d, 1 AS b, '2024-12-15' AS day, "
-    "'2024-12-15 10:30:05' AS at, '10:15:00' AS t, NULL AS n"
-)
+TYPED_SQL = "SELECT 42 AS i, 'a:b c\u00e9' AS s, 1.5 AS f, 12.50 AS d, 1 AS b, '2024-12-15' AS day, '2024-12-15 10:30:05' AS at, '10:15:00' AS t, NULL AS n"
 TYPED = HashQuery(
     name="typed_hash_test",
     version="000000000001",
@@ -59,7 +57,9 @@ TYPED = HashQuery(
     key=("typed:", 0),
     ttl=60,
 )
-EXPECTED = Typed(42, "a:b c\u00e9", 1.5, Decimal("12.50"), True, datetime.date(2024, 12, 15), datetime.datetime(2024, 12, 15, 10, 30, 5), datetime.time(10, 15), None)
+EXPECTED = Typed(
+    42, "a:b c\u00e9", 1.5, Decimal("12.50"), True, datetime.date(2024, 12, 15), datetime.datetime(2024, 12, 15, 10, 30, 5), datetime.time(10, 15), None
+)
 
 
 def test_every_type_round_trips_exactly_through_the_hash(runtime: Runtime) -> None:
@@ -70,7 +70,9 @@ def test_every_type_round_trips_exactly_through_the_hash(runtime: Runtime) -> No
     c = runtime.metrics.of("typed_hash_test")
     assert (c.misses, c.hits, c.db_queries) == (1, 1, 1)
     stored = _client(runtime).hgetall(TYPED.key(("x",)))
-    assert stored[b"d"] == b"12.5" and stored[b"f"] == b"1.5" and stored[b"b"] == b"1"  # shortest text; the scale is restored on reading and stored[b"at"] == b"2024-12-15T10:30:05"
+    assert (
+        stored[b"d"] == b"12.5" and stored[b"f"] == b"1.5" and stored[b"b"] == b"1"
+    )  # shortest text; the scale is restored on reading and stored[b"at"] == b"2024-12-15T10:30:05"
     assert b"n" not in stored  # NULL: no field
     assert TYPED.field(("x",), "t", runtime) == datetime.time(10, 15)
     assert TYPED.field(("x",), "n", runtime) is None
@@ -217,7 +219,8 @@ def test_a_late_refresh_of_an_older_write_never_overwrites_a_newer_one(runtime: 
     refresh = rename_airport.WRITE.refresh
     tag = f"airport:{jfk.airport_id}"
     client = _client(runtime)
-    older, newer = int(client.incr("fg:seq")), int(client.incr("fg:seq"))  # two writes' tickets, in commit order
+    older = [int(client.incr(sequence_key(b))) for b in buckets()]  # two writes' tickets, in commit order
+    newer = [int(client.incr(sequence_key(b))) for b in buckets()]
     assert refresh_in_place(runtime, refresh, (jfk.airport_id, "NEWER"), [tag], newer) == []
     assert refresh_in_place(runtime, refresh, (jfk.airport_id, "OLDER"), [tag], older) == []  # arrives late
     assert client.hget(key, "name") == b"NEWER"

@@ -17,16 +17,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flughafen import Param, ReadQuery
-from flughafen.keys import bounded, fill
+from flughafen.keys import entry_key, fill, placement
 
 
 def query(kind: str) -> ReadQuery[Any]:
-    return ReadQuery(name="m", version="v1", sql={}, params=(Param("p", kind, nullable=True),), param_order=(), row=tuple, columns=(), returns="many", key=("k:", 0), ttl=60)
+    return ReadQuery(
+        name="m", version="v1", sql={}, params=(Param("p", kind, nullable=True),), param_order=(), row=tuple, columns=(), returns="many", key=("k:", 0), ttl=60
+    )
 
 
 def built(q: ReadQuery[Any], args: tuple[Any, ...]) -> str:
     """The key without the memo."""
-    return bounded(q.prefix, fill(q.key_template, args))
+    return entry_key(q.prefix, fill(q.key_template, args), placement(q.key_template)(args, None))
 
 
 OFFSETS = st.integers(min_value=-5 * 60, max_value=5 * 60).map(lambda m: datetime.timezone(datetime.timedelta(minutes=m)))
