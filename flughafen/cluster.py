@@ -47,6 +47,10 @@ class InOrderCluster(ValkeyCluster):
         self._settle()
         return super().execute_command(*args, **kwargs)  # type: ignore[no-untyped-call]
 
+    def pipeline(self, transaction: Any = None, shard_hint: Any = None) -> Any:
+        self._settle()  # multi-key commands (EXISTS, DELETE, MGET) run as pipelines too
+        return super().pipeline(transaction, shard_hint)
+
 
 def key_of(command: tuple[Any, ...]) -> str:
     """The first key of a command the runtime sends (a script's first KEYS item)."""
@@ -88,8 +92,10 @@ class ClusterCacheState(CacheState):
     # ------------------------------------------------------------ routing
 
     def _node_of(self, key: str) -> str:
-        start = key.index("{")
-        bucket = key[start : key.index("}", start) + 1]
+        """The node serving ``key``'s slot: its bucket's (a key without a bucket, a write-behind stream say, is its own)."""
+        start = key.find("{")
+        end = key.find("}", start + 1) if start >= 0 else -1
+        bucket = key[start : end + 1] if end > start + 1 else "{" + key + "}"
         name = self._routes.get(bucket)
         if name is None or self._stale_map:
             name = self._route(bucket)
@@ -158,7 +164,7 @@ class ClusterCacheState(CacheState):
         redirected = [i for i, r in enumerate(replies) if isinstance(r, valkey.exceptions.ResponseError) and str(r).startswith(REDIRECTS)]
         if redirected:
             self.moved()
-            for i, reply in zip(redirected, self._send_per_node([commands[i] for i in redirected])):
+            for i, reply in zip(redirected, self._send_per_node([commands[i] for i in redirected]), strict=True):
                 replies[i] = reply
         return replies
 

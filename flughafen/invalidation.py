@@ -75,7 +75,7 @@ def tags(cache: Any, names: list[str]) -> Steps:
     try:
         replies = yield Pipe(marks)
         drops, dropped = [], []
-        for mark, reply in zip(marks, replies):
+        for mark, reply in zip(marks, replies, strict=True):
             members = [m.decode("utf-8", "surrogateescape") for m in reply[1:]]
             if members:
                 sets = mark[2][1::2]

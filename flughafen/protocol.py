@@ -476,9 +476,9 @@ def batch(q: Reader, keys: list[str]) -> Steps:
     except Exception:  # noqa: BLE001 - the shell counted it: every entry is read on its own
         return [MISSING] * len(keys)
     out: list[Any] = [MISSING] * len(keys)
-    for at, reply in zip(where.values(), replies):
+    for at, reply in zip(where.values(), replies, strict=True):
         gen = int(reply[0] or 0)
-        for i, raw in zip(at, reply[1:]):
+        for i, raw in zip(at, reply[1:], strict=True):
             out[i] = q.codec.open(raw, gen)
     return out
 

@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 import valkey
 
+from flughafen.config import ConfigError
 from flughafen.db import DatabaseTimeout, QueryError
 from flughafen.write import (
     APPLIED_TABLE,
@@ -149,8 +150,7 @@ def ensure_applied_table(rt: Runtime) -> None:
         _attempt(rt, f"ALTER TABLE {APPLIED_TABLE} ADD COLUMN tags {_text_type(rt)}")
     else:
         rt.db.execute(
-            f"CREATE TABLE IF NOT EXISTS {APPLIED_TABLE} "
-            f"(stream_id VARCHAR(200) PRIMARY KEY, applied_at VARCHAR(200) NOT NULL, tags {_text_type(rt)})"
+            f"CREATE TABLE IF NOT EXISTS {APPLIED_TABLE} (stream_id VARCHAR(200) PRIMARY KEY, applied_at VARCHAR(200) NOT NULL, tags {_text_type(rt)})"
         )
     _attempt(rt, f"CREATE INDEX {APPLIED_TABLE}_at ON {APPLIED_TABLE} (applied_at)")
     rt.db.query(f"SELECT stream_id, applied_at, tags FROM {APPLIED_TABLE} WHERE 1 = 0")  # raises if it is still not right
@@ -331,6 +331,11 @@ def transient(error: BaseException) -> bool:
 
 def _blocking_reader(rt: Runtime, block_ms: int) -> Any:
     """A client of its own for the blocking read, whose socket waits longer than the block."""
+    if rt.config.cache_url.cluster:
+        raise ConfigError(
+            f"cache {rt.config.cache_url.redacted()}: the write-behind worker does not run on a Valkey Cluster yet"
+            " (its blocking read spans every write's stream); use write: through, or a single Valkey server"
+        )
     pool = rt.cache.client.connection_pool
     kwargs = {**pool.connection_kwargs, "socket_timeout": block_ms / 1000 + 5.0}
     return valkey.Valkey(connection_pool=valkey.ConnectionPool(connection_class=pool.connection_class, **kwargs))

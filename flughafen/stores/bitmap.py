@@ -443,8 +443,8 @@ def apply_steps(held: Held) -> Steps:
     commands, indexes = held.apply_commands()
     replies = (yield Pipe(commands))[len(commands) - len(indexes) :]
     out = [0] * len(held.groups)
-    for at, reply in zip(indexes, replies):
-        for i, n in zip(at, reply):
+    for at, reply in zip(indexes, replies, strict=True):
+        for i, n in zip(at, reply, strict=True):
             out[i] = int(n)
     return out
 

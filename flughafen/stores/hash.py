@@ -33,7 +33,7 @@ from flughafen.accessor import Accessor
 from flughafen.convert import Convert, converter
 from flughafen.keys import Template, buckets, entry_prefix, fill, generation_in, generation_key, lock_key, sequence_key, tag_key, tag_marker_key
 from flughafen import io_sync
-from flughafen.protocol import MISSING, Effect, Eval, Pipe, Steps, View
+from flughafen.protocol import MISSING, Effect, Pipe, Steps, View
 from flughafen.scripts import HASH, INCR, MARK_TAGS, MARKER_MS, REFRESH_HASH
 from flughafen.stores.meta import kind_under, meta
 
@@ -232,7 +232,7 @@ def _refresh_tag(r: HashRefresh, tag: str, ticket: list[int], pairs: list[Any]) 
     replies = yield Pipe(marks)
     prefix, generation = entry_prefix(r.spec, r.version), generation_key(r.spec)
     refreshes = []
-    for b, t, reply in zip(buckets(), ticket, replies):
+    for b, t, reply in zip(buckets(), ticket, replies, strict=True):
         members = [m.decode("utf-8", "surrogateescape") for m in reply[1:]]
         if members:
             keys = [generation_in(generation, b), tag_key(tag, b), *(k for m in members for k in (m, lock_key(m)))]

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import valkey
+from valkey.cluster import ValkeyCluster
 
 from generator.dataset.load import load
 from flughafen import Database, Runtime
@@ -123,12 +124,36 @@ def db_url(dialect: str, loaded_urls: dict[str, str], tmp_path_factory: pytest.T
     return loaded_urls[dialect]
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """``cache_kind``: one Valkey server; in modules that set ``ON_CLUSTER = True``, also the local cluster
+    (except tests marked ``single_node``)."""
+    if "cache_kind" in metafunc.fixturenames:
+        both = getattr(metafunc.module, "ON_CLUSTER", False) and not metafunc.definition.get_closest_marker("single_node")
+        kinds = ["single", "cluster"] if both else ["single"]
+        metafunc.parametrize("cache_kind", kinds)
+
+
 @pytest.fixture
-def runtime(db_url: str, valkey_server: object) -> Iterator[Runtime]:
-    client = valkey.Valkey(**server_kwargs(valkey_server))
-    client.flushall()
-    client.close()
-    with Runtime.from_config(database_url=db_url, cache_url=cache_url(valkey_server), project_dir=Path.cwd()) as rt:
+def valkey_url(cache_kind: str, request: pytest.FixtureRequest) -> str:
+    """The URL of this test's cache, emptied first: the session's Valkey server, or its local cluster."""
+    if cache_kind == "cluster":
+        cluster: LocalCluster = request.getfixturevalue("valkey_cluster")
+        client = ValkeyCluster(host=cluster.host, port=cluster.ports[0])
+        try:
+            client.flushall(target_nodes=ValkeyCluster.PRIMARIES)
+        finally:
+            client.close()
+        return cluster.url
+    server = request.getfixturevalue("valkey_server")
+    single = valkey.Valkey(**server_kwargs(server))
+    single.flushall()
+    single.close()
+    return cache_url(server)
+
+
+@pytest.fixture
+def runtime(db_url: str, valkey_url: str) -> Iterator[Runtime]:
+    with Runtime.from_config(database_url=db_url, cache_url=valkey_url, project_dir=Path.cwd()) as rt:
         yield rt
 
 

@@ -22,6 +22,8 @@ from flughafen.stores.bitmap import BitmapQuery, seat_offset
 from flughafen.stores.bitmap import apply, changes, hold
 from flughafen.write import InvalidationError
 
+ON_CLUSTER = True  # the runtime fixture runs these tests on one Valkey server and on the local cluster
+
 FLIGHT = 1001
 PRICE = Decimal("99.00")
 

@@ -14,6 +14,8 @@ from flughafen import QueryError, Runtime, invalidate_tag
 from flughafen.keys import bucket_of, buckets, lock_key, tag_key
 from tests.integration.conftest import cache_url
 
+ON_CLUSTER = True  # the runtime fixture runs these tests on one Valkey server and on the local cluster
+
 DAY = datetime.date(2024, 12, 15)
 
 

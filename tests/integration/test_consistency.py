@@ -14,7 +14,8 @@ import pytest
 
 from generated import airport_by_iata, airports_in_country, rename_airport
 from flughafen import Runtime
-from tests.integration.conftest import cache_url
+
+ON_CLUSTER = True  # the runtime fixture runs these tests on one Valkey server and on the local cluster
 
 OPS = 10_000
 READERS = 4
@@ -50,13 +51,13 @@ Case = tuple[Runtime, Callable[[Runtime], str], Callable[[Runtime], None]]
 
 
 @pytest.fixture(params=sorted(CASES))
-def case(request: pytest.FixtureRequest, runtime: Runtime, db_url: str, valkey_server: object) -> Iterator[Case]:
+def case(request: pytest.FixtureRequest, runtime: Runtime, db_url: str, valkey_url: str) -> Iterator[Case]:
     """A reader of one airport's name, how it drops its entry, and a runtime with or without a near cache."""
     read, drop, near = CASES[request.param]
     if near:
         yield runtime, read, drop
         return
-    with Runtime.from_config(database_url=db_url, cache_url=cache_url(valkey_server), project_dir=Path.cwd(), near_cache=False) as rt:
+    with Runtime.from_config(database_url=db_url, cache_url=valkey_url, project_dir=Path.cwd(), near_cache=False) as rt:
         yield rt, read, drop
 
 

@@ -16,6 +16,8 @@ from flughafen import Col, Param, Runtime, invalidate_tag
 from flughafen.keys import buckets, sequence_key
 from flughafen.stores.hash import HashQuery, refresh_in_place
 
+ON_CLUSTER = True  # the runtime fixture runs these tests on one Valkey server and on the local cluster
+
 
 def _client(rt: Runtime) -> Any:
     return rt.cache.client

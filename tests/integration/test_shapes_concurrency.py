@@ -16,6 +16,8 @@ from flughafen import Runtime
 from flughafen.protocol import Sleep
 from flughafen.stores import hash as hash_store
 
+ON_CLUSTER = True  # the runtime fixture runs these tests on one Valkey server and on the local cluster
+
 ROUNDS = 30
 
 
