@@ -4,7 +4,7 @@
 ports with ``--cluster-enabled yes``, gives each primary an equal range of the
 16384 slots (CLUSTER ADDSLOTSRANGE), joins them (CLUSTER MEET), attaches each
 replica to its primary (CLUSTER REPLICATE) and waits for ``cluster_state:ok``
-on every node (about two seconds). ``stop()`` ends every process it started.
+on every node and each replica's link to its primary (about two seconds). ``stop()`` ends every process it started.
 Needs ``pip install 'flughafen-gen[embedded]'``.
 """
 
@@ -77,6 +77,7 @@ class LocalCluster:
         args = [str(binary), "--port", str(port), "--bind", self.host, "--cluster-enabled", "yes"]
         args += ["--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000", "--dir", str(folder)]
         args += ["--save", "", "--appendonly", "no", "--logfile", str(folder / "log")]
+        args += ["--cluster-replica-validity-factor", "0"]  # a replica takes over however long its primary was gone
         self.processes[port] = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.ports.append(port)
 
@@ -103,6 +104,10 @@ class LocalCluster:
         for port, client in clients.items():
             while b"cluster_state:ok" not in client.execute_command("CLUSTER", "INFO"):
                 self._before(deadline, f"node on port {port} to reach cluster_state:ok")
+                time.sleep(0.05)
+        for port in self.ports[self.primaries :]:
+            while clients[port].info("replication").get("master_link_status") != "up":
+                self._before(deadline, f"replica on port {port} to copy its primary")
                 time.sleep(0.05)
         for client in clients.values():
             client.close()
