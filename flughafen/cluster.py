@@ -49,7 +49,7 @@ class InOrderCluster(ValkeyCluster):
 
     def pipeline(self, transaction: Any = None, shard_hint: Any = None) -> Any:
         self._settle()  # multi-key commands (EXISTS, DELETE, MGET) run as pipelines too
-        return super().pipeline(transaction, shard_hint)
+        return super().pipeline(transaction, shard_hint)  # type: ignore[no-untyped-call]
 
 
 def key_of(command: tuple[Any, ...]) -> str:
