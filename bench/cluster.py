@@ -130,10 +130,17 @@ def render(r: dict[str, Any]) -> str:
     lines = ["| read | us per call |", "|---|---|"]
     lines += [f"| hit, {name} | {us:.1f} |" for name, us in r["hit_us"].items()]
     lines.append(f"\nhit on the cluster / on one server: {r['hit ratio cluster / one server']:.2f}x (target <= 1.3x)")
-    lines.append(f"bucket layout per hit: {r['bucket layout us per hit (bucket_of + generation key)'] * 1000:.0f} ns ({r['bucket layout share of a hit']:.1%} of a hit)\n")
-    lines += ["| buckets | invalidate_tag, one server (ms) | invalidate_tag, cluster (ms) | hit, one server (us) | hit, cluster (us) |", "|---|---|---|---|---|"]
+    lines.append(
+        f"bucket layout per hit: {r['bucket layout us per hit (bucket_of + generation key)'] * 1000:.0f} ns ({r['bucket layout share of a hit']:.1%} of a hit)\n"
+    )
+    lines += [
+        "| buckets | invalidate_tag, one server (ms) | invalidate_tag, cluster (ms) | hit, one server (us) | hit, cluster (us) |",
+        "|---|---|---|---|---|",
+    ]
     for count, f in r["per bucket count"].items():
-        lines.append(f"| {count} | {f['single invalidate_tag ms']:.2f} | {f['cluster invalidate_tag ms']:.2f} | {f['single hit us']:.1f} | {f['cluster hit us']:.1f} |")
+        lines.append(
+            f"| {count} | {f['single invalidate_tag ms']:.2f} | {f['cluster invalidate_tag ms']:.2f} | {f['single hit us']:.1f} | {f['cluster hit us']:.1f} |"
+        )
     return "\n".join(lines)
 
 
