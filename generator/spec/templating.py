@@ -52,7 +52,9 @@ def parse_template(text: str, where: Span, kind: TemplateKind) -> Template:
             end = text.find("}", i + 1)
             inner = text[i + 1 : end] if end != -1 else ""
             if end == -1 or "{" in inner:
-                problems.append(Diagnostic(at(i), "FG050", f"unclosed '{{' in {kind} template; fields look like {{name}}, and a template may not hold a literal brace"))
+                problems.append(
+                    Diagnostic(at(i), "FG050", f"unclosed '{{' in {kind} template; fields look like {{name}}, and a template may not hold a literal brace")
+                )
                 break
             field = _field(inner, at(i), kind, problems)
             if field is not None:
