@@ -310,14 +310,12 @@ def read(
     lock = q.stampede == "lock"
     mode = "lock" if lock else "lease"
     token = ""
-    bucket = bucket_of(key)
-    gen = generation_in(q.generation_key, bucket)
     try:
         if q.miss_score:  # misses lately: the lock (or lease) in this round trip if the entry is missing
             token = new_token()
-            reply = yield Eval(codec.scripts.read_or_lock, [gen, sequence_key(bucket), lock_key(key), key], [mode, token, LOCK_MS, *view.read])
+            reply = yield _read_or_lock(q, key, view, mode, token)
         else:
-            reply = yield codec.hit_read(gen, key, view)
+            reply = yield codec.hit_read(generation_in(q.generation_key, bucket_of(key)), key, view)
     except Exception:  # noqa: BLE001 - the shell counted it: answer from the database
         counters.misses += 1
         return view.from_fresh((yield Query(args))[0])
@@ -339,7 +337,7 @@ def read(
         counters.early_refreshes += 1  # XFetch: refresh it, under the lock; whoever finds it taken gets this value
         counters.misses += 1
         try:
-            reply = yield Eval(codec.scripts.read_or_lock, [gen, sequence_key(bucket), lock_key(key), key], ["refresh", new_token(), LOCK_MS, *view.read])
+            reply = yield _read_or_lock(q, key, view, "refresh", new_token())
         except Exception:  # noqa: BLE001 - the shell counted it; the value read is still good
             return view.answer(opened)
         if len(reply) < 4:
@@ -367,7 +365,7 @@ def read(
                 pause = min(pause * 2, MAX_PAUSE)
             waited = True
             try:
-                reply = yield Eval(codec.scripts.read_or_lock, [gen, sequence_key(bucket), lock_key(key), key], [mode, token, LOCK_MS, *view.read])
+                reply = yield _read_or_lock(q, key, view, mode, token)
             except Exception:  # noqa: BLE001 - the shell counted it
                 return view.from_fresh((yield Query(args))[0])
             except GeneratorExit:
@@ -413,6 +411,9 @@ def fill(
     keys = [key, lock_key(key), generation_in(q.generation_key, bucket), stale_key(key)]
     for tag in q.tag_names(args, rows):
         keys += _TAG_KEYS.get((tag, bucket)) or _tag_keys(tag, bucket)
+    companions = q.codec.scripts.companions
+    if companions:
+        keys += [key + s for s in companions] + [keys[3] + s for s in companions]
     store = q.codec.store_args(value, gen, seq, seen, ttl_ms, delta_ms)
     return Fill(q.codec.scripts.fill, keys, [lease, 1 if owner else 0, ttl_ms, gen, seq, stale_ms, *store])
 
@@ -443,7 +444,9 @@ def _stale_copy(q: Reader, key: str, view: View, counters: Any, stale_ms: int) -
     if not stale_ms:
         return MISSING
     try:
-        reply = yield Eval(q.codec.scripts.hit, [generation_in(q.generation_key, bucket_of(key)), stale_key(key)], list(view.read))
+        stale = stale_key(key)
+        keys = [generation_in(q.generation_key, bucket_of(key)), stale, *(stale + s for s in q.codec.scripts.companions)]
+        reply = yield Eval(q.codec.scripts.hit, keys, list(view.read))
     except Exception:  # noqa: BLE001 - no cache, no stale copy
         return MISSING
     opened = q.codec.open(reply[1], None)
@@ -486,6 +489,9 @@ def batch(q: Reader, keys: list[str]) -> Steps:
 def _read_or_lock(q: Reader, key: str, view: View, mode: str, token: str) -> Eval:
     bucket = bucket_of(key)
     keys = [generation_in(q.generation_key, bucket), sequence_key(bucket), lock_key(key), key]
+    companions = q.codec.scripts.companions
+    if companions:
+        keys += [key + s for s in companions]
     return Eval(q.codec.scripts.read_or_lock, keys, [mode, token, LOCK_MS, *view.read])
 
 

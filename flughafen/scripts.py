@@ -109,12 +109,12 @@ return {gen, entry, gs[2], lease}
 # generation is the one read with it, and no tag of the entry was invalidated since
 # (its marker is not past the sequence read with the lease). The entry, its stale copy
 # and its tag registrations are written together or not at all.
-# KEYS: entry, lock, generation, stale copy, then per tag: its set and its marker.
-# ARGV: lease, owner (1: the lease is the caller's lock, deleted once done), ttl ms,
+# KEYS: entry, lock, generation, stale copy, then per tag: its set and its marker, then the
+# NC companion keys of the entry and of its stale copy (see kind_scripts). ARGV: lease, owner (1: the lease is the caller's lock, deleted once done), ttl ms,
 # generation, sequence, stale-copy ms (0: none), then the store's arguments.
 _FILL = """
 local read = {KEYS[2], KEYS[3]}
-for i = 6, #KEYS, 2 do read[#read + 1] = KEYS[i] end
+for i = 6, #KEYS - NC, 2 do read[#read + 1] = KEYS[i] end
 local v = redis.call('MGET', unpack(read))
 local ok = v[1] == ARGV[1] and tonumber(v[2] or '0') == tonumber(ARGV[4])
 local seq = tonumber(ARGV[5])
@@ -127,7 +127,7 @@ if ok then
   written = store(KEYS[1], ttl, 7, true)
   if written then
     if tonumber(ARGV[6]) > 0 then store(KEYS[4], ttl + tonumber(ARGV[6]), 7, false) end
-    for i = 5, #KEYS, 2 do
+    for i = 5, #KEYS - NC, 2 do
       for _, k in ipairs(written) do register_tag(KEYS[i], k, ttl) end
     end
   end
@@ -140,14 +140,18 @@ return 0
 
 @dataclass(frozen=True)
 class KindScripts:
-    """The read and fill scripts of one store kind."""
+    """The read and fill scripts of one store kind, and the suffixes of the keys its ``read``
+    and ``store`` touch beside an entry (``<entry>:meta``): every script is given them, after
+    its other KEYS (the hit's and READ_OR_LOCK's read, then the fill's for the entry and its
+    stale copy), so that it names every key it touches."""
 
     hit: Script
     read_or_lock: Script
     fill: Script
+    companions: tuple[str, ...] = ()
 
 
-def kind_scripts(read: str, current: str, store: str) -> KindScripts:
+def kind_scripts(read: str, current: str, store: str, companions: tuple[str, ...] = ()) -> KindScripts:
     """A store kind's scripts, from its Lua functions:
 
     - ``read(key, i)``: the entry as the kind's codec decodes it (false or a
@@ -161,7 +165,8 @@ def kind_scripts(read: str, current: str, store: str) -> KindScripts:
     return KindScripts(
         hit=Script(read + _HIT),
         read_or_lock=Script(read + current + _READ_OR_LOCK),
-        fill=Script(_REGISTER_TAG + store + _FILL),
+        fill=Script(f"local NC = {2 * len(companions)}\n" + _REGISTER_TAG + store + _FILL),
+        companions=companions,
     )
 
 
@@ -252,6 +257,7 @@ local function store(key, ttl, i, main)
   return {key, key .. ':meta'}
 end
 """,
+    companions=(":meta", ":w"),
 )
 
 # store: bitmap: the bitmap (an empty set is an empty string), and <key>:meta (the
@@ -279,6 +285,7 @@ local function store(key, ttl, i, main)
   return {key}
 end
 """,
+    companions=(":meta",),
 )
 
 # Releases a lock only for its owner. KEYS: the lock. ARGV: the owner's token.

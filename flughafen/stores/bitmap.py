@@ -117,7 +117,7 @@ class BitmapCodec:
     scripts = BITMAP
 
     def hit_read(self, generation_key: str, key: str, view: View) -> Effect:
-        return Eval(BITMAP.hit, [generation_key, key], list(view.read))
+        return Eval(BITMAP.hit, [generation_key, key, *(key + s for s in BITMAP.companions)], list(view.read))
 
     def open(self, entry: Any, gen: int | None) -> Any:
         """The read's reply, {meta, answer}, when current."""

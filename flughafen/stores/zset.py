@@ -51,7 +51,7 @@ class ZsetCodec:
     scripts = ZSET
 
     def hit_read(self, generation_key: str, key: str, view: View) -> Effect:
-        return Eval(ZSET.hit, [generation_key, key], list(view.read))
+        return Eval(ZSET.hit, [generation_key, key, *(key + s for s in ZSET.companions)], list(view.read))
 
     def open(self, entry: Any, gen: int | None) -> Any:
         """(kind, the read's reply: {meta, write version, ...}) when current."""
