@@ -125,7 +125,7 @@ def status(project_dir: Path) -> Status | None:
         keys = int(client.dbsize())  # type: ignore[arg-type]
         queued = _queued_writes(client)
     finally:
-        client.close()
+        client.close()  # type: ignore[no-untyped-call]
     return Status(
         paths.socket,
         int(info.get("process_id", 0)) or _read_pid(paths),
@@ -157,7 +157,7 @@ def stop(project_dir: Path, timeout: float = STOP_TIMEOUT) -> int | None:
         except valkey.ConnectionError:
             pass  # the server closes the connection as it exits: the expected answer
         finally:
-            client.close()
+            client.close()  # type: ignore[no-untyped-call]
         deadline = time.monotonic() + timeout
         while pid is not None and _alive(pid) and time.monotonic() < deadline:
             time.sleep(0.02)

@@ -18,7 +18,7 @@ from flughafen.config import ConfigError
 from flughafen.extras import MissingExtra, require
 from flughafen.settings import load_settings
 from generator.accessors import NotBuilt
-from generator.commands import EXIT_ENVIRONMENT, EXIT_ERRORS, EXIT_OK, print_diagnostics
+from generator.commands import EXIT_ENVIRONMENT, EXIT_ERRORS, print_diagnostics
 from generator.diagnostics import SpecError
 
 DESCRIPTION = "Declarative query-to-cache code generator: YAML specs in, typed cached accessors out."
@@ -91,67 +91,15 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    import logging
-    import signal
-    import threading
+    from generator.commands.worker import main_worker
 
-    from flughafen import Runtime
-    from flughafen.config import load_config
-    from flughafen.worker import run_worker
-    from generator.accessors import write_modules
-
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%Y-%m-%dT%H:%M:%S%z", stream=sys.stderr
-    )
-    log = logging.getLogger("flughafen.worker")
-    settings = load_settings()
-    config = load_config(args.database, args.cache, settings.root)
-    behind = [m.WRITE for m in write_modules(settings) if m.WRITE.mode == "behind"]
-    if not behind:
-        print(f"no write: behind specs in {settings.package}; nothing to do", file=sys.stderr)
-        return EXIT_OK
-    if config.cache_url.off:
-        print(
-            'error: cache_url is "off": there is no queue (a write: behind is applied at once); set FLUGHAFEN_CACHE_URL '
-            '(or cache_url in [tool.flughafen]) to the Valkey the application queues on: "embedded" or a valkey:// URL',
-            file=sys.stderr,
-        )
-        return EXIT_ERRORS
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: object) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt  # a second signal: stop now; the writes in hand stay queued
-        log.info("%s: stopping after the batch in hand", signal.Signals(signum).name)
-        stop.set()
-
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        with Runtime(config, socket_timeout=2.0, near_cache=False) as rt:
-            names = ", ".join(w.name for w in behind)
-            log.info("worker %s: applying %s from %s to %s", args.consumer, names, config.cache_url.redacted(), config.database_url.redacted())
-            report = run_worker(
-                rt,
-                behind,
-                consumer=args.consumer,
-                batch_size=args.batch,
-                block_ms=100 if args.once else 1000,
-                max_idle_rounds=1 if args.once else None,
-                stop=stop,
-            )
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    print(f"applied {report.applied}, skipped {report.skipped} already applied, set aside {report.dead}, in {report.batches} batch(es)")
-    return EXIT_OK
+    return main_worker(args.database, args.cache, args.consumer, args.batch, args.once, args.log_level)
 
 
 def cmd_cache(args: argparse.Namespace) -> int:
-    from generator.commands.cache import cache_status, cache_stop
+    from generator.commands.cache import main_cache
 
-    if args.action == "status":
-        return cache_status(args.project)
-    return cache_stop(args.project, args.discard_queued)
+    return main_cache(args.action, args.project, args.discard_queued)
 
 
 def cmd_stats(args: argparse.Namespace) -> int:

@@ -70,3 +70,8 @@ def cache_stop(project: Path | None, discard_queued: bool) -> int:
     else:
         print(f"stopped the embedded Valkey of {root}" + (f" (pid {pid})" if pid is not None else ""))
     return EXIT_OK
+
+
+def main_cache(action: str, project: Path | None, discard_queued: bool) -> int:
+    """``flughafen-gen cache status|stop``."""
+    return cache_status(project) if action == "status" else cache_stop(project, discard_queued)
