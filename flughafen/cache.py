@@ -95,7 +95,7 @@ class CacheState(Health):
     """The Valkey client plus fail-open bookkeeping (health.py)."""
 
     def __init__(self, url: CacheUrl, socket_timeout: float = 0.25, near_cache: bool = True, defer_fills: bool = True, project_dir: Path | None = None):
-        super().__init__(url)
+        super().__init__(url, project_dir)
         kwargs = connection_kwargs(url, project_dir)
         # The pooled valkey-py client, for everything but reads and fills.
         self.client: valkey.Valkey = InOrder(

@@ -216,7 +216,7 @@ class AsyncCacheState(Health):
         max_in_flight: int = MAX_IN_FLIGHT,
         project_dir: Path | None = None,
     ):
-        super().__init__(url)
+        super().__init__(url, project_dir)
         # embedded: the unix socket of the project's shared server (started if need be)
         self._kwargs: dict[str, Any] = {} if url.off else connection_kwargs(url, project_dir)
         self.socket_timeout = socket_timeout

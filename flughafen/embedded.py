@@ -36,11 +36,13 @@ from __future__ import annotations
 import errno
 import fcntl
 import hashlib
+import logging
 import os
 import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -55,6 +57,11 @@ MAX_SOCKET_PATH = 100  # bytes: a unix socket path must fit sun_path (108 on Lin
 START_TIMEOUT = 10.0  # seconds for a new server to answer
 LOCK_TIMEOUT = 30.0  # seconds to wait for another process that is starting the server
 STOP_TIMEOUT = 10.0
+REVIVE_EVERY = 1.0  # seconds between two checks of a server that failed, per project and process
+
+log = logging.getLogger("flughafen")
+_revivals: dict[Path, float] = {}  # project -> when this process last checked its server after a failure
+_revivals_lock = threading.Lock()
 
 
 class EmbeddedError(RuntimeError):
@@ -91,7 +98,6 @@ class Status:
     uptime_s: int
     memory: str  # used_memory_human
     keys: int
-    queued_writes: int  # write-behind entries not yet applied (lost if the server stops)
 
 
 def connection_kwargs(project_dir: Path) -> dict[str, Any]:
@@ -112,6 +118,25 @@ def ensure(project_dir: Path) -> Path:
     return paths.socket
 
 
+def revive_soon(project_dir: Path) -> None:
+    """After a failure on the project's server (a runtime's fail-open): on a thread of its own, checks
+    it and starts a new one if it is gone (killed, say), at most once every REVIVE_EVERY seconds per project.
+    The runtime's connections reconnect to the same socket when their backoff ends."""
+    now = time.monotonic()
+    with _revivals_lock:
+        if now - _revivals.get(project_dir, -REVIVE_EVERY) < REVIVE_EVERY:
+            return
+        _revivals[project_dir] = now
+    threading.Thread(target=_revive, args=(project_dir,), name="flughafen-embedded-revive", daemon=True).start()
+
+
+def _revive(project_dir: Path) -> None:
+    try:
+        ensure(project_dir)
+    except Exception as e:  # noqa: BLE001 - the runtime stays fail-open; the next failure tries again
+        log.warning("the embedded Valkey of %s is not answering and could not be started again: %s", project_dir, e)
+
+
 def status(project_dir: Path) -> Status | None:
     """The project's server's figures, or None when none is running."""
     paths = Paths.of(project_dir)
@@ -123,7 +148,6 @@ def status(project_dir: Path) -> Status | None:
     try:
         info: dict[str, Any] = client.info()  # type: ignore[assignment]
         keys = int(client.dbsize())  # type: ignore[arg-type]
-        queued = _queued_writes(client)
     finally:
         client.close()  # type: ignore[no-untyped-call]
     return Status(
@@ -132,7 +156,6 @@ def status(project_dir: Path) -> Status | None:
         int(info.get("uptime_in_seconds", 0)),
         str(info.get("used_memory_human", "?")),
         keys,
-        queued,
     )
 
 
@@ -326,7 +349,9 @@ def _log_tail(log: Path, offset: int) -> str:
     return f"{log} says: {lines[-1].strip()}" if lines else f"nothing in {log}"
 
 
-def _queued_writes(client: Any) -> int:
-    from flughafen.worker import queue_figures
+def _after_fork_in_child() -> None:
+    global _revivals_lock
+    _revivals_lock = threading.Lock()  # a thread that does not exist in the child may have held it
 
-    return sum(q.queued for q in queue_figures(client))
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -13,8 +13,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import valkey
+
 from flughafen import embedded
 from flughafen.config import load_config
+from flughafen.worker import queue_figures
 from generator.commands import EXIT_OK, EXIT_STALE
 
 
@@ -38,6 +41,15 @@ def _duration(seconds: int) -> str:
     return " ".join(f"{v} {unit}" for v, unit in ((h, "h"), (m, "min"), (s, "s")) if v or unit == "s")
 
 
+def queued_writes(status: embedded.Status) -> int:
+    """The write-behind writes the server holds, not applied yet (stopping it loses them)."""
+    client = valkey.Valkey(unix_socket_path=str(status.socket), socket_timeout=5.0)
+    try:
+        return sum(q.queued for q in queue_figures(client))
+    finally:
+        client.close()  # type: ignore[no-untyped-call]
+
+
 def cache_status(project: Path | None) -> int:
     root = _project(project)
     status = embedded.status(root)
@@ -50,16 +62,17 @@ def cache_status(project: Path | None) -> int:
     print(f"  uptime         {_duration(status.uptime_s)}")
     print(f"  memory         {status.memory}")
     print(f"  keys           {status.keys}")
-    print(f"  queued writes  {status.queued_writes} (write: behind, not applied yet; flughafen-gen worker applies them)")
+    print(f"  queued writes  {queued_writes(status)} (write: behind, not applied yet; flughafen-gen worker applies them)")
     return EXIT_OK
 
 
 def cache_stop(project: Path | None, discard_queued: bool) -> int:
     root = _project(project)
     status = embedded.status(root)
-    if status is not None and status.queued_writes and not discard_queued:
+    queued = queued_writes(status) if status is not None else 0
+    if queued and not discard_queued:
         print(
-            f"error: the embedded Valkey of {root} holds {status.queued_writes} queued write(s) not applied yet, which stopping"
+            f"error: the embedded Valkey of {root} holds {queued} queued write(s) not applied yet, which stopping"
             " would lose; run flughafen-gen worker --once first, or cache stop --discard-queued",
             file=sys.stderr,
         )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -102,3 +103,23 @@ def test_a_project_path_too_long_for_a_unix_socket_gets_one_in_the_temporary_fol
     finally:
         assert embedded.stop(deep) is not None
     assert not paths.socket.exists()
+
+
+def test_a_server_killed_under_a_running_runtime_is_replaced_and_its_reads_hit_again(db_url: str, embedded_project: Path) -> None:
+    with Runtime.from_config(database_url=db_url, cache_url="embedded", project_dir=embedded_project) as rt:
+        airport_by_iata.fetch(iata="JFK", runtime=rt)
+        rt.cache.settle()
+        before = embedded.status(embedded_project)
+        assert before is not None and before.pid is not None
+        os.kill(before.pid, signal.SIGKILL)
+        counters = rt.metrics.of("airport_by_iata")
+        row = airport_by_iata.fetch(iata="JFK", runtime=rt)  # fail-open: the database answers
+        assert row is not None and counters.cache_errors >= 1
+        deadline = time.monotonic() + 15
+        hits = counters.hits
+        while counters.hits == hits and time.monotonic() < deadline:
+            time.sleep(0.05)
+            assert airport_by_iata.fetch(iata="JFK", runtime=rt) == row
+        assert counters.hits > hits, "the runtime's reads hit again, on the new server"
+        after = embedded.status(embedded_project)
+        assert after is not None and after.pid != before.pid
