@@ -16,7 +16,9 @@ files are in ``<project>/.flughafen/valkey/``:
 - ``lock``: held (flock) while a process checks the server and starts one, so
   processes starting at once get one server. A server that no longer answers
   (killed, or the machine rebooted) is replaced: its process is killed if it
-  is still there, and its pid file and socket removed.
+  is still there, and its pid file and socket removed. A runtime whose
+  server dies under it starts a new one too (``revive_soon``), and answers
+  from the database meanwhile.
 
 Nothing is persisted (no RDB snapshot, no AOF): the server starts empty. A
 cache that survived a restart could serve entries that writes made while it
@@ -27,8 +29,10 @@ queued (``--discard-queued`` drops them), and a crash or a reboot loses them.
 An application that cannot lose a queued write uses a ``valkey://`` server
 with AOF.
 
-``start_server`` starts a private server instead (tests and benchmarks: one
-per session, stopped by its caller).
+``start_server`` starts a private server instead, on a TCP port (the pytest
+plugin's, ``flughafen-gen verify``'s and the benchmarks': stopped by their caller).
+A forked child uses the project's server as its parent does; no process's exit
+stops it.
 """
 
 from __future__ import annotations
