@@ -150,6 +150,23 @@ def test_cache_status_and_stop(project: Path) -> None:
     assert gen(project, "cache", "status").returncode == 1
 
 
+def test_cache_stop_discards_queued_writes_only_when_told(project: Path) -> None:
+    assert app(project, "reprice_product.execute(product_id=2, price=Decimal('1.00'), runtime=rt)").returncode == 0
+    assert gen(project, "cache", "stop").returncode == 1
+    stop = gen(project, "cache", "stop", "--discard-queued")
+    assert (stop.returncode, stop.stdout) == (0, f"stopped the embedded Valkey of {project} (pid {stop.stdout.rsplit(' ', 1)[1][:-2]})\n")
+    assert servers_on(project) == []
+    with sqlite3.connect(project / "shop.sqlite3") as db:
+        assert Decimal(str(db.execute("SELECT price FROM product WHERE product_id = 2").fetchone()[0])) == Decimal("7.25"), "the write was dropped"
+
+
+def test_every_option_of_cache_has_its_help(project: Path) -> None:
+    helped = gen(project, "cache", "--help")
+    assert helped.returncode == 0
+    for text in ("status: socket, pid, uptime", "--project PROJECT", "the project's folder", "--discard-queued", "(they are lost)"):
+        assert text in " ".join(helped.stdout.split()), text
+
+
 def test_two_processes_starting_at_once_get_one_server(project: Path) -> None:
     go = project / "go"
     waiting = (
