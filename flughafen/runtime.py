@@ -16,6 +16,7 @@ from flughafen.config import Config, load_config, parse_cache_url
 from flughafen.db import Database
 from flughafen.metrics import Metrics
 
+
 class Runtime:
     def __init__(self, config: Config, socket_timeout: float = 0.25, stale_if_error: int = 0, near_cache: bool = True, defer_fills: bool = True):
         self.config = config

@@ -193,4 +193,3 @@ def flughafen_runtime_nocache(flughafen_database: str, flughafen_test_databases:
 
     with Runtime.from_config(database_url=flughafen_database, cache_url="off", project_dir=flughafen_test_databases.settings.root) as runtime:
         yield runtime
-
