@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import valkey
@@ -62,8 +63,7 @@ def key_of(command: tuple[Any, ...]) -> str:
 class ClusterCacheState(CacheState):
     """CacheState on a Valkey Cluster: per-thread connections per node, commands routed by slot."""
 
-    def _client(self, url: CacheUrl, socket_timeout: float) -> Any:
-        self._server = None
+    def _client(self, url: CacheUrl, socket_timeout: float, project_dir: Path | None) -> Any:
         self._routes: dict[str, str] = {}  # bucket (hash tag) -> name of the node serving its slot
         self._routes_lock = threading.Lock()
         self._stale_map = False  # a node failed: reload the slot map before the next command

@@ -8,6 +8,7 @@ to every accessor call explicitly.
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -17,13 +18,13 @@ from flughafen.db import Database
 from flughafen.metrics import Metrics
 
 
-def cache_state(url: CacheUrl, socket_timeout: float, near_cache: bool, defer_fills: bool) -> CacheState:
+def cache_state(url: CacheUrl, socket_timeout: float, near_cache: bool, defer_fills: bool, project_dir: Path | None) -> CacheState:
     """The Valkey side of a runtime: one server, or a Valkey Cluster (``valkey+cluster://``)."""
     if url.cluster:
         from flughafen.cluster import ClusterCacheState
 
-        return ClusterCacheState(url, socket_timeout, near_cache, defer_fills)
-    return CacheState(url, socket_timeout, near_cache, defer_fills)
+        return ClusterCacheState(url, socket_timeout, near_cache, defer_fills, project_dir)
+    return CacheState(url, socket_timeout, near_cache, defer_fills, project_dir)
 
 
 class Runtime:
@@ -35,7 +36,7 @@ class Runtime:
         self.db = Database(config.database_url)
         # near_cache=False: near-cached queries read Valkey every time, like the others.
         # defer_fills=False: a miss waits for its fill's reply (see CacheState.fill).
-        self.cache = cache_state(config.cache_url, socket_timeout, near_cache, defer_fills)
+        self.cache = cache_state(config.cache_url, socket_timeout, near_cache, defer_fills, config.project_dir)
         self.metrics = Metrics()
         self._published: dict[str, dict[str, float]] = {}
 

@@ -442,9 +442,9 @@ class QueueFigures:
     dead_kept: int  # of which still in the dead-letter stream
 
 
-def queue_figures(rt: Runtime) -> list[QueueFigures]:
-    """Every write-behind queue the cache holds, with its dead letters (for ``flughafen-gen stats``)."""
-    client: Any = rt.cache.client
+def queue_figures(client: Any) -> list[QueueFigures]:
+    """Every write-behind queue a valkey-py ``client``'s server holds, with its dead letters
+    (for ``flughafen-gen stats`` and ``cache status``)."""
     counts = {_text(k): int(v) for k, v in client.hgetall(DEAD_COUNTS).items()}
     names: set[str] = set(counts)
     for key in client.scan_iter(match=STREAM_PREFIX + "*", count=500, _type="stream"):
