@@ -46,12 +46,12 @@ GENERATED_NAMES = frozenset({"runtime", "tests", "conftest", "key", "fetch", "in
 # and fail with WRONGTYPE. tests/generator/test_names.py checks the list against the runtime's source.
 VALKEY_NAMESPACES = frozenset(
     {
-        "seq",  # fg:seq, the tag-invalidation sequence
-        "tagseq",  # fg:tagseq:<tag>
-        "tag",  # fg:tag:<tag>, a tag's set of entries
+        "seq",  # fg:seq:{<bucket>}, a bucket's tag-invalidation sequence
+        "tagseq",  # fg:tagseq:{<bucket>}:<tag>
+        "tag",  # fg:tag:{<bucket>}:<tag>, a tag's set of entries in a bucket
         "stats",  # fg:stats:<name>, the shared counters of `flughafen-gen stats`
         "writes",  # fg:writes:<name>, the queues of write: behind
-        "gen",  # fg:<name>:gen, each spec's generation: fg:stats:gen would be both
+        "gen",  # fg:<name>:gen:{<bucket>}, each spec's generation: fg:stats:gen would be both
     }
 )
 
