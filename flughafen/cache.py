@@ -171,6 +171,7 @@ class CacheState(Health):
                 log.warning(risk)
         conn = make()
         conn.fg_unanswered = []  # deferred fills whose replies this connection owes
+        conn.fg_demoted = False  # a fill's reply said the server is a replica now
         marker = _ThreadMarker()
         retirement = weakref.finalize(marker, self._retire, conn)
         retirement.atexit = False
@@ -226,8 +227,8 @@ class CacheState(Health):
         except BaseException:
             self._drop(conn)
             raise
-        if rerun:
-            self._refill(rerun)
+        if rerun is not None:
+            self._settled(conn, rerun)
         if isinstance(response, valkey.exceptions.ResponseError):
             raise response  # the connection is fine: a script not loaded yet, a wrong type
         return response
@@ -243,7 +244,8 @@ class CacheState(Health):
             return self.call("EVALSHA", script.sha, len(keys), *keys, *args)
 
     def _load(self, script: Script) -> None:
-        self.client.script_load(script.source)
+        """Loads a script on the server this thread's commands go to (behind Sentinel, the primary it reaches now)."""
+        self.call("SCRIPT", "LOAD", script.source)
         self._loaded.add(script.sha)
 
     def _script_of(self, source: str) -> Script:
@@ -280,8 +282,8 @@ class CacheState(Health):
         except BaseException:
             self._drop(conn)
             raise
-        if rerun:
-            self._refill(rerun)
+        if rerun is not None:
+            self._settled(conn, rerun)
         return replies
 
     def mget(self, *keys: str) -> list[Any]:
@@ -341,8 +343,7 @@ class CacheState(Health):
             self._drop(conn)
             self.failed(e)
             return
-        if rerun:
-            self._refill(rerun)
+        self._settled(conn, rerun)
 
     def unanswered(self) -> int:
         """How many of this thread's deferred fills are sent and not answered yet."""
@@ -361,9 +362,19 @@ class CacheState(Health):
             elif isinstance(reply, valkey.exceptions.ResponseError):
                 fill[3].cache_errors += 1
                 self._refused(fill[1][0], reply)
+                if isinstance(reply, valkey.exceptions.ReadOnlyError):
+                    conn.fg_demoted = True  # the server became a replica (a failover): see _settled
             elif not reply:
                 fill[3].stale_fills_dropped += 1
         return rerun
+
+    def _settled(self, conn: Any, rerun: list[tuple[Script, list[str], list[Any], Counters]]) -> None:
+        """After a connection's owed replies were read: a connection to a server that became a
+        replica is dropped (the next one reaches the primary), and fills the server lacked the script of run again."""
+        if conn.fg_demoted:
+            self._drop(conn)
+        if rerun:
+            self._refill(rerun)
 
     def _refill(self, fills: list[tuple[Script, list[str], list[Any], Counters]]) -> None:
         """Fills the server refused for want of their script (it restarted): run now, the script loaded."""

@@ -144,6 +144,11 @@ class ClusterCacheState(CacheState):
 
     # ------------------------------------------------------------ commands
 
+    def _load(self, script: Script) -> None:
+        """Loads a script on every primary (valkey-py's cluster client sends SCRIPT LOAD to each)."""
+        self.client.script_load(script.source)
+        self._loaded.add(script.sha)
+
     def call(self, *args: Any) -> Any:
         """One command on this thread's connection to the node of its slot; sent once more after a redirection."""
         try:
@@ -174,7 +179,8 @@ class ClusterCacheState(CacheState):
             groups.setdefault(self._node_of(key_of(command)), []).append(i)
         conns = {name: self._node_conn(name) for name in groups}
         replies: list[Any] = [None] * len(commands)
-        reruns = []
+        reruns: list[Any] = []
+        answered = []
         try:
             for name, at in groups.items():
                 conn = conns[name]
@@ -185,6 +191,7 @@ class ClusterCacheState(CacheState):
                 conn = conns[name]
                 if conn.fg_unanswered:
                     reruns += self._answers(conn)
+                    answered.append(conn)
                 for i in at:
                     replies[i] = conn._parser.read_response()
         except BaseException:
@@ -192,6 +199,8 @@ class ClusterCacheState(CacheState):
                 self._drop(conn)
             self.moved()
             raise
+        for conn in answered:
+            self._settled(conn, [])
         if reruns:
             self._refill(reruns)
         return replies

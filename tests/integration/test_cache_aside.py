@@ -211,11 +211,13 @@ def test_stale_if_error_serves_the_last_value_flagged_when_the_database_is_down(
 def test_after_a_miss_a_miss_takes_the_lock_in_its_first_read_one_round_trip(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
     from generated import seat_availability as seats
 
+    seats.fetch(flight_id=1003, runtime=runtime)  # the scripts loaded (a server new to them answers NOSCRIPT once)
     sent: list[str] = []
     real_call, real_fill = runtime.cache.call, runtime.cache.fill
 
     def counted(*args: object) -> object:
-        sent.append(str(args[0]))
+        if args[0] != "SCRIPT":  # a script loaded on first use, once per server
+            sent.append(str(args[0]))
         return real_call(*args)
 
     def fill(*args: object) -> None:

@@ -66,7 +66,7 @@ def test_the_asyncio_runtime_refuses_a_cluster_saying_why(db_url: str, valkey_cl
     async def build() -> None:
         AsyncRuntime(load_config(db_url, valkey_cluster.url, ROOT))
 
-    with pytest.raises(ConfigError, match=r"asyncio runtime does not support valkey\+cluster:// yet"):
+    with pytest.raises(ConfigError, match=r"asyncio runtime supports neither valkey\+cluster:// nor valkey\+sentinel:// yet"):
         asyncio.run(build())
 
 

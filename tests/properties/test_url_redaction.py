@@ -24,8 +24,29 @@ USER = st.one_of(st.just(""), st.sampled_from(["app", "root", "a.b", "user%40x"]
 HOST = st.sampled_from(["db.example", "127.0.0.1", "[::1]", "", "localhost", "host_1"])
 PORT = st.sampled_from(["", ":5432", ":3306", ":0", ":99999", ":x"])
 PATH = st.sampled_from(["", "/", "/flights", "/flights/x", "/x.db", "//abs/x.db"])
-OPTIONS = st.lists(st.sampled_from(["sslmode=require", "ssl_ca=/a/ca.pem", "ssl_ca=/a@b", "statement_timeout=5", "ca=/x", "host=/run/postgresql", "bogus=1", "x"]), max_size=3)
-SCHEME = st.sampled_from(["mysql://", "mariadb://", "postgresql://", "postgres://", "sqlite://", "sqlite:///", "valkey://", "valkeys://", "redis://", "ftp://", "", "mysql:", "valkey+cluster://", "valkeys+cluster://"])
+OPTIONS = st.lists(
+    st.sampled_from(["sslmode=require", "ssl_ca=/a/ca.pem", "ssl_ca=/a@b", "statement_timeout=5", "ca=/x", "host=/run/postgresql", "bogus=1", "x"]), max_size=3
+)
+SCHEME = st.sampled_from(
+    [
+        "mysql://",
+        "mariadb://",
+        "postgresql://",
+        "postgres://",
+        "sqlite://",
+        "sqlite:///",
+        "valkey://",
+        "valkeys://",
+        "redis://",
+        "ftp://",
+        "",
+        "mysql:",
+        "valkey+cluster://",
+        "valkeys+cluster://",
+        "valkey+sentinel://",
+        "valkeys+sentinel://",
+    ]
+)
 HOST = st.one_of(HOST, st.sampled_from(["a:7000,b:7001", "10.0.0.1:7000,", ",x:1", "[::1]:7000,h:7001"]))
 
 
@@ -78,7 +99,11 @@ def test_no_password_is_ever_shown(url: str) -> None:
 
 
 @settings(derandomize=True, max_examples=300)
-@given(USER.filter(lambda u: u and "%" not in u), MIDDLE.filter(lambda m: m.isprintable() and not set(m) & set("%/@:?#&= []")), st.sampled_from(["db.example", "127.0.0.1"]))
+@given(
+    USER.filter(lambda u: u and "%" not in u),
+    MIDDLE.filter(lambda m: m.isprintable() and not set(m) & set("%/@:?#&= []")),
+    st.sampled_from(["db.example", "127.0.0.1"]),
+)
 def test_a_plain_url_keeps_its_user_and_host(user: str, middle: str, host: str) -> None:
     url = f"mysql://{user}:ZQ{middle}QZ@{host}:3306/flights?ssl_mode=REQUIRED"
     assert redact(url) == f"mysql://{user}:***@{host}:3306/flights?ssl_mode=REQUIRED"
@@ -101,7 +126,8 @@ def test_a_cluster_url_with_a_database_or_a_bad_seed_is_refused_saying_which() -
         ("valkey+cluster://h:7000/2", "a Valkey Cluster has database 0 only"),
         ("valkey+cluster://h:7000,,g:7001", "each seed node is host:port"),
         ("valkey+cluster://h:7000,g:99999", "the port is not a number from 1 to 65535"),
-        ("valkey+sentinel://h:26379/main", "valkey+cluster://host:port,host:port for a Valkey Cluster"),
+        ("valkey+sentinel://h:26379", "name the primary the sentinels watch after the hosts (/mymaster)"),
+        ("valkey+replicas://h:26379/main", "valkey+sentinel://host:port,host:port/primary_name behind Sentinel"),
     ):
         try:
             parse_cache_url(url)
@@ -109,3 +135,16 @@ def test_a_cluster_url_with_a_database_or_a_bad_seed_is_refused_saying_which() -
             assert says in str(e), (url, str(e))
         else:
             raise AssertionError(f"{url} was accepted")
+
+
+def test_a_sentinel_url_names_its_sentinels_and_the_primary() -> None:
+    cache = parse_cache_url("valkeys+sentinel://app:ZQsecretQZ@10.0.0.5:26379,10.0.0.6:26379/orders-cache?ca=/etc/ca.crt")
+    assert (cache.nodes, cache.service, cache.username, cache.password, cache.tls) == (
+        (("10.0.0.5", 26379), ("10.0.0.6", 26379)),
+        "orders-cache",
+        "app",
+        "ZQsecretQZ",
+        True,
+    )
+    assert cache.sentinel and not cache.cluster
+    shown(str(cache))
