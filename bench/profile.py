@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
             q = flight_search.QUERY
             for _ in range(100):
                 q.many(ARGS, rt)
-            q.miss_score = 0
+            q.scope(rt.keyspace).miss_score = 0
             base = datetime.date(2024, 11, 1)
             calls = [("JFK", "LAX", base + datetime.timedelta(days=i % 3650)) for i in range(min(args.calls, 3000))] if args.path == "miss" else [ARGS] * args.calls
             profiler = Profiler(interval=0.0001)

@@ -25,6 +25,7 @@ from valkey.client import Pipeline
 from flughafen import invalidation
 from flughafen.config import CacheUrl
 from flughafen.health import Health
+from flughafen.keys import Keyspace
 from flughafen.metrics import Counters
 from flughafen.near import NearCache
 from flughafen.protocol import Call, Eval, Steps, drive
@@ -91,8 +92,8 @@ class _ThreadMarker:
 class CacheState(Health):
     """The Valkey client plus fail-open bookkeeping (health.py)."""
 
-    def __init__(self, url: CacheUrl, socket_timeout: float = 0.25, near_cache: bool = True, defer_fills: bool = True):
-        super().__init__(url)
+    def __init__(self, url: CacheUrl, socket_timeout: float = 0.25, near_cache: bool = True, defer_fills: bool = True, *, keyspace: Keyspace):
+        super().__init__(url, keyspace)
         self._server, kwargs = server_of(url)
         # The pooled valkey-py client, for everything but reads and fills.
         self.client: valkey.Valkey = InOrder(
@@ -116,7 +117,7 @@ class CacheState(Health):
         self._eviction_checked = False
         # Local copies of near-cached queries (``cache: near:``); off: every read asks Valkey.
         self.near_enabled = near_cache and not url.off
-        self.near = NearCache(self.client.connection_pool.make_connection, url.redacted())
+        self.near = NearCache(self.client.connection_pool.make_connection, url.redacted(), keyspace)
 
     def _after_fork(self) -> None:
         """In a forked child: the parent's per-thread connections forgotten (the child opens its own).
@@ -390,7 +391,7 @@ class CacheState(Health):
         self._invalidating(invalidation.delete(self, keys))
 
     def incr(self, key: str) -> None:
-        """Moves a query's generation (``fg:<name>:gen``): every entry of it, local copies too."""
+        """Moves a query's generation (``fg:<ns>:<name>:gen``): every entry of it, local copies too."""
         self._invalidating(invalidation.incr(self, key))
 
     def invalidate_tags(self, tags: list[str]) -> int:

@@ -46,6 +46,7 @@ from flughafen import invalidation
 from flughafen.cache import server_of
 from flughafen.config import CacheUrl
 from flughafen.health import Health
+from flughafen.keys import Keyspace
 from flughafen.metrics import Counters
 from flughafen.near import NearCache
 from flughafen.protocol import Call, Eval, Steps, drive_async
@@ -206,8 +207,17 @@ class AsyncCacheState(Health):
     One connection per event loop that uses it, made on first use and again after a failure.
     """
 
-    def __init__(self, url: CacheUrl, socket_timeout: float = 0.25, near_cache: bool = True, defer_fills: bool = True, max_in_flight: int = MAX_IN_FLIGHT):
-        super().__init__(url)
+    def __init__(
+        self,
+        url: CacheUrl,
+        socket_timeout: float = 0.25,
+        near_cache: bool = True,
+        defer_fills: bool = True,
+        max_in_flight: int = MAX_IN_FLIGHT,
+        *,
+        keyspace: Keyspace,
+    ):
+        super().__init__(url, keyspace)
         self._server: Any = None
         self._kwargs: dict[str, Any] = {}
         if not url.off:
@@ -220,7 +230,7 @@ class AsyncCacheState(Health):
         self._sources: dict[str, Script] = {}
         # Local copies of near-cached queries (``cache: near:``): kept by near.py's thread, on sync connections of its own.
         self.near_enabled = near_cache and not url.off
-        self.near = NearCache(self._sync_connection, url.redacted())
+        self.near = NearCache(self._sync_connection, url.redacted(), keyspace)
 
     def _sync_connection(self) -> Any:
         import valkey

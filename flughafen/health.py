@@ -14,6 +14,7 @@ import time
 from typing import TYPE_CHECKING
 
 from flughafen.config import CacheUrl
+from flughafen.keys import Keyspace
 from flughafen.unsettled import Unsettled
 
 if TYPE_CHECKING:
@@ -29,8 +30,9 @@ REFUSALS_LOGGED_EVERY = 10.0  # seconds: one log line at most for fills the serv
 class Health:
     """Whether the cache may be asked now, and what failed (see the module's docstring)."""
 
-    def __init__(self, url: CacheUrl):
+    def __init__(self, url: CacheUrl, keyspace: Keyspace):
         self.url = url
+        self.keyspace = keyspace  # the runtime's namespace: every key name (keys.py)
         self.down_until = 0.0
         self._backoff = BACKOFF_START
         self.down = False

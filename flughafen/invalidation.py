@@ -7,7 +7,7 @@ through. Local copies go after Valkey's: a reader that read the old value before
 an invalidation returns saw an older near-cache epoch and cannot keep it.
 
 ``cache`` is either cache; only its bookkeeping is used here (``off``,
-``unsettled``, ``unsettle``, ``near``), never its connection: the steps yield
+``unsettled``, ``unsettle``, ``near``, ``keyspace``), never its connection: the steps yield
 the commands (protocol.py's Call and Eval) and the cache runs them.
 """
 
@@ -17,7 +17,6 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from flughafen.keys import SEQUENCE_KEY, tag_key, tag_marker_key
 from flughafen.protocol import Call, Eval, Steps
 from flughafen.scripts import INCR, INVALIDATE_TAGS, MARKER_MS
 
@@ -40,7 +39,7 @@ def delete(cache: Any, keys: Sequence[str]) -> Steps:
 
 
 def incr(cache: Any, key: str) -> Steps:
-    """Moves a query's generation (``fg:<name>:gen``): every entry of it, local copies too."""
+    """Moves a query's generation (``fg:<ns>:<name>:gen``): every entry of it, local copies too."""
     if cache.off:
         return None
     try:
@@ -50,7 +49,7 @@ def incr(cache: Any, key: str) -> Steps:
         raise
     cache.unsettled.settled(generations=[key])
     if cache.near.stores:
-        cache.near.drop_queries([key.split(":", 2)[1]])
+        cache.near.drop_queries([cache.keyspace.query_of(key)])
     return None
 
 
@@ -58,9 +57,10 @@ def tags(cache: Any, names: list[str]) -> Steps:
     """Drops every entry registered under each tag, with its lock; returns how many."""
     if not names or cache.off:
         return 0
-    keys = [SEQUENCE_KEY]
+    space = cache.keyspace
+    keys = [space.sequence]
     for tag in names:
-        keys += [tag_key(tag), tag_marker_key(tag)]
+        keys += space.tag_keys(tag)
     try:
         if not cache.near.stores:
             count = int((yield Eval(INVALIDATE_TAGS, keys, [MARKER_MS, 0])))

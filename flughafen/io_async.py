@@ -39,12 +39,23 @@ class Source(Reader, Protocol):
 drive = protocol.drive_async  # runs steps, awaiting each effect's perform
 
 
-async def read(rt: AsyncRuntime, q: Source, args: tuple[Any, ...], key: str, view: View, on_hit: Callable[[Any], None] | None = None) -> Any:
+async def read(
+    rt: AsyncRuntime,
+    q: Source,
+    args: tuple[Any, ...],
+    key: str,
+    view: View,
+    on_hit: Callable[[Any], None] | None = None,
+    allowed: bool = True,
+    refresh: bool = False,
+) -> Any:
     """One read of ``key`` through the cache (io_sync.read, awaited)."""
     cache = rt.cache
     counters = rt.metrics.of(q.name)
-    usable = (not cache.down or cache.usable()) and (not cache.unsettled.any or await cache.serves(q))
-    return await run(rt, q, protocol.read(q, args, key, view, counters, rt.stale_if_error * 1000, usable, on_hit), counters)
+    usable = allowed and (not cache.down or cache.usable()) and (not cache.unsettled.any or await cache.serves(q))
+    if not allowed:
+        counters.bypassed += 1
+    return await run(rt, q, protocol.read(q, args, key, view, counters, rt.stale_if_error * 1000, usable, on_hit, refresh), counters)
 
 
 async def run(rt: AsyncRuntime, q: Source, steps: Steps, counters: Any) -> Any:

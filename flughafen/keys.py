@@ -18,14 +18,21 @@ text: ``Decimal("1.0")`` and ``Decimal("1.00")`` are ``1``, ``-0.0`` is ``0.0``.
 Values that compare equal but do not (``time(0, tzinfo=UTC)`` and
 ``time(5, tzinfo=+05:00)``) keep their offsets, so their keys differ.
 
-The layout (every key the runtime writes, for one Valkey server): an entry is
-``fg:<name>:<version>:<key body>``, beside it ``<entry>:stale`` (the
-stale_if_error copy) and, for zset and bitmap entries, ``<entry>:meta``.
-``fg:~lock:<entry>`` is its stampede lock or lease, outside ``fg:<name>:`` so
-that near caches tracking that prefix get no message for it.
-``fg:<name>:gen`` is a query's generation, ``fg:seq`` the sequence every
-invalidation moves, ``fg:tag:<tag>`` a tag's set of entries and
-``fg:tagseq:<tag>`` its marker (the sequence of its last invalidation).
+The layout (every key the runtime writes, for one Valkey server). Every key is
+in a namespace, ``fg:<ns>:``: by default a digest of the database the runtime
+reads (dialect, host, port, database name or resolved file path; no user,
+password or option), so that two databases never share entries on one Valkey;
+or ``cache_namespace`` from the configuration, to share a cache on purpose.
+An entry is ``fg:<ns>:<name>:<version>:<key body>``, beside it
+``<entry>:stale`` (the stale_if_error copy) and, for zset and bitmap entries,
+``<entry>:meta``. ``fg:~lock:<entry>`` is its stampede lock or lease (in the
+entry's namespace through the entry's key), outside ``fg:<ns>:<name>:`` so that
+near caches tracking that prefix get no message for it. ``fg:<ns>:<name>:gen``
+is a query's generation, ``fg:<ns>:seq`` the sequence every invalidation moves,
+``fg:<ns>:tag:<tag>`` a tag's set of entries and ``fg:<ns>:tagseq:<tag>`` its
+marker (the sequence of its last invalidation), ``fg:<ns>:stats:<name>`` a
+query's shared counters, ``fg:<ns>:writes:<name>`` a write-behind queue.
+Key names are made here and nowhere else (Keyspace).
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import re
+import threading
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, Union
@@ -140,27 +148,17 @@ def bounded(prefix: str, body: str) -> str:
     return prefix + "#" + hashlib.sha256(body.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def entry_prefix(name: str, version: str) -> str:
-    return f"{PREFIX}:{name}:{version}:"
-
-
-def tag_key(tag: str) -> str:
-    return bounded(f"{PREFIX}:tag:", tag)
-
-
-def generation_key(name: str) -> str:
-    return f"{PREFIX}:{name}:gen"
-
-
-SEQUENCE_KEY = f"{PREFIX}:seq"  # moved by every tag invalidation (and hash refresh tickets)
 LOCK_PREFIX = f"{PREFIX}:~lock:"
+NAMESPACE = re.compile(r"[A-Za-z0-9._-]{1,32}\Z")
+NAMESPACE_RULE = "1 to 32 letters, digits, '.', '_' or '-' (no spaces, ':', '{' or '}')"
+TAG_MEMO_SIZE = 10_000
 
 
 def lock_key(key: str) -> str:
     """The stampede lock (or lease) of an entry.
 
-    >>> lock_key("fg:airport_by_iata:0a1b2c3d4e5f:airport:JFK")
-    'fg:~lock:fg:airport_by_iata:0a1b2c3d4e5f:airport:JFK'
+    >>> lock_key("fg:3f2a9c1d:airport_by_iata:0a1b2c3d4e5f:airport:JFK")
+    'fg:~lock:fg:3f2a9c1d:airport_by_iata:0a1b2c3d4e5f:airport:JFK'
     """
     return LOCK_PREFIX + key
 
@@ -170,5 +168,96 @@ def stale_key(key: str) -> str:
     return key + ":stale"
 
 
-def tag_marker_key(tag: str) -> str:
-    return bounded(f"{PREFIX}:tagseq:", tag)
+class Keyspace:
+    """Every key name of one namespace (``fg:<namespace>:``); one object per namespace (``keyspace``).
+
+    >>> ks = keyspace("shop")
+    >>> ks.entry_prefix("airport_by_iata", "6849c7ce82a3"), ks.generation_key("airport_by_iata"), ks.sequence
+    ('fg:shop:airport_by_iata:6849c7ce82a3:', 'fg:shop:airport_by_iata:gen', 'fg:shop:seq')
+    >>> ks.tag_keys("flight:671"), ks.stats_key("flight_search"), ks.stream_key("reprice_booking")
+    (('fg:shop:tag:flight:671', 'fg:shop:tagseq:flight:671'), 'fg:shop:stats:flight_search', 'fg:shop:writes:reprice_booking')
+    >>> ks.query_of("fg:shop:airport_by_iata:gen"), ks.query_of("fg:shop:seq")
+    ('airport_by_iata', '')
+    """
+
+    __slots__ = ("_tags", "dead_counts", "dead_prefix", "namespace", "root", "sequence", "stats_prefix", "stream_prefix")
+
+    def __init__(self, namespace: str):
+        if not NAMESPACE.match(namespace):
+            raise ValueError(f"cache namespace {namespace!r}: use {NAMESPACE_RULE}")
+        self.namespace = namespace
+        self.root = f"{PREFIX}:{namespace}:"
+        self.sequence = self.root + "seq"  # moved by every tag invalidation (and hash refresh tickets)
+        self.stats_prefix = self.root + "stats:"
+        self.stream_prefix = self.root + "writes:"
+        self.dead_prefix = self.stream_prefix + "~dead:"
+        self.dead_counts = self.stream_prefix + "~dead-count"
+        self._tags: dict[str, tuple[str, str]] = {}  # tag -> its set and marker: hot tags recur on every miss
+
+    def __repr__(self) -> str:
+        return f"keyspace({self.namespace!r})"
+
+    def query_prefix(self, name: str) -> str:
+        """What every key of a query starts with (entries, stale copies, its generation): near caches track it."""
+        return f"{self.root}{name}:"
+
+    def entry_prefix(self, name: str, version: str) -> str:
+        return f"{self.root}{name}:{version}:"
+
+    def generation_key(self, name: str) -> str:
+        return f"{self.root}{name}:gen"
+
+    def tag_key(self, tag: str) -> str:
+        return bounded(self.root + "tag:", tag)
+
+    def tag_marker_key(self, tag: str) -> str:
+        return bounded(self.root + "tagseq:", tag)
+
+    def tag_keys(self, tag: str) -> tuple[str, str]:
+        """(the tag's set, its marker), remembered."""
+        keys = self._tags.get(tag)
+        if keys is None:
+            if len(self._tags) >= TAG_MEMO_SIZE:
+                self._tags.clear()
+            keys = self._tags[tag] = (self.tag_key(tag), self.tag_marker_key(tag))
+        return keys
+
+    def stats_key(self, name: str) -> str:
+        return self.stats_prefix + name
+
+    def stream_key(self, name: str) -> str:
+        return self.stream_prefix + name
+
+    def dead_key(self, name: str) -> str:
+        return self.dead_prefix + name
+
+    def query_of(self, key: str) -> str:
+        """The query name in a key of this namespace (``fg:<ns>:<name>:...``), else ''."""
+        if not key.startswith(self.root):
+            return ""
+        name, sep, _ = key[len(self.root) :].partition(":")
+        return name if sep else ""
+
+
+_SPACES: dict[str, Keyspace] = {}
+_SPACES_LOCK = threading.Lock()
+
+
+def keyspace(namespace: str) -> Keyspace:
+    """The Keyspace of ``namespace``: one object per namespace, so what is remembered per keyspace is shared."""
+    space = _SPACES.get(namespace)
+    if space is None:
+        with _SPACES_LOCK:
+            space = _SPACES.get(namespace)
+            if space is None:
+                space = _SPACES[namespace] = Keyspace(namespace)
+    return space
+
+
+def database_namespace(identity: str) -> str:
+    """The namespace of a database, from its identity (config.DatabaseUrl.identity): a digest prefix.
+
+    >>> database_namespace("postgres://127.0.0.1:5432/flughafen")
+    '34e609a4'
+    """
+    return hashlib.sha256(identity.encode("utf-8", "surrogatepass")).hexdigest()[:8]

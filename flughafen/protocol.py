@@ -32,6 +32,11 @@ The race, for one entry:
   lock, and callers that find it taken get the current value.
 - the database fails and ``stale_if_error`` kept a copy: that copy, flagged.
 - Valkey fails: the database answers (fail-open); the shell backs off.
+- a refresh (``fetch(..., refresh=True)``) skips the hit: it takes the lock as an early
+  refresh does, queries the database and fills, so a fill's rules hold for it too;
+  when another caller holds the lock, it answers from the database and leaves the
+  store to that caller. ``cache=False`` (and ``runtime.bypass()``) asks the cache
+  nothing and stores nothing.
 """
 
 from __future__ import annotations
@@ -47,7 +52,7 @@ from collections.abc import Awaitable, Callable, Generator
 from typing import Any, Protocol
 
 from flughafen.db import QueryError
-from flughafen.keys import SEQUENCE_KEY, lock_key, stale_key, tag_key, tag_marker_key
+from flughafen.keys import Keyspace, lock_key, stale_key
 from flughafen.scripts import LOCK_MS, KindScripts, Script
 
 MISSING: Any = object()  # no current entry (or no stale copy)
@@ -261,12 +266,15 @@ class Codec(Protocol):
 
 
 class Reader(Protocol):
-    """What the protocol needs of an accessor (accessor.py)."""
+    """What the protocol needs of an accessor in one namespace (accessor.Scope)."""
 
     miss_score: int  # above zero after recent misses (see MISS_SCORE_STEP)
 
     @property
     def name(self) -> str: ...
+
+    @property
+    def space(self) -> Keyspace: ...
 
     @property
     def stampede(self) -> str: ...
@@ -285,7 +293,17 @@ class Reader(Protocol):
 # ------------------------------------------------------------------------- reads
 
 
-def read(q: Reader, args: tuple[Any, ...], key: str, view: View, counters: Any, stale_ms: int, usable: bool, on_hit: Callable[[Any], None] | None = None) -> Steps:
+def read(
+    q: Reader,
+    args: tuple[Any, ...],
+    key: str,
+    view: View,
+    counters: Any,
+    stale_ms: int,
+    usable: bool,
+    on_hit: Callable[[Any], None] | None = None,
+    refresh: bool = False,
+) -> Steps:
     """One read of ``key``, the whole race: its answer. ``usable``: whether the cache may be asked at all.
 
     1. the first read: the plain hit read, or (misses lately) READ_OR_LOCK;
@@ -293,12 +311,17 @@ def read(q: Reader, args: tuple[Any, ...], key: str, view: View, counters: Any, 
     3. else the lock or a lease: taken with the first read, or by READ_OR_LOCK, again
        after a pause while another caller holds the lock, until its lifetime is over;
     4. the database's value, sent as a fill; on a database failure, the stale copy.
+
+    ``refresh``: no hit; the lock as in 2, then 4.
     """
     if STALE.get():
         STALE.set(False)
     if not usable:
         counters.misses += 1
         return view.from_fresh((yield Query(args))[0])
+    if refresh:
+        counters.refreshes += 1
+        return (yield from _refresh(q, args, key, view, counters, stale_ms))
     codec = q.codec
     lock = q.stampede == "lock"
     mode = "lock" if lock else "lease"
@@ -306,7 +329,7 @@ def read(q: Reader, args: tuple[Any, ...], key: str, view: View, counters: Any, 
     try:
         if q.miss_score:  # misses lately: the lock (or lease) in this round trip if the entry is missing
             token = new_token()
-            reply = yield Eval(codec.scripts.read_or_lock, [q.generation_key, SEQUENCE_KEY, lock_key(key), key], [mode, token, LOCK_MS, *view.read])
+            reply = yield Eval(codec.scripts.read_or_lock, [q.generation_key, q.space.sequence, lock_key(key), key], [mode, token, LOCK_MS, *view.read])
         else:
             reply = yield codec.hit_read(q.generation_key, key, view)
     except Exception:  # noqa: BLE001 - the shell counted it: answer from the database
@@ -330,7 +353,7 @@ def read(q: Reader, args: tuple[Any, ...], key: str, view: View, counters: Any, 
         counters.early_refreshes += 1  # XFetch: refresh it, under the lock; whoever finds it taken gets this value
         counters.misses += 1
         try:
-            reply = yield Eval(codec.scripts.read_or_lock, [q.generation_key, SEQUENCE_KEY, lock_key(key), key], ["refresh", new_token(), LOCK_MS, *view.read])
+            reply = yield Eval(codec.scripts.read_or_lock, [q.generation_key, q.space.sequence, lock_key(key), key], ["refresh", new_token(), LOCK_MS, *view.read])
         except Exception:  # noqa: BLE001 - the shell counted it; the value read is still good
             return view.answer(opened)
         if len(reply) < 4:
@@ -358,7 +381,7 @@ def read(q: Reader, args: tuple[Any, ...], key: str, view: View, counters: Any, 
                 pause = min(pause * 2, MAX_PAUSE)
             waited = True
             try:
-                reply = yield Eval(codec.scripts.read_or_lock, [q.generation_key, SEQUENCE_KEY, lock_key(key), key], [mode, token, LOCK_MS, *view.read])
+                reply = yield Eval(codec.scripts.read_or_lock, [q.generation_key, q.space.sequence, lock_key(key), key], [mode, token, LOCK_MS, *view.read])
             except Exception:  # noqa: BLE001 - the shell counted it
                 return view.from_fresh((yield Query(args))[0])
             except GeneratorExit:
@@ -374,6 +397,28 @@ def read(q: Reader, args: tuple[Any, ...], key: str, view: View, counters: Any, 
                 lease = reply[3]
             elif lock:
                 mode = "refresh"  # current by the script's check, unreadable here: take the lock and store anew
+    return (yield from _query_and_fill(q, args, key, view, counters, stale_ms, reply, lease, owner))
+
+
+def _refresh(q: Reader, args: tuple[Any, ...], key: str, view: View, counters: Any, stale_ms: int) -> Steps:
+    """A refresh asked for: the lock taken even over a current entry, then the database's value filled."""
+    token = new_token()
+    try:
+        reply = yield Eval(q.codec.scripts.read_or_lock, [q.generation_key, q.space.sequence, lock_key(key), key], ["refresh", token, LOCK_MS, *view.read])
+    except Exception:  # noqa: BLE001 - the shell counted it: the database answers, nothing is stored
+        return view.from_fresh((yield Query(args))[0])
+    except GeneratorExit:
+        raise
+    except BaseException:  # cancelled (or interrupted) before the reply: the lock may be ours
+        yield Release(lock_key(key), token)
+        raise
+    if len(reply) < 4:  # another caller holds the lock and stores: the database's answer, not stored by this one
+        return (yield from _fresh_or_stale(q, args, key, view, counters, stale_ms))
+    return (yield from _query_and_fill(q, args, key, view, counters, stale_ms, reply, reply[3], True))
+
+
+def _query_and_fill(q: Reader, args: tuple[Any, ...], key: str, view: View, counters: Any, stale_ms: int, reply: Any, lease: Any, owner: bool) -> Steps:
+    """The database's value under the lock or a lease (``reply``: READ_OR_LOCK's), sent as a fill; the stale copy if the database fails."""
     start = time.perf_counter()
     try:
         value, rows = yield Query(args)
@@ -399,20 +444,11 @@ def fill(q: Reader, args: tuple[Any, ...], key: str, value: Any, rows: Any, gen:
     """The fill of ``key`` with the database's ``value``: the entry, its stale copy and its tags, if the lease holds."""
     ttl_ms = q.ttl_ms(value is None or ((type(value) is list or type(value) is set) and not value))
     keys = [key, lock_key(key), q.generation_key, stale_key(key)]
+    tag_keys = q.space.tag_keys
     for tag in q.tag_names(args, rows):
-        keys += _TAG_KEYS.get(tag) or _tag_keys(tag)
+        keys += tag_keys(tag)
     store = q.codec.store_args(value, gen, seq, seen, ttl_ms, delta_ms)
     return Fill(q.codec.scripts.fill, keys, [lease, 1 if owner else 0, ttl_ms, gen, seq, stale_ms, *store])
-
-
-_TAG_KEYS: dict[str, tuple[str, str]] = {}  # tag -> its set and its marker: hot tags recur on every miss
-
-
-def _tag_keys(tag: str) -> tuple[str, str]:
-    if len(_TAG_KEYS) >= 10_000:
-        _TAG_KEYS.clear()
-    keys = _TAG_KEYS[tag] = (tag_key(tag), tag_marker_key(tag))
-    return keys
 
 
 def _fresh_or_stale(q: Reader, args: tuple[Any, ...], key: str, view: View, counters: Any, stale_ms: int) -> Steps:
@@ -463,7 +499,7 @@ def batch(q: Reader, keys: list[str]) -> Steps:
 
 
 def _read_or_lock(q: Reader, key: str, view: View, mode: str, token: str) -> Eval:
-    return Eval(q.codec.scripts.read_or_lock, [q.generation_key, SEQUENCE_KEY, lock_key(key), key], [mode, token, LOCK_MS, *view.read])
+    return Eval(q.codec.scripts.read_or_lock, [q.generation_key, q.space.sequence, lock_key(key), key], [mode, token, LOCK_MS, *view.read])
 
 
 def warm(q: Reader, batch: list[tuple[Any, ...]], keys: list[str], view: View, counters: Any, stale_ms: int) -> Steps:

@@ -49,8 +49,8 @@ def tracer() -> Any:
 
 
 def store_kind(q: object) -> str:
-    """The store kind of an accessor: the name of its module under flughafen.stores."""
-    return type(q).__module__.rpartition(".")[2]
+    """The store kind of an accessor (or of a Scope's): the name of its module under flughafen.stores."""
+    return type(getattr(q, "query", q)).__module__.rpartition(".")[2]
 
 
 class TracedSource:

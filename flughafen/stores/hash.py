@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from flughafen.accessor import Accessor
 from flughafen.convert import Convert, converter
-from flughafen.keys import SEQUENCE_KEY, Template, entry_prefix, fill, generation_key, tag_key, tag_marker_key
+from flughafen.keys import Keyspace, Template, fill
 from flughafen import io_sync
 from flughafen.protocol import MISSING, Effect, Eval, Pipe, Steps, View
 from flughafen.scripts import HASH, INCR, MARKER_MS, REFRESH_HASH
@@ -134,20 +134,20 @@ class HashQuery(Accessor[RowT]):
 
             self._fields[name] = View((META, name), one_field, from_row)
 
-    def one(self, args: tuple[Any, ...], runtime: Runtime | None = None) -> RowT | None:
-        result: RowT | None = self.read(args, runtime, self.whole)
+    def one(self, args: tuple[Any, ...], runtime: Runtime | None = None, refresh: bool = False, cache: bool = True) -> RowT | None:
+        result: RowT | None = self.read(args, runtime, self.whole, None, refresh, cache)
         return result
 
-    async def one_async(self, args: tuple[Any, ...], runtime: AsyncRuntime | None = None) -> RowT | None:
-        result: RowT | None = await self.read_async(args, runtime, self.whole)
+    async def one_async(self, args: tuple[Any, ...], runtime: AsyncRuntime | None = None, refresh: bool = False, cache: bool = True) -> RowT | None:
+        result: RowT | None = await self.read_async(args, runtime, self.whole, None, refresh, cache)
         return result
 
-    def field(self, args: tuple[Any, ...], name: str, runtime: Runtime | None = None) -> Any:
+    def field(self, args: tuple[Any, ...], name: str, runtime: Runtime | None = None, refresh: bool = False, cache: bool = True) -> Any:
         """One column of the row (None: no such row, or NULL): one HMGET on a hit; a miss fills the whole row."""
-        return self.read(args, runtime, self._fields[name])
+        return self.read(args, runtime, self._fields[name], None, refresh, cache)
 
-    async def field_async(self, args: tuple[Any, ...], name: str, runtime: AsyncRuntime | None = None) -> Any:
-        return await self.read_async(args, runtime, self._fields[name])
+    async def field_async(self, args: tuple[Any, ...], name: str, runtime: AsyncRuntime | None = None, refresh: bool = False, cache: bool = True) -> Any:
+        return await self.read_async(args, runtime, self._fields[name], None, refresh, cache)
 
 
 def _from_bytes(type_name: str, scale: int | None) -> Convert:
@@ -189,14 +189,14 @@ def take_ticket(cache: Any, refresh: tuple[HashRefresh, ...]) -> Steps:
     if not refresh:
         return None
     try:
-        return int((yield Eval(INCR, [SEQUENCE_KEY], [])))
+        return int((yield Eval(INCR, [cache.keyspace.sequence], [])))
     except Exception as e:  # noqa: BLE001 - no ticket: the entries are dropped instead
         cache.failed(e)
         return None
 
 
-def refresh_steps(refresh: tuple[HashRefresh, ...], args: tuple[Any, ...], tags: list[str], ticket: int | None) -> Steps:
-    """After commit: refresh the hash entries under each refresh's tag; returns the tags still to drop.
+def refresh_steps(refresh: tuple[HashRefresh, ...], args: tuple[Any, ...], tags: list[str], ticket: int | None, space: Keyspace) -> Steps:
+    """After commit: refresh the hash entries under each refresh's tag (in namespace ``space``); returns the tags still to drop.
 
     Any failure leaves those tags in the list: the caller drops them (the
     json path), so a failed refresh never leaves an old value behind.
@@ -215,9 +215,9 @@ def refresh_steps(refresh: tuple[HashRefresh, ...], args: tuple[Any, ...], tags:
                 break  # a NULL removes a field: drop the entry instead
             pairs += [name, encode_field(value)]
         else:
-            keys = [SEQUENCE_KEY, tag_key(tag), tag_marker_key(tag), generation_key(r.spec)]
+            keys = [space.sequence, *space.tag_keys(tag), space.generation_key(r.spec)]
             try:
-                yield Eval(REFRESH_HASH, keys, [ticket, entry_prefix(r.spec, r.version), MARKER_MS, *pairs])
+                yield Eval(REFRESH_HASH, keys, [ticket, space.entry_prefix(r.spec, r.version), MARKER_MS, *pairs])
             except Exception as e:  # noqa: BLE001 - the tag is dropped by the caller instead
                 log.warning("%s: refreshing %s in place failed (%s); dropping it", r.spec, tag, type(e).__name__)
                 continue
@@ -227,7 +227,7 @@ def refresh_steps(refresh: tuple[HashRefresh, ...], args: tuple[Any, ...], tags:
 
 def refresh_in_place(rt: Runtime, refresh: tuple[HashRefresh, ...], args: tuple[Any, ...], tags: list[str], ticket: int | None) -> list[str]:
     """refresh_steps on a sync runtime."""
-    remaining: list[str] = io_sync.run_write(rt, refresh_steps(refresh, args, tags, ticket))
+    remaining: list[str] = io_sync.run_write(rt, refresh_steps(refresh, args, tags, ticket, rt.keyspace))
     return remaining
 
 
@@ -251,7 +251,7 @@ class Refreshing:
         yield from ()
 
     def committed(self, cache: Any, args: tuple[Any, ...], tags: list[str]) -> Steps:
-        remaining: list[str] = yield from refresh_steps(self.refresh, args, tags, self.ticket)
+        remaining: list[str] = yield from refresh_steps(self.refresh, args, tags, self.ticket, cache.keyspace)
         return remaining
 
     def apply(self, cache: Any) -> Steps:

@@ -121,7 +121,7 @@ async def test_a_cancelled_filler_releases_its_lock_and_cancelled_waiters_leave_
         await asyncio.sleep(30)
 
     monkeypatch.setattr(q, "fresh_async", stuck)
-    lock = f"fg:~lock:{q.key(('JFK', 'LAX', DAY))}"
+    lock = f"fg:~lock:{q.key(('JFK', 'LAX', DAY), art)}"
     client = valkey.Valkey(**server_kwargs(valkey_server))  # type: ignore[arg-type]
     filler = asyncio.create_task(flight_search.fetch(origin="JFK", destination="LAX", day=DAY, runtime=art))
     await started.wait()
@@ -142,13 +142,13 @@ async def test_a_cancelled_filler_releases_its_lock_and_cancelled_waiters_leave_
 
 async def test_the_stale_flag_is_per_task(db_url: str, valkey_server: object) -> None:
     cache = cache_url(valkey_server)
-    async with AsyncRuntime.from_config(database_url=db_url, cache_url=cache, project_dir=ROOT, stale_if_error=600, near_cache=False) as up:
+    async with AsyncRuntime.from_config(database_url=db_url, cache_url=cache, project_dir=ROOT, stale_if_error=600, near_cache=False, cache_namespace="stale-copies") as up:  # one cache, as if the same database went down
         await airport_by_iata.invalidate(iata="JFK", runtime=up)
         fresh = await airport_by_iata.fetch(iata="JFK", runtime=up)
         await airport_by_iata.invalidate(iata="JFK", runtime=up)  # the entry goes, its stale copy stays
         await up.cache.settle()
     down_url = "postgresql://postgres:pw@127.0.0.1:1/nowhere"
-    async with AsyncRuntime.from_config(database_url=down_url, cache_url=cache, project_dir=ROOT, stale_if_error=600, near_cache=False, database_timeout=1) as down:
+    async with AsyncRuntime.from_config(database_url=down_url, cache_url=cache, project_dir=ROOT, stale_if_error=600, near_cache=False, database_timeout=1, cache_namespace="stale-copies") as down:  # one cache, as if the same database went down
         both = asyncio.Event()
 
         async def stale_reader() -> bool:
@@ -216,9 +216,10 @@ async def test_a_write_behind_is_queued_on_its_stream(art: AsyncRuntime, valkey_
     from generated.aio import reprice_booking
 
     client = valkey.Valkey(**server_kwargs(valkey_server))  # type: ignore[arg-type]
-    before = client.xlen(reprice_booking.WRITE.stream) if client.exists(reprice_booking.WRITE.stream) else 0
+    stream = art.keyspace.stream_key(reprice_booking.WRITE.name)
+    before = client.xlen(stream) if client.exists(stream) else 0
     assert await reprice_booking.execute(booking_id=1, price=__import__("decimal").Decimal("10.00"), runtime=art) == 0
-    assert client.xlen(reprice_booking.WRITE.stream) == before + 1
+    assert client.xlen(stream) == before + 1
     client.close()
 
 

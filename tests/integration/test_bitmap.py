@@ -68,7 +68,7 @@ def test_the_seat_map_round_trips_as_a_valkey_bitmap(runtime: Runtime) -> None:
     assert (c.misses, c.db_queries, c.hits) == (1, 1, 2 + len(truth))
     # The entry is a plain bitmap: GETBIT and BITCOUNT on the key say the same.
     client = runtime.cache.client
-    key = seat_map.key(flight_id=FLIGHT)
+    key = seat_map.key(flight_id=FLIGHT, runtime=runtime)
     assert client.bitcount(key) == len(truth)
     assert all(client.getbit(key, seat_offset(s, "ABCDEFGHIJK") or 0) == 1 for s in truth)
     assert 590_000 < client.pttl(key) <= 660_000  # ttl 10m plus at most 10% jitter
@@ -76,7 +76,7 @@ def test_the_seat_map_round_trips_as_a_valkey_bitmap(runtime: Runtime) -> None:
 
 def test_an_empty_set_is_cached_and_told_apart_from_a_missing_entry(runtime: Runtime) -> None:
     assert seat_map.fetch(flight_id=-5, runtime=runtime) == []
-    key = seat_map.key(flight_id=-5)
+    key = seat_map.key(flight_id=-5, runtime=runtime)
     assert runtime.cache.client.exists(key) == 1 and runtime.cache.client.strlen(key) == 0
     assert seat_map.count(flight_id=-5, runtime=runtime) == 0
     assert not seat_map.contains(flight_id=-5, seat="1A", runtime=runtime)
@@ -95,7 +95,7 @@ def test_invalidation_by_params_tag_and_generation(runtime: Runtime) -> None:
     seat_map.count(flight_id=FLIGHT, runtime=runtime)
     seat_map.count(flight_id=-5, runtime=runtime)
     seat_map.invalidate(flight_id=FLIGHT, runtime=runtime)
-    assert not runtime.cache.client.exists(seat_map.key(flight_id=FLIGHT))
+    assert not runtime.cache.client.exists(seat_map.key(flight_id=FLIGHT, runtime=runtime))
     seat_map.count(flight_id=FLIGHT, runtime=runtime)
     seat_map.count(flight_id=-5, runtime=runtime)
     assert (c.db_queries, c.hits) == (3, 1)
@@ -119,7 +119,7 @@ def test_a_fill_that_raced_an_invalidation_is_not_stored(runtime: Runtime, monke
 
     monkeypatch.setattr(query, "rows_from_database", racing)
     assert seat_map.fetch(flight_id=FLIGHT, runtime=runtime) == _db_seats(runtime)
-    assert not runtime.cache.client.exists(seat_map.key(flight_id=FLIGHT))
+    assert not runtime.cache.client.exists(seat_map.key(flight_id=FLIGHT, runtime=runtime))
     assert runtime.metrics.of("seat_map").stale_fills_dropped == 1
 
 
@@ -173,13 +173,13 @@ def test_booking_and_cancelling_move_bit_and_counters_in_place(runtime: Runtime)
 def test_setting_a_set_bit_moves_no_counter(runtime: Runtime) -> None:
     _, count, booked, available = _cached_after_fill(runtime)
     seat = _db_seats(runtime)[0]  # already booked: its bit is set
-    held = changes(book_seat.WRITE.sets, (FLIGHT, 4, seat, PRICE), [])
+    held = changes(book_seat.WRITE.sets, (FLIGHT, 4, seat, PRICE), [], runtime.keyspace)
     hold(runtime, held)
     assert apply(runtime, held) == [0]  # a replayed update: nothing really changed
     assert _cached(runtime)[1:] == (count, booked, available)
     free = _free_seats(runtime, 1)[0]
     for expected in ([1], [0]):  # the same update twice moves the counters once
-        held = changes(book_seat.WRITE.sets, (FLIGHT, 4, free, PRICE), [])
+        held = changes(book_seat.WRITE.sets, (FLIGHT, 4, free, PRICE), [], runtime.keyspace)
         hold(runtime, held)
         assert apply(runtime, held) == expected
     assert _cached(runtime)[1:] == (count + 1, booked + 1, available - 1)
@@ -193,7 +193,7 @@ def _cached_after_fill(runtime: Runtime) -> tuple[list[str], int, int, int]:
 
 def test_a_write_after_an_invalidation_creates_nothing_partial(runtime: Runtime) -> None:
     client = runtime.cache.client
-    bitmap, counts = seat_map.key(flight_id=FLIGHT), seat_availability.key(flight_id=FLIGHT)
+    bitmap, counts = seat_map.key(flight_id=FLIGHT, runtime=runtime), seat_availability.key(flight_id=FLIGHT, runtime=runtime)
     seats = _free_seats(runtime, 3)
     try:
         # The set's entry was dropped: the write creates no set and drops the counters it can no longer vouch for.
@@ -243,7 +243,7 @@ def test_a_fill_in_flight_during_a_write_is_not_stored(runtime: Runtime, monkeyp
     monkeypatch.setattr(query, "rows_from_database", racing)
     try:
         assert seat not in seat_map.fetch(flight_id=FLIGHT, runtime=runtime)  # answered from its own read
-        assert not runtime.cache.client.exists(seat_map.key(flight_id=FLIGHT))  # but not stored
+        assert not runtime.cache.client.exists(seat_map.key(flight_id=FLIGHT, runtime=runtime))  # but not stored
         monkeypatch.undo()
         assert seat in seat_map.fetch(flight_id=FLIGHT, runtime=runtime)
     finally:
@@ -284,7 +284,7 @@ def test_concurrent_bookings_leave_counters_equal_to_bitcount(runtime: Runtime) 
         availability = seat_availability.fetch(flight_id=FLIGHT, runtime=runtime)
         assert availability is not None
         assert members == truth
-        assert availability.booked == seat_map.count(flight_id=FLIGHT, runtime=runtime) == runtime.cache.client.bitcount(seat_map.key(flight_id=FLIGHT)) == len(truth) == count + 12
+        assert availability.booked == seat_map.count(flight_id=FLIGHT, runtime=runtime) == runtime.cache.client.bitcount(seat_map.key(flight_id=FLIGHT, runtime=runtime)) == len(truth) == count + 12
         assert availability.available == available - 12 and availability.booked == booked + 12
     finally:
         for s in seats:
@@ -335,14 +335,14 @@ def test_an_int_member_set_without_the_lock_round_trips(runtime: Runtime) -> Non
     assert q.count((FLIGHT,), runtime) == len(ids)
     assert q.contains((FLIGHT,), ids[0], runtime)
     assert q.contains((FLIGHT,), ids[-1] + 1, runtime) is False
-    assert runtime.cache.client.getbit(q.key((FLIGHT,)), ids[0]) == 1
+    assert runtime.cache.client.getbit(q.key((FLIGHT,), runtime), ids[0]) == 1
     assert (runtime.metrics.of("booking_ids").db_queries, runtime.metrics.of("booking_ids").hits) == (1, 4)
     with pytest.raises(ValueError, match="not a member"):
         q.contains((FLIGHT,), -1, runtime)
-    assert 55_000 < runtime.cache.client.pttl(q.key((FLIGHT,))) <= 60_000  # no jitter here
+    assert 55_000 < runtime.cache.client.pttl(q.key((FLIGHT,), runtime)) <= 60_000  # no jitter here
     assert invalidate_tag(f"ids:{ids[0]}", runtime) == 1  # tagged from its rows
     assert q.count((FLIGHT,), runtime) == len(ids) and runtime.metrics.of("booking_ids").db_queries == 2
-    assert q.members((-5,), runtime) == [] and 0 < runtime.cache.client.pttl(q.key((-5,))) <= 5_000  # negative_ttl
+    assert q.members((-5,), runtime) == [] and 0 < runtime.cache.client.pttl(q.key((-5,), runtime)) <= 5_000  # negative_ttl
 
 
 def test_randomized_readers_never_see_a_set_or_counter_older_than_the_last_returned_write(runtime: Runtime) -> None:
@@ -408,7 +408,7 @@ def test_a_fill_that_took_the_lock_from_an_invalidation_during_a_write_is_droppe
     """An invalidation deletes a held lock mid-write; a reader takes the lock and reads from before
     the commit; the write's update runs before that reader stores: the reader's fill must go."""
     before = _cached_after_fill(runtime)
-    held = changes(book_seat.WRITE.sets, (FLIGHT, 4, _free_seats(runtime, 1)[0], PRICE), [])
+    held = changes(book_seat.WRITE.sets, (FLIGHT, 4, _free_seats(runtime, 1)[0], PRICE), [], runtime.keyspace)
     hold(runtime, held)
     seat_availability.invalidate(flight_id=FLIGHT, runtime=runtime)  # deletes the entry and the held lock
     query = seat_availability.QUERY
@@ -422,8 +422,8 @@ def test_a_fill_that_took_the_lock_from_an_invalidation_during_a_write_is_droppe
     monkeypatch.setattr(query, "query_database", read_before_the_commit_store_after_the_update)
     row = seat_availability.fetch(flight_id=FLIGHT, runtime=runtime)
     assert row is not None and row.booked == before[2]
-    assert not runtime.cache.client.exists(seat_availability.key(flight_id=FLIGHT))  # not stored
-    assert not runtime.cache.client.exists(seat_map.key(flight_id=FLIGHT))
+    assert not runtime.cache.client.exists(seat_availability.key(flight_id=FLIGHT, runtime=runtime))  # not stored
+    assert not runtime.cache.client.exists(seat_map.key(flight_id=FLIGHT, runtime=runtime))
     assert runtime.metrics.of("seat_availability").stale_fills_dropped == 1
 
 
@@ -435,15 +435,15 @@ def test_a_delete_of_many_rows_moves_the_counters_by_the_bits_cleared_and_a_row_
     try:
         _, count, booked, available = _cached_after_fill(runtime)
         rows = [SimpleNamespace(flight_id=FLIGHT, seat=s, passenger_id=4) for s in [*seats, "119K"]]  # 119K: never booked
-        held = changes(cancel_booking.WRITE.sets, (0,), rows)
+        held = changes(cancel_booking.WRITE.sets, (0,), rows, runtime.keyspace)
         hold(runtime, held)
         assert apply(runtime, held) == [-2]
         assert _cached(runtime)[1:] == (count - 2, booked - 2, available + 2)
         assert not any(seat_map.contains(flight_id=FLIGHT, seat=s, runtime=runtime) for s in seats)
-        held = changes(cancel_booking.WRITE.sets, (0,), [SimpleNamespace(flight_id=FLIGHT, seat=None, passenger_id=4)])
+        held = changes(cancel_booking.WRITE.sets, (0,), [SimpleNamespace(flight_id=FLIGHT, seat=None, passenger_id=4)], runtime.keyspace)
         hold(runtime, held)
         assert apply(runtime, held) == [-1_000_000_000]  # no seat: the counters cannot follow the set
-        assert not runtime.cache.client.exists(seat_map.key(flight_id=FLIGHT), seat_availability.key(flight_id=FLIGHT))
+        assert not runtime.cache.client.exists(seat_map.key(flight_id=FLIGHT, runtime=runtime), seat_availability.key(flight_id=FLIGHT, runtime=runtime))
     finally:
         for s in seats:
             cancel_booking.execute(booking_id=_booking_id(runtime, s), runtime=runtime)

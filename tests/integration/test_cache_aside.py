@@ -11,7 +11,6 @@ import pytest
 
 from generated import airport_by_iata, booked_seats, flight_search, passenger_last_flights, seat_availability
 from flughafen import QueryError, Runtime, invalidate_tag
-from flughafen.keys import tag_key
 from flughafen.keys import lock_key
 from tests.integration.conftest import cache_url
 
@@ -28,13 +27,13 @@ def test_a_miss_queries_the_database_and_a_hit_does_not(runtime: Runtime) -> Non
 
 def test_entries_expire_after_the_ttl_plus_at_most_the_jitter(runtime: Runtime) -> None:
     flight_search.fetch(origin="JFK", destination="LAX", day=DAY, runtime=runtime)
-    ttl_ms = runtime.cache.client.pttl(flight_search.key(origin="JFK", destination="LAX", day=DAY))
+    ttl_ms = runtime.cache.client.pttl(flight_search.key(origin="JFK", destination="LAX", day=DAY, runtime=runtime))
     assert 590_000 < ttl_ms <= 600_000 * 1.1
 
 
 def test_empty_results_are_cached_for_the_negative_ttl(runtime: Runtime) -> None:
     assert flight_search.fetch(origin="JFK", destination="LAX", day=datetime.date(1999, 1, 1), runtime=runtime) == []
-    ttl_ms = runtime.cache.client.pttl(flight_search.key(origin="JFK", destination="LAX", day=datetime.date(1999, 1, 1)))
+    ttl_ms = runtime.cache.client.pttl(flight_search.key(origin="JFK", destination="LAX", day=datetime.date(1999, 1, 1), runtime=runtime))
     assert 50_000 < ttl_ms <= 66_000
     assert airport_by_iata.fetch(iata="ZZZ", runtime=runtime) is None
     assert airport_by_iata.fetch(iata="ZZZ", runtime=runtime) is None
@@ -67,7 +66,7 @@ def test_a_tag_drops_entries_of_every_query_registered_under_it(runtime: Runtime
     airport_by_iata.fetch(iata="JFK", runtime=runtime)
     dropped = invalidate_tag(f"flight:{flights[0].flight_id}", runtime)
     assert dropped == 2  # the search (tagged from its rows) and the booked seats (tagged from params)
-    assert not runtime.cache.client.exists(f"fg:tag:flight:{flights[0].flight_id}")
+    assert not runtime.cache.client.exists(runtime.keyspace.tag_key(f"flight:{flights[0].flight_id}"))
     flight_search.fetch(origin="JFK", destination="LAX", day=DAY, runtime=runtime)
     booked_seats.fetch(flight_id=flights[0].flight_id, runtime=runtime)
     airport_by_iata.fetch(iata="JFK", runtime=runtime)
@@ -104,7 +103,7 @@ def test_concurrent_misses_on_one_key_run_one_query(runtime: Runtime) -> None:
 
 
 def test_a_lock_is_released_only_by_its_owner(runtime: Runtime) -> None:
-    lock = lock_key(airport_by_iata.key(iata="JFK"))
+    lock = lock_key(airport_by_iata.key(iata="JFK", runtime=runtime))
     runtime.cache.client.set(lock, "someone-else", px=5000)
     runtime.cache.release(lock, "not-the-owner")
     assert runtime.cache.client.get(lock) == b"someone-else"
@@ -123,7 +122,7 @@ def test_a_fill_that_raced_an_invalidation_is_not_stored(runtime: Runtime, monke
 
     monkeypatch.setattr(query, "query_database", slow_query)
     seat_availability.fetch(flight_id=1001, runtime=runtime)
-    assert runtime.cache.client.get(seat_availability.key(flight_id=1001)) is None
+    assert runtime.cache.client.get(seat_availability.key(flight_id=1001, runtime=runtime)) is None
     assert runtime.metrics.of("seat_availability").stale_fills_dropped == 1
 
 
@@ -138,7 +137,7 @@ def test_a_fill_that_raced_a_tag_invalidation_is_not_stored(runtime: Runtime, mo
 
     monkeypatch.setattr(query, "query_database", racing)
     flight_search.fetch(origin="JFK", destination="LAX", day=DAY, runtime=runtime)
-    assert runtime.cache.client.get(flight_search.key(origin="JFK", destination="LAX", day=DAY)) is None
+    assert runtime.cache.client.get(flight_search.key(origin="JFK", destination="LAX", day=DAY, runtime=runtime)) is None
 
 
 def test_hostile_parameters_are_bound_never_injected(runtime: Runtime) -> None:
@@ -190,19 +189,25 @@ def test_stale_if_error_serves_the_last_value_flagged_when_the_database_is_down(
     from flughafen import last_read_was_stale
 
     cache = cache_url(valkey_server)
-    with Runtime.from_config(database_url=db_url, cache_url=cache, project_dir=Path.cwd(), stale_if_error=600) as up:
+    with Runtime.from_config(
+        database_url=db_url, cache_url=cache, project_dir=Path.cwd(), stale_if_error=600, cache_namespace="stale-copies"
+    ) as up:  # one cache, as if the same database went down
         airport_by_iata.invalidate(iata="JFK", runtime=up)
         fresh = airport_by_iata.fetch(iata="JFK", runtime=up)
         assert not last_read_was_stale()
         airport_by_iata.invalidate(iata="JFK", runtime=up)  # the entry is gone (expired, or a write)
     down_url = "postgresql://postgres:pw@127.0.0.1:1/nowhere"  # nothing listens on port 1
-    with Runtime.from_config(database_url=down_url, cache_url=cache, project_dir=Path.cwd(), stale_if_error=600) as down:
+    with Runtime.from_config(
+        database_url=down_url, cache_url=cache, project_dir=Path.cwd(), stale_if_error=600, cache_namespace="stale-copies"
+    ) as down:  # one cache, as if the same database went down
         assert airport_by_iata.fetch(iata="JFK", runtime=down) == fresh
         assert last_read_was_stale()
         assert down.metrics.of("airport_by_iata").stale_served == 1
         with pytest.raises(QueryError):  # no stale copy for a key never read
             airport_by_iata.fetch(iata="LAX", runtime=down)
-    with Runtime.from_config(database_url=down_url, cache_url=cache, project_dir=Path.cwd()) as strict:
+    with Runtime.from_config(
+        database_url=down_url, cache_url=cache, project_dir=Path.cwd(), cache_namespace="stale-copies"
+    ) as strict:  # one cache, as if the same database went down
         with pytest.raises(QueryError, match="airport_by_iata"):  # the option is off: a clear error
             airport_by_iata.fetch(iata="JFK", runtime=strict)
 
@@ -223,7 +228,7 @@ def test_after_a_miss_a_miss_takes_the_lock_in_its_first_read_one_round_trip(run
 
     monkeypatch.setattr(runtime.cache, "call", counted)  # every awaited round trip of the read paths
     monkeypatch.setattr(runtime.cache, "fill", fill)
-    monkeypatch.setattr(seats.QUERY, "miss_score", 0)
+    monkeypatch.setattr(seats.QUERY.scope(runtime.keyspace), "miss_score", 0)
     seats.fetch(flight_id=1001, runtime=runtime)
     assert sent == ["MGET", "EVALSHA", "fill, not awaited"]  # a miss among hits: read, lock-and-read
     sent.clear()
@@ -243,13 +248,13 @@ def test_after_a_miss_a_miss_takes_the_lock_in_its_first_read_one_round_trip(run
 
 def test_a_tag_set_lives_as_long_as_its_longest_entry(runtime: Runtime) -> None:
     client = runtime.cache.client
-    tag = tag_key("route:JFK:LAX")
+    tag = runtime.keyspace.tag_key("route:JFK:LAX")
     empty_day = datetime.date(1999, 1, 1)
     assert flight_search.fetch(origin="JFK", destination="LAX", day=empty_day, runtime=runtime) == []  # negative_ttl 60s
-    short = client.pttl(flight_search.key(origin="JFK", destination="LAX", day=empty_day))
+    short = client.pttl(flight_search.key(origin="JFK", destination="LAX", day=empty_day, runtime=runtime))
     assert 0 < short and short - 1_000 <= client.pttl(tag) <= short + 1_000  # a new set expires with its first entry
     flight_search.fetch(origin="JFK", destination="LAX", day=DAY, runtime=runtime)  # ttl 10m
-    long = client.pttl(flight_search.key(origin="JFK", destination="LAX", day=DAY))
+    long = client.pttl(flight_search.key(origin="JFK", destination="LAX", day=DAY, runtime=runtime))
     assert long - 1_000 <= client.pttl(tag) <= long + 1_000  # lengthened to the longer entry
     flight_search.invalidate(origin="JFK", destination="LAX", day=empty_day, runtime=runtime)
     flight_search.fetch(origin="JFK", destination="LAX", day=empty_day, runtime=runtime)  # a shorter entry again
@@ -259,15 +264,15 @@ def test_a_tag_set_lives_as_long_as_its_longest_entry(runtime: Runtime) -> None:
 def test_a_tag_set_stays_near_its_live_entries_while_entries_come_and_go(runtime: Runtime) -> None:
     """A hot tag (route:JFK:LAX) outlives each entry under it; expired members are pruned as new ones come."""
     client = runtime.cache.client
-    tag = tag_key("route:JFK:LAX")
+    tag = runtime.keyspace.tag_key("route:JFK:LAX")
     client.delete(tag)
     for n in range(300):
         day = DAY + datetime.timedelta(days=n)
         flight_search.fetch(origin="JFK", destination="LAX", day=day, runtime=runtime)
-        client.delete(flight_search.key(origin="JFK", destination="LAX", day=day))  # as if it had expired
+        client.delete(flight_search.key(origin="JFK", destination="LAX", day=day, runtime=runtime))  # as if it had expired
     members = client.smembers(tag)
     assert 1 <= len(members) <= 80, len(members)  # 300 registered; without pruning all 300 stay
-    live = flight_search.key(origin="JFK", destination="LAX", day=DAY)
+    live = flight_search.key(origin="JFK", destination="LAX", day=DAY, runtime=runtime)
     flight_search.fetch(origin="JFK", destination="LAX", day=DAY, runtime=runtime)
     assert live.encode() in client.smembers(tag)  # a live entry is never pruned
     assert invalidate_tag("route:JFK:LAX", runtime=runtime) >= 1

@@ -69,7 +69,7 @@ def test_every_type_round_trips_exactly_through_the_hash(runtime: Runtime) -> No
     assert str(warm.d) == "12.50"  # type: ignore[union-attr]
     c = runtime.metrics.of("typed_hash_test")
     assert (c.misses, c.hits, c.db_queries) == (1, 1, 1)
-    stored = _client(runtime).hgetall(TYPED.key(("x",)))
+    stored = _client(runtime).hgetall(TYPED.key(("x",), runtime))
     assert stored[b"d"] == b"12.5" and stored[b"f"] == b"1.5" and stored[b"b"] == b"1"  # shortest text; the scale is restored on reading and stored[b"at"] == b"2024-12-15T10:30:05"
     assert b"n" not in stored  # NULL: no field
     assert TYPED.field(("x",), "t", runtime) == datetime.time(10, 15)
@@ -84,7 +84,7 @@ def test_airport_round_trip_is_a_hash_with_exact_decimals(runtime: Runtime) -> N
     c = runtime.metrics.of("airport_by_iata")
     assert (c.misses, c.hits, c.db_queries) == (1, 1, 1)
     assert cold == airport_by_iata.QUERY.query_database(("JFK",), runtime)
-    key = airport_by_iata.key(iata="JFK")
+    key = airport_by_iata.key(iata="JFK", runtime=runtime)
     assert _client(runtime).type(key) == b"hash"
     assert Decimal(_client(runtime).hget(key, "latitude").decode()) == cold.latitude  # readable by field name, trailing zeros dropped
 
@@ -104,7 +104,7 @@ def test_single_fields_are_read_alone_and_a_field_miss_fills_the_row(runtime: Ru
 
 def test_an_empty_result_is_cached_and_told_apart_from_a_missing_entry(runtime: Runtime) -> None:
     assert airport_by_iata.fetch(iata="ZZZ", runtime=runtime) is None
-    key = airport_by_iata.key(iata="ZZZ")
+    key = airport_by_iata.key(iata="ZZZ", runtime=runtime)
     assert _client(runtime).hkeys(key) == [b"~"]
     assert 250_000 < _client(runtime).pttl(key) <= 330_000  # negative_ttl 5m, jitter 10%
     assert airport_by_iata.fetch(iata="ZZZ", runtime=runtime) is None
@@ -115,7 +115,7 @@ def test_an_empty_result_is_cached_and_told_apart_from_a_missing_entry(runtime: 
 
 def test_ttl_has_jitter(runtime: Runtime) -> None:
     airport_by_iata.fetch(iata="JFK", runtime=runtime)
-    ttl_ms = _client(runtime).pttl(airport_by_iata.key(iata="JFK"))
+    ttl_ms = _client(runtime).pttl(airport_by_iata.key(iata="JFK", runtime=runtime))
     assert 86_390_000 < ttl_ms <= 86_400_000 * 1.1
 
 
@@ -124,11 +124,11 @@ def test_invalidation_by_params_tag_and_all(runtime: Runtime) -> None:
     assert jfk is not None
     airport_by_iata.fetch(iata="LAX", runtime=runtime)
     airport_by_iata.invalidate(iata="JFK", runtime=runtime)
-    assert not _client(runtime).exists(airport_by_iata.key(iata="JFK"))
-    assert _client(runtime).exists(airport_by_iata.key(iata="LAX"))
+    assert not _client(runtime).exists(airport_by_iata.key(iata="JFK", runtime=runtime))
+    assert _client(runtime).exists(airport_by_iata.key(iata="LAX", runtime=runtime))
     airport_by_iata.fetch(iata="JFK", runtime=runtime)
     assert invalidate_tag(f"airport:{jfk.airport_id}", runtime) == 1
-    assert not _client(runtime).exists(airport_by_iata.key(iata="JFK"))
+    assert not _client(runtime).exists(airport_by_iata.key(iata="JFK", runtime=runtime))
     airport_by_iata.fetch(iata="JFK", runtime=runtime)
     c = runtime.metrics.of("airport_by_iata")
     misses = c.misses
@@ -149,7 +149,7 @@ def test_a_fill_that_raced_an_invalidation_is_dropped(runtime: Runtime, monkeypa
 
     monkeypatch.setattr(query, "query_database", racing)
     assert airport_by_iata.fetch(iata="JFK", runtime=runtime) is not None
-    assert not _client(runtime).exists(airport_by_iata.key(iata="JFK"))
+    assert not _client(runtime).exists(airport_by_iata.key(iata="JFK", runtime=runtime))
     assert runtime.metrics.of("airport_by_iata").stale_fills_dropped == 1
 
 
@@ -174,7 +174,7 @@ def test_rename_refreshes_the_cached_hash_in_place(runtime: Runtime) -> None:
     jfk = airport_by_iata.fetch(iata="JFK", runtime=runtime)
     assert jfk is not None
     airports_in_country.fetch(country="UNITED STATES", runtime=runtime)
-    key = airport_by_iata.key(iata="JFK")
+    key = airport_by_iata.key(iata="JFK", runtime=runtime)
     rename_airport.execute(airport_id=jfk.airport_id, name="IDLEWILD", runtime=runtime)
     try:
         assert _client(runtime).hget(key, "name") == b"IDLEWILD"  # refreshed, not dropped
@@ -195,7 +195,7 @@ def test_rename_refreshes_the_cached_hash_in_place(runtime: Runtime) -> None:
 def test_a_write_never_revives_or_half_creates_an_entry(runtime: Runtime) -> None:
     jfk = airport_by_iata.fetch(iata="JFK", runtime=runtime)
     assert jfk is not None
-    key = airport_by_iata.key(iata="JFK")
+    key = airport_by_iata.key(iata="JFK", runtime=runtime)
     airport_by_iata.invalidate(iata="JFK", runtime=runtime)
     rename_airport.execute(airport_id=jfk.airport_id, name="IDLEWILD", runtime=runtime)
     try:
@@ -213,11 +213,11 @@ def test_a_write_never_revives_or_half_creates_an_entry(runtime: Runtime) -> Non
 def test_a_late_refresh_of_an_older_write_never_overwrites_a_newer_one(runtime: Runtime) -> None:
     jfk = airport_by_iata.fetch(iata="JFK", runtime=runtime)
     assert jfk is not None
-    key = airport_by_iata.key(iata="JFK")
+    key = airport_by_iata.key(iata="JFK", runtime=runtime)
     refresh = rename_airport.WRITE.refresh
     tag = f"airport:{jfk.airport_id}"
     client = _client(runtime)
-    older, newer = int(client.incr("fg:seq")), int(client.incr("fg:seq"))  # two writes' tickets, in commit order
+    older, newer = int(client.incr(runtime.keyspace.sequence)), int(client.incr(runtime.keyspace.sequence))  # two writes' tickets, in commit order
     assert refresh_in_place(runtime, refresh, (jfk.airport_id, "NEWER"), [tag], newer) == []
     assert refresh_in_place(runtime, refresh, (jfk.airport_id, "OLDER"), [tag], older) == []  # arrives late
     assert client.hget(key, "name") == b"NEWER"

@@ -105,12 +105,12 @@ def test_a_fill_that_raced_an_invalidate_of_its_parameters_is_not_stored(runtime
     _racing(monkeypatch, q, lambda rt: q.invalidate(args, rt))
     _read(q, args, runtime)
     runtime.cache.settle()
-    assert not runtime.cache.client.exists(q.key(args)), "the fill stored what it read before the invalidation"
+    assert not runtime.cache.client.exists(q.key(args, runtime)), "the fill stored what it read before the invalidation"
     assert runtime.metrics.of(q.name).stale_fills_dropped == 1
     monkeypatch.undo()
     _read(q, args, runtime)  # the next read stores
     runtime.cache.settle()
-    assert runtime.cache.client.exists(q.key(args))
+    assert runtime.cache.client.exists(q.key(args, runtime))
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -124,21 +124,21 @@ def test_a_fill_whose_query_outlived_the_tag_marker_is_not_stored(runtime: Runti
     _racing(monkeypatch, q, lambda rt: invalidate_tag(tag, rt), then_sleep=0.6)
     _read(q, args, runtime)
     runtime.cache.settle()
-    assert not runtime.cache.client.exists(q.key(args)), "the fill stored what it read before the tag invalidation"
+    assert not runtime.cache.client.exists(q.key(args, runtime)), "the fill stored what it read before the tag invalidation"
 
 
 def test_a_warm_fill_that_raced_an_invalidate_of_its_parameters_is_not_stored(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
     q = json_query("lock")
     _racing(monkeypatch, q, lambda rt: q.invalidate(("LAX",), rt))
     assert q.warm_batch([("JFK",), ("LAX",)], runtime) == 1
-    assert runtime.cache.client.exists(q.key(("JFK",))) and not runtime.cache.client.exists(q.key(("LAX",)))
+    assert runtime.cache.client.exists(q.key(("JFK",), runtime)) and not runtime.cache.client.exists(q.key(("LAX",), runtime))
 
 
 def test_an_early_refresh_that_raced_an_invalidate_of_its_parameters_is_not_stored(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
     q = json_query("early")
     first = q.one(("JFK",), runtime)
     runtime.cache.settle()
-    key = q.key(("JFK",))
+    key = q.key(("JFK",), runtime)
     client = runtime.cache.client
     gen, delta, _, row = client.get(key).decode().removeprefix("[").split(",", 3)  # type: ignore[union-attr]
     client.set(key, f"[{gen},{delta},0,{row}", px=60_000)  # expired by its own estimate: XFetch refreshes it

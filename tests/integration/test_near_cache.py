@@ -78,7 +78,7 @@ def test_a_near_hit_is_a_copy_the_caller_may_change(runtime: Runtime) -> None:
 
 def test_another_clients_change_drops_the_local_copy(runtime: Runtime, client: valkey.Valkey) -> None:
     warm(runtime)
-    key = flight_search.key(**ARGS)  # type: ignore[arg-type]
+    key = flight_search.key(**ARGS, runtime=runtime)  # type: ignore[arg-type]
     assert key in local_keys(runtime)
     client.delete(key)
     assert until(lambda: key not in local_keys(runtime))
@@ -165,7 +165,7 @@ def test_the_near_cache_is_bounded_least_recently_used_first(runtime: Runtime, m
             airports_in_country.fetch(country=country, runtime=runtime)
         time.sleep(0.05)
     assert len(local_keys(runtime, "airports_in_country")) == 2
-    assert airports_in_country.key(country="MALTA") in local_keys(runtime, "airports_in_country")  # the last one read stays
+    assert airports_in_country.key(country="MALTA", runtime=runtime) in local_keys(runtime, "airports_in_country")  # the last one read stays
 
 
 def test_a_local_copy_is_served_no_longer_than_the_near_bound(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -180,9 +180,9 @@ def test_a_local_copy_is_served_no_longer_than_the_near_bound(runtime: Runtime, 
 
 def test_a_value_read_before_an_invalidation_message_is_not_kept_locally(runtime: Runtime, client: valkey.Valkey, monkeypatch: pytest.MonkeyPatch) -> None:
     warm(runtime)
-    key = flight_search.key(**ARGS)  # type: ignore[arg-type]
+    key = flight_search.key(**ARGS, runtime=runtime)  # type: ignore[arg-type]
     runtime.cache.near.stores["flight_search"].entries.pop(key)  # the next read goes to Valkey
-    monkeypatch.setattr(flight_search.QUERY, "miss_score", 0)  # through MGET
+    monkeypatch.setattr(flight_search.QUERY.scope(runtime.keyspace), "miss_score", 0)  # through MGET
     real = runtime.cache.call
     near = runtime.cache.near
 

@@ -45,16 +45,22 @@ READS: dict[str, tuple[Callable[[Runtime], None], list[Callable[[Runtime], Any]]
 def test_the_last_value_is_served_flagged_when_the_database_fails(db_url: str, valkey_server: object, kind: str) -> None:
     drop, reads = READS[kind]
     cache = cache_url(valkey_server)
-    with Runtime.from_config(database_url=db_url, cache_url=cache, project_dir=Path.cwd(), stale_if_error=600) as up:
+    with Runtime.from_config(
+        database_url=db_url, cache_url=cache, project_dir=Path.cwd(), stale_if_error=600, cache_namespace="stale-copies"
+    ) as up:  # one cache, as if the same database went down
         drop(up)
         fresh = [read(up) for read in reads]
         assert not last_read_was_stale()
         drop(up)  # the entry is gone (expired, or a write); its stale copy stays
         up.cache.settle()
-    with Runtime.from_config(database_url=DOWN, cache_url=cache, project_dir=Path.cwd(), stale_if_error=600) as down:
+    with Runtime.from_config(
+        database_url=DOWN, cache_url=cache, project_dir=Path.cwd(), stale_if_error=600, cache_namespace="stale-copies"
+    ) as down:  # one cache, as if the same database went down
         for read, expected in zip(reads, fresh):
             assert read(down) == expected
             assert last_read_was_stale()
-    with Runtime.from_config(database_url=DOWN, cache_url=cache, project_dir=Path.cwd()) as strict:
+    with Runtime.from_config(
+        database_url=DOWN, cache_url=cache, project_dir=Path.cwd(), cache_namespace="stale-copies"
+    ) as strict:  # one cache, as if the same database went down
         with pytest.raises(QueryError):  # the option is off: a clear error
             reads[0](strict)

@@ -130,11 +130,11 @@ def test_a_worker_killed_after_commit_applies_nothing_twice_and_loses_nothing(ru
     with pytest.raises(Crash):
         run_worker(runtime, [reprice_booking.WRITE], max_idle_rounds=1, block_ms=50, after_commit=crash)
     assert [_price(runtime, i) for i in ids] == [Decimal("10.00"), Decimal("11.00"), Decimal("12.00")]
-    assert runtime.cache.client.xpending(reprice_booking.WRITE.stream, "flughafen-workers")["pending"] == 3
+    assert runtime.cache.client.xpending(runtime.keyspace.stream_key(reprice_booking.WRITE.name), "flughafen-workers")["pending"] == 3
 
     report = run_worker(runtime, [reprice_booking.WRITE], max_idle_rounds=1, block_ms=50)
     assert (report.applied, report.skipped) == (0, 3)
-    assert runtime.cache.client.xpending(reprice_booking.WRITE.stream, "flughafen-workers")["pending"] == 0
+    assert runtime.cache.client.xpending(runtime.keyspace.stream_key(reprice_booking.WRITE.name), "flughafen-workers")["pending"] == 0
     for booking_id, price in old.items():
         reprice_booking.execute(booking_id=booking_id, price=price, runtime=runtime)
     run_worker(runtime, [reprice_booking.WRITE], max_idle_rounds=1, block_ms=50)

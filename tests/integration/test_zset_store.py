@@ -32,7 +32,7 @@ def test_the_ranking_round_trips_as_a_sorted_set(runtime: Runtime) -> None:
     assert [(r.iata, r.routes) for r in warm] == _expected(runtime)
     c = runtime.metrics.of("hub_route_counts")
     assert (c.misses, c.hits, c.db_queries) == (1, 1, 1)
-    key = hub_route_counts.key()
+    key = hub_route_counts.key(runtime=runtime)
     assert _client(runtime).type(key) == b"zset"
     assert _client(runtime).zcard(key) == len(warm)
     best = warm[0]
@@ -56,10 +56,10 @@ def test_top_rank_and_score_are_single_reads(runtime: Runtime) -> None:
 def test_a_read_on_a_miss_fills_the_whole_ranking(runtime: Runtime) -> None:
     first = hub_route_counts.top(n=1, runtime=runtime)
     assert [(r.iata, r.routes) for r in first] == _expected(runtime)[:1]
-    assert _client(runtime).zcard(hub_route_counts.key()) == len(_expected(runtime))
+    assert _client(runtime).zcard(hub_route_counts.key(runtime=runtime)) == len(_expected(runtime))
     member = first[0].iata
     hub_route_counts.invalidate(runtime=runtime)
-    assert not _client(runtime).exists(hub_route_counts.key(), hub_route_counts.key() + ":meta")
+    assert not _client(runtime).exists(hub_route_counts.key(runtime=runtime), hub_route_counts.key(runtime=runtime) + ":meta")
     assert hub_route_counts.rank(iata=member, runtime=runtime) == 0
     assert runtime.metrics.of("hub_route_counts").db_queries == 2
 
@@ -67,7 +67,7 @@ def test_a_read_on_a_miss_fills_the_whole_ranking(runtime: Runtime) -> None:
 def test_invalidation_by_tag_and_all(runtime: Runtime) -> None:
     ranking = hub_route_counts.fetch(runtime=runtime)
     assert invalidate_tag("schedule", runtime) == 2  # the sorted set and its meta
-    assert not _client(runtime).exists(hub_route_counts.key())
+    assert not _client(runtime).exists(hub_route_counts.key(runtime=runtime))
     assert hub_route_counts.fetch(runtime=runtime) == ranking
     hub_route_counts.invalidate_all(runtime=runtime)
     c = runtime.metrics.of("hub_route_counts")
@@ -87,7 +87,7 @@ def test_a_fill_that_raced_an_invalidation_is_dropped(runtime: Runtime, monkeypa
 
     monkeypatch.setattr(query, "query_database", racing)
     assert hub_route_counts.fetch(runtime=runtime)
-    assert not _client(runtime).exists(hub_route_counts.key(), hub_route_counts.key() + ":meta")
+    assert not _client(runtime).exists(hub_route_counts.key(runtime=runtime), hub_route_counts.key(runtime=runtime) + ":meta")
     assert runtime.metrics.of("hub_route_counts").stale_fills_dropped == 1
 
 
@@ -95,7 +95,7 @@ def test_booking_and_cancelling_move_a_flights_score_in_place(runtime: Runtime) 
     ranking = popular_flights.fetch(runtime=runtime)
     assert [(r.flight_id, r.bookings) for r in ranking] == _bookings(runtime)
     flight = ranking[-1]  # the least booked: a move changes its rank
-    key = popular_flights.key()
+    key = popular_flights.key(runtime=runtime)
     c = runtime.metrics.of("popular_flights")
     assert book_seat.execute(flight_id=flight.flight_id, passenger_id=4, seat="98K", price=Decimal("10.00"), runtime=runtime) == 1
     try:
@@ -114,7 +114,7 @@ def test_booking_and_cancelling_move_a_flights_score_in_place(runtime: Runtime) 
 def test_a_move_never_writes_into_a_dropped_or_old_ranking(runtime: Runtime) -> None:
     ranking = popular_flights.fetch(runtime=runtime)
     flight = ranking[0]
-    key = popular_flights.key()
+    key = popular_flights.key(runtime=runtime)
     popular_flights.invalidate_all(runtime=runtime)  # the stored ranking is of an old generation now
     book_seat.execute(flight_id=flight.flight_id, passenger_id=4, seat="97K", price=Decimal("10.00"), runtime=runtime)
     try:
@@ -145,7 +145,7 @@ def test_a_fill_that_read_before_a_committed_move_is_dropped(runtime: Runtime, m
     try:
         popular_flights.fetch(runtime=runtime)
         monkeypatch.setattr(query, "query_database", real)
-        assert not _client(runtime).exists(popular_flights.key())  # the fill was refused: it missed the booking
+        assert not _client(runtime).exists(popular_flights.key(runtime=runtime))  # the fill was refused: it missed the booking
         assert runtime.metrics.of("popular_flights").stale_fills_dropped == 1
         assert popular_flights.score(flight_id=flight.flight_id, runtime=runtime) == flight.bookings + 1
     finally:
@@ -189,15 +189,21 @@ def test_stale_if_error_serves_the_last_ranking_when_the_database_is_down(db_url
     from tests.integration.conftest import cache_url
 
     cache = cache_url(valkey_server)
-    with Runtime.from_config(database_url=db_url, cache_url=cache, project_dir=Path.cwd(), stale_if_error=600) as up:
+    with Runtime.from_config(
+        database_url=db_url, cache_url=cache, project_dir=Path.cwd(), stale_if_error=600, cache_namespace="stale-copies"
+    ) as up:  # one cache, as if the same database went down
         hub_route_counts.invalidate(runtime=up)
         fresh = hub_route_counts.fetch(runtime=up)
         hub_route_counts.invalidate(runtime=up)  # the entry is gone; its stale copy stays
     down_url = "postgresql://postgres:pw@127.0.0.1:1/nowhere"
-    with Runtime.from_config(database_url=down_url, cache_url=cache, project_dir=Path.cwd(), stale_if_error=600) as down:
+    with Runtime.from_config(
+        database_url=down_url, cache_url=cache, project_dir=Path.cwd(), stale_if_error=600, cache_namespace="stale-copies"
+    ) as down:  # one cache, as if the same database went down
         assert hub_route_counts.top(n=3, runtime=down) == fresh[:3]
         assert last_read_was_stale()
-    with Runtime.from_config(database_url=down_url, cache_url=cache, project_dir=Path.cwd()) as strict:
+    with Runtime.from_config(
+        database_url=down_url, cache_url=cache, project_dir=Path.cwd(), cache_namespace="stale-copies"
+    ) as strict:  # one cache, as if the same database went down
         with pytest.raises(QueryError, match="hub_route_counts"):
             hub_route_counts.fetch(runtime=strict)
 
@@ -223,7 +229,7 @@ def test_concurrent_misses_on_one_ranking_run_one_query(runtime: Runtime) -> Non
 
 def test_the_ranking_and_its_meta_expire_together_after_the_ttl_with_jitter(runtime: Runtime) -> None:
     hub_route_counts.fetch(runtime=runtime)
-    key = hub_route_counts.key()
+    key = hub_route_counts.key(runtime=runtime)
     ttl_ms, meta_ms = _client(runtime).pttl(key), _client(runtime).pttl(key + ":meta")
     assert 6 * 3600_000 - 10_000 < ttl_ms <= 6 * 3600_000 * 1.1
     assert abs(ttl_ms - meta_ms) < 1000

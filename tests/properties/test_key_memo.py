@@ -17,7 +17,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flughafen import Param, ReadQuery
-from flughafen.keys import bounded, fill
+from flughafen.keys import bounded, fill, keyspace
+
+SPACE = keyspace("memo")
 
 
 def query(kind: str) -> ReadQuery[Any]:
@@ -26,7 +28,7 @@ def query(kind: str) -> ReadQuery[Any]:
 
 def built(q: ReadQuery[Any], args: tuple[Any, ...]) -> str:
     """The key without the memo."""
-    return bounded(q.prefix, fill(q.key_template, args))
+    return bounded(q.scope(SPACE).prefix, fill(q.key_template, args))
 
 
 OFFSETS = st.integers(min_value=-5 * 60, max_value=5 * 60).map(lambda m: datetime.timezone(datetime.timedelta(minutes=m)))
@@ -48,7 +50,7 @@ def test_one_instant_in_other_offsets_keeps_a_key_per_offset(instant: datetime.d
     q = query("datetime")
     for tz in offsets:
         value = instant.astimezone(tz)
-        assert q.key((value,)) == built(q, (value,)), f"{value!r} got the key of an equal datetime in another offset"
+        assert q.key((value,), SPACE) == built(q, (value,)), f"{value!r} got the key of an equal datetime in another offset"
 
 
 @settings(derandomize=True, max_examples=300)
@@ -57,13 +59,13 @@ def test_one_time_of_day_in_other_offsets_keeps_a_key_per_offset(minute: int, of
     q = query("time")
     for tz in offsets:
         value = aware_time(minute, tz)
-        assert q.key((value,)) == built(q, (value,)), f"{value!r} got the key of an equal time in another offset"
+        assert q.key((value,), SPACE) == built(q, (value,)), f"{value!r} got the key of an equal time in another offset"
 
 
 def test_the_reported_pair_gets_two_keys() -> None:
     q = query("time")
     utc, plus5 = datetime.time(0, tzinfo=datetime.timezone.utc), datetime.time(5, tzinfo=datetime.timezone(datetime.timedelta(hours=5)))
-    assert utc == plus5 and q.key((utc,)) != q.key((plus5,))
+    assert utc == plus5 and q.key((utc,), SPACE) != q.key((plus5,), SPACE)
 
 
 NUMBERS = {
@@ -82,7 +84,7 @@ NUMBERS = {
 def test_numbers_get_the_key_they_would_get_anew(data: st.DataObject, kind: str) -> None:
     q = query(kind)
     for value in data.draw(st.lists(NUMBERS[kind], min_size=2, max_size=8)):
-        assert q.key((value,)) == built(q, (value,)), f"{value!r} got the key of an equal value of another spelling"
+        assert q.key((value,), SPACE) == built(q, (value,)), f"{value!r} got the key of an equal value of another spelling"
 
 
 @settings(derandomize=True, max_examples=200)
@@ -90,7 +92,7 @@ def test_numbers_get_the_key_they_would_get_anew(data: st.DataObject, kind: str)
 def test_equal_floats_share_a_key(a: float, b: float) -> None:
     q = query("float")
     if a == b and type(a) is type(b):
-        assert q.key((a,)) == q.key((b,))
+        assert q.key((a,), SPACE) == q.key((b,), SPACE)
 
 
 @settings(derandomize=True, max_examples=200)
@@ -98,4 +100,4 @@ def test_equal_floats_share_a_key(a: float, b: float) -> None:
 def test_equal_decimals_share_a_key(a: Decimal, b: Decimal) -> None:
     q = query("decimal")
     if a == b:
-        assert q.key((a,)) == q.key((b,))
+        assert q.key((a,), SPACE) == q.key((b,), SPACE)
