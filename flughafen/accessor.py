@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 from flughafen import io_async, io_sync, protocol
 from flughafen.bypass import BYPASSED, how
 from flughafen.convert import Convert, converter
-from flughafen.db import QueryError
+from flughafen.db import QueryError, missing_table
 from flughafen.keys import Keyspace, RowField, Template, bounded, filler, lock_key
 from flughafen.params import check_for
 from flughafen.protocol import Codec, View
@@ -143,6 +143,9 @@ class Accessor(Generic[RowT]):
         return self.typed(db.dialect, rows)
 
     def _query_failed(self, error: Exception, db: Any) -> QueryError:
+        missing = missing_table(db.url, error)
+        if missing is not None:
+            return QueryError(f"{self.name}: {missing}")
         return QueryError(f"{self.name}: the query failed on {db.url.redacted()}: {error}")
 
     def _count_query(self, runtime: Runtime | AsyncRuntime, start: float) -> None:

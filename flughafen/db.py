@@ -64,6 +64,22 @@ class DatabaseTimeout(QueryError):
     """A database call outlived its bound (config.Timeouts); its connection was dropped."""
 
 
+FILL_HINT = "fill it with `flughafen-gen db load --scale tiny`, or the project's seed"
+
+
+def missing_table(url: DatabaseUrl, error: BaseException) -> str | None:
+    """What to say when a SQLite database lacks a table the query reads (a file that was missing, or
+    never filled): the resolved file and how to fill it; None for any other error.
+
+    >>> missing_table(parse_database_url("sqlite:////srv/app/app.sqlite3"), sqlite3.OperationalError("no such table: flight"))
+    "the SQLite database /srv/app/app.sqlite3 has no table 'flight': fill it with `flughafen-gen db load --scale tiny`, or the project's seed"
+    """
+    text = str(error)
+    if url.dialect != "sqlite" or not isinstance(error, sqlite3.OperationalError) or not text.startswith("no such table: "):
+        return None
+    return f"the SQLite database {url.path} has no table {text.removeprefix('no such table: ')!r}: {FILL_HINT}"
+
+
 def _sqlite_arg(value: Any) -> Any:
     if isinstance(value, datetime.datetime):
         return value.isoformat(sep=" ")
