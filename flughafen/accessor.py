@@ -107,6 +107,10 @@ class Accessor(Generic[RowT]):
         space = where if isinstance(where, Keyspace) else runtime_of(where).keyspace if where is None else where.keyspace
         return self.scope(space).key(args)
 
+    def aio_key(self, args: tuple[Any, ...], runtime: AsyncRuntime | None = None) -> str:
+        """``key`` for the async modules: the running event loop's default runtime without one."""
+        return self.scope(async_runtime_of(runtime).keyspace).key(args)
+
     def tag_names(self, args: tuple[Any, ...], rows: Any) -> list[str]:
         """The entry's tags: from its parameters, and from each row of its result."""
         names = {t(args, None) for t in self._param_tags}

@@ -3,7 +3,9 @@
 Precedence: explicit argument > FLUGHAFEN_DATABASE_URL / FLUGHAFEN_CACHE_URL >
 ``[tool.flughafen]`` in the nearest pyproject.toml (or flughafen.toml) > the
 embedded default. The dialect follows the database URL, so moving from
-MariaDB to PostgreSQL is a configuration change with no rebuild.
+MariaDB to PostgreSQL is a configuration change with no rebuild. The cache
+namespace (keys.py) is the database's own unless ``cache_namespace`` is given
+(argument > FLUGHAFEN_CACHE_NAMESPACE > the file), to share a cache on purpose.
 
 A URL is untrusted text: every option is checked (an unknown one is an error
 naming it), and no message, log line or repr shows a password.

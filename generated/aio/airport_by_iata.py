@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from flughafen.aio import AsyncRuntime, default_async_runtime
+from flughafen.aio import AsyncRuntime
 
 from ..airport_by_iata import EXAMPLES, QUERY, Row
 
@@ -36,7 +36,7 @@ __all__ = [
 
 def key(*, iata: str, runtime: AsyncRuntime | None = None) -> str:
     """The cache key for these parameters, in the runtime's namespace (the running loop's default runtime's without one)."""
-    return QUERY.key((iata,), runtime or default_async_runtime())
+    return QUERY.aio_key((iata,), runtime)
 
 
 async def fetch(

@@ -10,7 +10,7 @@ is an ``asyncio.sleep``, and ``last_read_was_stale()`` is per task.
 from __future__ import annotations
 
 
-from flughafen.aio import AsyncRuntime, default_async_runtime
+from flughafen.aio import AsyncRuntime
 
 from ..country_airport_stats import EXAMPLES, QUERY, Row
 
@@ -19,7 +19,7 @@ __all__ = ["EXAMPLES", "QUERY", "Row", "key", "fetch", "invalidate", "invalidate
 
 def key(*, country: str, runtime: AsyncRuntime | None = None) -> str:
     """The cache key for these parameters, in the runtime's namespace (the running loop's default runtime's without one)."""
-    return QUERY.key((country,), runtime or default_async_runtime())
+    return QUERY.aio_key((country,), runtime)
 
 
 async def fetch(

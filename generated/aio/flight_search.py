@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime
 
-from flughafen.aio import AsyncRuntime, default_async_runtime
+from flughafen.aio import AsyncRuntime
 
 from ..flight_search import EXAMPLES, QUERY, Row
 
@@ -35,7 +35,7 @@ def key(
     runtime: AsyncRuntime | None = None,
 ) -> str:
     """The cache key for these parameters, in the runtime's namespace (the running loop's default runtime's without one)."""
-    return QUERY.key((origin, destination, day), runtime or default_async_runtime())
+    return QUERY.aio_key((origin, destination, day), runtime)
 
 
 async def fetch(

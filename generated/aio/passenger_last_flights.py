@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime
 from decimal import Decimal
 
-from flughafen.aio import AsyncRuntime, default_async_runtime
+from flughafen.aio import AsyncRuntime
 
 from ..passenger_last_flights import EXAMPLES, QUERY, Row
 
@@ -30,7 +30,7 @@ __all__ = [
 
 def key(*, passenger_id: int, runtime: AsyncRuntime | None = None) -> str:
     """The cache key for these parameters, in the runtime's namespace (the running loop's default runtime's without one)."""
-    return QUERY.key((passenger_id,), runtime or default_async_runtime())
+    return QUERY.aio_key((passenger_id,), runtime)
 
 
 async def fetch(

@@ -10,7 +10,7 @@ is an ``asyncio.sleep``, and ``last_read_was_stale()`` is per task.
 from __future__ import annotations
 
 
-from flughafen.aio import AsyncRuntime, default_async_runtime
+from flughafen.aio import AsyncRuntime
 
 from ..popular_flights import EXAMPLES, QUERY, Row
 
@@ -30,7 +30,7 @@ __all__ = [
 
 def key(*, runtime: AsyncRuntime | None = None) -> str:
     """The cache key for these parameters, in the runtime's namespace (the running loop's default runtime's without one)."""
-    return QUERY.key((), runtime or default_async_runtime())
+    return QUERY.aio_key((), runtime)
 
 
 async def fetch(

@@ -10,7 +10,7 @@ is an ``asyncio.sleep``, and ``last_read_was_stale()`` is per task.
 from __future__ import annotations
 
 
-from flughafen.aio import AsyncRuntime, default_async_runtime
+from flughafen.aio import AsyncRuntime
 
 from ..seat_map import EXAMPLES, QUERY, Row
 
@@ -29,7 +29,7 @@ __all__ = [
 
 def key(*, flight_id: int, runtime: AsyncRuntime | None = None) -> str:
     """The cache key for these parameters, in the runtime's namespace (the running loop's default runtime's without one)."""
-    return QUERY.key((flight_id,), runtime or default_async_runtime())
+    return QUERY.aio_key((flight_id,), runtime)
 
 
 async def fetch(

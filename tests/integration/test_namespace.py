@@ -74,7 +74,9 @@ def test_an_entry_filled_from_sqlite_is_a_miss_under_postgresql(urls: dict[str, 
         assert _hits_misses(lite, "flight_search") == (1, 1)
         assert flight_search.fetch(origin="JFK", destination="LAX", day=DAY, runtime=pg) == rows  # the same rows, from PostgreSQL
         assert _hits_misses(pg, "flight_search") == (0, 1)
-        assert flight_search.key(origin="JFK", destination="LAX", day=DAY, runtime=lite) != flight_search.key(origin="JFK", destination="LAX", day=DAY, runtime=pg)
+        assert flight_search.key(origin="JFK", destination="LAX", day=DAY, runtime=lite) != flight_search.key(
+            origin="JFK", destination="LAX", day=DAY, runtime=pg
+        )
 
 
 async def _async_miss_under_postgresql(urls: dict[str, str], valkey_server: object) -> None:
@@ -210,7 +212,13 @@ def test_stats_shows_which_namespace_is_read(runtime: Runtime, valkey_server: ob
     runtime.publish_metrics()
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLUGHAFEN_")}
     done = subprocess.run(
-        [COMMAND, "stats", "--database", runtime.config.database_url.raw, "--cache", cache_url(valkey_server)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False
+        [COMMAND, "stats", "--database", runtime.config.database_url.raw, "--cache", cache_url(valkey_server)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     assert f"namespace {runtime.keyspace.namespace} (the database {runtime.config.database_url.identity}): keys {runtime.keyspace.root}*" in done.stdout

@@ -60,7 +60,15 @@ def test_a_flughafen_toml_with_a_tool_flughafen_table_is_read(tmp_path: Path) ->
     assert (config.database_url.path, config.cache_url.off, config.namespace) == (str(project / "db.sqlite3"), True, "shop")
     assert config.source == f"{project / 'flughafen.toml'} [tool.flughafen]"
     # The same through a command, run from a folder below the project's.
-    done = subprocess.run([COMMAND, "show", "airport_by_iata", "--dialect", "sqlite"], cwd=project / "scripts", env=_env(), capture_output=True, text=True, timeout=60, check=False)
+    done = subprocess.run(
+        [COMMAND, "show", "airport_by_iata", "--dialect", "sqlite"],
+        cwd=project / "scripts",
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert "unknown key 'tool'" not in done.stderr
 
 

@@ -11,7 +11,9 @@ from hypothesis import strategies as st
 from flughafen.config import load_config, parse_database_url
 from flughafen.keys import NAMESPACE
 
-HOSTS = st.one_of(st.sampled_from(["127.0.0.1", "localhost", "db.example", "10.0.0.7", "pg-1.internal"]), st.from_regex(r"[a-z][a-z0-9-]{0,12}", fullmatch=True))
+HOSTS = st.one_of(
+    st.sampled_from(["127.0.0.1", "localhost", "db.example", "10.0.0.7", "pg-1.internal"]), st.from_regex(r"[a-z][a-z0-9-]{0,12}", fullmatch=True)
+)
 NAMES = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,15}", fullmatch=True)
 SERVERS = st.tuples(st.sampled_from(["mysql", "postgresql"]), HOSTS, st.integers(min_value=1, max_value=65535), NAMES)
 FILES = st.lists(NAMES, min_size=1, max_size=3).map(lambda parts: "/srv/" + "/".join(parts) + ".sqlite3")
