@@ -33,7 +33,7 @@ class Runtime:
         self.db = Database(config.database_url)
         # near_cache=False: near-cached queries read Valkey every time, like the others.
         # defer_fills=False: a miss waits for its fill's reply (see CacheState.fill).
-        self.cache = CacheState(config.cache_url, socket_timeout, near_cache, defer_fills, keyspace=self.keyspace)
+        self.cache = CacheState(config.cache_url, socket_timeout, near_cache, defer_fills, config.project_dir, keyspace=self.keyspace)
         self.metrics = Metrics()
         self._published: dict[str, dict[str, float]] = {}
 

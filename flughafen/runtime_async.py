@@ -47,7 +47,7 @@ class AsyncRuntime:
         self.keyspace = keyspace(config.namespace)
         log.info("%s", config.describe())
         self.db = AsyncDatabase(config.database_url, pool_size, database_timeout)
-        self.cache = AsyncCacheState(config.cache_url, socket_timeout, near_cache, defer_fills, max_in_flight, keyspace=self.keyspace)
+        self.cache = AsyncCacheState(config.cache_url, socket_timeout, near_cache, defer_fills, max_in_flight, config.project_dir, keyspace=self.keyspace)
         self.metrics = Metrics()
         self._published: dict[str, dict[str, float]] = {}
 

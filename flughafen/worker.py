@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 import valkey
 
 from flughafen.db import DatabaseTimeout, QueryError
+from flughafen.keys import NAMESPACE, PREFIX, Keyspace, keyspace
 from flughafen.write import (
     APPLIED_TABLE,
     GROUP,
@@ -146,8 +147,7 @@ def ensure_applied_table(rt: Runtime) -> None:
         _attempt(rt, f"ALTER TABLE {APPLIED_TABLE} ADD COLUMN tags {_text_type(rt)}")
     else:
         rt.db.execute(
-            f"CREATE TABLE IF NOT EXISTS {APPLIED_TABLE} "
-            f"(stream_id VARCHAR(200) PRIMARY KEY, applied_at VARCHAR(200) NOT NULL, tags {_text_type(rt)})"
+            f"CREATE TABLE IF NOT EXISTS {APPLIED_TABLE} (stream_id VARCHAR(200) PRIMARY KEY, applied_at VARCHAR(200) NOT NULL, tags {_text_type(rt)})"
         )
     _attempt(rt, f"CREATE INDEX {APPLIED_TABLE}_at ON {APPLIED_TABLE} (applied_at)")
     rt.db.query(f"SELECT stream_id, applied_at, tags FROM {APPLIED_TABLE} WHERE 1 = 0")  # raises if it is still not right
@@ -434,10 +434,15 @@ class QueueFigures:
     dead_kept: int  # of which still in the dead-letter stream
 
 
-def queue_figures(rt: Runtime) -> list[QueueFigures]:
-    """Every write-behind queue the cache holds, with its dead letters (for ``flughafen-gen stats``)."""
-    client: Any = rt.cache.client
-    space = rt.keyspace
+def queue_figures(client: Any, space: Keyspace | None = None) -> list[QueueFigures]:
+    """Every write-behind queue a valkey-py ``client``'s server holds in namespace ``space``, with its
+    dead letters (for ``flughafen-gen stats``); without one, those of every namespace (``cache status``:
+    stopping the server loses them all), each named ``<namespace>/<write>``."""
+    if space is None:
+        spaces = sorted({_text(k).split(":")[1] for k in client.scan_iter(match=f"{PREFIX}:*:writes:*", count=500)})
+        return [
+            QueueFigures(f"{ns}/{q.name}", q.queued, q.pending, q.dead, q.dead_kept) for ns in spaces if NAMESPACE.match(ns) for q in queue_figures(client, keyspace(ns))
+        ]
     counts = {_text(k): int(v) for k, v in client.hgetall(space.dead_counts).items()}
     names: set[str] = set(counts)
     for key in client.scan_iter(match=space.stream_prefix + "*", count=500, _type="stream"):
