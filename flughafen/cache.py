@@ -96,7 +96,14 @@ class CacheState(Health):
     """The Valkey client plus fail-open bookkeeping (health.py)."""
 
     def __init__(
-        self, url: CacheUrl, socket_timeout: float = 0.25, near_cache: bool = True, defer_fills: bool = True, project_dir: Path | None = None, *, keyspace: Keyspace
+        self,
+        url: CacheUrl,
+        socket_timeout: float = 0.25,
+        near_cache: bool = True,
+        defer_fills: bool = True,
+        project_dir: Path | None = None,
+        *,
+        keyspace: Keyspace,
     ):
         super().__init__(url, keyspace, project_dir)
         kwargs = connection_kwargs(url, project_dir)

@@ -441,7 +441,10 @@ def queue_figures(client: Any, space: Keyspace | None = None) -> list[QueueFigur
     if space is None:
         spaces = sorted({_text(k).split(":")[1] for k in client.scan_iter(match=f"{PREFIX}:*:writes:*", count=500)})
         return [
-            QueueFigures(f"{ns}/{q.name}", q.queued, q.pending, q.dead, q.dead_kept) for ns in spaces if NAMESPACE.match(ns) for q in queue_figures(client, keyspace(ns))
+            QueueFigures(f"{ns}/{q.name}", q.queued, q.pending, q.dead, q.dead_kept)
+            for ns in spaces
+            if NAMESPACE.match(ns)
+            for q in queue_figures(client, keyspace(ns))
         ]
     counts = {_text(k): int(v) for k, v in client.hgetall(space.dead_counts).items()}
     names: set[str] = set(counts)

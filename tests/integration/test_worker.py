@@ -264,7 +264,9 @@ def test_the_worker_carries_on_after_valkey_and_the_database_went_away(
     caplog.set_level(logging.WARNING, logger="flughafen.worker")
     # The same database through another port: its own namespace, unless told it is the application's.
     same = runtime.keyspace.namespace
-    with Runtime.from_config(database_url=database_url, cache_url=f"valkey://127.0.0.1:{to_cache.port}/0", project_dir=tmp_path, cache_namespace=same) as behind:
+    with Runtime.from_config(
+        database_url=database_url, cache_url=f"valkey://127.0.0.1:{to_cache.port}/0", project_dir=tmp_path, cache_namespace=same
+    ) as behind:
         finish = _run_in_thread(behind, [WRITE])
         try:
             reprice_booking.execute(booking_id=first, price=Decimal("1.11"), runtime=runtime)
