@@ -1,6 +1,6 @@
 """``store: hash``: a ``returns: one`` row as a Valkey hash, one field per column.
 
-    HGETALL fg:airport_by_iata:<version>:airport:JFK
+    HGETALL fg:<ns>:airport_by_iata:<version>:airport:JFK
     ~ "0 17 1"   airport_id 3797   iata JFK   name "JOHN F KENNEDY INTL"   latitude 40.63980103 ...
 
 Values are text, exact for every type, in their shortest form, since every

@@ -1,6 +1,6 @@
 """``store: json`` (the default): the result as one string, an envelope msgspec decodes straight into rows.
 
-    GET fg:flight_search:<version>:flight:search:JFK:LAX:2024-12-15
+    GET fg:<ns>:flight_search:<version>:flight:search:JFK:LAX:2024-12-15
     [0, 3, 1734300000000, [{"flight_id": 671, ...}, ...]]
 
 The envelope is [generation, fill time ms, expiry ms, value]: the generation it was

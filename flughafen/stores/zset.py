@@ -1,7 +1,7 @@
 """``store: zset``: a ranking (member, score) as a Valkey sorted set.
 
-    ZRANGE fg:hub_route_counts:<version>:hub:routes:outbound 0 2 REV WITHSCORES
-    GET    fg:hub_route_counts:<version>:hub:routes:outbound:meta      -> "0 17 1"
+    ZRANGE fg:<ns>:hub_route_counts:<version>:hub:routes:outbound 0 2 REV WITHSCORES
+    GET    fg:<ns>:hub_route_counts:<version>:hub:routes:outbound:meta      -> "0 17 1"
 
 The sorted set holds the members and their scores; ``<key>:meta`` holds the
 entry's bookkeeping (stores/meta.py; kind 0 is an empty ranking, which a sorted
