@@ -161,6 +161,7 @@ class Spec:
     examples: tuple[tuple[tuple[str, object], ...], ...] = ()  # parameter sets
     lookup: bool = False  # write specs: read trigger columns of touched rows first
     source: str = field(default="", repr=False, compare=False)  # file text
+    collation: str | None = None  # the project's ``collation`` setting (generator/sql/collation.py)
 
     def param(self, name: str) -> Param | None:
         for p in self.params:

@@ -69,7 +69,7 @@ def compile_query(spec: Spec, catalog: Catalog) -> CompiledQuery:
     if spec.dialect == "postgres":
         spell_postgres(tree)
     tree = tree.transform(spell_common, copy=False)
-    normalize(tree)
+    tree = normalize(tree)
     try:
         qualify_tree(tree, catalog, spec.dialect)
     except OptimizeError as e:
@@ -95,7 +95,7 @@ def compile_query(spec: Spec, catalog: Catalog) -> CompiledQuery:
         param_order=order,
         columns=columns,
         tables=tables_read(tree),
-        version=version_of(tree, columns, entry_shape(spec)),
+        version=version_of(tree, columns, entry_shape(spec) + (f";collation={spec.collation}" if spec.collation else "")),
         statement=_statement(tree),
         written_table=target.table if target else None,
         bound_columns=target.bound if target else (),

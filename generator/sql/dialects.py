@@ -59,12 +59,14 @@ from sqlglot.errors import ErrorLevel, SqlglotError, UnsupportedError
 
 from generator.model import Dialect, Param
 from generator.sql.casts import as_text, pg_casts, sqlite_casts, sqlite_text
+from generator.sql.collation import fold_case
 from generator.sql.distinct_on import distinct_on
 from generator.sql.pg_forms import CASE_SENSITIVE, mysql_like, sqlite_like
 from generator.sql.sqlite_decimals import exact_avg, exact_round
 from generator.sql.timediff import rewrite as timediff
 from generator.sql.typer import FIXED
 from generator.sql.types import DAY_UNITS, KEY, SqlType, interval_unit, sql_type
+from generator.sql.union_order import ordered_unions
 
 MARK = "\x00{}\x00"
 MARK_RE = re.compile("\x00([A-Za-z_][A-Za-z0-9_]*)\x00")
@@ -97,7 +99,7 @@ def normalize(tree: exp.Expr) -> exp.Expr:
     """
     tree = tree.transform(_synonym, copy=False).transform(_unqualified_set, copy=False)
     _drop_constant_order(tree)
-    return tree
+    return ordered_unions(tree)
 
 
 def _drop_constant_order(tree: exp.Expr) -> None:
@@ -552,6 +554,7 @@ def _typed(node: exp.Expr, t: SqlType) -> exp.Expr:
 REWRITES: dict[Dialect, tuple[Callable[[exp.Expr], exp.Expr], ...]] = {
     "mysql": (distinct_on, mysql_like, mysql_signed_sub, _binary_text_sets("mysql"), _binary_text_order("mysql")),
     "postgres": (
+        fold_case("postgres"),
         timediff("postgres"),
         pg_dates,
         pg_casts,
@@ -564,6 +567,7 @@ REWRITES: dict[Dialect, tuple[Callable[[exp.Expr], exp.Expr], ...]] = {
         _binary_text_order("postgres"),
     ),
     "sqlite": (
+        fold_case("sqlite"),
         distinct_on,
         timediff("sqlite"),
         sqlite_like,

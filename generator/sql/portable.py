@@ -42,8 +42,9 @@ from sqlglot.tokenizer_core import TokenType
 from generator.diagnostics import Diagnostic
 from generator.model import Param
 from generator.schema import Catalog
-from generator.sql import pg_forms, timediff
+from generator.sql import collation, pg_forms, timediff
 from generator.sql.casts import check_casts
+from generator.sql.collation import FOLD
 from generator.sql.grouping import aggregate, clause_items, keyed_aliases, loose_columns
 from generator.sql.parse import Source, node_offset, placeholders
 from generator.sql.text_columns import columns_problem, compared_value
@@ -341,6 +342,11 @@ def text_comparisons(src: Source, tree: exp.Expr, catalog: Catalog) -> Iterator[
     ``<``, ``>`` and BETWEEN on text depend on each collation's order.
     """
     params = {p.name: p for p in src.spec.params}
+    folding = src.spec.collation == collation.MARIADB
+    for like in tree.find_all(exp.Like):
+        accented = _accented(like.expression)
+        if accented is not None:
+            yield like.expression, accented
     for node in tree.find_all(exp.EQ, exp.NEQ, exp.NullSafeEQ, exp.NullSafeNEQ, exp.In):
         if isinstance(node.parent, exp.Update):
             continue  # SET col = value assigns
@@ -353,12 +359,24 @@ def text_comparisons(src: Source, tree: exp.Expr, catalog: Catalog) -> Iterator[
             if sql_type(col).py != "str" or sql_type(value).py != "str":
                 continue
             op = {exp.EQ: "=", exp.NEQ: "<>", exp.NullSafeEQ: "<=>", exp.NullSafeNEQ: "IS DISTINCT FROM", exp.In: "IN"}[type(node)]
+            accented = _accented(value)
+            if accented is not None:
+                yield value, accented
+                break
             problem = columns_problem(side, other, op, catalog)
             if problem is not None:
-                yield node, problem
+                if folding:
+                    node.meta[FOLD] = True
+                else:
+                    yield node, f"{problem}, {collation.HINT}"
                 break
             if isinstance(col, exp.Column) and not _case_fixed(value, params):
-                yield _value_offset(src, col, value), _case_message(col, value)
+                if not folding:
+                    yield _value_offset(src, col, value), _case_message(col, value)
+                elif isinstance(value, exp.Placeholder) and not collation.ascii_pattern(params[value.name].pattern if value.name in params else None):
+                    yield _value_offset(src, col, value), _accented_param(col, value)
+                else:
+                    node.meta[FOLD] = True
                 break
     for node in tree.find_all(exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Between):
         sides = [node.this, node.args["low"], node.args["high"]] if isinstance(node, exp.Between) else [node.this, node.expression]
@@ -367,14 +385,27 @@ def text_comparisons(src: Source, tree: exp.Expr, catalog: Catalog) -> Iterator[
                 node,
                 "`<`, `>` and BETWEEN on text follow each database's collation (MariaDB sorts COX-DAYTON before COX'S BAZAR, PostgreSQL and SQLite after); compare with = or LIKE 'prefix%', or filter in Python",
             )
-    for ordered in tree.find_all(exp.Ordered):
-        key = ordered.this
-        of_a_set = isinstance(ordered.parent, exp.Order) and isinstance(ordered.parent.parent, exp.SetOperation)
-        if isinstance(key, exp.Column) and not key.table and sql_type(key).py == "str" and of_a_set:
-            yield (
-                key,
-                f"ORDER BY {key.name}, a text column of a UNION, sorts by each database's collation, and PostgreSQL cannot collate a UNION's column; select from the UNION as a derived table (SELECT u.{key.name} FROM (...) AS u ORDER BY u.{key.name}), which is sorted by code point everywhere",
-            )
+
+
+def _accented(value: exp.Expr) -> str | None:
+    """Why a string literal with letters beyond ASCII compares differently per database, or None."""
+    if not (isinstance(value, exp.Literal) and value.is_string and collation.non_ascii_letters(value.name)):
+        return None
+    letters = collation.non_ascii_letters(value.name)
+    like = "".join("_" if c in letters else c for c in value.name)
+    return (
+        f"'{value.name}' holds {', '.join(dict.fromkeys(letters))}: MariaDB's collation also matches it without accents and in any case "
+        f"('Koln' and 'KÖLN' for 'Köln'), PostgreSQL and SQLite only as written; write each such letter as _ in a LIKE ('{like}'), "
+        "which matches it, with or without its accent, on every database"
+    )
+
+
+def _accented_param(col: exp.Column, value: exp.Placeholder) -> str:
+    name = f"{col.table}.{col.name}" if col.table else col.name
+    return (
+        f"{name} = :{value.name} compares text whose letters beyond ASCII MariaDB folds ('ö' = 'o', 'Ö' = 'ö') and SQLite does not; "
+        f'give :{value.name} a pattern of ASCII characters (pattern: "^[A-Za-z .-]+$")'
+    )
 
 
 def _value_offset(src: Source, col: exp.Column, value: exp.Expr) -> exp.Expr | int:
@@ -408,7 +439,7 @@ def _case_message(col: exp.Column, value: exp.Expr) -> str:
         shown, fix = f"'{value.name}'", f"write UPPER({name}) = '{value.name.upper()}'"
     else:
         shown, fix = "this value", f"write UPPER({name}) = UPPER(...)"
-    return f"{name} = {shown} compares text: case-insensitively on MariaDB, case-sensitively on PostgreSQL and SQLite; {fix}"
+    return f"{name} = {shown} compares text: case-insensitively on MariaDB, case-sensitively on PostgreSQL and SQLite; {fix}, {collation.HINT}"
 
 
 def fixes_case(pattern: str) -> bool:
