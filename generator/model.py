@@ -20,8 +20,8 @@ from generator.diagnostics import Span
 Dialect = Literal["mysql", "postgres", "sqlite"]
 DIALECTS: tuple[Dialect, ...] = ("mysql", "postgres", "sqlite")
 
-# Python-side types of parameters and result columns.
-PyType = Literal["str", "int", "float", "decimal", "bool", "date", "datetime", "time"]
+# Python-side types of parameters and result columns ("json": a result column of JSON text, never a parameter).
+PyType = Literal["str", "int", "float", "decimal", "bool", "date", "datetime", "time", "json"]
 PY_TYPES: tuple[PyType, ...] = (
     "str",
     "int",

@@ -11,10 +11,8 @@ constructs have conditions, checked by ``CHECKS``:
   date or datetime (SQLite's month arithmetic does not clamp to the month's end);
 - ``||`` in MySQL (it is OR there, concatenation elsewhere);
 - LENGTH in MySQL (bytes; CHAR_LENGTH counts characters everywhere);
-- GROUP_CONCAT: without ORDER BY each database concatenates in its own
-  order (PostgreSQL gave '33C; 10F; 28E' where MariaDB gave '10F; 28E;
-  33C'), and SQLite before 3.44 (Python's sqlite3 here links 3.40.1) has no
-  ORDER BY inside an aggregate;
+- GROUP_CONCAT, JSON_ARRAYAGG and JSON_OBJECT: the conditions of
+  ``sql.aggregates`` (an ORDER BY inside GROUP_CONCAT, SQLite 3.44, no floats in JSON);
 - a non-aggregated column that is neither grouped nor functionally
   dependent on a grouped primary key (PostgreSQL refuses it, SQLite picks a row);
 - arithmetic on dates, times or text (other than adding an INTERVAL);
@@ -42,7 +40,7 @@ from sqlglot.tokenizer_core import TokenType
 from generator.diagnostics import Diagnostic
 from generator.model import Param
 from generator.schema import Catalog
-from generator.sql import collation, pg_forms, timediff
+from generator.sql import aggregates, collation, pg_forms, timediff
 from generator.sql.casts import check_casts
 from generator.sql.collation import FOLD
 from generator.sql.grouping import aggregate, clause_items, keyed_aliases, loose_columns
@@ -66,6 +64,7 @@ ALLOWED: frozenset[type[exp.Expr]] = frozenset((
     exp.Round, exp.Abs, exp.Floor, exp.Ceil, exp.Upper, exp.Lower, exp.Concat, exp.Substring, exp.Trim,
     exp.Length, exp.Replace, exp.CurrentTimestamp, exp.CurrentDate, exp.TsOrDsToDate, exp.DateAdd,
     exp.DateSub, exp.TimestampDiff, exp.DateDiff, exp.Window, exp.WindowSpec, exp.RowNumber, exp.Rank, exp.DenseRank,
+    exp.GroupConcat, exp.JSONArrayAgg, exp.JSONObject, exp.JSONKeyValue,  # with the conditions of sql.aggregates
 ))  # fmt: skip
 
 DATE_HINT = "compare with a range instead (col >= :day AND col < :day + INTERVAL 1 DAY), or compute it in Python"
@@ -87,8 +86,6 @@ SUGGEST: dict[str, str] = {
     "Least": "LEAST ignores NULLs on PostgreSQL but not on MySQL; use CASE WHEN a <= b THEN a ELSE b END",
     "RegexpLike": "regular expressions differ per database (and are case-insensitive on MySQL); use LIKE",
     "Pad": "LPAD/RPAD do not exist on SQLite; pad in Python",
-    "JSONArrayAgg": "each database writes JSON text its own way (spacing, dates inside it) and aggregates it in its own order; select the columns and return the rows (SELECT f.flight_id, f.departure ... ORDER BY ...; returns: many): the accessor returns typed rows, and the cache stores them as JSON",
-    "JSONObject": 'each database writes JSON text its own way (MariaDB {"a": 1}, PostgreSQL {"a" : 1}, SQLite {"a":1}); select the values as columns (SELECT f.flight_id, f.flightno ...): the accessor\'s row has a field for each',
     "SubstringIndex": "SUBSTRING_INDEX passes through unchanged; use SUBSTRING with a position",
     "UnixToTime": "use a datetime parameter",
     "TimestampTrunc": "DATE_TRUNC is PostgreSQL's; compare with a range instead (col >= :day AND col < :day + INTERVAL 1 DAY), or truncate in Python",
@@ -194,12 +191,6 @@ def _describe(node: exp.Expr, written: str | None = None) -> str:
         return f"{node.name.upper()}(): " + ANONYMOUS.get(node.name.upper(), SUGGEST["Anonymous"])
     if isinstance(node, exp.Length):
         return "LENGTH counts bytes on MySQL and characters elsewhere; use CHAR_LENGTH"
-    if isinstance(node, exp.GroupConcat):
-        return (
-            "GROUP_CONCAT: without ORDER BY each database concatenates in its own order (PostgreSQL gave '33C; 10F; 28E' where MariaDB gave "
-            "'10F; 28E; 33C'), and SQLite before 3.44 has no ORDER BY inside an aggregate; return the rows in order instead "
-            "(SELECT ..., x ... ORDER BY the group's key, y; returns: many) and join them in Python, or count them (COUNT(x))"
-        )
     if isinstance(node, exp.Insert):
         return "ON DUPLICATE KEY UPDATE, INSERT IGNORE and RETURNING are not portable; write a plain INSERT"
     if isinstance(node, (exp.Update, exp.Delete)):
@@ -518,5 +509,5 @@ def _compared_subquery(select: exp.Select) -> bool:
 
 CHECKS: tuple[Check, ...] = (
     not_allowed, mysql_double_pipe, date_or_text_arithmetic, integer_division, intervals, strict_grouping, distinct_order,
-    text_comparisons, substring_positions, case_changes, check_casts, timediff.check, pg_forms.check,
+    text_comparisons, substring_positions, case_changes, check_casts, timediff.check, pg_forms.check, aggregates.check,
 )  # fmt: skip
