@@ -270,10 +270,7 @@ def _mysql_options(url: str, pairs: list[tuple[str, str]]) -> tuple[tuple[str, s
     options = dict(pairs)
     for name, value in pairs:
         if name not in MYSQL_OPTIONS:
-            raise ConfigError(
-                f"database URL {redact(url)!r}: unknown option {name!r}; a mysql:// URL takes "
-                f"{', '.join(MYSQL_OPTIONS + TIMEOUT_OPTIONS)}"
-            )
+            raise ConfigError(f"database URL {redact(url)!r}: unknown option {name!r}; a mysql:// URL takes {', '.join(MYSQL_OPTIONS + TIMEOUT_OPTIONS)}")
         if name in ("ssl_verify_cert", "ssl_verify_identity") and value.lower() not in TRUE_WORDS + FALSE_WORDS:
             raise ConfigError(f"database URL {redact(url)!r}: {name} must be true or false, not {value!r}")
         if name in ("ssl_ca", "ssl_cert", "ssl_key", "unix_socket", "charset") and not value:
@@ -432,6 +429,7 @@ KEYS: dict[str, str] = {
     "schema": "the schema DDL",
     "test_databases": "servers the test fixtures create their databases in",
     "seed": "module:function that fills a database just created from the schema",
+    "collation": 'how the build compares text: "mariadb" compares it case-insensitively on every database, as MariaDB does',
     "connect_timeout": "seconds to open a database connection (0: no bound; the database URL's option wins)",
     "statement_timeout": "seconds a database statement may run before the server cancels it (0: no bound)",
     "read_timeout": "seconds to wait for a database reply before dropping the connection (0: no bound)",

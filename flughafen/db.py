@@ -1,4 +1,4 @@
-"""Database access: pymysql, psycopg 3 and sqlite3 behind one small pooled interface.
+"""Database access: pymysql, psycopg 3 and sqlite3 (or sqlean.py: flughafen/sqlite_driver.py) behind one small pooled interface.
 
 Parameters are always bound by the driver, never formatted into SQL. Rows come
 back as tuples of driver values; convert.py turns them into the same Python
@@ -25,7 +25,6 @@ import logging
 import math
 import os
 import socket
-import sqlite3
 import ssl
 import threading
 import time
@@ -40,6 +39,7 @@ from weakref import WeakSet
 from flughafen import tracing
 from flughafen.config import TRUE_WORDS, ConfigError, DatabaseUrl, Timeouts, parse_database_url
 from flughafen.extras import require
+from flughafen.sqlite_driver import driver
 
 log = logging.getLogger("flughafen")
 
@@ -54,6 +54,12 @@ class Cursor(Protocol):
     def execute(self, sql: str, args: Sequence[Any] = ...) -> Any: ...
     def fetchall(self) -> Sequence[Sequence[Any]]: ...
     def close(self) -> None: ...
+
+
+# Every MySQL/MariaDB session: GROUP_CONCAT and MariaDB's JSON_ARRAYAGG cut their text at group_concat_max_len
+# bytes (1 MiB on MariaDB, 1024 on MySQL) with only a warning; PostgreSQL and SQLite never do. The largest value
+# both servers take keeps the text whole, so it is the same on every database.
+MYSQL_INIT = "SET SESSION group_concat_max_len = 4294967295"
 
 
 class QueryError(RuntimeError):
@@ -115,7 +121,7 @@ def connect(url: DatabaseUrl | str, autocommit: bool = True, *, database: str | 
     if u.path != ":memory:":
         Path(u.path).parent.mkdir(parents=True, exist_ok=True)
     busy = t.statement or SQLITE_BUSY_TIMEOUT
-    conn: Any = sqlite3.connect(u.path, check_same_thread=False, isolation_level=None if autocommit else "DEFERRED", timeout=busy, factory=_SQLiteConnection)
+    conn: Any = driver.connect(u.path, check_same_thread=False, isolation_level=None if autocommit else "DEFERRED", timeout=busy, factory=_SQLiteConnection)
     if t.statement:
         conn.set_progress_handler(conn.past_deadline, SQLITE_CHECK_EVERY)
     conn.execute("PRAGMA foreign_keys = ON")
@@ -124,7 +130,7 @@ def connect(url: DatabaseUrl | str, autocommit: bool = True, *, database: str | 
     return conn
 
 
-class _SQLiteConnection(sqlite3.Connection):
+class _SQLiteConnection(driver.Connection):  # type: ignore[misc] # sqlean.py or sqlite3 (flughafen/sqlite_driver.py)
     """A SQLite connection whose statements stop at ``deadline`` (time.monotonic(); Database sets it per call)."""
 
     deadline = math.inf
@@ -174,6 +180,7 @@ def _connect_mysql(u: DatabaseUrl, t: Timeouts, autocommit: bool, database: str 
         charset=u.option("charset") or "utf8mb4",
         autocommit=autocommit,
         local_infile=False,
+        init_command=MYSQL_INIT,
         connect_timeout=t.connect or 31_536_000,  # pymysql's largest: "none"
         read_timeout=t.read or None,
         write_timeout=t.read or None,
@@ -474,7 +481,7 @@ class _Pool:
 
 def _usable(conn: Any) -> bool:
     """The driver's own word that the connection is still open (no round trip)."""
-    if isinstance(conn, sqlite3.Connection):
+    if isinstance(conn, driver.Connection):
         return True
     if hasattr(conn, "broken"):  # psycopg
         return not (conn.closed or conn.broken)

@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from flughafen.config import DatabaseUrl, parse_database_url
-from flughafen.db import bind_values
+from flughafen.db import MYSQL_INIT, bind_values
 from flughafen.extras import require
+from flughafen.sqlite_driver import driver
 
 DEFAULT_TIMEOUT = 5.0  # seconds a caller waits for a pooled connection (PostgreSQL), or to connect
 
@@ -161,6 +162,7 @@ class _MySQL:
             db=u.database,
             charset="utf8mb4",
             autocommit=True,
+            init_command=MYSQL_INIT,
             connect_timeout=timeout,
         )
         return cls(pool)
@@ -191,7 +193,7 @@ class _MySQL:
 
 
 class _SQLite:
-    """aiosqlite connections (each the standard sqlite3 module on a thread of its own), pooled here."""
+    """aiosqlite connections (each the SQLite driver on a thread of its own), pooled here."""
 
     def __init__(self, u: DatabaseUrl, size: int, timeout: float):
         self.u = u
@@ -211,7 +213,8 @@ class _SQLite:
         path = self.u.path
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        conn = await aiosqlite.connect(path, isolation_level=None, timeout=30)
+        # aiosqlite's own connect() opens Python's sqlite3; the connector opens the runtime's driver (sqlean.py when installed)
+        conn = await aiosqlite.Connection(lambda: driver.connect(path, isolation_level=None, timeout=30), iter_chunk_size=64)
         await conn.execute("PRAGMA foreign_keys = ON")
         if path != ":memory:":
             await conn.execute("PRAGMA journal_mode = WAL")

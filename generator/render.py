@@ -48,6 +48,7 @@ ANNOTATION: dict[PyType, Code] = {
     "date": Code("datetime.date"),
     "datetime": Code("datetime.datetime"),
     "time": Code("datetime.time"),
+    "json": Code("str"),  # JSON text, in one form on every database (flughafen.convert)
 }
 STRATEGY: dict[PyType, Code] = {
     "str": Code("st.text()"),
@@ -58,6 +59,7 @@ STRATEGY: dict[PyType, Code] = {
     "date": Code("st.dates()"),
     "datetime": Code("st.datetimes()"),
     "time": Code("st.times()"),
+    "json": Code("st.text()"),
 }
 
 

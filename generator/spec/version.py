@@ -43,6 +43,7 @@ NEUTRAL: dict[type, dict[str, str]] = {
         "columns": "the typed result columns, the version's second part, hold what the overrides change",
         "examples": "inputs of the generated tests, demo and verify",
         "source": "the file's text",
+        "collation": "sql/compile.py adds it to the version when it is set (and so changes what PostgreSQL and SQLite return)",
     },
     CacheSpec: {
         "ttl": "how long an entry lives, not what it holds",
