@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 from flughafen import io_async, io_sync, protocol
 from flughafen.bypass import BYPASSED, how
 from flughafen.convert import Convert, converter
-from flughafen.db import QueryError, missing_table
+from flughafen.db import QueryError, missing_table, old_sqlite
 from flughafen.keys import Keyspace, RowField, Template, bounded, filler, lock_key
 from flughafen.params import check_for
 from flughafen.protocol import Codec, View
@@ -147,9 +147,9 @@ class Accessor(Generic[RowT]):
         return self.typed(db.dialect, rows)
 
     def _query_failed(self, error: Exception, db: Any) -> QueryError:
-        missing = missing_table(db.url, error)
-        if missing is not None:
-            return QueryError(f"{self.name}: {missing}")
+        explained = missing_table(db.url, error) or old_sqlite(db.url, self.sql[db.dialect], error)
+        if explained is not None:
+            return QueryError(f"{self.name}: {explained}")
         return QueryError(f"{self.name}: the query failed on {db.url.redacted()}: {error}")
 
     def _count_query(self, runtime: Runtime | AsyncRuntime, start: float) -> None:

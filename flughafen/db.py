@@ -24,7 +24,9 @@ import itertools
 import logging
 import math
 import os
+import re
 import socket
+import sqlite3  # aiosqlite raises the standard module's errors
 import ssl
 import threading
 import time
@@ -39,7 +41,7 @@ from weakref import WeakSet
 from flughafen import tracing
 from flughafen.config import TRUE_WORDS, ConfigError, DatabaseUrl, Timeouts, parse_database_url
 from flughafen.extras import require
-from flughafen.sqlite_driver import driver
+from flughafen.sqlite_driver import ORDERED_AGGREGATES, VERSION, driver
 
 log = logging.getLogger("flughafen")
 
@@ -77,13 +79,27 @@ def missing_table(url: DatabaseUrl, error: BaseException) -> str | None:
     """What to say when a SQLite database lacks a table the query reads (a file that was missing, or
     never filled): the resolved file and how to fill it; None for any other error.
 
-    >>> missing_table(parse_database_url("sqlite:////srv/app/app.sqlite3"), sqlite3.OperationalError("no such table: flight"))
+    >>> missing_table(parse_database_url("sqlite:////srv/app/app.sqlite3"), driver.OperationalError("no such table: flight"))
     "the SQLite database /srv/app/app.sqlite3 has no table 'flight': fill it with `flughafen-gen db load --scale tiny`, or the project's seed"
     """
     text = str(error)
-    if url.dialect != "sqlite" or not isinstance(error, sqlite3.OperationalError) or not text.startswith("no such table: "):
+    if url.dialect != "sqlite" or not isinstance(error, (driver.OperationalError, sqlite3.OperationalError)) or not text.startswith("no such table: "):
         return None
     return f"the SQLite database {url.path} has no table {text.removeprefix('no such table: ')!r}: {FILL_HINT}"
+
+
+_ORDERED_AGGREGATE = re.compile(r"\b(GROUP_CONCAT|JSON_GROUP_ARRAY)\s*\((?:[^()]|\([^()]*\))*\bORDER\s+BY\b", re.IGNORECASE)
+
+
+def old_sqlite(url: DatabaseUrl, sql: str, error: BaseException) -> str | None:
+    """What to say when a query with ORDER BY inside an aggregate fails on a SQLite older than 3.44
+    (the build proved it on a newer one, from the ``sqlite`` extra); None for any other error."""
+    if url.dialect != "sqlite" or VERSION >= ORDERED_AGGREGATES or not _ORDERED_AGGREGATE.search(sql):
+        return None
+    if not isinstance(error, (driver.OperationalError, sqlite3.OperationalError)):
+        return None
+    have = ".".join(map(str, VERSION))
+    return f"this query orders inside an aggregate, which needs SQLite 3.44 or newer, and this process has SQLite {have}: pip install 'flughafen-gen[sqlite]' (sqlean.py)"
 
 
 def _sqlite_arg(value: Any) -> Any:
@@ -524,10 +540,7 @@ class Database:
         t = self.url.timeouts
         if self.dialect == "sqlite":
             return f"{self.url.redacted()}: the statement ran past statement_timeout={t.statement:g}s and was interrupted"
-        return (
-            f"{self.url.redacted()}: no reply within read_timeout={t.read:g}s (a stalled server or network link?); "
-            "the connection was dropped"
-        )
+        return f"{self.url.redacted()}: no reply within read_timeout={t.read:g}s (a stalled server or network link?); the connection was dropped"
 
     def _after_fork(self) -> None:
         self._pool.after_fork()
