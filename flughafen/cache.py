@@ -24,20 +24,13 @@ from valkey.client import Pipeline
 
 from flughafen import invalidation
 from flughafen.config import CacheUrl
-from flughafen.health import Health
+from flughafen.health import Health, eviction_risk
 from flughafen.metrics import Counters
 from flughafen.near import NearCache
 from flughafen.protocol import Call, Eval, Steps, drive
 from flughafen.scripts import RELEASE, Script
 
 log = logging.getLogger("flughafen")
-
-# Eviction policies that keep invalidation sound: none at all, or keys with a TTL, nearest
-# expiry first (Valkey samples, so roughly). The generation and sequence keys have no TTL
-# and never go; a tag set goes only when it is near expiry, and its entries expire no later
-# than it, so an entry that an invalidation misses for want of its set is about to expire.
-SAFE_POLICIES = ("noeviction", "volatile-ttl")
-
 
 def server_of(url: CacheUrl) -> tuple[Any, dict[str, Any]]:
     """(the embedded server or None, valkey-py's connection arguments) for a cache URL."""
@@ -168,14 +161,7 @@ class CacheState(Health):
         except Exception as e:  # noqa: BLE001 - a check, never a failure
             log.debug("cache %s: cannot read its eviction policy (%s)", self.url.redacted(), e)
             return None
-        policy = str(conf.get("maxmemory-policy", "noeviction"))
-        if int(conf.get("maxmemory", 0) or 0) == 0 or policy in SAFE_POLICIES:
-            return None
-        return (
-            f"cache {self.url.redacted()} evicts keys (maxmemory-policy {policy}): it may evict a tag set or a"
-            " query's generation before the entries they guard, and an invalidation would then miss those"
-            " entries until their TTL; set maxmemory-policy volatile-ttl (or noeviction)"
-        )
+        return eviction_risk(self.url, conf)
 
     def _retire(self, conn: Any) -> None:
         with self._own_lock:

@@ -45,7 +45,7 @@ from valkey.exceptions import NoScriptError, ResponseError
 from flughafen import invalidation
 from flughafen.cache import server_of
 from flughafen.config import CacheUrl
-from flughafen.health import Health
+from flughafen.health import Health, eviction_risk
 from flughafen.metrics import Counters
 from flughafen.near import NearCache
 from flughafen.protocol import Call, Eval, Steps, drive_async
@@ -218,6 +218,7 @@ class AsyncCacheState(Health):
         self._conn: Connection | None = None
         self._connecting: asyncio.Future[Connection] | None = None
         self._sources: dict[str, Script] = {}
+        self._eviction_checked = False
         # Local copies of near-cached queries (``cache: near:``): kept by near.py's thread, on sync connections of its own.
         self.near_enabled = near_cache and not url.off
         self.near = NearCache(self._sync_connection, url.redacted())
@@ -270,7 +271,22 @@ class AsyncCacheState(Health):
         old, self._conn = self._conn, conn
         if old is not None and old.lost is None:
             old.close(ValkeyConnectionError("replaced"))
+        if not self._eviction_checked:
+            self._eviction_checked = True
+            risk = await self.eviction_risk()
+            if risk:
+                log.warning(risk)
         return conn
+
+    async def eviction_risk(self) -> str | None:
+        """CacheState.eviction_risk, awaited: logged as a warning on the runtime's first connection."""
+        try:
+            reply = await asyncio.wait_for(self.call("CONFIG", "GET", "maxmemory*"), self.socket_timeout)
+        except Exception as e:  # noqa: BLE001 - a check, never a failure
+            log.debug("cache %s: cannot read its eviction policy (%s)", self.url.redacted(), e)
+            return None
+        conf = {_text(k): _text(v) for k, v in zip(reply[::2], reply[1::2])}
+        return eviction_risk(self.url, conf)
 
     async def _conn_with_room(self) -> Connection:
         conn = self._conn
@@ -458,6 +474,10 @@ class AsyncCacheState(Health):
         if conn.lost is None:
             conn.close(ValkeyConnectionError("the runtime closed"))
         self._conn = None
+
+
+def _text(value: Any) -> Any:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def _ignore(reply: Any) -> None:

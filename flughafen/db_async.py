@@ -21,6 +21,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
+from flughafen import tracing
 from flughafen.config import DatabaseUrl, parse_database_url
 from flughafen.db import bind_values
 from flughafen.extras import require
@@ -71,11 +72,12 @@ class AsyncDatabase:
         return bind_values(self.dialect, values)
 
     async def query(self, sql: str, values: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        driver = self._driver or await self.driver()
-        async with driver.connection() as conn:
-            cur = await driver.cursor(conn)
-            await cur.execute(sql, self.args(values))
-            return [tuple(r) for r in await cur.fetchall()]
+        with tracing.query_span(self.dialect, sql):
+            driver = self._driver or await self.driver()
+            async with driver.connection() as conn:
+                cur = await driver.cursor(conn)
+                await cur.execute(sql, self.args(values))
+                return [tuple(r) for r in await cur.fetchall()]
 
     async def execute(self, sql: str, values: Sequence[Any] = ()) -> int:
         """A statement that returns no rows (DDL, a single write); returns the row count."""
