@@ -349,7 +349,15 @@ class AsyncCacheState(Health):
             else:
                 conn.send(_pack(c), future)
             futures.append(future)
-        replies = [await f for f in futures]
+        try:
+            replies = [await f for f in futures]
+        except BaseException:
+            for f in futures:  # the connection failed (or the caller was cancelled): the others' errors are this one
+                if f.done() and not f.cancelled():
+                    f.exception()  # retrieved: asyncio would log each as never retrieved
+                else:
+                    f.cancel()  # its reply, if it comes, is dropped
+            raise
         for i, reply in enumerate(replies):
             if isinstance(reply, NoScriptError):
                 c = commands[i]

@@ -60,6 +60,11 @@ class Form:
             return module
         return _Async(self, importlib.import_module(module.__name__.replace("generated.", "generated.aio.", 1)))
 
+    def query(self, q: Any) -> Any:
+        """An accessor object (a ReadQuery, a HashQuery...) in this form: ``form.query(q).one(args, runtime)``
+        calls ``q.one_async`` in the async form."""
+        return _AsyncQuery(self, q) if self.is_async else q
+
     def of(self, runtime: Any) -> Any:
         """The runtime a call in this form uses for ``runtime`` (the fixture's sync runtime: this form's own)."""
         return self.art if self.is_async and runtime is self.runtime else runtime
@@ -191,5 +196,26 @@ class _Async:
 
         def call(*args: Any, runtime: Any = None, **kwargs: Any) -> Any:
             return form.call(value, *args, runtime=runtime, **kwargs)
+
+        return call
+
+
+class _AsyncQuery:
+    """An accessor object whose methods call their ``_async`` twins, run to their end (see Form.query)."""
+
+    def __init__(self, form: Form, q: Any):
+        self._form = form
+        self._q = q
+
+    def __getattr__(self, name: str) -> Any:
+        twin = getattr(self._q, f"{name}_async", None)
+        if twin is None:
+            return getattr(self._q, name)  # key, name, tags: the same in both forms
+        form = self._form
+
+        def call(*args: Any, runtime: Any = None) -> Any:
+            if args and isinstance(args[-1], (Runtime, AsyncRuntime)):
+                *args, runtime = args  # type: ignore[assignment]
+            return form.call(twin, *args, runtime=runtime)
 
         return call
