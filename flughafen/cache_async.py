@@ -302,7 +302,9 @@ class AsyncCacheState(Health):
 
     async def call(self, *args: Any) -> Any:
         """One command; its reply (an error reply raised)."""
-        conn = await self._conn_with_room()
+        conn = self._conn
+        if conn is None or conn.lost is not None or len(conn.waiting) >= self.max_in_flight or conn.loop is not asyncio.get_running_loop():
+            conn = await self._conn_with_room()  # not the usual case (every hit is a call): no coroutine for it
         reply = await conn.request(_pack(args))
         if isinstance(reply, ResponseError):
             raise reply
