@@ -15,8 +15,8 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Sequence
-from typing import Any, Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import valkey
 from libvalkey import pack_command as _pack
@@ -31,6 +31,7 @@ from flughafen.protocol import Call, Eval, Steps, drive
 from flughafen.scripts import RELEASE, Script
 
 log = logging.getLogger("flughafen")
+
 
 def server_of(url: CacheUrl) -> tuple[Any, dict[str, Any]]:
     """(the embedded server or None, valkey-py's connection arguments) for a cache URL."""
@@ -225,7 +226,7 @@ class CacheState(Health):
         if lacking:
             for i in lacking:
                 self._load(commands[i][1])
-            for i, reply in zip(lacking, self._send_all([commands[i] for i in lacking])):
+            for i, reply in zip(lacking, self._send_all([commands[i] for i in lacking]), strict=True):
                 replies[i] = reply
         for reply in replies:
             if isinstance(reply, valkey.exceptions.ResponseError):

@@ -285,7 +285,7 @@ class AsyncCacheState(Health):
         except Exception as e:  # noqa: BLE001 - a check, never a failure
             log.debug("cache %s: cannot read its eviction policy (%s)", self.url.redacted(), e)
             return None
-        conf = {_text(k): _text(v) for k, v in zip(reply[::2], reply[1::2])}
+        conf = {_text(k): _text(v) for k, v in zip(reply[::2], reply[1::2], strict=True)}
         return eviction_risk(self.url, conf)
 
     async def _conn_with_room(self) -> Connection:

@@ -354,8 +354,6 @@ class PoolTimeout(QueryError):
 _MYSQL_GONE = frozenset({1927, 2006, 2013, 2014, 2055, 4031})
 
 
-
-
 def _is_read(sql: str) -> bool:
     """A SELECT: safe to run again on a fresh connection after its connection died."""
     return sql.lstrip().upper().startswith("SELECT")
@@ -500,10 +498,7 @@ class Database:
         t = self.url.timeouts
         if self.dialect == "sqlite":
             return f"{self.url.redacted()}: the statement ran past statement_timeout={t.statement:g}s and was interrupted"
-        return (
-            f"{self.url.redacted()}: no reply within read_timeout={t.read:g}s (a stalled server or network link?); "
-            "the connection was dropped"
-        )
+        return f"{self.url.redacted()}: no reply within read_timeout={t.read:g}s (a stalled server or network link?); the connection was dropped"
 
     def _after_fork(self) -> None:
         self._pool.after_fork()

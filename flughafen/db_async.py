@@ -123,7 +123,15 @@ class _Postgres:
     @classmethod
     async def open(cls, u: DatabaseUrl, size: int, timeout: float) -> _Postgres:
         pool_module: Any = require("psycopg_pool", "a postgresql:// database URL on an AsyncRuntime")
-        kwargs = {"host": u.host, "port": u.port or 5432, "user": u.user, "password": u.password or None, "dbname": u.database, "autocommit": True, "connect_timeout": max(1, int(timeout))}
+        kwargs = {
+            "host": u.host,
+            "port": u.port or 5432,
+            "user": u.user,
+            "password": u.password or None,
+            "dbname": u.database,
+            "autocommit": True,
+            "connect_timeout": max(1, int(timeout)),
+        }
         pool = pool_module.AsyncConnectionPool(kwargs=kwargs, min_size=1, max_size=size, timeout=timeout, open=False, name=u.redacted())
         await pool.open()
         return cls(pool)
