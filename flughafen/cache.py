@@ -16,6 +16,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import valkey
@@ -33,17 +34,19 @@ from flughafen.scripts import RELEASE, Script
 log = logging.getLogger("flughafen")
 
 
-def server_of(url: CacheUrl) -> tuple[Any, dict[str, Any]]:
-    """(the embedded server or None, valkey-py's connection arguments) for a cache URL."""
+def connection_kwargs(url: CacheUrl, project_dir: Path | None = None) -> dict[str, Any]:
+    """valkey-py's connection arguments for a cache URL. ``embedded``: the unix socket of
+    ``project_dir``'s shared server (the current folder's project by default), started when
+    it is not running (flughafen/embedded.py)."""
     if url.embedded:
-        from flughafen.embedded import shared_server
+        from flughafen import embedded
+        from flughafen.config import find_project_dir
 
-        server = shared_server()
-        return server, dict(server.connection_kwargs)
+        return embedded.connection_kwargs(project_dir if project_dir is not None else find_project_dir())
     kwargs: dict[str, Any] = {"host": url.host, "port": url.port, "db": url.db, "username": url.username, "password": url.password}
     if url.tls:
         kwargs.update(ssl=True, ssl_ca_certs=url.ca_file, ssl_cert_reqs="required")
-    return None, kwargs
+    return kwargs
 
 
 class InOrder(valkey.Valkey):
@@ -85,9 +88,9 @@ class _ThreadMarker:
 class CacheState(Health):
     """The Valkey client plus fail-open bookkeeping (health.py)."""
 
-    def __init__(self, url: CacheUrl, socket_timeout: float = 0.25, near_cache: bool = True, defer_fills: bool = True):
-        super().__init__(url)
-        self._server, kwargs = server_of(url)
+    def __init__(self, url: CacheUrl, socket_timeout: float = 0.25, near_cache: bool = True, defer_fills: bool = True, project_dir: Path | None = None):
+        super().__init__(url, project_dir)
+        kwargs = connection_kwargs(url, project_dir)
         # The pooled valkey-py client, for everything but reads and fills.
         self.client: valkey.Valkey = InOrder(
             self.settle,

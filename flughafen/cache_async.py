@@ -34,6 +34,7 @@ import logging
 import ssl
 from collections import deque
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 import libvalkey
@@ -43,7 +44,7 @@ from valkey.exceptions import ConnectionError as ValkeyConnectionError
 from valkey.exceptions import NoScriptError, ResponseError
 
 from flughafen import invalidation
-from flughafen.cache import server_of
+from flughafen.cache import connection_kwargs
 from flughafen.config import CacheUrl
 from flughafen.health import Health, eviction_risk
 from flughafen.metrics import Counters
@@ -206,12 +207,18 @@ class AsyncCacheState(Health):
     One connection per event loop that uses it, made on first use and again after a failure.
     """
 
-    def __init__(self, url: CacheUrl, socket_timeout: float = 0.25, near_cache: bool = True, defer_fills: bool = True, max_in_flight: int = MAX_IN_FLIGHT):
-        super().__init__(url)
-        self._server: Any = None
-        self._kwargs: dict[str, Any] = {}
-        if not url.off:
-            self._server, self._kwargs = server_of(url)
+    def __init__(
+        self,
+        url: CacheUrl,
+        socket_timeout: float = 0.25,
+        near_cache: bool = True,
+        defer_fills: bool = True,
+        max_in_flight: int = MAX_IN_FLIGHT,
+        project_dir: Path | None = None,
+    ):
+        super().__init__(url, project_dir)
+        # embedded: the unix socket of the project's shared server (started if need be)
+        self._kwargs: dict[str, Any] = {} if url.off else connection_kwargs(url, project_dir)
         self.socket_timeout = socket_timeout
         self.defer_fills = defer_fills
         self.max_in_flight = max_in_flight
@@ -226,6 +233,8 @@ class AsyncCacheState(Health):
     def _sync_connection(self) -> Any:
         import valkey
 
+        if "unix_socket_path" in self._kwargs:
+            return valkey.UnixDomainSocketConnection(path=self._kwargs["unix_socket_path"], socket_timeout=self.socket_timeout)  # type: ignore[no-untyped-call]
         return valkey.Connection(**self._kwargs, socket_timeout=self.socket_timeout, socket_connect_timeout=self.socket_timeout)  # type: ignore[no-untyped-call]
 
     # ------------------------------------------------------------ the connection
@@ -251,10 +260,15 @@ class AsyncCacheState(Health):
         if k.get("ssl"):
             context = ssl.create_default_context(cafile=k.get("ssl_ca_certs"))
             context.check_hostname = False  # as valkey-py's default: the CA is checked, not the name
-        _, conn = await asyncio.wait_for(
-            loop.create_connection(lambda: Connection(loop, self.socket_timeout, self.max_in_flight), k.get("host", "127.0.0.1"), k.get("port", 6379), ssl=context),
-            self.socket_timeout,
-        )
+
+        def protocol() -> Connection:
+            return Connection(loop, self.socket_timeout, self.max_in_flight)
+
+        if "unix_socket_path" in k:
+            opening = loop.create_unix_connection(protocol, k["unix_socket_path"])
+        else:
+            opening = loop.create_connection(protocol, k.get("host", "127.0.0.1"), k.get("port", 6379), ssl=context)
+        _, conn = await asyncio.wait_for(opening, self.socket_timeout)
         setup: list[asyncio.Future[Any]] = []
         if k.get("password"):
             auth = ("AUTH", k["username"], k["password"]) if k.get("username") else ("AUTH", k["password"])

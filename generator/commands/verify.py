@@ -22,6 +22,7 @@ import sqlglot
 from sqlglot import exp
 
 from flughafen import QueryError, Runtime
+from flughafen.embedded import start_server
 from flughafen.settings import load_settings
 from generator.accessors import read_modules
 from generator.commands.check import Context, _total_order
@@ -120,6 +121,12 @@ def verify(
     ordered = ordered_specs(specs_dir, schema)
     runtimes: dict[str, Runtime] = {}
     outcomes: list[Outcome] = []
+    private = None
+    if cache_url.strip() == "embedded":
+        # A server of verify's own, stopped when it ends: the examples' entries stay out of the
+        # project's embedded Valkey (shared by the application), and theirs out of verify.
+        private = start_server()
+        cache_url = f"valkey://{private.host}:{private.port}/0"
     try:
         for url in database_urls:
             runtimes[url] = Runtime.from_config(database_url=url, cache_url=cache_url)
@@ -135,6 +142,8 @@ def verify(
     finally:
         for rt in runtimes.values():
             rt.close()
+        if private is not None:
+            private.stop()
     return outcomes
 
 

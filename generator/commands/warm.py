@@ -148,10 +148,10 @@ def warm(name: str, params_file: Path | None, from_query: str | None, database_u
     if query is None:
         print(f"error: {name} is a write; warm fills the cache of reads", file=sys.stderr)
         return 2
+    # A params file is read first: one that cannot be read starts no server (the embedded one) and opens no database.
+    sets = _read_params(params_file, query) if params_file is not None else None
     with Runtime.from_config(database_url=database_url, cache_url=cache_url, project_dir=settings.root) as rt:
-        if params_file is not None:
-            sets = _read_params(params_file, query)
-        else:
+        if sets is None:
             assert from_query is not None
             with rt.db.connection() as conn:
                 cur = conn.cursor()

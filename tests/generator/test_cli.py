@@ -105,8 +105,6 @@ def test_the_command_line_maps_arguments_to_one_command_and_returns_its_exit_cod
     commands = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name.startswith("cmd_")]
     assert len(commands) >= 9
     for fn in commands:
-        if fn.name == "cmd_worker":
-            continue  # moves with the worker's own rework
         body = [s for s in fn.body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Call) and ast.unparse(s.value.func) == "_build_tools")]
         assert len(body) == 2, f"{fn.name}: an import of the command and `return command(...)`, nothing more"
         imported, returned = body

@@ -1,5 +1,6 @@
 """A runtime used before os.fork(): the child (a pre-forking server's worker, a multiprocessing
-child) opens connections of its own and leaves the parent's alone.
+child) opens connections of its own and leaves the parent's alone. (A child on the project's
+embedded server: tests/integration/test_embedded.py.)
 
 The child shares the parent's sockets. Were it to use them, it would read
 replies the parent is owed; were it to close them, psycopg would end the
@@ -10,11 +11,10 @@ from __future__ import annotations
 
 import gc
 import os
-from pathlib import Path
 from typing import Callable
 
 from generated import airport_by_iata
-from flughafen import Runtime, embedded
+from flughafen import Runtime
 
 
 def in_child(work: Callable[[], bytes]) -> bytes:
@@ -51,22 +51,3 @@ def test_a_forked_child_opens_its_own_connections_and_leaves_the_parent_s_workin
     cdg = airport_by_iata.fetch(iata="CDG", runtime=runtime)  # a miss: the parent's database session still works
     assert cdg is not None and cdg.iata == "CDG"
     assert runtime.metrics.of("airport_by_iata").cache_errors == 0
-
-
-def test_a_forked_child_shares_the_embedded_server_and_does_not_stop_it(db_url: str) -> None:
-    with Runtime.from_config(database_url=db_url, cache_url="embedded", project_dir=Path.cwd()) as rt:
-        airport_by_iata.fetch(iata="JFK", runtime=rt)
-        port = embedded.shared_server().connection_kwargs["port"]
-
-        def child() -> bytes:
-            hits = rt.metrics.of("airport_by_iata").hits
-            row = airport_by_iata.fetch(iata="JFK", runtime=rt)  # a hit: the parent's cache
-            hit = rt.metrics.of("airport_by_iata").hits == hits + 1
-            embedded._stop()  # what the child's exit runs
-            child_port = embedded.shared_server().connection_kwargs["port"]
-            return f"{child_port} hit={hit} {row is not None}".encode()
-
-        assert in_child(child) == f"{port} hit=True True".encode()
-        assert embedded.shared_server().is_running()
-        assert embedded.shared_server().connection_kwargs["port"] == port
-        assert airport_by_iata.fetch(iata="JFK", runtime=rt) is not None

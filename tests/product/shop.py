@@ -45,6 +45,20 @@ examples:
   - {category: TOOLS}
 """
 
+# A write through the write-behind queue (flughafen-gen worker applies it).
+BEHIND_SPEC = """\
+name: reprice_product
+summary: Change a product's price later, through the write-behind queue
+kind: write
+params:
+  product_id: int
+  price: decimal
+sql: |
+  UPDATE product SET price = :price WHERE product_id = :product_id
+lookup: true
+write: behind
+"""
+
 SEED = '''\
 """Rows for a database just made from specs/schema.sql: the tests' and the demo's."""
 
@@ -81,11 +95,13 @@ filterwarnings = ["error"]
 """
 
 
-def write_shop(folder: Path, test_databases: tuple[str, ...] = ("sqlite://",)) -> Path:
-    """The project's files in ``folder`` (nothing generated yet); returns ``folder``."""
+def write_shop(folder: Path, test_databases: tuple[str, ...] = ("sqlite://",), behind: bool = False) -> Path:
+    """The project's files in ``folder`` (nothing generated yet); returns ``folder``. ``behind``: with a write-behind spec too."""
     (folder / "specs").mkdir(parents=True)
     (folder / "specs" / "schema.sql").write_text(SCHEMA)
     (folder / "specs" / "products_in_category.yaml").write_text(SPEC)
+    if behind:
+        (folder / "specs" / "reprice_product.yaml").write_text(BEHIND_SPEC)
     (folder / "src" / "shop").mkdir(parents=True)
     (folder / "src" / "shop" / "__init__.py").write_text('"""The shop."""\n')
     (folder / "src" / "shop" / "seed.py").write_text(SEED)

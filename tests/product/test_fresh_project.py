@@ -17,10 +17,12 @@ import shutil
 import subprocess
 import sys
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from flughafen import embedded
 from tests.product.shop import SERVERS, clean_env, run, write_shop
 
 pytestmark = pytest.mark.product
@@ -106,6 +108,18 @@ def shop(build_venv: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.strip() == "1 accessor module(s) in src/shop/cache/ (written)"
     return project
+
+
+@pytest.fixture(autouse=True)
+def stop_the_shop_s_server(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test on the shop starts without its embedded Valkey, and stops the one it started at its end, passed or failed
+    (a server shared by the tests would turn one test's misses into hits in the next)."""
+    shop: Path | None = request.getfixturevalue("shop") if "shop" in request.fixturenames else None
+    if shop is not None:
+        embedded.stop(shop)
+    yield
+    if shop is not None:
+        embedded.stop(shop)
 
 
 def _server_up(dialect: str) -> bool:
