@@ -393,9 +393,6 @@ class PoolTimeout(QueryError):
 _MYSQL_GONE = frozenset({1927, 2006, 2013, 2014, 2055, 4031})
 
 
-_DB_SYSTEM = {"mysql": "mysql", "postgres": "postgresql", "sqlite": "sqlite"}  # OpenTelemetry's names
-
-
 def _is_read(sql: str) -> bool:
     """A SELECT: safe to run again on a fresh connection after its connection died."""
     return sql.lstrip().upper().startswith("SELECT")
@@ -562,7 +559,7 @@ class Database:
 
     def query(self, sql: str, values: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """The rows of ``sql``. A SELECT whose connection died (a server restart, a killed session) runs once more on a fresh one."""
-        with tracing.child_span("flughafen.db.query", {"db.system": _DB_SYSTEM[self.dialect], "db.statement": sql}):
+        with tracing.query_span(self.dialect, sql):
             return self._query(sql, values)
 
     def _query(self, sql: str, values: Sequence[Any]) -> list[tuple[Any, ...]]:

@@ -21,6 +21,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
+from flughafen import tracing
 from flughafen.config import DatabaseUrl, parse_database_url
 from flughafen.db import MYSQL_INIT, bind_values
 from flughafen.extras import require
@@ -72,11 +73,12 @@ class AsyncDatabase:
         return bind_values(self.dialect, values)
 
     async def query(self, sql: str, values: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        driver = self._driver or await self.driver()
-        async with driver.connection() as conn:
-            cur = await driver.cursor(conn)
-            await cur.execute(sql, self.args(values))
-            return [tuple(r) for r in await cur.fetchall()]
+        with tracing.query_span(self.dialect, sql):
+            driver = self._driver or await self.driver()
+            async with driver.connection() as conn:
+                cur = await driver.cursor(conn)
+                await cur.execute(sql, self.args(values))
+                return [tuple(r) for r in await cur.fetchall()]
 
     async def execute(self, sql: str, values: Sequence[Any] = ()) -> int:
         """A statement that returns no rows (DDL, a single write); returns the row count."""
@@ -122,7 +124,15 @@ class _Postgres:
     @classmethod
     async def open(cls, u: DatabaseUrl, size: int, timeout: float) -> _Postgres:
         pool_module: Any = require("psycopg_pool", "a postgresql:// database URL on an AsyncRuntime")
-        kwargs = {"host": u.host, "port": u.port or 5432, "user": u.user, "password": u.password or None, "dbname": u.database, "autocommit": True, "connect_timeout": max(1, int(timeout))}
+        kwargs = {
+            "host": u.host,
+            "port": u.port or 5432,
+            "user": u.user,
+            "password": u.password or None,
+            "dbname": u.database,
+            "autocommit": True,
+            "connect_timeout": max(1, int(timeout)),
+        }
         pool = pool_module.AsyncConnectionPool(kwargs=kwargs, min_size=1, max_size=size, timeout=timeout, open=False, name=u.redacted())
         await pool.open()
         return cls(pool)

@@ -16,21 +16,21 @@ from pathlib import Path
 import pytest
 import valkey
 
-from generator.dataset.load import load
 from flughafen import Database, Runtime
+from flughafen.aio import AsyncRuntime
 from flughafen.embedded import start_server
+from generator.dataset.load import load
+from tests.integration.forms import FORMS, Form
 
 NAME = f"flughafen_it_{os.getpid()}"
 SERVERS = {
     "mysql": (
         f"mysql://root@127.0.0.1:3306/{NAME}",
-        "MariaDB on 127.0.0.1:3306 (root, no password); start it with: "
-        "start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd",
+        "MariaDB on 127.0.0.1:3306 (root, no password); start it with: start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd",
     ),
     "postgres": (
         f"postgresql://postgres@127.0.0.1:5432/{NAME}",
-        "PostgreSQL on 127.0.0.1:5432 (user postgres, trust auth); start it with: "
-        "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start",
+        "PostgreSQL on 127.0.0.1:5432 (user postgres, trust auth); start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start",
     ),
 }
 
@@ -121,6 +121,24 @@ def runtime(db_url: str, valkey_server: object) -> Iterator[Runtime]:
     client.close()
     with Runtime.from_config(database_url=db_url, cache_url=cache_url(valkey_server), project_dir=Path.cwd()) as rt:
         yield rt
+
+
+@pytest.fixture(params=FORMS)
+def form(request: pytest.FixtureRequest, runtime: Runtime, db_url: str, valkey_server: object) -> Iterator[Form]:
+    """The form a test calls accessors in: sync, or async on an event loop (tests/integration/forms.py)."""
+    kind = Runtime if request.param == "sync" else AsyncRuntime
+
+    def make(**kwargs: object) -> Runtime | AsyncRuntime:
+        kwargs = {"database_url": db_url, "cache_url": cache_url(valkey_server), "project_dir": Path.cwd(), **kwargs}
+        if kind is AsyncRuntime:
+            # A pooled connection to an unreachable database is waited for this long (the sync
+            # driver's connect fails at once): a test of a database that is down waits 1 s, not 5.
+            kwargs.setdefault("database_timeout", 1)
+        return kind.from_config(**kwargs)  # type: ignore[arg-type]
+
+    made = Form(request.param, runtime, make)
+    yield made
+    made.close()
 
 
 def server_kwargs(server: object) -> dict[str, object]:

@@ -18,9 +18,10 @@ from pathlib import Path
 import pytest
 import valkey
 
-from generated import airport_by_iata, seat_availability
 from flughafen import Runtime
+from generated import airport_by_iata, seat_availability
 from tests.integration.conftest import cache_url, server_kwargs
+from tests.integration.forms import Form
 
 
 def other_client(valkey_server: object) -> valkey.Valkey:
@@ -55,21 +56,21 @@ def test_the_pooled_client_answers_the_thread_s_fills_first(runtime: Runtime) ->
     assert runtime.cache.client.exists(seat_availability.key(flight_id=1002, runtime=runtime)) == 0
 
 
-def test_a_fill_whose_script_the_server_lost_is_run_again(runtime: Runtime, valkey_server: object) -> None:
-    airport_by_iata.fetch(iata="JFK", runtime=runtime)  # every script loaded
+def test_a_fill_whose_script_the_server_lost_is_run_again(form: Form, runtime: Runtime, valkey_server: object) -> None:
+    form(airport_by_iata).fetch(iata="JFK", runtime=runtime)  # every script loaded
     other_client(valkey_server).script_flush()  # as a restart would
-    airport_by_iata.fetch(iata="LAX", runtime=runtime)  # its fill is refused: NOSCRIPT
-    runtime.cache.settle()
+    form(airport_by_iata).fetch(iata="LAX", runtime=runtime)  # its fill is refused: NOSCRIPT
+    form.settle(runtime)
     assert other_client(valkey_server).exists(airport_by_iata.key(iata="LAX", runtime=runtime)) == 1
     assert runtime.metrics.of("airport_by_iata").cache_errors == 0
 
 
-def test_a_refused_fill_is_logged_and_counted(runtime: Runtime, valkey_server: object, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_refused_fill_is_logged_and_counted(form: Form, runtime: Runtime, valkey_server: object, caplog: pytest.LogCaptureFixture) -> None:
     other_client(valkey_server).set(runtime.keyspace.tag_key("seats:1001"), "not a set")  # the fill's SADD fails: WRONGTYPE
-    row = seat_availability.fetch(flight_id=1001, runtime=runtime)
+    row = form(seat_availability).fetch(flight_id=1001, runtime=runtime)
     assert row is not None and row.flight_id == 1001  # the caller has its rows all the same
     with caplog.at_level(logging.WARNING, logger="flughafen"):
-        runtime.cache.settle()
+        form.settle(runtime)
     assert runtime.metrics.of("seat_availability").cache_errors == 1
     assert "refused a fill of " + seat_availability.key(flight_id=1001, runtime=runtime) in caplog.text
     assert "WRONGTYPE" in caplog.text
@@ -109,7 +110,9 @@ def test_with_fills_awaited_the_entry_is_there_when_the_miss_returns(db_url: str
         assert other_client(valkey_server).exists(airport_by_iata.key(iata="JFK", runtime=rt)) == 1
 
 
-def test_a_thread_that_ends_owing_a_reply_has_it_read_and_its_connection_closed(runtime: Runtime, valkey_server: object, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_thread_that_ends_owing_a_reply_has_it_read_and_its_connection_closed(
+    runtime: Runtime, valkey_server: object, caplog: pytest.LogCaptureFixture
+) -> None:
     other = other_client(valkey_server)
     other.set(runtime.keyspace.tag_key("seats:1001"), "not a set")  # the fill will be refused
     seat_availability.fetch(flight_id=1002, runtime=runtime)  # scripts loaded, this thread's connection open
