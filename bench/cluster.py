@@ -95,10 +95,11 @@ def main(argv: list[str] | None = None) -> int:
                     },
                     n,
                 )
-                key = airport_by_iata.key(iata="JFK")
+                key = airport_by_iata.key(iata="JFK", runtime=one)
+                generation = one.keyspace.generation_key("airport_by_iata")
                 # What the layout adds to a hit: the bucket found in the key, the bucket's generation key built
                 # (the call's own cost, an empty lambda's, taken off).
-                layout = per_call_us(lambda: generation_in("fg:airport_by_iata:gen", bucket_of(key)), n * 10) - per_call_us(lambda: None, n * 10)
+                layout = per_call_us(lambda: generation_in(generation, bucket_of(key)), n * 10) - per_call_us(lambda: None, n * 10)
                 results["hit_us"] = hits
                 results["hit ratio cluster / one server"] = hits["3-primary cluster"] / hits["one server"]
                 results["bucket layout us per hit (bucket_of + generation key)"] = layout

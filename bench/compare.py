@@ -40,7 +40,7 @@ q = flight_search.QUERY
 args = ("JFK", "LAX", datetime.date(2024, 12, 15))
 q.many(args, rt)
 q.many(args, rt)
-key = q.key(args)
+key = q.key(args, rt) if len(inspect.signature(q.key).parameters) > 1 else q.key(args)  # keys are per namespace since then
 host, port = cache.split("//")[1].split("/")[0].split(":")
 raw = valkey.Valkey(host=host, port=int(port))
 decoder = msgspec.json.Decoder()

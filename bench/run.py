@@ -76,7 +76,8 @@ def bench_hits(rt: Runtime, near_rt: Runtime, server: Any, n: int) -> dict[str, 
     q = flight_search.QUERY
     q.many(ARGS, rt)  # fill
     warm_near(near_rt)
-    key = q.key(ARGS)
+    key = q.key(ARGS, rt)
+    scope = q.scope(rt.keyspace)
     raw_client = valkey.Valkey(**server.connection_kwargs)
     decoder = msgspec.json.Decoder()
     # dogpile.cache with its valkey backend: get_or_create on a hit.
@@ -88,7 +89,7 @@ def bench_hits(rt: Runtime, near_rt: Runtime, server: Any, n: int) -> dict[str, 
     region.get_or_create("dogpile:flight:search:JFK:LAX:2024-12-15", lambda: rows)
     def through(score: int) -> Callable[[], object]:
         def read() -> object:
-            q.miss_score = score  # 0: MGET (hits lately); MISS_SCORE_MAX: READ_OR_LOCK (misses lately)
+            scope.miss_score = score  # 0: MGET (hits lately); MISS_SCORE_MAX: READ_OR_LOCK (misses lately)
             return q.many(ARGS, rt)
 
         return read
@@ -103,7 +104,7 @@ def bench_hits(rt: Runtime, near_rt: Runtime, server: Any, n: int) -> dict[str, 
         },
         n,
     )
-    q.miss_score = 0
+    scope.miss_score = 0
     # cashews (async) with its redis backend against the same server.
     from cashews import Cache
 
@@ -171,7 +172,7 @@ def bench_miss(rt: Runtime, n: int, repeat: int = 7) -> tuple[dict[str, float], 
             rt.cache.defer_fills = True
 
     def miss_among_hits(day: datetime.date, r: int) -> None:
-        q.miss_score = 0
+        q.scope(rt.keyspace).miss_score = 0
         q.many(("JFK", "LAX", day), rt)
 
     contenders = {
@@ -196,7 +197,7 @@ def bench_miss(rt: Runtime, n: int, repeat: int = 7) -> tuple[dict[str, float], 
         rt.cache.settle()
         rounds[name].append((time.perf_counter() - start) / n * 1e6)
         cpu[name].append((time.process_time() - start_cpu) / n * 1e6)
-    q.miss_score = 0
+    q.scope(rt.keyspace).miss_score = 0
     wall = {name: statistics.median(v) for name, v in rounds.items()}
     return wall, {name: statistics.median(v) for name, v in cpu.items()}
 
@@ -221,7 +222,7 @@ def bench_near_delay(near_rt: Runtime, other: Runtime, trials: int) -> dict[str,
     GIL hand-over to the invalidation thread.
     """
     q = flight_search.QUERY
-    key = q.key(ARGS)
+    key = q.key(ARGS, near_rt)
     from_call, from_return = [], []
     for _ in range(trials):
         warm_near(near_rt)
@@ -284,7 +285,7 @@ def bench_memory(rt: Runtime) -> dict[str, float]:
     """
     client: Any = rt.cache.client
     q = airport_by_iata.QUERY
-    key = q.key(("JFK",))
+    key = q.key(("JFK",), rt)
     q.invalidate(("JFK",), rt)
     row = q.one(("JFK",), rt)
     assert row is not None and client.type(key) == b"hash"

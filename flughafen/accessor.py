@@ -2,6 +2,12 @@
 and the entry points that run the protocol (protocol.py) through the sync shell (io_sync.py).
 
 A store kind (stores/*.py) subclasses Accessor with its codec and its own readers.
+Keys depend on the runtime's namespace (keys.Keyspace): an accessor has a Scope per
+namespace, made on first use, which holds the names and the key memo, and is what
+the protocol reads (its Reader).
+
+Every read takes ``refresh`` (the database's value, stored anew) and ``cache``
+(False: the database only, nothing read from or stored in the cache); see bypass.py.
 """
 
 from __future__ import annotations
@@ -13,9 +19,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from flughafen import io_async, io_sync, protocol
+from flughafen.bypass import BYPASSED, how
 from flughafen.convert import Convert, converter
-from flughafen.db import QueryError
-from flughafen.keys import RowField, Template, entry_key, entry_prefix, filler, generation_key, lock_key, placement
+from flughafen.db import QueryError, missing_table, old_sqlite
+from flughafen.keys import Keyspace, RowField, Template, entry_key, filler, lock_key, placement
 from flughafen.params import check_for
 from flughafen.protocol import Codec, View
 from flughafen.spec import Col, Param, Trigger
@@ -71,9 +78,6 @@ class Accessor(Generic[RowT]):
         self.stampede = stampede
         self.tables = tables
         self.triggers = triggers
-        self.miss_score = 0  # above zero after recent misses: reads take the lock in their first round trip
-        self.prefix = entry_prefix(name, version)
-        self.generation_key = generation_key(name)
         row_tags = tuple(t for t in tags if any(isinstance(p, RowField) for p in t))
         self._row_tags = tuple(filler(t) for t in row_tags)
         self._param_tags = tuple(filler(t) for t in tags if t not in row_tags)
@@ -83,7 +87,7 @@ class Accessor(Generic[RowT]):
         # Equal values that reach the database differently must not share a memo slot:
         # aware times and datetimes equal as instants, with other offsets (keys.py).
         self._offsets = any(p.type in ("datetime", "time") for p in params)
-        self._keys: dict[tuple[Any, ...], tuple[str, tuple[Any, ...]]] = {}
+        self._scopes: dict[Keyspace, Scope] = {}
         self._converters: dict[str, tuple[Convert, ...]] = {}
         self._prepare()
 
@@ -92,26 +96,21 @@ class Accessor(Generic[RowT]):
 
     # ------------------------------------------------------------------ keys
 
-    def key(self, args: tuple[Any, ...]) -> str:
-        """The entry's key; remembered per parameter tuple, so a hot key is built and checked once.
+    def scope(self, space: Keyspace) -> Scope:
+        """This query in namespace ``space``: its key names, made once."""
+        scope = self._scopes.get(space)
+        if scope is None:
+            scope = self._scopes.setdefault(space, Scope(self, space))
+        return scope
 
-        The memo tells apart what the key tells apart: equal parameter tuples share a slot
-        only when their types (and, for times and datetimes, their UTC offsets) match too.
-        """
-        try:
-            known = self._keys.get(args)
-        except TypeError:  # an unhashable value: refused by the checks below
-            known = None
-        identity = tuple(map(_identity, args)) if self._offsets else tuple(map(type, args))
-        if known is not None and known[1] == identity:
-            return known[0]
-        for check, value in zip(self._checks, args):
-            check(value)
-        key = entry_key(self.prefix, self._key_filler(args, None), self._placement(args, None))
-        if len(self._keys) >= KEY_MEMO_SIZE:
-            self._keys.clear()
-        self._keys[args] = (key, identity)
-        return key
+    def key(self, args: tuple[Any, ...], where: Runtime | AsyncRuntime | Keyspace | None = None) -> str:
+        """The entry's key in the namespace of ``where`` (a runtime, or a Keyspace); the default runtime's without one."""
+        space = where if isinstance(where, Keyspace) else runtime_of(where).keyspace if where is None else where.keyspace
+        return self.scope(space).key(args)
+
+    def aio_key(self, args: tuple[Any, ...], runtime: AsyncRuntime | None = None) -> str:
+        """``key`` for the async modules: the running event loop's default runtime without one."""
+        return self.scope(async_runtime_of(runtime).keyspace).key(args)
 
     def tag_names(self, args: tuple[Any, ...], rows: Any) -> list[str]:
         """The entry's tags: from its parameters, and from each row of its result."""
@@ -149,6 +148,9 @@ class Accessor(Generic[RowT]):
         return self.typed(db.dialect, rows)
 
     def _query_failed(self, error: Exception, db: Any) -> QueryError:
+        explained = missing_table(db.url, error) or old_sqlite(db.url, self.sql[db.dialect], error)
+        if explained is not None:
+            return QueryError(f"{self.name}: {explained}")
         return QueryError(f"{self.name}: the query failed on {db.url.redacted()}: {error}")
 
     def _count_query(self, runtime: Runtime | AsyncRuntime, start: float) -> None:
@@ -195,15 +197,33 @@ class Accessor(Generic[RowT]):
 
     # ----------------------------------------------------------------- reads
 
-    def read(self, args: tuple[Any, ...], runtime: Runtime | None, view: View, on_hit: Callable[[Any], None] | None = None) -> Any:
+    def read(
+        self, args: tuple[Any, ...], runtime: Runtime | None, view: View, on_hit: Callable[[Any], None] | None = None, refresh: bool = False, cache: bool = True
+    ) -> Any:
         """One read through the cache, as ``view`` asks (the whole entry or a part)."""
         rt = runtime_of(runtime)
-        return io_sync.read(rt, self, args, self.key(args), view, on_hit)
+        scope = self._scopes.get(rt.keyspace) or self.scope(rt.keyspace)
+        usable = True
+        if refresh or not cache or BYPASSED.get():
+            usable, refresh = how(rt, refresh, cache)
+        return io_sync.read(rt, scope, args, scope.key(args), view, on_hit, usable, refresh)
 
-    async def read_async(self, args: tuple[Any, ...], runtime: AsyncRuntime | None, view: View, on_hit: Callable[[Any], None] | None = None) -> Any:
+    async def read_async(
+        self,
+        args: tuple[Any, ...],
+        runtime: AsyncRuntime | None,
+        view: View,
+        on_hit: Callable[[Any], None] | None = None,
+        refresh: bool = False,
+        cache: bool = True,
+    ) -> Any:
         """``read`` on an AsyncRuntime: the same protocol, run by the async shell."""
         rt = async_runtime_of(runtime)
-        return await io_async.read(rt, self, args, self.key(args), view, on_hit)
+        scope = self._scopes.get(rt.keyspace) or self.scope(rt.keyspace)
+        usable = True
+        if refresh or not cache or BYPASSED.get():
+            usable, refresh = how(rt, refresh, cache)
+        return await io_async.read(rt, scope, args, scope.key(args), view, on_hit, usable, refresh)
 
     def warm_batch(self, batch: list[tuple[Any, ...]], runtime: Runtime | None = None) -> int:
         """Fill the missing entries of many parameter sets ahead of traffic; returns how many were stored.
@@ -212,45 +232,107 @@ class Accessor(Generic[RowT]):
         missing one), the database queried for those, every fill sent and answered.
         """
         rt = runtime_of(runtime)
-        keys = [self.key(args) for args in batch]
+        scope = self.scope(rt.keyspace)
+        keys = [scope.key(args) for args in batch]
         if not keys:
             return 0
         counters = rt.metrics.of(self.name)
-        stored: int = io_sync.run(rt, self, protocol.warm(self, batch, keys, self.whole, counters, rt.stale_if_error * 1000), counters)
+        stored: int = io_sync.run(rt, scope, protocol.warm(scope, batch, keys, self.whole, counters, rt.stale_if_error * 1000), counters)
         return stored
 
     async def warm_batch_async(self, batch: list[tuple[Any, ...]], runtime: AsyncRuntime | None = None) -> int:
         """``warm_batch`` on an AsyncRuntime."""
         rt = async_runtime_of(runtime)
-        keys = [self.key(args) for args in batch]
+        scope = self.scope(rt.keyspace)
+        keys = [scope.key(args) for args in batch]
         if not keys:
             return 0
         counters = rt.metrics.of(self.name)
-        stored: int = await io_async.run(rt, self, protocol.warm(self, batch, keys, self.whole, counters, rt.stale_if_error * 1000), counters)
+        stored: int = await io_async.run(rt, scope, protocol.warm(scope, batch, keys, self.whole, counters, rt.stale_if_error * 1000), counters)
         return stored
 
     # ---------------------------------------------------------- invalidation
 
-    def entry_keys(self, args: tuple[Any, ...]) -> list[str]:
+    def entry_keys(self, args: tuple[Any, ...], space: Keyspace) -> list[str]:
         """The keys invalidate() drops: the entry, its lock, the keys beside it."""
-        key = self.key(args)
+        key = self.scope(space).key(args)
         return [key, lock_key(key), *(key + s for s in self.companions)]
 
     def invalidate(self, args: tuple[Any, ...], runtime: Runtime | None = None) -> None:
         """Drop the entry for these parameters (its lock too: a fill in flight is not stored)."""
-        runtime_of(runtime).cache.delete(*self.entry_keys(args))
+        rt = runtime_of(runtime)
+        rt.cache.delete(*self.entry_keys(args, rt.keyspace))
 
     async def invalidate_async(self, args: tuple[Any, ...], runtime: AsyncRuntime | None = None) -> None:
         """``invalidate`` on an AsyncRuntime."""
-        await async_runtime_of(runtime).cache.delete(*self.entry_keys(args))
+        rt = async_runtime_of(runtime)
+        await rt.cache.delete(*self.entry_keys(args, rt.keyspace))
 
     def invalidate_all(self, runtime: Runtime | None = None) -> None:
         """Drop every entry of this query at once (its generation moves: O(1))."""
-        runtime_of(runtime).cache.incr(self.generation_key)
+        rt = runtime_of(runtime)
+        rt.cache.incr(rt.keyspace.generation_key(self.name))
 
     async def invalidate_all_async(self, runtime: AsyncRuntime | None = None) -> None:
         """``invalidate_all`` on an AsyncRuntime."""
-        await async_runtime_of(runtime).cache.incr(self.generation_key)
+        rt = async_runtime_of(runtime)
+        await rt.cache.incr(rt.keyspace.generation_key(self.name))
+
+
+class Scope:
+    """One query in one namespace: what the protocol reads (protocol.Reader). The query's own
+    parts are copied in, so that a read looks nothing up twice; its names are made once, and
+    its keys remembered per parameter tuple (a hot key is built and checked once)."""
+
+    __slots__ = ("_keys", "codec", "generation_key", "miss_score", "name", "prefix", "query", "space", "stampede", "tags")
+
+    def __init__(self, query: Accessor[Any], space: Keyspace):
+        self.query = query
+        self.space = space
+        self.name = query.name
+        self.stampede = query.stampede
+        self.codec = query.codec
+        self.tags = query.tags
+        self.miss_score = 0  # above zero after recent misses: reads take the lock in their first round trip
+        self.prefix = space.entry_prefix(query.name, query.version)
+        self.generation_key = space.generation_key(query.name)
+        self._keys: dict[tuple[Any, ...], tuple[str, tuple[Any, ...]]] = {}
+
+    # What a miss asks of the query (looked up on it each time, so that it may be replaced).
+
+    def ttl_ms(self, empty: bool) -> int:
+        return self.query.ttl_ms(empty)
+
+    def tag_names(self, args: tuple[Any, ...], rows: Any) -> list[str]:
+        return self.query.tag_names(args, rows)
+
+    def fresh(self, args: tuple[Any, ...], runtime: Runtime) -> tuple[Any, Any]:
+        return self.query.fresh(args, runtime)
+
+    async def fresh_async(self, args: tuple[Any, ...], runtime: AsyncRuntime) -> tuple[Any, Any]:
+        return await self.query.fresh_async(args, runtime)
+
+    def key(self, args: tuple[Any, ...]) -> str:
+        """The entry's key; remembered per parameter tuple.
+
+        The memo tells apart what the key tells apart: equal parameter tuples share a slot
+        only when their types (and, for times and datetimes, their UTC offsets) match too.
+        """
+        try:
+            known = self._keys.get(args)
+        except TypeError:  # an unhashable value: refused by the checks below
+            known = None
+        q = self.query
+        identity = tuple(map(_identity, args)) if q._offsets else tuple(map(type, args))
+        if known is not None and known[1] == identity:
+            return known[0]
+        for check, value in zip(q._checks, args):
+            check(value)
+        key = entry_key(self.prefix, q._key_filler(args, None), q._placement(args, None))
+        if len(self._keys) >= KEY_MEMO_SIZE:
+            self._keys.clear()
+        self._keys[args] = (key, identity)
+        return key
 
 
 def _identity(value: Any) -> Any:

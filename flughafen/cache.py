@@ -15,9 +15,9 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import valkey
 from libvalkey import pack_command as _pack
@@ -25,19 +25,14 @@ from valkey.client import Pipeline
 
 from flughafen import invalidation
 from flughafen.config import CacheUrl
-from flughafen.health import Health
+from flughafen.health import Health, eviction_risk
+from flughafen.keys import Keyspace
 from flughafen.metrics import Counters
 from flughafen.near import NearCache
 from flughafen.protocol import Call, Eval, Pipe, Steps, drive
 from flughafen.scripts import RELEASE, Script
 
 log = logging.getLogger("flughafen")
-
-# Eviction policies that keep invalidation sound: none at all, or keys with a TTL, nearest
-# expiry first (Valkey samples, so roughly). The generation and sequence keys have no TTL
-# and never go; a tag set goes only when it is near expiry, and its entries expire no later
-# than it, so an entry that an invalidation misses for want of its set is about to expire.
-SAFE_POLICIES = ("noeviction", "volatile-ttl")
 
 
 def connection_kwargs(url: CacheUrl, project_dir: Path | None = None) -> dict[str, Any]:
@@ -94,8 +89,17 @@ class _ThreadMarker:
 class CacheState(Health):
     """The Valkey client plus fail-open bookkeeping (health.py)."""
 
-    def __init__(self, url: CacheUrl, socket_timeout: float = 0.25, near_cache: bool = True, defer_fills: bool = True, project_dir: Path | None = None):
-        super().__init__(url, project_dir)
+    def __init__(
+        self,
+        url: CacheUrl,
+        socket_timeout: float = 0.25,
+        near_cache: bool = True,
+        defer_fills: bool = True,
+        project_dir: Path | None = None,
+        *,
+        keyspace: Keyspace,
+    ):
+        super().__init__(url, keyspace, project_dir)
         self._local = threading.local()
         # The pooled valkey-py client, for everything but reads and fills.
         self.client: Any = self._client(url, socket_timeout, project_dir)
@@ -115,7 +119,7 @@ class CacheState(Health):
         if self.near_enabled and url.cluster:
             log.info("cache %s: %s", url.redacted(), self.near_off_reason())
             self.near_enabled = False
-        self.near = NearCache(self._near_connection, url.redacted())
+        self.near = NearCache(self._near_connection, url.redacted(), keyspace)
 
     def near_off_reason(self) -> str:
         return ""
@@ -191,14 +195,7 @@ class CacheState(Health):
         except Exception as e:  # noqa: BLE001 - a check, never a failure
             log.debug("cache %s: cannot read its eviction policy (%s)", self.url.redacted(), e)
             return None
-        policy = str(conf.get("maxmemory-policy", "noeviction"))
-        if int(conf.get("maxmemory", 0) or 0) == 0 or policy in SAFE_POLICIES:
-            return None
-        return (
-            f"cache {self.url.redacted()} evicts keys (maxmemory-policy {policy}): it may evict a tag set or a"
-            " query's generation before the entries they guard, and an invalidation would then miss those"
-            " entries until their TTL; set maxmemory-policy volatile-ttl (or noeviction)"
-        )
+        return eviction_risk(self.url, conf)
 
     def _retire(self, conn: Any) -> None:
         with self._own_lock:
@@ -263,7 +260,7 @@ class CacheState(Health):
         if lacking:
             for i in lacking:
                 self._load(commands[i][1])
-            for i, reply in zip(lacking, self._send_all([commands[i] for i in lacking])):
+            for i, reply in zip(lacking, self._send_all([commands[i] for i in lacking]), strict=True):
                 replies[i] = reply
         for reply in replies:
             if isinstance(reply, valkey.exceptions.ResponseError):
@@ -425,7 +422,7 @@ class CacheState(Health):
         self._invalidating(invalidation.delete(self, keys))
 
     def incr(self, key: str) -> None:
-        """Moves a query's generation (``fg:<name>:gen``): every entry of it, local copies too."""
+        """Moves a query's generation (``fg:<ns>:<name>:gen``): every entry of it, local copies too."""
         self._invalidating(invalidation.incr(self, key))
 
     def invalidate_tags(self, tags: list[str]) -> int:

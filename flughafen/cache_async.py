@@ -46,7 +46,8 @@ from valkey.exceptions import NoScriptError, ResponseError
 from flughafen import invalidation
 from flughafen.cache import connection_kwargs
 from flughafen.config import CacheUrl
-from flughafen.health import Health
+from flughafen.health import Health, eviction_risk
+from flughafen.keys import Keyspace
 from flughafen.metrics import Counters
 from flughafen.near import NearCache
 from flughafen.protocol import Call, Eval, Pipe, Steps, drive_async
@@ -215,8 +216,10 @@ class AsyncCacheState(Health):
         defer_fills: bool = True,
         max_in_flight: int = MAX_IN_FLIGHT,
         project_dir: Path | None = None,
+        *,
+        keyspace: Keyspace,
     ):
-        super().__init__(url, project_dir)
+        super().__init__(url, keyspace, project_dir)
         # embedded: the unix socket of the project's shared server (started if need be)
         self._kwargs: dict[str, Any] = {} if url.off else connection_kwargs(url, project_dir)
         self.socket_timeout = socket_timeout
@@ -225,9 +228,10 @@ class AsyncCacheState(Health):
         self._conn: Connection | None = None
         self._connecting: asyncio.Future[Connection] | None = None
         self._sources: dict[str, Script] = {}
+        self._eviction_checked = False
         # Local copies of near-cached queries (``cache: near:``): kept by near.py's thread, on sync connections of its own.
         self.near_enabled = near_cache and not url.off
-        self.near = NearCache(self._sync_connection, url.redacted())
+        self.near = NearCache(self._sync_connection, url.redacted(), keyspace)
 
     def _sync_connection(self) -> Any:
         import valkey
@@ -284,7 +288,22 @@ class AsyncCacheState(Health):
         old, self._conn = self._conn, conn
         if old is not None and old.lost is None:
             old.close(ValkeyConnectionError("replaced"))
+        if not self._eviction_checked:
+            self._eviction_checked = True
+            risk = await self.eviction_risk()
+            if risk:
+                log.warning(risk)
         return conn
+
+    async def eviction_risk(self) -> str | None:
+        """CacheState.eviction_risk, awaited: logged as a warning on the runtime's first connection."""
+        try:
+            reply = await asyncio.wait_for(self.call("CONFIG", "GET", "maxmemory*"), self.socket_timeout)
+        except Exception as e:  # noqa: BLE001 - a check, never a failure
+            log.debug("cache %s: cannot read its eviction policy (%s)", self.url.redacted(), e)
+            return None
+        conf = {_text(k): _text(v) for k, v in zip(reply[::2], reply[1::2], strict=True)}
+        return eviction_risk(self.url, conf)
 
     async def _conn_with_room(self) -> Connection:
         conn = self._conn
@@ -300,7 +319,9 @@ class AsyncCacheState(Health):
 
     async def call(self, *args: Any) -> Any:
         """One command; its reply (an error reply raised)."""
-        conn = await self._conn_with_room()
+        conn = self._conn
+        if conn is None or conn.lost is not None or len(conn.waiting) >= self.max_in_flight or conn.loop is not asyncio.get_running_loop():
+            conn = await self._conn_with_room()  # not the usual case (every hit is a call): no coroutine for it
         reply = await conn.request(_pack(args))
         if isinstance(reply, ResponseError):
             raise reply
@@ -347,7 +368,15 @@ class AsyncCacheState(Health):
             else:
                 conn.send(_pack(c), future)
             futures.append(future)
-        replies = [await f for f in futures]
+        try:
+            replies = [await f for f in futures]
+        except BaseException:
+            for f in futures:  # the connection failed (or the caller was cancelled): the others' errors are this one
+                if f.done() and not f.cancelled():
+                    f.exception()  # retrieved: asyncio would log each as never retrieved
+                else:
+                    f.cancel()  # its reply, if it comes, is dropped
+            raise
         for i, reply in enumerate(replies):
             if isinstance(reply, NoScriptError):
                 c = commands[i]
@@ -474,6 +503,10 @@ class AsyncCacheState(Health):
         if conn.lost is None:
             conn.close(ValkeyConnectionError("the runtime closed"))
         self._conn = None
+
+
+def _text(value: Any) -> Any:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def _ignore(reply: Any) -> None:

@@ -3,7 +3,9 @@
 Precedence: explicit argument > FLUGHAFEN_DATABASE_URL / FLUGHAFEN_CACHE_URL >
 ``[tool.flughafen]`` in the nearest pyproject.toml (or flughafen.toml) > the
 embedded default. The dialect follows the database URL, so moving from
-MariaDB to PostgreSQL is a configuration change with no rebuild.
+MariaDB to PostgreSQL is a configuration change with no rebuild. The cache
+namespace (keys.py) is the database's own unless ``cache_namespace`` is given
+(argument > FLUGHAFEN_CACHE_NAMESPACE > the file), to share a cache on purpose.
 
 A URL is untrusted text: every option is checked (an unknown one is an error
 naming it), and no message, log line or repr shows a password.
@@ -29,7 +31,7 @@ from typing import Any, Literal
 from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
 from flughafen import keys
-from flughafen.keys import DEFAULT_BUCKETS
+from flughafen.keys import DEFAULT_BUCKETS, NAMESPACE, NAMESPACE_RULE, database_namespace
 
 Dialect = Literal["mysql", "postgres", "sqlite"]
 
@@ -103,6 +105,18 @@ class DatabaseUrl:
 
     def option(self, name: str) -> str | None:
         return dict(self.options).get(name)
+
+    @property
+    def identity(self) -> str:
+        """Which database this is, whoever connects and however: the dialect, host, port and
+        database name (a SQLite file's resolved path); no user, password, timeout or TLS option.
+
+        >>> parse_database_url("mariadb://app:pw@DB.example/flights?connect_timeout=3").identity
+        'mysql://db.example:3306/flights'
+        """
+        if self.dialect == "sqlite":
+            return "sqlite://" + (self.path if self.path == ":memory:" else os.path.realpath(self.path))
+        return f"{self.dialect}://{self.host.lower()}:{self.port}/{self.database}"
 
     def redacted(self) -> str:
         return redact(self.raw)
@@ -440,13 +454,36 @@ class Config:
     database_url: DatabaseUrl
     cache_url: CacheUrl
     project_dir: Path
+    cache_namespace: str | None = None  # set by the user: shared on purpose; None: the database's own
+    source: str = "defaults"  # the file the settings came from
     cache_buckets: int = DEFAULT_BUCKETS
+
+    @property
+    def namespace(self) -> str:
+        """The cache namespace every key of this configuration is in (keys.Keyspace)."""
+        return self.cache_namespace or database_namespace(self.database_url.identity)
+
+    def describe(self) -> str:
+        """One line: what the configuration is, without a password."""
+        how = "set" if self.cache_namespace else f"from {self.database_url.identity}"
+        return (
+            f"configuration: {self.source}; database {self.database_url.redacted()}; "
+            f"cache {self.cache_url.redacted()}; namespace {self.namespace} ({how})"
+        )
+
+
+def check_namespace(value: str, where: str) -> str:
+    """A cache_namespace as given, or ConfigError naming where it came from."""
+    if not NAMESPACE.match(value):
+        raise ConfigError(f"{where}: cache_namespace {value!r}: use {NAMESPACE_RULE}")
+    return value
 
 
 # Every key of [tool.flughafen], and what it holds (shown when one is misspelt).
 KEYS: dict[str, str] = {
     "database_url": "the database URL the application uses",
-    "cache_url": "the cache URL (valkey://..., valkeys://..., valkey+cluster://..., embedded, or off)",
+    "cache_url": "the cache URL (valkey://..., valkeys://..., valkey+cluster://..., valkey+sentinel://..., embedded, or off)",
+    "cache_namespace": "the namespace of every cache key (default: one per database); the same on two databases shares their entries",
     "cache_buckets": "how many buckets (hash slots of a Valkey Cluster) the cache's keys are spread over; part of every key",
     "package": "the import name of the generated package, e.g. myapp.cache",
     "out": "the folder of the generated package, e.g. src/myapp/cache",
@@ -454,6 +491,7 @@ KEYS: dict[str, str] = {
     "schema": "the schema DDL",
     "test_databases": "servers the test fixtures create their databases in",
     "seed": "module:function that fills a database just created from the schema",
+    "collation": 'how the build compares text: "mariadb" compares it case-insensitively on every database, as MariaDB does',
     "connect_timeout": "seconds to open a database connection (0: no bound; the database URL's option wins)",
     "statement_timeout": "seconds a database statement may run before the server cancels it (0: no bound)",
     "read_timeout": "seconds to wait for a database reply before dropping the connection (0: no bound)",
@@ -470,6 +508,11 @@ def read_table(project_dir: Path) -> tuple[str, dict[str, Any]]:
             data: Any = tomllib.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
             raise ConfigError(f"{path}: {e}") from None
+        if not section and isinstance(data, dict) and isinstance(data.get("tool"), dict) and "flughafen" in data["tool"]:
+            section = ("tool", "flughafen")  # a flughafen.toml written like pyproject.toml: the same table
+            others = sorted(set(data) - {"tool"})
+            if others:
+                raise ConfigError(f"{path}: {others[0]!r} is outside [tool.flughafen]; put every setting in that table, or none of them")
         for part in section:
             data = data.get(part, {}) if isinstance(data, dict) else {}
         if data:
@@ -501,14 +544,23 @@ def _file_settings(project_dir: Path) -> tuple[str, dict[str, str]]:
     return where, {k: str(v) for k, v in table.items() if isinstance(v, (str, int, float)) and not isinstance(v, bool)}
 
 
-def load_config(database_url: str | None = None, cache_url: str | None = None, project_dir: Path | None = None) -> Config:
+def load_config(
+    database_url: str | None = None, cache_url: str | None = None, project_dir: Path | None = None, cache_namespace: str | None = None
+) -> Config:
     root = project_dir or find_project_dir()
     where, settings = _file_settings(root)
     db = database_url or os.environ.get("FLUGHAFEN_DATABASE_URL") or settings.get("database_url") or DEFAULT_DATABASE_URL
     cache = cache_url or os.environ.get("FLUGHAFEN_CACHE_URL") or settings.get("cache_url") or DEFAULT_CACHE_URL
     # connect_timeout, statement_timeout, read_timeout in the file: defaults the URL's options override
     timeouts = _timeouts(where, {k: v for k, v in settings.items() if k in TIMEOUT_OPTIONS}, Timeouts())
+    namespace = None
+    for given, origin in ((cache_namespace, "the cache_namespace argument"), (os.environ.get("FLUGHAFEN_CACHE_NAMESPACE"), "FLUGHAFEN_CACHE_NAMESPACE"), (settings.get("cache_namespace"), where)):
+        if given:
+            namespace = check_namespace(given, origin)
+            break
+    file, _, table = where.partition(" ")
+    source = "defaults" if where == "defaults" else f"{root / file} {table}".rstrip()
     buckets = os.environ.get("FLUGHAFEN_CACHE_BUCKETS") or settings.get("cache_buckets") or str(DEFAULT_BUCKETS)
     if not buckets.isdigit() or not 1 <= int(buckets) <= 16384:
         raise ConfigError(f"{where}: cache_buckets is {buckets!r}; it must be a whole number from 1 to 16384")
-    return Config(parse_database_url(db, root, timeouts), parse_cache_url(cache), root, int(buckets))
+    return Config(parse_database_url(db, root, timeouts), parse_cache_url(cache), root, namespace, source, int(buckets))

@@ -13,6 +13,7 @@ dialect, never per row.
 from __future__ import annotations
 
 import datetime
+import json
 from decimal import Decimal
 from typing import Any, Callable
 
@@ -69,6 +70,14 @@ def _decimal(scale: int | None) -> Convert:
     return lambda v: None if v is None else (v if type(v) is Decimal else Decimal(str(v))).quantize(quantum)
 
 
+def _json(v: Any) -> Any:
+    """JSON text in one form, whichever database wrote it: no spaces, keys as written, numbers as Python reads them."""
+    if v is None:
+        return None
+    value = json.loads(v) if isinstance(v, (str, bytes)) else v  # psycopg decodes a json column itself
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
 _SIMPLE: dict[str, Convert] = {
     "int": _int,
     "float": _float,
@@ -77,6 +86,7 @@ _SIMPLE: dict[str, Convert] = {
     "date": _date,
     "datetime": _datetime,
     "time": _time,
+    "json": _json,
 }
 
 

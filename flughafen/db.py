@@ -1,4 +1,4 @@
-"""Database access: pymysql, psycopg 3 and sqlite3 behind one small pooled interface.
+"""Database access: pymysql, psycopg 3 and sqlite3 (or sqlean.py: flughafen/sqlite_driver.py) behind one small pooled interface.
 
 Parameters are always bound by the driver, never formatted into SQL. Rows come
 back as tuples of driver values; convert.py turns them into the same Python
@@ -24,8 +24,9 @@ import itertools
 import logging
 import math
 import os
+import re
 import socket
-import sqlite3
+import sqlite3  # aiosqlite raises the standard module's errors
 import ssl
 import threading
 import time
@@ -40,6 +41,7 @@ from weakref import WeakSet
 from flughafen import tracing
 from flughafen.config import TRUE_WORDS, ConfigError, DatabaseUrl, Timeouts, parse_database_url
 from flughafen.extras import require
+from flughafen.sqlite_driver import ORDERED_AGGREGATES, VERSION, driver
 
 log = logging.getLogger("flughafen")
 
@@ -56,12 +58,48 @@ class Cursor(Protocol):
     def close(self) -> None: ...
 
 
+# Every MySQL/MariaDB session: GROUP_CONCAT and MariaDB's JSON_ARRAYAGG cut their text at group_concat_max_len
+# bytes (1 MiB on MariaDB, 1024 on MySQL) with only a warning; PostgreSQL and SQLite never do. The largest value
+# both servers take keeps the text whole, so it is the same on every database.
+MYSQL_INIT = "SET SESSION group_concat_max_len = 4294967295"
+
+
 class QueryError(RuntimeError):
     """A database error, naming the query and the (redacted) database."""
 
 
 class DatabaseTimeout(QueryError):
     """A database call outlived its bound (config.Timeouts); its connection was dropped."""
+
+
+FILL_HINT = "fill it with `flughafen-gen db load --scale tiny`, or the project's seed"
+
+
+def missing_table(url: DatabaseUrl, error: BaseException) -> str | None:
+    """What to say when a SQLite database lacks a table the query reads (a file that was missing, or
+    never filled): the resolved file and how to fill it; None for any other error.
+
+    >>> missing_table(parse_database_url("sqlite:////srv/app/app.sqlite3"), driver.OperationalError("no such table: flight"))
+    "the SQLite database /srv/app/app.sqlite3 has no table 'flight': fill it with `flughafen-gen db load --scale tiny`, or the project's seed"
+    """
+    text = str(error)
+    if url.dialect != "sqlite" or not isinstance(error, (driver.OperationalError, sqlite3.OperationalError)) or not text.startswith("no such table: "):
+        return None
+    return f"the SQLite database {url.path} has no table {text.removeprefix('no such table: ')!r}: {FILL_HINT}"
+
+
+_ORDERED_AGGREGATE = re.compile(r"\b(GROUP_CONCAT|JSON_GROUP_ARRAY)\s*\((?:[^()]|\([^()]*\))*\bORDER\s+BY\b", re.IGNORECASE)
+
+
+def old_sqlite(url: DatabaseUrl, sql: str, error: BaseException) -> str | None:
+    """What to say when a query with ORDER BY inside an aggregate fails on a SQLite older than 3.44
+    (the build proved it on a newer one, from the ``sqlite`` extra); None for any other error."""
+    if url.dialect != "sqlite" or VERSION >= ORDERED_AGGREGATES or not _ORDERED_AGGREGATE.search(sql):
+        return None
+    if not isinstance(error, (driver.OperationalError, sqlite3.OperationalError)):
+        return None
+    have = ".".join(map(str, VERSION))
+    return f"this query orders inside an aggregate, which needs SQLite 3.44 or newer, and this process has SQLite {have}: pip install 'flughafen-gen[sqlite]' (sqlean.py)"
 
 
 def _sqlite_arg(value: Any) -> Any:
@@ -99,7 +137,7 @@ def connect(url: DatabaseUrl | str, autocommit: bool = True, *, database: str | 
     if u.path != ":memory:":
         Path(u.path).parent.mkdir(parents=True, exist_ok=True)
     busy = t.statement or SQLITE_BUSY_TIMEOUT
-    conn: Any = sqlite3.connect(u.path, check_same_thread=False, isolation_level=None if autocommit else "DEFERRED", timeout=busy, factory=_SQLiteConnection)
+    conn: Any = driver.connect(u.path, check_same_thread=False, isolation_level=None if autocommit else "DEFERRED", timeout=busy, factory=_SQLiteConnection)
     if t.statement:
         conn.set_progress_handler(conn.past_deadline, SQLITE_CHECK_EVERY)
     conn.execute("PRAGMA foreign_keys = ON")
@@ -108,7 +146,7 @@ def connect(url: DatabaseUrl | str, autocommit: bool = True, *, database: str | 
     return conn
 
 
-class _SQLiteConnection(sqlite3.Connection):
+class _SQLiteConnection(driver.Connection):  # type: ignore[misc] # sqlean.py or sqlite3 (flughafen/sqlite_driver.py)
     """A SQLite connection whose statements stop at ``deadline`` (time.monotonic(); Database sets it per call)."""
 
     deadline = math.inf
@@ -158,6 +196,7 @@ def _connect_mysql(u: DatabaseUrl, t: Timeouts, autocommit: bool, database: str 
         charset=u.option("charset") or "utf8mb4",
         autocommit=autocommit,
         local_infile=False,
+        init_command=MYSQL_INIT,
         connect_timeout=t.connect or 31_536_000,  # pymysql's largest: "none"
         read_timeout=t.read or None,
         write_timeout=t.read or None,
@@ -354,9 +393,6 @@ class PoolTimeout(QueryError):
 _MYSQL_GONE = frozenset({1927, 2006, 2013, 2014, 2055, 4031})
 
 
-_DB_SYSTEM = {"mysql": "mysql", "postgres": "postgresql", "sqlite": "sqlite"}  # OpenTelemetry's names
-
-
 def _is_read(sql: str) -> bool:
     """A SELECT: safe to run again on a fresh connection after its connection died."""
     return sql.lstrip().upper().startswith("SELECT")
@@ -458,7 +494,7 @@ class _Pool:
 
 def _usable(conn: Any) -> bool:
     """The driver's own word that the connection is still open (no round trip)."""
-    if isinstance(conn, sqlite3.Connection):
+    if isinstance(conn, driver.Connection):
         return True
     if hasattr(conn, "broken"):  # psycopg
         return not (conn.closed or conn.broken)
@@ -501,10 +537,7 @@ class Database:
         t = self.url.timeouts
         if self.dialect == "sqlite":
             return f"{self.url.redacted()}: the statement ran past statement_timeout={t.statement:g}s and was interrupted"
-        return (
-            f"{self.url.redacted()}: no reply within read_timeout={t.read:g}s (a stalled server or network link?); "
-            "the connection was dropped"
-        )
+        return f"{self.url.redacted()}: no reply within read_timeout={t.read:g}s (a stalled server or network link?); the connection was dropped"
 
     def _after_fork(self) -> None:
         self._pool.after_fork()
@@ -526,7 +559,7 @@ class Database:
 
     def query(self, sql: str, values: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """The rows of ``sql``. A SELECT whose connection died (a server restart, a killed session) runs once more on a fresh one."""
-        with tracing.child_span("flughafen.db.query", {"db.system": _DB_SYSTEM[self.dialect], "db.statement": sql}):
+        with tracing.query_span(self.dialect, sql):
             return self._query(sql, values)
 
     def _query(self, sql: str, values: Sequence[Any]) -> list[tuple[Any, ...]]:

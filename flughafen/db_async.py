@@ -21,9 +21,11 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
+from flughafen import tracing
 from flughafen.config import DatabaseUrl, parse_database_url
-from flughafen.db import bind_values
+from flughafen.db import MYSQL_INIT, bind_values
 from flughafen.extras import require
+from flughafen.sqlite_driver import driver
 
 DEFAULT_TIMEOUT = 5.0  # seconds a caller waits for a pooled connection (PostgreSQL), or to connect
 
@@ -71,11 +73,12 @@ class AsyncDatabase:
         return bind_values(self.dialect, values)
 
     async def query(self, sql: str, values: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        driver = self._driver or await self.driver()
-        async with driver.connection() as conn:
-            cur = await driver.cursor(conn)
-            await cur.execute(sql, self.args(values))
-            return [tuple(r) for r in await cur.fetchall()]
+        with tracing.query_span(self.dialect, sql):
+            driver = self._driver or await self.driver()
+            async with driver.connection() as conn:
+                cur = await driver.cursor(conn)
+                await cur.execute(sql, self.args(values))
+                return [tuple(r) for r in await cur.fetchall()]
 
     async def execute(self, sql: str, values: Sequence[Any] = ()) -> int:
         """A statement that returns no rows (DDL, a single write); returns the row count."""
@@ -121,7 +124,15 @@ class _Postgres:
     @classmethod
     async def open(cls, u: DatabaseUrl, size: int, timeout: float) -> _Postgres:
         pool_module: Any = require("psycopg_pool", "a postgresql:// database URL on an AsyncRuntime")
-        kwargs = {"host": u.host, "port": u.port or 5432, "user": u.user, "password": u.password or None, "dbname": u.database, "autocommit": True, "connect_timeout": max(1, int(timeout))}
+        kwargs = {
+            "host": u.host,
+            "port": u.port or 5432,
+            "user": u.user,
+            "password": u.password or None,
+            "dbname": u.database,
+            "autocommit": True,
+            "connect_timeout": max(1, int(timeout)),
+        }
         pool = pool_module.AsyncConnectionPool(kwargs=kwargs, min_size=1, max_size=size, timeout=timeout, open=False, name=u.redacted())
         await pool.open()
         return cls(pool)
@@ -161,6 +172,7 @@ class _MySQL:
             db=u.database,
             charset="utf8mb4",
             autocommit=True,
+            init_command=MYSQL_INIT,
             connect_timeout=timeout,
         )
         return cls(pool)
@@ -191,7 +203,7 @@ class _MySQL:
 
 
 class _SQLite:
-    """aiosqlite connections (each the standard sqlite3 module on a thread of its own), pooled here."""
+    """aiosqlite connections (each the SQLite driver on a thread of its own), pooled here."""
 
     def __init__(self, u: DatabaseUrl, size: int, timeout: float):
         self.u = u
@@ -211,7 +223,8 @@ class _SQLite:
         path = self.u.path
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        conn = await aiosqlite.connect(path, isolation_level=None, timeout=30)
+        # aiosqlite's own connect() opens Python's sqlite3; the connector opens the runtime's driver (sqlean.py when installed)
+        conn = await aiosqlite.Connection(lambda: driver.connect(path, isolation_level=None, timeout=30), iter_chunk_size=64)
         await conn.execute("PRAGMA foreign_keys = ON")
         if path != ":memory:":
             await conn.execute("PRAGMA journal_mode = WAL")

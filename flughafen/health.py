@@ -12,9 +12,10 @@ import logging
 import math
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from flughafen.config import CacheUrl, find_project_dir
+from flughafen.keys import Keyspace
 from flughafen.unsettled import Unsettled
 
 if TYPE_CHECKING:
@@ -26,12 +27,33 @@ BACKOFF_START = 0.05
 BACKOFF_MAX = 0.5
 REFUSALS_LOGGED_EVERY = 10.0  # seconds: one log line at most for fills the server refuses
 
+# Eviction policies that keep invalidation sound: none at all, or keys with a TTL, nearest
+# expiry first (Valkey samples, so roughly). The generation and sequence keys have no TTL
+# and never go; a tag set goes only when it is near expiry, and its entries expire no later
+# than it, so an entry that an invalidation misses for want of its set is about to expire.
+SAFE_POLICIES = ("noeviction", "volatile-ttl")
+
+
+def eviction_risk(url: CacheUrl, conf: dict[str, Any]) -> str | None:
+    """What is wrong with a server whose ``CONFIG GET maxmemory*`` is ``conf``, or None: one that may
+    evict a tag set or a generation key before the entries it guards (an invalidation would then
+    miss those entries until their TTL)."""
+    policy = str(conf.get("maxmemory-policy", "noeviction"))
+    if int(conf.get("maxmemory", 0) or 0) == 0 or policy in SAFE_POLICIES:
+        return None
+    return (
+        f"cache {url.redacted()} evicts keys (maxmemory-policy {policy}): it may evict a tag set or a"
+        " query's generation before the entries they guard, and an invalidation would then miss those"
+        " entries until their TTL; set maxmemory-policy volatile-ttl (or noeviction)"
+    )
+
 
 class Health:
     """Whether the cache may be asked now, and what failed (see the module's docstring)."""
 
-    def __init__(self, url: CacheUrl, project_dir: Path | None = None):
+    def __init__(self, url: CacheUrl, keyspace: Keyspace, project_dir: Path | None = None):
         self.url = url
+        self.keyspace = keyspace  # the runtime's namespace: every key name (keys.py)
         # embedded: a failure may mean the project's server died; it is checked, and replaced if so.
         self._project = (project_dir if project_dir is not None else find_project_dir()) if url.embedded else None
         self.down_until = 0.0

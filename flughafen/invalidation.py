@@ -7,7 +7,7 @@ through. Local copies go after Valkey's: a reader that read the old value before
 an invalidation returns saw an older near-cache epoch and cannot keep it.
 
 ``cache`` is either cache; only its bookkeeping is used here (``off``,
-``unsettled``, ``unsettle``, ``near``), never its connection: the steps yield
+``unsettled``, ``unsettle``, ``near``, ``keyspace``), never its connection: the steps yield
 the commands (protocol.py's Pipe: one command per bucket, on a cluster one
 pipeline per node, sent together) and the cache runs them. An invalidation
 returns once every bucket answered, or raises.
@@ -19,7 +19,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from flughafen.keys import bucket_of, buckets, generation_in, lock_key, sequence_key, tag_key, tag_marker_key
+from flughafen.keys import bucket_of, buckets, generation_in, lock_key
 from flughafen.protocol import Pipe, Steps
 from flughafen.scripts import DROP_MEMBERS, INCR, MARK_TAGS, MARKER_MS
 
@@ -45,7 +45,7 @@ def delete(cache: Any, keys: Sequence[str]) -> Steps:
 
 
 def incr(cache: Any, key: str) -> Steps:
-    """Moves a query's generation (``fg:<name>:gen``) in every bucket: every entry of it, local copies too."""
+    """Moves a query's generation (``fg:<ns>:<name>:gen``) in every bucket: every entry of it, local copies too."""
     if cache.off:
         return None
     try:
@@ -55,7 +55,7 @@ def incr(cache: Any, key: str) -> Steps:
         raise
     cache.unsettled.settled(generations=[key])
     if cache.near.stores:
-        cache.near.drop_queries([key.split(":", 2)[1]])
+        cache.near.drop_queries([cache.keyspace.query_of(key)])
     return None
 
 
@@ -66,11 +66,12 @@ def tags(cache: Any, names: list[str]) -> Steps:
     (MARK_TAGS), then the members found are deleted (DROP_MEMBERS)."""
     if not names or cache.off:
         return 0
+    space = cache.keyspace
     marks = []
     for b in buckets():
-        keys = [sequence_key(b)]
+        keys = [space.sequence_in(b)]
         for tag in names:
-            keys += [tag_key(tag, b), tag_marker_key(tag, b)]
+            keys += space.tag_keys(tag, b)
         marks.append(("EVALSHA", MARK_TAGS, keys, [MARKER_MS]))
     try:
         replies = yield Pipe(marks)
@@ -102,9 +103,7 @@ def settle(cache: Any) -> Steps:
             yield from incr(cache, key)
         yield from tags(cache, names)
     except Exception as e:  # noqa: BLE001 - still failing: reads keep skipping the cache
-        log.warning(
-            "cache %s: invalidations made earlier still fail (%s); the queries they touch answer from the database", cache.url.redacted(), type(e).__name__
-        )
+        log.warning("cache %s: invalidations made earlier still fail (%s); the queries they touch answer from the database", cache.url.redacted(), type(e).__name__)
         return False
     log.warning("cache %s: invalidations that had failed went through; those queries use the cache again", cache.url.redacted())
     return not cache.unsettled

@@ -20,7 +20,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from flughafen import protocol
+from flughafen import protocol, tracing
 from flughafen.io_sync import RolledBack
 from flughafen.protocol import Begin, Call, Commit, Eval, Fill, Pipe, Query, Reader, Release, Rollback, Sleep, Statement, Steps, View, Warn
 
@@ -39,12 +39,28 @@ class Source(Reader, Protocol):
 drive = protocol.drive_async  # runs steps, awaiting each effect's perform
 
 
-async def read(rt: AsyncRuntime, q: Source, args: tuple[Any, ...], key: str, view: View, on_hit: Callable[[Any], None] | None = None) -> Any:
+async def read(
+    rt: AsyncRuntime,
+    q: Source,
+    args: tuple[Any, ...],
+    key: str,
+    view: View,
+    on_hit: Callable[[Any], None] | None = None,
+    allowed: bool = True,
+    refresh: bool = False,
+) -> Any:
     """One read of ``key`` through the cache (io_sync.read, awaited)."""
     cache = rt.cache
     counters = rt.metrics.of(q.name)
-    usable = (not cache.down or cache.usable()) and (not cache.unsettled.any or await cache.serves(q))
-    return await run(rt, q, protocol.read(q, args, key, view, counters, rt.stale_if_error * 1000, usable, on_hit), counters)
+    usable = allowed and (not cache.down or cache.usable()) and (not cache.unsettled.any or await cache.serves(q))
+    if not allowed:
+        counters.bypassed += 1
+    steps = protocol.read(q, args, key, view, counters, rt.stale_if_error * 1000, usable, on_hit, refresh)
+    tracer = tracing.tracer()
+    if tracer is None:  # drive here, not through run(): one coroutine fewer on every hit
+        return await drive(steps, lambda effect: _perform(rt, q, effect, counters))
+    with tracing.read_span(tracer, q) as traced:
+        return await run(rt, traced, steps, counters)
 
 
 async def run(rt: AsyncRuntime, q: Source, steps: Steps, counters: Any) -> Any:
@@ -78,10 +94,11 @@ async def _perform(rt: AsyncRuntime, q: Source, effect: Any, counters: Any) -> A
     if kind is Query:
         return await q.fresh_async(effect.args, rt)
     if kind is Fill:
-        if cache.defer_fills:
-            cache.fill(effect.script, effect.keys, effect.args, counters)
-        else:
-            await cache.fill_now(effect.script, effect.keys, effect.args, counters)
+        with tracing.child_span("flughafen.fill", {"flughafen.accessor": q.name}):
+            if cache.defer_fills:
+                cache.fill(effect.script, effect.keys, effect.args, counters)
+            else:
+                await cache.fill_now(effect.script, effect.keys, effect.args, counters)
     elif kind is Release:
         await cache.release(effect.lock, effect.token)
     elif kind is Sleep:

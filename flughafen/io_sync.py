@@ -28,13 +28,25 @@ class Source(Reader, Protocol):
         """The database's value for ``args``, and the rows its tags come from."""
 
 
-def read(rt: Runtime, q: Source, args: tuple[Any, ...], key: str, view: View, on_hit: Callable[[Any], None] | None = None) -> Any:
+def read(
+    rt: Runtime,
+    q: Source,
+    args: tuple[Any, ...],
+    key: str,
+    view: View,
+    on_hit: Callable[[Any], None] | None = None,
+    allowed: bool = True,
+    refresh: bool = False,
+) -> Any:
     """One read of ``key`` through the cache; the database when the cache may not be used (down,
-    backing off, or an invalidation that touches the query has not gone through)."""
+    backing off, an invalidation that touches the query has not gone through, or the caller
+    said so: ``allowed`` False). ``refresh``: no hit, the database's value stored anew."""
     cache = rt.cache
     counters = rt.metrics.of(q.name)
-    usable = (not cache.down or cache.usable()) and (not cache.unsettled.any or cache.serves(q))
-    steps = protocol.read(q, args, key, view, counters, rt.stale_if_error * 1000, usable, on_hit)
+    usable = allowed and (not cache.down or cache.usable()) and (not cache.unsettled.any or cache.serves(q))
+    if not allowed:
+        counters.bypassed += 1
+    steps = protocol.read(q, args, key, view, counters, rt.stale_if_error * 1000, usable, on_hit, refresh)
     tracer = tracing.tracer()
     if tracer is None:
         return run(rt, q, steps, counters)

@@ -16,6 +16,8 @@ class Counters:
     stale_fills_dropped: int = 0  # fills refused because an invalidation came first
     lock_waits: int = 0
     early_refreshes: int = 0
+    refreshes: int = 0  # reads asked to refresh (refresh=True): the database's value stored anew
+    bypassed: int = 0  # reads asked to skip the cache (cache=False, runtime.bypass()): counted as misses too
     stale_served: int = 0  # database failed; the last cached value was served (stale_if_error)
     cache_errors: int = 0
     db_queries: int = 0

@@ -7,7 +7,7 @@ queries keeps two connections of its own, both owned by one daemon thread:
 
 - the listener: ``SUBSCRIBE __redis__:invalidate``;
 - the tracking connection: ``CLIENT TRACKING ON REDIRECT <listener> BCAST
-  PREFIX fg:<name>:`` per near-cached query, which covers its entries (every
+  PREFIX fg:<ns>:<name>:`` per near-cached query, which covers its entries (every
   version), locks, stale copies and its generation key.
 
 The thread drops local copies as messages arrive. A null message (FLUSHALL),
@@ -35,6 +35,8 @@ import time
 from collections import OrderedDict
 from typing import Any
 from weakref import WeakSet
+
+from flughafen.keys import Keyspace
 
 try:
     from valkey._parsers.libvalkey import NOT_ENOUGH_DATA as _NOT_ENOUGH_DATA
@@ -66,9 +68,10 @@ class NearStore:
 class NearCache:
     """Per runtime: the stores of near-cached queries, the epoch, and the invalidation thread."""
 
-    def __init__(self, make_connection: Any, url_text: str):
+    def __init__(self, make_connection: Any, url_text: str, keyspace: Keyspace):
         self._make_connection = make_connection
         self._url_text = url_text
+        self.keyspace = keyspace  # the runtime's namespace: which keys it tracks
         self.lock = threading.Lock()
         self.epoch = 0
         self.stores: dict[str, NearStore] = {}  # replaced, never mutated in place, when the cache goes off
@@ -121,7 +124,7 @@ class NearCache:
         with self.lock:
             self.epoch += 1
             for key in keys:
-                store = self.stores.get(_name_of(key))
+                store = self.stores.get(self.keyspace.query_of(key))
                 if store is not None:
                     store.entries.pop(key, None)
 
@@ -145,7 +148,7 @@ class NearCache:
                 return
             for raw in keys:
                 key = raw.decode("utf-8", "surrogateescape")
-                store = self.stores.get(_name_of(key))
+                store = self.stores.get(self.keyspace.query_of(key))
                 if store is None:
                     continue
                 if key.startswith(store.generation_key + ":"):  # its generation, in any bucket
@@ -215,7 +218,7 @@ class NearCache:
             return
         args: list[Any] = ["CLIENT", "TRACKING", "ON", "REDIRECT", self._listener_id, "BCAST"]
         for name in names:
-            args += ["PREFIX", f"fg:{name}:"]
+            args += ["PREFIX", self.keyspace.query_prefix(name)]
         tracker.send_command(*args)
         tracker.read_response()
         with self.lock:
@@ -308,8 +311,3 @@ def _after_fork_in_child() -> None:
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
-
-def _name_of(key: str) -> str:
-    """The query name in ``fg:<name>:...`` (entries, locks, stale copies and the generation key)."""
-    parts = key.split(":", 2)
-    return parts[1] if len(parts) > 2 else ""

@@ -27,6 +27,8 @@ HELP: dict[str, str] = {
     "stale_fills_dropped": "Fills not stored because an invalidation came first.",
     "lock_waits": "Pauses of a reader waiting for another's fill of the same entry.",
     "early_refreshes": "Entries refreshed before expiry (stampede: early).",
+    "refreshes": "Reads asked to refresh their entry (refresh=True): the database's value stored anew.",
+    "bypassed": "Reads asked to skip the cache (cache=False, runtime.bypass()); counted as misses too.",
     "stale_served": "Reads answered with the last cached value because the database failed.",
     "cache_errors": "Cache operations that failed; the database answered instead.",
     "db_queries": "Queries sent to the database.",

@@ -32,6 +32,11 @@ The race, for one entry:
   lock, and callers that find it taken get the current value.
 - the database fails and ``stale_if_error`` kept a copy: that copy, flagged.
 - Valkey fails: the database answers (fail-open); the shell backs off.
+- a refresh (``fetch(..., refresh=True)``) skips the hit: it takes the lock as an early
+  refresh does, queries the database and fills, so a fill's rules hold for it too;
+  when another caller holds the lock, it answers from the database and leaves the
+  store to that caller. ``cache=False`` (and ``runtime.bypass()``) asks the cache
+  nothing and stores nothing.
 """
 
 from __future__ import annotations
@@ -47,7 +52,7 @@ from collections.abc import Awaitable, Callable, Generator
 from typing import Any, Protocol
 
 from flughafen.db import QueryError
-from flughafen.keys import bucket_of, generation_in, lock_key, sequence_key, stale_key, tag_key, tag_marker_key
+from flughafen.keys import Keyspace, bucket_of, generation_in, lock_key, stale_key
 from flughafen.scripts import LOCK_MS, KindScripts, Script
 
 MISSING: Any = object()  # no current entry (or no stale copy)
@@ -194,8 +199,6 @@ class Rollback:
     """Rolls the open transaction back (nothing, if it already ended)."""
 
     __slots__ = ()
-
-
 Steps = Generator[Any, Any, Any]  # yields effects (these, and a write's: write.py), is sent their outcomes
 
 
@@ -266,12 +269,15 @@ class Codec(Protocol):
 
 
 class Reader(Protocol):
-    """What the protocol needs of an accessor (accessor.py)."""
+    """What the protocol needs of an accessor in one namespace (accessor.Scope)."""
 
     miss_score: int  # above zero after recent misses (see MISS_SCORE_STEP)
 
     @property
     def name(self) -> str: ...
+
+    @property
+    def space(self) -> Keyspace: ...
 
     @property
     def stampede(self) -> str: ...
@@ -291,7 +297,15 @@ class Reader(Protocol):
 
 
 def read(
-    q: Reader, args: tuple[Any, ...], key: str, view: View, counters: Any, stale_ms: int, usable: bool, on_hit: Callable[[Any], None] | None = None
+    q: Reader,
+    args: tuple[Any, ...],
+    key: str,
+    view: View,
+    counters: Any,
+    stale_ms: int,
+    usable: bool,
+    on_hit: Callable[[Any], None] | None = None,
+    refresh: bool = False,
 ) -> Steps:
     """One read of ``key``, the whole race: its answer. ``usable``: whether the cache may be asked at all.
 
@@ -300,12 +314,17 @@ def read(
     3. else the lock or a lease: taken with the first read, or by READ_OR_LOCK, again
        after a pause while another caller holds the lock, until its lifetime is over;
     4. the database's value, sent as a fill; on a database failure, the stale copy.
+
+    ``refresh``: no hit; the lock as in 2, then 4.
     """
     if STALE.get():
         STALE.set(False)
     if not usable:
         counters.misses += 1
         return view.from_fresh((yield Query(args))[0])
+    if refresh:
+        counters.refreshes += 1
+        return (yield from _refresh(q, args, key, view, counters, stale_ms))
     codec = q.codec
     lock = q.stampede == "lock"
     mode = "lock" if lock else "lease"
@@ -381,6 +400,28 @@ def read(
                 lease = reply[3]
             elif lock:
                 mode = "refresh"  # current by the script's check, unreadable here: take the lock and store anew
+    return (yield from _query_and_fill(q, args, key, view, counters, stale_ms, reply, lease, owner))
+
+
+def _refresh(q: Reader, args: tuple[Any, ...], key: str, view: View, counters: Any, stale_ms: int) -> Steps:
+    """A refresh asked for: the lock taken even over a current entry, then the database's value filled."""
+    token = new_token()
+    try:
+        reply = yield _read_or_lock(q, key, view, "refresh", token)
+    except Exception:  # noqa: BLE001 - the shell counted it: the database answers, nothing is stored
+        return view.from_fresh((yield Query(args))[0])
+    except GeneratorExit:
+        raise
+    except BaseException:  # cancelled (or interrupted) before the reply: the lock may be ours
+        yield Release(lock_key(key), token)
+        raise
+    if len(reply) < 4:  # another caller holds the lock and stores: the database's answer, not stored by this one
+        return (yield from _fresh_or_stale(q, args, key, view, counters, stale_ms))
+    return (yield from _query_and_fill(q, args, key, view, counters, stale_ms, reply, reply[3], True))
+
+
+def _query_and_fill(q: Reader, args: tuple[Any, ...], key: str, view: View, counters: Any, stale_ms: int, reply: Any, lease: Any, owner: bool) -> Steps:
+    """The database's value under the lock or a lease (``reply``: READ_OR_LOCK's), sent as a fill; the stale copy if the database fails."""
     start = time.perf_counter()
     try:
         value, rows = yield Query(args)
@@ -402,30 +443,19 @@ def read(
     return view.from_fresh(value)
 
 
-def fill(
-    q: Reader, args: tuple[Any, ...], key: str, value: Any, rows: Any, gen: int, seq: int, lease: Any, owner: bool, seen: Any, stale_ms: int, delta_ms: int
-) -> Fill:
+def fill(q: Reader, args: tuple[Any, ...], key: str, value: Any, rows: Any, gen: int, seq: int, lease: Any, owner: bool, seen: Any, stale_ms: int, delta_ms: int) -> Fill:
     """The fill of ``key`` with the database's ``value``: the entry, its stale copy and its tags, if the lease holds."""
     ttl_ms = q.ttl_ms(value is None or ((type(value) is list or type(value) is set) and not value))
     bucket = bucket_of(key)
     keys = [key, lock_key(key), generation_in(q.generation_key, bucket), stale_key(key)]
+    tag_keys = q.space.tag_keys
     for tag in q.tag_names(args, rows):
-        keys += _TAG_KEYS.get((tag, bucket)) or _tag_keys(tag, bucket)
+        keys += tag_keys(tag, bucket)
     companions = q.codec.scripts.companions
     if companions:
         keys += [key + s for s in companions] + [keys[3] + s for s in companions]
     store = q.codec.store_args(value, gen, seq, seen, ttl_ms, delta_ms)
     return Fill(q.codec.scripts.fill, keys, [lease, 1 if owner else 0, ttl_ms, gen, seq, stale_ms, *store])
-
-
-_TAG_KEYS: dict[tuple[str, str], tuple[str, str]] = {}  # (tag, bucket) -> its set and its marker: hot tags recur on every miss
-
-
-def _tag_keys(tag: str, bucket: str) -> tuple[str, str]:
-    if len(_TAG_KEYS) >= 10_000:
-        _TAG_KEYS.clear()
-    keys = _TAG_KEYS[tag, bucket] = (tag_key(tag, bucket), tag_marker_key(tag, bucket))
-    return keys
 
 
 def _fresh_or_stale(q: Reader, args: tuple[Any, ...], key: str, view: View, counters: Any, stale_ms: int) -> Steps:
@@ -488,7 +518,7 @@ def batch(q: Reader, keys: list[str]) -> Steps:
 
 def _read_or_lock(q: Reader, key: str, view: View, mode: str, token: str) -> Eval:
     bucket = bucket_of(key)
-    keys = [generation_in(q.generation_key, bucket), sequence_key(bucket), lock_key(key), key]
+    keys = [generation_in(q.generation_key, bucket), q.space.sequence_in(bucket), lock_key(key), key]
     companions = q.codec.scripts.companions
     if companions:
         keys += [key + s for s in companions]
@@ -523,3 +553,4 @@ def warm(q: Reader, batch: list[tuple[Any, ...]], keys: list[str], view: View, c
     stored = [bool(r) for r in (yield Pipe(fills))]
     counters.stale_fills_dropped += stored.count(False)
     return stored.count(True)
+

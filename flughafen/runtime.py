@@ -7,28 +7,33 @@ to every accessor call explicitly.
 
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from flughafen.bypass import Bypass
 from flughafen.cache import CacheState
 from flughafen.config import CacheUrl, Config, load_config, parse_cache_url, use_buckets
 from flughafen.db import Database
+from flughafen.keys import Keyspace, keyspace
 from flughafen.metrics import Metrics
 
+log = logging.getLogger("flughafen")
 
-def cache_state(url: CacheUrl, socket_timeout: float, near_cache: bool, defer_fills: bool, project_dir: Path | None) -> CacheState:
+
+def cache_state(url: CacheUrl, socket_timeout: float, near_cache: bool, defer_fills: bool, project_dir: Path | None, space: Keyspace) -> CacheState:
     """The Valkey side of a runtime: one server, a Valkey Cluster (``valkey+cluster://``), or the primary behind Sentinel."""
     if url.sentinel:
         from flughafen.sentinel import SentinelCacheState
 
-        return SentinelCacheState(url, socket_timeout, near_cache, defer_fills, project_dir)
+        return SentinelCacheState(url, socket_timeout, near_cache, defer_fills, project_dir, keyspace=space)
     if url.cluster:
         from flughafen.cluster import ClusterCacheState
 
-        return ClusterCacheState(url, socket_timeout, near_cache, defer_fills, project_dir)
-    return CacheState(url, socket_timeout, near_cache, defer_fills, project_dir)
+        return ClusterCacheState(url, socket_timeout, near_cache, defer_fills, project_dir, keyspace=space)
+    return CacheState(url, socket_timeout, near_cache, defer_fills, project_dir, keyspace=space)
 
 
 class Runtime:
@@ -37,10 +42,13 @@ class Runtime:
         self.config = config
         # Seconds a copy of each entry outlives its TTL, served (flagged) when the database fails.
         self.stale_if_error = stale_if_error
+        # Every key of this runtime is in this namespace (keys.py): by default the database's own.
+        self.keyspace = keyspace(config.namespace)
+        log.info("%s", config.describe())
         self.db = Database(config.database_url)
         # near_cache=False: near-cached queries read Valkey every time, like the others.
         # defer_fills=False: a miss waits for its fill's reply (see CacheState.fill).
-        self.cache = cache_state(config.cache_url, socket_timeout, near_cache, defer_fills, config.project_dir)
+        self.cache = cache_state(config.cache_url, socket_timeout, near_cache, defer_fills, config.project_dir, self.keyspace)
         self.metrics = Metrics()
         self._published: dict[str, dict[str, float]] = {}
 
@@ -54,15 +62,22 @@ class Runtime:
         stale_if_error: int = 0,
         near_cache: bool = True,
         defer_fills: bool = True,
+        cache_namespace: str | None = None,
     ) -> Runtime:
-        return cls(load_config(database_url, cache_url, project_dir), socket_timeout, stale_if_error, near_cache, defer_fills)
+        config = load_config(database_url, cache_url, project_dir, cache_namespace)
+        return cls(config, socket_timeout, stale_if_error, near_cache, defer_fills)
 
     @property
     def dialect(self) -> str:
         return self.db.dialect
 
+    def bypass(self) -> Bypass:
+        """``with runtime.bypass():`` every read of this runtime in the block, in this thread,
+        queries the database: no cache read, nothing stored (see flughafen/bypass.py)."""
+        return Bypass(self)
+
     def publish_metrics(self) -> None:
-        """Add this process's counters since the last call to the shared ``fg:stats:<name>`` hashes."""
+        """Add this process's counters since the last call to the shared ``fg:<ns>:stats:<name>`` hashes."""
         if self.cache.off:
             return  # cache_url = "off": no server to publish to
         current = self.metrics.snapshot()
@@ -73,7 +88,7 @@ class Runtime:
                 for field, value in counters.items():
                     delta = value - before.get(field, 0)
                     if delta:
-                        pipe.hincrbyfloat(f"fg:stats:{name}", field, delta)
+                        pipe.hincrbyfloat(self.keyspace.stats_key(name), field, delta)
             pipe.execute()
             self._published = current
         except Exception as e:  # noqa: BLE001 - statistics must never fail the application
@@ -91,7 +106,7 @@ class Runtime:
         self.close()
 
     def __repr__(self) -> str:
-        return f"Runtime(database={self.config.database_url.redacted()!r}, cache={self.config.cache_url.redacted()!r})"
+        return f"Runtime(database={self.config.database_url.redacted()!r}, cache={self.config.cache_url.redacted()!r}, namespace={self.keyspace.namespace!r})"
 
 
 _default_lock = threading.Lock()

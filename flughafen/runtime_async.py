@@ -13,14 +13,19 @@ use (close it with ``await default_async_runtime().close()``).
 from __future__ import annotations
 
 import asyncio
+import logging
 import weakref
 from types import TracebackType
 from typing import Any
 
+from flughafen.bypass import Bypass
 from flughafen.cache_async import MAX_IN_FLIGHT, AsyncCacheState
 from flughafen.config import Config, ConfigError, load_config, use_buckets
 from flughafen.db_async import DEFAULT_TIMEOUT, AsyncDatabase
+from flughafen.keys import keyspace
 from flughafen.metrics import Metrics
+
+log = logging.getLogger("flughafen")
 
 
 class AsyncRuntime:
@@ -41,8 +46,11 @@ class AsyncRuntime:
         self.config = config
         # Seconds a copy of each entry outlives its TTL, served (flagged) when the database fails.
         self.stale_if_error = stale_if_error
+        # Every key of this runtime is in this namespace (keys.py): by default the database's own.
+        self.keyspace = keyspace(config.namespace)
+        log.info("%s", config.describe())
         self.db = AsyncDatabase(config.database_url, pool_size, database_timeout)
-        self.cache = AsyncCacheState(config.cache_url, socket_timeout, near_cache, defer_fills, max_in_flight, config.project_dir)
+        self.cache = AsyncCacheState(config.cache_url, socket_timeout, near_cache, defer_fills, max_in_flight, config.project_dir, keyspace=self.keyspace)
         self.metrics = Metrics()
         self._published: dict[str, dict[str, float]] = {}
 
@@ -52,18 +60,25 @@ class AsyncRuntime:
         database_url: str | None = None,
         cache_url: str | None = None,
         project_dir: Any = None,
+        cache_namespace: str | None = None,
         **kwargs: Any,
     ) -> AsyncRuntime:
         """As Runtime.from_config; also ``pool_size`` (database connections), ``database_timeout``
         (seconds to wait for one) and ``max_in_flight`` (Valkey commands awaiting replies at once)."""
-        return cls(load_config(database_url, cache_url, project_dir), **kwargs)
+        return cls(load_config(database_url, cache_url, project_dir, cache_namespace), **kwargs)
 
     @property
     def dialect(self) -> str:
         return self.db.dialect
 
+    def bypass(self) -> Bypass:
+        """``with runtime.bypass():`` every read of this runtime in the block, in this task (and the
+        tasks it starts there), queries the database: no cache read, nothing stored. A plain ``with``:
+        it does no I/O, and a contextvar keeps it to the task (see flughafen/bypass.py)."""
+        return Bypass(self)
+
     async def publish_metrics(self) -> None:
-        """Add this process's counters since the last call to the shared ``fg:stats:<name>`` hashes."""
+        """Add this process's counters since the last call to the shared ``fg:<ns>:stats:<name>`` hashes."""
         if self.cache.off:
             return
         current = self.metrics.snapshot()
@@ -73,7 +88,7 @@ class AsyncRuntime:
             for field, value in counters.items():
                 delta = value - before.get(field, 0)
                 if delta:
-                    commands.append(("HINCRBYFLOAT", f"fg:stats:{name}", field, delta))
+                    commands.append(("HINCRBYFLOAT", self.keyspace.stats_key(name), field, delta))
         try:
             if commands:
                 await self.cache.pipelined(*commands)
@@ -93,7 +108,9 @@ class AsyncRuntime:
         await self.close()
 
     def __repr__(self) -> str:
-        return f"AsyncRuntime(database={self.config.database_url.redacted()!r}, cache={self.config.cache_url.redacted()!r})"
+        return (
+            f"AsyncRuntime(database={self.config.database_url.redacted()!r}, cache={self.config.cache_url.redacted()!r}, namespace={self.keyspace.namespace!r})"
+        )
 
 
 _defaults: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncRuntime] = weakref.WeakKeyDictionary()

@@ -1,4 +1,4 @@
-"""The project's settings: ``[tool.flughafen]`` in pyproject.toml (or the top level of flughafen.toml).
+"""The project's settings: ``[tool.flughafen]`` in pyproject.toml (or flughafen.toml: at its top level, or in the same table).
 
 ::
 
@@ -9,6 +9,7 @@
     schema = "specs/schema.sql"        # the schema DDL (default: <specs>/schema.sql)
     database_url = "sqlite:///.flughafen/flughafen.sqlite3"
     cache_url = "embedded"
+    cache_namespace = "shop"           # every key under fg:shop: (default: one namespace per database)
     statement_timeout = 30             # seconds; also connect_timeout, read_timeout (URL options win)
     test_databases = ["sqlite://", "mysql://root@127.0.0.1:3306", "postgresql://postgres@127.0.0.1:5432"]
     seed = "myapp.testing:insert_rows"  # fills a database just created from the schema

@@ -49,12 +49,15 @@ def tracer() -> Any:
 
 
 def store_kind(q: object) -> str:
-    """The store kind of an accessor: the name of its module under flughafen.stores."""
-    return type(q).__module__.rpartition(".")[2]
+    """The store kind of an accessor (or of a Scope's): the name of its module under flughafen.stores."""
+    return type(getattr(q, "query", q)).__module__.rpartition(".")[2]
+
+
+DB_SYSTEM = {"mysql": "mysql", "postgres": "postgresql", "sqlite": "sqlite"}  # OpenTelemetry's names
 
 
 class TracedSource:
-    """An accessor whose database reads mark the read's span a miss (see io_sync.read)."""
+    """An accessor whose database reads mark the read's span a miss (see io_sync.read, io_async.read)."""
 
     def __init__(self, q: Any, span: Any):
         self._q = q
@@ -63,6 +66,11 @@ class TracedSource:
     def fresh(self, args: tuple[Any, ...], runtime: Any) -> tuple[Any, Any]:
         self._span.set_attribute("flughafen.result", "miss")
         fresh: tuple[Any, Any] = self._q.fresh(args, runtime)
+        return fresh
+
+    async def fresh_async(self, args: tuple[Any, ...], runtime: Any) -> tuple[Any, Any]:
+        self._span.set_attribute("flughafen.result", "miss")
+        fresh: tuple[Any, Any] = await self._q.fresh_async(args, runtime)
         return fresh
 
     def __getattr__(self, name: str) -> Any:
@@ -84,3 +92,8 @@ def child_span(name: str, attributes: dict[str, Any]) -> AbstractContextManager[
         return nullcontext()
     span: AbstractContextManager[Any] = t.start_as_current_span(name, attributes=attributes)
     return span
+
+
+def query_span(dialect: str, sql: str) -> AbstractContextManager[Any]:
+    """The span of one database query (sync or async), or nothing while no tracer provider is configured."""
+    return child_span("flughafen.db.query", {"db.system": DB_SYSTEM[dialect], "db.statement": sql})

@@ -1,6 +1,6 @@
 """The write-behind worker: applies queued writes in batches, exactly once, for as long as it runs.
 
-Each write spec with ``write: behind`` has a Valkey stream (``fg:writes:<name>``);
+Each write spec with ``write: behind`` has a Valkey stream (``fg:<ns>:writes:<name>``);
 workers share a consumer group. A round takes, per stream, this consumer's own
 pending entries first (a previous run died holding them), then entries other
 consumers left idle for CLAIM_IDLE_MS, then blocks for new ones on all streams.
@@ -22,9 +22,9 @@ is not applied again: its recorded tags are invalidated again, then it is
 acknowledged. So a worker killed at any point loses nothing, applies nothing
 twice, and leaves no stale entry behind.
 
-Dead letters: ``fg:writes:~dead:<name>``, a stream of the entries set aside, each
+Dead letters: ``fg:<ns>:writes:~dead:<name>``, a stream of the entries set aside, each
 with its error (the last DEAD_LETTERS_KEPT are kept), and their total per write in
-the ``fg:writes:~dead-count`` hash; ``flughafen-gen stats`` shows both.
+the ``fg:<ns>:writes:~dead-count`` hash; ``flughafen-gen stats`` shows both.
 
 The applied-writes records are kept KEEP_APPLIED seconds (24 h), never while their
 entry is still pending in the stream, then deleted (one sweep every SWEEP_EVERY
@@ -47,10 +47,10 @@ import valkey
 
 from flughafen.config import ConfigError
 from flughafen.db import DatabaseTimeout, QueryError
+from flughafen.keys import NAMESPACE, PREFIX, Keyspace, keyspace
 from flughafen.write import (
     APPLIED_TABLE,
     GROUP,
-    STREAM_PREFIX,
     InvalidationError,
     InvalidWrite,
     WriteQuery,
@@ -66,8 +66,6 @@ MAX_DELIVERIES = 5  # an entry the database refused this many times goes to the 
 KEEP_APPLIED = 24 * 3600.0  # seconds an applied write's record is kept (see above)
 SWEEP_EVERY = 600.0  # seconds between sweeps of the applied-writes records
 CLOCK_MARGIN = 3600.0  # seconds allowed between the worker's clock and Valkey's
-DEAD_PREFIX = STREAM_PREFIX + "~dead:"
-DEAD_COUNTS = STREAM_PREFIX + "~dead-count"
 DEAD_LETTERS_KEPT = 10_000
 BACKOFF_START = 0.5
 BACKOFF_MAX = 30.0
@@ -169,7 +167,7 @@ def _attempt(rt: Runtime, statement: str) -> None:
 def ensure_groups(rt: Runtime, writes: Sequence[WriteQuery]) -> None:
     for w in writes:
         try:
-            rt.cache.client.xgroup_create(w.stream, GROUP, id="0", mkstream=True)
+            rt.cache.client.xgroup_create(rt.keyspace.stream_key(w.name), GROUP, id="0", mkstream=True)
         except valkey.ResponseError as e:
             if "BUSYGROUP" not in str(e):  # BUSYGROUP: it exists already
                 raise
@@ -200,16 +198,16 @@ def dead_letter(rt: Runtime, write: WriteQuery, entry_id: str, fields: dict[Any,
         letter["entry:" + _text(name)] = value
     client: Any = rt.cache.client
     pipe = client.pipeline(transaction=True)
-    pipe.xadd(DEAD_PREFIX + write.name, letter, maxlen=DEAD_LETTERS_KEPT, approximate=True)
-    pipe.hincrby(DEAD_COUNTS, write.name, 1)
-    pipe.xack(write.stream, GROUP, entry_id)
+    pipe.xadd(rt.keyspace.dead_key(write.name), letter, maxlen=DEAD_LETTERS_KEPT, approximate=True)
+    pipe.hincrby(rt.keyspace.dead_counts, write.name, 1)
+    pipe.xack(rt.keyspace.stream_key(write.name), GROUP, entry_id)
     pipe.execute()
-    log.error("%s: write %s set aside in %s: %s", write.name, entry_id, DEAD_PREFIX + write.name, error)
+    log.error("%s: write %s set aside in %s: %s", write.name, entry_id, rt.keyspace.dead_key(write.name), error)
 
 
 def _deliveries(rt: Runtime, write: WriteQuery, entry_id: str) -> int:
     client: Any = rt.cache.client
-    rows = client.xpending_range(write.stream, GROUP, min=entry_id, max=entry_id, count=1)
+    rows = client.xpending_range(rt.keyspace.stream_key(write.name), GROUP, min=entry_id, max=entry_id, count=1)
     return int(rows[0]["times_delivered"]) if rows else 0
 
 
@@ -281,8 +279,8 @@ def process_batch(
         if after_commit is not None:
             after_commit()
         write.invalidate(rt, sorted(tags))
-        rt.cache.client.xack(write.stream, GROUP, *[entry_id for entry_id, _ in good])
-    trim(rt, write.stream)
+        rt.cache.client.xack(rt.keyspace.stream_key(write.name), GROUP, *[entry_id for entry_id, _ in good])
+    trim(rt, rt.keyspace.stream_key(write.name))
     return report
 
 
@@ -299,7 +297,7 @@ def sweep_applied(rt: Runtime, writes: Sequence[WriteQuery], keep: float = KEEP_
     deleted = 0
     for w in writes:
         cutoff = time.time() - keep
-        summary = client.xpending(w.stream, GROUP)
+        summary = client.xpending(rt.keyspace.stream_key(w.name), GROUP)
         if summary and summary.get("pending"):
             oldest = float(_text(summary["min"]).partition("-")[0]) / 1000
             cutoff = min(cutoff, oldest - CLOCK_MARGIN)
@@ -343,10 +341,10 @@ def _blocking_reader(rt: Runtime, block_ms: int) -> Any:
 
 def _own_or_claimed(rt: Runtime, write: WriteQuery, consumer: str, batch_size: int) -> list[Any]:
     client: Any = rt.cache.client
-    pending = client.xreadgroup(GROUP, consumer, {write.stream: "0"}, count=batch_size)
+    pending = client.xreadgroup(GROUP, consumer, {rt.keyspace.stream_key(write.name): "0"}, count=batch_size)
     entries = pending[0][1] if pending and pending[0][1] else []
     if not entries:
-        claimed = client.xautoclaim(write.stream, GROUP, consumer, CLAIM_IDLE_MS, "0-0", count=batch_size)
+        claimed = client.xautoclaim(rt.keyspace.stream_key(write.name), GROUP, consumer, CLAIM_IDLE_MS, "0-0", count=batch_size)
         entries = claimed[1] if claimed and len(claimed) > 1 else []
     return list(entries)
 
@@ -421,10 +419,10 @@ def _round(
     total: WorkerReport,
 ) -> bool:
     """One round: held and idle entries first, else a blocking read of new ones. True if it applied anything."""
-    by_stream = {w.stream: w for w in writes}
+    by_stream = {rt.keyspace.stream_key(w.name): w for w in writes}
     batches = [(w, entries) for w in writes if (entries := _own_or_claimed(rt, w, consumer, batch_size))]
     if not batches and not stopping.is_set():
-        fresh: Any = reader.xreadgroup(GROUP, consumer, {w.stream: ">" for w in writes}, count=batch_size, block=block_ms)
+        fresh: Any = reader.xreadgroup(GROUP, consumer, {rt.keyspace.stream_key(w.name): ">" for w in writes}, count=batch_size, block=block_ms)
         batches = [(by_stream[_text(stream)], entries) for stream, entries in fresh or [] if entries]
     for w, entries in batches:
         report = process_batch(rt, w, entries, after_commit, max_deliveries)
@@ -442,20 +440,29 @@ class QueueFigures:
     dead_kept: int  # of which still in the dead-letter stream
 
 
-def queue_figures(client: Any) -> list[QueueFigures]:
-    """Every write-behind queue a valkey-py ``client``'s server holds, with its dead letters
-    (for ``flughafen-gen stats`` and ``cache status``)."""
-    counts = {_text(k): int(v) for k, v in client.hgetall(DEAD_COUNTS).items()}
+def queue_figures(client: Any, space: Keyspace | None = None) -> list[QueueFigures]:
+    """Every write-behind queue a valkey-py ``client``'s server holds in namespace ``space``, with its
+    dead letters (for ``flughafen-gen stats``); without one, those of every namespace (``cache status``:
+    stopping the server loses them all), each named ``<namespace>/<write>``."""
+    if space is None:
+        spaces = sorted({_text(k).split(":")[1] for k in client.scan_iter(match=f"{PREFIX}:*:writes:*", count=500)})
+        return [
+            QueueFigures(f"{ns}/{q.name}", q.queued, q.pending, q.dead, q.dead_kept)
+            for ns in spaces
+            if NAMESPACE.match(ns)
+            for q in queue_figures(client, keyspace(ns))
+        ]
+    counts = {_text(k): int(v) for k, v in client.hgetall(space.dead_counts).items()}
     names: set[str] = set(counts)
-    for key in client.scan_iter(match=STREAM_PREFIX + "*", count=500, _type="stream"):
-        name = _text(key).removeprefix(STREAM_PREFIX)
+    for key in client.scan_iter(match=space.stream_prefix + "*", count=500, _type="stream"):
+        name = _text(key).removeprefix(space.stream_prefix)
         names.add(name.removeprefix("~dead:"))
     figures = []
     for name in sorted(names):
-        stream = STREAM_PREFIX + name
+        stream = space.stream_key(name)
         try:
             pending = int(client.xpending(stream, GROUP)["pending"])
         except valkey.ResponseError:  # no such stream or group
             pending = 0
-        figures.append(QueueFigures(name, int(client.xlen(stream)), pending, counts.get(name, 0), int(client.xlen(DEAD_PREFIX + name))))
+        figures.append(QueueFigures(name, int(client.xlen(stream)), pending, counts.get(name, 0), int(client.xlen(space.dead_key(name)))))
     return figures

@@ -21,7 +21,7 @@ import msgspec
 from flughafen import invalidation, io_async, io_sync
 from flughafen.accessor import async_runtime_of, runtime_of
 from flughafen.db import QueryError
-from flughafen.keys import RowField, Template, fill, generation_key
+from flughafen.keys import RowField, Template, fill
 from flughafen.params import check_args, check_for
 from flughafen.protocol import Begin, Call, Commit, Rollback, Sleep, Statement, Steps, drive
 from flughafen.spec import PYTHON_TYPES, Param
@@ -36,7 +36,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("flughafen")
 
-STREAM_PREFIX = "fg:writes:"
 GROUP = "flughafen-workers"
 APPLIED_TABLE = "flughafen_applied_writes"
 
@@ -126,7 +125,6 @@ class WriteQuery:
         self.hooks: tuple[WriteHook, ...] = tuple(
             kind.write_hook(given[kind.write_param]) for kind in KINDS.values() if kind.write_hook is not None and kind.write_param and given[kind.write_param]
         )
-        self.stream = STREAM_PREFIX + name
         self._checks = tuple(check_for(name, p) for p in params)  # the reads' checks (params.py)
         # The queue gives back each value with the type it was given: an int for a float or
         # decimal parameter comes back an int, so the worker fills the same tags execute() would.
@@ -165,7 +163,7 @@ class WriteQuery:
     def steps(self, args: tuple[Any, ...], cache: Any, where: str) -> Steps:
         """The whole write: queued (write: behind), or its transaction, the hooks around the commit, then its invalidation."""
         if self.mode == "behind" and not cache.off:
-            yield Call("XADD", self.stream, "*", "args", self._encoder.encode(args))
+            yield Call("XADD", cache.keyspace.stream_key(self.name), "*", "args", self._encoder.encode(args))
             return 0
         pending: list[Pending] = []
         yield Begin()
@@ -234,14 +232,14 @@ class WriteQuery:
             try:
                 yield from invalidation.tags(cache, tags)
                 for name in self.generations:
-                    yield from invalidation.incr(cache, generation_key(name))
+                    yield from invalidation.incr(cache, cache.keyspace.generation_key(name))
                 for p in pending:
                     yield from p.apply(cache)
                 return None
             except Exception as e:  # noqa: BLE001 - retried, then raised as InvalidationError
                 if attempt == attempts - 1:
                     # All of it, not only what failed: a later part may never have been tried.
-                    cache.unsettle(tags, [generation_key(n) for n in self.generations], [k for p in pending for k in p.unsettled_keys()])
+                    cache.unsettle(tags, [cache.keyspace.generation_key(n) for n in self.generations], [k for p in pending for k in p.unsettled_keys()])
                     raise InvalidationError(
                         f"{self.name}: committed, but invalidating {len(tags)} tag(s) and "
                         f"{len(self.generations)} query generation(s) failed on {cache.url.redacted()}: {e}"

@@ -107,21 +107,30 @@ QUERY: Final = ReadQuery(
 EXAMPLES: Final[tuple[dict[str, object], ...]] = ({"top": 10},)
 
 
-def key(*, top: int) -> str:
-    """The cache key for these parameters."""
-    return QUERY.key((top,))
+def key(*, top: int, runtime: Runtime | None = None) -> str:
+    """The cache key for these parameters, in the runtime's namespace (the default runtime's without one)."""
+    return QUERY.key((top,), runtime)
 
 
-def fetch(*, top: int, runtime: Runtime | None = None) -> list[Row]:
+def fetch(
+    *,
+    top: int,
+    runtime: Runtime | None = None,
+    refresh: bool = False,
+    cache: bool = True,
+) -> list[Row]:
     """Cache-aside read: Valkey first, the database on a miss."""
-    return QUERY.many((top,), runtime)
+    return QUERY.many((top,), runtime, refresh, cache)
 
 
 def fetch_batch(
-    params: list[tuple[int]], runtime: Runtime | None = None
+    params: list[tuple[int]],
+    runtime: Runtime | None = None,
+    refresh: bool = False,
+    cache: bool = True,
 ) -> list[list[Row]]:
     """Many parameter sets at once: one round trip for the hits, the misses filled."""
-    return QUERY.many_batch(params, runtime)
+    return QUERY.many_batch(params, runtime, refresh, cache)
 
 
 def invalidate(*, top: int, runtime: Runtime | None = None) -> None:

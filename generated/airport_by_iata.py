@@ -126,61 +126,115 @@ EXAMPLES: Final[tuple[dict[str, object], ...]] = (
 )
 
 
-def key(*, iata: str) -> str:
-    """The cache key (of the hash) for these parameters."""
-    return QUERY.key((iata,))
+def key(*, iata: str, runtime: Runtime | None = None) -> str:
+    """The cache key (of the hash) for these parameters, in the runtime's namespace (the default runtime's without one)."""
+    return QUERY.key((iata,), runtime)
 
 
-def fetch(*, iata: str, runtime: Runtime | None = None) -> Row | None:
+def fetch(
+    *,
+    iata: str,
+    runtime: Runtime | None = None,
+    refresh: bool = False,
+    cache: bool = True,
+) -> Row | None:
     """Cache-aside read of the whole row: one HMGET on a hit, the database on a miss."""
-    return QUERY.one((iata,), runtime)
+    return QUERY.one((iata,), runtime, refresh, cache)
 
 
-def fetch_airport_id(*, iata: str, runtime: Runtime | None = None) -> int | None:
+def fetch_airport_id(
+    *,
+    iata: str,
+    runtime: Runtime | None = None,
+    refresh: bool = False,
+    cache: bool = True,
+) -> int | None:
     """The row's airport_id alone (one hash field; None when there is no such row)."""
-    value: int | None = QUERY.field((iata,), "airport_id", runtime)
+    value: int | None = QUERY.field((iata,), "airport_id", runtime, refresh, cache)
     return value
 
 
-def fetch_iata(*, iata: str, runtime: Runtime | None = None) -> str | None:
+def fetch_iata(
+    *,
+    iata: str,
+    runtime: Runtime | None = None,
+    refresh: bool = False,
+    cache: bool = True,
+) -> str | None:
     """The row's iata alone (one hash field; None when there is no such row or it is NULL)."""
-    value: str | None = QUERY.field((iata,), "iata", runtime)
+    value: str | None = QUERY.field((iata,), "iata", runtime, refresh, cache)
     return value
 
 
-def fetch_icao(*, iata: str, runtime: Runtime | None = None) -> str | None:
+def fetch_icao(
+    *,
+    iata: str,
+    runtime: Runtime | None = None,
+    refresh: bool = False,
+    cache: bool = True,
+) -> str | None:
     """The row's icao alone (one hash field; None when there is no such row)."""
-    value: str | None = QUERY.field((iata,), "icao", runtime)
+    value: str | None = QUERY.field((iata,), "icao", runtime, refresh, cache)
     return value
 
 
-def fetch_name(*, iata: str, runtime: Runtime | None = None) -> str | None:
+def fetch_name(
+    *,
+    iata: str,
+    runtime: Runtime | None = None,
+    refresh: bool = False,
+    cache: bool = True,
+) -> str | None:
     """The row's name alone (one hash field; None when there is no such row)."""
-    value: str | None = QUERY.field((iata,), "name", runtime)
+    value: str | None = QUERY.field((iata,), "name", runtime, refresh, cache)
     return value
 
 
-def fetch_city(*, iata: str, runtime: Runtime | None = None) -> str | None:
+def fetch_city(
+    *,
+    iata: str,
+    runtime: Runtime | None = None,
+    refresh: bool = False,
+    cache: bool = True,
+) -> str | None:
     """The row's city alone (one hash field; None when there is no such row or it is NULL)."""
-    value: str | None = QUERY.field((iata,), "city", runtime)
+    value: str | None = QUERY.field((iata,), "city", runtime, refresh, cache)
     return value
 
 
-def fetch_country(*, iata: str, runtime: Runtime | None = None) -> str | None:
+def fetch_country(
+    *,
+    iata: str,
+    runtime: Runtime | None = None,
+    refresh: bool = False,
+    cache: bool = True,
+) -> str | None:
     """The row's country alone (one hash field; None when there is no such row or it is NULL)."""
-    value: str | None = QUERY.field((iata,), "country", runtime)
+    value: str | None = QUERY.field((iata,), "country", runtime, refresh, cache)
     return value
 
 
-def fetch_latitude(*, iata: str, runtime: Runtime | None = None) -> Decimal | None:
+def fetch_latitude(
+    *,
+    iata: str,
+    runtime: Runtime | None = None,
+    refresh: bool = False,
+    cache: bool = True,
+) -> Decimal | None:
     """The row's latitude alone (one hash field; None when there is no such row)."""
-    value: Decimal | None = QUERY.field((iata,), "latitude", runtime)
+    value: Decimal | None = QUERY.field((iata,), "latitude", runtime, refresh, cache)
     return value
 
 
-def fetch_longitude(*, iata: str, runtime: Runtime | None = None) -> Decimal | None:
+def fetch_longitude(
+    *,
+    iata: str,
+    runtime: Runtime | None = None,
+    refresh: bool = False,
+    cache: bool = True,
+) -> Decimal | None:
     """The row's longitude alone (one hash field; None when there is no such row)."""
-    value: Decimal | None = QUERY.field((iata,), "longitude", runtime)
+    value: Decimal | None = QUERY.field((iata,), "longitude", runtime, refresh, cache)
     return value
 
 

@@ -107,21 +107,30 @@ EXAMPLES: Final[tuple[dict[str, object], ...]] = (
 )
 
 
-def key(*, country: str) -> str:
-    """The cache key for these parameters."""
-    return QUERY.key((country,))
+def key(*, country: str, runtime: Runtime | None = None) -> str:
+    """The cache key for these parameters, in the runtime's namespace (the default runtime's without one)."""
+    return QUERY.key((country,), runtime)
 
 
-def fetch(*, country: str, runtime: Runtime | None = None) -> list[Row]:
+def fetch(
+    *,
+    country: str,
+    runtime: Runtime | None = None,
+    refresh: bool = False,
+    cache: bool = True,
+) -> list[Row]:
     """Cache-aside read: Valkey first, the database on a miss."""
-    return QUERY.many((country,), runtime)
+    return QUERY.many((country,), runtime, refresh, cache)
 
 
 def fetch_batch(
-    params: list[tuple[str]], runtime: Runtime | None = None
+    params: list[tuple[str]],
+    runtime: Runtime | None = None,
+    refresh: bool = False,
+    cache: bool = True,
 ) -> list[list[Row]]:
     """Many parameter sets at once: one round trip for the hits, the misses filled."""
-    return QUERY.many_batch(params, runtime)
+    return QUERY.many_batch(params, runtime, refresh, cache)
 
 
 def invalidate(*, country: str, runtime: Runtime | None = None) -> None:

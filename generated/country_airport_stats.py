@@ -196,14 +196,20 @@ EXAMPLES: Final[tuple[dict[str, object], ...]] = (
 )
 
 
-def key(*, country: str) -> str:
-    """The cache key for these parameters."""
-    return QUERY.key((country,))
+def key(*, country: str, runtime: Runtime | None = None) -> str:
+    """The cache key for these parameters, in the runtime's namespace (the default runtime's without one)."""
+    return QUERY.key((country,), runtime)
 
 
-def fetch(*, country: str, runtime: Runtime | None = None) -> Row | None:
+def fetch(
+    *,
+    country: str,
+    runtime: Runtime | None = None,
+    refresh: bool = False,
+    cache: bool = True,
+) -> Row | None:
     """Cache-aside read: Valkey first, the database on a miss."""
-    return QUERY.one((country,), runtime)
+    return QUERY.one((country,), runtime, refresh, cache)
 
 
 def invalidate(*, country: str, runtime: Runtime | None = None) -> None:

@@ -167,23 +167,34 @@ EXAMPLES: Final[tuple[dict[str, object], ...]] = (
 )
 
 
-def key(*, origin: str, destination: str, day: datetime.date) -> str:
-    """The cache key for these parameters."""
-    return QUERY.key((origin, destination, day))
+def key(
+    *, origin: str, destination: str, day: datetime.date, runtime: Runtime | None = None
+) -> str:
+    """The cache key for these parameters, in the runtime's namespace (the default runtime's without one)."""
+    return QUERY.key((origin, destination, day), runtime)
 
 
 def fetch(
-    *, origin: str, destination: str, day: datetime.date, runtime: Runtime | None = None
+    *,
+    origin: str,
+    destination: str,
+    day: datetime.date,
+    runtime: Runtime | None = None,
+    refresh: bool = False,
+    cache: bool = True,
 ) -> list[Row]:
     """Cache-aside read: Valkey first, the database on a miss."""
-    return QUERY.many((origin, destination, day), runtime)
+    return QUERY.many((origin, destination, day), runtime, refresh, cache)
 
 
 def fetch_batch(
-    params: list[tuple[str, str, datetime.date]], runtime: Runtime | None = None
+    params: list[tuple[str, str, datetime.date]],
+    runtime: Runtime | None = None,
+    refresh: bool = False,
+    cache: bool = True,
 ) -> list[list[Row]]:
     """Many parameter sets at once: one round trip for the hits, the misses filled."""
-    return QUERY.many_batch(params, runtime)
+    return QUERY.many_batch(params, runtime, refresh, cache)
 
 
 def invalidate(

@@ -98,29 +98,45 @@ QUERY: Final = ZsetQuery(
 EXAMPLES: Final[tuple[dict[str, object], ...]] = ({},)
 
 
-def key() -> str:
-    """The cache key (of the sorted set) for these parameters."""
-    return QUERY.key(())
+def key(*, runtime: Runtime | None = None) -> str:
+    """The cache key (of the sorted set) for these parameters, in the runtime's namespace (the default runtime's without one)."""
+    return QUERY.key((), runtime)
 
 
-def fetch(*, runtime: Runtime | None = None) -> list[Row]:
+def fetch(
+    *, runtime: Runtime | None = None, refresh: bool = False, cache: bool = True
+) -> list[Row]:
     """The whole ranking, highest routes first (ties: by iata, descending)."""
-    return QUERY.many((), runtime)
+    return QUERY.many((), runtime, refresh, cache)
 
 
-def top(*, n: int, runtime: Runtime | None = None) -> list[Row]:
+def top(
+    *, n: int, runtime: Runtime | None = None, refresh: bool = False, cache: bool = True
+) -> list[Row]:
     """The n members with the highest routes, highest first: one ZRANGE on a hit."""
-    return QUERY.top((), n, runtime)
+    return QUERY.top((), n, runtime, refresh, cache)
 
 
-def rank(*, iata: str, runtime: Runtime | None = None) -> int | None:
+def rank(
+    *,
+    iata: str,
+    runtime: Runtime | None = None,
+    refresh: bool = False,
+    cache: bool = True,
+) -> int | None:
     """The place of iata (0: the highest routes), or None when it is not ranked."""
-    return QUERY.rank((), iata, runtime)
+    return QUERY.rank((), iata, runtime, refresh, cache)
 
 
-def score(*, iata: str, runtime: Runtime | None = None) -> int | None:
+def score(
+    *,
+    iata: str,
+    runtime: Runtime | None = None,
+    refresh: bool = False,
+    cache: bool = True,
+) -> int | None:
     """The routes of iata, or None when it is not ranked."""
-    value: int | None = QUERY.score_of((), iata, runtime)
+    value: int | None = QUERY.score_of((), iata, runtime, refresh, cache)
     return value
 
 

@@ -167,21 +167,30 @@ QUERY: Final = ReadQuery(
 EXAMPLES: Final[tuple[dict[str, object], ...]] = ({"passenger_id": 12345},)
 
 
-def key(*, passenger_id: int) -> str:
-    """The cache key for these parameters."""
-    return QUERY.key((passenger_id,))
+def key(*, passenger_id: int, runtime: Runtime | None = None) -> str:
+    """The cache key for these parameters, in the runtime's namespace (the default runtime's without one)."""
+    return QUERY.key((passenger_id,), runtime)
 
 
-def fetch(*, passenger_id: int, runtime: Runtime | None = None) -> list[Row]:
+def fetch(
+    *,
+    passenger_id: int,
+    runtime: Runtime | None = None,
+    refresh: bool = False,
+    cache: bool = True,
+) -> list[Row]:
     """Cache-aside read: Valkey first, the database on a miss."""
-    return QUERY.many((passenger_id,), runtime)
+    return QUERY.many((passenger_id,), runtime, refresh, cache)
 
 
 def fetch_batch(
-    params: list[tuple[int]], runtime: Runtime | None = None
+    params: list[tuple[int]],
+    runtime: Runtime | None = None,
+    refresh: bool = False,
+    cache: bool = True,
 ) -> list[list[Row]]:
     """Many parameter sets at once: one round trip for the hits, the misses filled."""
-    return QUERY.many_batch(params, runtime)
+    return QUERY.many_batch(params, runtime, refresh, cache)
 
 
 def invalidate(*, passenger_id: int, runtime: Runtime | None = None) -> None:

@@ -150,14 +150,20 @@ QUERY: Final = ReadQuery(
 EXAMPLES: Final[tuple[dict[str, object], ...]] = ({"passenger_id": 12345},)
 
 
-def key(*, passenger_id: int) -> str:
-    """The cache key for these parameters."""
-    return QUERY.key((passenger_id,))
+def key(*, passenger_id: int, runtime: Runtime | None = None) -> str:
+    """The cache key for these parameters, in the runtime's namespace (the default runtime's without one)."""
+    return QUERY.key((passenger_id,), runtime)
 
 
-def fetch(*, passenger_id: int, runtime: Runtime | None = None) -> Row | None:
+def fetch(
+    *,
+    passenger_id: int,
+    runtime: Runtime | None = None,
+    refresh: bool = False,
+    cache: bool = True,
+) -> Row | None:
     """Cache-aside read: Valkey first, the database on a miss."""
-    return QUERY.one((passenger_id,), runtime)
+    return QUERY.one((passenger_id,), runtime, refresh, cache)
 
 
 def invalidate(*, passenger_id: int, runtime: Runtime | None = None) -> None:

@@ -82,29 +82,45 @@ QUERY: Final = ZsetQuery(
 EXAMPLES: Final[tuple[dict[str, object], ...]] = ({},)
 
 
-def key() -> str:
-    """The cache key (of the sorted set) for these parameters."""
-    return QUERY.key(())
+def key(*, runtime: Runtime | None = None) -> str:
+    """The cache key (of the sorted set) for these parameters, in the runtime's namespace (the default runtime's without one)."""
+    return QUERY.key((), runtime)
 
 
-def fetch(*, runtime: Runtime | None = None) -> list[Row]:
+def fetch(
+    *, runtime: Runtime | None = None, refresh: bool = False, cache: bool = True
+) -> list[Row]:
     """The whole ranking, highest bookings first (ties: by flight_id, descending)."""
-    return QUERY.many((), runtime)
+    return QUERY.many((), runtime, refresh, cache)
 
 
-def top(*, n: int, runtime: Runtime | None = None) -> list[Row]:
+def top(
+    *, n: int, runtime: Runtime | None = None, refresh: bool = False, cache: bool = True
+) -> list[Row]:
     """The n members with the highest bookings, highest first: one ZRANGE on a hit."""
-    return QUERY.top((), n, runtime)
+    return QUERY.top((), n, runtime, refresh, cache)
 
 
-def rank(*, flight_id: int, runtime: Runtime | None = None) -> int | None:
+def rank(
+    *,
+    flight_id: int,
+    runtime: Runtime | None = None,
+    refresh: bool = False,
+    cache: bool = True,
+) -> int | None:
     """The place of flight_id (0: the highest bookings), or None when it is not ranked."""
-    return QUERY.rank((), flight_id, runtime)
+    return QUERY.rank((), flight_id, runtime, refresh, cache)
 
 
-def score(*, flight_id: int, runtime: Runtime | None = None) -> int | None:
+def score(
+    *,
+    flight_id: int,
+    runtime: Runtime | None = None,
+    refresh: bool = False,
+    cache: bool = True,
+) -> int | None:
     """The bookings of flight_id, or None when it is not ranked."""
-    value: int | None = QUERY.score_of((), flight_id, runtime)
+    value: int | None = QUERY.score_of((), flight_id, runtime, refresh, cache)
     return value
 
 

@@ -170,9 +170,10 @@ def key(
     destination: str,
     outbound_day: datetime.date,
     return_day: datetime.date,
+    runtime: Runtime | None = None,
 ) -> str:
-    """The cache key for these parameters."""
-    return QUERY.key((origin, destination, outbound_day, return_day))
+    """The cache key for these parameters, in the runtime's namespace (the default runtime's without one)."""
+    return QUERY.key((origin, destination, outbound_day, return_day), runtime)
 
 
 def fetch(
@@ -182,17 +183,23 @@ def fetch(
     outbound_day: datetime.date,
     return_day: datetime.date,
     runtime: Runtime | None = None,
+    refresh: bool = False,
+    cache: bool = True,
 ) -> list[Row]:
     """Cache-aside read: Valkey first, the database on a miss."""
-    return QUERY.many((origin, destination, outbound_day, return_day), runtime)
+    return QUERY.many(
+        (origin, destination, outbound_day, return_day), runtime, refresh, cache
+    )
 
 
 def fetch_batch(
     params: list[tuple[str, str, datetime.date, datetime.date]],
     runtime: Runtime | None = None,
+    refresh: bool = False,
+    cache: bool = True,
 ) -> list[list[Row]]:
     """Many parameter sets at once: one round trip for the hits, the misses filled."""
-    return QUERY.many_batch(params, runtime)
+    return QUERY.many_batch(params, runtime, refresh, cache)
 
 
 def invalidate(

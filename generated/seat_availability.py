@@ -116,14 +116,20 @@ QUERY: Final = ReadQuery(
 EXAMPLES: Final[tuple[dict[str, object], ...]] = ({"flight_id": 1001},)
 
 
-def key(*, flight_id: int) -> str:
-    """The cache key for these parameters."""
-    return QUERY.key((flight_id,))
+def key(*, flight_id: int, runtime: Runtime | None = None) -> str:
+    """The cache key for these parameters, in the runtime's namespace (the default runtime's without one)."""
+    return QUERY.key((flight_id,), runtime)
 
 
-def fetch(*, flight_id: int, runtime: Runtime | None = None) -> Row | None:
+def fetch(
+    *,
+    flight_id: int,
+    runtime: Runtime | None = None,
+    refresh: bool = False,
+    cache: bool = True,
+) -> Row | None:
     """Cache-aside read: Valkey first, the database on a miss."""
-    return QUERY.one((flight_id,), runtime)
+    return QUERY.one((flight_id,), runtime, refresh, cache)
 
 
 def invalidate(*, flight_id: int, runtime: Runtime | None = None) -> None:

@@ -70,24 +70,43 @@ QUERY: Final = BitmapQuery[Row, str](
 EXAMPLES: Final[tuple[dict[str, object], ...]] = ({"flight_id": 1001},)
 
 
-def key(*, flight_id: int) -> str:
-    """The cache key for these parameters (the bitmap; its generation is in `<key>:meta`)."""
-    return QUERY.key((flight_id,))
+def key(*, flight_id: int, runtime: Runtime | None = None) -> str:
+    """The cache key for these parameters (the bitmap; its generation is in `<key>:meta`), in the runtime's namespace (the default runtime's without one)."""
+    return QUERY.key((flight_id,), runtime)
 
 
-def fetch(*, flight_id: int, runtime: Runtime | None = None) -> list[str]:
+def fetch(
+    *,
+    flight_id: int,
+    runtime: Runtime | None = None,
+    refresh: bool = False,
+    cache: bool = True,
+) -> list[str]:
     """Every member, in bit order: the whole bitmap read in one round trip (the database on a miss)."""
-    return QUERY.members((flight_id,), runtime)
+    return QUERY.members((flight_id,), runtime, refresh, cache)
 
 
-def contains(*, flight_id: int, seat: str, runtime: Runtime | None = None) -> bool:
+def contains(
+    *,
+    flight_id: int,
+    seat: str,
+    runtime: Runtime | None = None,
+    refresh: bool = False,
+    cache: bool = True,
+) -> bool:
     """Whether seat is in the set: GETBIT (the database on a miss)."""
-    return QUERY.contains((flight_id,), seat, runtime)
+    return QUERY.contains((flight_id,), seat, runtime, refresh, cache)
 
 
-def count(*, flight_id: int, runtime: Runtime | None = None) -> int:
+def count(
+    *,
+    flight_id: int,
+    runtime: Runtime | None = None,
+    refresh: bool = False,
+    cache: bool = True,
+) -> int:
     """How many members the set has: BITCOUNT (the database on a miss)."""
-    return QUERY.count((flight_id,), runtime)
+    return QUERY.count((flight_id,), runtime, refresh, cache)
 
 
 def invalidate(*, flight_id: int, runtime: Runtime | None = None) -> None:

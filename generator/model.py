@@ -20,8 +20,8 @@ from generator.diagnostics import Span
 Dialect = Literal["mysql", "postgres", "sqlite"]
 DIALECTS: tuple[Dialect, ...] = ("mysql", "postgres", "sqlite")
 
-# Python-side types of parameters and result columns.
-PyType = Literal["str", "int", "float", "decimal", "bool", "date", "datetime", "time"]
+# Python-side types of parameters and result columns ("json": a result column of JSON text, never a parameter).
+PyType = Literal["str", "int", "float", "decimal", "bool", "date", "datetime", "time", "json"]
 PY_TYPES: tuple[PyType, ...] = (
     "str",
     "int",
@@ -161,6 +161,7 @@ class Spec:
     examples: tuple[tuple[tuple[str, object], ...], ...] = ()  # parameter sets
     lookup: bool = False  # write specs: read trigger columns of touched rows first
     source: str = field(default="", repr=False, compare=False)  # file text
+    collation: str | None = None  # the project's ``collation`` setting (generator/sql/collation.py)
 
     def param(self, name: str) -> Param | None:
         for p in self.params:

@@ -41,17 +41,20 @@ LOWER = re.compile(r"[a-z_][a-z0-9_]*\Z")
 # Names of the generated package's own files and of every accessor's functions; a spec or a parameter may not take them.
 GENERATED_NAMES = frozenset({"runtime", "tests", "conftest", "key", "fetch", "invalidate", "invalidate_all", "query"})
 
-# Key namespaces the runtime keeps under ``fg:`` beside the specs' ``fg:<name>:``. A spec of such a name would
-# share keys with them (``fg:stats:gen``, a spec's generation, is also the counters of a spec named ``gen``)
+# The keywords every generated read takes after its parameters (fetch(..., refresh=True, cache=False)).
+READ_KEYWORDS = frozenset({"refresh", "cache"})
+
+# Keys the runtime keeps under ``fg:<ns>:`` beside the specs' ``fg:<ns>:<name>:``. A spec of such a name would
+# share keys with them (``fg:<ns>:stats:gen``, a spec's generation, is also the counters of a spec named ``gen``)
 # and fail with WRONGTYPE. tests/generator/test_names.py checks the list against the runtime's source.
 VALKEY_NAMESPACES = frozenset(
     {
-        "seq",  # fg:seq:{<bucket>}, a bucket's tag-invalidation sequence
-        "tagseq",  # fg:tagseq:{<bucket>}:<tag>
-        "tag",  # fg:tag:{<bucket>}:<tag>, a tag's set of entries in a bucket
-        "stats",  # fg:stats:<name>, the shared counters of `flughafen-gen stats`
-        "writes",  # fg:writes:<name>, the queues of write: behind
-        "gen",  # fg:<name>:gen:{<bucket>}, each spec's generation: fg:stats:gen would be both
+        "seq",  # fg:<ns>:seq:{<bucket>}, a bucket's tag-invalidation sequence
+        "tagseq",  # fg:<ns>:tagseq:{<bucket>}:<tag>
+        "tag",  # fg:<ns>:tag:{<bucket>}:<tag>, a tag's set of entries in a bucket
+        "stats",  # fg:<ns>:stats:<name>, the shared counters of `flughafen-gen stats`
+        "writes",  # fg:<ns>:writes:<name>, the queues of write: behind
+        "gen",  # fg:<ns>:<name>:gen:{<bucket>}, each spec's generation: fg:<ns>:stats:gen would be both
     }
 )
 
@@ -64,9 +67,9 @@ TYPE_NAMES = frozenset({"int", "str", "float", "bool", "datetime"})
 
 RESERVED: dict[Role, frozenset[str]] = {
     "spec": GENERATED_NAMES | VALKEY_NAMESPACES,
-    "parameter": GENERATED_NAMES | LOCALS | TYPE_NAMES,
+    "parameter": GENERATED_NAMES | READ_KEYWORDS | LOCALS | TYPE_NAMES,
     "column": TYPE_NAMES,
-    "member": GENERATED_NAMES | LOCALS | TYPE_NAMES,
+    "member": GENERATED_NAMES | READ_KEYWORDS | LOCALS | TYPE_NAMES,
 }
 WHY: dict[Role, str] = {
     "spec": "a name of the generated package, its functions, or the runtime's keys in Valkey",

@@ -22,7 +22,7 @@ hash, zset, bitmap) each stage asks of the kind (generator/stores/).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -34,6 +34,7 @@ from generator.render import render
 from generator.schema import Catalog, load_catalog
 from generator.spec.load import load_specs
 from generator.spec.validate import declared_name, validate_all
+from generator.sql.collation import project_collation
 from generator.sql.compile import compile_query
 from generator.sql.prove import Proof, held_statements, prove
 
@@ -83,6 +84,8 @@ def compile_project(specs_dir: Path, schema: Path | None = None) -> Compiled:
         problems.extend(e.diagnostics)
     raws = load_specs(specs_dir, problems)
     specs = validate_all(raws, problems)
+    mode = project_collation(specs_dir)
+    specs = [replace(spec, collation=mode) for spec in specs] if mode else specs
     queries = [] if catalog is None else each(specs, lambda spec: compile_query(spec, catalog), problems)
     named = {name for name in map(declared_name, raws) if name is not None}
     return Compiled(catalog, tuple(queries), frozenset(named - {q.spec.name for q in queries}), tuple(problems))

@@ -48,6 +48,7 @@ ANNOTATION: dict[PyType, Code] = {
     "date": Code("datetime.date"),
     "datetime": Code("datetime.datetime"),
     "time": Code("datetime.time"),
+    "json": Code("str"),  # JSON text, in one form on every database (flughafen.convert)
 }
 STRATEGY: dict[PyType, Code] = {
     "str": Code("st.text()"),
@@ -58,6 +59,7 @@ STRATEGY: dict[PyType, Code] = {
     "date": Code("st.dates()"),
     "datetime": Code("st.datetimes()"),
     "time": Code("st.times()"),
+    "json": Code("st.text()"),
 }
 
 
@@ -220,7 +222,8 @@ def write_context(link: WriteLink) -> dict[str, object]:
         "imports": sorted(
             [Code(f"from flughafen.write import {'Lookup, ' if lookup else ''}WriteQuery"), *(kind.write_import(kind_plans) for kind, kind_plans in plans)]
         ),
-        "store_args": [(name(kind.write_arg, "parameter"), [plan.expression(index) for plan in kind_plans]) for kind, kind_plans in plans],
+        # write_arg: WriteQuery's keyword for the kind's plans (the build's own name, not a spec's)
+        "store_args": [(Code(kind.write_arg), [plan.expression(index) for plan in kind_plans]) for kind, kind_plans in plans],
         "uses_datetime": bool(types & {"date", "datetime", "time"}),
         "uses_decimal": "decimal" in types,
         "signature_rt": keywords([p.declaration for p in params], runtime=True),

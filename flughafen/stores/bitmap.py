@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 from flughafen.accessor import Accessor
 from flughafen.convert import converter
 from flughafen.db import QueryError
-from flughafen.keys import RowField, Template, bucket_of, entry_key, entry_prefix, fill, generation_in, generation_key, lock_key, placement
+from flughafen.keys import Keyspace, RowField, Template, bucket_of, entry_key, fill, generation_in, lock_key, placement
 from flughafen import io_sync
 from flughafen.protocol import MISSING, Effect, Eval, Pipe, Steps, View
 from flughafen.scripts import APPLY_SETS, BITMAP, HOLD, LOCK_MS, RELEASE_HOLDS
@@ -235,13 +235,13 @@ class BitmapQuery(Accessor[RowT], Generic[RowT, MemberT]):
 
     # ----------------------------------------------------------------- reads
 
-    def members(self, args: tuple[Any, ...], runtime: Runtime | None = None) -> list[MemberT]:
+    def members(self, args: tuple[Any, ...], runtime: Runtime | None = None, refresh: bool = False, cache: bool = True) -> list[MemberT]:
         """Every member, in offset order (for seats: 1A, 1B, ..., 2A, ...)."""
-        result: list[MemberT] = self.read(args, runtime, self.whole)
+        result: list[MemberT] = self.read(args, runtime, self.whole, None, refresh, cache)
         return result
 
-    async def members_async(self, args: tuple[Any, ...], runtime: AsyncRuntime | None = None) -> list[MemberT]:
-        result: list[MemberT] = await self.read_async(args, runtime, self.whole)
+    async def members_async(self, args: tuple[Any, ...], runtime: AsyncRuntime | None = None, refresh: bool = False, cache: bool = True) -> list[MemberT]:
+        result: list[MemberT] = await self.read_async(args, runtime, self.whole, None, refresh, cache)
         return result
 
     def contains_view(self, member: MemberT) -> View:
@@ -251,22 +251,22 @@ class BitmapQuery(Accessor[RowT], Generic[RowT, MemberT]):
             raise ValueError(f"{self.name}: {member!r} is not a member this set can hold ({self.describe()})")
         return View(("bit", offset), lambda entry: int(entry[1]) == 1, lambda offsets: offset in offsets)
 
-    def contains(self, args: tuple[Any, ...], member: MemberT, runtime: Runtime | None = None) -> bool:
+    def contains(self, args: tuple[Any, ...], member: MemberT, runtime: Runtime | None = None, refresh: bool = False, cache: bool = True) -> bool:
         """GETBIT: whether ``member`` is in the set."""
-        return bool(self.read(args, runtime, self.contains_view(member)))
+        return bool(self.read(args, runtime, self.contains_view(member), None, refresh, cache))
 
-    async def contains_async(self, args: tuple[Any, ...], member: MemberT, runtime: AsyncRuntime | None = None) -> bool:
-        return bool(await self.read_async(args, runtime, self.contains_view(member)))
+    async def contains_async(self, args: tuple[Any, ...], member: MemberT, runtime: AsyncRuntime | None = None, refresh: bool = False, cache: bool = True) -> bool:
+        return bool(await self.read_async(args, runtime, self.contains_view(member), None, refresh, cache))
 
-    def count(self, args: tuple[Any, ...], runtime: Runtime | None = None) -> int:
+    def count(self, args: tuple[Any, ...], runtime: Runtime | None = None, refresh: bool = False, cache: bool = True) -> int:
         """BITCOUNT: how many members the set has."""
-        return int(self.read(args, runtime, self._count))
+        return int(self.read(args, runtime, self._count, None, refresh, cache))
 
-    async def count_async(self, args: tuple[Any, ...], runtime: AsyncRuntime | None = None) -> int:
-        return int(await self.read_async(args, runtime, self._count))
+    async def count_async(self, args: tuple[Any, ...], runtime: AsyncRuntime | None = None, refresh: bool = False, cache: bool = True) -> int:
+        return int(await self.read_async(args, runtime, self._count, None, refresh, cache))
 
-    def many(self, args: tuple[Any, ...], runtime: Runtime | None = None) -> list[MemberT]:
-        return self.members(args, runtime)
+    def many(self, args: tuple[Any, ...], runtime: Runtime | None = None, refresh: bool = False, cache: bool = True) -> list[MemberT]:
+        return self.members(args, runtime, refresh, cache)
 
 
 # ---------------------------------------------------------------- the write hook
@@ -369,8 +369,8 @@ class Held:
         return [k for g in self.groups for k in (g.key, g.key + ":meta", *(c[0] for c in g.counters))]
 
 
-def _counter(entry: str, name: str, fields: tuple[tuple[str, int], ...]) -> tuple[str, str, tuple[tuple[str, int], ...]]:
-    return entry, generation_in(generation_key(name), bucket_of(entry)), fields
+def _counter(entry: str, generation: str, fields: tuple[tuple[str, int], ...]) -> tuple[str, str, tuple[tuple[str, int], ...]]:
+    return entry, generation_in(generation, bucket_of(entry)), fields
 
 
 def _value(source: int | RowField, args: tuple[Any, ...], row: Any, kind: str) -> Any:
@@ -380,8 +380,8 @@ def _value(source: int | RowField, args: tuple[Any, ...], row: Any, kind: str) -
     return None if value is None else converter(kind, None)(value)
 
 
-def changes(sets: tuple[SetUpdate, ...], args: tuple[Any, ...], rows: list[Any]) -> Held:
-    """The entries a write changes, from its parameters and looked-up rows."""
+def changes(sets: tuple[SetUpdate, ...], args: tuple[Any, ...], rows: list[Any], space: Keyspace) -> Held:
+    """The entries a write changes (in namespace ``space``), from its parameters and looked-up rows."""
     groups: dict[str, _Group] = {}
     for u in sets:
         looked_up = any(isinstance(s, RowField) for s in (*u.args, u.member))
@@ -389,14 +389,14 @@ def changes(sets: tuple[SetUpdate, ...], args: tuple[Any, ...], rows: list[Any])
         for row in rows if looked_up else [None]:
             values = tuple(_value(s, args, row, t) for s, t in zip(u.args, u.arg_types))
             member = _value(u.member, args, row, member_type)
-            key = entry_key(entry_prefix(u.name, u.version), fill(u.key, values), placement(u.key)(values, None))
+            key = entry_key(space.entry_prefix(u.name, u.version), fill(u.key, values), placement(u.key)(values, None))
             group = groups.get(key)
             if group is None:
                 counters = [
-                    _counter(entry_key(entry_prefix(c.name, c.version), fill(c.key, values), placement(c.key)(values, None)), c.name, c.fields)
+                    _counter(entry_key(space.entry_prefix(c.name, c.version), fill(c.key, values), placement(c.key)(values, None)), space.generation_key(c.name), c.fields)
                     for c in u.counters
                 ]
-                group = groups[key] = _Group(u.op, key, generation_in(generation_key(u.name), bucket_of(key)), counters)
+                group = groups[key] = _Group(u.op, key, generation_in(space.generation_key(u.name), bucket_of(key)), counters)
             if member is None:
                 group.op = "drop"  # a row without a member: the set is right, but counters may count such rows
                 continue
@@ -467,6 +467,6 @@ class Maintains:
         self.sets = sets
 
     def begin(self, cache: Any, args: tuple[Any, ...], rows: list[Any], count: int) -> Steps:
-        held = changes(self.sets, args, rows)
+        held = changes(self.sets, args, rows, cache.keyspace)
         yield from hold_steps(cache, held)  # before the commit: no fill stores what this write changes
         return held

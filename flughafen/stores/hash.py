@@ -1,6 +1,6 @@
 """``store: hash``: a ``returns: one`` row as a Valkey hash, one field per column.
 
-    HGETALL fg:airport_by_iata:<version>:airport:JFK
+    HGETALL fg:<ns>:airport_by_iata:<version>:airport:JFK
     ~ "0 17 1"   airport_id 3797   iata JFK   name "JOHN F KENNEDY INTL"   latitude 40.63980103 ...
 
 Values are text, exact for every type, in their shortest form, since every
@@ -31,9 +31,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from flughafen.accessor import Accessor
 from flughafen.convert import Convert, converter
-from flughafen.keys import Template, buckets, entry_prefix, fill, generation_in, generation_key, lock_key, sequence_key, tag_key, tag_marker_key
+from flughafen.keys import Keyspace, Template, buckets, fill, generation_in, lock_key
 from flughafen import io_sync
-from flughafen.protocol import MISSING, Effect, Pipe, Steps, View
+from flughafen.protocol import MISSING, Effect, Eval, Pipe, Steps, View
 from flughafen.scripts import HASH, INCR, MARK_TAGS, MARKER_MS, REFRESH_HASH
 from flughafen.stores.meta import kind_under, meta
 
@@ -134,20 +134,20 @@ class HashQuery(Accessor[RowT]):
 
             self._fields[name] = View((META, name), one_field, from_row)
 
-    def one(self, args: tuple[Any, ...], runtime: Runtime | None = None) -> RowT | None:
-        result: RowT | None = self.read(args, runtime, self.whole)
+    def one(self, args: tuple[Any, ...], runtime: Runtime | None = None, refresh: bool = False, cache: bool = True) -> RowT | None:
+        result: RowT | None = self.read(args, runtime, self.whole, None, refresh, cache)
         return result
 
-    async def one_async(self, args: tuple[Any, ...], runtime: AsyncRuntime | None = None) -> RowT | None:
-        result: RowT | None = await self.read_async(args, runtime, self.whole)
+    async def one_async(self, args: tuple[Any, ...], runtime: AsyncRuntime | None = None, refresh: bool = False, cache: bool = True) -> RowT | None:
+        result: RowT | None = await self.read_async(args, runtime, self.whole, None, refresh, cache)
         return result
 
-    def field(self, args: tuple[Any, ...], name: str, runtime: Runtime | None = None) -> Any:
+    def field(self, args: tuple[Any, ...], name: str, runtime: Runtime | None = None, refresh: bool = False, cache: bool = True) -> Any:
         """One column of the row (None: no such row, or NULL): one HMGET on a hit; a miss fills the whole row."""
-        return self.read(args, runtime, self._fields[name])
+        return self.read(args, runtime, self._fields[name], None, refresh, cache)
 
-    async def field_async(self, args: tuple[Any, ...], name: str, runtime: AsyncRuntime | None = None) -> Any:
-        return await self.read_async(args, runtime, self._fields[name])
+    async def field_async(self, args: tuple[Any, ...], name: str, runtime: AsyncRuntime | None = None, refresh: bool = False, cache: bool = True) -> Any:
+        return await self.read_async(args, runtime, self._fields[name], None, refresh, cache)
 
 
 def _from_bytes(type_name: str, scale: int | None) -> Convert:
@@ -185,20 +185,19 @@ class HashRefresh:
 
 
 def take_ticket(cache: Any, refresh: tuple[HashRefresh, ...]) -> Steps:
-    """In the write's transaction, after its statement (its rows locked): per bucket, a number
-    ordering it among writes of those rows there (the bucket's sequence)."""
+    """In the write's transaction, after its statement (its rows locked): a number ordering it among writes of those rows."""
     if not refresh:
         return None
     try:
-        tickets = yield Pipe([("EVALSHA", INCR, [sequence_key(b)], []) for b in buckets()])
+        tickets = yield Pipe([("EVALSHA", INCR, [cache.keyspace.sequence_in(b)], []) for b in buckets()])
         return [int(t) for t in tickets]
     except Exception as e:  # noqa: BLE001 - no ticket: the entries are dropped instead
         cache.failed(e)
         return None
 
 
-def refresh_steps(refresh: tuple[HashRefresh, ...], args: tuple[Any, ...], tags: list[str], ticket: list[int] | None) -> Steps:
-    """After commit: refresh the hash entries under each refresh's tag; returns the tags still to drop.
+def refresh_steps(refresh: tuple[HashRefresh, ...], args: tuple[Any, ...], tags: list[str], ticket: list[int] | None, space: Keyspace) -> Steps:
+    """After commit: refresh the hash entries under each refresh's tag (in namespace ``space``); returns the tags still to drop.
 
     Any failure leaves those tags in the list: the caller drops them (the
     json path), so a failed refresh never leaves an old value behind.
@@ -218,7 +217,7 @@ def refresh_steps(refresh: tuple[HashRefresh, ...], args: tuple[Any, ...], tags:
             pairs += [name, encode_field(value)]
         else:
             try:
-                yield from _refresh_tag(r, tag, ticket, pairs)
+                yield from _refresh_tag(r, tag, ticket, pairs, space)
             except Exception as e:  # noqa: BLE001 - the tag is dropped by the caller instead
                 log.warning("%s: refreshing %s in place failed (%s); dropping it", r.spec, tag, type(e).__name__)
                 continue
@@ -226,16 +225,16 @@ def refresh_steps(refresh: tuple[HashRefresh, ...], args: tuple[Any, ...], tags:
     return remaining
 
 
-def _refresh_tag(r: HashRefresh, tag: str, ticket: list[int], pairs: list[Any]) -> Steps:
+def _refresh_tag(r: HashRefresh, tag: str, ticket: list[int], pairs: list[Any], space: Keyspace) -> Steps:
     """One tag's refresh in every bucket: its markers move and its sets are read, then each bucket's members are refreshed."""
-    marks = [("EVALSHA", MARK_TAGS, [sequence_key(b), tag_key(tag, b), tag_marker_key(tag, b)], [MARKER_MS]) for b in buckets()]
+    marks = [("EVALSHA", MARK_TAGS, [space.sequence_in(b), *space.tag_keys(tag, b)], [MARKER_MS]) for b in buckets()]
     replies = yield Pipe(marks)
-    prefix, generation = entry_prefix(r.spec, r.version), generation_key(r.spec)
+    prefix, generation = space.entry_prefix(r.spec, r.version), space.generation_key(r.spec)
     refreshes = []
     for b, t, reply in zip(buckets(), ticket, replies, strict=True):
         members = [m.decode("utf-8", "surrogateescape") for m in reply[1:]]
         if members:
-            keys = [generation_in(generation, b), tag_key(tag, b), *(k for m in members for k in (m, lock_key(m)))]
+            keys = [generation_in(generation, b), space.tag_key(tag, b), *(k for m in members for k in (m, lock_key(m)))]
             refreshes.append(("EVALSHA", REFRESH_HASH, keys, [t, prefix, *pairs]))
     if refreshes:
         yield Pipe(refreshes)
@@ -243,7 +242,7 @@ def _refresh_tag(r: HashRefresh, tag: str, ticket: list[int], pairs: list[Any]) 
 
 def refresh_in_place(rt: Runtime, refresh: tuple[HashRefresh, ...], args: tuple[Any, ...], tags: list[str], ticket: list[int] | None) -> list[str]:
     """refresh_steps on a sync runtime."""
-    remaining: list[str] = io_sync.run_write(rt, refresh_steps(refresh, args, tags, ticket))
+    remaining: list[str] = io_sync.run_write(rt, refresh_steps(refresh, args, tags, ticket, rt.keyspace))
     return remaining
 
 
@@ -267,7 +266,7 @@ class Refreshing:
         yield from ()
 
     def committed(self, cache: Any, args: tuple[Any, ...], tags: list[str]) -> Steps:
-        remaining: list[str] = yield from refresh_steps(self.refresh, args, tags, self.ticket)
+        remaining: list[str] = yield from refresh_steps(self.refresh, args, tags, self.ticket, cache.keyspace)
         return remaining
 
     def apply(self, cache: Any) -> Steps:

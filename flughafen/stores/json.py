@@ -1,6 +1,6 @@
 """``store: json`` (the default): the result as one string, an envelope msgspec decodes straight into rows.
 
-    GET fg:flight_search:<version>:flight:search:JFK:LAX:2024-12-15
+    GET fg:<ns>:flight_search:<version>:flight:search:JFK:LAX:2024-12-15
     [0, 3, 1734300000000, [{"flight_id": 671, ...}, ...]]
 
 The envelope is [generation, fill time ms, expiry ms, value]: the generation it was
@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 import msgspec
 
 from flughafen import io_async, io_sync, protocol
-from flughafen.accessor import Accessor, async_runtime_of, runtime_of
+from flughafen.accessor import Accessor, Scope, async_runtime_of, runtime_of
+from flughafen.bypass import BYPASSED, how
 from flughafen.keys import Template
 from flughafen.protocol import MISSING, STALE, Call, Effect, View
 from flughafen.scripts import JSON
@@ -117,54 +118,62 @@ class ReadQuery(Accessor[RowT]):
 
     # ----------------------------------------------------------------- reads
 
-    def many(self, args: tuple[Any, ...], runtime: Runtime | None = None) -> list[RowT]:
-        result: list[RowT] = self._read(args, runtime)
+    def many(self, args: tuple[Any, ...], runtime: Runtime | None = None, refresh: bool = False, cache: bool = True) -> list[RowT]:
+        result: list[RowT] = self._read(args, runtime, refresh, cache)
         return result
 
-    async def many_async(self, args: tuple[Any, ...], runtime: AsyncRuntime | None = None) -> list[RowT]:
-        result: list[RowT] = await self._read_async(args, runtime)
+    async def many_async(self, args: tuple[Any, ...], runtime: AsyncRuntime | None = None, refresh: bool = False, cache: bool = True) -> list[RowT]:
+        result: list[RowT] = await self._read_async(args, runtime, refresh, cache)
         return result
 
-    def one(self, args: tuple[Any, ...], runtime: Runtime | None = None) -> RowT | None:
-        result: RowT | None = self._read(args, runtime)
+    def one(self, args: tuple[Any, ...], runtime: Runtime | None = None, refresh: bool = False, cache: bool = True) -> RowT | None:
+        result: RowT | None = self._read(args, runtime, refresh, cache)
         return result
 
-    async def one_async(self, args: tuple[Any, ...], runtime: AsyncRuntime | None = None) -> RowT | None:
-        result: RowT | None = await self._read_async(args, runtime)
+    async def one_async(self, args: tuple[Any, ...], runtime: AsyncRuntime | None = None, refresh: bool = False, cache: bool = True) -> RowT | None:
+        result: RowT | None = await self._read_async(args, runtime, refresh, cache)
         return result
 
-    def scalar(self, args: tuple[Any, ...], runtime: Runtime | None = None) -> Any:
-        return self._scalar_of(self._read(args, runtime))
+    def scalar(self, args: tuple[Any, ...], runtime: Runtime | None = None, refresh: bool = False, cache: bool = True) -> Any:
+        return self._scalar_of(self._read(args, runtime, refresh, cache))
 
-    async def scalar_async(self, args: tuple[Any, ...], runtime: AsyncRuntime | None = None) -> Any:
-        return self._scalar_of(await self._read_async(args, runtime))
+    async def scalar_async(self, args: tuple[Any, ...], runtime: AsyncRuntime | None = None, refresh: bool = False, cache: bool = True) -> Any:
+        return self._scalar_of(await self._read_async(args, runtime, refresh, cache))
 
     def _scalar_of(self, row: Any) -> Any:
         return None if row is None else getattr(row, self.columns[0].name)
 
-    def _read(self, args: tuple[Any, ...], runtime: Runtime | None) -> Any:
+    def _read(self, args: tuple[Any, ...], runtime: Runtime | None, refresh: bool = False, cache: bool = True) -> Any:
         """The near cache's copy (``cache: near:``), else a read through Valkey."""
         rt = runtime_of(runtime)
-        key = self.key(args)
+        scope = self._scopes.get(rt.keyspace) or self.scope(rt.keyspace)
+        key = scope.key(args)
+        usable = True
+        if refresh or not cache or BYPASSED.get():
+            usable, refresh = how(rt, refresh, cache)
         on_hit = None
-        if self.near is not None:
-            local, on_hit = self._near(rt, key)
+        if self.near is not None and usable:
+            local, on_hit = self._near(rt, scope, key, refresh)
             if local is not MISSING:
                 return local
-        return io_sync.read(rt, self, args, key, self.whole, on_hit)
+        return io_sync.read(rt, scope, args, key, self.whole, on_hit, usable, refresh)
 
-    async def _read_async(self, args: tuple[Any, ...], runtime: AsyncRuntime | None) -> Any:
+    async def _read_async(self, args: tuple[Any, ...], runtime: AsyncRuntime | None, refresh: bool = False, cache: bool = True) -> Any:
         """``_read`` on an AsyncRuntime: a near hit awaits nothing."""
         rt = async_runtime_of(runtime)
-        key = self.key(args)
+        scope = self._scopes.get(rt.keyspace) or self.scope(rt.keyspace)
+        key = scope.key(args)
+        usable = True
+        if refresh or not cache or BYPASSED.get():
+            usable, refresh = how(rt, refresh, cache)
         on_hit = None
-        if self.near is not None:
-            local, on_hit = self._near(rt, key)
+        if self.near is not None and usable:
+            local, on_hit = self._near(rt, scope, key, refresh)
             if local is not MISSING:
                 return local
-        return await io_async.read(rt, self, args, key, self.whole, on_hit)
+        return await io_async.read(rt, scope, args, key, self.whole, on_hit, usable, refresh)
 
-    def _near(self, rt: Runtime | AsyncRuntime, key: str) -> tuple[Any, Callable[[Any], None] | None]:
+    def _near(self, rt: Runtime | AsyncRuntime, scope: Scope, key: str, refresh: bool) -> tuple[Any, Callable[[Any], None] | None]:
         """(the near cache's copy of ``key`` or MISSING, what a Valkey hit then does to keep a copy)."""
         cache = rt.cache
         if not cache.near_enabled or cache.unsettled.any:
@@ -173,9 +182,9 @@ class ReadQuery(Accessor[RowT]):
         store = near.stores.get(self.name)
         if store is None:
             if self.name not in near.wanted:
-                near.want(self.name, self.generation_key, self.near or 0, self.near_size, self.returns == "many")
+                near.want(self.name, scope.generation_key, self.near or 0, self.near_size, self.returns == "many")
             return MISSING, None
-        local = store.entries.get(key)
+        local = None if refresh else store.entries.get(key)
         if local is not None and local[1] > _monotonic():
             if STALE.get():
                 STALE.set(False)
@@ -194,25 +203,30 @@ class ReadQuery(Accessor[RowT]):
 
         return MISSING, on_hit
 
-    def many_batch(self, batch: list[tuple[Any, ...]], runtime: Runtime | None = None) -> list[list[RowT]]:
-        """Many parameter sets: one MGET for all, then the misses read one by one."""
+    def many_batch(self, batch: list[tuple[Any, ...]], runtime: Runtime | None = None, refresh: bool = False, cache: bool = True) -> list[list[RowT]]:
+        """Many parameter sets: one MGET for all, then the misses read one by one (with ``refresh``
+        or ``cache=False``, or in a bypass, each is read as those ask: no MGET)."""
         rt = runtime_of(runtime)
-        keys = [self.key(args) for args in batch]
+        scope = self.scope(rt.keyspace)
+        keys = [scope.key(args) for args in batch]
         counters = rt.metrics.of(self.name)
         found: list[Any] = [MISSING] * len(batch)
-        if keys and rt.cache.usable() and not rt.cache.unsettled.any:
-            found = io_sync.run(rt, self, protocol.batch(self, keys), counters)
-        return [self._hit(env, counters) if env is not MISSING else self._read(args, rt) for args, env in zip(batch, found)]
+        if keys and how(rt, refresh, cache) == (True, False) and rt.cache.usable() and not rt.cache.unsettled.any:
+            found = io_sync.run(rt, scope, protocol.batch(scope, keys), counters)
+        return [self._hit(env, counters) if env is not MISSING else self._read(args, rt, refresh, cache) for args, env in zip(batch, found)]
 
-    async def many_batch_async(self, batch: list[tuple[Any, ...]], runtime: AsyncRuntime | None = None) -> list[list[RowT]]:
+    async def many_batch_async(
+        self, batch: list[tuple[Any, ...]], runtime: AsyncRuntime | None = None, refresh: bool = False, cache: bool = True
+    ) -> list[list[RowT]]:
         """``many_batch`` on an AsyncRuntime: one MGET for all, then the misses read concurrently."""
         rt = async_runtime_of(runtime)
-        keys = [self.key(args) for args in batch]
+        scope = self.scope(rt.keyspace)
+        keys = [scope.key(args) for args in batch]
         counters = rt.metrics.of(self.name)
         found: list[Any] = [MISSING] * len(batch)
-        if keys and rt.cache.usable() and not rt.cache.unsettled.any:
-            found = await io_async.run(rt, self, protocol.batch(self, keys), counters)
-        misses = await asyncio.gather(*(self._read_async(args, rt) for args, env in zip(batch, found) if env is MISSING))
+        if keys and how(rt, refresh, cache) == (True, False) and rt.cache.usable() and not rt.cache.unsettled.any:
+            found = await io_async.run(rt, scope, protocol.batch(scope, keys), counters)
+        misses = await asyncio.gather(*(self._read_async(args, rt, refresh, cache) for args, env in zip(batch, found) if env is MISSING))
         filled = iter(misses)
         return [self._hit(env, counters) if env is not MISSING else next(filled) for env in found]
 

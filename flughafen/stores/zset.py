@@ -1,7 +1,7 @@
 """``store: zset``: a ranking (member, score) as a Valkey sorted set.
 
-    ZRANGE fg:hub_route_counts:<version>:hub:routes:outbound 0 2 REV WITHSCORES
-    GET    fg:hub_route_counts:<version>:hub:routes:outbound:meta      -> "0 17 1"
+    ZRANGE fg:<ns>:hub_route_counts:<version>:hub:routes:outbound 0 2 REV WITHSCORES
+    GET    fg:<ns>:hub_route_counts:<version>:hub:routes:outbound:meta      -> "0 17 1"
 
 The sorted set holds the members and their scores; ``<key>:meta`` holds the
 entry's bookkeeping (stores/meta.py; kind 0 is an empty ranking, which a sorted
@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from flughafen.accessor import Accessor
 from flughafen.convert import Convert
-from flughafen.keys import RowField, bucket_of, entry_key, entry_prefix, generation_in, generation_key
+from flughafen.keys import Keyspace, RowField, bucket_of, entry_key, generation_in
 from flughafen import invalidation
 from flughafen.protocol import MISSING, Effect, Eval, Steps, View
 from flughafen.scripts import BEGIN_MOVE, FINISH_MOVE, ZSET
@@ -111,28 +111,28 @@ class ZsetQuery(Accessor[RowT]):
 
     # ---------------------------------------------------------------- reads
 
-    def many(self, args: tuple[Any, ...], runtime: Runtime | None = None) -> list[RowT]:
-        rows: list[RowT] = self.read(args, runtime, self.whole)
+    def many(self, args: tuple[Any, ...], runtime: Runtime | None = None, refresh: bool = False, cache: bool = True) -> list[RowT]:
+        rows: list[RowT] = self.read(args, runtime, self.whole, None, refresh, cache)
         return rows
 
-    async def many_async(self, args: tuple[Any, ...], runtime: AsyncRuntime | None = None) -> list[RowT]:
-        rows: list[RowT] = await self.read_async(args, runtime, self.whole)
+    async def many_async(self, args: tuple[Any, ...], runtime: AsyncRuntime | None = None, refresh: bool = False, cache: bool = True) -> list[RowT]:
+        rows: list[RowT] = await self.read_async(args, runtime, self.whole, None, refresh, cache)
         return rows
 
     def top_view(self, n: int) -> View:
         return View(("top", n), self._ranking, lambda full: list(full[:n]))
 
-    def top(self, args: tuple[Any, ...], n: int, runtime: Runtime | None = None) -> list[RowT]:
+    def top(self, args: tuple[Any, ...], n: int, runtime: Runtime | None = None, refresh: bool = False, cache: bool = True) -> list[RowT]:
         """The ``n`` members with the highest scores, highest first."""
         if n <= 0:
             return []
-        rows: list[RowT] = self.read(args, runtime, self.top_view(n))
+        rows: list[RowT] = self.read(args, runtime, self.top_view(n), None, refresh, cache)
         return rows
 
-    async def top_async(self, args: tuple[Any, ...], n: int, runtime: AsyncRuntime | None = None) -> list[RowT]:
+    async def top_async(self, args: tuple[Any, ...], n: int, runtime: AsyncRuntime | None = None, refresh: bool = False, cache: bool = True) -> list[RowT]:
         if n <= 0:
             return []
-        rows: list[RowT] = await self.read_async(args, runtime, self.top_view(n))
+        rows: list[RowT] = await self.read_async(args, runtime, self.top_view(n), None, refresh, cache)
         return rows
 
     def rank_view(self, member: Any) -> View:
@@ -148,13 +148,15 @@ class ZsetQuery(Accessor[RowT]):
 
         return View(("rank", encode_member(member)), answer, from_full)
 
-    def rank(self, args: tuple[Any, ...], member: Any, runtime: Runtime | None = None) -> int | None:
+    def rank(self, args: tuple[Any, ...], member: Any, runtime: Runtime | None = None, refresh: bool = False, cache: bool = True) -> int | None:
         """The member's place (0: the highest score), or None when it is not ranked."""
-        found: int | None = self.read(args, runtime, self.rank_view(member))
+        found: int | None = self.read(args, runtime, self.rank_view(member), None, refresh, cache)
         return found
 
-    async def rank_async(self, args: tuple[Any, ...], member: Any, runtime: AsyncRuntime | None = None) -> int | None:
-        found: int | None = await self.read_async(args, runtime, self.rank_view(member))
+    async def rank_async(
+        self, args: tuple[Any, ...], member: Any, runtime: AsyncRuntime | None = None, refresh: bool = False, cache: bool = True
+    ) -> int | None:
+        found: int | None = await self.read_async(args, runtime, self.rank_view(member), None, refresh, cache)
         return found
 
     def score_view(self, member: Any) -> View:
@@ -170,12 +172,12 @@ class ZsetQuery(Accessor[RowT]):
 
         return View(("rank", encode_member(member)), answer, from_full)
 
-    def score_of(self, args: tuple[Any, ...], member: Any, runtime: Runtime | None = None) -> Any:
+    def score_of(self, args: tuple[Any, ...], member: Any, runtime: Runtime | None = None, refresh: bool = False, cache: bool = True) -> Any:
         """The member's score, or None when it is not ranked."""
-        return self.read(args, runtime, self.score_view(member))
+        return self.read(args, runtime, self.score_view(member), None, refresh, cache)
 
-    async def score_of_async(self, args: tuple[Any, ...], member: Any, runtime: AsyncRuntime | None = None) -> Any:
-        return await self.read_async(args, runtime, self.score_view(member))
+    async def score_of_async(self, args: tuple[Any, ...], member: Any, runtime: AsyncRuntime | None = None, refresh: bool = False, cache: bool = True) -> Any:
+        return await self.read_async(args, runtime, self.score_view(member), None, refresh, cache)
 
 
 def _same(value: Any) -> Any:
@@ -200,9 +202,9 @@ class ScoreMove:
     member: int | RowField
     by: float
 
-    @property
-    def entry(self) -> str:
-        return entry_key(entry_prefix(self.spec, self.version), self.key)
+    def entry(self, space: Keyspace) -> str:
+        """The ranking's key in namespace ``space``."""
+        return entry_key(space.entry_prefix(self.spec, self.version), self.key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,20 +212,24 @@ class PendingMove:
     move: ScoreMove
     member: str
     marked: bool
+    entry: str  # the ranking's key
+    generation: str  # its query's generation key
 
 
 def begin_moves(cache: Any, moves: tuple[ScoreMove, ...], args: tuple[Any, ...], rows: list[Any]) -> Steps:
     """In the write's transaction, before its commit: mark each ranking the write moves."""
     pending: list[PendingMove] = []
+    space = cache.keyspace
     for m in moves:
         values = [args[m.member]] if isinstance(m.member, int) else [getattr(r, m.member.name) for r in rows]
+        entry, generation = m.entry(space), space.generation_key(m.spec)
         for member in map(encode_member, values):
             try:
-                yield Eval(BEGIN_MOVE, [m.entry + ":w"], [WRITE_GUARD_MS])
-                pending.append(PendingMove(m, member, True))
+                yield Eval(BEGIN_MOVE, [entry + ":w"], [WRITE_GUARD_MS])
+                pending.append(PendingMove(m, member, True, entry, generation))
             except Exception as e:  # noqa: BLE001 - unmarked: the ranking is dropped after the commit
                 cache.failed(e)
-                pending.append(PendingMove(m, member, False))
+                pending.append(PendingMove(m, member, False, entry, generation))
     return pending
 
 
@@ -239,16 +245,15 @@ def finish_moves(cache: Any, pending: list[PendingMove], committed: bool) -> Ste
         try:
             if not p.marked:
                 if committed:
-                    yield from invalidation.incr(cache, generation_key(m.spec))
+                    yield from invalidation.incr(cache, p.generation)
                 continue
-            entry = m.entry
-            keys = [entry + ":w", entry, entry + ":meta", generation_in(generation_key(m.spec), bucket_of(entry))]
+            keys = [p.entry + ":w", p.entry, p.entry + ":meta", generation_in(p.generation, bucket_of(p.entry))]
             yield Eval(FINISH_MOVE, keys, [1 if committed else 0, p.member, repr(m.by)])
         except Exception as e:  # noqa: BLE001 - becomes a drop of the whole ranking
             log.warning("%s: moving a score failed (%s); dropping the ranking", m.spec, type(e).__name__)
             try:
                 if committed:
-                    yield from invalidation.incr(cache, generation_key(m.spec))
+                    yield from invalidation.incr(cache, p.generation)
             except Exception as again:  # noqa: BLE001
                 log.error("%s: the ranking may be stale until its TTL: %s", m.spec, type(again).__name__)
 

@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from flughafen.aio import AsyncRuntime
 
-from ..airport_by_iata import EXAMPLES, QUERY, Row, key
+from ..airport_by_iata import EXAMPLES, QUERY, Row
 
 __all__ = [
     "EXAMPLES",
@@ -34,64 +34,131 @@ __all__ = [
 ]
 
 
-async def fetch(*, iata: str, runtime: AsyncRuntime | None = None) -> Row | None:
+def key(*, iata: str, runtime: AsyncRuntime | None = None) -> str:
+    """The cache key for these parameters, in the runtime's namespace (the running loop's default runtime's without one)."""
+    return QUERY.aio_key((iata,), runtime)
+
+
+async def fetch(
+    *,
+    iata: str,
+    runtime: AsyncRuntime | None = None,
+    refresh: bool = False,
+    cache: bool = True,
+) -> Row | None:
     """Cache-aside read of the whole row: one HMGET on a hit, the database on a miss."""
-    return await QUERY.one_async((iata,), runtime)
+    return await QUERY.one_async((iata,), runtime, refresh, cache)
 
 
 async def fetch_airport_id(
-    *, iata: str, runtime: AsyncRuntime | None = None
+    *,
+    iata: str,
+    runtime: AsyncRuntime | None = None,
+    refresh: bool = False,
+    cache: bool = True,
 ) -> int | None:
     """The row's airport_id alone (one hash field)."""
-    value: int | None = await QUERY.field_async((iata,), "airport_id", runtime)
+    value: int | None = await QUERY.field_async(
+        (iata,), "airport_id", runtime, refresh, cache
+    )
     return value
 
 
-async def fetch_iata(*, iata: str, runtime: AsyncRuntime | None = None) -> str | None:
+async def fetch_iata(
+    *,
+    iata: str,
+    runtime: AsyncRuntime | None = None,
+    refresh: bool = False,
+    cache: bool = True,
+) -> str | None:
     """The row's iata alone (one hash field)."""
-    value: str | None = await QUERY.field_async((iata,), "iata", runtime)
+    value: str | None = await QUERY.field_async(
+        (iata,), "iata", runtime, refresh, cache
+    )
     return value
 
 
-async def fetch_icao(*, iata: str, runtime: AsyncRuntime | None = None) -> str | None:
+async def fetch_icao(
+    *,
+    iata: str,
+    runtime: AsyncRuntime | None = None,
+    refresh: bool = False,
+    cache: bool = True,
+) -> str | None:
     """The row's icao alone (one hash field)."""
-    value: str | None = await QUERY.field_async((iata,), "icao", runtime)
+    value: str | None = await QUERY.field_async(
+        (iata,), "icao", runtime, refresh, cache
+    )
     return value
 
 
-async def fetch_name(*, iata: str, runtime: AsyncRuntime | None = None) -> str | None:
+async def fetch_name(
+    *,
+    iata: str,
+    runtime: AsyncRuntime | None = None,
+    refresh: bool = False,
+    cache: bool = True,
+) -> str | None:
     """The row's name alone (one hash field)."""
-    value: str | None = await QUERY.field_async((iata,), "name", runtime)
+    value: str | None = await QUERY.field_async(
+        (iata,), "name", runtime, refresh, cache
+    )
     return value
 
 
-async def fetch_city(*, iata: str, runtime: AsyncRuntime | None = None) -> str | None:
+async def fetch_city(
+    *,
+    iata: str,
+    runtime: AsyncRuntime | None = None,
+    refresh: bool = False,
+    cache: bool = True,
+) -> str | None:
     """The row's city alone (one hash field)."""
-    value: str | None = await QUERY.field_async((iata,), "city", runtime)
+    value: str | None = await QUERY.field_async(
+        (iata,), "city", runtime, refresh, cache
+    )
     return value
 
 
 async def fetch_country(
-    *, iata: str, runtime: AsyncRuntime | None = None
+    *,
+    iata: str,
+    runtime: AsyncRuntime | None = None,
+    refresh: bool = False,
+    cache: bool = True,
 ) -> str | None:
     """The row's country alone (one hash field)."""
-    value: str | None = await QUERY.field_async((iata,), "country", runtime)
+    value: str | None = await QUERY.field_async(
+        (iata,), "country", runtime, refresh, cache
+    )
     return value
 
 
 async def fetch_latitude(
-    *, iata: str, runtime: AsyncRuntime | None = None
+    *,
+    iata: str,
+    runtime: AsyncRuntime | None = None,
+    refresh: bool = False,
+    cache: bool = True,
 ) -> Decimal | None:
     """The row's latitude alone (one hash field)."""
-    value: Decimal | None = await QUERY.field_async((iata,), "latitude", runtime)
+    value: Decimal | None = await QUERY.field_async(
+        (iata,), "latitude", runtime, refresh, cache
+    )
     return value
 
 
 async def fetch_longitude(
-    *, iata: str, runtime: AsyncRuntime | None = None
+    *,
+    iata: str,
+    runtime: AsyncRuntime | None = None,
+    refresh: bool = False,
+    cache: bool = True,
 ) -> Decimal | None:
     """The row's longitude alone (one hash field)."""
-    value: Decimal | None = await QUERY.field_async((iata,), "longitude", runtime)
+    value: Decimal | None = await QUERY.field_async(
+        (iata,), "longitude", runtime, refresh, cache
+    )
     return value
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from flughafen.aio import AsyncRuntime
 
-from ..airports_in_country import EXAMPLES, QUERY, Row, key
+from ..airports_in_country import EXAMPLES, QUERY, Row
 
 __all__ = [
     "EXAMPLES",
@@ -26,16 +26,30 @@ __all__ = [
 ]
 
 
-async def fetch(*, country: str, runtime: AsyncRuntime | None = None) -> list[Row]:
+def key(*, country: str, runtime: AsyncRuntime | None = None) -> str:
+    """The cache key for these parameters, in the runtime's namespace (the running loop's default runtime's without one)."""
+    return QUERY.aio_key((country,), runtime)
+
+
+async def fetch(
+    *,
+    country: str,
+    runtime: AsyncRuntime | None = None,
+    refresh: bool = False,
+    cache: bool = True,
+) -> list[Row]:
     """Cache-aside read: Valkey first, the database on a miss (a near hit awaits nothing)."""
-    return await QUERY.many_async((country,), runtime)
+    return await QUERY.many_async((country,), runtime, refresh, cache)
 
 
 async def fetch_batch(
-    params: list[tuple[str]], runtime: AsyncRuntime | None = None
+    params: list[tuple[str]],
+    runtime: AsyncRuntime | None = None,
+    refresh: bool = False,
+    cache: bool = True,
 ) -> list[list[Row]]:
     """Many parameter sets at once: one round trip for the hits, the misses filled concurrently."""
-    return await QUERY.many_batch_async(params, runtime)
+    return await QUERY.many_batch_async(params, runtime, refresh, cache)
 
 
 async def invalidate(*, country: str, runtime: AsyncRuntime | None = None) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from flughafen.aio import AsyncRuntime
 
-from ..booked_seats import EXAMPLES, QUERY, Row, key
+from ..booked_seats import EXAMPLES, QUERY, Row
 
 __all__ = [
     "EXAMPLES",
@@ -26,16 +26,30 @@ __all__ = [
 ]
 
 
-async def fetch(*, flight_id: int, runtime: AsyncRuntime | None = None) -> list[Row]:
+def key(*, flight_id: int, runtime: AsyncRuntime | None = None) -> str:
+    """The cache key for these parameters, in the runtime's namespace (the running loop's default runtime's without one)."""
+    return QUERY.aio_key((flight_id,), runtime)
+
+
+async def fetch(
+    *,
+    flight_id: int,
+    runtime: AsyncRuntime | None = None,
+    refresh: bool = False,
+    cache: bool = True,
+) -> list[Row]:
     """Cache-aside read: Valkey first, the database on a miss."""
-    return await QUERY.many_async((flight_id,), runtime)
+    return await QUERY.many_async((flight_id,), runtime, refresh, cache)
 
 
 async def fetch_batch(
-    params: list[tuple[int]], runtime: AsyncRuntime | None = None
+    params: list[tuple[int]],
+    runtime: AsyncRuntime | None = None,
+    refresh: bool = False,
+    cache: bool = True,
 ) -> list[list[Row]]:
     """Many parameter sets at once: one round trip for the hits, the misses filled concurrently."""
-    return await QUERY.many_batch_async(params, runtime)
+    return await QUERY.many_batch_async(params, runtime, refresh, cache)
 
 
 async def invalidate(*, flight_id: int, runtime: AsyncRuntime | None = None) -> None:

@@ -12,14 +12,25 @@ from __future__ import annotations
 
 from flughafen.aio import AsyncRuntime
 
-from ..country_airport_stats import EXAMPLES, QUERY, Row, key
+from ..country_airport_stats import EXAMPLES, QUERY, Row
 
 __all__ = ["EXAMPLES", "QUERY", "Row", "key", "fetch", "invalidate", "invalidate_all"]
 
 
-async def fetch(*, country: str, runtime: AsyncRuntime | None = None) -> Row | None:
+def key(*, country: str, runtime: AsyncRuntime | None = None) -> str:
+    """The cache key for these parameters, in the runtime's namespace (the running loop's default runtime's without one)."""
+    return QUERY.aio_key((country,), runtime)
+
+
+async def fetch(
+    *,
+    country: str,
+    runtime: AsyncRuntime | None = None,
+    refresh: bool = False,
+    cache: bool = True,
+) -> Row | None:
     """Cache-aside read: Valkey first, the database on a miss."""
-    return await QUERY.one_async((country,), runtime)
+    return await QUERY.one_async((country,), runtime, refresh, cache)
 
 
 async def invalidate(*, country: str, runtime: AsyncRuntime | None = None) -> None:

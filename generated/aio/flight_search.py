@@ -13,7 +13,7 @@ import datetime
 
 from flughafen.aio import AsyncRuntime
 
-from ..flight_search import EXAMPLES, QUERY, Row, key
+from ..flight_search import EXAMPLES, QUERY, Row
 
 __all__ = [
     "EXAMPLES",
@@ -27,22 +27,38 @@ __all__ = [
 ]
 
 
+def key(
+    *,
+    origin: str,
+    destination: str,
+    day: datetime.date,
+    runtime: AsyncRuntime | None = None,
+) -> str:
+    """The cache key for these parameters, in the runtime's namespace (the running loop's default runtime's without one)."""
+    return QUERY.aio_key((origin, destination, day), runtime)
+
+
 async def fetch(
     *,
     origin: str,
     destination: str,
     day: datetime.date,
     runtime: AsyncRuntime | None = None,
+    refresh: bool = False,
+    cache: bool = True,
 ) -> list[Row]:
     """Cache-aside read: Valkey first, the database on a miss (a near hit awaits nothing)."""
-    return await QUERY.many_async((origin, destination, day), runtime)
+    return await QUERY.many_async((origin, destination, day), runtime, refresh, cache)
 
 
 async def fetch_batch(
-    params: list[tuple[str, str, datetime.date]], runtime: AsyncRuntime | None = None
+    params: list[tuple[str, str, datetime.date]],
+    runtime: AsyncRuntime | None = None,
+    refresh: bool = False,
+    cache: bool = True,
 ) -> list[list[Row]]:
     """Many parameter sets at once: one round trip for the hits, the misses filled concurrently."""
-    return await QUERY.many_batch_async(params, runtime)
+    return await QUERY.many_batch_async(params, runtime, refresh, cache)
 
 
 async def invalidate(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from flughafen.aio import AsyncRuntime
 
-from ..hub_route_counts import EXAMPLES, QUERY, Row, key
+from ..hub_route_counts import EXAMPLES, QUERY, Row
 
 __all__ = [
     "EXAMPLES",
@@ -28,24 +28,49 @@ __all__ = [
 ]
 
 
-async def fetch(*, runtime: AsyncRuntime | None = None) -> list[Row]:
+def key(*, runtime: AsyncRuntime | None = None) -> str:
+    """The cache key for these parameters, in the runtime's namespace (the running loop's default runtime's without one)."""
+    return QUERY.aio_key((), runtime)
+
+
+async def fetch(
+    *, runtime: AsyncRuntime | None = None, refresh: bool = False, cache: bool = True
+) -> list[Row]:
     """The whole ranking, highest routes first."""
-    return await QUERY.many_async((), runtime)
+    return await QUERY.many_async((), runtime, refresh, cache)
 
 
-async def top(*, n: int, runtime: AsyncRuntime | None = None) -> list[Row]:
+async def top(
+    *,
+    n: int,
+    runtime: AsyncRuntime | None = None,
+    refresh: bool = False,
+    cache: bool = True,
+) -> list[Row]:
     """The n members with the highest routes, highest first: one ZRANGE on a hit."""
-    return await QUERY.top_async((), n, runtime)
+    return await QUERY.top_async((), n, runtime, refresh, cache)
 
 
-async def rank(*, iata: str, runtime: AsyncRuntime | None = None) -> int | None:
+async def rank(
+    *,
+    iata: str,
+    runtime: AsyncRuntime | None = None,
+    refresh: bool = False,
+    cache: bool = True,
+) -> int | None:
     """The place of iata (0: the highest routes), or None when it is not ranked."""
-    return await QUERY.rank_async((), iata, runtime)
+    return await QUERY.rank_async((), iata, runtime, refresh, cache)
 
 
-async def score(*, iata: str, runtime: AsyncRuntime | None = None) -> int | None:
+async def score(
+    *,
+    iata: str,
+    runtime: AsyncRuntime | None = None,
+    refresh: bool = False,
+    cache: bool = True,
+) -> int | None:
     """The routes of iata, or None when it is not ranked."""
-    value: int | None = await QUERY.score_of_async((), iata, runtime)
+    value: int | None = await QUERY.score_of_async((), iata, runtime, refresh, cache)
     return value
 
 

@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from flughafen.aio import AsyncRuntime
 
-from ..passenger_last_flights import EXAMPLES, QUERY, Row, key
+from ..passenger_last_flights import EXAMPLES, QUERY, Row
 
 __all__ = [
     "EXAMPLES",
@@ -28,16 +28,30 @@ __all__ = [
 ]
 
 
-async def fetch(*, passenger_id: int, runtime: AsyncRuntime | None = None) -> list[Row]:
+def key(*, passenger_id: int, runtime: AsyncRuntime | None = None) -> str:
+    """The cache key for these parameters, in the runtime's namespace (the running loop's default runtime's without one)."""
+    return QUERY.aio_key((passenger_id,), runtime)
+
+
+async def fetch(
+    *,
+    passenger_id: int,
+    runtime: AsyncRuntime | None = None,
+    refresh: bool = False,
+    cache: bool = True,
+) -> list[Row]:
     """Cache-aside read: Valkey first, the database on a miss."""
-    return await QUERY.many_async((passenger_id,), runtime)
+    return await QUERY.many_async((passenger_id,), runtime, refresh, cache)
 
 
 async def fetch_batch(
-    params: list[tuple[int]], runtime: AsyncRuntime | None = None
+    params: list[tuple[int]],
+    runtime: AsyncRuntime | None = None,
+    refresh: bool = False,
+    cache: bool = True,
 ) -> list[list[Row]]:
     """Many parameter sets at once: one round trip for the hits, the misses filled concurrently."""
-    return await QUERY.many_batch_async(params, runtime)
+    return await QUERY.many_batch_async(params, runtime, refresh, cache)
 
 
 async def invalidate(*, passenger_id: int, runtime: AsyncRuntime | None = None) -> None:

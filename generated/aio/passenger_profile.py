@@ -14,16 +14,25 @@ from decimal import Decimal
 
 from flughafen.aio import AsyncRuntime
 
-from ..passenger_profile import EXAMPLES, QUERY, Row, key
+from ..passenger_profile import EXAMPLES, QUERY, Row
 
 __all__ = ["EXAMPLES", "QUERY", "Row", "key", "fetch", "invalidate", "invalidate_all"]
 
 
+def key(*, passenger_id: int, runtime: AsyncRuntime | None = None) -> str:
+    """The cache key for these parameters, in the runtime's namespace (the running loop's default runtime's without one)."""
+    return QUERY.aio_key((passenger_id,), runtime)
+
+
 async def fetch(
-    *, passenger_id: int, runtime: AsyncRuntime | None = None
+    *,
+    passenger_id: int,
+    runtime: AsyncRuntime | None = None,
+    refresh: bool = False,
+    cache: bool = True,
 ) -> Row | None:
     """Cache-aside read: Valkey first, the database on a miss."""
-    return await QUERY.one_async((passenger_id,), runtime)
+    return await QUERY.one_async((passenger_id,), runtime, refresh, cache)
 
 
 async def invalidate(*, passenger_id: int, runtime: AsyncRuntime | None = None) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from flughafen.aio import AsyncRuntime
 
-from ..popular_flights import EXAMPLES, QUERY, Row, key
+from ..popular_flights import EXAMPLES, QUERY, Row
 
 __all__ = [
     "EXAMPLES",
@@ -28,24 +28,51 @@ __all__ = [
 ]
 
 
-async def fetch(*, runtime: AsyncRuntime | None = None) -> list[Row]:
+def key(*, runtime: AsyncRuntime | None = None) -> str:
+    """The cache key for these parameters, in the runtime's namespace (the running loop's default runtime's without one)."""
+    return QUERY.aio_key((), runtime)
+
+
+async def fetch(
+    *, runtime: AsyncRuntime | None = None, refresh: bool = False, cache: bool = True
+) -> list[Row]:
     """The whole ranking, highest bookings first."""
-    return await QUERY.many_async((), runtime)
+    return await QUERY.many_async((), runtime, refresh, cache)
 
 
-async def top(*, n: int, runtime: AsyncRuntime | None = None) -> list[Row]:
+async def top(
+    *,
+    n: int,
+    runtime: AsyncRuntime | None = None,
+    refresh: bool = False,
+    cache: bool = True,
+) -> list[Row]:
     """The n members with the highest bookings, highest first: one ZRANGE on a hit."""
-    return await QUERY.top_async((), n, runtime)
+    return await QUERY.top_async((), n, runtime, refresh, cache)
 
 
-async def rank(*, flight_id: int, runtime: AsyncRuntime | None = None) -> int | None:
+async def rank(
+    *,
+    flight_id: int,
+    runtime: AsyncRuntime | None = None,
+    refresh: bool = False,
+    cache: bool = True,
+) -> int | None:
     """The place of flight_id (0: the highest bookings), or None when it is not ranked."""
-    return await QUERY.rank_async((), flight_id, runtime)
+    return await QUERY.rank_async((), flight_id, runtime, refresh, cache)
 
 
-async def score(*, flight_id: int, runtime: AsyncRuntime | None = None) -> int | None:
+async def score(
+    *,
+    flight_id: int,
+    runtime: AsyncRuntime | None = None,
+    refresh: bool = False,
+    cache: bool = True,
+) -> int | None:
     """The bookings of flight_id, or None when it is not ranked."""
-    value: int | None = await QUERY.score_of_async((), flight_id, runtime)
+    value: int | None = await QUERY.score_of_async(
+        (), flight_id, runtime, refresh, cache
+    )
     return value
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from flughafen.aio import AsyncRuntime
 
-from ..seat_map import EXAMPLES, QUERY, Row, key
+from ..seat_map import EXAMPLES, QUERY, Row
 
 __all__ = [
     "EXAMPLES",
@@ -27,21 +27,43 @@ __all__ = [
 ]
 
 
-async def fetch(*, flight_id: int, runtime: AsyncRuntime | None = None) -> list[str]:
+def key(*, flight_id: int, runtime: AsyncRuntime | None = None) -> str:
+    """The cache key for these parameters, in the runtime's namespace (the running loop's default runtime's without one)."""
+    return QUERY.aio_key((flight_id,), runtime)
+
+
+async def fetch(
+    *,
+    flight_id: int,
+    runtime: AsyncRuntime | None = None,
+    refresh: bool = False,
+    cache: bool = True,
+) -> list[str]:
     """Every member, in bit order (the database on a miss)."""
-    return await QUERY.members_async((flight_id,), runtime)
+    return await QUERY.members_async((flight_id,), runtime, refresh, cache)
 
 
 async def contains(
-    *, flight_id: int, seat: str, runtime: AsyncRuntime | None = None
+    *,
+    flight_id: int,
+    seat: str,
+    runtime: AsyncRuntime | None = None,
+    refresh: bool = False,
+    cache: bool = True,
 ) -> bool:
     """Whether seat is in the set: GETBIT (the database on a miss)."""
-    return await QUERY.contains_async((flight_id,), seat, runtime)
+    return await QUERY.contains_async((flight_id,), seat, runtime, refresh, cache)
 
 
-async def count(*, flight_id: int, runtime: AsyncRuntime | None = None) -> int:
+async def count(
+    *,
+    flight_id: int,
+    runtime: AsyncRuntime | None = None,
+    refresh: bool = False,
+    cache: bool = True,
+) -> int:
     """How many members the set has: BITCOUNT (the database on a miss)."""
-    return await QUERY.count_async((flight_id,), runtime)
+    return await QUERY.count_async((flight_id,), runtime, refresh, cache)
 
 
 async def invalidate(*, flight_id: int, runtime: AsyncRuntime | None = None) -> None:

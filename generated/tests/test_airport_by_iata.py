@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from flughafen import MAX_KEY_LENGTH, Runtime
@@ -23,8 +23,8 @@ EXAMPLES: list[Values] = [
 ]
 
 
-def _key(v: Values) -> str:
-    return accessor.key(iata=v[0])
+def _key(v: Values, runtime: Runtime) -> str:
+    return accessor.key(iata=v[0], runtime=runtime)
 
 
 def _fetch(v: Values, runtime: Runtime) -> object:
@@ -35,19 +35,37 @@ def _invalidate(v: Values, runtime: Runtime) -> None:
     accessor.invalidate(iata=v[0], runtime=runtime)
 
 
-@settings(derandomize=True, max_examples=200)
+# Keys need no server: the cache-off runtime gives the namespace of each test database.
+@settings(
+    derandomize=True,
+    max_examples=200,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(a=PARAMS, b=PARAMS)
-def test_key_is_injective(a: Values, b: Values) -> None:
+def test_key_is_injective(
+    flughafen_runtime_nocache: Runtime, a: Values, b: Values
+) -> None:
     if a != b:
-        assert _key(a) != _key(b)
+        assert _key(a, flughafen_runtime_nocache) != _key(b, flughafen_runtime_nocache)
 
 
-@settings(derandomize=True, max_examples=200)
+@settings(
+    derandomize=True,
+    max_examples=200,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(v=PARAMS)
-def test_key_is_stable_versioned_and_bounded(v: Values) -> None:
-    key = _key(v)
-    assert key == _key(v)
-    assert key.startswith("fg:airport_by_iata:" + accessor.QUERY.version + ":")
+def test_key_is_stable_namespaced_versioned_and_bounded(
+    flughafen_runtime_nocache: Runtime, v: Values
+) -> None:
+    key = _key(v, flughafen_runtime_nocache)
+    assert key == _key(v, flughafen_runtime_nocache)
+    assert key.startswith(
+        flughafen_runtime_nocache.keyspace.root
+        + "airport_by_iata:"
+        + accessor.QUERY.version
+        + ":"
+    )
     assert len(key.encode()) <= MAX_KEY_LENGTH
 
 
@@ -106,7 +124,7 @@ def test_the_entry_is_a_hash_with_a_field_per_non_null_column(
     for v in EXAMPLES:
         row = accessor.fetch(iata=v[0], runtime=flughafen_runtime)
         stored = flughafen_runtime.cache.script(
-            "return redis.call('HKEYS', KEYS[1])", [_key(v)], []
+            "return redis.call('HKEYS', KEYS[1])", [_key(v, flughafen_runtime)], []
         )
         assert row is not None
         expected = {

@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime
 from decimal import Decimal
 
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from flughafen import MAX_KEY_LENGTH, Runtime
@@ -23,8 +23,8 @@ EXAMPLES: list[Values] = [
 ]
 
 
-def _key(v: Values) -> str:
-    return accessor.key(passenger_id=v[0])
+def _key(v: Values, runtime: Runtime) -> str:
+    return accessor.key(passenger_id=v[0], runtime=runtime)
 
 
 def _fetch(v: Values, runtime: Runtime) -> object:
@@ -35,19 +35,37 @@ def _invalidate(v: Values, runtime: Runtime) -> None:
     accessor.invalidate(passenger_id=v[0], runtime=runtime)
 
 
-@settings(derandomize=True, max_examples=200)
+# Keys need no server: the cache-off runtime gives the namespace of each test database.
+@settings(
+    derandomize=True,
+    max_examples=200,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(a=PARAMS, b=PARAMS)
-def test_key_is_injective(a: Values, b: Values) -> None:
+def test_key_is_injective(
+    flughafen_runtime_nocache: Runtime, a: Values, b: Values
+) -> None:
     if a != b:
-        assert _key(a) != _key(b)
+        assert _key(a, flughafen_runtime_nocache) != _key(b, flughafen_runtime_nocache)
 
 
-@settings(derandomize=True, max_examples=200)
+@settings(
+    derandomize=True,
+    max_examples=200,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(v=PARAMS)
-def test_key_is_stable_versioned_and_bounded(v: Values) -> None:
-    key = _key(v)
-    assert key == _key(v)
-    assert key.startswith("fg:passenger_last_flights:" + accessor.QUERY.version + ":")
+def test_key_is_stable_namespaced_versioned_and_bounded(
+    flughafen_runtime_nocache: Runtime, v: Values
+) -> None:
+    key = _key(v, flughafen_runtime_nocache)
+    assert key == _key(v, flughafen_runtime_nocache)
+    assert key.startswith(
+        flughafen_runtime_nocache.keyspace.root
+        + "passenger_last_flights:"
+        + accessor.QUERY.version
+        + ":"
+    )
     assert len(key.encode()) <= MAX_KEY_LENGTH
 
 

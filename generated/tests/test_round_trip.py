@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime
 
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from flughafen import MAX_KEY_LENGTH, Runtime
@@ -27,9 +27,13 @@ EXAMPLES: list[Values] = [
 ]
 
 
-def _key(v: Values) -> str:
+def _key(v: Values, runtime: Runtime) -> str:
     return accessor.key(
-        origin=v[0], destination=v[1], outbound_day=v[2], return_day=v[3]
+        origin=v[0],
+        destination=v[1],
+        outbound_day=v[2],
+        return_day=v[3],
+        runtime=runtime,
     )
 
 
@@ -53,19 +57,37 @@ def _invalidate(v: Values, runtime: Runtime) -> None:
     )
 
 
-@settings(derandomize=True, max_examples=200)
+# Keys need no server: the cache-off runtime gives the namespace of each test database.
+@settings(
+    derandomize=True,
+    max_examples=200,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(a=PARAMS, b=PARAMS)
-def test_key_is_injective(a: Values, b: Values) -> None:
+def test_key_is_injective(
+    flughafen_runtime_nocache: Runtime, a: Values, b: Values
+) -> None:
     if a != b:
-        assert _key(a) != _key(b)
+        assert _key(a, flughafen_runtime_nocache) != _key(b, flughafen_runtime_nocache)
 
 
-@settings(derandomize=True, max_examples=200)
+@settings(
+    derandomize=True,
+    max_examples=200,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(v=PARAMS)
-def test_key_is_stable_versioned_and_bounded(v: Values) -> None:
-    key = _key(v)
-    assert key == _key(v)
-    assert key.startswith("fg:round_trip:" + accessor.QUERY.version + ":")
+def test_key_is_stable_namespaced_versioned_and_bounded(
+    flughafen_runtime_nocache: Runtime, v: Values
+) -> None:
+    key = _key(v, flughafen_runtime_nocache)
+    assert key == _key(v, flughafen_runtime_nocache)
+    assert key.startswith(
+        flughafen_runtime_nocache.keyspace.root
+        + "round_trip:"
+        + accessor.QUERY.version
+        + ":"
+    )
     assert len(key.encode()) <= MAX_KEY_LENGTH
 
 

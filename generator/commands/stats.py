@@ -1,6 +1,8 @@
 """``flughafen-gen stats``: what the cache is doing, across every process that uses it.
 
-Accessor counters are kept in Valkey (``fg:stats:<name>`` hashes, added to by
+Everything is read in the configured runtime's cache namespace (shown first, with the
+database it was derived from, or "set" when ``cache_namespace`` names it).
+Accessor counters are kept in Valkey (``fg:<ns>:stats:<name>`` hashes, added to by
 ``Runtime.publish_metrics()``, which every runtime calls when it closes), next
 to the server's own keyspace figures, memory per spec and per shape sampled
 with MEMORY USAGE (a json entry is a string, a hash entry a hash, a zset
@@ -13,7 +15,6 @@ from __future__ import annotations
 from typing import Any
 
 from flughafen import Runtime
-from flughafen.keys import generation_key
 from flughafen.settings import Settings
 from flughafen.worker import queue_figures
 
@@ -35,16 +36,17 @@ def entry_memory(client: Any, key: bytes) -> tuple[str, int]:
 
 def collect(rt: Runtime) -> dict[str, Any]:
     client: Any = rt.cache.client
+    space = rt.keyspace
     accessors: dict[str, dict[str, float]] = {}
-    for key in sorted(client.scan_iter(match="fg:stats:*", count=500)):
-        name = key.decode().removeprefix("fg:stats:")
+    for key in sorted(client.scan_iter(match=space.stats_prefix + "*", count=500)):
+        name = key.decode().removeprefix(space.stats_prefix)
         accessors[name] = {k.decode(): float(v) for k, v in client.hgetall(key).items()}
     info = client.info("stats")
     memory: dict[str, tuple[int, int]] = {}
     by_shape: dict[str, list[int]] = {}
     for name in accessors:
-        generations = generation_key(name).encode() + b":"  # the query's generation, one per bucket
-        keys = [k for k in client.scan_iter(match=f"fg:{name}:*", count=200) if not k.endswith(NOT_ENTRIES) and not k.startswith(generations)][:SAMPLE]
+        generations = space.generation_key(name).encode() + b":"  # the query's generation, one per bucket
+        keys = [k for k in client.scan_iter(match=space.query_prefix(name) + "*", count=200) if not k.endswith(NOT_ENTRIES) and not k.startswith(generations)][:SAMPLE]
         measured = [entry_memory(client, k) for k in keys]
         sizes = [size for _, size in measured]
         memory[name] = (len(sizes), int(sum(sizes) / len(sizes)) if sizes else 0)
@@ -53,7 +55,7 @@ def collect(rt: Runtime) -> dict[str, Any]:
     shapes = {shape: (len(s), int(sum(s) / len(s))) for shape, s in sorted(by_shape.items())}
     slow = client.slowlog_get(5)
     eviction = rt.cache.eviction_risk()
-    queues = queue_figures(client)
+    queues = queue_figures(client, space)
     return {"accessors": accessors, "info": info, "memory": memory, "shapes": shapes, "slowlog": slow, "eviction": eviction, "queues": queues}
 
 
@@ -61,6 +63,9 @@ def print_stats(database_url: str | None, cache_url: str | None, settings: Setti
     with Runtime.from_config(database_url=database_url, cache_url=cache_url, project_dir=settings.root) as rt:
         data = collect(rt)
         print(f"cache {rt.config.cache_url.redacted()}")
+        config = rt.config
+        origin = "set by cache_namespace" if config.cache_namespace else f"the database {config.database_url.identity}"
+        print(f"namespace {rt.keyspace.namespace} ({origin}): keys {rt.keyspace.root}*")
     print(f"{'accessor':<24} {'hits':>8} {'misses':>8} {'hit rate':>9} {'errors':>7} {'bytes/entry':>12}")
     for name, c in data["accessors"].items():
         hits, misses = c.get("hits", 0), c.get("misses", 0)
@@ -75,7 +80,7 @@ def print_stats(database_url: str | None, cache_url: str | None, settings: Setti
         f"expired {info.get('expired_keys', 0)}, evicted {info.get('evicted_keys', 0)}"
     )
     if data["queues"]:
-        print("\nwrite-behind queues (dead letters: writes set aside with their error, in fg:writes:~dead:<name>):")
+        print(f"\nwrite-behind queues (dead letters: writes set aside with their error, in {rt.keyspace.dead_prefix}<name>):")
         for q in data["queues"]:
             print(f"  {q.name:<22} {q.queued:>6} queued {q.pending:>6} pending {q.dead:>6} dead letters ({q.dead_kept} kept)")
     if data["eviction"]:

@@ -1,6 +1,6 @@
 """What of a spec its key version covers: everything that changes what an entry holds or how it is found.
 
-Every key carries a version (``fg:<name>:<version>:...``), a hash of the
+Every key carries a version (``fg:<ns>:<name>:<version>:...``), a hash of the
 normalised SQL, the typed result columns, and ``entry_shape(spec)`` below
 (sql/compile.py ``version_of``). Entries written by one build are so never
 read by a build that would mean something else by them: other parameters,
@@ -35,7 +35,7 @@ from generator.stores import kind_of
 NEUTRAL: dict[type, dict[str, str]] = {
     Spec: {
         "path": "where the spec's file is",
-        "name": "the key's prefix holds it already (fg:<name>:)",
+        "name": "the key's prefix holds it already (fg:<ns>:<name>:)",
         "summary": "the module's docstring",
         "sql": "its normalised form is the version's first part, which ignores layout and comments",
         "dialect": "the SQL is normalised from the dialect it is written in, so its normal form covers it",
@@ -43,6 +43,7 @@ NEUTRAL: dict[type, dict[str, str]] = {
         "columns": "the typed result columns, the version's second part, hold what the overrides change",
         "examples": "inputs of the generated tests, demo and verify",
         "source": "the file's text",
+        "collation": "sql/compile.py adds it to the version when it is set (and so changes what PostgreSQL and SQLite return)",
     },
     CacheSpec: {
         "ttl": "how long an entry lives, not what it holds",

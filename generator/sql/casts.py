@@ -78,7 +78,10 @@ def check_casts(src: Source, tree: exp.Expr, catalog: Catalog) -> Iterator[tuple
         if problem is not None:
             yield node, problem
     for joined in tree.find_all(exp.Concat, exp.DPipe, exp.GroupConcat):
-        parts = joined.expressions if isinstance(joined, exp.Concat) else [joined.this] + ([joined.expression] if isinstance(joined, exp.DPipe) else [])
+        if isinstance(joined, exp.GroupConcat):
+            parts = [joined_value(joined)]
+        else:
+            parts = joined.expressions if isinstance(joined, exp.Concat) else [joined.this, joined.expression]
         for part in parts:
             if sql_type(part).py == "float":
                 yield part, f"{_name(joined)} of a float: each database prints floats its own way; cast it to DECIMAL(p, s) first (CAST(x AS DECIMAL(10, 2)))"
@@ -202,8 +205,23 @@ def sqlite_text(node: exp.Expr) -> exp.Expr:
         node.set("this", _sqlite_part(node.this))
         node.set("expression", _sqlite_part(node.expression))
     elif isinstance(node, exp.GroupConcat):
-        node.set("this", _sqlite_part(node.this))
+        set_joined(node, _sqlite_part(joined_value(node)))
     return node
+
+
+def joined_value(node: exp.GroupConcat) -> exp.Expr:
+    """What GROUP_CONCAT joins (``x`` of ``GROUP_CONCAT(x ORDER BY y)``)."""
+    arg: exp.Expr = node.this
+    value: exp.Expr = arg.this if isinstance(arg, exp.Order) else arg
+    return value
+
+
+def set_joined(node: exp.GroupConcat, value: exp.Expr) -> None:
+    """Replace what GROUP_CONCAT joins, keeping its ORDER BY."""
+    if isinstance(node.this, exp.Order):
+        node.this.set("this", value)
+    else:
+        node.set("this", value)
 
 
 def _sqlite_part(node: exp.Expr) -> exp.Expr:

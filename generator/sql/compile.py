@@ -44,13 +44,14 @@ from generator.diagnostics import Diagnostic, Span, SpecError
 from generator.model import DIALECTS, Column, CompiledQuery, Dialect, Kind, Param, PyType, Spec, Statement
 from generator.schema import Catalog, TableDef
 from generator.spec.version import entry_shape
+from generator.sql import aggregates
 from generator.sql.dialects import RenderError, normalize, render
 from generator.sql.grouping import complete_group_by
 from generator.sql.parse import check_params, parse_statement, placeholders, tokenize
 from generator.sql.pg_forms import postgres_division, spell_common, spell_postgres
 from generator.sql.portable import check_portable, check_write_shape
 from generator.sql.resolve import check_names, qualify_tree, tables_read
-from generator.sql.result import check_returns, check_tags, check_triggers, pins_key, result_columns, single_row, unnamed_columns
+from generator.sql.result import check_returns, check_tags, check_triggers, name_scalar, pins_key, result_columns, single_row, unnamed_columns
 from generator.sql.typer import Typer
 from generator.sql.writes import write_target
 from generator.stores import kind_of
@@ -62,14 +63,15 @@ def compile_query(spec: Spec, catalog: Catalog) -> CompiledQuery:
     """Check, type and render one spec; raise SpecError with every problem found."""
     src = tokenize(spec)
     tree = parse_statement(src)
+    name_scalar(spec, tree)
     diags = check_params(src, tree) + unnamed_columns(src, tree) + check_triggers(spec, catalog)
     names = check_write_shape(src, tree) or check_names(src, tree, catalog)
     if names:
         raise SpecError(diags + names)
     if spec.dialect == "postgres":
         spell_postgres(tree)
-    tree = tree.transform(spell_common, copy=False)
-    normalize(tree)
+    tree = tree.transform(spell_common, copy=False).transform(aggregates.spell, copy=False)
+    tree = normalize(tree)
     try:
         qualify_tree(tree, catalog, spec.dialect)
     except OptimizeError as e:
@@ -95,7 +97,7 @@ def compile_query(spec: Spec, catalog: Catalog) -> CompiledQuery:
         param_order=order,
         columns=columns,
         tables=tables_read(tree),
-        version=version_of(tree, columns, entry_shape(spec)),
+        version=version_of(tree, columns, entry_shape(spec) + (f";collation={spec.collation}" if spec.collation else "")),
         statement=_statement(tree),
         written_table=target.table if target else None,
         bound_columns=target.bound if target else (),

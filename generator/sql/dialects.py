@@ -58,13 +58,16 @@ from sqlglot import exp
 from sqlglot.errors import ErrorLevel, SqlglotError, UnsupportedError
 
 from generator.model import Dialect, Param
-from generator.sql.casts import as_text, pg_casts, sqlite_casts, sqlite_text
+from generator.sql import aggregates
+from generator.sql.casts import as_text, joined_value, pg_casts, set_joined, sqlite_casts, sqlite_text
+from generator.sql.collation import fold_case
 from generator.sql.distinct_on import distinct_on
 from generator.sql.pg_forms import CASE_SENSITIVE, mysql_like, sqlite_like
-from generator.sql.sqlite_decimals import exact_avg, exact_round
+from generator.sql.sqlite_decimals import exact_avg, exact_div, exact_round
 from generator.sql.timediff import rewrite as timediff
 from generator.sql.typer import FIXED
 from generator.sql.types import DAY_UNITS, KEY, SqlType, interval_unit, sql_type
+from generator.sql.union_order import ordered_unions
 
 MARK = "\x00{}\x00"
 MARK_RE = re.compile("\x00([A-Za-z_][A-Za-z0-9_]*)\x00")
@@ -97,7 +100,7 @@ def normalize(tree: exp.Expr) -> exp.Expr:
     """
     tree = tree.transform(_synonym, copy=False).transform(_unqualified_set, copy=False)
     _drop_constant_order(tree)
-    return tree
+    return ordered_unions(tree)
 
 
 def _drop_constant_order(tree: exp.Expr) -> None:
@@ -466,7 +469,7 @@ def pg_text(node: exp.Expr) -> exp.Expr:
         node.set("this", as_text(node.this, "postgres"))
         node.set("expression", as_text(node.expression, "postgres"))
     if isinstance(node, exp.GroupConcat):
-        node.set("this", as_text(node.this, "postgres"))
+        set_joined(node, as_text(joined_value(node), "postgres"))
     return node
 
 
@@ -550,8 +553,10 @@ def _typed(node: exp.Expr, t: SqlType) -> exp.Expr:
 
 
 REWRITES: dict[Dialect, tuple[Callable[[exp.Expr], exp.Expr], ...]] = {
-    "mysql": (distinct_on, mysql_like, mysql_signed_sub, _binary_text_sets("mysql"), _binary_text_order("mysql")),
+    "mysql": (aggregates.rewrite("mysql"), distinct_on, mysql_like, mysql_signed_sub, _binary_text_sets("mysql"), _binary_text_order("mysql")),
     "postgres": (
+        fold_case("postgres"),
+        aggregates.rewrite("postgres"),
         timediff("postgres"),
         pg_dates,
         pg_casts,
@@ -564,12 +569,15 @@ REWRITES: dict[Dialect, tuple[Callable[[exp.Expr], exp.Expr], ...]] = {
         _binary_text_order("postgres"),
     ),
     "sqlite": (
+        fold_case("sqlite"),
+        aggregates.rewrite("sqlite"),
         distinct_on,
         timediff("sqlite"),
         sqlite_like,
         sqlite_intervals,
         sqlite_now,
         exact_avg,
+        exact_div,
         exact_round,
         sqlite_casts,
         sqlite_decimal_cast,

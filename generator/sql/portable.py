@@ -11,10 +11,8 @@ constructs have conditions, checked by ``CHECKS``:
   date or datetime (SQLite's month arithmetic does not clamp to the month's end);
 - ``||`` in MySQL (it is OR there, concatenation elsewhere);
 - LENGTH in MySQL (bytes; CHAR_LENGTH counts characters everywhere);
-- GROUP_CONCAT: without ORDER BY each database concatenates in its own
-  order (PostgreSQL gave '33C; 10F; 28E' where MariaDB gave '10F; 28E;
-  33C'), and SQLite before 3.44 (Python's sqlite3 here links 3.40.1) has no
-  ORDER BY inside an aggregate;
+- GROUP_CONCAT, JSON_ARRAYAGG and JSON_OBJECT: the conditions of
+  ``sql.aggregates`` (an ORDER BY inside GROUP_CONCAT, SQLite 3.44, no floats in JSON);
 - a non-aggregated column that is neither grouped nor functionally
   dependent on a grouped primary key (PostgreSQL refuses it, SQLite picks a row);
 - arithmetic on dates, times or text (other than adding an INTERVAL);
@@ -42,8 +40,9 @@ from sqlglot.tokenizer_core import TokenType
 from generator.diagnostics import Diagnostic
 from generator.model import Param
 from generator.schema import Catalog
-from generator.sql import pg_forms, timediff
+from generator.sql import aggregates, collation, pg_forms, timediff
 from generator.sql.casts import check_casts
+from generator.sql.collation import FOLD
 from generator.sql.grouping import aggregate, clause_items, keyed_aliases, loose_columns
 from generator.sql.parse import Source, node_offset, placeholders
 from generator.sql.text_columns import columns_problem, compared_value
@@ -65,6 +64,7 @@ ALLOWED: frozenset[type[exp.Expr]] = frozenset((
     exp.Round, exp.Abs, exp.Floor, exp.Ceil, exp.Upper, exp.Lower, exp.Concat, exp.Substring, exp.Trim,
     exp.Length, exp.Replace, exp.CurrentTimestamp, exp.CurrentDate, exp.TsOrDsToDate, exp.DateAdd,
     exp.DateSub, exp.TimestampDiff, exp.DateDiff, exp.Window, exp.WindowSpec, exp.RowNumber, exp.Rank, exp.DenseRank,
+    exp.GroupConcat, exp.JSONArrayAgg, exp.JSONObject, exp.JSONKeyValue,  # with the conditions of sql.aggregates
 ))  # fmt: skip
 
 DATE_HINT = "compare with a range instead (col >= :day AND col < :day + INTERVAL 1 DAY), or compute it in Python"
@@ -86,8 +86,6 @@ SUGGEST: dict[str, str] = {
     "Least": "LEAST ignores NULLs on PostgreSQL but not on MySQL; use CASE WHEN a <= b THEN a ELSE b END",
     "RegexpLike": "regular expressions differ per database (and are case-insensitive on MySQL); use LIKE",
     "Pad": "LPAD/RPAD do not exist on SQLite; pad in Python",
-    "JSONArrayAgg": "each database writes JSON text its own way (spacing, dates inside it) and aggregates it in its own order; select the columns and return the rows (SELECT f.flight_id, f.departure ... ORDER BY ...; returns: many): the accessor returns typed rows, and the cache stores them as JSON",
-    "JSONObject": 'each database writes JSON text its own way (MariaDB {"a": 1}, PostgreSQL {"a" : 1}, SQLite {"a":1}); select the values as columns (SELECT f.flight_id, f.flightno ...): the accessor\'s row has a field for each',
     "SubstringIndex": "SUBSTRING_INDEX passes through unchanged; use SUBSTRING with a position",
     "UnixToTime": "use a datetime parameter",
     "TimestampTrunc": "DATE_TRUNC is PostgreSQL's; compare with a range instead (col >= :day AND col < :day + INTERVAL 1 DAY), or truncate in Python",
@@ -193,12 +191,6 @@ def _describe(node: exp.Expr, written: str | None = None) -> str:
         return f"{node.name.upper()}(): " + ANONYMOUS.get(node.name.upper(), SUGGEST["Anonymous"])
     if isinstance(node, exp.Length):
         return "LENGTH counts bytes on MySQL and characters elsewhere; use CHAR_LENGTH"
-    if isinstance(node, exp.GroupConcat):
-        return (
-            "GROUP_CONCAT: without ORDER BY each database concatenates in its own order (PostgreSQL gave '33C; 10F; 28E' where MariaDB gave "
-            "'10F; 28E; 33C'), and SQLite before 3.44 has no ORDER BY inside an aggregate; return the rows in order instead "
-            "(SELECT ..., x ... ORDER BY the group's key, y; returns: many) and join them in Python, or count them (COUNT(x))"
-        )
     if isinstance(node, exp.Insert):
         return "ON DUPLICATE KEY UPDATE, INSERT IGNORE and RETURNING are not portable; write a plain INSERT"
     if isinstance(node, (exp.Update, exp.Delete)):
@@ -341,6 +333,11 @@ def text_comparisons(src: Source, tree: exp.Expr, catalog: Catalog) -> Iterator[
     ``<``, ``>`` and BETWEEN on text depend on each collation's order.
     """
     params = {p.name: p for p in src.spec.params}
+    folding = src.spec.collation == collation.MARIADB
+    for like in tree.find_all(exp.Like):
+        accented = _accented(like.expression)
+        if accented is not None:
+            yield like.expression, accented
     for node in tree.find_all(exp.EQ, exp.NEQ, exp.NullSafeEQ, exp.NullSafeNEQ, exp.In):
         if isinstance(node.parent, exp.Update):
             continue  # SET col = value assigns
@@ -353,12 +350,24 @@ def text_comparisons(src: Source, tree: exp.Expr, catalog: Catalog) -> Iterator[
             if sql_type(col).py != "str" or sql_type(value).py != "str":
                 continue
             op = {exp.EQ: "=", exp.NEQ: "<>", exp.NullSafeEQ: "<=>", exp.NullSafeNEQ: "IS DISTINCT FROM", exp.In: "IN"}[type(node)]
+            accented = _accented(value)
+            if accented is not None:
+                yield value, accented
+                break
             problem = columns_problem(side, other, op, catalog)
             if problem is not None:
-                yield node, problem
+                if folding:
+                    node.meta[FOLD] = True
+                else:
+                    yield node, f"{problem}, {collation.HINT}"
                 break
             if isinstance(col, exp.Column) and not _case_fixed(value, params):
-                yield _value_offset(src, col, value), _case_message(col, value)
+                if not folding:
+                    yield _value_offset(src, col, value), _case_message(col, value)
+                elif isinstance(value, exp.Placeholder) and not collation.ascii_pattern(params[value.name].pattern if value.name in params else None):
+                    yield _value_offset(src, col, value), _accented_param(col, value)
+                else:
+                    node.meta[FOLD] = True
                 break
     for node in tree.find_all(exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Between):
         sides = [node.this, node.args["low"], node.args["high"]] if isinstance(node, exp.Between) else [node.this, node.expression]
@@ -367,14 +376,27 @@ def text_comparisons(src: Source, tree: exp.Expr, catalog: Catalog) -> Iterator[
                 node,
                 "`<`, `>` and BETWEEN on text follow each database's collation (MariaDB sorts COX-DAYTON before COX'S BAZAR, PostgreSQL and SQLite after); compare with = or LIKE 'prefix%', or filter in Python",
             )
-    for ordered in tree.find_all(exp.Ordered):
-        key = ordered.this
-        of_a_set = isinstance(ordered.parent, exp.Order) and isinstance(ordered.parent.parent, exp.SetOperation)
-        if isinstance(key, exp.Column) and not key.table and sql_type(key).py == "str" and of_a_set:
-            yield (
-                key,
-                f"ORDER BY {key.name}, a text column of a UNION, sorts by each database's collation, and PostgreSQL cannot collate a UNION's column; select from the UNION as a derived table (SELECT u.{key.name} FROM (...) AS u ORDER BY u.{key.name}), which is sorted by code point everywhere",
-            )
+
+
+def _accented(value: exp.Expr) -> str | None:
+    """Why a string literal with letters beyond ASCII compares differently per database, or None."""
+    if not (isinstance(value, exp.Literal) and value.is_string and collation.non_ascii_letters(value.name)):
+        return None
+    letters = collation.non_ascii_letters(value.name)
+    like = "".join("_" if c in letters else c for c in value.name)
+    return (
+        f"'{value.name}' holds {', '.join(dict.fromkeys(letters))}: MariaDB's collation also matches it without accents and in any case "
+        f"('Koln' and 'KÖLN' for 'Köln'), PostgreSQL and SQLite only as written; write each such letter as _ in a LIKE ('{like}'), "
+        "which matches it, with or without its accent, on every database"
+    )
+
+
+def _accented_param(col: exp.Column, value: exp.Placeholder) -> str:
+    name = f"{col.table}.{col.name}" if col.table else col.name
+    return (
+        f"{name} = :{value.name} compares text whose letters beyond ASCII MariaDB folds ('ö' = 'o', 'Ö' = 'ö') and SQLite does not; "
+        f'give :{value.name} a pattern of ASCII characters (pattern: "^[A-Za-z .-]+$")'
+    )
 
 
 def _value_offset(src: Source, col: exp.Column, value: exp.Expr) -> exp.Expr | int:
@@ -408,7 +430,7 @@ def _case_message(col: exp.Column, value: exp.Expr) -> str:
         shown, fix = f"'{value.name}'", f"write UPPER({name}) = '{value.name.upper()}'"
     else:
         shown, fix = "this value", f"write UPPER({name}) = UPPER(...)"
-    return f"{name} = {shown} compares text: case-insensitively on MariaDB, case-sensitively on PostgreSQL and SQLite; {fix}"
+    return f"{name} = {shown} compares text: case-insensitively on MariaDB, case-sensitively on PostgreSQL and SQLite; {fix}, {collation.HINT}"
 
 
 def fixes_case(pattern: str) -> bool:
@@ -487,5 +509,5 @@ def _compared_subquery(select: exp.Select) -> bool:
 
 CHECKS: tuple[Check, ...] = (
     not_allowed, mysql_double_pipe, date_or_text_arithmetic, integer_division, intervals, strict_grouping, distinct_order,
-    text_comparisons, substring_positions, case_changes, check_casts, timediff.check, pg_forms.check,
+    text_comparisons, substring_positions, case_changes, check_casts, timediff.check, pg_forms.check, aggregates.check,
 )  # fmt: skip

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import datetime
 import os
-import sqlite3
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -36,6 +35,7 @@ from typing import Any
 
 from flughafen.config import ConfigError, DatabaseUrl, parse_database_url, redact
 from flughafen.extras import MissingExtra, require
+from flughafen.sqlite_driver import driver
 from generator.dataset import ddl
 from generator.diagnostics import Diagnostic, SpecError
 from generator.model import CompiledQuery, Dialect, PyType, Spec
@@ -100,20 +100,20 @@ class Engine:
 
 
 class SqliteEngine(Engine):
-    """SQLite in memory (the version Python's sqlite3 links)."""
+    """SQLite in memory, with the runtime's driver (sqlean.py when installed, else Python's sqlite3)."""
 
     dialect: Dialect = "sqlite"
 
     def __init__(self, catalog: Catalog) -> None:
-        self.label = f"SQLite {sqlite3.sqlite_version} (in memory)"
-        self.conn = sqlite3.connect(":memory:")
+        self.label = f"SQLite {driver.sqlite_version} (in memory)"
+        self.conn = driver.connect(":memory:")
         for table in ddl.load_order(catalog):
             self.conn.execute(ddl.create_table(table, "sqlite", with_constraints=False))
 
     def refusal(self, sql: str, args: tuple[object, ...]) -> str | None:
         try:
             self.conn.execute("EXPLAIN " + sql, tuple(_sqlite_value(a) for a in args)).fetchall()
-        except sqlite3.Error as e:
+        except driver.Error as e:
             return str(e)
         return None
 

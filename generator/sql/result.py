@@ -29,6 +29,16 @@ def leftmost(query: exp.Expr) -> exp.Select | None:
     return query if isinstance(query, exp.Select) else None
 
 
+def name_scalar(spec: Spec, tree: exp.Expr) -> None:
+    """``returns: scalar`` of one computed column without ``AS``: the accessor returns its value, so its name is
+    ``value`` everywhere (in place; MySQL and PostgreSQL would name it two ways, and no field shows it)."""
+    select = leftmost(tree)
+    if spec.kind == "read" and spec.returns == "scalar" and select is not None and len(select.selects) == 1:
+        [proj] = select.selects
+        if not isinstance(proj, (exp.Alias, exp.Column, exp.Star)):
+            proj.replace(exp.alias_(proj.copy(), "value"))
+
+
 def unnamed_columns(src: Source, tree: exp.Expr) -> list[Diagnostic]:
     """FG065: a computed result column needs ``AS name`` (names differ per database)."""
     select = leftmost(tree)

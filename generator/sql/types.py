@@ -19,6 +19,7 @@ Rules (simple on purpose; a spec's ``columns:`` overrides win over them):
 - a date plus a day/week interval is a date, other intervals a datetime;
 - comparisons and other predicates are bool; string functions str;
   ROW_NUMBER/RANK/DENSE_RANK int; an aggregate OVER (...) its aggregate's type;
+- JSON_OBJECT json, JSON_ARRAYAGG json and nullable (``sql.aggregates``);
 - anything else: what sqlglot's annotation says, nullable.
 """
 
@@ -287,5 +288,7 @@ RULES: list[tuple[type | tuple[type, ...], Callable[[Context, exp.Expr], SqlType
     (exp.TsOrDsToDate, _of_arg("date")),
     (exp.Subquery, _subquery),  # type: ignore[list-item]
     ((exp.RowNumber, exp.Rank, exp.DenseRank), _fixed("int", False)),
+    (exp.JSONArrayAgg, _fixed("json", True)),  # no row: NULL
+    (exp.JSONObject, _fixed("json", False)),
     (exp.Window, _same),
 ]

@@ -96,6 +96,12 @@ CONSTRUCTS = {
     "CAST AS UNSIGNED": r"AS UNSIGNED\)",
     "CAST of text to a number": r"CAST\(SUBSTRING",
     "a decimal as text": r"CAST\(b\.price AS CHAR\)",
+    "GROUP_CONCAT SEPARATOR": r"GROUP_CONCAT\([^)]* ORDER BY [^)]* SEPARATOR '",
+    "JSON_ARRAYAGG(JSON_OBJECT)": r"JSON_ARRAYAGG\(JSON_OBJECT\(",
+    "JSON float": r"JSON_OBJECT\('lat', CAST",
+    "UNION ORDER BY text": r"\nUNION\n.*\nORDER BY code",
+    "accented literal": r"= 'KÖLN'",
+    "any-case literal, collation mariadb": r"g\.country = 'Germany' AND",
 }
 
 

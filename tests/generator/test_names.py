@@ -12,8 +12,10 @@ from generator.names import TYPE_NAMES, VALKEY_NAMESPACES, name_problem
 from generator.render import ANNOTATION
 
 ROOT = Path(__file__).resolve().parents[2]
-# `fg:<word>` or `{PREFIX}:<word>` in a string of the runtime: a key namespace beside the specs' fg:<name>:
+# `fg:<word>` or `{PREFIX}:<word>` in a string of the runtime: a key namespace beside the specs' fg:<ns>:<name>:
 NAMESPACE = re.compile(r"(?<![\w:])(?:fg|\{PREFIX\}):([a-z_][a-z0-9_]*)")
+# `self.root + "<word>"` in keys.py's Keyspace: a key fg:<ns>:<word>... beside the specs' fg:<ns>:<name>:
+BESIDE = re.compile(r'self\.root \+ "([a-z_][a-z0-9_]*)')
 
 
 def _strings(tree: ast.Module) -> list[str]:
@@ -40,12 +42,13 @@ def runtime_namespaces() -> set[str]:
     for path in (ROOT / "flughafen").rglob("*.py"):
         for text in _strings(ast.parse(path.read_text(encoding="utf-8"))):
             found.update(NAMESPACE.findall(text))
+    found.update(BESIDE.findall((ROOT / "flughafen" / "keys.py").read_text(encoding="utf-8")))
     return found
 
 
 def test_every_key_namespace_of_the_runtime_is_refused_as_a_spec_name() -> None:
     used = runtime_namespaces()
-    assert {"stats", "tag", "writes"} <= used, "the scan finds the runtime's keys"
+    assert {"stats", "tag", "tagseq", "seq", "writes"} <= used, "the scan finds the runtime's keys"
     assert used <= VALKEY_NAMESPACES, f"add {sorted(used - VALKEY_NAMESPACES)} to VALKEY_NAMESPACES in generator/names.py"
 
 
@@ -72,6 +75,9 @@ def test_every_type_the_annotations_name_is_refused_as_a_field_and_a_parameter()
         ("é", "parameter", "lower-case ASCII"),
         ("value", "parameter", "reserved"),
         ("runtime", "member", "reserved"),
+        ("refresh", "parameter", "reserved"),  # every read's keywords: fetch(..., refresh=True, cache=False)
+        ("cache", "parameter", "reserved"),
+        ("cache", "member", "reserved"),
         ("stats", "spec", "reserved"),
         ("x-y", "column", "not a Python identifier"),
     ],
@@ -81,6 +87,8 @@ def test_a_name_python_would_read_otherwise_or_that_meets_the_generated_code_is_
     assert problem is not None and says in problem
 
 
-@pytest.mark.parametrize(("name", "role"), [("é", "column"), ("_x", "parameter"), ("match", "member"), ("st", "spec"), ("self", "column")])
+@pytest.mark.parametrize(
+    ("name", "role"), [("é", "column"), ("_x", "parameter"), ("match", "member"), ("st", "spec"), ("self", "column"), ("cache", "spec"), ("refresh", "column")]
+)
 def test_unusual_names_python_reads_as_written_are_fine(name: str, role: str) -> None:
     assert name_problem(name, role) is None  # type: ignore[arg-type]

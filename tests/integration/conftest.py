@@ -17,10 +17,12 @@ import pytest
 import valkey
 from valkey.cluster import ValkeyCluster
 
-from generator.dataset.load import load
 from flughafen import Database, Runtime
+from flughafen.aio import AsyncRuntime
 from flughafen.embedded import start_server
 from flughafen.local_cluster import LocalCluster
+from generator.dataset.load import load
+from tests.integration.forms import FORMS, Form
 
 NAME = f"flughafen_it_{os.getpid()}"
 SERVERS = {
@@ -155,6 +157,26 @@ def valkey_url(cache_kind: str, request: pytest.FixtureRequest) -> str:
 def runtime(db_url: str, valkey_url: str) -> Iterator[Runtime]:
     with Runtime.from_config(database_url=db_url, cache_url=valkey_url, project_dir=Path.cwd()) as rt:
         yield rt
+
+
+@pytest.fixture(params=FORMS)
+def form(request: pytest.FixtureRequest, runtime: Runtime, db_url: str) -> Iterator[Form]:
+    """The form a test calls accessors in: sync, or async on an event loop (tests/integration/forms.py)."""
+    kind = Runtime if request.param == "sync" else AsyncRuntime
+    if kind is AsyncRuntime and runtime.config.cache_url.cluster:
+        pytest.skip("the asyncio runtime does not run on a Valkey Cluster yet")
+
+    def make(**kwargs: object) -> Runtime | AsyncRuntime:
+        kwargs = {"database_url": db_url, "cache_url": runtime.config.cache_url.raw, "project_dir": Path.cwd(), **kwargs}
+        if kind is AsyncRuntime:
+            # A pooled connection to an unreachable database is waited for this long (the sync
+            # driver's connect fails at once): a test of a database that is down waits 1 s, not 5.
+            kwargs.setdefault("database_timeout", 1)
+        return kind.from_config(**kwargs)  # type: ignore[arg-type]
+
+    made = Form(request.param, runtime, make)
+    yield made
+    made.close()
 
 
 def server_kwargs(server: object) -> dict[str, object]:

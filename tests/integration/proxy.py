@@ -67,6 +67,10 @@ class Proxy:
         self.stalled.set()
 
     def cut(self) -> None:
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() under way: closing alone leaves it one more connection
+        except OSError:
+            pass
         self.listener.close()
         with self._lock:
             sockets, self.sockets = self.sockets, []

@@ -22,8 +22,19 @@ from flughafen import Runtime
 from flughafen.aio import AsyncRuntime, invalidate_tag, last_read_was_stale
 from flughafen.embedded import start_server
 from generated import aio
-from generated.aio import airport_by_iata, book_seat, cancel_booking, flight_search, hub_route_counts, popular_flights, rename_airport, seat_map
+from generated.aio import (
+    airport_by_iata,
+    airports_in_country,
+    book_seat,
+    cancel_booking,
+    flight_search,
+    hub_route_counts,
+    popular_flights,
+    rename_airport,
+    seat_map,
+)
 from tests.integration.conftest import cache_url, server_kwargs
+from tests.integration.proxy import Proxy
 
 DAY = datetime.date(2024, 12, 15)
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,6 +57,18 @@ async def art(db_url: str, valkey_server: object) -> AsyncIterator[AsyncRuntime]
         yield rt
 
 
+def _typed(value: Any) -> Any:
+    """``value`` with the type of every part beside it (rows field by field), so equal means equal and alike typed."""
+    import dataclasses
+    from decimal import Decimal
+
+    if isinstance(value, (list, tuple, set)):
+        return (type(value), [_typed(v) for v in (sorted(value, key=repr) if isinstance(value, set) else value)])
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return (type(value), [(f.name, _typed(getattr(value, f.name))) for f in dataclasses.fields(value)])
+    return (type(value), str(value) if isinstance(value, Decimal) else value)
+
+
 def _sync(db_url: str, valkey_server: object) -> Runtime:
     return Runtime.from_config(database_url=db_url, cache_url=cache_url(valkey_server), project_dir=ROOT, near_cache=False)
 
@@ -57,8 +80,9 @@ async def test_every_seed_spec_s_examples_read_alike_sync_and_async(art: AsyncRu
             for example in sync_module.EXAMPLES:
                 cold = await async_module.fetch(**example, runtime=art)  # async fills
                 warm = await async_module.fetch(**example, runtime=art)
-                assert cold == warm == sync_module.fetch(**example, runtime=rt) == sync_module.QUERY.query_database(tuple(example.values()), rt), name
-                assert type(cold) is type(warm)
+                sync = sync_module.fetch(**example, runtime=rt)
+                assert cold == warm == sync == sync_module.QUERY.query_database(tuple(example.values()), rt), name
+                assert _typed(cold) == _typed(warm) == _typed(sync), name  # every value of the same type, Decimal's scale too
                 await async_module.invalidate(**example, runtime=art)
                 sync_module.fetch(**example, runtime=rt)  # sync fills, async reads it
                 rt.cache.settle()
@@ -112,7 +136,9 @@ async def test_200_cold_callers_make_one_query_and_wait_with_awaits(art: AsyncRu
     assert ticks >= 40, f"the loop ran {ticks} times in 0.2 s of waiting: something blocked it"
 
 
-async def test_a_cancelled_filler_releases_its_lock_and_cancelled_waiters_leave_none(art: AsyncRuntime, monkeypatch: pytest.MonkeyPatch, valkey_server: object) -> None:
+async def test_a_cancelled_filler_releases_its_lock_and_cancelled_waiters_leave_none(
+    art: AsyncRuntime, monkeypatch: pytest.MonkeyPatch, valkey_server: object
+) -> None:
     q = flight_search.QUERY
     started = asyncio.Event()
 
@@ -121,7 +147,7 @@ async def test_a_cancelled_filler_releases_its_lock_and_cancelled_waiters_leave_
         await asyncio.sleep(30)
 
     monkeypatch.setattr(q, "fresh_async", stuck)
-    lock = f"fg:~lock:{q.key(('JFK', 'LAX', DAY))}"
+    lock = f"fg:~lock:{q.key(('JFK', 'LAX', DAY), art)}"
     client = valkey.Valkey(**server_kwargs(valkey_server))  # type: ignore[arg-type]
     filler = asyncio.create_task(flight_search.fetch(origin="JFK", destination="LAX", day=DAY, runtime=art))
     await started.wait()
@@ -142,13 +168,17 @@ async def test_a_cancelled_filler_releases_its_lock_and_cancelled_waiters_leave_
 
 async def test_the_stale_flag_is_per_task(db_url: str, valkey_server: object) -> None:
     cache = cache_url(valkey_server)
-    async with AsyncRuntime.from_config(database_url=db_url, cache_url=cache, project_dir=ROOT, stale_if_error=600, near_cache=False) as up:
+    async with AsyncRuntime.from_config(
+        database_url=db_url, cache_url=cache, project_dir=ROOT, stale_if_error=600, near_cache=False, cache_namespace="stale-copies"
+    ) as up:  # one cache, as if the same database went down
         await airport_by_iata.invalidate(iata="JFK", runtime=up)
         fresh = await airport_by_iata.fetch(iata="JFK", runtime=up)
         await airport_by_iata.invalidate(iata="JFK", runtime=up)  # the entry goes, its stale copy stays
         await up.cache.settle()
     down_url = "postgresql://postgres:pw@127.0.0.1:1/nowhere"
-    async with AsyncRuntime.from_config(database_url=down_url, cache_url=cache, project_dir=ROOT, stale_if_error=600, near_cache=False, database_timeout=1) as down:
+    async with AsyncRuntime.from_config(
+        database_url=down_url, cache_url=cache, project_dir=ROOT, stale_if_error=600, near_cache=False, database_timeout=1, cache_namespace="stale-copies"
+    ) as down:
         both = asyncio.Event()
 
         async def stale_reader() -> bool:
@@ -166,7 +196,7 @@ async def test_the_stale_flag_is_per_task(db_url: str, valkey_server: object) ->
             await both.wait()
             return last_read_was_stale()
 
-        stale, other, idle = await asyncio.gather(stale_reader(), other_reader(), untouched(), return_exceptions=True)
+        stale, _other, idle = await asyncio.gather(stale_reader(), other_reader(), untouched(), return_exceptions=True)
     assert stale is True
     assert idle is False
 
@@ -199,7 +229,9 @@ async def test_async_writes_keep_stores_and_tags_up_to_date(art: AsyncRuntime, d
         rt.cache.settle()
         assert seat_availability.fetch(flight_id=flight, runtime=rt) != availability
         assert await popular_flights.fetch(runtime=art) == popular_flights.QUERY.query_database((), rt) != ranking
-        booking = rt.db.query("SELECT booking_id FROM booking WHERE flight_id = ? AND seat = ?".replace("?", "%s" if rt.dialect != "sqlite" else "?"), [flight, free])[0][0]
+        booking = rt.db.query(
+            "SELECT booking_id FROM booking WHERE flight_id = ? AND seat = ?".replace("?", "%s" if rt.dialect != "sqlite" else "?"), [flight, free]
+        )[0][0]
         assert await cancel_booking.execute(booking_id=booking, runtime=art) == 1
         assert not await seat_map.contains(flight_id=flight, seat=free, runtime=art)
         assert await seat_map.count(flight_id=flight, runtime=art) == seats
@@ -216,9 +248,10 @@ async def test_a_write_behind_is_queued_on_its_stream(art: AsyncRuntime, valkey_
     from generated.aio import reprice_booking
 
     client = valkey.Valkey(**server_kwargs(valkey_server))  # type: ignore[arg-type]
-    before = client.xlen(reprice_booking.WRITE.stream) if client.exists(reprice_booking.WRITE.stream) else 0
+    stream = art.keyspace.stream_key(reprice_booking.WRITE.name)
+    before = client.xlen(stream) if client.exists(stream) else 0
     assert await reprice_booking.execute(booking_id=1, price=__import__("decimal").Decimal("10.00"), runtime=art) == 0
-    assert client.xlen(reprice_booking.WRITE.stream) == before + 1
+    assert client.xlen(stream) == before + 1
     client.close()
 
 
@@ -238,7 +271,7 @@ async def test_reads_answer_from_the_database_while_valkey_is_killed_under_load(
 
         async def kill() -> None:
             await asyncio.sleep(0.3)
-            server._process.kill()  # noqa: SLF001 - the real process, killed as a crash would
+            server._process.kill()
             server._process.wait()
 
         await asyncio.gather(*(load() for _ in range(20)), kill())
@@ -251,65 +284,132 @@ async def test_reads_answer_from_the_database_while_valkey_is_killed_under_load(
         pass
 
 
-class Proxy:
-    """A TCP proxy to the database, in the test's loop: stopping it makes the database unreachable."""
-
-    def __init__(self, host: str, port: int):
-        self.target = (host, port)
-        self.server: asyncio.Server | None = None
-        self.pipes: set[asyncio.StreamWriter] = set()
-
-    async def start(self) -> int:
-        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        return int(self.server.sockets[0].getsockname()[1])
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection(*self.target)
-        self.pipes |= {writer, up_writer}
-
-        async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-            try:
-                while data := await src.read(65536):
-                    dst.write(data)
-                    await dst.drain()
-            except (ConnectionError, OSError):
-                pass
-            finally:
-                dst.close()
-
-        await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer))
-
-    async def stop(self) -> None:
-        assert self.server is not None
-        self.server.close()
-        for w in self.pipes:
-            w.transport.abort()
-        await self.server.wait_closed()
-
-
 @pytest.mark.parametrize("dialect", ["mysql", "postgres"], indirect=True)  # a server, whose connections can be cut
-async def test_stale_copies_are_served_while_the_database_is_unreachable_under_load(dialect: str, db_url: str, valkey_server: object) -> None:
+async def test_stale_copies_are_served_while_the_database_is_unreachable_under_load_then_fresh_reads_resume(
+    dialect: str, db_url: str, valkey_server: object
+) -> None:
     from flughafen.config import parse_database_url
 
     u = parse_database_url(db_url)
-    proxy = Proxy(u.host, u.port or 0)
-    port = await proxy.start()
-    through = db_url.replace(f":{u.port}/", f":{port}/")
-    async with AsyncRuntime.from_config(database_url=through, cache_url=cache_url(valkey_server), project_dir=ROOT, stale_if_error=600, near_cache=False, database_timeout=1) as rt:
-        await flight_search.invalidate(origin="JFK", destination="LAX", day=DAY, runtime=rt)
-        fresh = await flight_search.fetch(origin="JFK", destination="LAX", day=DAY, runtime=rt)
-        await rt.cache.settle()
-        await proxy.stop()
-        await flight_search.invalidate(origin="JFK", destination="LAX", day=DAY, runtime=rt)  # only the stale copy is left
+    proxy = Proxy(u.port or 0, u.host)
+    through = db_url.replace(f":{u.port}/", f":{proxy.port}/")
+    try:
+        async with AsyncRuntime.from_config(
+            database_url=through, cache_url=cache_url(valkey_server), project_dir=ROOT, stale_if_error=600, near_cache=False, database_timeout=1
+        ) as rt:
+            await flight_search.invalidate(origin="JFK", destination="LAX", day=DAY, runtime=rt)
+            fresh = await flight_search.fetch(origin="JFK", destination="LAX", day=DAY, runtime=rt)
+            await rt.cache.settle()
+            proxy.cut()
+            await flight_search.invalidate(origin="JFK", destination="LAX", day=DAY, runtime=rt)  # only the stale copy is left
 
-        async def reader() -> bool:
-            assert await flight_search.fetch(origin="JFK", destination="LAX", day=DAY, runtime=rt) == fresh
-            return last_read_was_stale()
+            async def reader() -> bool:
+                assert await flight_search.fetch(origin="JFK", destination="LAX", day=DAY, runtime=rt) == fresh
+                return last_read_was_stale()
 
-        flags = await asyncio.gather(*(reader() for _ in range(50)))
-        assert all(flags)
-        assert rt.metrics.of("flight_search").stale_served >= 1
+            flags = await asyncio.gather(*(reader() for _ in range(50)))
+            assert all(flags)
+            assert rt.metrics.of("flight_search").stale_served >= 1
+            proxy.restore()
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and await reader():
+                await asyncio.sleep(0.1)
+            assert not last_read_was_stale(), "reads did not come back to the database after it came back"
+            assert await reader() is False
+    finally:
+        proxy.close()
+
+
+async def test_a_stalled_valkey_under_load_costs_a_bounded_wait_then_hits_resume(db_url: str, valkey_server: object) -> None:
+    port = int(server_kwargs(valkey_server)["port"])  # type: ignore[call-overload]
+    proxy = Proxy(port)
+    try:
+        async with AsyncRuntime.from_config(
+            database_url=db_url, cache_url=f"valkey://127.0.0.1:{proxy.port}/0", project_dir=ROOT, near_cache=False, socket_timeout=0.2
+        ) as rt:
+            expected = await airport_by_iata.fetch(iata="JFK", runtime=rt)
+            await rt.cache.settle()
+            proxy.stall()  # the link swallows every byte: no reply, no error
+            started = time.monotonic()
+            answers = await asyncio.gather(*(airport_by_iata.fetch(iata="JFK", runtime=rt) for _ in range(200)))
+            took = time.monotonic() - started
+            assert answers == [expected] * 200
+            assert took < 2.0, f"200 reads waited {took:.2f} s on a stalled Valkey"
+            c = rt.metrics.of("airport_by_iata")
+            assert c.cache_errors >= 1 and rt.cache.down
+            proxy.cut()
+            proxy.restore()
+            hits, deadline = c.hits, time.monotonic() + 3
+            while c.hits == hits and time.monotonic() < deadline:
+                assert await airport_by_iata.fetch(iata="JFK", runtime=rt) == expected
+                await asyncio.sleep(0.02)
+            assert c.hits > hits, "hits did not resume after the link came back"
+    finally:
+        proxy.close()
 
 
 def test_async_package_lists_every_module() -> None:
     assert sorted(aio.__all__) == sorted([*generated.__all__, *generated.WRITES])
+
+
+async def _name_in_hash(rt: AsyncRuntime) -> str:
+    row = await airport_by_iata.fetch(iata="KEF", runtime=rt)
+    assert row is not None
+    return row.name
+
+
+async def _name_in_country_list(rt: AsyncRuntime) -> str:
+    return next(r.name for r in await airports_in_country.fetch(country="ICELAND", runtime=rt) if r.iata == "KEF")
+
+
+CONSISTENCY = {
+    "hash refreshed in place": (_name_in_hash, lambda rt: airport_by_iata.invalidate(iata="KEF", runtime=rt), False),
+    "json, near cache": (_name_in_country_list, lambda rt: airports_in_country.invalidate(country="ICELAND", runtime=rt), True),
+    "json, valkey only": (_name_in_country_list, lambda rt: airports_in_country.invalidate(country="ICELAND", runtime=rt), False),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CONSISTENCY))
+async def test_no_reader_task_sees_a_value_older_than_the_last_returned_write(case: str, db_url: str, valkey_server: object) -> None:
+    """tests/integration/test_consistency.py with tasks for threads: readers that also drop the entry, one writer."""
+    import random
+
+    read, drop, near = CONSISTENCY[case]
+    client = valkey.Valkey(**server_kwargs(valkey_server))  # type: ignore[arg-type]
+    client.flushall()
+    client.close()
+    async with AsyncRuntime.from_config(database_url=db_url, cache_url=cache_url(valkey_server), project_dir=ROOT, near_cache=near) as rt:
+        original = await airport_by_iata.fetch(iata="KEF", runtime=rt)
+        assert original is not None
+        committed, reads, errors, stop = 0, 0, [], False
+
+        async def reader(seed: int) -> None:
+            nonlocal reads
+            rng = random.Random(seed)
+            while not stop:
+                floor = committed
+                name = await read(rt)
+                seen = int(name[1:]) if name.startswith("V") else 0
+                if seen < floor:
+                    errors.append(f"read version {seen} after version {floor} was written")
+                reads += 1
+                if rng.random() < 0.05:
+                    await drop(rt)  # extra misses, more races
+
+        readers = [asyncio.create_task(reader(i)) for i in range(8)]
+        try:
+            for version in range(1, 301):
+                await rename_airport.execute(airport_id=original.airport_id, name=f"V{version}", runtime=rt)
+                committed = version
+                await asyncio.sleep(0.0005)  # let the readers run between writes
+                if errors:
+                    break
+        finally:
+            stop = True
+            await asyncio.gather(*readers)
+            await rename_airport.execute(airport_id=original.airport_id, name=original.name, runtime=rt)
+        assert not errors, errors[:5]
+        assert reads > 300
+        assert await read(rt) == original.name
+        if near:
+            assert rt.metrics.of("airports_in_country").near_hits > 0, "the near cache was never used"

@@ -13,14 +13,15 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
-from generated import book_seat, cancel_booking, seat_availability, seat_map
 from flughafen import Col, Param, QueryError, Runtime, invalidate_tag, row_field
-from flughafen.stores.bitmap import BitmapQuery, seat_offset
-from flughafen.stores.bitmap import apply, changes, hold
+from flughafen.stores.bitmap import BitmapQuery, apply, changes, hold, seat_offset
 from flughafen.write import InvalidationError
+from generated import book_seat, cancel_booking, seat_availability, seat_map
+from tests.integration.forms import Form
 
 ON_CLUSTER = True  # the runtime fixture runs these tests on one Valkey server and on the local cluster
 
@@ -45,12 +46,16 @@ def _free_seats(runtime: Runtime, n: int) -> list[str]:
     return [s for s in (f"{row}{letter}" for row in range(90, 120) for letter in "ABCDEFGHIJK") if s not in taken][:n]
 
 
-def _cached(runtime: Runtime) -> tuple[list[str], int, int, int]:
+def _sync(module: object) -> object:
+    return module
+
+
+def _cached(runtime: Runtime, form: Any = _sync) -> tuple[list[str], int, int, int]:
     """Members, BITCOUNT, booked and available, from the cache alone (fails if any read missed)."""
     before = runtime.metrics.of("seat_map").misses, runtime.metrics.of("seat_availability").misses
-    members = seat_map.fetch(flight_id=FLIGHT, runtime=runtime)
-    count = seat_map.count(flight_id=FLIGHT, runtime=runtime)
-    seats = seat_availability.fetch(flight_id=FLIGHT, runtime=runtime)
+    members = form(seat_map).fetch(flight_id=FLIGHT, runtime=runtime)
+    count = form(seat_map).count(flight_id=FLIGHT, runtime=runtime)
+    seats = form(seat_availability).fetch(flight_id=FLIGHT, runtime=runtime)
     assert seats is not None
     assert (runtime.metrics.of("seat_map").misses, runtime.metrics.of("seat_availability").misses) == before, "read from the database"
     return members, count, seats.booked, seats.available
@@ -59,198 +64,176 @@ def _cached(runtime: Runtime) -> tuple[list[str], int, int, int]:
 # ------------------------------------------------------------------ reads
 
 
-def test_the_seat_map_round_trips_as_a_valkey_bitmap(runtime: Runtime) -> None:
+def test_the_seat_map_round_trips_as_a_valkey_bitmap(form: Form, runtime: Runtime) -> None:
     truth = _db_seats(runtime)
     assert truth, "flight 1001 has bookings in the tiny data"
-    assert seat_map.fetch(flight_id=FLIGHT, runtime=runtime) == truth
-    assert seat_map.count(flight_id=FLIGHT, runtime=runtime) == len(truth)
-    assert all(seat_map.contains(flight_id=FLIGHT, seat=s, runtime=runtime) for s in truth)
-    assert not seat_map.contains(flight_id=FLIGHT, seat=_free_seats(runtime, 1)[0], runtime=runtime)
+    assert form(seat_map).fetch(flight_id=FLIGHT, runtime=runtime) == truth
+    assert form(seat_map).count(flight_id=FLIGHT, runtime=runtime) == len(truth)
+    assert all(form(seat_map).contains(flight_id=FLIGHT, seat=s, runtime=runtime) for s in truth)
+    assert not form(seat_map).contains(flight_id=FLIGHT, seat=_free_seats(runtime, 1)[0], runtime=runtime)
     c = runtime.metrics.of("seat_map")
     assert (c.misses, c.db_queries, c.hits) == (1, 1, 2 + len(truth))
     # The entry is a plain bitmap: GETBIT and BITCOUNT on the key say the same.
     client = runtime.cache.client
-    key = seat_map.key(flight_id=FLIGHT)
+    key = seat_map.key(flight_id=FLIGHT, runtime=runtime)
     assert client.bitcount(key) == len(truth)
     assert all(client.getbit(key, seat_offset(s, "ABCDEFGHIJK") or 0) == 1 for s in truth)
     assert 590_000 < client.pttl(key) <= 660_000  # ttl 10m plus at most 10% jitter
 
 
-def test_an_empty_set_is_cached_and_told_apart_from_a_missing_entry(runtime: Runtime) -> None:
-    assert seat_map.fetch(flight_id=-5, runtime=runtime) == []
-    key = seat_map.key(flight_id=-5)
+def test_an_empty_set_is_cached_and_told_apart_from_a_missing_entry(form: Form, runtime: Runtime) -> None:
+    assert form(seat_map).fetch(flight_id=-5, runtime=runtime) == []
+    key = seat_map.key(flight_id=-5, runtime=runtime)
     assert runtime.cache.client.exists(key) == 1 and runtime.cache.client.strlen(key) == 0
-    assert seat_map.count(flight_id=-5, runtime=runtime) == 0
-    assert not seat_map.contains(flight_id=-5, seat="1A", runtime=runtime)
+    assert form(seat_map).count(flight_id=-5, runtime=runtime) == 0
+    assert not form(seat_map).contains(flight_id=-5, seat="1A", runtime=runtime)
     c = runtime.metrics.of("seat_map")
     assert (c.db_queries, c.hits) == (1, 2)
 
 
-def test_a_member_the_set_cannot_hold_is_refused(runtime: Runtime) -> None:
+def test_a_member_the_set_cannot_hold_is_refused(form: Form, runtime: Runtime) -> None:
     for bad in ["0A", "01A", "12L", "A", "12a"]:
         with pytest.raises(ValueError, match="not a member"):
-            seat_map.contains(flight_id=FLIGHT, seat=bad, runtime=runtime)
+            form(seat_map).contains(flight_id=FLIGHT, seat=bad, runtime=runtime)
 
 
-def test_invalidation_by_params_tag_and_generation(runtime: Runtime) -> None:
+def test_invalidation_by_params_tag_and_generation(form: Form, runtime: Runtime) -> None:
     c = runtime.metrics.of("seat_map")
-    seat_map.count(flight_id=FLIGHT, runtime=runtime)
-    seat_map.count(flight_id=-5, runtime=runtime)
-    seat_map.invalidate(flight_id=FLIGHT, runtime=runtime)
-    assert not runtime.cache.client.exists(seat_map.key(flight_id=FLIGHT))
-    seat_map.count(flight_id=FLIGHT, runtime=runtime)
-    seat_map.count(flight_id=-5, runtime=runtime)
+    form(seat_map).count(flight_id=FLIGHT, runtime=runtime)
+    form(seat_map).count(flight_id=-5, runtime=runtime)
+    form(seat_map).invalidate(flight_id=FLIGHT, runtime=runtime)
+    assert not runtime.cache.client.exists(seat_map.key(flight_id=FLIGHT, runtime=runtime))
+    form(seat_map).count(flight_id=FLIGHT, runtime=runtime)
+    form(seat_map).count(flight_id=-5, runtime=runtime)
     assert (c.db_queries, c.hits) == (3, 1)
-    assert invalidate_tag(f"seats:{FLIGHT}", runtime) >= 1
-    seat_map.count(flight_id=FLIGHT, runtime=runtime)
+    assert form.invalidate_tag(f"seats:{FLIGHT}", runtime) >= 1
+    form(seat_map).count(flight_id=FLIGHT, runtime=runtime)
     assert c.db_queries == 4
-    seat_map.invalidate_all(runtime=runtime)  # one INCR: both entries are gone
-    seat_map.count(flight_id=FLIGHT, runtime=runtime)
-    seat_map.count(flight_id=-5, runtime=runtime)
+    form(seat_map).invalidate_all(runtime=runtime)  # one INCR: both entries are gone
+    form(seat_map).count(flight_id=FLIGHT, runtime=runtime)
+    form(seat_map).count(flight_id=-5, runtime=runtime)
     assert c.db_queries == 6
 
 
-def test_a_fill_that_raced_an_invalidation_is_not_stored(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
-    query = seat_map.QUERY
-    real = query.rows_from_database
-
-    def racing(args: tuple[object, ...], rt: Runtime) -> object:
-        result = real(args, rt)
-        invalidate_tag(f"seats:{FLIGHT}", rt)  # a writer's invalidation lands mid-query
-        return result
-
-    monkeypatch.setattr(query, "rows_from_database", racing)
-    assert seat_map.fetch(flight_id=FLIGHT, runtime=runtime) == _db_seats(runtime)
-    assert not runtime.cache.client.exists(seat_map.key(flight_id=FLIGHT))
+def test_a_fill_that_raced_an_invalidation_is_not_stored(form: Form, runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a writer's invalidation lands mid-query
+    form.after_query(monkeypatch, seat_map.QUERY, lambda rows: invalidate_tag(f"seats:{FLIGHT}", runtime), "rows_from_database")
+    assert form(seat_map).fetch(flight_id=FLIGHT, runtime=runtime) == _db_seats(runtime)
+    assert not runtime.cache.client.exists(seat_map.key(flight_id=FLIGHT, runtime=runtime))
     assert runtime.metrics.of("seat_map").stale_fills_dropped == 1
 
 
-def test_concurrent_cold_callers_run_one_query(runtime: Runtime) -> None:
-    barrier = threading.Barrier(16)
-    answers: list[int] = []
-
-    def call() -> None:
-        barrier.wait()
-        answers.append(seat_map.count(flight_id=FLIGHT, runtime=runtime))
-
-    threads = [threading.Thread(target=call) for _ in range(16)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+def test_concurrent_cold_callers_run_one_query(form: Form, runtime: Runtime) -> None:
+    answers = form.gather([lambda: form(seat_map).count(flight_id=FLIGHT, runtime=runtime)] * 16)
     assert answers == [len(_db_seats(runtime))] * 16
     assert runtime.metrics.of("seat_map").db_queries == 1
 
 
-def test_with_valkey_unreachable_the_database_answers(db_url: str) -> None:
-    with Runtime.from_config(database_url=db_url, cache_url="valkey://127.0.0.1:1/0", project_dir=Path.cwd()) as rt:
-        truth = _db_seats(rt)
-        assert seat_map.fetch(flight_id=FLIGHT, runtime=rt) == truth
-        assert seat_map.count(flight_id=FLIGHT, runtime=rt) == len(truth)
-        assert seat_map.contains(flight_id=FLIGHT, seat=truth[0], runtime=rt)
+def test_with_valkey_unreachable_the_database_answers(form: Form, runtime: Runtime, db_url: str) -> None:
+    with form.runtime_of(database_url=db_url, cache_url="valkey://127.0.0.1:1/0", project_dir=Path.cwd()) as rt:
+        truth = _db_seats(runtime)
+        assert form(seat_map).fetch(flight_id=FLIGHT, runtime=rt) == truth
+        assert form(seat_map).count(flight_id=FLIGHT, runtime=rt) == len(truth)
+        assert form(seat_map).contains(flight_id=FLIGHT, seat=truth[0], runtime=rt)
         assert rt.metrics.of("seat_map").cache_errors >= 1
 
 
 # ----------------------------------------------------------------- writes
 
 
-def test_booking_and_cancelling_move_bit_and_counters_in_place(runtime: Runtime) -> None:
-    members, count, booked, available = _cached_after_fill(runtime)
+def test_booking_and_cancelling_move_bit_and_counters_in_place(form: Form, runtime: Runtime) -> None:
+    members, count, booked, available = _cached_after_fill(runtime, form)
     assert count == booked == len(members)
     seat = _free_seats(runtime, 1)[0]
-    assert book_seat.execute(flight_id=FLIGHT, passenger_id=4, seat=seat, price=PRICE, runtime=runtime) == 1
+    assert form(book_seat).execute(flight_id=FLIGHT, passenger_id=4, seat=seat, price=PRICE, runtime=runtime) == 1
     try:
-        after = _cached(runtime)  # still hits: the write changed the entries, it did not drop them
+        after = _cached(runtime, form)  # still hits: the write changed the entries, it did not drop them
         assert after[1:] == (count + 1, booked + 1, available - 1)
         assert seat in after[0] and after[0] == _db_seats(runtime)
-        assert seat_map.contains(flight_id=FLIGHT, seat=seat, runtime=runtime)
+        assert form(seat_map).contains(flight_id=FLIGHT, seat=seat, runtime=runtime)
     finally:
-        assert cancel_booking.execute(booking_id=_booking_id(runtime, seat), runtime=runtime) == 1
-    back = _cached(runtime)
+        assert form(cancel_booking).execute(booking_id=_booking_id(runtime, seat), runtime=runtime) == 1
+    back = _cached(runtime, form)
     assert back == (members, count, booked, available)
-    assert not seat_map.contains(flight_id=FLIGHT, seat=seat, runtime=runtime)
+    assert not form(seat_map).contains(flight_id=FLIGHT, seat=seat, runtime=runtime)
     assert runtime.cache.client.keys("*:wip") == [] and runtime.cache.client.keys("fg:~lock:*") == []
 
 
 def test_setting_a_set_bit_moves_no_counter(runtime: Runtime) -> None:
     _, count, booked, available = _cached_after_fill(runtime)
     seat = _db_seats(runtime)[0]  # already booked: its bit is set
-    held = changes(book_seat.WRITE.sets, (FLIGHT, 4, seat, PRICE), [])
+    held = changes(book_seat.WRITE.sets, (FLIGHT, 4, seat, PRICE), [], runtime.keyspace)
     hold(runtime, held)
     assert apply(runtime, held) == [0]  # a replayed update: nothing really changed
     assert _cached(runtime)[1:] == (count, booked, available)
     free = _free_seats(runtime, 1)[0]
     for expected in ([1], [0]):  # the same update twice moves the counters once
-        held = changes(book_seat.WRITE.sets, (FLIGHT, 4, free, PRICE), [])
+        held = changes(book_seat.WRITE.sets, (FLIGHT, 4, free, PRICE), [], runtime.keyspace)
         hold(runtime, held)
         assert apply(runtime, held) == expected
     assert _cached(runtime)[1:] == (count + 1, booked + 1, available - 1)
 
 
-def _cached_after_fill(runtime: Runtime) -> tuple[list[str], int, int, int]:
-    seat_map.fetch(flight_id=FLIGHT, runtime=runtime)
-    seat_availability.fetch(flight_id=FLIGHT, runtime=runtime)
-    return _cached(runtime)
+def _cached_after_fill(runtime: Runtime, form: Any = _sync) -> tuple[list[str], int, int, int]:
+    form(seat_map).fetch(flight_id=FLIGHT, runtime=runtime)
+    form(seat_availability).fetch(flight_id=FLIGHT, runtime=runtime)
+    return _cached(runtime, form)
 
 
-def test_a_write_after_an_invalidation_creates_nothing_partial(runtime: Runtime) -> None:
+def test_a_write_after_an_invalidation_creates_nothing_partial(form: Form, runtime: Runtime) -> None:
     client = runtime.cache.client
-    bitmap, counts = seat_map.key(flight_id=FLIGHT), seat_availability.key(flight_id=FLIGHT)
+    bitmap, counts = seat_map.key(flight_id=FLIGHT, runtime=runtime), seat_availability.key(flight_id=FLIGHT, runtime=runtime)
     seats = _free_seats(runtime, 3)
     try:
         # The set's entry was dropped: the write creates no set and drops the counters it can no longer vouch for.
-        _cached_after_fill(runtime)
-        seat_map.invalidate(flight_id=FLIGHT, runtime=runtime)
-        book_seat.execute(flight_id=FLIGHT, passenger_id=4, seat=seats[0], price=PRICE, runtime=runtime)
+        _cached_after_fill(runtime, form)
+        form(seat_map).invalidate(flight_id=FLIGHT, runtime=runtime)
+        form(book_seat).execute(flight_id=FLIGHT, passenger_id=4, seat=seats[0], price=PRICE, runtime=runtime)
         assert not client.exists(bitmap) and not client.exists(bitmap + ":meta") and not client.exists(counts)
         # Under an old generation: not revived, not changed.
-        _cached_after_fill(runtime)
-        seat_map.invalidate_all(runtime=runtime)
+        _cached_after_fill(runtime, form)
+        form(seat_map).invalidate_all(runtime=runtime)
         old = client.get(bitmap)
-        book_seat.execute(flight_id=FLIGHT, passenger_id=4, seat=seats[1], price=PRICE, runtime=runtime)
+        form(book_seat).execute(flight_id=FLIGHT, passenger_id=4, seat=seats[1], price=PRICE, runtime=runtime)
         assert client.get(bitmap) in (None, old) and not client.exists(counts)
         # The counters' entry is missing: the set moves, no counter entry appears.
-        seat_map.fetch(flight_id=FLIGHT, runtime=runtime)
-        book_seat.execute(flight_id=FLIGHT, passenger_id=4, seat=seats[2], price=PRICE, runtime=runtime)
+        form(seat_map).fetch(flight_id=FLIGHT, runtime=runtime)
+        form(book_seat).execute(flight_id=FLIGHT, passenger_id=4, seat=seats[2], price=PRICE, runtime=runtime)
         assert not client.exists(counts)
-        assert seat_map.contains(flight_id=FLIGHT, seat=seats[2], runtime=runtime)
-        assert seat_map.fetch(flight_id=FLIGHT, runtime=runtime) == _db_seats(runtime)
+        assert form(seat_map).contains(flight_id=FLIGHT, seat=seats[2], runtime=runtime)
+        assert form(seat_map).fetch(flight_id=FLIGHT, runtime=runtime) == _db_seats(runtime)
     finally:
         for s in seats:
-            cancel_booking.execute(booking_id=_booking_id(runtime, s), runtime=runtime)
-    seats_now = seat_availability.fetch(flight_id=FLIGHT, runtime=runtime)
-    assert seats_now is not None and seats_now.booked == seat_map.count(flight_id=FLIGHT, runtime=runtime) == len(_db_seats(runtime))
+            form(cancel_booking).execute(booking_id=_booking_id(runtime, s), runtime=runtime)
+    seats_now = form(seat_availability).fetch(flight_id=FLIGHT, runtime=runtime)
+    assert seats_now is not None and seats_now.booked == form(seat_map).count(flight_id=FLIGHT, runtime=runtime) == len(_db_seats(runtime))
 
 
-def test_a_failed_write_releases_its_hold_and_changes_nothing(runtime: Runtime) -> None:
-    before = _cached_after_fill(runtime)
+def test_a_failed_write_releases_its_hold_and_changes_nothing(form: Form, runtime: Runtime) -> None:
+    before = _cached_after_fill(runtime, form)
     taken = _db_seats(runtime)[0]
     with pytest.raises(QueryError):  # the seat is taken: the unique key refuses it
-        book_seat.execute(flight_id=FLIGHT, passenger_id=4, seat=taken, price=PRICE, runtime=runtime)
+        form(book_seat).execute(flight_id=FLIGHT, passenger_id=4, seat=taken, price=PRICE, runtime=runtime)
     assert runtime.cache.client.keys("*:wip") == [] and runtime.cache.client.keys("fg:~lock:*") == []
-    assert _cached(runtime) == before
+    assert _cached(runtime, form) == before
 
 
-def test_a_fill_in_flight_during_a_write_is_not_stored(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_fill_in_flight_during_a_write_is_not_stored(form: Form, runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
     """A reader queries before the commit and stores after the update: its stale fill must be dropped."""
     seat = _free_seats(runtime, 1)[0]
-    query = seat_map.QUERY
-    real = query.rows_from_database
 
-    def racing(args: tuple[object, ...], rt: Runtime) -> object:
-        result = real(args, rt)  # read before the booking commits
-        book_seat.execute(flight_id=FLIGHT, passenger_id=4, seat=seat, price=PRICE, runtime=rt)
-        return result
+    def book(rows: object) -> None:  # the reader has read before the booking commits
+        book_seat.execute(flight_id=FLIGHT, passenger_id=4, seat=seat, price=PRICE, runtime=runtime)
 
-    monkeypatch.setattr(query, "rows_from_database", racing)
+    form.after_query(monkeypatch, seat_map.QUERY, book, "rows_from_database")
     try:
-        assert seat not in seat_map.fetch(flight_id=FLIGHT, runtime=runtime)  # answered from its own read
-        assert not runtime.cache.client.exists(seat_map.key(flight_id=FLIGHT))  # but not stored
+        assert seat not in form(seat_map).fetch(flight_id=FLIGHT, runtime=runtime)  # answered from its own read
+        assert not runtime.cache.client.exists(seat_map.key(flight_id=FLIGHT, runtime=runtime))  # but not stored
         monkeypatch.undo()
-        assert seat in seat_map.fetch(flight_id=FLIGHT, runtime=runtime)
+        assert seat in form(seat_map).fetch(flight_id=FLIGHT, runtime=runtime)
     finally:
         monkeypatch.undo()
-        cancel_booking.execute(booking_id=_booking_id(runtime, seat), runtime=runtime)
+        form(cancel_booking).execute(booking_id=_booking_id(runtime, seat), runtime=runtime)
 
 
 def test_concurrent_bookings_leave_counters_equal_to_bitcount(runtime: Runtime) -> None:
@@ -286,22 +269,28 @@ def test_concurrent_bookings_leave_counters_equal_to_bitcount(runtime: Runtime) 
         availability = seat_availability.fetch(flight_id=FLIGHT, runtime=runtime)
         assert availability is not None
         assert members == truth
-        assert availability.booked == seat_map.count(flight_id=FLIGHT, runtime=runtime) == runtime.cache.client.bitcount(seat_map.key(flight_id=FLIGHT)) == len(truth) == count + 12
+        assert (
+            availability.booked
+            == seat_map.count(flight_id=FLIGHT, runtime=runtime)
+            == runtime.cache.client.bitcount(seat_map.key(flight_id=FLIGHT, runtime=runtime))
+            == len(truth)
+            == count + 12
+        )
         assert availability.available == available - 12 and availability.booked == booked + 12
     finally:
         for s in seats:
             cancel_booking.execute(booking_id=_booking_id(runtime, s), runtime=runtime)
 
 
-def test_a_committed_write_whose_update_cannot_reach_valkey_says_so(db_url: str) -> None:
-    with Runtime.from_config(database_url=db_url, cache_url="valkey://127.0.0.1:1/0", project_dir=Path.cwd()) as rt:
-        seat = _free_seats(rt, 1)[0]
+def test_a_committed_write_whose_update_cannot_reach_valkey_says_so(form: Form, runtime: Runtime, db_url: str) -> None:
+    with form.runtime_of(database_url=db_url, cache_url="valkey://127.0.0.1:1/0", project_dir=Path.cwd()) as rt:
+        seat = _free_seats(runtime, 1)[0]
         with pytest.raises(InvalidationError, match="committed"):
-            book_seat.execute(flight_id=FLIGHT, passenger_id=4, seat=seat, price=PRICE, runtime=rt)
-        assert seat in _db_seats(rt)
+            form(book_seat).execute(flight_id=FLIGHT, passenger_id=4, seat=seat, price=PRICE, runtime=rt)
+        assert seat in _db_seats(runtime)
         with pytest.raises(InvalidationError):
-            cancel_booking.execute(booking_id=_booking_id(rt, seat), runtime=rt)
-        assert seat not in _db_seats(rt)
+            form(cancel_booking).execute(booking_id=_booking_id(runtime, seat), runtime=rt)
+        assert seat not in _db_seats(runtime)
 
 
 def _ids_query() -> BitmapQuery[IdRow, int]:
@@ -337,14 +326,14 @@ def test_an_int_member_set_without_the_lock_round_trips(runtime: Runtime) -> Non
     assert q.count((FLIGHT,), runtime) == len(ids)
     assert q.contains((FLIGHT,), ids[0], runtime)
     assert q.contains((FLIGHT,), ids[-1] + 1, runtime) is False
-    assert runtime.cache.client.getbit(q.key((FLIGHT,)), ids[0]) == 1
+    assert runtime.cache.client.getbit(q.key((FLIGHT,), runtime), ids[0]) == 1
     assert (runtime.metrics.of("booking_ids").db_queries, runtime.metrics.of("booking_ids").hits) == (1, 4)
     with pytest.raises(ValueError, match="not a member"):
         q.contains((FLIGHT,), -1, runtime)
-    assert 55_000 < runtime.cache.client.pttl(q.key((FLIGHT,))) <= 60_000  # no jitter here
+    assert 55_000 < runtime.cache.client.pttl(q.key((FLIGHT,), runtime)) <= 60_000  # no jitter here
     assert invalidate_tag(f"ids:{ids[0]}", runtime) == 1  # tagged from its rows
     assert q.count((FLIGHT,), runtime) == len(ids) and runtime.metrics.of("booking_ids").db_queries == 2
-    assert q.members((-5,), runtime) == [] and 0 < runtime.cache.client.pttl(q.key((-5,))) <= 5_000  # negative_ttl
+    assert q.members((-5,), runtime) == [] and 0 < runtime.cache.client.pttl(q.key((-5,), runtime)) <= 5_000  # negative_ttl
 
 
 def test_randomized_readers_never_see_a_set_or_counter_older_than_the_last_returned_write(runtime: Runtime) -> None:
@@ -410,7 +399,7 @@ def test_a_fill_that_took_the_lock_from_an_invalidation_during_a_write_is_droppe
     """An invalidation deletes a held lock mid-write; a reader takes the lock and reads from before
     the commit; the write's update runs before that reader stores: the reader's fill must go."""
     before = _cached_after_fill(runtime)
-    held = changes(book_seat.WRITE.sets, (FLIGHT, 4, _free_seats(runtime, 1)[0], PRICE), [])
+    held = changes(book_seat.WRITE.sets, (FLIGHT, 4, _free_seats(runtime, 1)[0], PRICE), [], runtime.keyspace)
     hold(runtime, held)
     seat_availability.invalidate(flight_id=FLIGHT, runtime=runtime)  # deletes the entry and the held lock
     query = seat_availability.QUERY
@@ -424,8 +413,8 @@ def test_a_fill_that_took_the_lock_from_an_invalidation_during_a_write_is_droppe
     monkeypatch.setattr(query, "query_database", read_before_the_commit_store_after_the_update)
     row = seat_availability.fetch(flight_id=FLIGHT, runtime=runtime)
     assert row is not None and row.booked == before[2]
-    assert not runtime.cache.client.exists(seat_availability.key(flight_id=FLIGHT))  # not stored
-    assert not runtime.cache.client.exists(seat_map.key(flight_id=FLIGHT))
+    assert not runtime.cache.client.exists(seat_availability.key(flight_id=FLIGHT, runtime=runtime))  # not stored
+    assert not runtime.cache.client.exists(seat_map.key(flight_id=FLIGHT, runtime=runtime))
     assert runtime.metrics.of("seat_availability").stale_fills_dropped == 1
 
 
@@ -437,15 +426,15 @@ def test_a_delete_of_many_rows_moves_the_counters_by_the_bits_cleared_and_a_row_
     try:
         _, count, booked, available = _cached_after_fill(runtime)
         rows = [SimpleNamespace(flight_id=FLIGHT, seat=s, passenger_id=4) for s in [*seats, "119K"]]  # 119K: never booked
-        held = changes(cancel_booking.WRITE.sets, (0,), rows)
+        held = changes(cancel_booking.WRITE.sets, (0,), rows, runtime.keyspace)
         hold(runtime, held)
         assert apply(runtime, held) == [-2]
         assert _cached(runtime)[1:] == (count - 2, booked - 2, available + 2)
         assert not any(seat_map.contains(flight_id=FLIGHT, seat=s, runtime=runtime) for s in seats)
-        held = changes(cancel_booking.WRITE.sets, (0,), [SimpleNamespace(flight_id=FLIGHT, seat=None, passenger_id=4)])
+        held = changes(cancel_booking.WRITE.sets, (0,), [SimpleNamespace(flight_id=FLIGHT, seat=None, passenger_id=4)], runtime.keyspace)
         hold(runtime, held)
         assert apply(runtime, held) == [-1_000_000_000]  # no seat: the counters cannot follow the set
-        assert not runtime.cache.client.exists(seat_map.key(flight_id=FLIGHT), seat_availability.key(flight_id=FLIGHT))
+        assert not runtime.cache.client.exists(seat_map.key(flight_id=FLIGHT, runtime=runtime), seat_availability.key(flight_id=FLIGHT, runtime=runtime))
     finally:
         for s in seats:
             cancel_booking.execute(booking_id=_booking_id(runtime, s), runtime=runtime)

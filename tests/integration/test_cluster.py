@@ -21,7 +21,7 @@ from flughafen.aio import AsyncRuntime
 from flughafen.config import load_config
 from flughafen.keys import bucket_of, buckets
 from flughafen.local_cluster import LocalCluster
-from generated import airport_by_iata, flight_search
+from generated import flight_search
 
 ON_CLUSTER = True  # the runtime fixture runs these tests on one Valkey server and on the local cluster
 
@@ -32,7 +32,7 @@ DAYS = [DAY + datetime.timedelta(days=n) for n in range(40)]  # forty entries ov
 
 def test_a_batch_and_warming_span_every_bucket_and_answer_as_the_database(runtime: Runtime) -> None:
     batch = [("JFK", "LAX", day) for day in DAYS]
-    assert len({bucket_of(flight_search.QUERY.key(args)) for args in batch}) > 8
+    assert len({bucket_of(flight_search.QUERY.key(args, runtime)) for args in batch}) > 8
     expected = [flight_search.QUERY.query_database(args, runtime) for args in batch]
     assert flight_search.QUERY.warm_batch(batch, runtime) == len(batch)
     counters = runtime.metrics.of("flight_search")
@@ -46,7 +46,7 @@ def test_a_tag_and_invalidate_all_reach_every_bucket(runtime: Runtime) -> None:
         flight_search.fetch(origin="JFK", destination="LAX", day=day, runtime=runtime)
     runtime.cache.settle()
     assert invalidate_tag("route:JFK:LAX", runtime) == len(DAYS)
-    assert not any(runtime.cache.client.exists(flight_search.key(origin="JFK", destination="LAX", day=day)) for day in DAYS)
+    assert not any(runtime.cache.client.exists(flight_search.key(origin="JFK", destination="LAX", day=day, runtime=runtime)) for day in DAYS)
     for day in DAYS:
         flight_search.fetch(origin="JFK", destination="LAX", day=day, runtime=runtime)
     misses = runtime.metrics.of("flight_search").misses
@@ -85,12 +85,12 @@ def test_one_process_uses_one_bucket_count(db_url: str) -> None:
 
 
 def test_the_bucket_count_is_part_of_every_key_and_a_bad_one_is_refused() -> None:
-    script = "from generated import airport_by_iata; print(airport_by_iata.key(iata='JFK'))"
+    script = "from generated import airport_by_iata; print(airport_by_iata.key(iata='JFK', runtime=rt))"
     env = {**os.environ, "FLUGHAFEN_CACHE_BUCKETS": "4", "FLUGHAFEN_CACHE_URL": "off"}
     four = subprocess.run(
-        [sys.executable, "-c", "from flughafen import Runtime; Runtime.from_config(); " + script], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+        [sys.executable, "-c", "from flughafen import Runtime; rt = Runtime.from_config(); " + script], cwd=ROOT, env=env, capture_output=True, text=True, check=True
     )
-    assert "{4." in four.stdout and four.stdout.strip() != airport_by_iata.key(iata="JFK")
+    assert ":{4." in four.stdout and ":{16." not in four.stdout  # this process's keys are in {16.<n>}
     env["FLUGHAFEN_CACHE_BUCKETS"] = "0"
     bad = subprocess.run(
         [sys.executable, "-c", "from flughafen import Runtime; Runtime.from_config()"], cwd=ROOT, env=env, capture_output=True, text=True, check=False

@@ -38,7 +38,7 @@ def test_reads_keep_answering_from_the_database_while_a_killed_primary_s_slots_m
     with Runtime.from_config(database_url=db_url, cache_url=cluster.url, project_dir=Path.cwd()) as rt:
         expected = {code: airport_by_iata.fetch(iata=code, runtime=rt) for code in CODES}
         assert any(expected.values())
-        victim = _owner(cluster, airport_by_iata.key(iata="JFK"))
+        victim = _owner(cluster, airport_by_iata.key(iata="JFK", runtime=rt))
         wrong: list[str] = []
         failures: list[BaseException] = []
         stop = threading.Event()

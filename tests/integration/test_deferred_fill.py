@@ -18,10 +18,11 @@ from pathlib import Path
 import pytest
 import valkey
 
-from generated import airport_by_iata, seat_availability
 from flughafen import Runtime
-from flughafen.keys import bucket_of, tag_key
+from flughafen.keys import bucket_of
+from generated import airport_by_iata, seat_availability
 from tests.integration.conftest import cache_url, server_kwargs
+from tests.integration.forms import Form
 
 
 def other_client(valkey_server: object) -> valkey.Valkey:
@@ -35,7 +36,7 @@ def test_a_miss_returns_with_its_fill_unanswered_and_the_next_read_answers_it(ru
     assert runtime.cache.unanswered() == 0
     c = runtime.metrics.of("airport_by_iata")
     assert (c.misses, c.hits, c.db_queries, c.cache_errors) == (1, 1, 1, 0)
-    assert other_client(valkey_server).exists(airport_by_iata.key(iata="JFK")) == 1
+    assert other_client(valkey_server).exists(airport_by_iata.key(iata="JFK", runtime=runtime)) == 1
 
 
 def test_the_pooled_client_answers_the_thread_s_fills_first(runtime: Runtime) -> None:
@@ -43,36 +44,36 @@ def test_the_pooled_client_answers_the_thread_s_fills_first(runtime: Runtime) ->
     client = runtime.cache.client  # held across the reads, as application code may
     seat_availability.fetch(flight_id=1001, runtime=runtime)
     assert runtime.cache.unanswered() == 1
-    assert client.exists(seat_availability.key(flight_id=1001)) == 1
+    assert client.exists(seat_availability.key(flight_id=1001, runtime=runtime)) == 1
     assert runtime.cache.unanswered() == 0
     seat_availability.fetch(flight_id=1003, runtime=runtime)
     pipe = client.pipeline()
-    pipe.exists(seat_availability.key(flight_id=1003))
+    pipe.exists(seat_availability.key(flight_id=1003, runtime=runtime))
     assert runtime.cache.unanswered() == 1
     assert pipe.execute() == [1]
     assert runtime.cache.unanswered() == 0
     seat_availability.fetch(flight_id=1002, runtime=runtime)
     seat_availability.invalidate(flight_id=1002, runtime=runtime)  # after the fill, so it drops the entry
-    assert runtime.cache.client.exists(seat_availability.key(flight_id=1002)) == 0
+    assert runtime.cache.client.exists(seat_availability.key(flight_id=1002, runtime=runtime)) == 0
 
 
-def test_a_fill_whose_script_the_server_lost_is_run_again(runtime: Runtime, valkey_server: object) -> None:
-    airport_by_iata.fetch(iata="JFK", runtime=runtime)  # every script loaded
+def test_a_fill_whose_script_the_server_lost_is_run_again(form: Form, runtime: Runtime, valkey_server: object) -> None:
+    form(airport_by_iata).fetch(iata="JFK", runtime=runtime)  # every script loaded
     other_client(valkey_server).script_flush()  # as a restart would
-    airport_by_iata.fetch(iata="LAX", runtime=runtime)  # its fill is refused: NOSCRIPT
-    runtime.cache.settle()
-    assert other_client(valkey_server).exists(airport_by_iata.key(iata="LAX")) == 1
+    form(airport_by_iata).fetch(iata="LAX", runtime=runtime)  # its fill is refused: NOSCRIPT
+    form.settle(runtime)
+    assert other_client(valkey_server).exists(airport_by_iata.key(iata="LAX", runtime=runtime)) == 1
     assert runtime.metrics.of("airport_by_iata").cache_errors == 0
 
 
-def test_a_refused_fill_is_logged_and_counted(runtime: Runtime, valkey_server: object, caplog: pytest.LogCaptureFixture) -> None:
-    other_client(valkey_server).set(tag_key("seats:1001", bucket_of(seat_availability.key(flight_id=1001))), "not a set")  # the fill's SADD fails: WRONGTYPE
-    row = seat_availability.fetch(flight_id=1001, runtime=runtime)
+def test_a_refused_fill_is_logged_and_counted(form: Form, runtime: Runtime, valkey_server: object, caplog: pytest.LogCaptureFixture) -> None:
+    other_client(valkey_server).set(runtime.keyspace.tag_key("seats:1001", bucket_of(seat_availability.key(flight_id=1001, runtime=runtime))), "not a set")  # the fill's SADD fails: WRONGTYPE
+    row = form(seat_availability).fetch(flight_id=1001, runtime=runtime)
     assert row is not None and row.flight_id == 1001  # the caller has its rows all the same
     with caplog.at_level(logging.WARNING, logger="flughafen"):
-        runtime.cache.settle()
+        form.settle(runtime)
     assert runtime.metrics.of("seat_availability").cache_errors == 1
-    assert "refused a fill of " + seat_availability.key(flight_id=1001) in caplog.text
+    assert "refused a fill of " + seat_availability.key(flight_id=1001, runtime=runtime) in caplog.text
     assert "WRONGTYPE" in caplog.text
 
 
@@ -87,7 +88,7 @@ def test_a_broken_connection_loses_the_fill_and_nothing_else(runtime: Runtime, v
     runtime.cache.down_until = 0.0  # skip the backoff
     assert airport_by_iata.fetch(iata="CDG", runtime=runtime) == row
     runtime.cache.settle()
-    assert runtime.cache.client.exists(airport_by_iata.key(iata="CDG")) == 1
+    assert runtime.cache.client.exists(airport_by_iata.key(iata="CDG", runtime=runtime)) == 1
 
 
 def test_a_socket_that_fails_to_send_forgets_the_replies_it_owed(runtime: Runtime) -> None:
@@ -99,7 +100,7 @@ def test_a_socket_that_fails_to_send_forgets_the_replies_it_owed(runtime: Runtim
     assert runtime.cache.unanswered() == 0  # a new connection owes nothing: no reply is waited for in vain
     runtime.cache.down_until = 0.0
     assert airport_by_iata.fetch(iata="LAX", runtime=runtime) == row
-    assert runtime.cache.client.exists(airport_by_iata.key(iata="LAX")) == 1
+    assert runtime.cache.client.exists(airport_by_iata.key(iata="LAX", runtime=runtime)) == 1
 
 
 def test_with_fills_awaited_the_entry_is_there_when_the_miss_returns(db_url: str, valkey_server: object) -> None:
@@ -107,14 +108,14 @@ def test_with_fills_awaited_the_entry_is_there_when_the_miss_returns(db_url: str
     with Runtime.from_config(database_url=db_url, cache_url=cache_url(valkey_server), project_dir=Path.cwd(), defer_fills=False) as rt:
         airport_by_iata.fetch(iata="JFK", runtime=rt)
         assert rt.cache.unanswered() == 0
-        assert other_client(valkey_server).exists(airport_by_iata.key(iata="JFK")) == 1
+        assert other_client(valkey_server).exists(airport_by_iata.key(iata="JFK", runtime=rt)) == 1
 
 
 def test_a_thread_that_ends_owing_a_reply_has_it_read_and_its_connection_closed(
     runtime: Runtime, valkey_server: object, caplog: pytest.LogCaptureFixture
 ) -> None:
     other = other_client(valkey_server)
-    other.set(tag_key("seats:1001", bucket_of(seat_availability.key(flight_id=1001))), "not a set")  # the fill will be refused
+    other.set(runtime.keyspace.tag_key("seats:1001", bucket_of(seat_availability.key(flight_id=1001, runtime=runtime))), "not a set")  # the fill will be refused
     seat_availability.fetch(flight_id=1002, runtime=runtime)  # scripts loaded, this thread's connection open
     runtime.cache.settle()
     before = other.info("clients")["connected_clients"]
@@ -124,7 +125,7 @@ def test_a_thread_that_ends_owing_a_reply_has_it_read_and_its_connection_closed(
         worker.join()  # the thread is gone, owing its fill's reply
         gc.collect()
     assert runtime.metrics.of("seat_availability").cache_errors == 1
-    assert "refused a fill of " + seat_availability.key(flight_id=1001) in caplog.text
+    assert "refused a fill of " + seat_availability.key(flight_id=1001, runtime=runtime) in caplog.text
     assert wait_for(lambda: other.info("clients")["connected_clients"] == before)
 
 
@@ -157,7 +158,7 @@ def test_refused_fills_are_each_counted_and_logged_once_every_ten_seconds(runtim
     other = other_client(valkey_server)
     flights = [1001, 1002, 1003, 1004]
     for flight in flights:
-        other.set(tag_key(f"seats:{flight}", bucket_of(seat_availability.key(flight_id=flight))), "not a set")
+        other.set(runtime.keyspace.tag_key(f"seats:{flight}", bucket_of(seat_availability.key(flight_id=flight, runtime=runtime))), "not a set")
     with caplog.at_level(logging.WARNING, logger="flughafen"):
         for flight in flights[:3]:
             seat_availability.fetch(flight_id=flight, runtime=runtime)

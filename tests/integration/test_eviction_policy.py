@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 import valkey
 
-from generated import airport_by_iata
 from flughafen import Runtime
+from generated import airport_by_iata
 from generator.commands.stats import collect
 from tests.integration.conftest import cache_url, server_kwargs
+from tests.integration.forms import Form
 
 
 @pytest.fixture
@@ -35,14 +36,14 @@ def config(valkey_server: object) -> Iterator[valkey.Valkey]:
     ],
 )
 def test_the_first_read_warns_when_the_server_may_evict_what_invalidation_needs(
-    config: valkey.Valkey, db_url: str, valkey_server: object, caplog: pytest.LogCaptureFixture, maxmemory: str, policy: str, warned: bool
+    form: Form, config: valkey.Valkey, db_url: str, valkey_server: object, caplog: pytest.LogCaptureFixture, maxmemory: str, policy: str, warned: bool
 ) -> None:
     config.config_set("maxmemory", maxmemory)
     config.config_set("maxmemory-policy", policy)
     with caplog.at_level(logging.WARNING, logger="flughafen"):
-        with Runtime.from_config(database_url=db_url, cache_url=cache_url(valkey_server), project_dir=Path.cwd()) as rt:
-            airport_by_iata.fetch(iata="JFK", runtime=rt)
-            airport_by_iata.fetch(iata="LAX", runtime=rt)
+        with form.runtime_of(database_url=db_url, cache_url=cache_url(valkey_server), project_dir=Path.cwd()) as rt:
+            form(airport_by_iata).fetch(iata="JFK", runtime=rt)
+            form(airport_by_iata).fetch(iata="LAX", runtime=rt)
     warnings = [r.getMessage() for r in caplog.records if "evicts keys" in r.getMessage()]
     assert len(warnings) == (1 if warned else 0)
     if warned:

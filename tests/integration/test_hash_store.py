@@ -4,17 +4,17 @@ invalidation, leases, and rename_airport's write-through refresh of the cached r
 from __future__ import annotations
 
 import datetime
-import threading
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from generated import airport_by_iata, airports_in_country, rename_airport
 from flughafen import Col, Param, Runtime, invalidate_tag
-from flughafen.keys import buckets, sequence_key
+from flughafen.keys import buckets
 from flughafen.stores.hash import HashQuery, refresh_in_place
+from generated import airport_by_iata, airports_in_country, rename_airport
+from tests.integration.forms import Form
 
 ON_CLUSTER = True  # the runtime fixture runs these tests on one Valkey server and on the local cluster
 
@@ -71,7 +71,7 @@ def test_every_type_round_trips_exactly_through_the_hash(runtime: Runtime) -> No
     assert str(warm.d) == "12.50"  # type: ignore[union-attr]
     c = runtime.metrics.of("typed_hash_test")
     assert (c.misses, c.hits, c.db_queries) == (1, 1, 1)
-    stored = _client(runtime).hgetall(TYPED.key(("x",)))
+    stored = _client(runtime).hgetall(TYPED.key(("x",), runtime))
     assert (
         stored[b"d"] == b"12.5" and stored[b"f"] == b"1.5" and stored[b"b"] == b"1"
     )  # shortest text; the scale is restored on reading and stored[b"at"] == b"2024-12-15T10:30:05"
@@ -81,148 +81,129 @@ def test_every_type_round_trips_exactly_through_the_hash(runtime: Runtime) -> No
     assert TYPED.field(("x",), "d", runtime) == Decimal("12.50")
 
 
-def test_airport_round_trip_is_a_hash_with_exact_decimals(runtime: Runtime) -> None:
-    cold = airport_by_iata.fetch(iata="JFK", runtime=runtime)
-    warm = airport_by_iata.fetch(iata="JFK", runtime=runtime)
+def test_airport_round_trip_is_a_hash_with_exact_decimals(form: Form, runtime: Runtime) -> None:
+    cold = form(airport_by_iata).fetch(iata="JFK", runtime=runtime)
+    warm = form(airport_by_iata).fetch(iata="JFK", runtime=runtime)
     assert cold == warm and cold is not None
     c = runtime.metrics.of("airport_by_iata")
     assert (c.misses, c.hits, c.db_queries) == (1, 1, 1)
     assert cold == airport_by_iata.QUERY.query_database(("JFK",), runtime)
-    key = airport_by_iata.key(iata="JFK")
+    key = airport_by_iata.key(iata="JFK", runtime=runtime)
     assert _client(runtime).type(key) == b"hash"
     assert Decimal(_client(runtime).hget(key, "latitude").decode()) == cold.latitude  # readable by field name, trailing zeros dropped
 
 
-def test_single_fields_are_read_alone_and_a_field_miss_fills_the_row(runtime: Runtime) -> None:
-    assert airport_by_iata.fetch_city(iata="LAX", runtime=runtime) == "LOS ANGELES"  # a miss: the whole row is stored
+def test_single_fields_are_read_alone_and_a_field_miss_fills_the_row(form: Form, runtime: Runtime) -> None:
+    assert form(airport_by_iata).fetch_city(iata="LAX", runtime=runtime) == "LOS ANGELES"  # a miss: the whole row is stored
     c = runtime.metrics.of("airport_by_iata")
     assert (c.misses, c.db_queries) == (1, 1)
-    row = airport_by_iata.fetch(iata="LAX", runtime=runtime)
+    row = form(airport_by_iata).fetch(iata="LAX", runtime=runtime)
     assert row is not None
-    assert airport_by_iata.fetch_name(iata="LAX", runtime=runtime) == row.name
-    assert airport_by_iata.fetch_airport_id(iata="LAX", runtime=runtime) == row.airport_id
-    assert airport_by_iata.fetch_latitude(iata="LAX", runtime=runtime) == row.latitude
+    assert form(airport_by_iata).fetch_name(iata="LAX", runtime=runtime) == row.name
+    assert form(airport_by_iata).fetch_airport_id(iata="LAX", runtime=runtime) == row.airport_id
+    assert form(airport_by_iata).fetch_latitude(iata="LAX", runtime=runtime) == row.latitude
     assert (c.hits, c.db_queries) == (4, 1)
-    assert airport_by_iata.fetch_city(iata="ZZZ", runtime=runtime) is None  # no such airport
+    assert form(airport_by_iata).fetch_city(iata="ZZZ", runtime=runtime) is None  # no such airport
 
 
-def test_an_empty_result_is_cached_and_told_apart_from_a_missing_entry(runtime: Runtime) -> None:
-    assert airport_by_iata.fetch(iata="ZZZ", runtime=runtime) is None
-    key = airport_by_iata.key(iata="ZZZ")
+def test_an_empty_result_is_cached_and_told_apart_from_a_missing_entry(form: Form, runtime: Runtime) -> None:
+    assert form(airport_by_iata).fetch(iata="ZZZ", runtime=runtime) is None
+    key = airport_by_iata.key(iata="ZZZ", runtime=runtime)
     assert _client(runtime).hkeys(key) == [b"~"]
     assert 250_000 < _client(runtime).pttl(key) <= 330_000  # negative_ttl 5m, jitter 10%
-    assert airport_by_iata.fetch(iata="ZZZ", runtime=runtime) is None
-    assert airport_by_iata.fetch_name(iata="ZZZ", runtime=runtime) is None
+    assert form(airport_by_iata).fetch(iata="ZZZ", runtime=runtime) is None
+    assert form(airport_by_iata).fetch_name(iata="ZZZ", runtime=runtime) is None
     c = runtime.metrics.of("airport_by_iata")
     assert (c.misses, c.hits, c.db_queries) == (1, 2, 1)
 
 
-def test_ttl_has_jitter(runtime: Runtime) -> None:
-    airport_by_iata.fetch(iata="JFK", runtime=runtime)
-    ttl_ms = _client(runtime).pttl(airport_by_iata.key(iata="JFK"))
+def test_ttl_has_jitter(form: Form, runtime: Runtime) -> None:
+    form(airport_by_iata).fetch(iata="JFK", runtime=runtime)
+    ttl_ms = _client(runtime).pttl(airport_by_iata.key(iata="JFK", runtime=runtime))
     assert 86_390_000 < ttl_ms <= 86_400_000 * 1.1
 
 
-def test_invalidation_by_params_tag_and_all(runtime: Runtime) -> None:
-    jfk = airport_by_iata.fetch(iata="JFK", runtime=runtime)
+def test_invalidation_by_params_tag_and_all(form: Form, runtime: Runtime) -> None:
+    jfk = form(airport_by_iata).fetch(iata="JFK", runtime=runtime)
     assert jfk is not None
-    airport_by_iata.fetch(iata="LAX", runtime=runtime)
-    airport_by_iata.invalidate(iata="JFK", runtime=runtime)
-    assert not _client(runtime).exists(airport_by_iata.key(iata="JFK"))
-    assert _client(runtime).exists(airport_by_iata.key(iata="LAX"))
-    airport_by_iata.fetch(iata="JFK", runtime=runtime)
-    assert invalidate_tag(f"airport:{jfk.airport_id}", runtime) == 1
-    assert not _client(runtime).exists(airport_by_iata.key(iata="JFK"))
-    airport_by_iata.fetch(iata="JFK", runtime=runtime)
+    form(airport_by_iata).fetch(iata="LAX", runtime=runtime)
+    form(airport_by_iata).invalidate(iata="JFK", runtime=runtime)
+    assert not _client(runtime).exists(airport_by_iata.key(iata="JFK", runtime=runtime))
+    assert _client(runtime).exists(airport_by_iata.key(iata="LAX", runtime=runtime))
+    form(airport_by_iata).fetch(iata="JFK", runtime=runtime)
+    assert form.invalidate_tag(f"airport:{jfk.airport_id}", runtime) == 1
+    assert not _client(runtime).exists(airport_by_iata.key(iata="JFK", runtime=runtime))
+    form(airport_by_iata).fetch(iata="JFK", runtime=runtime)
     c = runtime.metrics.of("airport_by_iata")
     misses = c.misses
-    airport_by_iata.invalidate_all(runtime=runtime)  # O(1): the hashes stay, their generation is old
-    assert airport_by_iata.fetch(iata="JFK", runtime=runtime) == jfk
-    assert airport_by_iata.fetch_city(iata="LAX", runtime=runtime) == "LOS ANGELES"
+    form(airport_by_iata).invalidate_all(runtime=runtime)  # O(1): the hashes stay, their generation is old
+    assert form(airport_by_iata).fetch(iata="JFK", runtime=runtime) == jfk
+    assert form(airport_by_iata).fetch_city(iata="LAX", runtime=runtime) == "LOS ANGELES"
     assert c.misses == misses + 2
 
 
-def test_a_fill_that_raced_an_invalidation_is_dropped(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
-    query = airport_by_iata.QUERY
-    real = query.query_database
-
-    def racing(args: tuple[object, ...], rt: Runtime) -> object:
-        result = real(args, rt)
-        invalidate_tag(f"airport:{result.airport_id}", rt)  # type: ignore[attr-defined]
-        return result
-
-    monkeypatch.setattr(query, "query_database", racing)
-    assert airport_by_iata.fetch(iata="JFK", runtime=runtime) is not None
-    assert not _client(runtime).exists(airport_by_iata.key(iata="JFK"))
+def test_a_fill_that_raced_an_invalidation_is_dropped(form: Form, runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    form.after_query(monkeypatch, airport_by_iata.QUERY, lambda result: invalidate_tag(f"airport:{result.airport_id}", runtime))
+    assert form(airport_by_iata).fetch(iata="JFK", runtime=runtime) is not None
+    assert not _client(runtime).exists(airport_by_iata.key(iata="JFK", runtime=runtime))
     assert runtime.metrics.of("airport_by_iata").stale_fills_dropped == 1
 
 
-def test_concurrent_misses_on_one_hash_run_one_query(runtime: Runtime) -> None:
-    barrier = threading.Barrier(24)
-    out: list[object] = []
-
-    def call() -> None:
-        barrier.wait()
-        out.append(airport_by_iata.fetch(iata="FRA", runtime=runtime))
-
-    threads = [threading.Thread(target=call) for _ in range(24)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+def test_concurrent_misses_on_one_hash_run_one_query(form: Form, runtime: Runtime) -> None:
+    out = form.gather([lambda: form(airport_by_iata).fetch(iata="FRA", runtime=runtime)] * 24)
     assert len(out) == 24 and all(o == out[0] for o in out) and out[0] is not None
     assert runtime.metrics.of("airport_by_iata").db_queries == 1
 
 
-def test_rename_refreshes_the_cached_hash_in_place(runtime: Runtime) -> None:
-    jfk = airport_by_iata.fetch(iata="JFK", runtime=runtime)
+def test_rename_refreshes_the_cached_hash_in_place(form: Form, runtime: Runtime) -> None:
+    jfk = form(airport_by_iata).fetch(iata="JFK", runtime=runtime)
     assert jfk is not None
-    airports_in_country.fetch(country="UNITED STATES", runtime=runtime)
-    key = airport_by_iata.key(iata="JFK")
-    rename_airport.execute(airport_id=jfk.airport_id, name="IDLEWILD", runtime=runtime)
+    form(airports_in_country).fetch(country="UNITED STATES", runtime=runtime)
+    key = airport_by_iata.key(iata="JFK", runtime=runtime)
+    form(rename_airport).execute(airport_id=jfk.airport_id, name="IDLEWILD", runtime=runtime)
     try:
         assert _client(runtime).hget(key, "name") == b"IDLEWILD"  # refreshed, not dropped
         c = runtime.metrics.of("airport_by_iata")
         before = (c.hits, c.db_queries)
-        renamed = airport_by_iata.fetch(iata="JFK", runtime=runtime)
+        renamed = form(airport_by_iata).fetch(iata="JFK", runtime=runtime)
         assert renamed is not None and renamed.name == "IDLEWILD" and renamed.city == jfk.city
-        assert airport_by_iata.fetch_name(iata="JFK", runtime=runtime) == "IDLEWILD"
+        assert form(airport_by_iata).fetch_name(iata="JFK", runtime=runtime) == "IDLEWILD"
         assert (c.hits, c.db_queries) == (before[0] + 2, before[1])  # from the cache, no query
         assert renamed == airport_by_iata.QUERY.query_database(("JFK",), runtime)
-        listed = airports_in_country.fetch(country="UNITED STATES", runtime=runtime)  # json: dropped and refilled
+        listed = form(airports_in_country).fetch(country="UNITED STATES", runtime=runtime)  # json: dropped and refilled
         assert [a.name for a in listed if a.airport_id == jfk.airport_id] == ["IDLEWILD"]
     finally:
-        rename_airport.execute(airport_id=jfk.airport_id, name=jfk.name, runtime=runtime)
-    assert airport_by_iata.fetch(iata="JFK", runtime=runtime) == jfk
+        form(rename_airport).execute(airport_id=jfk.airport_id, name=jfk.name, runtime=runtime)
+    assert form(airport_by_iata).fetch(iata="JFK", runtime=runtime) == jfk
 
 
-def test_a_write_never_revives_or_half_creates_an_entry(runtime: Runtime) -> None:
-    jfk = airport_by_iata.fetch(iata="JFK", runtime=runtime)
+def test_a_write_never_revives_or_half_creates_an_entry(form: Form, runtime: Runtime) -> None:
+    jfk = form(airport_by_iata).fetch(iata="JFK", runtime=runtime)
     assert jfk is not None
-    key = airport_by_iata.key(iata="JFK")
-    airport_by_iata.invalidate(iata="JFK", runtime=runtime)
-    rename_airport.execute(airport_id=jfk.airport_id, name="IDLEWILD", runtime=runtime)
+    key = airport_by_iata.key(iata="JFK", runtime=runtime)
+    form(airport_by_iata).invalidate(iata="JFK", runtime=runtime)
+    form(rename_airport).execute(airport_id=jfk.airport_id, name="IDLEWILD", runtime=runtime)
     try:
         assert not _client(runtime).exists(key)  # no partial hash of one field
-        airport_by_iata.fetch(iata="JFK", runtime=runtime)
-        airport_by_iata.invalidate_all(runtime=runtime)
-        rename_airport.execute(airport_id=jfk.airport_id, name="IDLEWILD 2", runtime=runtime)
+        form(airport_by_iata).fetch(iata="JFK", runtime=runtime)
+        form(airport_by_iata).invalidate_all(runtime=runtime)
+        form(rename_airport).execute(airport_id=jfk.airport_id, name="IDLEWILD 2", runtime=runtime)
         assert not _client(runtime).exists(key)  # an entry of an old generation is dropped, not refreshed
-        renamed = airport_by_iata.fetch(iata="JFK", runtime=runtime)
+        renamed = form(airport_by_iata).fetch(iata="JFK", runtime=runtime)
         assert renamed is not None and renamed.name == "IDLEWILD 2"
     finally:
-        rename_airport.execute(airport_id=jfk.airport_id, name=jfk.name, runtime=runtime)
+        form(rename_airport).execute(airport_id=jfk.airport_id, name=jfk.name, runtime=runtime)
 
 
 def test_a_late_refresh_of_an_older_write_never_overwrites_a_newer_one(runtime: Runtime) -> None:
     jfk = airport_by_iata.fetch(iata="JFK", runtime=runtime)
     assert jfk is not None
-    key = airport_by_iata.key(iata="JFK")
+    key = airport_by_iata.key(iata="JFK", runtime=runtime)
     refresh = rename_airport.WRITE.refresh
     tag = f"airport:{jfk.airport_id}"
     client = _client(runtime)
-    older = [int(client.incr(sequence_key(b))) for b in buckets()]  # two writes' tickets, in commit order
-    newer = [int(client.incr(sequence_key(b))) for b in buckets()]
+    older = [int(client.incr(runtime.keyspace.sequence_in(b))) for b in buckets()]  # two writes' tickets, in commit order
+    newer = [int(client.incr(runtime.keyspace.sequence_in(b))) for b in buckets()]
     assert refresh_in_place(runtime, refresh, (jfk.airport_id, "NEWER"), [tag], newer) == []
     assert refresh_in_place(runtime, refresh, (jfk.airport_id, "OLDER"), [tag], older) == []  # arrives late
     assert client.hget(key, "name") == b"NEWER"

@@ -14,11 +14,10 @@ from typing import Any, Literal
 
 import pytest
 
-from flughafen import Col, Param, ReadQuery, Runtime, invalidate_tag, scripts
-from flughafen import invalidation
-from flughafen import protocol
+from flughafen import Col, Param, ReadQuery, Runtime, invalidate_tag, invalidation, protocol, scripts
 from flughafen.stores.bitmap import BitmapQuery
 from flughafen.stores.hash import HashQuery
+from tests.integration.forms import Form
 
 ON_CLUSTER = True  # the runtime fixture runs these tests on one Valkey server and on the local cluster
 
@@ -74,22 +73,18 @@ class Booking:
     booking_id: int
 
 
-def _read(q: Any, args: tuple[Any, ...], rt: Runtime) -> Any:
-    return q.members(args, rt) if isinstance(q, BitmapQuery) else q.one(args, rt)
+def _read(form: Form, q: Any, args: tuple[Any, ...], rt: Runtime) -> Any:
+    return form.query(q).members(args, rt) if isinstance(q, BitmapQuery) else form.query(q).one(args, rt)
 
 
-def _racing(monkeypatch: pytest.MonkeyPatch, q: Any, invalidation: Any, then_sleep: float = 0.0) -> None:
+def _racing(form: Form, monkeypatch: pytest.MonkeyPatch, q: Any, invalidation: Any, then_sleep: float = 0.0) -> None:
     """q's database read runs ``invalidation`` once it has read (a write landing mid-query), then takes ``then_sleep`` more."""
-    target = "rows_from_database" if isinstance(q, BitmapQuery) else "query_database"  # what a fill's query calls
-    real = getattr(q, target)
 
-    def racing(args: tuple[Any, ...], rt: Runtime) -> Any:
-        result = real(args, rt)
-        invalidation(rt)
-        time.sleep(then_sleep)
-        return result
+    def hook(result: Any) -> None:
+        invalidation(form.runtime)  # sync: another process's write
+        time.sleep(then_sleep)  # the query goes on (in the async form the loop waits too: one read runs)
 
-    monkeypatch.setattr(q, target, racing)
+    form.after_query(monkeypatch, q, hook, "rows_from_database" if isinstance(q, BitmapQuery) else "query_database")
 
 
 CASES = {
@@ -102,50 +97,50 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_a_fill_that_raced_an_invalidate_of_its_parameters_is_not_stored(runtime: Runtime, monkeypatch: pytest.MonkeyPatch, case: str) -> None:
+def test_a_fill_that_raced_an_invalidate_of_its_parameters_is_not_stored(form: Form, runtime: Runtime, monkeypatch: pytest.MonkeyPatch, case: str) -> None:
     q, args = CASES[case]()
-    _racing(monkeypatch, q, lambda rt: q.invalidate(args, rt))
-    _read(q, args, runtime)
-    runtime.cache.settle()
-    assert not runtime.cache.client.exists(q.key(args)), "the fill stored what it read before the invalidation"
+    _racing(form, monkeypatch, q, lambda rt: q.invalidate(args, rt))
+    _read(form, q, args, runtime)
+    form.settle()
+    assert not runtime.cache.client.exists(q.key(args, runtime)), "the fill stored what it read before the invalidation"
     assert runtime.metrics.of(q.name).stale_fills_dropped == 1
     monkeypatch.undo()
-    _read(q, args, runtime)  # the next read stores
-    runtime.cache.settle()
-    assert runtime.cache.client.exists(q.key(args))
+    _read(form, q, args, runtime)  # the next read stores
+    form.settle()
+    assert runtime.cache.client.exists(q.key(args, runtime))
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_a_fill_whose_query_outlived_the_tag_marker_is_not_stored(runtime: Runtime, monkeypatch: pytest.MonkeyPatch, case: str) -> None:
+def test_a_fill_whose_query_outlived_the_tag_marker_is_not_stored(form: Form, runtime: Runtime, monkeypatch: pytest.MonkeyPatch, case: str) -> None:
     """A tag invalidation mid-query, and the query runs on past the tag's marker: its lease expired first."""
     for module in (scripts, protocol, invalidation):  # short lifetimes, so the test does not wait 10 s
         monkeypatch.setattr(module, "LOCK_MS", 200, raising=False)
         monkeypatch.setattr(module, "MARKER_MS", 400, raising=False)
     q, args = CASES[case]()
     tag = f"{q.tags[0][0]}{args[0]}"
-    _racing(monkeypatch, q, lambda rt: invalidate_tag(tag, rt), then_sleep=0.6)
-    _read(q, args, runtime)
-    runtime.cache.settle()
-    assert not runtime.cache.client.exists(q.key(args)), "the fill stored what it read before the tag invalidation"
+    _racing(form, monkeypatch, q, lambda rt: invalidate_tag(tag, rt), then_sleep=0.6)
+    _read(form, q, args, runtime)
+    form.settle()
+    assert not runtime.cache.client.exists(q.key(args, runtime)), "the fill stored what it read before the tag invalidation"
 
 
-def test_a_warm_fill_that_raced_an_invalidate_of_its_parameters_is_not_stored(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_warm_fill_that_raced_an_invalidate_of_its_parameters_is_not_stored(form: Form, runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
     q = json_query("lock")
-    _racing(monkeypatch, q, lambda rt: q.invalidate(("LAX",), rt))
-    assert q.warm_batch([("JFK",), ("LAX",)], runtime) == 1
-    assert runtime.cache.client.exists(q.key(("JFK",))) and not runtime.cache.client.exists(q.key(("LAX",)))
+    _racing(form, monkeypatch, q, lambda rt: q.invalidate(("LAX",), rt))
+    assert form.query(q).warm_batch([("JFK",), ("LAX",)], runtime) == 1
+    assert runtime.cache.client.exists(q.key(("JFK",), runtime)) and not runtime.cache.client.exists(q.key(("LAX",), runtime))
 
 
-def test_an_early_refresh_that_raced_an_invalidate_of_its_parameters_is_not_stored(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_early_refresh_that_raced_an_invalidate_of_its_parameters_is_not_stored(form: Form, runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
     q = json_query("early")
     first = q.one(("JFK",), runtime)
-    runtime.cache.settle()
-    key = q.key(("JFK",))
+    form.settle()
+    key = q.key(("JFK",), runtime)
     client = runtime.cache.client
     gen, delta, _, row = client.get(key).decode().removeprefix("[").split(",", 3)  # type: ignore[union-attr]
     client.set(key, f"[{gen},{delta},0,{row}", px=60_000)  # expired by its own estimate: XFetch refreshes it
-    _racing(monkeypatch, q, lambda rt: q.invalidate(("JFK",), rt))
-    assert q.one(("JFK",), runtime) == first
-    runtime.cache.settle()
+    _racing(form, monkeypatch, q, lambda rt: q.invalidate(("JFK",), rt))
+    assert form.query(q).one(("JFK",), runtime) == first
+    form.settle()
     assert runtime.metrics.of(q.name).early_refreshes == 1
     assert not client.exists(key), "the refresh stored what it read before the invalidation"

@@ -7,13 +7,15 @@ import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 import valkey
 
-from generated import airports_in_country, book_seat, cancel_booking, flight_search
 from flughafen import Runtime, invalidate_tag
+from generated import airports_in_country, book_seat, cancel_booking, flight_search
 from tests.integration.conftest import cache_url, server_kwargs
+from tests.integration.forms import Form
 
 DAY = datetime.date(2024, 12, 15)
 ARGS = {"origin": "JFK", "destination": "LAX", "day": DAY}
@@ -29,12 +31,12 @@ def until(condition: Callable[[], bool], within: float = WAIT) -> bool:
     return condition()
 
 
-def local_keys(rt: Runtime, name: str = "flight_search") -> set[str]:
-    store = rt.cache.near.stores.get(name)
+def local_keys(rt: Runtime, name: str = "flight_search", form: Any = None) -> set[str]:
+    store = (rt.cache if form is None else form.cache(rt)).near.stores.get(name)
     return set(store.entries) if store is not None else set()
 
 
-def warm(rt: Runtime) -> list[flight_search.Row]:
+def warm(rt: Runtime, form: Any = None) -> list[flight_search.Row]:
     """Read until the search is served from the near cache (the prefix is tracked in the background)."""
     c = rt.metrics.of("flight_search")
     before = c.near_hits
@@ -42,7 +44,7 @@ def warm(rt: Runtime) -> list[flight_search.Row]:
 
     def near_hit() -> bool:
         nonlocal rows
-        rows = flight_search.fetch(**ARGS, runtime=rt)  # type: ignore[arg-type]
+        rows = (flight_search if form is None else form(flight_search)).fetch(**ARGS, runtime=rt)
         return c.near_hits > before
 
     assert until(near_hit), "no near hit within the wait"
@@ -61,77 +63,77 @@ def commands_served(client: valkey.Valkey) -> int:
     return sum(int(v["calls"]) for k, v in stats.items() if k not in ("cmdstat_info", "cmdstat_ping"))
 
 
-def test_a_near_hit_does_not_touch_valkey(runtime: Runtime, client: valkey.Valkey) -> None:
-    rows = warm(runtime)
+def test_a_near_hit_does_not_touch_valkey(form: Form, runtime: Runtime, client: valkey.Valkey) -> None:
+    rows = warm(runtime, form)
     before = commands_served(client)
     for _ in range(100):
-        assert flight_search.fetch(**ARGS, runtime=runtime) == rows  # type: ignore[arg-type]
+        assert form(flight_search).fetch(**ARGS, runtime=runtime) == rows  # type: ignore[arg-type]
     assert commands_served(client) == before
     assert runtime.metrics.of("flight_search").near_hits >= 101
 
 
-def test_a_near_hit_is_a_copy_the_caller_may_change(runtime: Runtime) -> None:
-    rows = warm(runtime)
+def test_a_near_hit_is_a_copy_the_caller_may_change(form: Form, runtime: Runtime) -> None:
+    rows = warm(runtime, form)
     rows.clear()
-    assert len(flight_search.fetch(**ARGS, runtime=runtime)) == 2  # type: ignore[arg-type]
+    assert len(form(flight_search).fetch(**ARGS, runtime=runtime)) == 2  # type: ignore[arg-type]
 
 
-def test_another_clients_change_drops_the_local_copy(runtime: Runtime, client: valkey.Valkey) -> None:
-    warm(runtime)
-    key = flight_search.key(**ARGS)  # type: ignore[arg-type]
-    assert key in local_keys(runtime)
+def test_another_clients_change_drops_the_local_copy(form: Form, runtime: Runtime, client: valkey.Valkey) -> None:
+    warm(runtime, form)
+    key = flight_search.key(**ARGS, runtime=runtime)  # type: ignore[arg-type]
+    assert key in local_keys(runtime, form=form)
     client.delete(key)
-    assert until(lambda: key not in local_keys(runtime))
+    assert until(lambda: key not in local_keys(runtime, form=form))
     queries = runtime.metrics.of("flight_search").db_queries
-    flight_search.fetch(**ARGS, runtime=runtime)  # type: ignore[arg-type]
+    form(flight_search).fetch(**ARGS, runtime=runtime)  # type: ignore[arg-type]
     assert runtime.metrics.of("flight_search").db_queries == queries + 1
 
 
-def test_another_runtimes_invalidations_drop_local_copies(runtime: Runtime, db_url: str, valkey_server: object) -> None:
+def test_another_runtimes_invalidations_drop_local_copies(form: Form, runtime: Runtime, db_url: str, valkey_server: object) -> None:
     with Runtime.from_config(database_url=db_url, cache_url=cache_url(valkey_server), project_dir=Path.cwd()) as other:
         for invalidate in (
             lambda: flight_search.invalidate_all(runtime=other),
             lambda: invalidate_tag("route:JFK:LAX", other),
             lambda: flight_search.invalidate(**ARGS, runtime=other),  # type: ignore[arg-type]
         ):
-            warm(runtime)
+            warm(runtime, form)
             invalidate()
-            assert until(lambda: not local_keys(runtime))
+            assert until(lambda: not local_keys(runtime, form=form))
 
 
-def test_in_process_invalidations_drop_local_copies_before_they_return(runtime: Runtime) -> None:
-    flight_id = warm(runtime)[0].flight_id
+def test_in_process_invalidations_drop_local_copies_before_they_return(form: Form, runtime: Runtime) -> None:
+    flight_id = warm(runtime, form)[0].flight_id
     booked: list[bool] = []
 
     def book() -> None:  # a write-through: commit, then the booking's tags
-        book_seat.execute(flight_id=flight_id, passenger_id=12345, seat="99K", price=Decimal("10.00"), runtime=runtime)
+        form(book_seat).execute(flight_id=flight_id, passenger_id=12345, seat="99K", price=Decimal("10.00"), runtime=runtime)
         booked.append(True)
 
     try:
         for invalidate in (
-            lambda: flight_search.invalidate(**ARGS, runtime=runtime),  # type: ignore[arg-type]
-            lambda: flight_search.invalidate_all(runtime=runtime),
-            lambda: invalidate_tag(f"flight:{flight_id}", runtime),
+            lambda: form(flight_search).invalidate(**ARGS, runtime=runtime),  # type: ignore[arg-type]
+            lambda: form(flight_search).invalidate_all(runtime=runtime),
+            lambda: form.invalidate_tag(f"flight:{flight_id}", runtime),
             book,
         ):
-            before = warm(runtime)
+            before = warm(runtime, form)
             near_hits = runtime.metrics.of("flight_search").near_hits
             invalidate()
-            assert not local_keys(runtime)  # no wait: gone when the call returned
-            after = flight_search.fetch(**ARGS, runtime=runtime)  # type: ignore[arg-type]
+            assert not local_keys(runtime, form=form)  # no wait: gone when the call returned
+            after = form(flight_search).fetch(**ARGS, runtime=runtime)  # type: ignore[arg-type]
             assert runtime.metrics.of("flight_search").near_hits == near_hits
         assert after[0].booked_seats == before[0].booked_seats + 1  # the write is seen at once
     finally:
         if booked:
             ph = "?" if runtime.db.dialect == "sqlite" else "%s"
             booking = runtime.db.query(f"SELECT booking_id FROM booking WHERE flight_id = {ph} AND seat = {ph}", (flight_id, "99K"))
-            cancel_booking.execute(booking_id=int(booking[0][0]), runtime=runtime)
+            form(cancel_booking).execute(booking_id=int(booking[0][0]), runtime=runtime)
 
 
-def test_flushall_flushes_the_near_cache(runtime: Runtime, client: valkey.Valkey) -> None:
-    warm(runtime)
+def test_flushall_flushes_the_near_cache(form: Form, runtime: Runtime, client: valkey.Valkey) -> None:
+    warm(runtime, form)
     client.flushall()
-    assert until(lambda: not local_keys(runtime))
+    assert until(lambda: not local_keys(runtime, form=form))
 
 
 @pytest.mark.parametrize("kill", ["pubsub", "normal"], ids=["listener", "tracking connection"])
@@ -146,13 +148,13 @@ def test_a_killed_connection_flushes_the_near_cache_readers_fall_back_then_it_re
     assert c.near_hits > 0
 
 
-def test_a_runtime_without_near_cache_reads_valkey(db_url: str, valkey_server: object) -> None:
-    with Runtime.from_config(database_url=db_url, cache_url=cache_url(valkey_server), project_dir=Path.cwd(), near_cache=False) as rt:
+def test_a_runtime_without_near_cache_reads_valkey(form: Form, db_url: str, valkey_server: object) -> None:
+    with form.runtime_of(database_url=db_url, cache_url=cache_url(valkey_server), project_dir=Path.cwd(), near_cache=False) as rt:
         for _ in range(5):
-            flight_search.fetch(**ARGS, runtime=rt)  # type: ignore[arg-type]
+            form(flight_search).fetch(**ARGS, runtime=rt)  # type: ignore[arg-type]
         c = rt.metrics.of("flight_search")
         assert c.near_hits == 0 and c.hits >= 4 and c.hits + c.misses == 5
-        assert not rt.cache.near.stores
+        assert not form.cache(rt).near.stores
 
 
 def test_the_near_cache_is_bounded_least_recently_used_first(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -165,7 +167,7 @@ def test_the_near_cache_is_bounded_least_recently_used_first(runtime: Runtime, m
             airports_in_country.fetch(country=country, runtime=runtime)
         time.sleep(0.05)
     assert len(local_keys(runtime, "airports_in_country")) == 2
-    assert airports_in_country.key(country="MALTA") in local_keys(runtime, "airports_in_country")  # the last one read stays
+    assert airports_in_country.key(country="MALTA", runtime=runtime) in local_keys(runtime, "airports_in_country")  # the last one read stays
 
 
 def test_a_local_copy_is_served_no_longer_than_the_near_bound(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -180,9 +182,9 @@ def test_a_local_copy_is_served_no_longer_than_the_near_bound(runtime: Runtime, 
 
 def test_a_value_read_before_an_invalidation_message_is_not_kept_locally(runtime: Runtime, client: valkey.Valkey, monkeypatch: pytest.MonkeyPatch) -> None:
     warm(runtime)
-    key = flight_search.key(**ARGS)  # type: ignore[arg-type]
+    key = flight_search.key(**ARGS, runtime=runtime)  # type: ignore[arg-type]
     runtime.cache.near.stores["flight_search"].entries.pop(key)  # the next read goes to Valkey
-    monkeypatch.setattr(flight_search.QUERY, "miss_score", 0)  # through MGET
+    monkeypatch.setattr(flight_search.QUERY.scope(runtime.keyspace), "miss_score", 0)  # through MGET
     real = runtime.cache.call
     near = runtime.cache.near
 

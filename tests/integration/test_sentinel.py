@@ -32,9 +32,9 @@ def test_reads_fills_and_tags_go_to_the_primary_the_sentinel_names(sentinel: Loc
         assert rt.metrics.of("airport_by_iata").hits == 1
         rt.cache.settle()
         primary = sentinel.client(sentinel.primary_port())
-        assert primary.exists(airport_by_iata.key(iata="JFK")) == 1
+        assert primary.exists(airport_by_iata.key(iata="JFK", runtime=rt)) == 1
         assert invalidate_tag(f"airport:{jfk.airport_id}", rt) == 1  # type: ignore[union-attr]
-        assert primary.exists(airport_by_iata.key(iata="JFK")) == 0
+        assert primary.exists(airport_by_iata.key(iata="JFK", runtime=rt)) == 0
 
 
 def test_reads_stay_right_through_a_failover_and_fill_the_new_primary(sentinel: LocalSentinel, db_url: str) -> None:
@@ -74,7 +74,7 @@ def test_reads_stay_right_through_a_failover_and_fill_the_new_primary(sentinel: 
                 continue
             flight_search.fetch(origin="JFK", destination="LAX", day=day, runtime=rt)
             rt.cache.settle()
-            if sentinel.client(new).exists(flight_search.key(origin="JFK", destination="LAX", day=day)):
+            if sentinel.client(new).exists(flight_search.key(origin="JFK", destination="LAX", day=day, runtime=rt)):
                 break
             time.sleep(0.1)
         else:

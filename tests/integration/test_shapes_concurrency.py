@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import random
 import threading
-import time
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from generated import airport_by_iata, book_seat, cancel_booking, popular_flights, rename_airport
 from flughafen import Runtime
 from flughafen.protocol import Sleep
 from flughafen.stores import hash as hash_store
+from generated import airport_by_iata, book_seat, cancel_booking, popular_flights, rename_airport
+from tests.integration.forms import Form
 
 ON_CLUSTER = True  # the runtime fixture runs these tests on one Valkey server and on the local cluster
 
@@ -28,7 +28,7 @@ def _run(threads: list[threading.Thread]) -> None:
         t.join()
 
 
-def test_concurrent_renames_leave_the_cached_row_equal_to_the_database(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_concurrent_renames_leave_the_cached_row_equal_to_the_database(form: Form, runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
     real = hash_store.refresh_steps
 
     def late(*args: Any) -> Any:
@@ -36,27 +36,20 @@ def test_concurrent_renames_leave_the_cached_row_equal_to_the_database(runtime: 
         return (yield from real(*args))
 
     monkeypatch.setattr(hash_store, "refresh_steps", late)
-    original = airport_by_iata.fetch(iata="FRA", runtime=runtime)
+    original = form(airport_by_iata).fetch(iata="FRA", runtime=runtime)
     assert original is not None
-    errors: list[BaseException] = []
 
-    def writer(name: str, barrier: threading.Barrier) -> None:
-        try:
-            barrier.wait()
-            rename_airport.execute(airport_id=original.airport_id, name=name, runtime=runtime)
-        except BaseException as e:  # noqa: BLE001 - reported below
-            errors.append(e)
+    def writer(name: str) -> Any:
+        return lambda: form(rename_airport).execute(airport_id=original.airport_id, name=name, runtime=runtime)
 
     try:
         for round_ in range(ROUNDS):
-            airport_by_iata.fetch(iata="FRA", runtime=runtime)  # cached, so the writes refresh it
-            barrier = threading.Barrier(3)
-            _run([threading.Thread(target=writer, args=(f"R{round_}W{w}", barrier)) for w in range(3)])
-            assert not errors, errors[:3]
-            assert airport_by_iata.fetch(iata="FRA", runtime=runtime) == airport_by_iata.QUERY.query_database(("FRA",), runtime), f"round {round_}"
+            form(airport_by_iata).fetch(iata="FRA", runtime=runtime)  # cached, so the writes refresh it
+            form.gather([writer(f"R{round_}W{w}") for w in range(3)])
+            assert form(airport_by_iata).fetch(iata="FRA", runtime=runtime) == airport_by_iata.QUERY.query_database(("FRA",), runtime), f"round {round_}"
     finally:
-        rename_airport.execute(airport_id=original.airport_id, name=original.name, runtime=runtime)
-    assert airport_by_iata.fetch(iata="FRA", runtime=runtime) == original
+        form(rename_airport).execute(airport_id=original.airport_id, name=original.name, runtime=runtime)
+    assert form(airport_by_iata).fetch(iata="FRA", runtime=runtime) == original
 
 
 def test_concurrent_bookings_and_cancellations_keep_the_ranking_exact(runtime: Runtime) -> None:

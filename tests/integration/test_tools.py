@@ -69,7 +69,7 @@ def test_explain_and_warm_serve_a_bitmap_accessor_too(runtime: Runtime, tmp_path
     params = tmp_path / "flights.jsonl"
     params.write_text('{"flight_id": 1001}\n{"flight_id": 1002}\n')
     assert main(["warm", "seat_map", "--params", str(params), "--database", db, "--cache", runtime.config.cache_url.raw]) == 0
-    assert all(runtime.cache.client.exists(seat_map.key(flight_id=f)) for f in (1001, 1002))
+    assert all(runtime.cache.client.exists(seat_map.key(flight_id=f, runtime=runtime)) for f in (1001, 1002))
 
 
 def test_stats_sees_counters_published_by_every_runtime(db_url: str, valkey_server: object) -> None:
@@ -111,9 +111,9 @@ def test_stats_reports_memory_per_shape(runtime: Runtime) -> None:
     assert set(data["shapes"]) == {"json", "hash", "zset"}
     assert all(count >= 1 and mean > 0 for count, mean in data["shapes"].values())
     client = runtime.cache.client
-    zset_key = hub_route_counts.key().encode()
+    zset_key = hub_route_counts.key(runtime=runtime).encode()
     assert data["memory"]["hub_route_counts"] == (1, client.memory_usage(zset_key) + client.memory_usage(zset_key + b":meta"))
-    assert data["memory"]["airport_by_iata"] == (1, client.memory_usage(airport_by_iata.key(iata="JFK")))
+    assert data["memory"]["airport_by_iata"] == (1, client.memory_usage(airport_by_iata.key(iata="JFK", runtime=runtime)))
 
 
 def test_warm_fills_misses_from_a_params_file(runtime: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -125,14 +125,14 @@ def test_warm_fills_misses_from_a_params_file(runtime: Runtime, tmp_path: Path, 
     import datetime
 
     for d in days:
-        assert runtime.cache.client.exists(flight_search.key(origin="JFK", destination="LAX", day=datetime.date.fromisoformat(d)))
+        assert runtime.cache.client.exists(flight_search.key(origin="JFK", destination="LAX", day=datetime.date.fromisoformat(d), runtime=runtime))
 
 
 def test_warm_takes_parameter_sets_from_a_query(runtime: Runtime) -> None:
     cache = runtime.config.cache_url.raw
     sql = "SELECT iata FROM airport WHERE iata IN ('JFK', 'LAX', 'FRA')"
     assert main(["warm", "airport_by_iata", "--from-query", sql, "--database", runtime.config.database_url.raw, "--cache", cache]) == 0
-    assert all(runtime.cache.client.exists(airport_by_iata.key(iata=i)) for i in ("JFK", "LAX", "FRA"))
+    assert all(runtime.cache.client.exists(airport_by_iata.key(iata=i, runtime=runtime)) for i in ("JFK", "LAX", "FRA"))
 
 
 def _round_trips(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> list[str]:
@@ -178,7 +178,7 @@ def test_a_warm_fill_that_raced_an_invalidation_is_not_stored(runtime: Runtime, 
 
     monkeypatch.setattr(query, "query_database", then_invalidated)
     assert query.warm_batch([("JFK", "LAX", day)], runtime) == 0
-    assert not runtime.cache.client.exists(flight_search.key(origin="JFK", destination="LAX", day=day))
+    assert not runtime.cache.client.exists(flight_search.key(origin="JFK", destination="LAX", day=day, runtime=runtime))
 
 
 def test_the_demo_loads_tiny_data_and_shows_every_accessor_cold_and_warm(tmp_path: Path, valkey_server: object, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,6 +10,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from flughafen import Runtime, tracing
 from generated import airport_by_iata
+from tests.integration.forms import Form
 
 EXPORTER = InMemorySpanExporter()
 
@@ -27,8 +28,8 @@ def spans() -> InMemorySpanExporter:
 
 
 @pytest.mark.parametrize("dialect", ["sqlite", "postgres"])
-def test_a_miss_makes_a_read_span_with_a_query_and_a_fill_under_it_and_a_hit_one_span(runtime: Runtime, spans: InMemorySpanExporter) -> None:
-    airport_by_iata.fetch(iata="JFK", runtime=runtime)
+def test_a_miss_makes_a_read_span_with_a_query_and_a_fill_under_it_and_a_hit_one_span(form: Form, runtime: Runtime, spans: InMemorySpanExporter) -> None:
+    form(airport_by_iata).fetch(iata="JFK", runtime=runtime)
     miss = {s.name: s for s in spans.get_finished_spans()}
     assert sorted(miss) == ["flughafen.db.query", "flughafen.fill", "flughafen.read"]
     read = miss["flughafen.read"]
@@ -40,8 +41,7 @@ def test_a_miss_makes_a_read_span_with_a_query_and_a_fill_under_it_and_a_hit_one
     assert "SELECT" in str(query["db.statement"]).upper()
 
     spans.clear()
-    airport_by_iata.fetch(iata="JFK", runtime=runtime)
+    form(airport_by_iata).fetch(iata="JFK", runtime=runtime)
     hit = spans.get_finished_spans()
     assert [s.name for s in hit] == ["flughafen.read"]
     assert (hit[0].attributes or {})["flughafen.result"] == "hit"
-

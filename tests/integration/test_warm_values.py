@@ -26,7 +26,7 @@ def test_warm_from_query_reads_date_columns_on_every_database(runtime: Runtime) 
     sql = f"SELECT 'JFK' AS origin, 'LAX' AS destination, {day} AS day"
     cache = runtime.config.cache_url.raw
     assert main(["warm", "flight_search", "--from-query", sql, "--database", runtime.config.database_url.raw, "--cache", cache]) == 0
-    assert runtime.cache.client.exists(flight_search.key(origin="JFK", destination="LAX", day=datetime.date(2024, 12, 15)))
+    assert runtime.cache.client.exists(flight_search.key(origin="JFK", destination="LAX", day=datetime.date(2024, 12, 15), runtime=runtime))
 
 
 QUERY = SimpleNamespace(name="q", params=(Param("flag", "bool"), Param("n", "int"), Param("at", "time"), Param("d", "date"), Param("x", "decimal")))

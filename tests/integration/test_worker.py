@@ -21,8 +21,6 @@ import pytest
 from flughafen import Runtime
 from flughafen.spec import Param
 from flughafen.worker import (
-    DEAD_COUNTS,
-    DEAD_PREFIX,
     WorkerReport,
     record_pattern,
     run_worker,
@@ -78,25 +76,25 @@ def _remember(runtime: Runtime, prices: dict[int, Decimal], n: int) -> list[int]
 def test_an_invalid_entry_queued_by_hand_goes_to_the_dead_letters_and_the_queue_moves_on(runtime: Runtime, prices: dict[int, Decimal]) -> None:
     client: Any = runtime.cache.client
     first, second = _remember(runtime, prices, 2)
-    client.xgroup_create(WRITE.stream, GROUP, id="0", mkstream=True)
+    client.xgroup_create(runtime.keyspace.stream_key(WRITE.name), GROUP, id="0", mkstream=True)
     reprice_booking.execute(booking_id=first, price=Decimal("3.01"), runtime=runtime)
     bad = [
-        client.xadd(WRITE.stream, {"args": b'["00000551", "1.00"]'}),  # an id as text
-        client.xadd(WRITE.stream, {"args": b"not json"}),
-        client.xadd(WRITE.stream, {"something": b"else"}),  # no args at all
-        client.xadd(WRITE.stream, {"args": json.dumps([second]).encode()}),  # a parameter missing
+        client.xadd(runtime.keyspace.stream_key(WRITE.name), {"args": b'["00000551", "1.00"]'}),  # an id as text
+        client.xadd(runtime.keyspace.stream_key(WRITE.name), {"args": b"not json"}),
+        client.xadd(runtime.keyspace.stream_key(WRITE.name), {"something": b"else"}),  # no args at all
+        client.xadd(runtime.keyspace.stream_key(WRITE.name), {"args": json.dumps([second]).encode()}),  # a parameter missing
     ]
     reprice_booking.execute(booking_id=second, price=Decimal("3.02"), runtime=runtime)
 
     report = _once(runtime)
     assert (report.applied, report.dead) == (2, 4)
     assert (_price(runtime, first), _price(runtime, second)) == (Decimal("3.01"), Decimal("3.02"))
-    letters = client.xrange(DEAD_PREFIX + WRITE.name)
+    letters = client.xrange(runtime.keyspace.dead_key(WRITE.name))
     assert [letter[b"id"] for _, letter in letters] == bad
     assert b"Expected `int`, got `str`" in letters[0][1][b"error"] and letters[0][1][b"entry:args"] == b'["00000551", "1.00"]'
     assert b"no 'args' field" in letters[2][1][b"error"]
-    assert int(client.hget(DEAD_COUNTS, WRITE.name)) == 4
-    assert client.xpending(WRITE.stream, GROUP)["pending"] == 0
+    assert int(client.hget(runtime.keyspace.dead_counts, WRITE.name)) == 4
+    assert client.xpending(runtime.keyspace.stream_key(WRITE.name), GROUP)["pending"] == 0
     assert _once(runtime).batches == 0  # nothing left to crash on
 
 
@@ -125,7 +123,7 @@ def test_an_entry_the_database_refuses_goes_to_the_dead_letters_and_the_others_a
     report = run_worker(runtime, [probe], max_idle_rounds=1, block_ms=50)
     assert (report.applied, report.dead) == (3, 1)
     assert runtime.db.query("SELECT id, note FROM fg_probe ORDER BY id") == [(1, "one"), (2, "two"), (3, "three")]
-    ((_, letter),) = runtime.cache.client.xrange(DEAD_PREFIX + "probe_insert")  # type: ignore[misc]
+    ((_, letter),) = runtime.cache.client.xrange(runtime.keyspace.dead_key("probe_insert"))  # type: ignore[misc]
     assert b"IntegrityError" in letter[b"error"] or b"UniqueViolation" in letter[b"error"]
 
 
@@ -136,7 +134,7 @@ def test_an_entry_that_keeps_failing_goes_to_the_dead_letters_after_its_deliveri
     report = run_worker(runtime, [probe], max_idle_rounds=1, block_ms=50, max_deliveries=2)
     assert (report.applied, report.dead) == (0, 1)
     assert time.monotonic() - start < 10
-    assert runtime.cache.client.xpending(probe.stream, GROUP)["pending"] == 0
+    assert runtime.cache.client.xpending(runtime.keyspace.stream_key(probe.name), GROUP)["pending"] == 0
     runtime.db.execute("CREATE TABLE fg_probe (id INTEGER PRIMARY KEY, note VARCHAR(20) NOT NULL)")
 
 
@@ -174,10 +172,10 @@ def test_applied_writes_are_trimmed_from_the_stream_and_their_records_expire(run
     ids = _remember(runtime, prices, 2)
     for n in range(1000):
         reprice_booking.execute(booking_id=ids[n % 2], price=Decimal(n), runtime=runtime)
-    assert client.xlen(WRITE.stream) == 1000
+    assert client.xlen(runtime.keyspace.stream_key(WRITE.name)) == 1000
     report = _once(runtime, keep_applied=0)
     assert report.applied == 1000 and report.batches == 10
-    assert client.xlen(WRITE.stream) == 0
+    assert client.xlen(runtime.keyspace.stream_key(WRITE.name)) == 0
     assert _price(runtime, ids[0]) == Decimal(998) and _price(runtime, ids[1]) == Decimal(999)
 
     def records() -> int:
@@ -204,17 +202,17 @@ def test_a_record_is_kept_while_its_write_is_pending(runtime: Runtime, prices: d
 def test_a_stream_is_trimmed_only_of_what_every_group_acknowledged(runtime: Runtime, prices: dict[int, Decimal]) -> None:
     client: Any = runtime.cache.client
     (booking_id,) = _remember(runtime, prices, 1)
-    client.xgroup_create(WRITE.stream, GROUP, id="0", mkstream=True)
-    client.xgroup_create(WRITE.stream, "audit", id="0")  # another group, which has read nothing yet
+    client.xgroup_create(runtime.keyspace.stream_key(WRITE.name), GROUP, id="0", mkstream=True)
+    client.xgroup_create(runtime.keyspace.stream_key(WRITE.name), "audit", id="0")  # another group, which has read nothing yet
     for n in range(3):
         reprice_booking.execute(booking_id=booking_id, price=Decimal(n), runtime=runtime)
     assert _once(runtime).applied == 3
-    assert client.xlen(WRITE.stream) == 3  # the audit group still wants them
-    client.xreadgroup("audit", "a", {WRITE.stream: ">"}, count=2)
-    client.xack(WRITE.stream, "audit", *[e for e, _ in client.xrange(WRITE.stream, count=2)])
+    assert client.xlen(runtime.keyspace.stream_key(WRITE.name)) == 3  # the audit group still wants them
+    client.xreadgroup("audit", "a", {runtime.keyspace.stream_key(WRITE.name): ">"}, count=2)
+    client.xack(runtime.keyspace.stream_key(WRITE.name), "audit", *[e for e, _ in client.xrange(runtime.keyspace.stream_key(WRITE.name), count=2)])
     reprice_booking.execute(booking_id=booking_id, price=Decimal(7), runtime=runtime)
     _once(runtime)
-    assert client.xlen(WRITE.stream) == 2  # the audit group's third entry and the fourth
+    assert client.xlen(runtime.keyspace.stream_key(WRITE.name)) == 2  # the audit group's third entry and the fourth
 
 
 # ---------------------------------------------------------------- outages
@@ -264,7 +262,11 @@ def test_the_worker_carries_on_after_valkey_and_the_database_went_away(
     if to_database is not None:
         database_url = database_url.replace(f":{to_database.target[1]}/", f":{to_database.port}/")
     caplog.set_level(logging.WARNING, logger="flughafen.worker")
-    with Runtime.from_config(database_url=database_url, cache_url=f"valkey://127.0.0.1:{to_cache.port}/0", project_dir=tmp_path) as behind:
+    # The same database through another port: its own namespace, unless told it is the application's.
+    same = runtime.keyspace.namespace
+    with Runtime.from_config(
+        database_url=database_url, cache_url=f"valkey://127.0.0.1:{to_cache.port}/0", project_dir=tmp_path, cache_namespace=same
+    ) as behind:
         finish = _run_in_thread(behind, [WRITE])
         try:
             reprice_booking.execute(booking_id=first, price=Decimal("1.11"), runtime=runtime)
@@ -340,6 +342,7 @@ def test_worker_applies_queued_writes_until_sigterm(runtime: Runtime, prices: di
 def test_worker_stops_on_sigint_while_it_waits(runtime: Runtime, valkey_server: object) -> None:
     def waiting(worker: subprocess.Popen[str]) -> None:
         assert worker.stderr is not None
+        assert "INFO flughafen: configuration: " in worker.stderr.readline()  # the runtime says what it uses, first
         assert "applying reprice_booking" in worker.stderr.readline()
         time.sleep(1.5)  # a blocking read or two on the empty queue
 
@@ -365,8 +368,8 @@ def test_worker_refuses_the_cache_off(runtime: Runtime) -> None:
 
 def test_stats_counts_the_dead_letters(runtime: Runtime, valkey_server: object) -> None:
     client: Any = runtime.cache.client
-    client.xgroup_create(WRITE.stream, GROUP, id="0", mkstream=True)
-    client.xadd(WRITE.stream, {"args": b'["x", "y"]'})
+    client.xgroup_create(runtime.keyspace.stream_key(WRITE.name), GROUP, id="0", mkstream=True)
+    client.xadd(runtime.keyspace.stream_key(WRITE.name), {"args": b'["x", "y"]'})
     assert _once(runtime).dead == 1
     done = subprocess.run(
         [COMMAND, "stats", "--database", runtime.config.database_url.raw, "--cache", cache_url(valkey_server)],

@@ -25,6 +25,7 @@ from generated import (
     reschedule_flight,
     seat_availability,
 )
+from tests.integration.forms import Form
 
 ON_CLUSTER = True  # the runtime fixture runs these tests on one Valkey server and on the local cluster
 
@@ -41,59 +42,59 @@ def _booking_id(runtime: Runtime, flight_id: int, seat: str) -> int:
     return int(rows[0][0])
 
 
-def test_booking_a_seat_refreshes_search_seats_history_and_profile(runtime: Runtime) -> None:
+def test_booking_a_seat_refreshes_search_seats_history_and_profile(form: Form, runtime: Runtime) -> None:
     flight_id = _flight(runtime)
-    before_search = flight_search.fetch(origin="JFK", destination="LAX", day=DAY, runtime=runtime)
-    before_seats = seat_availability.fetch(flight_id=flight_id, runtime=runtime)
-    before_profile = passenger_profile.fetch(passenger_id=4, runtime=runtime)
-    passenger_last_flights.fetch(passenger_id=4, runtime=runtime)
+    before_search = form(flight_search).fetch(origin="JFK", destination="LAX", day=DAY, runtime=runtime)
+    before_seats = form(seat_availability).fetch(flight_id=flight_id, runtime=runtime)
+    before_profile = form(passenger_profile).fetch(passenger_id=4, runtime=runtime)
+    form(passenger_last_flights).fetch(passenger_id=4, runtime=runtime)
     assert before_seats is not None and before_profile is not None
 
-    assert book_seat.execute(flight_id=flight_id, passenger_id=4, seat="99K", price=Decimal("123.45"), runtime=runtime) == 1
+    assert form(book_seat).execute(flight_id=flight_id, passenger_id=4, seat="99K", price=Decimal("123.45"), runtime=runtime) == 1
     try:
-        seats = seat_availability.fetch(flight_id=flight_id, runtime=runtime)
+        seats = form(seat_availability).fetch(flight_id=flight_id, runtime=runtime)
         assert seats is not None and seats.booked == before_seats.booked + 1
-        search = flight_search.fetch(origin="JFK", destination="LAX", day=DAY, runtime=runtime)
+        search = form(flight_search).fetch(origin="JFK", destination="LAX", day=DAY, runtime=runtime)
         assert [f.booked_seats for f in search if f.flight_id == flight_id] == [before_search[0].booked_seats + 1]
-        assert "99K" in [b.seat for b in booked_seats.fetch(flight_id=flight_id, runtime=runtime)]
-        history = passenger_last_flights.fetch(passenger_id=4, runtime=runtime)
+        assert "99K" in [b.seat for b in form(booked_seats).fetch(flight_id=flight_id, runtime=runtime)]
+        history = form(passenger_last_flights).fetch(passenger_id=4, runtime=runtime)
         assert flight_id in [h.flight_id for h in history]
-        profile = passenger_profile.fetch(passenger_id=4, runtime=runtime)
+        profile = form(passenger_profile).fetch(passenger_id=4, runtime=runtime)
         assert profile is not None and profile.bookings == before_profile.bookings + 1
     finally:
         # Cancelling looks up the booking's flight and passenger, then drops their entries.
-        assert cancel_booking.execute(booking_id=_booking_id(runtime, flight_id, "99K"), runtime=runtime) == 1
-    seats = seat_availability.fetch(flight_id=flight_id, runtime=runtime)
+        assert form(cancel_booking).execute(booking_id=_booking_id(runtime, flight_id, "99K"), runtime=runtime) == 1
+    seats = form(seat_availability).fetch(flight_id=flight_id, runtime=runtime)
     assert seats == before_seats
-    assert passenger_profile.fetch(passenger_id=4, runtime=runtime) == before_profile
+    assert form(passenger_profile).fetch(passenger_id=4, runtime=runtime) == before_profile
 
 
-def test_renaming_an_airport_refreshes_its_entry_and_the_country_lists(runtime: Runtime) -> None:
-    jfk = airport_by_iata.fetch(iata="JFK", runtime=runtime)
+def test_renaming_an_airport_refreshes_its_entry_and_the_country_lists(form: Form, runtime: Runtime) -> None:
+    jfk = form(airport_by_iata).fetch(iata="JFK", runtime=runtime)
     assert jfk is not None
-    in_us = airports_in_country.fetch(country="UNITED STATES", runtime=runtime)
-    rename_airport.execute(airport_id=jfk.airport_id, name="JOHN F KENNEDY INTL", runtime=runtime)
+    in_us = form(airports_in_country).fetch(country="UNITED STATES", runtime=runtime)
+    form(rename_airport).execute(airport_id=jfk.airport_id, name="JOHN F KENNEDY INTL", runtime=runtime)
     try:
-        renamed = airport_by_iata.fetch(iata="JFK", runtime=runtime)
+        renamed = form(airport_by_iata).fetch(iata="JFK", runtime=runtime)
         assert renamed is not None and renamed.name == "JOHN F KENNEDY INTL"
-        listed = airports_in_country.fetch(country="UNITED STATES", runtime=runtime)
+        listed = form(airports_in_country).fetch(country="UNITED STATES", runtime=runtime)
         assert [a.name for a in listed if a.airport_id == jfk.airport_id] == ["JOHN F KENNEDY INTL"]
         assert len(listed) == len(in_us)
     finally:
-        rename_airport.execute(airport_id=jfk.airport_id, name=jfk.name, runtime=runtime)
-    assert airport_by_iata.fetch(iata="JFK", runtime=runtime) == jfk
+        form(rename_airport).execute(airport_id=jfk.airport_id, name=jfk.name, runtime=runtime)
+    assert form(airport_by_iata).fetch(iata="JFK", runtime=runtime) == jfk
 
 
-def test_rescheduling_a_flight_refreshes_searches_and_histories(runtime: Runtime) -> None:
-    flight = flight_search.fetch(origin="JFK", destination="LAX", day=DAY, runtime=runtime)[0]
+def test_rescheduling_a_flight_refreshes_searches_and_histories(form: Form, runtime: Runtime) -> None:
+    flight = form(flight_search).fetch(origin="JFK", destination="LAX", day=DAY, runtime=runtime)[0]
     later = flight.departure + datetime.timedelta(hours=2)
-    reschedule_flight.execute(flight_id=flight.flight_id, departure=later, arrival=flight.arrival + datetime.timedelta(hours=2), runtime=runtime)
+    form(reschedule_flight).execute(flight_id=flight.flight_id, departure=later, arrival=flight.arrival + datetime.timedelta(hours=2), runtime=runtime)
     try:
-        moved = flight_search.fetch(origin="JFK", destination="LAX", day=DAY, runtime=runtime)
+        moved = form(flight_search).fetch(origin="JFK", destination="LAX", day=DAY, runtime=runtime)
         assert [f.departure for f in moved if f.flight_id == flight.flight_id] == [later]
     finally:
-        reschedule_flight.execute(flight_id=flight.flight_id, departure=flight.departure, arrival=flight.arrival, runtime=runtime)
-    assert flight_search.fetch(origin="JFK", destination="LAX", day=DAY, runtime=runtime)[0] == flight
+        form(reschedule_flight).execute(flight_id=flight.flight_id, departure=flight.departure, arrival=flight.arrival, runtime=runtime)
+    assert form(flight_search).fetch(origin="JFK", destination="LAX", day=DAY, runtime=runtime)[0] == flight
 
 
 def _price(runtime: Runtime, booking_id: int) -> Decimal:
@@ -102,18 +103,18 @@ def _price(runtime: Runtime, booking_id: int) -> Decimal:
 
 
 @pytest.mark.single_node  # the write-behind worker does not run on a cluster yet
-def test_write_behind_is_applied_by_the_worker_and_refreshes_readers(runtime: Runtime) -> None:
-    history = passenger_last_flights.fetch(passenger_id=12345, runtime=runtime)
+def test_write_behind_is_applied_by_the_worker_and_refreshes_readers(form: Form, runtime: Runtime) -> None:
+    history = form(passenger_last_flights).fetch(passenger_id=12345, runtime=runtime)
     target = history[0]
     old = target.price
-    assert reprice_booking.execute(booking_id=target.booking_id, price=Decimal("1.23"), runtime=runtime) == 0
+    assert form(reprice_booking).execute(booking_id=target.booking_id, price=Decimal("1.23"), runtime=runtime) == 0
     assert _price(runtime, target.booking_id) == old  # queued, not yet applied
     report = run_worker(runtime, [reprice_booking.WRITE], max_idle_rounds=1, block_ms=50)
     assert report.applied == 1
     assert _price(runtime, target.booking_id) == Decimal("1.23")
-    fresh = passenger_last_flights.fetch(passenger_id=12345, runtime=runtime)
+    fresh = form(passenger_last_flights).fetch(passenger_id=12345, runtime=runtime)
     assert [h.price for h in fresh if h.booking_id == target.booking_id] == [Decimal("1.23")]
-    reprice_booking.execute(booking_id=target.booking_id, price=old, runtime=runtime)
+    form(reprice_booking).execute(booking_id=target.booking_id, price=old, runtime=runtime)
     run_worker(runtime, [reprice_booking.WRITE], max_idle_rounds=1, block_ms=50)
     assert _price(runtime, target.booking_id) == old
 
@@ -123,12 +124,12 @@ class Crash(Exception):
 
 
 @pytest.mark.single_node  # the write-behind worker does not run on a cluster yet
-def test_a_worker_killed_after_commit_applies_nothing_twice_and_loses_nothing(runtime: Runtime) -> None:
-    history = passenger_last_flights.fetch(passenger_id=12345, runtime=runtime)
+def test_a_worker_killed_after_commit_applies_nothing_twice_and_loses_nothing(form: Form, runtime: Runtime) -> None:
+    history = form(passenger_last_flights).fetch(passenger_id=12345, runtime=runtime)
     ids = [h.booking_id for h in history[:3]]
     old = {i: _price(runtime, i) for i in ids}
     for n, booking_id in enumerate(ids):
-        reprice_booking.execute(booking_id=booking_id, price=Decimal(f"{n + 10}.00"), runtime=runtime)
+        form(reprice_booking).execute(booking_id=booking_id, price=Decimal(f"{n + 10}.00"), runtime=runtime)
 
     def crash() -> None:
         raise Crash  # dies after the commit, before the acknowledgement
@@ -136,22 +137,22 @@ def test_a_worker_killed_after_commit_applies_nothing_twice_and_loses_nothing(ru
     with pytest.raises(Crash):
         run_worker(runtime, [reprice_booking.WRITE], max_idle_rounds=1, block_ms=50, after_commit=crash)
     assert [_price(runtime, i) for i in ids] == [Decimal("10.00"), Decimal("11.00"), Decimal("12.00")]
-    assert runtime.cache.client.xpending(reprice_booking.WRITE.stream, "flughafen-workers")["pending"] == 3
+    assert runtime.cache.client.xpending(runtime.keyspace.stream_key(reprice_booking.WRITE.name), "flughafen-workers")["pending"] == 3
 
     report = run_worker(runtime, [reprice_booking.WRITE], max_idle_rounds=1, block_ms=50)
     assert (report.applied, report.skipped) == (0, 3)
-    assert runtime.cache.client.xpending(reprice_booking.WRITE.stream, "flughafen-workers")["pending"] == 0
+    assert runtime.cache.client.xpending(runtime.keyspace.stream_key(reprice_booking.WRITE.name), "flughafen-workers")["pending"] == 0
     for booking_id, price in old.items():
-        reprice_booking.execute(booking_id=booking_id, price=price, runtime=runtime)
+        form(reprice_booking).execute(booking_id=booking_id, price=price, runtime=runtime)
     run_worker(runtime, [reprice_booking.WRITE], max_idle_rounds=1, block_ms=50)
     assert {i: _price(runtime, i) for i in ids} == old
 
 
 @pytest.mark.single_node  # the write-behind worker does not run on a cluster yet
-def test_a_worker_killed_before_commit_loses_nothing(runtime: Runtime) -> None:
-    target = passenger_last_flights.fetch(passenger_id=12345, runtime=runtime)[0]
+def test_a_worker_killed_before_commit_loses_nothing(form: Form, runtime: Runtime) -> None:
+    target = form(passenger_last_flights).fetch(passenger_id=12345, runtime=runtime)[0]
     old = target.price
-    reprice_booking.execute(booking_id=target.booking_id, price=Decimal("7.77"), runtime=runtime)
+    form(reprice_booking).execute(booking_id=target.booking_id, price=Decimal("7.77"), runtime=runtime)
     real_apply = reprice_booking.WRITE.apply
 
     def dying_apply(*args: object, **kwargs: object) -> object:
@@ -166,7 +167,7 @@ def test_a_worker_killed_before_commit_loses_nothing(runtime: Runtime) -> None:
     assert _price(runtime, target.booking_id) == old
     assert run_worker(runtime, [reprice_booking.WRITE], max_idle_rounds=1, block_ms=50).applied == 1
     assert _price(runtime, target.booking_id) == Decimal("7.77")
-    reprice_booking.execute(booking_id=target.booking_id, price=old, runtime=runtime)
+    form(reprice_booking).execute(booking_id=target.booking_id, price=old, runtime=runtime)
     run_worker(runtime, [reprice_booking.WRITE], max_idle_rounds=1, block_ms=50)
 
 

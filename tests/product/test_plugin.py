@@ -30,7 +30,7 @@ def test_a_read_is_a_miss_then_a_hit_on_the_users_rows(flughafen_runtime):
     second = products_in_category.fetch(category="TOOLS", runtime=flughafen_runtime)
     assert [p.name for p in first] == ["Screwdriver", "Claw hammer"] and second == first
     assert (counters.misses, counters.hits) == (1, 1)
-    assert flughafen_runtime.cache.client.exists(products_in_category.key(category="TOOLS"))
+    assert flughafen_runtime.cache.client.exists(products_in_category.key(category="TOOLS", runtime=flughafen_runtime))
 
 
 def test_each_test_starts_with_an_empty_cache(flughafen_runtime):

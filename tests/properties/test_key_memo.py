@@ -17,7 +17,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flughafen import Param, ReadQuery
-from flughafen.keys import entry_key, fill, placement
+from flughafen.keys import entry_key, fill, keyspace, placement
+
+SPACE = keyspace("memo")
 
 
 def query(kind: str) -> ReadQuery[Any]:
@@ -28,11 +30,11 @@ def query(kind: str) -> ReadQuery[Any]:
 
 def built(q: ReadQuery[Any], args: tuple[Any, ...]) -> str:
     """The key without the memo."""
-    return entry_key(q.prefix, fill(q.key_template, args), placement(q.key_template)(args, None))
+    return entry_key(q.scope(SPACE).prefix, fill(q.key_template, args), placement(q.key_template)(args, None))
 
 
 OFFSETS = st.integers(min_value=-5 * 60, max_value=5 * 60).map(lambda m: datetime.timezone(datetime.timedelta(minutes=m)))
-INSTANTS = st.datetimes(min_value=datetime.datetime(2000, 1, 1), max_value=datetime.datetime(2030, 1, 1), timezones=st.just(datetime.timezone.utc))
+INSTANTS = st.datetimes(min_value=datetime.datetime(2000, 1, 1), max_value=datetime.datetime(2030, 1, 1), timezones=st.just(datetime.UTC))
 # Aware times equal as instants with other offsets: (UTC minute of the day, offset) -> time(wall, offset).
 UTC_MINUTES = st.integers(min_value=5 * 60, max_value=18 * 60)
 
@@ -50,7 +52,7 @@ def test_one_instant_in_other_offsets_keeps_a_key_per_offset(instant: datetime.d
     q = query("datetime")
     for tz in offsets:
         value = instant.astimezone(tz)
-        assert q.key((value,)) == built(q, (value,)), f"{value!r} got the key of an equal datetime in another offset"
+        assert q.key((value,), SPACE) == built(q, (value,)), f"{value!r} got the key of an equal datetime in another offset"
 
 
 @settings(derandomize=True, max_examples=300)
@@ -59,13 +61,13 @@ def test_one_time_of_day_in_other_offsets_keeps_a_key_per_offset(minute: int, of
     q = query("time")
     for tz in offsets:
         value = aware_time(minute, tz)
-        assert q.key((value,)) == built(q, (value,)), f"{value!r} got the key of an equal time in another offset"
+        assert q.key((value,), SPACE) == built(q, (value,)), f"{value!r} got the key of an equal time in another offset"
 
 
 def test_the_reported_pair_gets_two_keys() -> None:
     q = query("time")
-    utc, plus5 = datetime.time(0, tzinfo=datetime.timezone.utc), datetime.time(5, tzinfo=datetime.timezone(datetime.timedelta(hours=5)))
-    assert utc == plus5 and q.key((utc,)) != q.key((plus5,))
+    utc, plus5 = datetime.time(0, tzinfo=datetime.UTC), datetime.time(5, tzinfo=datetime.timezone(datetime.timedelta(hours=5)))
+    assert utc == plus5 and q.key((utc,), SPACE) != q.key((plus5,), SPACE)
 
 
 NUMBERS = {
@@ -84,7 +86,7 @@ NUMBERS = {
 def test_numbers_get_the_key_they_would_get_anew(data: st.DataObject, kind: str) -> None:
     q = query(kind)
     for value in data.draw(st.lists(NUMBERS[kind], min_size=2, max_size=8)):
-        assert q.key((value,)) == built(q, (value,)), f"{value!r} got the key of an equal value of another spelling"
+        assert q.key((value,), SPACE) == built(q, (value,)), f"{value!r} got the key of an equal value of another spelling"
 
 
 @settings(derandomize=True, max_examples=200)
@@ -92,7 +94,7 @@ def test_numbers_get_the_key_they_would_get_anew(data: st.DataObject, kind: str)
 def test_equal_floats_share_a_key(a: float, b: float) -> None:
     q = query("float")
     if a == b and type(a) is type(b):
-        assert q.key((a,)) == q.key((b,))
+        assert q.key((a,), SPACE) == q.key((b,), SPACE)
 
 
 @settings(derandomize=True, max_examples=200)
@@ -100,4 +102,4 @@ def test_equal_floats_share_a_key(a: float, b: float) -> None:
 def test_equal_decimals_share_a_key(a: Decimal, b: Decimal) -> None:
     q = query("decimal")
     if a == b:
-        assert q.key((a,)) == q.key((b,))
+        assert q.key((a,), SPACE) == q.key((b,), SPACE)

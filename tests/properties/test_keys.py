@@ -15,18 +15,9 @@ from hypothesis import strategies as st
 from valkey.crc import key_slot
 
 from flughafen import MAX_KEY_LENGTH, Param, ReadQuery
-from flughafen.keys import (
-    bucket_of,
-    buckets,
-    encode_value,
-    generation_in,
-    generation_key,
-    lock_key,
-    sequence_key,
-    stale_key,
-    tag_key,
-    tag_marker_key,
-)
+from flughafen.keys import bucket_of, buckets, encode_value, generation_in, keyspace, lock_key, stale_key
+
+SPACE = keyspace("k")
 
 HOSTILE = st.sampled_from(
     [
@@ -81,18 +72,18 @@ Q_MIXED = query(("str", "int", "decimal", "date"))
 @given(a=st.tuples(TEXT, TEXT), b=st.tuples(TEXT, TEXT))
 def test_two_different_string_pairs_never_share_a_key(a: tuple[str, str], b: tuple[str, str]) -> None:
     if a != b:
-        assert Q2.key(a) != Q2.key(b)
+        assert Q2.key(a, SPACE) != Q2.key(b, SPACE)
 
 
 @settings(derandomize=True, max_examples=300)
 @given(a=st.tuples(TEXT, st.integers(min_value=-(2**70), max_value=2**70), st.decimals(allow_nan=False, allow_infinity=False), st.dates()))
 def test_keys_are_stable_bounded_and_free_of_raw_separators(a: tuple[str, int, Decimal, datetime.date]) -> None:
-    key = Q_MIXED.key(a)
-    assert key == Q_MIXED.key(a)
+    key = Q_MIXED.key(a, SPACE)
+    assert key == Q_MIXED.key(a, SPACE)
     assert len(key.encode()) <= MAX_KEY_LENGTH
     bucket = bucket_of(key)
-    assert key.startswith(f"fg:t:v1:{bucket}:") and bucket in buckets()
-    body = key.removeprefix(f"fg:t:v1:{bucket}:").removeprefix("t:")
+    assert key.startswith(f"fg:k:t:v1:{bucket}:") and bucket in buckets()
+    body = key.removeprefix(f"fg:k:t:v1:{bucket}:")  # the namespace, name, version and bucket
     assert body.startswith("#") or body.count(":") == 3  # only the template's own separators
     assert all(c not in body for c in "\n\x00 {}*")
 
@@ -101,16 +92,16 @@ def test_keys_are_stable_bounded_and_free_of_raw_separators(a: tuple[str, int, D
 @given(a=st.tuples(TEXT, TEXT))
 def test_every_key_of_an_entry_hashes_to_the_slot_of_its_bucket(a: tuple[str, str]) -> None:
     """An entry, its lock, stale copy, meta, and its bucket's generation, sequence and tag keys: one cluster slot."""
-    key = Q2.key(a)
+    key = Q2.key(a, SPACE)
     bucket = bucket_of(key)
     slot = key_slot(bucket[1:-1].encode())
-    same = [key, lock_key(key), stale_key(key), key + ":meta", generation_in(generation_key("t"), bucket)]
-    same += [sequence_key(bucket), tag_key(a[0], bucket), tag_marker_key(a[1], bucket)]
+    same = [key, lock_key(key), stale_key(key), key + ":meta", generation_in(SPACE.generation_key("t"), bucket)]
+    same += [SPACE.sequence_in(bucket), *SPACE.tag_keys(a[0], bucket), SPACE.tag_marker_key(a[1], bucket)]
     assert {key_slot(k.encode("utf-8", "surrogatepass")) for k in same} == {slot}
 
 
 def test_entries_spread_over_every_bucket() -> None:
-    seen = {bucket_of(Q2.key((str(i), "x"))) for i in range(2000)}
+    seen = {bucket_of(Q2.key((str(i), "x"), SPACE)) for i in range(2000)}
     assert seen == set(buckets())
 
 
