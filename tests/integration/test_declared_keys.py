@@ -127,11 +127,11 @@ def test_stale_copies_are_read_naming_their_keys(runtime: Runtime, guard: None, 
         lambda rt: hub_route_counts.fetch(runtime=rt),
         lambda rt: seat_map.fetch(flight_id=FLIGHT, runtime=rt),
     ]
-    with Runtime.from_config(database_url=db_url, cache_url=url, project_dir=Path.cwd(), stale_if_error=600) as up:
+    with Runtime.from_config(database_url=db_url, cache_url=url, project_dir=Path.cwd(), stale_if_error=600, cache_namespace="stale-copies") as up:
         fresh = [read(up) for read in reads]
         up.cache.settle()
         assert up.cache.errors == 0
-    with Runtime.from_config(database_url=DOWN, cache_url=url, project_dir=Path.cwd(), stale_if_error=600) as down:
+    with Runtime.from_config(database_url=DOWN, cache_url=url, project_dir=Path.cwd(), stale_if_error=600, cache_namespace="stale-copies") as down:
         down.cache.client.execute_command("PING")
         for read, expected in zip(reads, fresh, strict=True):
             airport_by_iata.invalidate_all(down)  # the entries gone: only their stale copies answer
