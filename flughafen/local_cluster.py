@@ -40,6 +40,21 @@ def _free_port() -> int:
     raise RuntimeError("no free port pair (port, port + 10000) for a cluster node")
 
 
+def _end(processes: list[subprocess.Popen[bytes]], folder: Path | None) -> None:
+    """Ends processes started here (SIGTERM, SIGKILL after 5 s) and removes their folder."""
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 class LocalCluster:
     """A local Valkey Cluster of ``primaries`` primaries, each with ``replicas`` replicas."""
 
@@ -141,18 +156,8 @@ class LocalCluster:
 
     def stop(self) -> None:
         """Ends every node this cluster started and removes their files."""
-        for process in self.processes.values():
-            if process.poll() is None:
-                process.terminate()
-        for process in self.processes.values():
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        if self._folder is not None:
-            shutil.rmtree(self._folder, ignore_errors=True)
-            self._folder = None
+        _end(list(self.processes.values()), self._folder)
+        self._folder = None
 
     def __enter__(self) -> LocalCluster:
         return self.start()
@@ -256,18 +261,9 @@ class LocalSentinel:
         return self.primary_port()
 
     def stop(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                process.terminate()
-        for process in self.processes:
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        if self._folder is not None:
-            shutil.rmtree(self._folder, ignore_errors=True)
-            self._folder = None
+        """Ends the three processes and removes their files."""
+        _end(self.processes, self._folder)
+        self._folder = None
 
     def __enter__(self) -> LocalSentinel:
         return self.start()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +14,7 @@ from flughafen import Runtime
 from flughafen.keys import bucket_of
 from flughafen.local_cluster import LocalCluster
 from generated import airport_by_iata
+from tests.integration.readers import Readers
 
 CODES = ["JFK", "LAX", "SFO", "ORD", "ATL", "DFW", "SEA", "BOS", "FRA", "CDG", "LHR", "MUC"]
 
@@ -39,24 +39,7 @@ def test_reads_keep_answering_from_the_database_while_a_killed_primary_s_slots_m
         expected = {code: airport_by_iata.fetch(iata=code, runtime=rt) for code in CODES}
         assert any(expected.values())
         victim = _owner(cluster, airport_by_iata.key(iata="JFK", runtime=rt))
-        wrong: list[str] = []
-        failures: list[BaseException] = []
-        stop = threading.Event()
-
-        def reader() -> None:
-            while not stop.is_set():
-                for code in CODES:
-                    try:
-                        got = airport_by_iata.fetch(iata=code, runtime=rt)
-                    except BaseException as e:  # noqa: BLE001 - every failure is the test's to report
-                        failures.append(e)
-                        return
-                    if got != expected[code]:
-                        wrong.append(code)
-
-        readers = [threading.Thread(target=reader) for _ in range(3)]
-        for t in readers:
-            t.start()
+        readers = Readers(lambda code: airport_by_iata.fetch(iata=code, runtime=rt), expected, 3)
         time.sleep(0.3)
         errors_before = rt.cache.errors
         cluster.kill(victim)  # mid-load: its replica takes over after the node timeout (2 s)
@@ -64,11 +47,9 @@ def test_reads_keep_answering_from_the_database_while_a_killed_primary_s_slots_m
         while time.monotonic() < deadline and not _served_again(cluster, victim):
             time.sleep(0.2)
         time.sleep(0.5)  # the readers run on while the runtime finds the new primary
-        stop.set()
-        for t in readers:
-            t.join()
-        assert failures == [], failures[:1]
-        assert wrong == []  # every read answered right: from the database while the slots moved
+        readers.stop()
+        assert readers.failures == [], readers.failures[:1]
+        assert readers.wrong == []  # every read answered right: from the database while the slots moved
         assert rt.cache.errors > errors_before  # the runtime saw the node go
         assert _served_again(cluster, victim), "the replica never took over"
         assert _hits_resume(rt, "JFK", within=10), "no hits on the killed primary's slots after the failover"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +13,7 @@ import valkey
 from flughafen import Runtime, invalidate_tag
 from flughafen.local_cluster import LocalSentinel
 from generated import airport_by_iata, flight_search
+from tests.integration.readers import Readers
 
 ROOT = Path(__file__).resolve().parents[2]
 CODES = ["JFK", "LAX", "SFO", "ORD", "FRA", "CDG"]
@@ -40,30 +40,12 @@ def test_reads_fills_and_tags_go_to_the_primary_the_sentinel_names(sentinel: Loc
 def test_reads_stay_right_through_a_failover_and_fill_the_new_primary(sentinel: LocalSentinel, db_url: str) -> None:
     with Runtime.from_config(database_url=db_url, cache_url=sentinel.url, project_dir=ROOT) as rt:
         expected = {code: airport_by_iata.fetch(iata=code, runtime=rt) for code in CODES}
-        wrong: list[str] = []
-        failures: list[BaseException] = []
-        stop = threading.Event()
-
-        def reader() -> None:
-            while not stop.is_set():
-                for code in CODES:
-                    try:
-                        if airport_by_iata.fetch(iata=code, runtime=rt) != expected[code]:
-                            wrong.append(code)
-                    except BaseException as e:  # noqa: BLE001 - every failure is the test's to report
-                        failures.append(e)
-                        return
-
-        readers = [threading.Thread(target=reader) for _ in range(2)]
-        for t in readers:
-            t.start()
+        readers = Readers(lambda code: airport_by_iata.fetch(iata=code, runtime=rt), expected, 2)
         time.sleep(0.2)
         new = sentinel.failover()
         time.sleep(0.5)
-        stop.set()
-        for t in readers:
-            t.join()
-        assert failures == [] and wrong == []
+        readers.stop()
+        assert readers.failures == [] and readers.wrong == []
         assert new == sentinel.ports["replica"]
         day = datetime.date(2024, 12, 15)
         deadline = time.monotonic() + 10
