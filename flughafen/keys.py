@@ -306,11 +306,11 @@ class Keyspace:
 
     def tag_key(self, tag: str, bucket: str) -> str:
         """A tag's set of entries in one bucket."""
-        return bounded(f"{self.root}tag:{bucket}:", tag)
+        return bounded(self.root + "tag:" + bucket + ":", tag)
 
     def tag_marker_key(self, tag: str, bucket: str) -> str:
         """A tag's marker in one bucket: the sequence of its last invalidation there."""
-        return bounded(f"{self.root}tagseq:{bucket}:", tag)
+        return bounded(self.root + "tagseq:" + bucket + ":", tag)
 
     def tag_keys(self, tag: str, bucket: str) -> tuple[str, str]:
         """(the tag's set, its marker) in one bucket, remembered."""

@@ -46,7 +46,9 @@ def collect(rt: Runtime) -> dict[str, Any]:
     by_shape: dict[str, list[int]] = {}
     for name in accessors:
         generations = space.generation_key(name).encode() + b":"  # the query's generation, one per bucket
-        keys = [k for k in client.scan_iter(match=space.query_prefix(name) + "*", count=200) if not k.endswith(NOT_ENTRIES) and not k.startswith(generations)][:SAMPLE]
+        keys = [k for k in client.scan_iter(match=space.query_prefix(name) + "*", count=200) if not k.endswith(NOT_ENTRIES) and not k.startswith(generations)][
+            :SAMPLE
+        ]
         measured = [entry_memory(client, k) for k in keys]
         sizes = [size for _, size in measured]
         memory[name] = (len(sizes), int(sum(sizes) / len(sizes)) if sizes else 0)
