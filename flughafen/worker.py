@@ -3,7 +3,8 @@
 Each write spec with ``write: behind`` has a Valkey stream (``fg:<ns>:writes:<name>``);
 workers share a consumer group. A round takes, per stream, this consumer's own
 pending entries first (a previous run died holding them), then entries other
-consumers left idle for CLAIM_IDLE_MS, then blocks for new ones on all streams.
+consumers left idle for CLAIM_IDLE_MS, then blocks for new ones on all streams
+(on a Valkey Cluster, slot after slot: see Readers).
 
 A batch:
 
@@ -44,8 +45,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import valkey
+from valkey.crc import key_slot
+from valkey.exceptions import AskError, ClusterError, SlotNotCoveredError, TryAgainError
 
-from flughafen.config import ConfigError
 from flughafen.db import DatabaseTimeout, QueryError
 from flughafen.keys import NAMESPACE, PREFIX, Keyspace, keyspace
 from flughafen.write import (
@@ -70,6 +72,8 @@ DEAD_LETTERS_KEPT = 10_000
 BACKOFF_START = 0.5
 BACKOFF_MAX = 30.0
 ISO = "%Y-%m-%dT%H:%M:%SZ"
+# A cluster's topology changing under a command (a slot moved or moving, a failover): retried like an outage.
+CLUSTER_CHANGES = (AskError, ClusterError, SlotNotCoveredError, TryAgainError)
 
 # Trims a stream of the entries every consumer group has acknowledged: below the
 # oldest entry pending in a group, or past the last one a group was given.
@@ -197,9 +201,13 @@ def dead_letter(rt: Runtime, write: WriteQuery, entry_id: str, fields: dict[Any,
     for name, value in fields.items():
         letter["entry:" + _text(name)] = value
     client: Any = rt.cache.client
-    pipe = client.pipeline(transaction=True)
+    # On a cluster the three keys are in different slots, so no transaction: the letter first, the acknowledgement
+    # last (a worker killed between them sets the entry aside twice, and loses nothing).
+    pipe = client.pipeline(transaction=not rt.config.cache_url.cluster)
     pipe.xadd(rt.keyspace.dead_key(write.name), letter, maxlen=DEAD_LETTERS_KEPT, approximate=True)
     pipe.hincrby(rt.keyspace.dead_counts, write.name, 1)
+    if rt.config.cache_url.cluster:
+        pipe.execute()
     pipe.xack(rt.keyspace.stream_key(write.name), GROUP, entry_id)
     pipe.execute()
     log.error("%s: write %s set aside in %s: %s", write.name, entry_id, rt.keyspace.dead_key(write.name), error)
@@ -315,7 +323,7 @@ def record_pattern(name: str) -> str:
 
 def transient(error: BaseException) -> bool:
     """An error of Valkey or of the database that may pass: retried, with the entries in hand left pending."""
-    if isinstance(error, (RetryLater, InvalidationError, DatabaseTimeout, OSError, valkey.ConnectionError, valkey.TimeoutError)):
+    if isinstance(error, (RetryLater, InvalidationError, DatabaseTimeout, OSError, valkey.ConnectionError, valkey.TimeoutError, *CLUSTER_CHANGES)):
         return True
     if isinstance(error, valkey.ResponseError):
         return any(word in str(error) for word in ("NOGROUP", "LOADING", "READONLY", "MASTERDOWN", "TRYAGAIN"))
@@ -327,16 +335,69 @@ def transient(error: BaseException) -> bool:
     return False
 
 
-def _blocking_reader(rt: Runtime, block_ms: int) -> Any:
-    """A client of its own for the blocking read, whose socket waits longer than the block."""
-    if rt.config.cache_url.cluster:
-        raise ConfigError(
-            f"cache {rt.config.cache_url.redacted()}: the write-behind worker does not run on a Valkey Cluster yet"
-            " (its blocking read spans every write's stream); use write: through, or a single Valkey server"
-        )
-    pool = rt.cache.client.connection_pool
-    kwargs = {**pool.connection_kwargs, "socket_timeout": block_ms / 1000 + 5.0}
-    return valkey.Valkey(connection_pool=valkey.ConnectionPool(connection_class=pool.connection_class, **kwargs))
+class Readers:
+    """The blocking reads of new entries, each on a client of its own whose socket waits longer than the block.
+
+    One Valkey server: one read over every stream. A Valkey Cluster: each stream is one key,
+    so in one slot, and a read spans one slot only; the streams are read slot after slot, on a
+    client per primary, each read blocking for its share of the block (once one found entries,
+    the later ones do not block). A redirection (a slot moved) or a node failing reloads the
+    slot map before the next read.
+    """
+
+    def __init__(self, rt: Runtime, block_ms: int):
+        self.rt = rt
+        self.socket_timeout = block_ms / 1000 + 5.0
+        self.cluster = rt.config.cache_url.cluster
+        self.clients: dict[str, Any] = {}  # node name (host:port) -> its blocking client
+        self.stale = False
+
+    def _client(self, name: str, pool: Any) -> Any:
+        client = self.clients.get(name)
+        if client is None:
+            kwargs = {**pool.connection_kwargs, "socket_timeout": self.socket_timeout}
+            client = self.clients[name] = valkey.Valkey(connection_pool=valkey.ConnectionPool(connection_class=pool.connection_class, **kwargs))
+        return client
+
+    def _by_slot(self, streams: list[str]) -> list[tuple[str, list[str]]]:
+        """(the name of a client, the streams it reads at once): every stream on one server, one slot's on a cluster."""
+        cluster: Any = self.rt.cache.client
+        if not self.cluster:
+            self._client("", cluster.connection_pool)
+            return [("", streams)]
+        if self.stale:
+            self.close()
+            cluster.nodes_manager.initialize()
+            self.stale = False
+        by_slot: dict[int, list[str]] = {}
+        for stream in streams:
+            by_slot.setdefault(key_slot(stream.encode()), []).append(stream)
+        reads = []
+        for slot, group in by_slot.items():
+            node = cluster.nodes_manager.get_node_from_slot(slot)
+            self._client(node.name, cluster.get_valkey_connection(node).connection_pool)
+            reads.append((node.name, group))
+        return reads
+
+    def read(self, consumer: str, streams: list[str], count: int, block_ms: int) -> list[tuple[str, list[Any]]]:
+        """New entries of ``streams`` for ``consumer``: (stream, entries) per stream that had some."""
+        reads = self._by_slot(streams)
+        share = max(1, block_ms // len(reads))
+        found: list[tuple[str, list[Any]]] = []
+        try:
+            for name, group in reads:
+                fresh: Any = self.clients[name].xreadgroup(GROUP, consumer, {s: ">" for s in group}, count=count, block=None if found else share)
+                found += [(_text(stream), entries) for stream, entries in fresh or [] if entries]
+        except (*CLUSTER_CHANGES, valkey.ConnectionError, valkey.TimeoutError, OSError):
+            self.stale = True
+            raise
+        return found
+
+    def close(self) -> None:
+        for client in self.clients.values():
+            client.close()
+            client.connection_pool.disconnect()
+        self.clients.clear()
 
 
 def _own_or_claimed(rt: Runtime, write: WriteQuery, consumer: str, batch_size: int) -> list[Any]:
@@ -369,7 +430,7 @@ def run_worker(
     """
     stopping = stop or threading.Event()
     total = WorkerReport()
-    reader = _blocking_reader(rt, block_ms)
+    reader = Readers(rt, block_ms)
     ready = False
     idle = 0
     pause = BACKOFF_START
@@ -402,13 +463,12 @@ def run_worker(
             idle = 0 if worked else idle + 1
     finally:
         reader.close()
-        reader.connection_pool.disconnect()
     return total
 
 
 def _round(
     rt: Runtime,
-    reader: Any,
+    reader: Readers,
     writes: Sequence[WriteQuery],
     consumer: str,
     batch_size: int,
@@ -422,8 +482,8 @@ def _round(
     by_stream = {rt.keyspace.stream_key(w.name): w for w in writes}
     batches = [(w, entries) for w in writes if (entries := _own_or_claimed(rt, w, consumer, batch_size))]
     if not batches and not stopping.is_set():
-        fresh: Any = reader.xreadgroup(GROUP, consumer, {rt.keyspace.stream_key(w.name): ">" for w in writes}, count=batch_size, block=block_ms)
-        batches = [(by_stream[_text(stream)], entries) for stream, entries in fresh or [] if entries]
+        fresh = reader.read(consumer, list(by_stream), batch_size, block_ms)
+        batches = [(by_stream[stream], entries) for stream, entries in fresh]
     for w, entries in batches:
         report = process_batch(rt, w, entries, after_commit, max_deliveries)
         total.add(report)

@@ -1,11 +1,11 @@
 """The write-behind worker on real servers: poison pills, crashes after commit, bounded streams and
-records, outages of Valkey and of the database, and `flughafen-gen worker` run as a user runs it."""
+records, outages of Valkey and of the database, and `flughafen-gen worker` run as a user runs it;
+on one Valkey server and on the local Valkey Cluster."""
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import signal
 import subprocess
 import sys
@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from valkey.crc import key_slot
 
 from flughafen import Runtime
 from flughafen.spec import Param
@@ -34,6 +35,7 @@ from tests.integration.proxy import Proxy
 ROOT = Path(__file__).resolve().parents[2]
 COMMAND = str(Path(sys.executable).with_name("flughafen-gen"))
 WRITE = reprice_booking.WRITE
+ON_CLUSTER = True  # the runtime fixture runs these tests on one Valkey server and on the local cluster
 
 
 def _ph(runtime: Runtime) -> str:
@@ -103,10 +105,15 @@ def probe(runtime: Runtime) -> Iterator[WriteQuery]:
     """A write: behind into a table of its own, whose primary key the database enforces."""
     runtime.db.execute("DROP TABLE IF EXISTS fg_probe")
     runtime.db.execute("CREATE TABLE fg_probe (id INTEGER PRIMARY KEY, note VARCHAR(20) NOT NULL)")
+    yield _probe_write(runtime, "probe_insert")
+    runtime.db.execute("DROP TABLE IF EXISTS fg_probe")
+
+
+def _probe_write(runtime: Runtime, name: str) -> WriteQuery:
     mark = _ph(runtime)
     insert = f"INSERT INTO fg_probe (id, note) VALUES ({mark}, {mark})"
-    yield WriteQuery(
-        name="probe_insert",
+    return WriteQuery(
+        name=name,
         sql={"mysql": insert, "postgres": insert, "sqlite": insert},
         params=(Param("id", "int"), Param("note", "str")),
         param_order=(0, 1),
@@ -114,7 +121,24 @@ def probe(runtime: Runtime) -> Iterator[WriteQuery]:
         mode="behind",
         tags=(("probe:", 0),),
     )
-    runtime.db.execute("DROP TABLE IF EXISTS fg_probe")
+
+
+def test_a_worker_waits_on_the_queues_of_every_node_at_once(runtime: Runtime, probe: WriteQuery) -> None:
+    writes = [_probe_write(runtime, f"probe_insert_{n}") for n in range(6)]
+    if runtime.config.cache_url.cluster:
+        cluster: Any = runtime.cache.client
+        nodes = {cluster.nodes_manager.get_node_from_slot(key_slot(runtime.keyspace.stream_key(w.name).encode())).name for w in writes}
+        assert len(nodes) >= 2  # the queues are spread over the primaries
+    finish = _run_in_thread(runtime, writes)
+    try:
+        time.sleep(0.5)  # the worker waits on every queue now
+        for n, write in enumerate(writes):
+            write.execute((n, write.name[-7:]), runtime)
+        _eventually(lambda: len(runtime.db.query("SELECT id FROM fg_probe")) == len(writes), seconds=10)
+    finally:
+        report = finish()
+    assert report.applied == len(writes)
+    assert runtime.db.query("SELECT id, note FROM fg_probe ORDER BY id") == [(n, w.name[-7:]) for n, w in enumerate(writes)]
 
 
 def test_an_entry_the_database_refuses_goes_to_the_dead_letters_and_the_others_are_applied(runtime: Runtime, probe: WriteQuery) -> None:
@@ -251,6 +275,7 @@ def _eventually(check: Callable[[], bool], seconds: float = 20) -> None:
         time.sleep(0.05)
 
 
+@pytest.mark.single_node  # a proxy stands between the worker and one server
 def test_the_worker_carries_on_after_valkey_and_the_database_went_away(
     runtime: Runtime, prices: dict[int, Decimal], valkey_server: object, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -297,14 +322,30 @@ def test_the_worker_carries_on_after_valkey_and_the_database_went_away(
 # ---------------------------------------------------------------- the command
 
 
-def _command(runtime: Runtime, valkey_server: object, *args: str, cache: str | None = None) -> list[str]:
-    return [COMMAND, "worker", "--database", runtime.config.database_url.raw, "--cache", cache or cache_url(valkey_server), *args]
+def _command(runtime: Runtime, *args: str) -> list[str]:
+    """The worker command on the test's database and cache (one server, or the cluster's seed nodes)."""
+    return [COMMAND, "worker", "--database", runtime.config.database_url.raw, "--cache", runtime.config.cache_url.raw, *args]
 
 
-def test_worker_once_on_an_empty_queue_exits_0(runtime: Runtime, valkey_server: object) -> None:
-    done = subprocess.run(_command(runtime, valkey_server, "--once"), cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+def test_worker_once_on_an_empty_queue_exits_0(runtime: Runtime) -> None:
+    done = subprocess.run(_command(runtime, "--once"), cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "applied 0, skipped 0 already applied, set aside 0, in 0 batch(es)"
+
+
+def test_worker_once_applies_the_writes_an_application_queued(runtime: Runtime, prices: dict[int, Decimal]) -> None:
+    ids = _remember(runtime, prices, 3)
+    before = passenger_last_flights.fetch(passenger_id=12345, runtime=runtime)  # cached
+    for n, booking_id in enumerate(ids):
+        reprice_booking.execute(booking_id=booking_id, price=Decimal(f"6.0{n}"), runtime=runtime)
+    assert passenger_last_flights.fetch(passenger_id=12345, runtime=runtime) == before  # queued, not applied
+    done = subprocess.run(_command(runtime, "--once"), cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "applied 3, skipped 0 already applied, set aside 0, in 1 batch(es)"
+    assert [_price(runtime, b) for b in ids] == [Decimal("6.00"), Decimal("6.01"), Decimal("6.02")]
+    fresh = {h.booking_id: h.price for h in passenger_last_flights.fetch(passenger_id=12345, runtime=runtime)}
+    assert [fresh[b] for b in ids] == [Decimal("6.00"), Decimal("6.01"), Decimal("6.02")]  # the cached list was invalidated
+    assert runtime.cache.client.xlen(runtime.keyspace.stream_key(WRITE.name)) == 0  # acknowledged and trimmed
 
 
 def _signalled(command: list[str], ready: Callable[[subprocess.Popen[str]], None], sig: signal.Signals) -> tuple[int, str, str]:
@@ -321,7 +362,7 @@ def _signalled(command: list[str], ready: Callable[[subprocess.Popen[str]], None
     return worker.returncode, out, err
 
 
-def test_worker_applies_queued_writes_until_sigterm(runtime: Runtime, prices: dict[int, Decimal], valkey_server: object) -> None:
+def test_worker_applies_queued_writes_until_sigterm(runtime: Runtime, prices: dict[int, Decimal]) -> None:
     ids = _remember(runtime, prices, 3)
     for n, booking_id in enumerate(ids):
         reprice_booking.execute(booking_id=booking_id, price=Decimal(f"5.0{n}"), runtime=runtime)
@@ -330,7 +371,7 @@ def test_worker_applies_queued_writes_until_sigterm(runtime: Runtime, prices: di
         _eventually(lambda: [_price(runtime, b) for b in ids] == [Decimal("5.00"), Decimal("5.01"), Decimal("5.02")])
         time.sleep(0.3)  # blocked on the empty queue now, for longer than a Valkey socket timeout
 
-    code, out, err = _signalled(_command(runtime, valkey_server, "--log-level", "debug"), applied, signal.SIGTERM)
+    code, out, err = _signalled(_command(runtime, "--log-level", "debug"), applied, signal.SIGTERM)
     assert code == 0, err
     assert out.strip() == "applied 3, skipped 0 already applied, set aside 0, in 1 batch(es)"
     lines = err.strip().splitlines()
@@ -339,19 +380,20 @@ def test_worker_applies_queued_writes_until_sigterm(runtime: Runtime, prices: di
     assert all(line[:4].isdigit() and line[10] == "T" for line in lines), err  # each line starts with its time
 
 
-def test_worker_stops_on_sigint_while_it_waits(runtime: Runtime, valkey_server: object) -> None:
+def test_worker_stops_on_sigint_while_it_waits(runtime: Runtime) -> None:
     def waiting(worker: subprocess.Popen[str]) -> None:
         assert worker.stderr is not None
         assert "INFO flughafen: configuration: " in worker.stderr.readline()  # the runtime says what it uses, first
         assert "applying reprice_booking" in worker.stderr.readline()
         time.sleep(1.5)  # a blocking read or two on the empty queue
 
-    code, out, err = _signalled(_command(runtime, valkey_server), waiting, signal.SIGINT)
+    code, out, err = _signalled(_command(runtime), waiting, signal.SIGINT)
     assert code == 0, err
     assert "SIGINT: stopping after the batch in hand" in err
     assert out.startswith("applied 0,")
 
 
+@pytest.mark.single_node  # no cache at all
 def test_worker_refuses_the_cache_off(runtime: Runtime) -> None:
     done = subprocess.run(
         [COMMAND, "worker", "--database", runtime.config.database_url.raw, "--cache", "off", "--once"],
@@ -366,6 +408,7 @@ def test_worker_refuses_the_cache_off(runtime: Runtime) -> None:
     assert 'cache_url is "off": there is no queue' in done.stderr and "embedded" in done.stderr
 
 
+@pytest.mark.single_node  # stats lists the queues of one server
 def test_stats_counts_the_dead_letters(runtime: Runtime, valkey_server: object) -> None:
     client: Any = runtime.cache.client
     client.xgroup_create(runtime.keyspace.stream_key(WRITE.name), GROUP, id="0", mkstream=True)
