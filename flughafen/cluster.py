@@ -27,6 +27,7 @@ import valkey
 from libvalkey import pack_command as _pack
 from valkey.cluster import ClusterNode, ValkeyCluster
 from valkey.crc import key_slot
+from valkey.exceptions import AskError, ClusterDownError, TryAgainError
 
 from flughafen.cache import CacheState
 from flughafen.config import CacheUrl
@@ -35,6 +36,17 @@ from flughafen.scripts import Script
 log = logging.getLogger("flughafen")
 
 REDIRECTS = ("MOVED ", "ASK ")  # a slot served elsewhere now (or in the middle of moving)
+
+
+def redirected(error: object) -> bool:
+    """Whether a reply is a redirection: MOVED or ASK (valkey-py's cluster parser makes them MovedError
+    and AskError, their message without the word)."""
+    return isinstance(error, AskError) or (isinstance(error, valkey.exceptions.ResponseError) and str(error).startswith(REDIRECTS))
+
+
+def topology_changing(error: BaseException) -> bool:
+    """A node answering that the cluster is changing under it: a failover (CLUSTERDOWN, TRYAGAIN, READONLY)."""
+    return isinstance(error, (ClusterDownError, TryAgainError)) or str(error).startswith(("CLUSTERDOWN", "TRYAGAIN", "READONLY", "MASTERDOWN"))
 
 
 class InOrderCluster(ValkeyCluster):
@@ -154,10 +166,12 @@ class ClusterCacheState(CacheState):
         try:
             return super().call(*args)
         except valkey.exceptions.ResponseError as e:
-            if not str(e).startswith(REDIRECTS):
-                raise
-            self.moved()
-            return super().call(*args)
+            if redirected(e):
+                self.moved()
+                return super().call(*args)
+            if topology_changing(e):
+                self.moved()
+            raise
         except (valkey.exceptions.ConnectionError, valkey.exceptions.TimeoutError, OSError):
             self.moved()
             raise
@@ -166,11 +180,13 @@ class ClusterCacheState(CacheState):
         """Every command to the node of its slot: one pipeline per node, all sent before any reply is read.
         Commands a redirection answered are sent once more, the slot map reloaded."""
         replies = self._send_per_node(list(commands))
-        redirected = [i for i, r in enumerate(replies) if isinstance(r, valkey.exceptions.ResponseError) and str(r).startswith(REDIRECTS)]
-        if redirected:
+        again = [i for i, r in enumerate(replies) if redirected(r)]
+        if again:
             self.moved()
-            for i, reply in zip(redirected, self._send_per_node([commands[i] for i in redirected]), strict=True):
+            for i, reply in zip(again, self._send_per_node([commands[i] for i in again]), strict=True):
                 replies[i] = reply
+        if any(isinstance(r, valkey.exceptions.ResponseError) and topology_changing(r) for r in replies):
+            self.moved()
         return replies
 
     def _send_per_node(self, commands: list[tuple[Any, ...]]) -> list[Any]:
