@@ -141,3 +141,53 @@ def test_no_stale_read_through_a_primary_failover_in_the_middle_of_10_000_operat
         assert not rt.cache.unsettled, "the failed invalidations were never made again"
         if what.startswith("hash"):
             assert _hits_resume(rt, "KEF", within=10)
+
+
+# ---------------------------------------------------------------- a slot moved while readers run
+
+
+def _node_id(cluster: LocalCluster, port: int) -> str:
+    return str(cluster.client(port).execute_command("CLUSTER", "MYID").decode())
+
+
+def _move_slot(cluster: LocalCluster, slot: int, source: int, target: int, pause: float) -> int:
+    """Moves ``slot`` from primary ``source`` to ``target`` as a resharding does (IMPORTING, MIGRATING, MIGRATE key by
+    key, ``pause`` s between keys, SETSLOT NODE on every primary); returns how many keys moved."""
+    src, dst = cluster.client(source), cluster.client(target)
+    src_id, dst_id = _node_id(cluster, source), _node_id(cluster, target)
+    dst.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", src_id)
+    src.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", dst_id)
+    moved = 0
+    while keys := src.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 1):
+        src.execute_command("MIGRATE", cluster.host, target, "", 0, 5000, "KEYS", *keys)
+        moved += len(keys)
+        time.sleep(pause)  # the readers meet the slot half moved: ASK for the keys gone, TRYAGAIN for scripts over both
+    for port in cluster.ports[: cluster.primaries]:
+        cluster.client(port).execute_command("CLUSTER", "SETSLOT", slot, "NODE", dst_id)
+    return moved
+
+
+def test_reads_stay_right_while_a_slot_moves_to_another_primary(cluster: LocalCluster, db_url: str) -> None:
+    with Runtime.from_config(database_url=db_url, cache_url=cluster.url, project_dir=Path.cwd()) as rt:
+        expected = {code: airport_by_iata.fetch(iata=code, runtime=rt) for code in CODES}
+        key = airport_by_iata.key(iata="JFK", runtime=rt)
+        slot = key_slot(bucket_of(key)[1:-1].encode())
+        source = _owner(cluster, key)
+        target = next(p for p in cluster.ports[: cluster.primaries] if p != source)
+        readers = Readers(lambda code: airport_by_iata.fetch(iata=code, runtime=rt), expected, 3)
+        try:
+            time.sleep(0.3)
+            moved = _move_slot(cluster, slot, source, target, pause=0.02)
+            time.sleep(0.5)  # the readers go on against the slot's new primary: MOVED, the slot map reloaded
+        finally:
+            readers.stop()
+        assert moved > 0  # the slot held the entries (JFK's among them), moved one by one under the readers
+        assert readers.failures == [], readers.failures[:1]
+        assert readers.wrong == []
+        assert _owner(cluster, key) == target
+        count = ("CLUSTER", "COUNTKEYSINSLOT", slot)
+        assert cluster.client(source).execute_command(*count) == 0 and cluster.client(target).execute_command(*count) > 0
+        assert _hits_resume(rt, "JFK", within=10), "no hits on the moved slot"
+        airport_by_iata.invalidate(iata="JFK", runtime=rt)  # an invalidation reaches the slot's new primary
+        assert not cluster.client(target).exists(key)
+        assert airport_by_iata.fetch(iata="JFK", runtime=rt) == expected["JFK"]
