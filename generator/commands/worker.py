@@ -1,7 +1,8 @@
 """``flughafen-gen worker``: applies the queued ``write: behind`` writes (flughafen/worker.py does the work).
 
 It reads the queues of the Valkey the application queues on: a ``valkey://``
-server, or with ``cache_url = "embedded"`` the project's embedded server,
+server, a ``valkey+cluster://`` cluster (each queue on the primary serving its
+slot), or with ``cache_url = "embedded"`` the project's embedded server,
 which every process of the project shares. ``off`` has no queue and is
 refused. SIGTERM or SIGINT finishes the batch in hand, then exits 0; a second
 one stops at once (the writes in hand stay queued).
