@@ -27,7 +27,7 @@ import valkey
 from libvalkey import pack_command as _pack
 from valkey.cluster import ClusterNode, ValkeyCluster
 from valkey.crc import key_slot
-from valkey.exceptions import AskError, ClusterDownError, TryAgainError
+from valkey.exceptions import AskError, ClusterDownError, ReadOnlyError, TryAgainError
 
 from flughafen.cache import CacheState
 from flughafen.config import CacheUrl
@@ -45,8 +45,9 @@ def redirected(error: object) -> bool:
 
 
 def topology_changing(error: BaseException) -> bool:
-    """A node answering that the cluster is changing under it: a failover (CLUSTERDOWN, TRYAGAIN, READONLY)."""
-    return isinstance(error, (ClusterDownError, TryAgainError)) or str(error).startswith(("CLUSTERDOWN", "TRYAGAIN", "READONLY", "MASTERDOWN"))
+    """A node answering that the cluster is changing under it: a failover, a slot half moved (CLUSTERDOWN, MASTERDOWN,
+    TRYAGAIN, READONLY; valkey-py's parsers make most of them exceptions of their own, their message without the word)."""
+    return isinstance(error, (ClusterDownError, TryAgainError, ReadOnlyError)) or str(error).startswith(("CLUSTERDOWN", "TRYAGAIN", "READONLY", "MASTERDOWN"))
 
 
 class InOrderCluster(ValkeyCluster):

@@ -46,8 +46,9 @@ from typing import TYPE_CHECKING, Any
 
 import valkey
 from valkey.crc import key_slot
-from valkey.exceptions import AskError, ClusterError, SlotNotCoveredError, TryAgainError
+from valkey.exceptions import ClusterError, SlotNotCoveredError
 
+from flughafen.cluster import redirected, topology_changing
 from flughafen.db import DatabaseTimeout, QueryError
 from flughafen.keys import NAMESPACE, PREFIX, Keyspace, keyspace
 from flughafen.write import (
@@ -73,7 +74,7 @@ BACKOFF_START = 0.5
 BACKOFF_MAX = 30.0
 ISO = "%Y-%m-%dT%H:%M:%SZ"
 # A cluster's topology changing under a command (a slot moved or moving, a failover): retried like an outage.
-CLUSTER_CHANGES = (AskError, ClusterError, SlotNotCoveredError, TryAgainError)
+CLUSTER_CHANGES = (ClusterError, SlotNotCoveredError)
 
 # Trims a stream of the entries every consumer group has acknowledged: below the
 # oldest entry pending in a group, or past the last one a group was given.
@@ -326,7 +327,7 @@ def transient(error: BaseException) -> bool:
     if isinstance(error, (RetryLater, InvalidationError, DatabaseTimeout, OSError, valkey.ConnectionError, valkey.TimeoutError, *CLUSTER_CHANGES)):
         return True
     if isinstance(error, valkey.ResponseError):
-        return any(word in str(error) for word in ("NOGROUP", "LOADING", "READONLY", "MASTERDOWN", "TRYAGAIN"))
+        return redirected(error) or topology_changing(error) or any(word in str(error) for word in ("NOGROUP", "LOADING"))
     seen: BaseException | None = error
     while seen is not None:
         if any(c.__name__ in ("OperationalError", "InterfaceError") for c in type(seen).__mro__):
@@ -388,8 +389,9 @@ class Readers:
             for name, group in reads:
                 fresh: Any = self.clients[name].xreadgroup(GROUP, consumer, {s: ">" for s in group}, count=count, block=None if found else share)
                 found += [(_text(stream), entries) for stream, entries in fresh or [] if entries]
-        except (*CLUSTER_CHANGES, valkey.ConnectionError, valkey.TimeoutError, OSError):
-            self.stale = True
+        except (valkey.ResponseError, valkey.ConnectionError, valkey.TimeoutError, OSError) as e:
+            if not isinstance(e, valkey.ResponseError) or redirected(e) or topology_changing(e):
+                self.stale = True
             raise
         return found
 

@@ -295,7 +295,7 @@ def test_the_worker_carries_on_after_valkey_and_the_database_went_away(
         finish = _run_in_thread(behind, [WRITE])
         try:
             reprice_booking.execute(booking_id=first, price=Decimal("1.11"), runtime=runtime)
-            _eventually(lambda: _price(runtime, first) == Decimal("1.11"))
+            _eventually(lambda: _price(runtime, first) == Decimal("1.11") and _acknowledged(runtime))  # committed, invalidated, acknowledged
 
             to_cache.cut()
             reprice_booking.execute(booking_id=second, price=Decimal("2.22"), runtime=runtime)  # the application's Valkey is up
@@ -317,6 +317,10 @@ def test_the_worker_carries_on_after_valkey_and_the_database_went_away(
                 to_database.close()
     assert report.applied == (3 if to_database is not None else 2)
     assert "retrying in" in caplog.text and "working again" in caplog.text
+
+
+def _acknowledged(runtime: Runtime) -> bool:
+    return int(runtime.cache.client.xpending(runtime.keyspace.stream_key(WRITE.name), GROUP)["pending"]) == 0
 
 
 # ---------------------------------------------------------------- the command
