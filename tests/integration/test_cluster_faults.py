@@ -15,9 +15,11 @@ from valkey.crc import key_slot
 from flughafen import Runtime
 from flughafen.keys import bucket_of
 from flughafen.local_cluster import LocalCluster
+from flughafen.write import GROUP
 from generated import airport_by_iata, airports_in_country
 from tests.integration.readers import Readers
 from tests.integration.test_consistency import Run, drop_country_list, drop_hash, exercise, name_in_country_list, name_in_hash
+from tests.integration.test_worker import _eventually, _probe_write, _run_in_thread
 
 CODES = ["JFK", "LAX", "SFO", "ORD", "ATL", "DFW", "SEA", "BOS", "FRA", "CDG", "LHR", "MUC"]
 
@@ -30,9 +32,13 @@ def cluster() -> Iterator[LocalCluster]:
 
 
 def _owner(cluster: LocalCluster, key: str) -> int:
+    return _owner_of_slot(cluster, key_slot(bucket_of(key)[1:-1].encode()))
+
+
+def _owner_of_slot(cluster: LocalCluster, slot: int) -> int:
     client = ValkeyCluster(host=cluster.host, port=cluster.ports[0])
     try:
-        return int(client.nodes_manager.get_node_from_slot(key_slot(bucket_of(key)[1:-1].encode())).port)
+        return int(client.nodes_manager.get_node_from_slot(slot).port)
     finally:
         client.close()
 
@@ -191,3 +197,29 @@ def test_reads_stay_right_while_a_slot_moves_to_another_primary(cluster: LocalCl
         airport_by_iata.invalidate(iata="JFK", runtime=rt)  # an invalidation reaches the slot's new primary
         assert not cluster.client(target).exists(key)
         assert airport_by_iata.fetch(iata="JFK", runtime=rt) == expected["JFK"]
+
+
+def test_the_worker_applies_each_write_once_while_its_queue_s_slot_moves(cluster: LocalCluster, db_url: str) -> None:
+    with Runtime.from_config(database_url=db_url, cache_url=cluster.url, project_dir=Path.cwd()) as rt:
+        rt.db.execute("DROP TABLE IF EXISTS fg_probe")
+        rt.db.execute("CREATE TABLE fg_probe (id INTEGER PRIMARY KEY, note VARCHAR(20) NOT NULL)")
+        write = _probe_write(rt, "probe_insert")
+        stream = rt.keyspace.stream_key(write.name)
+        finish = _run_in_thread(rt, [write])
+        try:
+            for n in range(20):
+                write.execute((n, "before"), rt)
+            _eventually(lambda: len(rt.db.query("SELECT id FROM fg_probe")) == 20)
+            source = _owner_of_slot(cluster, key_slot(stream.encode()))
+            target = next(p for p in cluster.ports[: cluster.primaries] if p != source)
+            assert _move_slot(cluster, key_slot(stream.encode()), source, target, pause=0) >= 1  # the stream, its group in it
+            for n in range(20, 40):
+                write.execute((n, "after"), rt)  # queued on the new primary; the worker finds it there
+            _eventually(lambda: len(rt.db.query("SELECT id FROM fg_probe")) == 40)
+        finally:
+            report = finish()
+            rows = rt.db.query("SELECT id, note FROM fg_probe ORDER BY id")
+            rt.db.execute("DROP TABLE IF EXISTS fg_probe")
+        assert report.applied == 40 and report.dead == 0  # each once: the probe's primary key refuses a second time
+        assert rows == [(n, "before" if n < 20 else "after") for n in range(40)]
+        assert int(rt.cache.client.xpending(stream, GROUP)["pending"]) == 0
