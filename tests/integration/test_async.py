@@ -413,3 +413,23 @@ async def test_no_reader_task_sees_a_value_older_than_the_last_returned_write(ca
         assert await read(rt) == original.name
         if near:
             assert rt.metrics.of("airports_in_country").near_hits > 0, "the near cache was never used"
+
+
+@pytest.mark.parametrize("dialect", ["mysql", "postgres"], indirect=True)
+async def test_a_database_that_accepts_and_never_answers_gets_the_database_timeout(dialect: str, db_url: str, valkey_server: object) -> None:
+    """Refused connections fail at once (test_stale_if_error.py); a server merely slow to answer is waited for."""
+    from flughafen import QueryError
+    from flughafen.config import parse_database_url
+
+    u = parse_database_url(db_url)
+    proxy = Proxy(u.port or 0, u.host)
+    proxy.stall()  # connections are accepted, and never answered
+    through = db_url.replace(f":{u.port}/", f":{proxy.port}/")
+    try:
+        async with AsyncRuntime.from_config(database_url=through, cache_url=cache_url(valkey_server), project_dir=ROOT, database_timeout=2) as rt:
+            started = time.monotonic()
+            with pytest.raises(QueryError, match="airport_by_iata: the query failed on"):
+                await airport_by_iata.fetch(iata="JFK", runtime=rt, cache=False)
+            assert time.monotonic() - started >= 1, "a slow server was given up on before the database_timeout"
+    finally:
+        proxy.close()
