@@ -20,7 +20,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from flughafen import tracing
 from flughafen.config import DatabaseUrl, parse_database_url
@@ -28,6 +28,7 @@ from flughafen.db import MYSQL_INIT, bind_values
 from flughafen.extras import require
 from flughafen.sqlite_driver import driver
 
+T = TypeVar("T")
 DEFAULT_TIMEOUT = 5.0  # seconds a caller waits for a pooled connection (PostgreSQL), or to connect
 
 
@@ -121,7 +122,7 @@ class Refused(ConnectionError):
 
 
 class ConnectTimeout(TimeoutError):
-    """No connection within the database timeout: the server answers too slowly, or every pooled connection stayed in use."""
+    """No connection within the database timeout: every pooled connection stayed in use, or the server did not answer."""
 
 
 class _Postgres:
@@ -283,24 +284,12 @@ class _MySQL:
         )
         return cls(pool, timeout)
 
-    async def _take(self) -> Any:
-        taking = asyncio.ensure_future(self.pool.acquire())
-        try:
-            await asyncio.wait((taking,), timeout=self.timeout)
-        except BaseException:
-            _abandon(taking, self._put)
-            raise
-        if taking.done():
-            return taking.result()
-        _abandon(taking, self._put)
-        raise ConnectTimeout(f"no connection within {self.timeout:g} s (the server is slow to answer, or every pooled connection is in use)")
-
     async def _put(self, conn: Any) -> None:
         self.pool.release(conn)
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[Any]:
-        conn = await self._take()
+        conn = await _within(self.timeout, self.pool.acquire(), self._put)
         try:
             yield conn
         except BaseException:
@@ -326,10 +315,24 @@ class _MySQL:
 _giving_back: set[asyncio.Task[None]] = set()  # kept referenced until they ran
 
 
-def _abandon(taking: asyncio.Future[Any], put: Callable[[Any], Awaitable[None]]) -> None:
-    """Cancels ``taking`` (a pool's connection, not waited for any longer); a connection it got all the same goes back through ``put``."""
+async def _within(seconds: float, taking: Awaitable[T], put: Callable[[T], Awaitable[None]]) -> T:
+    """What ``taking`` gives (a pooled connection, or room for one) within ``seconds``, else ConnectTimeout."""
+    task = asyncio.ensure_future(taking)
+    try:
+        await asyncio.wait((task,), timeout=seconds)
+    except BaseException:
+        _abandon(task, put)
+        raise
+    if task.done():
+        return task.result()
+    _abandon(task, put)
+    raise ConnectTimeout(f"no database connection within {seconds:g} s: every pooled connection stayed in use, or the server did not answer")
 
-    def give_back(done: asyncio.Future[Any]) -> None:
+
+def _abandon(taking: asyncio.Future[T], put: Callable[[T], Awaitable[None]]) -> None:
+    """Cancels ``taking`` (not waited for any longer); what it got all the same goes back through ``put``."""
+
+    def give_back(done: asyncio.Future[T]) -> None:
         if not done.cancelled() and done.exception() is None:
             task = asyncio.ensure_future(put(done.result()))
             _giving_back.add(task)
@@ -369,7 +372,8 @@ class _SQLite:
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[Any]:
-        async with self.room:
+        await _within(self.timeout, self.room.acquire(), self._give_room)
+        try:
             conn = self.free.pop() if self.free else await self._connect()
             try:
                 yield conn
@@ -380,6 +384,11 @@ class _SQLite:
                 await conn.close()
             else:
                 self.free.append(conn)
+        finally:
+            self.room.release()
+
+    async def _give_room(self, _: bool) -> None:
+        self.room.release()
 
     async def begin(self, conn: Any) -> None:
         await conn.execute("BEGIN IMMEDIATE")

@@ -369,3 +369,21 @@ async def test_a_database_that_accepts_and_never_answers_gets_the_database_timeo
             assert time.monotonic() - started >= 1, "a slow server was given up on before the database_timeout"
     finally:
         proxy.close()
+
+
+async def test_a_caller_waits_for_a_busy_pool_up_to_the_database_timeout_then_fails(db_url: str) -> None:
+    """Every pooled connection in use: the next caller waits database_timeout, no longer (aiomysql's pool alone would wait without end)."""
+    from flughafen.db_async import AsyncDatabase
+
+    db = AsyncDatabase(db_url, size=1, timeout=1)
+    try:
+        assert await db.query("SELECT 1") == [(1,)]
+        driver = await db.driver()
+        async with driver.connection():  # the pool's one connection, in use
+            started = time.monotonic()
+            with pytest.raises(Exception, match=r"couldn't get a connection after 1|no database connection within 1 s"):
+                await asyncio.wait_for(db.query("SELECT 2"), 30)  # a bare TimeoutError (no message) if it waits without end
+            assert 0.5 <= time.monotonic() - started < 10
+        assert await db.query("SELECT 3") == [(3,)]  # the pool is whole again
+    finally:
+        await db.close()
