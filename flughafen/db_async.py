@@ -117,8 +117,8 @@ async def _open(u: DatabaseUrl, size: int, timeout: float) -> _Driver:
     return await _SQLite.open(u, size, timeout)
 
 
-class Refused(ConnectionError):
-    """The database refused the connection (or its address, or the login): raised at once, as the sync driver's connect does."""
+class ConnectFailed(ConnectionError):
+    """A connect to the database failed: refused (at once, as the sync driver's connect is), or not answered in time."""
 
 
 class ConnectTimeout(TimeoutError):
@@ -215,7 +215,7 @@ class _Postgres:
         try:
             conn = await self.connection_class.connect(**self.kwargs)
         except Exception as e:
-            raise Refused(str(e).splitlines()[0]) from e
+            raise ConnectFailed(str(e).splitlines()[0]) from e
         await conn.close()
         await self.pool.check()  # the server answers again: the pool connects now, not after its pause
 
