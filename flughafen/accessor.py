@@ -22,7 +22,7 @@ from flughafen import io_async, io_sync, protocol
 from flughafen.bypass import BYPASSED, how
 from flughafen.convert import Convert, converter
 from flughafen.db import QueryError, missing_table, old_sqlite
-from flughafen.keys import Keyspace, RowField, Template, bounded, filler, lock_key
+from flughafen.keys import Keyspace, RowField, Template, entry_key, filler, lock_key, placement
 from flughafen.params import check_for
 from flughafen.protocol import Codec, View
 from flughafen.spec import Col, Param, Trigger
@@ -82,6 +82,7 @@ class Accessor(Generic[RowT]):
         self._row_tags = tuple(filler(t) for t in row_tags)
         self._param_tags = tuple(filler(t) for t in tags if t not in row_tags)
         self._key_filler = filler(key)
+        self._placement = placement(key)
         self._checks = tuple(check_for(name, p) for p in params)  # params.py: writes check theirs the same way
         # Equal values that reach the database differently must not share a memo slot:
         # aware times and datetimes equal as instants, with other offsets (keys.py).
@@ -327,7 +328,7 @@ class Scope:
             return known[0]
         for check, value in zip(q._checks, args):
             check(value)
-        key = bounded(self.prefix, q._key_filler(args, None))
+        key = entry_key(self.prefix, q._key_filler(args, None), q._placement(args, None))
         if len(self._keys) >= KEY_MEMO_SIZE:
             self._keys.clear()
         self._keys[args] = (key, identity)

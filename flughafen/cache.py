@@ -29,7 +29,7 @@ from flughafen.health import Health, eviction_risk
 from flughafen.keys import Keyspace
 from flughafen.metrics import Counters
 from flughafen.near import NearCache
-from flughafen.protocol import Call, Eval, Steps, drive
+from flughafen.protocol import Call, Eval, Pipe, Steps, drive
 from flughafen.scripts import RELEASE, Script
 
 log = logging.getLogger("flughafen")
@@ -100,21 +100,14 @@ class CacheState(Health):
         keyspace: Keyspace,
     ):
         super().__init__(url, keyspace, project_dir)
-        kwargs = connection_kwargs(url, project_dir)
+        self._local = threading.local()
         # The pooled valkey-py client, for everything but reads and fills.
-        self.client: valkey.Valkey = InOrder(
-            self.settle,
-            **kwargs,
-            socket_timeout=socket_timeout,
-            socket_connect_timeout=socket_timeout,
-            health_check_interval=0,
-        )
+        self.client: Any = self._client(url, socket_timeout, project_dir)
         self._sources: dict[str, Script] = {}  # scripts given as Lua text (application code, tests)
         self._loaded: set[str] = set()  # SHAs of the fill scripts the server has (a fill is sent unanswered)
         # Fills are sent without waiting for their replies (see fill); each connection of
         # this runtime's threads lists the ones it owes in ``fg_unanswered``.
         self.defer_fills = defer_fills
-        self._local = threading.local()
         # Every thread's connection, until its thread ends (see _connection) or close().
         self._own: set[Any] = set()
         self._own_lock = threading.RLock()  # reentrant: a retirement may run inside it (a finalizer)
@@ -123,7 +116,20 @@ class CacheState(Health):
         self._eviction_checked = False
         # Local copies of near-cached queries (``cache: near:``); off: every read asks Valkey.
         self.near_enabled = near_cache and not url.off
-        self.near = NearCache(self.client.connection_pool.make_connection, url.redacted(), keyspace)
+        if self.near_enabled and url.cluster:
+            log.info("cache %s: %s", url.redacted(), self.near_off_reason())
+            self.near_enabled = False
+        self.near = NearCache(self._near_connection, url.redacted(), keyspace)
+
+    def near_off_reason(self) -> str:
+        return ""
+
+    def _near_connection(self) -> Any:
+        return self.client.connection_pool.make_connection()
+
+    def _client(self, url: CacheUrl, socket_timeout: float, project_dir: Path | None) -> Any:
+        kwargs = connection_kwargs(url, project_dir)
+        return InOrder(self.settle, **kwargs, socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout, health_check_interval=0)
 
     def _after_fork(self) -> None:
         """In a forked child: the parent's per-thread connections forgotten (the child opens its own).
@@ -148,22 +154,36 @@ class CacheState(Health):
         """
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            if not self._eviction_checked:
-                self._eviction_checked = True
-                risk = self.eviction_risk()
-                if risk:
-                    log.warning(risk)
-            conn = self.client.connection_pool.make_connection()
-            conn.fg_unanswered = []  # deferred fills whose replies this connection owes
-            marker = _ThreadMarker()
-            retirement = weakref.finalize(marker, self._retire, conn)
-            retirement.atexit = False
-            with self._own_lock:
-                self._own.add(conn)
-                self._retirements = [r for r in self._retirements if r.alive]
-                self._retirements.append(retirement)
+            conn, marker = self._adopt(self.client.connection_pool.make_connection)
             self._local.conn, self._local.marker = conn, marker
         return conn
+
+    def _conn_of(self, args: tuple[Any, ...]) -> Any:
+        """The connection for a command (on a cluster, to the node serving its keys' slot)."""
+        return getattr(self._local, "conn", None) or self._connection()
+
+    def _conn_for(self, key: str) -> Any:
+        """The connection for a command on ``key``."""
+        return getattr(self._local, "conn", None) or self._connection()
+
+    def _adopt(self, make: Callable[[], Any]) -> tuple[Any, _ThreadMarker]:
+        """A new connection of this thread, and the marker whose collection retires it."""
+        if not self._eviction_checked:
+            self._eviction_checked = True
+            risk = self.eviction_risk()
+            if risk:
+                log.warning(risk)
+        conn = make()
+        conn.fg_unanswered = []  # deferred fills whose replies this connection owes
+        conn.fg_demoted = False  # a fill's reply said the server is a replica now
+        marker = _ThreadMarker()
+        retirement = weakref.finalize(marker, self._retire, conn)
+        retirement.atexit = False
+        with self._own_lock:
+            self._own.add(conn)
+            self._retirements = [r for r in self._retirements if r.alive]
+            self._retirements.append(retirement)
+        return conn, marker
 
     def eviction_risk(self) -> str | None:
         """What is wrong when the server may evict a tag set or a generation key before the entries
@@ -171,7 +191,7 @@ class CacheState(Health):
         as a warning on the runtime's first connection; shown by ``flughafen-gen stats``. None too
         when CONFIG is refused (ACL rules, managed services), which is logged at debug level."""
         try:
-            conf: dict[str, Any] = self.client.config_get("maxmemory*")  # type: ignore[assignment]
+            conf: dict[str, Any] = self.client.config_get("maxmemory*")
         except Exception as e:  # noqa: BLE001 - a check, never a failure
             log.debug("cache %s: cannot read its eviction policy (%s)", self.url.redacted(), e)
             return None
@@ -192,7 +212,7 @@ class CacheState(Health):
         valkey-py's send_command/read_response layers (health checks, error
         text formatted on every call) cost about a tenth of a loopback hit.
         """
-        conn = getattr(self._local, "conn", None) or self._connection()
+        conn = self._conn_of(args)
         try:
             sock = conn._sock
             if sock is None:
@@ -204,8 +224,8 @@ class CacheState(Health):
         except BaseException:
             self._drop(conn)
             raise
-        if rerun:
-            self._refill(rerun)
+        if rerun is not None:
+            self._settled(conn, rerun)
         if isinstance(response, valkey.exceptions.ResponseError):
             raise response  # the connection is fine: a script not loaded yet, a wrong type
         return response
@@ -221,7 +241,8 @@ class CacheState(Health):
             return self.call("EVALSHA", script.sha, len(keys), *keys, *args)
 
     def _load(self, script: Script) -> None:
-        self.client.script_load(script.source)
+        """Loads a script on the server this thread's commands go to (behind Sentinel, the primary it reaches now)."""
+        self.call("SCRIPT", "LOAD", script.source)
         self._loaded.add(script.sha)
 
     def _script_of(self, source: str) -> Script:
@@ -258,8 +279,8 @@ class CacheState(Health):
         except BaseException:
             self._drop(conn)
             raise
-        if rerun:
-            self._refill(rerun)
+        if rerun is not None:
+            self._settled(conn, rerun)
         return replies
 
     def mget(self, *keys: str) -> list[Any]:
@@ -283,7 +304,7 @@ class CacheState(Health):
         if not self.defer_fills:
             self._fill_now(script, keys, args, counters)
             return
-        conn = getattr(self._local, "conn", None) or self._connection()
+        conn = self._conn_for(keys[0])
         try:
             if script.sha not in self._loaded:
                 self._load(script)  # first use: a fill whose script is missing would arrive after the next command
@@ -319,8 +340,7 @@ class CacheState(Health):
             self._drop(conn)
             self.failed(e)
             return
-        if rerun:
-            self._refill(rerun)
+        self._settled(conn, rerun)
 
     def unanswered(self) -> int:
         """How many of this thread's deferred fills are sent and not answered yet."""
@@ -339,9 +359,19 @@ class CacheState(Health):
             elif isinstance(reply, valkey.exceptions.ResponseError):
                 fill[3].cache_errors += 1
                 self._refused(fill[1][0], reply)
+                if isinstance(reply, valkey.exceptions.ReadOnlyError):
+                    conn.fg_demoted = True  # the server became a replica (a failover): see _settled
             elif not reply:
                 fill[3].stale_fills_dropped += 1
         return rerun
+
+    def _settled(self, conn: Any, rerun: list[tuple[Script, list[str], list[Any], Counters]]) -> None:
+        """After a connection's owed replies were read: a connection to a server that became a
+        replica is dropped (the next one reaches the primary), and fills the server lacked the script of run again."""
+        if conn.fg_demoted:
+            self._drop(conn)
+        if rerun:
+            self._refill(rerun)
 
     def _refill(self, fills: list[tuple[Script, list[str], list[Any], Counters]]) -> None:
         """Fills the server refused for want of their script (it restarted): run now, the script loaded."""
@@ -382,7 +412,9 @@ class CacheState(Health):
         if type(effect) is Eval:
             return self._pooled(effect.script, effect.keys, effect.args)
         if type(effect) is Call:
-            return self.client.execute_command(*effect.args)  # type: ignore[no-untyped-call]
+            return self.client.execute_command(*effect.args)
+        if type(effect) is Pipe:
+            return self.pipelined(*effect.commands)  # the thread's connections: its deferred fills are answered first
         raise TypeError(f"not an effect of an invalidation: {effect!r}")
 
     def delete(self, *keys: str) -> None:
@@ -430,7 +462,7 @@ class CacheState(Health):
         for conn in own:
             self.settle(conn)
             conn.disconnect()
-        self.client.close()  # type: ignore[no-untyped-call]
+        self.client.close()
 
 
 _CACHES: weakref.WeakSet[CacheState] = weakref.WeakSet()

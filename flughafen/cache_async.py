@@ -50,7 +50,7 @@ from flughafen.health import Health, eviction_risk
 from flughafen.keys import Keyspace
 from flughafen.metrics import Counters
 from flughafen.near import NearCache
-from flughafen.protocol import Call, Eval, Steps, drive_async
+from flughafen.protocol import Call, Eval, Pipe, Steps, drive_async
 from flughafen.scripts import RELEASE, Script
 
 log = logging.getLogger("flughafen")
@@ -452,6 +452,8 @@ class AsyncCacheState(Health):
             return await self.script(effect.script, effect.keys, effect.args)
         if type(effect) is Call:
             return await self.call(*effect.args)
+        if type(effect) is Pipe:
+            return await self.pipelined(*effect.commands)
         raise TypeError(f"not an effect of an invalidation: {effect!r}")
 
     async def delete(self, *keys: str) -> None:

@@ -25,12 +25,13 @@ import math
 import os
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
-from flughafen.keys import NAMESPACE, NAMESPACE_RULE, database_namespace
+from flughafen import keys
+from flughafen.keys import DEFAULT_BUCKETS, NAMESPACE, NAMESPACE_RULE, database_namespace
 
 Dialect = Literal["mysql", "postgres", "sqlite"]
 
@@ -54,6 +55,14 @@ SSL_MODES = ("DISABLED", "PREFERRED", "REQUIRED", "VERIFY_CA", "VERIFY_IDENTITY"
 TRUE_WORDS, FALSE_WORDS = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 READ_TIMEOUT_MARGIN = 5.0  # the read timeout's default: the statement timeout plus this
 _BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def use_buckets(config: Config) -> None:
+    """Sets the process's bucket count from a runtime's configuration (keys.use_buckets); a conflict is a ConfigError."""
+    try:
+        keys.use_buckets(config.cache_buckets)
+    except keys.BucketCountError as e:
+        raise ConfigError(str(e)) from None
 
 
 class ConfigError(ValueError):
@@ -128,6 +137,16 @@ class CacheUrl:
     tls: bool = False
     ca_file: str | None = None  # valkeys://...?ca=/path/ca.crt: the CA that signed the server's certificate
     off: bool = False  # cache_url = "off": every read queries the database, nothing is stored
+    nodes: tuple[tuple[str, int], ...] = ()  # valkey+cluster://: the seed nodes; valkey+sentinel://: the sentinels
+    service: str | None = None  # valkey+sentinel://: the name of the primary the sentinels watch
+
+    @property
+    def cluster(self) -> bool:
+        return bool(self.nodes) and self.service is None
+
+    @property
+    def sentinel(self) -> bool:
+        return self.service is not None
 
     def redacted(self) -> str:
         return redact(self.raw)
@@ -358,24 +377,40 @@ def _sqlite_url(url: str, base_dir: Path | None, defaults: Timeouts) -> Database
     return DatabaseUrl(url, "sqlite", path=str(p) if path != ":memory:" else path, timeouts=timeouts)
 
 
+CACHE_SCHEMES = ("valkey", "valkeys", "redis", "rediss")
+
+
 def parse_cache_url(url: str) -> CacheUrl:
     if url.strip() == "embedded":
         return CacheUrl(url, embedded=True)
     if url.strip() == "off":
         return CacheUrl(url, off=True)
     scheme = url.partition("://")[0].lower()
-    if scheme not in ("valkey", "valkeys", "redis", "rediss") or "://" not in url:
-        raise ConfigError(f"cache URL {redact(url)!r}: use valkey://host:port/db, valkeys:// for TLS, embedded, or off")
+    base, plus, mode = scheme.partition("+")
+    if base not in CACHE_SCHEMES or "://" not in url or (plus and mode not in ("cluster", "sentinel")):
+        raise ConfigError(
+            f"cache URL {redact(url)!r}: use valkey://host:port/db, valkeys:// for TLS, "
+            "valkey+cluster://host:port,host:port for a Valkey Cluster, "
+            "valkey+sentinel://host:port,host:port/primary_name behind Sentinel, embedded, or off"
+        )
     authority, after = _split_server_url(url, "cache")
     path, _, query = after.partition("?")
-    port = _port(url, "cache", authority, 6379)
-    db_text = path.partition("#")[0].lstrip("/") or "0"
-    if not db_text.isdigit():
-        raise ConfigError(f"cache URL {redact(url)!r}: the database after the host is a number (/0)")
     options = dict(_query(url, "cache", query))
     unknown = sorted(set(options) - {"ca"})
     if unknown:
         raise ConfigError(f"cache URL {redact(url)!r}: unknown option {unknown[0]!r}; the one option is ?ca=/path/to/ca.crt")
+    tls = base in ("valkeys", "rediss")
+    if mode == "sentinel":
+        service = unquote(path.partition("#")[0].strip("/"))
+        if not service or "/" in service:
+            raise ConfigError(f"cache URL {redact(url)!r}: name the primary the sentinels watch after the hosts (/mymaster)")
+        return replace(_cluster_url(url, authority, 0, tls, options.get("ca")), service=service)
+    db_text = path.partition("#")[0].lstrip("/") or "0"
+    if not db_text.isdigit():
+        raise ConfigError(f"cache URL {redact(url)!r}: the database after the host is a number (/0)")
+    if plus:
+        return _cluster_url(url, authority, int(db_text), tls, options.get("ca"))
+    port = _port(url, "cache", authority, 6379)
     parts = _urlsplit(url, "cache")
     return CacheUrl(
         url,
@@ -384,8 +419,33 @@ def parse_cache_url(url: str) -> CacheUrl:
         db=int(db_text),
         username=unquote(parts.username) if parts.username else None,
         password=unquote(parts.password) if parts.password else None,
-        tls=scheme in ("valkeys", "rediss"),
+        tls=tls,
         ca_file=options.get("ca"),
+    )
+
+
+def _cluster_url(url: str, authority: str, db: int, tls: bool, ca_file: str | None) -> CacheUrl:
+    """valkey+cluster://[user:password@]host:port[,host:port...]: seed nodes of a Valkey Cluster (database 0 only);
+    the same list names the sentinels of a valkey+sentinel:// URL."""
+    if db != 0:
+        raise ConfigError(f"cache URL {redact(url)!r}: a Valkey Cluster has database 0 only; leave the path out")
+    credentials, at, hosts = authority.rpartition("@")
+    user, colon, password = credentials.partition(":")
+    nodes = []
+    for seed in hosts.split(","):
+        host = seed.rpartition(":")[0] if not seed.endswith("]") else seed
+        if not seed or not host.strip("[]"):
+            raise ConfigError(f"cache URL {redact(url)!r}: each seed node is host:port, separated by commas")
+        nodes.append((unquote(host.strip("[]")), _port(url, "cache", seed, 6379)))
+    return CacheUrl(
+        url,
+        host=nodes[0][0],
+        port=nodes[0][1],
+        username=unquote(user) if at and user else None,
+        password=unquote(password) if colon else None,
+        tls=tls,
+        ca_file=ca_file,
+        nodes=tuple(nodes),
     )
 
 
@@ -396,6 +456,7 @@ class Config:
     project_dir: Path
     cache_namespace: str | None = None  # set by the user: shared on purpose; None: the database's own
     source: str = "defaults"  # the file the settings came from
+    cache_buckets: int = DEFAULT_BUCKETS
 
     @property
     def namespace(self) -> str:
@@ -421,8 +482,9 @@ def check_namespace(value: str, where: str) -> str:
 # Every key of [tool.flughafen], and what it holds (shown when one is misspelt).
 KEYS: dict[str, str] = {
     "database_url": "the database URL the application uses",
-    "cache_url": "the cache URL (valkey://..., valkeys://..., embedded, or off)",
+    "cache_url": "the cache URL (valkey://..., valkeys://..., valkey+cluster://..., valkey+sentinel://..., embedded, or off)",
     "cache_namespace": "the namespace of every cache key (default: one per database); the same on two databases shares their entries",
+    "cache_buckets": "how many buckets (hash slots of a Valkey Cluster) the cache's keys are spread over; part of every key",
     "package": "the import name of the generated package, e.g. myapp.cache",
     "out": "the folder of the generated package, e.g. src/myapp/cache",
     "specs": "the folder of specs",
@@ -498,4 +560,7 @@ def load_config(
             break
     file, _, table = where.partition(" ")
     source = "defaults" if where == "defaults" else f"{root / file} {table}".rstrip()
-    return Config(parse_database_url(db, root, timeouts), parse_cache_url(cache), root, namespace, source)
+    buckets = os.environ.get("FLUGHAFEN_CACHE_BUCKETS") or settings.get("cache_buckets") or str(DEFAULT_BUCKETS)
+    if not buckets.isdigit() or not 1 <= int(buckets) <= 16384:
+        raise ConfigError(f"{where}: cache_buckets is {buckets!r}; it must be a whole number from 1 to 16384")
+    return Config(parse_database_url(db, root, timeouts), parse_cache_url(cache), root, namespace, source, int(buckets))

@@ -8,7 +8,9 @@ an invalidation returns saw an older near-cache epoch and cannot keep it.
 
 ``cache`` is either cache; only its bookkeeping is used here (``off``,
 ``unsettled``, ``unsettle``, ``near``, ``keyspace``), never its connection: the steps yield
-the commands (protocol.py's Call and Eval) and the cache runs them.
+the commands (protocol.py's Pipe: one command per bucket, on a cluster one
+pipeline per node, sent together) and the cache runs them. An invalidation
+returns once every bucket answered, or raises.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from flughafen.protocol import Call, Eval, Steps
-from flughafen.scripts import INCR, INVALIDATE_TAGS, MARKER_MS
+from flughafen.keys import bucket_of, buckets, generation_in, lock_key
+from flughafen.protocol import Pipe, Steps
+from flughafen.scripts import DROP_MEMBERS, INCR, MARK_TAGS, MARKER_MS
 
 log = logging.getLogger("flughafen")
 
@@ -27,8 +30,11 @@ def delete(cache: Any, keys: Sequence[str]) -> Steps:
     """Drops entries (with their locks and companion keys): invalidate() of one parameter set."""
     if cache.off:
         return None
+    per_bucket: dict[str, list[str]] = {}
+    for key in keys:
+        per_bucket.setdefault(bucket_of(key), []).append(key)
     try:
-        yield Call("DEL", *keys)
+        yield Pipe([("DEL", *same) for same in per_bucket.values()])
     except Exception:
         cache.unsettle(keys=list(keys))
         raise
@@ -39,11 +45,11 @@ def delete(cache: Any, keys: Sequence[str]) -> Steps:
 
 
 def incr(cache: Any, key: str) -> Steps:
-    """Moves a query's generation (``fg:<ns>:<name>:gen``): every entry of it, local copies too."""
+    """Moves a query's generation (``fg:<ns>:<name>:gen``) in every bucket: every entry of it, local copies too."""
     if cache.off:
         return None
     try:
-        yield Eval(INCR, [key], [])
+        yield Pipe([("EVALSHA", INCR, [generation_in(key, b)], []) for b in buckets()])
     except Exception:
         cache.unsettle(generations=[key])
         raise
@@ -54,24 +60,37 @@ def incr(cache: Any, key: str) -> Steps:
 
 
 def tags(cache: Any, names: list[str]) -> Steps:
-    """Drops every entry registered under each tag, with its lock; returns how many."""
+    """Drops every entry registered under each tag, with its lock, in every bucket; returns how many.
+
+    Two round trips: each bucket's markers move and its tag sets are read
+    (MARK_TAGS), then the members found are deleted (DROP_MEMBERS)."""
     if not names or cache.off:
         return 0
     space = cache.keyspace
-    keys = [space.sequence]
-    for tag in names:
-        keys += space.tag_keys(tag)
+    marks = []
+    for b in buckets():
+        keys = [space.sequence_in(b)]
+        for tag in names:
+            keys += space.tag_keys(tag, b)
+        marks.append(("EVALSHA", MARK_TAGS, keys, [MARKER_MS]))
     try:
-        if not cache.near.stores:
-            count = int((yield Eval(INVALIDATE_TAGS, keys, [MARKER_MS, 0])))
-        else:
-            count, *members = yield Eval(INVALIDATE_TAGS, keys, [MARKER_MS, 1])  # and the entries, for local copies
-            cache.near.drop_keys([m.decode("utf-8", "surrogateescape") for m in members])
+        replies = yield Pipe(marks)
+        drops, dropped = [], []
+        for mark, reply in zip(marks, replies, strict=True):
+            members = [m.decode("utf-8", "surrogateescape") for m in reply[1:]]
+            if members:
+                sets = mark[2][1::2]
+                keys = [*sets, *(k for m in members for k in (m, lock_key(m)))]
+                drops.append(("EVALSHA", DROP_MEMBERS, keys, [len(sets)]))
+                dropped += members
+        count = sum(int(n) for n in (yield Pipe(drops))) if drops else 0
+        if cache.near.stores:
+            cache.near.drop_keys(dropped)
     except Exception:
         cache.unsettle(tags=names)
         raise
     cache.unsettled.settled(tags=names)
-    return int(count)
+    return count
 
 
 def settle(cache: Any) -> Steps:

@@ -136,6 +136,8 @@ class _Transaction:
             return await cache.script(effect.script, effect.keys, effect.args)
         if kind is Call:
             return await cache.call(*effect.args)
+        if kind is Pipe:
+            return await cache.pipelined(*effect.commands)
         if kind is Statement:
             db = self.rt.db
             await self.cursor.execute(effect.sql[db.dialect], db.args(effect.values))

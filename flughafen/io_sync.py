@@ -131,6 +131,8 @@ class _Transaction:
             return cache.script(effect.script, effect.keys, effect.args)
         if kind is Call:
             return cache.call(*effect.args)
+        if kind is Pipe:
+            return cache.pipelined(*effect.commands)
         if kind is Statement:
             return on_cursor(self.cursor, self.rt.db, effect)
         if kind is Begin:

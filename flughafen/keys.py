@@ -27,12 +27,23 @@ An entry is ``fg:<ns>:<name>:<version>:<key body>``, beside it
 ``<entry>:stale`` (the stale_if_error copy) and, for zset and bitmap entries,
 ``<entry>:meta``. ``fg:~lock:<entry>`` is its stampede lock or lease (in the
 entry's namespace through the entry's key), outside ``fg:<ns>:<name>:`` so that
-near caches tracking that prefix get no message for it. ``fg:<ns>:<name>:gen``
-is a query's generation, ``fg:<ns>:seq`` the sequence every invalidation moves,
-``fg:<ns>:tag:<tag>`` a tag's set of entries and ``fg:<ns>:tagseq:<tag>`` its
-marker (the sequence of its last invalidation), ``fg:<ns>:stats:<name>`` a
-query's shared counters, ``fg:<ns>:writes:<name>`` a write-behind queue.
+near caches tracking that prefix get no message for it. ``fg:<ns>:stats:<name>``
+is a query's shared counters, ``fg:<ns>:writes:<name>`` a write-behind queue.
 Key names are made here and nowhere else (Keyspace).
+
+Entries live in buckets, so that every script and every multi-key command
+touches one hash slot of a Valkey Cluster. A bucket is a hash tag,
+``{<count>.<number>}`` (``{16.3}``: bucket 3 of 16); the count is part of every
+key, so changing it starts a cold cache, never a wrong one. The bucket follows
+the entry's prefix: ``fg:<ns>:<name>:<version>:{16.3}:<key body>``, the CRC-32 of
+the key's field values modulo the count (``placement``: entries of any query for
+the same values share a bucket); its stale copy, meta and lock carry the same
+tag. Per bucket: ``fg:<ns>:<name>:gen:{<bucket>}``, a query's generation (all of
+a query's buckets move together: ``fg:<ns>:<name>:gen`` names them),
+``fg:<ns>:seq:{<bucket>}``, the sequence every invalidation moves,
+``fg:<ns>:tag:{<bucket>}:<tag>``, a tag's set of entries, and
+``fg:<ns>:tagseq:{<bucket>}:<tag>``, its marker (the sequence of its last
+invalidation).
 """
 
 from __future__ import annotations
@@ -41,6 +52,7 @@ import datetime
 import hashlib
 import re
 import threading
+import zlib
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, Union
@@ -48,6 +60,34 @@ from urllib.parse import quote
 
 MAX_KEY_LENGTH = 250
 PREFIX = "fg"
+DEFAULT_BUCKETS = 16  # see README "Valkey Cluster": the hit costs the same; a tag invalidation one script per bucket
+_buckets: list[int] = []  # the process's bucket count, once keys were built (see use_buckets)
+_TAGS: list[str] = []
+
+
+class BucketCountError(ValueError):
+    """A bucket count that cannot be used (not 1 to 16384, or not the process's)."""
+
+
+def use_buckets(count: int) -> None:
+    """Sets the process's bucket count (a runtime's ``cache_buckets``), before any key is built.
+
+    Every key holds the count, and accessors remember their keys: one process uses one count.
+    """
+    if not 1 <= count <= 16384:
+        raise BucketCountError(f"cache_buckets is {count}; it must be from 1 to 16384")
+    if _buckets and _buckets[0] != count:
+        raise BucketCountError(f"cache_buckets is {count}, but this process already uses {_buckets[0]}: one process uses one bucket count")
+    if not _buckets:
+        _buckets.append(count)
+        _TAGS.extend(f"{{{count}.{b}}}" for b in range(count))
+
+
+def buckets() -> list[str]:
+    """Every bucket's hash tag, ``{<count>.<number>}`` (the count fixed at first use: use_buckets)."""
+    if not _buckets:
+        use_buckets(DEFAULT_BUCKETS)
+    return _TAGS
 
 
 class RowField:
@@ -148,6 +188,58 @@ def bounded(prefix: str, body: str) -> str:
     return prefix + "#" + hashlib.sha256(body.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+def entry_key(prefix: str, body: str, place: str | None = None) -> str:
+    """An entry's key: its prefix (``Keyspace.entry_prefix``), its bucket, its body (bounded in length).
+
+    The bucket is the CRC-32 of ``place`` (``placement``: the key's field values), or of
+    the body when the key has no field, modulo the bucket count.
+
+    >>> use_buckets(16); entry_key("fg:shop:airport_by_iata:0a1b2c3d4e5f:", "airport:JFK", "JFK")
+    'fg:shop:airport_by_iata:0a1b2c3d4e5f:{16.15}:airport:JFK'
+    """
+    tags = _TAGS or buckets()
+    key = bounded(prefix, body)
+    tag = tags[zlib.crc32((body if place is None else place).encode("utf-8", "surrogatepass")) % len(tags)]
+    return prefix + tag + ":" + key[len(prefix) :]
+
+
+def placement(template: Template) -> Callable[[tuple[Any, ...], Any], str | None]:
+    """What places a key's entry in a bucket: its field values, in order (None for a key without fields).
+
+    Entries of different queries for the same values share a bucket (a bitmap set and the
+    counters a write keeps with it: one script updates them together).
+
+    >>> placement(("flight:", 0, ":seats"))((1001,), None) == placement(("flight:", 0, ":seatmap"))((1001,), None)
+    True
+    """
+    fields = tuple(p for p in template if type(p) is not str)
+    if not fields:
+        return lambda args, row: None
+    if len(fields) == 1 and type(fields[0]) is int:
+        index = fields[0]
+        return lambda args, row: encode_value(args[index])
+    return lambda args, row: "\x00".join(encode_value(args[p]) if type(p) is int else encode_value(getattr(row, p.name)) for p in fields)  # type: ignore[union-attr]
+
+
+def bucket_of(key: str) -> str:
+    """The bucket (hash tag, braces included) of any key the runtime builds for an entry.
+
+    >>> bucket_of("fg:~lock:fg:shop:a:0a1b:{16.9}:airport:JFK")
+    '{16.9}'
+    """
+    start = key.index("{")
+    return key[start : key.index("}", start) + 1]
+
+
+def generation_in(generation: str, bucket: str) -> str:
+    """A query's generation in one bucket.
+
+    >>> generation_in("fg:shop:airport_by_iata:gen", "{16.9}")
+    'fg:shop:airport_by_iata:gen:{16.9}'
+    """
+    return generation + ":" + bucket
+
+
 LOCK_PREFIX = f"{PREFIX}:~lock:"
 NAMESPACE = re.compile(r"[A-Za-z0-9._-]{1,32}\Z")
 NAMESPACE_RULE = "1 to 32 letters, digits, '.', '_' or '-' (no spaces, ':', '{' or '}')"
@@ -157,8 +249,8 @@ TAG_MEMO_SIZE = 10_000
 def lock_key(key: str) -> str:
     """The stampede lock (or lease) of an entry.
 
-    >>> lock_key("fg:3f2a9c1d:airport_by_iata:0a1b2c3d4e5f:airport:JFK")
-    'fg:~lock:fg:3f2a9c1d:airport_by_iata:0a1b2c3d4e5f:airport:JFK'
+    >>> lock_key("fg:3f2a9c1d:airport_by_iata:0a1b2c3d4e5f:{16.9}:airport:JFK")
+    'fg:~lock:fg:3f2a9c1d:airport_by_iata:0a1b2c3d4e5f:{16.9}:airport:JFK'
     """
     return LOCK_PREFIX + key
 
@@ -172,10 +264,10 @@ class Keyspace:
     """Every key name of one namespace (``fg:<namespace>:``); one object per namespace (``keyspace``).
 
     >>> ks = keyspace("shop")
-    >>> ks.entry_prefix("airport_by_iata", "6849c7ce82a3"), ks.generation_key("airport_by_iata"), ks.sequence
-    ('fg:shop:airport_by_iata:6849c7ce82a3:', 'fg:shop:airport_by_iata:gen', 'fg:shop:seq')
-    >>> ks.tag_keys("flight:671"), ks.stats_key("flight_search"), ks.stream_key("reprice_booking")
-    (('fg:shop:tag:flight:671', 'fg:shop:tagseq:flight:671'), 'fg:shop:stats:flight_search', 'fg:shop:writes:reprice_booking')
+    >>> ks.entry_prefix("airport_by_iata", "6849c7ce82a3"), ks.generation_key("airport_by_iata"), ks.sequence_in("{16.3}")
+    ('fg:shop:airport_by_iata:6849c7ce82a3:', 'fg:shop:airport_by_iata:gen', 'fg:shop:seq:{16.3}')
+    >>> ks.tag_keys("flight:671", "{16.3}"), ks.stats_key("flight_search"), ks.stream_key("reprice_booking")
+    (('fg:shop:tag:{16.3}:flight:671', 'fg:shop:tagseq:{16.3}:flight:671'), 'fg:shop:stats:flight_search', 'fg:shop:writes:reprice_booking')
     >>> ks.query_of("fg:shop:airport_by_iata:gen"), ks.query_of("fg:shop:seq")
     ('airport_by_iata', '')
     """
@@ -187,12 +279,12 @@ class Keyspace:
             raise ValueError(f"cache namespace {namespace!r}: use {NAMESPACE_RULE}")
         self.namespace = namespace
         self.root = f"{PREFIX}:{namespace}:"
-        self.sequence = self.root + "seq"  # moved by every tag invalidation (and hash refresh tickets)
+        self.sequence = self.root + "seq:"  # and a bucket: moved by every tag invalidation there (and hash refresh tickets)
         self.stats_prefix = self.root + "stats:"
         self.stream_prefix = self.root + "writes:"
         self.dead_prefix = self.stream_prefix + "~dead:"
         self.dead_counts = self.stream_prefix + "~dead-count"
-        self._tags: dict[str, tuple[str, str]] = {}  # tag -> its set and marker: hot tags recur on every miss
+        self._tags: dict[tuple[str, str], tuple[str, str]] = {}  # (tag, bucket) -> its set and marker: hot tags recur on every miss
 
     def __repr__(self) -> str:
         return f"keyspace({self.namespace!r})"
@@ -205,21 +297,28 @@ class Keyspace:
         return f"{self.root}{name}:{version}:"
 
     def generation_key(self, name: str) -> str:
+        """A query's generation: the name of its per-bucket keys (``generation_in``), and what invalidate_all moves."""
         return f"{self.root}{name}:gen"
 
-    def tag_key(self, tag: str) -> str:
-        return bounded(self.root + "tag:", tag)
+    def sequence_in(self, bucket: str) -> str:
+        """A bucket's sequence."""
+        return self.sequence + bucket
 
-    def tag_marker_key(self, tag: str) -> str:
-        return bounded(self.root + "tagseq:", tag)
+    def tag_key(self, tag: str, bucket: str) -> str:
+        """A tag's set of entries in one bucket."""
+        return bounded(self.root + "tag:" + bucket + ":", tag)
 
-    def tag_keys(self, tag: str) -> tuple[str, str]:
-        """(the tag's set, its marker), remembered."""
-        keys = self._tags.get(tag)
+    def tag_marker_key(self, tag: str, bucket: str) -> str:
+        """A tag's marker in one bucket: the sequence of its last invalidation there."""
+        return bounded(self.root + "tagseq:" + bucket + ":", tag)
+
+    def tag_keys(self, tag: str, bucket: str) -> tuple[str, str]:
+        """(the tag's set, its marker) in one bucket, remembered."""
+        keys = self._tags.get((tag, bucket))
         if keys is None:
             if len(self._tags) >= TAG_MEMO_SIZE:
                 self._tags.clear()
-            keys = self._tags[tag] = (self.tag_key(tag), self.tag_marker_key(tag))
+            keys = self._tags[tag, bucket] = (self.tag_key(tag, bucket), self.tag_marker_key(tag, bucket))
         return keys
 
     def stats_key(self, name: str) -> str:

@@ -151,7 +151,7 @@ class NearCache:
                 store = self.stores.get(self.keyspace.query_of(key))
                 if store is None:
                     continue
-                if key == store.generation_key:
+                if key.startswith(store.generation_key + ":"):  # its generation, in any bucket
                     store.entries.clear()
                 else:
                     store.entries.pop(key, None)
@@ -187,7 +187,9 @@ class NearCache:
                 self._serve(listener, tracker)
             except Exception as e:  # noqa: BLE001 - any failure: flush, stay off, retry
                 if not self._closed.is_set() and not self._logged_down:
-                    log.warning("near cache: invalidations from %s lost (%s: %s); serving from Valkey until tracking is back", self._url_text, type(e).__name__, e)
+                    log.warning(
+                        "near cache: invalidations from %s lost (%s: %s); serving from Valkey until tracking is back", self._url_text, type(e).__name__, e
+                    )
                     self._logged_down = True
             finally:
                 self._off()

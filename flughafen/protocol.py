@@ -52,7 +52,7 @@ from collections.abc import Awaitable, Callable, Generator
 from typing import Any, Protocol
 
 from flughafen.db import QueryError
-from flughafen.keys import Keyspace, lock_key, stale_key
+from flughafen.keys import Keyspace, bucket_of, generation_in, lock_key, stale_key
 from flughafen.scripts import LOCK_MS, KindScripts, Script
 
 MISSING: Any = object()  # no current entry (or no stale copy)
@@ -104,7 +104,10 @@ class Call:
 
 
 class Pipe:
-    """Several commands (each a tuple; a script as ``("EVALSHA", Script, keys, args)``) in one round trip."""
+    """Several commands (each a tuple; a script as ``("EVALSHA", Script, keys, args)``) in one round trip.
+
+    Each command touches one bucket (one hash slot); on a cluster the shell sends
+    one pipeline per node, all at once, and returns when every node answered."""
 
     __slots__ = ("commands",)
 
@@ -329,9 +332,9 @@ def read(
     try:
         if q.miss_score:  # misses lately: the lock (or lease) in this round trip if the entry is missing
             token = new_token()
-            reply = yield Eval(codec.scripts.read_or_lock, [q.generation_key, q.space.sequence, lock_key(key), key], [mode, token, LOCK_MS, *view.read])
+            reply = yield _read_or_lock(q, key, view, mode, token)
         else:
-            reply = yield codec.hit_read(q.generation_key, key, view)
+            reply = yield codec.hit_read(generation_in(q.generation_key, bucket_of(key)), key, view)
     except Exception:  # noqa: BLE001 - the shell counted it: answer from the database
         counters.misses += 1
         return view.from_fresh((yield Query(args))[0])
@@ -353,7 +356,7 @@ def read(
         counters.early_refreshes += 1  # XFetch: refresh it, under the lock; whoever finds it taken gets this value
         counters.misses += 1
         try:
-            reply = yield Eval(codec.scripts.read_or_lock, [q.generation_key, q.space.sequence, lock_key(key), key], ["refresh", new_token(), LOCK_MS, *view.read])
+            reply = yield _read_or_lock(q, key, view, "refresh", new_token())
         except Exception:  # noqa: BLE001 - the shell counted it; the value read is still good
             return view.answer(opened)
         if len(reply) < 4:
@@ -381,7 +384,7 @@ def read(
                 pause = min(pause * 2, MAX_PAUSE)
             waited = True
             try:
-                reply = yield Eval(codec.scripts.read_or_lock, [q.generation_key, q.space.sequence, lock_key(key), key], [mode, token, LOCK_MS, *view.read])
+                reply = yield _read_or_lock(q, key, view, mode, token)
             except Exception:  # noqa: BLE001 - the shell counted it
                 return view.from_fresh((yield Query(args))[0])
             except GeneratorExit:
@@ -404,7 +407,7 @@ def _refresh(q: Reader, args: tuple[Any, ...], key: str, view: View, counters: A
     """A refresh asked for: the lock taken even over a current entry, then the database's value filled."""
     token = new_token()
     try:
-        reply = yield Eval(q.codec.scripts.read_or_lock, [q.generation_key, q.space.sequence, lock_key(key), key], ["refresh", token, LOCK_MS, *view.read])
+        reply = yield _read_or_lock(q, key, view, "refresh", token)
     except Exception:  # noqa: BLE001 - the shell counted it: the database answers, nothing is stored
         return view.from_fresh((yield Query(args))[0])
     except GeneratorExit:
@@ -443,10 +446,14 @@ def _query_and_fill(q: Reader, args: tuple[Any, ...], key: str, view: View, coun
 def fill(q: Reader, args: tuple[Any, ...], key: str, value: Any, rows: Any, gen: int, seq: int, lease: Any, owner: bool, seen: Any, stale_ms: int, delta_ms: int) -> Fill:
     """The fill of ``key`` with the database's ``value``: the entry, its stale copy and its tags, if the lease holds."""
     ttl_ms = q.ttl_ms(value is None or ((type(value) is list or type(value) is set) and not value))
-    keys = [key, lock_key(key), q.generation_key, stale_key(key)]
+    bucket = bucket_of(key)
+    keys = [key, lock_key(key), generation_in(q.generation_key, bucket), stale_key(key)]
     tag_keys = q.space.tag_keys
     for tag in q.tag_names(args, rows):
-        keys += tag_keys(tag)
+        keys += tag_keys(tag, bucket)
+    companions = q.codec.scripts.companions
+    if companions:
+        keys += [key + s for s in companions] + [keys[3] + s for s in companions]
     store = q.codec.store_args(value, gen, seq, seen, ttl_ms, delta_ms)
     return Fill(q.codec.scripts.fill, keys, [lease, 1 if owner else 0, ttl_ms, gen, seq, stale_ms, *store])
 
@@ -467,7 +474,9 @@ def _stale_copy(q: Reader, key: str, view: View, counters: Any, stale_ms: int) -
     if not stale_ms:
         return MISSING
     try:
-        reply = yield Eval(q.codec.scripts.hit, [q.generation_key, stale_key(key)], list(view.read))
+        stale = stale_key(key)
+        keys = [generation_in(q.generation_key, bucket_of(key)), stale, *(stale + s for s in q.codec.scripts.companions)]
+        reply = yield Eval(q.codec.scripts.hit, keys, list(view.read))
     except Exception:  # noqa: BLE001 - no cache, no stale copy
         return MISSING
     opened = q.codec.open(reply[1], None)
@@ -489,17 +498,31 @@ def refresh_early(delta_ms: int, expires_ms: int, beta: float = 1.0) -> bool:
 
 
 def batch(q: Reader, keys: list[str]) -> Steps:
-    """The current entries of many keys in one round trip (store: json), opened; MISSING for the others."""
+    """The current entries of many keys in one round trip (store: json), opened; MISSING for the others.
+
+    One MGET per bucket (the bucket's generation, then its entries), pipelined."""
+    where: dict[str, list[int]] = {}
+    for i, key in enumerate(keys):
+        where.setdefault(bucket_of(key), []).append(i)
     try:
-        reply = yield Call("MGET", q.generation_key, *keys)
+        replies = yield Pipe([("MGET", generation_in(q.generation_key, b), *(keys[i] for i in at)) for b, at in where.items()])
     except Exception:  # noqa: BLE001 - the shell counted it: every entry is read on its own
         return [MISSING] * len(keys)
-    gen = int(reply[0] or 0)
-    return [q.codec.open(raw, gen) for raw in reply[1:]]
+    out: list[Any] = [MISSING] * len(keys)
+    for at, reply in zip(where.values(), replies, strict=True):
+        gen = int(reply[0] or 0)
+        for i, raw in zip(at, reply[1:], strict=True):
+            out[i] = q.codec.open(raw, gen)
+    return out
 
 
 def _read_or_lock(q: Reader, key: str, view: View, mode: str, token: str) -> Eval:
-    return Eval(q.codec.scripts.read_or_lock, [q.generation_key, q.space.sequence, lock_key(key), key], [mode, token, LOCK_MS, *view.read])
+    bucket = bucket_of(key)
+    keys = [generation_in(q.generation_key, bucket), q.space.sequence_in(bucket), lock_key(key), key]
+    companions = q.codec.scripts.companions
+    if companions:
+        keys += [key + s for s in companions]
+    return Eval(q.codec.scripts.read_or_lock, keys, [mode, token, LOCK_MS, *view.read])
 
 
 def warm(q: Reader, batch: list[tuple[Any, ...]], keys: list[str], view: View, counters: Any, stale_ms: int) -> Steps:

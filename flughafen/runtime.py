@@ -9,21 +9,36 @@ from __future__ import annotations
 
 import logging
 import threading
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from flughafen.bypass import Bypass
 from flughafen.cache import CacheState
-from flughafen.config import Config, load_config, parse_cache_url
+from flughafen.config import CacheUrl, Config, load_config, parse_cache_url, use_buckets
 from flughafen.db import Database
-from flughafen.keys import keyspace
+from flughafen.keys import Keyspace, keyspace
 from flughafen.metrics import Metrics
 
 log = logging.getLogger("flughafen")
 
 
+def cache_state(url: CacheUrl, socket_timeout: float, near_cache: bool, defer_fills: bool, project_dir: Path | None, space: Keyspace) -> CacheState:
+    """The Valkey side of a runtime: one server, a Valkey Cluster (``valkey+cluster://``), or the primary behind Sentinel."""
+    if url.sentinel:
+        from flughafen.sentinel import SentinelCacheState
+
+        return SentinelCacheState(url, socket_timeout, near_cache, defer_fills, project_dir, keyspace=space)
+    if url.cluster:
+        from flughafen.cluster import ClusterCacheState
+
+        return ClusterCacheState(url, socket_timeout, near_cache, defer_fills, project_dir, keyspace=space)
+    return CacheState(url, socket_timeout, near_cache, defer_fills, project_dir, keyspace=space)
+
+
 class Runtime:
     def __init__(self, config: Config, socket_timeout: float = 0.25, stale_if_error: int = 0, near_cache: bool = True, defer_fills: bool = True):
+        use_buckets(config)
         self.config = config
         # Seconds a copy of each entry outlives its TTL, served (flagged) when the database fails.
         self.stale_if_error = stale_if_error
@@ -33,7 +48,7 @@ class Runtime:
         self.db = Database(config.database_url)
         # near_cache=False: near-cached queries read Valkey every time, like the others.
         # defer_fills=False: a miss waits for its fill's reply (see CacheState.fill).
-        self.cache = CacheState(config.cache_url, socket_timeout, near_cache, defer_fills, config.project_dir, keyspace=self.keyspace)
+        self.cache = cache_state(config.cache_url, socket_timeout, near_cache, defer_fills, config.project_dir, self.keyspace)
         self.metrics = Metrics()
         self._published: dict[str, dict[str, float]] = {}
 
@@ -74,7 +89,7 @@ class Runtime:
                     delta = value - before.get(field, 0)
                     if delta:
                         pipe.hincrbyfloat(self.keyspace.stats_key(name), field, delta)
-            pipe.execute()  # type: ignore[no-untyped-call]
+            pipe.execute()
             self._published = current
         except Exception as e:  # noqa: BLE001 - statistics must never fail the application
             self.cache.failed(e)

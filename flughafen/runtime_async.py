@@ -20,7 +20,7 @@ from typing import Any
 
 from flughafen.bypass import Bypass
 from flughafen.cache_async import MAX_IN_FLIGHT, AsyncCacheState
-from flughafen.config import Config, load_config
+from flughafen.config import Config, ConfigError, load_config, use_buckets
 from flughafen.db_async import DEFAULT_TIMEOUT, AsyncDatabase
 from flughafen.keys import keyspace
 from flughafen.metrics import Metrics
@@ -40,6 +40,9 @@ class AsyncRuntime:
         database_timeout: float = DEFAULT_TIMEOUT,
         max_in_flight: int = MAX_IN_FLIGHT,
     ):
+        use_buckets(config)
+        if config.cache_url.cluster or config.cache_url.sentinel:
+            raise ConfigError(f"cache URL {config.cache_url.redacted()!r}: the asyncio runtime supports neither valkey+cluster:// nor valkey+sentinel:// yet; use Runtime")
         self.config = config
         # Seconds a copy of each entry outlives its TTL, served (flagged) when the database fails.
         self.stale_if_error = stale_if_error

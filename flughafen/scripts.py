@@ -7,17 +7,15 @@ write; they carry the ``allow-oom`` flag, so a full server (``maxmemory`` with
 ``noeviction``) still runs them: an invalidation deletes entries and writes
 at most a marker per tag, which expires.
 
-Key names come from keys.py. Every script lists its KEYS and ARGV; a script
-touches only the keys it is given, except where it says so (an entry's lock,
-``fg:~lock:<entry>``, for the entries a tag set names).
+Key names come from keys.py. Every script lists its KEYS and ARGV and touches
+only the keys it is given, all in one bucket (one hash slot of a cluster): what
+needs the members of a tag set reads them first (MARK_TAGS), then names them.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-
-from flughafen.keys import LOCK_PREFIX
 
 LOCK_MS = 5_000  # a stampede lock's, and a lease's, lifetime: no fill stores after it
 # A tag's marker must outlive every lease that began before its invalidation, so that
@@ -80,7 +78,8 @@ return {redis.call('GET', KEYS[1]), read(KEYS[2], 1)}
 # - mode 'refresh' (an early refresh): the lock even when the entry is current,
 #   taking it over from leases; {generation, entry} when another caller holds it.
 # KEYS: generation, sequence, lock, entry. ARGV: mode, token, lock ms, the read's arguments.
-_READ_OR_LOCK = """
+_READ_OR_LOCK = (
+    """
 local gs = redis.call('MGET', KEYS[1], KEYS[2])
 local gen = gs[1]
 local entry = read(KEYS[4], 4)
@@ -95,24 +94,27 @@ else
     lease = ARGV[2]
     if mode == 'lease' then lease = 'l:' .. lease end
     redis.call('SET', KEYS[3], lease, 'PX', ARGV[3])
-  elseif mode == 'lease' and held ~= '""" + WRITER + """' then
+  elseif mode == 'lease' and held ~= '"""
+    + WRITER
+    + """' then
     lease = held
   end
 end
 if mode == 'refresh' and lease == '' then return {gen, entry} end
 return {gen, entry, gs[2], lease}
 """
+)
 
 # Stores an entry if the caller's lease still holds: the lock holds the lease, the
 # generation is the one read with it, and no tag of the entry was invalidated since
 # (its marker is not past the sequence read with the lease). The entry, its stale copy
 # and its tag registrations are written together or not at all.
-# KEYS: entry, lock, generation, stale copy, then per tag: its set and its marker.
-# ARGV: lease, owner (1: the lease is the caller's lock, deleted once done), ttl ms,
+# KEYS: entry, lock, generation, stale copy, then per tag: its set and its marker, then the
+# NC companion keys of the entry and of its stale copy (see kind_scripts). ARGV: lease, owner (1: the lease is the caller's lock, deleted once done), ttl ms,
 # generation, sequence, stale-copy ms (0: none), then the store's arguments.
 _FILL = """
 local read = {KEYS[2], KEYS[3]}
-for i = 6, #KEYS, 2 do read[#read + 1] = KEYS[i] end
+for i = 6, #KEYS - NC, 2 do read[#read + 1] = KEYS[i] end
 local v = redis.call('MGET', unpack(read))
 local ok = v[1] == ARGV[1] and tonumber(v[2] or '0') == tonumber(ARGV[4])
 local seq = tonumber(ARGV[5])
@@ -125,7 +127,7 @@ if ok then
   written = store(KEYS[1], ttl, 7, true)
   if written then
     if tonumber(ARGV[6]) > 0 then store(KEYS[4], ttl + tonumber(ARGV[6]), 7, false) end
-    for i = 5, #KEYS, 2 do
+    for i = 5, #KEYS - NC, 2 do
       for _, k in ipairs(written) do register_tag(KEYS[i], k, ttl) end
     end
   end
@@ -138,14 +140,18 @@ return 0
 
 @dataclass(frozen=True)
 class KindScripts:
-    """The read and fill scripts of one store kind."""
+    """The read and fill scripts of one store kind, and the suffixes of the keys its ``read``
+    and ``store`` touch beside an entry (``<entry>:meta``): every script is given them, after
+    its other KEYS (the hit's and READ_OR_LOCK's read, then the fill's for the entry and its
+    stale copy), so that it names every key it touches."""
 
     hit: Script
     read_or_lock: Script
     fill: Script
+    companions: tuple[str, ...] = ()
 
 
-def kind_scripts(read: str, current: str, store: str) -> KindScripts:
+def kind_scripts(read: str, current: str, store: str, companions: tuple[str, ...] = ()) -> KindScripts:
     """A store kind's scripts, from its Lua functions:
 
     - ``read(key, i)``: the entry as the kind's codec decodes it (false or a
@@ -159,7 +165,8 @@ def kind_scripts(read: str, current: str, store: str) -> KindScripts:
     return KindScripts(
         hit=Script(read + _HIT),
         read_or_lock=Script(read + current + _READ_OR_LOCK),
-        fill=Script(_REGISTER_TAG + store + _FILL),
+        fill=Script(f"local NC = {2 * len(companions)}\n" + _REGISTER_TAG + store + _FILL),
+        companions=companions,
     )
 
 
@@ -250,6 +257,7 @@ local function store(key, ttl, i, main)
   return {key, key .. ':meta'}
 end
 """,
+    companions=(":meta", ":w"),
 )
 
 # store: bitmap: the bitmap (an empty set is an empty string), and <key>:meta (the
@@ -277,6 +285,7 @@ local function store(key, ttl, i, main)
   return {key}
 end
 """,
+    companions=(":meta",),
 )
 
 # Releases a lock only for its owner. KEYS: the lock. ARGV: the owner's token.
@@ -290,46 +299,62 @@ return 0
 # Moves a query's generation (invalidate_all), or takes a ticket (the sequence). KEYS: the key.
 INCR = Script(ALLOW_OOM + "return redis.call('INCR', KEYS[1])\n")
 
-# Drops every entry under each tag, with its lock (so fills in flight lose their lease),
-# and records when (the tag's marker, for fills whose entries are not in the set yet).
-# KEYS: the sequence, then per tag: its set and its marker. ARGV: marker ms, then 1 to
-# return {count, every member} (for near caches), 0 for the count.
-INVALIDATE_TAGS = Script(ALLOW_OOM + """
+# A tag invalidation in one bucket, first step: the bucket's sequence moves and each tag's
+# marker records it (so a fill whose lease was read before now is dropped), and the
+# members of each tag's set are returned, for DROP_MEMBERS to delete. Entries filled
+# after this step hold a lease read after it: they are current.
+# KEYS: the bucket's sequence, then per tag: its set and its marker. ARGV: marker ms.
+# Returns {sequence, every member of the sets}.
+MARK_TAGS = Script(
+    ALLOW_OOM
+    + """
 local seq = redis.call('INCR', KEYS[1])
-local out = {0}
+local out = {seq}
 for i = 2, #KEYS, 2 do
-  local members = redis.call('SMEMBERS', KEYS[i])
-  for _, m in ipairs(members) do
-    out[1] = out[1] + redis.call('DEL', m)
-    redis.call('DEL', '""" + LOCK_PREFIX + """' .. m)
-    if ARGV[2] == '1' then out[#out + 1] = m end
-  end
-  redis.call('DEL', KEYS[i])
   redis.call('SET', KEYS[i + 1], seq, 'PX', ARGV[1])
+  for _, m in ipairs(redis.call('SMEMBERS', KEYS[i])) do out[#out + 1] = m end
 end
-if ARGV[2] == '1' then return out end
-return out[1]
-""")
+return out
+"""
+)
+
+# The second step: the members MARK_TAGS returned are deleted with their locks (so fills
+# in flight lose their lease) and leave the tag sets. KEYS: the n tag sets, then per
+# member: the member and its lock. ARGV: n. Returns how many members existed.
+DROP_MEMBERS = Script(
+    ALLOW_OOM
+    + """
+local n = tonumber(ARGV[1])
+local count = 0
+for i = n + 1, #KEYS, 2 do
+  count = count + redis.call('DEL', KEYS[i])
+  redis.call('DEL', KEYS[i + 1])
+  for s = 1, n do redis.call('SREM', KEYS[s], KEYS[i]) end
+end
+return count
+"""
+)
 
 # ------------------------------------------------------------ writes kept in place
 
-# store: hash. A write's refresh of hash entries under one tag. KEYS: sequence, tag set,
-# marker, generation of the read spec. ARGV: ticket, entry prefix, marker ms, then
-# field, value pairs. Each member of the tag set that is a current entry of the spec,
-# holding a row, is updated in place when nothing newer reached it; anything else under
-# the tag is dropped, as INVALIDATE_TAGS would, with its lock. The marker moves on first,
-# so a fill that read the database before this write is dropped even if the script stops
-# part way.
-REFRESH_HASH = Script(ALLOW_OOM + """
-local seq = redis.call('INCR', KEYS[1])
-redis.call('SET', KEYS[3], seq, 'PX', ARGV[3])
+# store: hash. A write's refresh of hash entries under one tag in one bucket, after
+# MARK_TAGS moved the tag's marker there (a fill that read the database before this
+# write is dropped even if this script never runs) and returned the tag's members.
+# KEYS: generation of the read spec, tag set, then per member: the member and its lock.
+# ARGV: ticket, entry prefix, then field, value pairs. Each member
+# that is a current entry of the spec, holding a row, is updated in place when nothing
+# newer reached it; anything else is dropped, as DROP_MEMBERS would, with its lock.
+REFRESH_HASH = Script(
+    ALLOW_OOM
+    + """
 local ticket = tonumber(ARGV[1])
 local prefix = ARGV[2]
-local gen = tonumber(redis.call('GET', KEYS[4]) or '0')
+local gen = tonumber(redis.call('GET', KEYS[1]) or '0')
 local pairs = {}
-for i = 4, #ARGV do pairs[#pairs + 1] = ARGV[i] end
+for i = 3, #ARGV do pairs[#pairs + 1] = ARGV[i] end
 local refreshed = 0
-for _, m in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+for i = 3, #KEYS, 2 do
+  local m = KEYS[i]
   local keep = false
   if string.sub(m, 1, #prefix) == prefix then
     local meta = redis.call('HGET', m, '~')
@@ -347,26 +372,32 @@ for _, m in ipairs(redis.call('SMEMBERS', KEYS[2])) do
     end
   end
   if not keep then
-    redis.call('DEL', m, '""" + LOCK_PREFIX + """' .. m)
+    redis.call('DEL', m, KEYS[i + 1])
     redis.call('SREM', KEYS[2], m)
   end
 end
 return refreshed
-""")
+"""
+)
 
 # store: zset. Before the write's commit: the ranking is being written; fills stop
 # storing. KEYS: the ranking's write mark (<key>:w). ARGV: the mark's lifetime ms.
-BEGIN_MOVE = Script(ALLOW_OOM + """
+BEGIN_MOVE = Script(
+    ALLOW_OOM
+    + """
 redis.call('HINCRBY', KEYS[1], 'p', 1)
 redis.call('HINCRBY', KEYS[1], 'v', 1)
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return 1
-""")
+"""
+)
 
 # store: zset. After the commit (ARGV[1] = 1) or a rollback (0): the mark is lifted and,
 # if the write committed and the ranking is current, the member's score moves.
 # KEYS: write mark, entry, meta, generation. ARGV: committed, member, delta.
-FINISH_MOVE = Script(ALLOW_OOM + """
+FINISH_MOVE = Script(
+    ALLOW_OOM
+    + """
 redis.call('HINCRBY', KEYS[1], 'p', -1)
 redis.call('HINCRBY', KEYS[1], 'v', 1)
 if ARGV[1] ~= '1' then return 0 end
@@ -384,29 +415,39 @@ if score <= 0 then
   if redis.call('ZCARD', KEYS[2]) == 0 then redis.call('DEL', KEYS[2], KEYS[3]) end
 end
 return 1
-""")
+"""
+)
 
 # store: bitmap. Before the commit: each held entry's write count goes up and its lock
 # becomes the writer's, so fills in flight lose their lease and readers that miss wait.
 # KEYS: per held entry, its lock and its write count. ARGV: hold ms.
-HOLD = Script(ALLOW_OOM + """
+HOLD = Script(
+    ALLOW_OOM
+    + """
 for i = 1, #KEYS, 2 do
   redis.call('INCR', KEYS[i + 1])
   redis.call('PEXPIRE', KEYS[i + 1], ARGV[1])
-  redis.call('SET', KEYS[i], '""" + WRITER + """', 'PX', ARGV[1])
+  redis.call('SET', KEYS[i], '"""
+    + WRITER
+    + """', 'PX', ARGV[1])
 end
 return 1
-""")
+"""
+)
 
 # Releases the holds among the first HOLDS keys (lock, write count pairs).
-_RELEASE_HOLDS = """
+_RELEASE_HOLDS = (
+    """
 for i = 1, HOLDS, 2 do
   if redis.call('DECR', KEYS[i + 1]) <= 0 then
     redis.call('DEL', KEYS[i + 1])
-    if redis.call('GET', KEYS[i]) == '""" + WRITER + """' then redis.call('DEL', KEYS[i]) end
+    if redis.call('GET', KEYS[i]) == '"""
+    + WRITER
+    + """' then redis.call('DEL', KEYS[i]) end
   end
 end
 """
+)
 
 # store: bitmap. The write failed before its commit: its holds released. KEYS: as HOLD's.
 RELEASE_HOLDS = Script(ALLOW_OOM + "local HOLDS = #KEYS\n" + _RELEASE_HOLDS + "return 1\n")
@@ -419,11 +460,15 @@ RELEASE_HOLDS = Script(ALLOW_OOM + "local HOLDS = #KEYS\n" + _RELEASE_HOLDS + "r
 # the offsets, number of counters, then per counter: number of fields, then (field,
 # change per member) pairs. Returns per group the members really added (negative:
 # removed), or -1000000000 when dropped.
-APPLY_SETS = Script(ALLOW_OOM + """
+APPLY_SETS = Script(
+    ALLOW_OOM
+    + """
 local h, g = tonumber(ARGV[1]), tonumber(ARGV[2])
 local intact = true
 for i = 1, h do
-  if redis.call('GET', KEYS[2 * i - 1]) ~= '""" + WRITER + """' then intact = false end
+  if redis.call('GET', KEYS[2 * i - 1]) ~= '"""
+    + WRITER
+    + """' then intact = false end
 end
 local a, k, out = 3, 2 * h + 1, {}
 for gi = 1, g do
@@ -475,11 +520,14 @@ for gi = 1, g do
   out[gi] = current and moved or -1000000000
 end
 local HOLDS = 2 * h
-""" + _RELEASE_HOLDS + """
+"""
+    + _RELEASE_HOLDS
+    + """
 if not intact then
   -- An invalidation took a lock from under this write: a reader may since hold it and be
   -- filling from before the commit. Its lock goes too, so its fill is dropped.
   for i = 1, HOLDS, 2 do redis.call('DEL', KEYS[i]) end
 end
 return out
-""")
+"""
+)

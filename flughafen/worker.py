@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 import valkey
 
+from flughafen.config import ConfigError
 from flughafen.db import DatabaseTimeout, QueryError
 from flughafen.keys import NAMESPACE, PREFIX, Keyspace, keyspace
 from flughafen.write import (
@@ -328,6 +329,11 @@ def transient(error: BaseException) -> bool:
 
 def _blocking_reader(rt: Runtime, block_ms: int) -> Any:
     """A client of its own for the blocking read, whose socket waits longer than the block."""
+    if rt.config.cache_url.cluster:
+        raise ConfigError(
+            f"cache {rt.config.cache_url.redacted()}: the write-behind worker does not run on a Valkey Cluster yet"
+            " (its blocking read spans every write's stream); use write: through, or a single Valkey server"
+        )
     pool = rt.cache.client.connection_pool
     kwargs = {**pool.connection_kwargs, "socket_timeout": block_ms / 1000 + 5.0}
     return valkey.Valkey(connection_pool=valkey.ConnectionPool(connection_class=pool.connection_class, **kwargs))

@@ -49,12 +49,12 @@ READ_KEYWORDS = frozenset({"refresh", "cache"})
 # and fail with WRONGTYPE. tests/generator/test_names.py checks the list against the runtime's source.
 VALKEY_NAMESPACES = frozenset(
     {
-        "seq",  # fg:<ns>:seq, the tag-invalidation sequence
-        "tagseq",  # fg:<ns>:tagseq:<tag>
-        "tag",  # fg:<ns>:tag:<tag>, a tag's set of entries
+        "seq",  # fg:<ns>:seq:{<bucket>}, a bucket's tag-invalidation sequence
+        "tagseq",  # fg:<ns>:tagseq:{<bucket>}:<tag>
+        "tag",  # fg:<ns>:tag:{<bucket>}:<tag>, a tag's set of entries in a bucket
         "stats",  # fg:<ns>:stats:<name>, the shared counters of `flughafen-gen stats`
         "writes",  # fg:<ns>:writes:<name>, the queues of write: behind
-        "gen",  # fg:<ns>:<name>:gen, each spec's generation: fg:<ns>:stats:gen would be both
+        "gen",  # fg:<ns>:<name>:gen:{<bucket>}, each spec's generation: fg:<ns>:stats:gen would be both
     }
 )
 

@@ -23,7 +23,8 @@ a write is changing:
    lease (their fill script refuses to store), and readers that miss wait for the
    lock, as for any fill.
 2. commit.
-3. apply, one script: if every hold is intact (no invalidation deleted a lock
+3. apply, one script per bucket (keys.py), for the entries there: a counter entry
+   kept in another bucket than its set is dropped (no script may touch both). If every hold is intact (no invalidation deleted a lock
    meanwhile) and the set's entry is there under its current generation, SETBIT
    (or clear) each member; the number of bits that really changed (0 for a bit
    already set: idempotent) moves each counter field, in entries that are there
@@ -47,9 +48,9 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 from flughafen.accessor import Accessor
 from flughafen.convert import converter
 from flughafen.db import QueryError
-from flughafen.keys import Keyspace, RowField, Template, bounded, fill, lock_key
+from flughafen.keys import Keyspace, RowField, Template, bucket_of, entry_key, fill, generation_in, lock_key, placement
 from flughafen import io_sync
-from flughafen.protocol import MISSING, Effect, Eval, Steps, View
+from flughafen.protocol import MISSING, Effect, Eval, Pipe, Steps, View
 from flughafen.scripts import APPLY_SETS, BITMAP, HOLD, LOCK_MS, RELEASE_HOLDS
 from flughafen.spec import Col, Param, Trigger
 
@@ -116,7 +117,7 @@ class BitmapCodec:
     scripts = BITMAP
 
     def hit_read(self, generation_key: str, key: str, view: View) -> Effect:
-        return Eval(BITMAP.hit, [generation_key, key], list(view.read))
+        return Eval(BITMAP.hit, [generation_key, key, *(key + s for s in BITMAP.companions)], list(view.read))
 
     def open(self, entry: Any, gen: int | None) -> Any:
         """The read's reply, {meta, answer}, when current."""
@@ -313,18 +314,39 @@ class Held:
     holds: list[str]  # lock and write-count keys, in pairs
     applied: bool = False
 
-    def apply_keys_and_args(self) -> tuple[list[str], list[Any]]:
-        keys = list(self.holds)
-        args: list[Any] = [len(self.holds) // 2, len(self.groups)]
+    def per_bucket(self) -> dict[str, tuple[list[str], list[_Group]]]:
+        """Per bucket: its hold keys and the groups whose set lives there."""
+        out: dict[str, tuple[list[str], list[_Group]]] = {}
+        for i in range(0, len(self.holds), 2):
+            out.setdefault(bucket_of(self.holds[i]), ([], []))[0].extend(self.holds[i : i + 2])
         for g in self.groups:
-            keys += [g.generation, g.key, g.key + ":meta"]
-            args += [g.op, len(g.offsets), *g.offsets, len(g.counters)]
-            for entry, gen, fields in g.counters:
-                keys += [gen, entry]
-                args.append(len(fields))
-                for name, change in fields:
-                    args += [name, change]
-        return keys, args
+            out.setdefault(bucket_of(g.key), ([], []))[1].append(g)
+        return out
+
+    def apply_commands(self) -> tuple[list[tuple[Any, ...]], list[list[int]]]:
+        """APPLY_SETS per bucket (its holds, its groups, their counters in that bucket), after
+        a DEL of every counter entry kept in another bucket than its set (which no script may
+        touch with the set): the commands, and per APPLY_SETS the indexes of its groups."""
+        drops: list[tuple[Any, ...]] = []
+        applies: list[tuple[Any, ...]] = []
+        indexes: list[list[int]] = []
+        position = {id(g): i for i, g in enumerate(self.groups)}
+        for bucket, (holds, groups) in self.per_bucket().items():
+            keys = list(holds)
+            args: list[Any] = [len(holds) // 2, len(groups)]
+            for g in groups:
+                keys += [g.generation, g.key, g.key + ":meta"]
+                local = [c for c in g.counters if bucket_of(c[0]) == bucket]
+                drops += [("DEL", c[0]) for c in g.counters if bucket_of(c[0]) != bucket]
+                args += [g.op, len(g.offsets), *g.offsets, len(local)]
+                for entry, gen, fields in local:
+                    keys += [gen, entry]
+                    args.append(len(fields))
+                    for name, change in fields:
+                        args += [name, change]
+            applies.append(("EVALSHA", APPLY_SETS, keys, args))
+            indexes.append([position[id(g)] for g in groups])
+        return drops + applies, indexes
 
     # WriteQuery's pending hook (see write.py): steps of effects, run by either shell.
 
@@ -347,6 +369,10 @@ class Held:
         return [k for g in self.groups for k in (g.key, g.key + ":meta", *(c[0] for c in g.counters))]
 
 
+def _counter(entry: str, generation: str, fields: tuple[tuple[str, int], ...]) -> tuple[str, str, tuple[tuple[str, int], ...]]:
+    return entry, generation_in(generation, bucket_of(entry)), fields
+
+
 def _value(source: int | RowField, args: tuple[Any, ...], row: Any, kind: str) -> Any:
     if isinstance(source, int):
         return args[source]
@@ -363,13 +389,14 @@ def changes(sets: tuple[SetUpdate, ...], args: tuple[Any, ...], rows: list[Any],
         for row in rows if looked_up else [None]:
             values = tuple(_value(s, args, row, t) for s, t in zip(u.args, u.arg_types))
             member = _value(u.member, args, row, member_type)
-            key = bounded(space.entry_prefix(u.name, u.version), fill(u.key, values))
+            key = entry_key(space.entry_prefix(u.name, u.version), fill(u.key, values), placement(u.key)(values, None))
             group = groups.get(key)
             if group is None:
                 counters = [
-                    (bounded(space.entry_prefix(c.name, c.version), fill(c.key, values)), space.generation_key(c.name), c.fields) for c in u.counters
+                    _counter(entry_key(space.entry_prefix(c.name, c.version), fill(c.key, values), placement(c.key)(values, None)), space.generation_key(c.name), c.fields)
+                    for c in u.counters
                 ]
-                group = groups[key] = _Group(u.op, key, space.generation_key(u.name), counters)
+                group = groups[key] = _Group(u.op, key, generation_in(space.generation_key(u.name), bucket_of(key)), counters)
             if member is None:
                 group.op = "drop"  # a row without a member: the set is right, but counters may count such rows
                 continue
@@ -391,7 +418,7 @@ def hold_steps(cache: Any, held: Held) -> Steps:
     """Before the commit: mark the entries as being written. A cache failure is remembered, not raised."""
     if held.holds:
         try:
-            yield Eval(HOLD, held.holds, [HOLD_MS])
+            yield Pipe([("EVALSHA", HOLD, holds, [HOLD_MS]) for holds, _ in held.per_bucket().values() if holds])
         except Exception as e:  # noqa: BLE001 - the update after the commit drops the entries instead
             cache.failed(e)
 
@@ -400,21 +427,26 @@ def release_steps(cache: Any, held: Held) -> Steps:
     """The write failed before its commit: let go of the entries, unchanged."""
     if held.holds:
         try:
-            yield Eval(RELEASE_HOLDS, held.holds, [])
+            yield Pipe([("EVALSHA", RELEASE_HOLDS, holds, []) for holds, _ in held.per_bucket().values() if holds])
         except Exception as e:  # noqa: BLE001 - the holds expire on their own
             cache.failed(e)
 
 
 def apply_steps(held: Held) -> Steps:
-    """After the commit: one script updates (or drops) every entry and releases the holds.
+    """After the commit: one script per bucket updates (or drops) its entries and releases its holds.
 
     Returns per set entry the members really added (negative: removed), or
     DROPPED. Raises what the cache raised; WriteQuery retries.
     """
     if not held.groups:
         return []
-    keys, args = held.apply_keys_and_args()
-    return [int(n) for n in (yield Eval(APPLY_SETS, keys, args))]
+    commands, indexes = held.apply_commands()
+    replies = (yield Pipe(commands))[len(commands) - len(indexes) :]
+    out = [0] * len(held.groups)
+    for at, reply in zip(indexes, replies, strict=True):
+        for i, n in zip(at, reply, strict=True):
+            out[i] = int(n)
+    return out
 
 
 def hold(rt: Runtime, held: Held) -> None:

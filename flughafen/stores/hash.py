@@ -31,10 +31,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from flughafen.accessor import Accessor
 from flughafen.convert import Convert, converter
-from flughafen.keys import Keyspace, Template, fill
+from flughafen.keys import Keyspace, Template, buckets, fill, generation_in, lock_key
 from flughafen import io_sync
 from flughafen.protocol import MISSING, Effect, Eval, Pipe, Steps, View
-from flughafen.scripts import HASH, INCR, MARKER_MS, REFRESH_HASH
+from flughafen.scripts import HASH, INCR, MARK_TAGS, MARKER_MS, REFRESH_HASH
 from flughafen.stores.meta import kind_under, meta
 
 if TYPE_CHECKING:
@@ -189,13 +189,14 @@ def take_ticket(cache: Any, refresh: tuple[HashRefresh, ...]) -> Steps:
     if not refresh:
         return None
     try:
-        return int((yield Eval(INCR, [cache.keyspace.sequence], [])))
+        tickets = yield Pipe([("EVALSHA", INCR, [cache.keyspace.sequence_in(b)], []) for b in buckets()])
+        return [int(t) for t in tickets]
     except Exception as e:  # noqa: BLE001 - no ticket: the entries are dropped instead
         cache.failed(e)
         return None
 
 
-def refresh_steps(refresh: tuple[HashRefresh, ...], args: tuple[Any, ...], tags: list[str], ticket: int | None, space: Keyspace) -> Steps:
+def refresh_steps(refresh: tuple[HashRefresh, ...], args: tuple[Any, ...], tags: list[str], ticket: list[int] | None, space: Keyspace) -> Steps:
     """After commit: refresh the hash entries under each refresh's tag (in namespace ``space``); returns the tags still to drop.
 
     Any failure leaves those tags in the list: the caller drops them (the
@@ -215,9 +216,8 @@ def refresh_steps(refresh: tuple[HashRefresh, ...], args: tuple[Any, ...], tags:
                 break  # a NULL removes a field: drop the entry instead
             pairs += [name, encode_field(value)]
         else:
-            keys = [space.sequence, *space.tag_keys(tag), space.generation_key(r.spec)]
             try:
-                yield Eval(REFRESH_HASH, keys, [ticket, space.entry_prefix(r.spec, r.version), MARKER_MS, *pairs])
+                yield from _refresh_tag(r, tag, ticket, pairs, space)
             except Exception as e:  # noqa: BLE001 - the tag is dropped by the caller instead
                 log.warning("%s: refreshing %s in place failed (%s); dropping it", r.spec, tag, type(e).__name__)
                 continue
@@ -225,7 +225,22 @@ def refresh_steps(refresh: tuple[HashRefresh, ...], args: tuple[Any, ...], tags:
     return remaining
 
 
-def refresh_in_place(rt: Runtime, refresh: tuple[HashRefresh, ...], args: tuple[Any, ...], tags: list[str], ticket: int | None) -> list[str]:
+def _refresh_tag(r: HashRefresh, tag: str, ticket: list[int], pairs: list[Any], space: Keyspace) -> Steps:
+    """One tag's refresh in every bucket: its markers move and its sets are read, then each bucket's members are refreshed."""
+    marks = [("EVALSHA", MARK_TAGS, [space.sequence_in(b), *space.tag_keys(tag, b)], [MARKER_MS]) for b in buckets()]
+    replies = yield Pipe(marks)
+    prefix, generation = space.entry_prefix(r.spec, r.version), space.generation_key(r.spec)
+    refreshes = []
+    for b, t, reply in zip(buckets(), ticket, replies, strict=True):
+        members = [m.decode("utf-8", "surrogateescape") for m in reply[1:]]
+        if members:
+            keys = [generation_in(generation, b), space.tag_key(tag, b), *(k for m in members for k in (m, lock_key(m)))]
+            refreshes.append(("EVALSHA", REFRESH_HASH, keys, [t, prefix, *pairs]))
+    if refreshes:
+        yield Pipe(refreshes)
+
+
+def refresh_in_place(rt: Runtime, refresh: tuple[HashRefresh, ...], args: tuple[Any, ...], tags: list[str], ticket: list[int] | None) -> list[str]:
     """refresh_steps on a sync runtime."""
     remaining: list[str] = io_sync.run_write(rt, refresh_steps(refresh, args, tags, ticket, rt.keyspace))
     return remaining
@@ -244,7 +259,7 @@ class Refreshes:
 
 
 class Refreshing:
-    def __init__(self, refresh: tuple[HashRefresh, ...], ticket: int | None):
+    def __init__(self, refresh: tuple[HashRefresh, ...], ticket: list[int] | None):
         self.refresh, self.ticket = refresh, ticket
 
     def rolled_back(self, cache: Any) -> Steps:

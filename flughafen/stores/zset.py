@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from flughafen.accessor import Accessor
 from flughafen.convert import Convert
-from flughafen.keys import Keyspace, RowField, bounded
+from flughafen.keys import Keyspace, RowField, bucket_of, entry_key, generation_in
 from flughafen import invalidation
 from flughafen.protocol import MISSING, Effect, Eval, Steps, View
 from flughafen.scripts import BEGIN_MOVE, FINISH_MOVE, ZSET
@@ -51,7 +51,7 @@ class ZsetCodec:
     scripts = ZSET
 
     def hit_read(self, generation_key: str, key: str, view: View) -> Effect:
-        return Eval(ZSET.hit, [generation_key, key], list(view.read))
+        return Eval(ZSET.hit, [generation_key, key, *(key + s for s in ZSET.companions)], list(view.read))
 
     def open(self, entry: Any, gen: int | None) -> Any:
         """(kind, the read's reply: {meta, write version, ...}) when current."""
@@ -204,7 +204,7 @@ class ScoreMove:
 
     def entry(self, space: Keyspace) -> str:
         """The ranking's key in namespace ``space``."""
-        return bounded(space.entry_prefix(self.spec, self.version), self.key)
+        return entry_key(space.entry_prefix(self.spec, self.version), self.key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,7 +247,8 @@ def finish_moves(cache: Any, pending: list[PendingMove], committed: bool) -> Ste
                 if committed:
                     yield from invalidation.incr(cache, p.generation)
                 continue
-            yield Eval(FINISH_MOVE, [p.entry + ":w", p.entry, p.entry + ":meta", p.generation], [1 if committed else 0, p.member, repr(m.by)])
+            keys = [p.entry + ":w", p.entry, p.entry + ":meta", generation_in(p.generation, bucket_of(p.entry))]
+            yield Eval(FINISH_MOVE, keys, [1 if committed else 0, p.member, repr(m.by)])
         except Exception as e:  # noqa: BLE001 - becomes a drop of the whole ranking
             log.warning("%s: moving a score failed (%s); dropping the ranking", m.spec, type(e).__name__)
             try:

@@ -19,7 +19,7 @@ from flughafen.settings import Settings
 from flughafen.worker import queue_figures
 
 SAMPLE = 20
-NOT_ENTRIES = (b":lock", b":stale", b":meta", b":w", b":wip", b":gen")
+NOT_ENTRIES = (b":lock", b":stale", b":meta", b":w", b":wip")
 SHAPES = {b"string": "json", b"hash": "hash", b"zset": "zset"}
 
 
@@ -45,7 +45,10 @@ def collect(rt: Runtime) -> dict[str, Any]:
     memory: dict[str, tuple[int, int]] = {}
     by_shape: dict[str, list[int]] = {}
     for name in accessors:
-        keys = [k for k in client.scan_iter(match=space.query_prefix(name) + "*", count=200) if not k.endswith(NOT_ENTRIES)][:SAMPLE]
+        generations = space.generation_key(name).encode() + b":"  # the query's generation, one per bucket
+        keys = [k for k in client.scan_iter(match=space.query_prefix(name) + "*", count=200) if not k.endswith(NOT_ENTRIES) and not k.startswith(generations)][
+            :SAMPLE
+        ]
         measured = [entry_memory(client, k) for k in keys]
         sizes = [size for _, size in measured]
         memory[name] = (len(sizes), int(sum(sizes) / len(sizes)) if sizes else 0)

@@ -24,6 +24,11 @@ _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 TemplateKind = Literal["key", "tag", "trigger"]
 
 
+# Valkey Cluster places a key by its first {...}: the runtime's bucket. A literal brace in a key
+# (or a tag, which becomes part of keys) could move it, so no template may hold one.
+_NO_BRACES = "a literal '{brace}' in a {kind} template: Valkey Cluster would place the key by it (a hash tag); use another character"
+
+
 def parse_template(text: str, where: Span, kind: TemplateKind) -> Template:
     """Parse a template; ``where`` is the position of its first character."""
     parts: list[TemplatePart] = []
@@ -36,20 +41,20 @@ def parse_template(text: str, where: Span, kind: TemplateKind) -> Template:
 
     while i < len(text):
         ch = text[i]
-        if ch == "{" and text.startswith("{{", i):
-            buf.append("{")
-            i += 2
-        elif ch == "}" and text.startswith("}}", i):
-            buf.append("}")
+        if (ch == "{" and text.startswith("{{", i)) or (ch == "}" and text.startswith("}}", i)):
+            problems.append(Diagnostic(at(i), "FG050", _NO_BRACES.format(kind=kind, brace=ch)))
+            buf.append(ch)
             i += 2
         elif ch == "}":
-            problems.append(Diagnostic(at(i), "FG050", f"unmatched '}}' in {kind} template; write '}}}}' for a literal brace"))
+            problems.append(Diagnostic(at(i), "FG050", f"unmatched '}}' in {kind} template; a template may not hold a literal brace"))
             i += 1
         elif ch == "{":
             end = text.find("}", i + 1)
             inner = text[i + 1 : end] if end != -1 else ""
             if end == -1 or "{" in inner:
-                problems.append(Diagnostic(at(i), "FG050", f"unclosed '{{' in {kind} template; fields look like {{name}}, a literal brace is '{{{{'"))
+                problems.append(
+                    Diagnostic(at(i), "FG050", f"unclosed '{{' in {kind} template; fields look like {{name}}, and a template may not hold a literal brace")
+                )
                 break
             field = _field(inner, at(i), kind, problems)
             if field is not None:

@@ -27,6 +27,8 @@ from generated.aio import seat_availability as seat_availability_aio
 from generated.aio import seat_map as seat_map_aio
 from tests.integration.forms import Form
 
+ON_CLUSTER = True  # the runtime fixture runs these tests on one Valkey server and on the local cluster
+
 FLIGHT = 1001
 PRICE = Decimal("99.00")
 

@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 
 from flughafen import QueryError, Runtime, invalidate_tag
-from flughafen.keys import lock_key
+from flughafen.keys import bucket_of, buckets, lock_key
 from generated import airport_by_iata, booked_seats, flight_search, passenger_last_flights, seat_availability
 from tests.integration.conftest import cache_url
 from tests.integration.forms import Form
+
+ON_CLUSTER = True  # the runtime fixture runs these tests on one Valkey server and on the local cluster
 
 DAY = datetime.date(2024, 12, 15)
 
@@ -66,7 +68,7 @@ def test_a_tag_drops_entries_of_every_query_registered_under_it(form: Form, runt
     form(airport_by_iata).fetch(iata="JFK", runtime=runtime)
     dropped = form.invalidate_tag(f"flight:{flights[0].flight_id}", runtime)
     assert dropped == 2  # the search (tagged from its rows) and the booked seats (tagged from params)
-    assert not runtime.cache.client.exists(runtime.keyspace.tag_key(f"flight:{flights[0].flight_id}"))
+    assert not any(runtime.cache.client.exists(runtime.keyspace.tag_key(f"flight:{flights[0].flight_id}", b)) for b in buckets())
     form(flight_search).fetch(origin="JFK", destination="LAX", day=DAY, runtime=runtime)
     form(booked_seats).fetch(flight_id=flights[0].flight_id, runtime=runtime)
     form(airport_by_iata).fetch(iata="JFK", runtime=runtime)
@@ -181,11 +183,13 @@ def test_stale_if_error_serves_the_last_value_flagged_when_the_database_is_down(
 def test_after_a_miss_a_miss_takes_the_lock_in_its_first_read_one_round_trip(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
     from generated import seat_availability as seats
 
+    seats.fetch(flight_id=1003, runtime=runtime)  # the scripts loaded (a server new to them answers NOSCRIPT once)
     sent: list[str] = []
     real_call, real_fill = runtime.cache.call, runtime.cache.fill
 
     def counted(*args: object) -> object:
-        sent.append(str(args[0]))
+        if args[0] != "SCRIPT":  # a script loaded on first use, once per server
+            sent.append(str(args[0]))
         return real_call(*args)
 
     def fill(*args: object) -> None:
@@ -212,10 +216,21 @@ def test_after_a_miss_a_miss_takes_the_lock_in_its_first_read_one_round_trip(run
     assert sent == ["MGET"]
 
 
+def days_in_one_bucket(runtime: Runtime, first: datetime.date, count: int) -> list[datetime.date]:
+    """``count`` days from ``first`` whose flight_search entries (JFK to LAX) share the bucket of DAY's: one tag set."""
+    bucket = bucket_of(flight_search.key(origin="JFK", destination="LAX", day=DAY, runtime=runtime))
+    days, day = [], first
+    while len(days) < count:
+        if bucket_of(flight_search.key(origin="JFK", destination="LAX", day=day, runtime=runtime)) == bucket:
+            days.append(day)
+        day += datetime.timedelta(days=1)
+    return days
+
+
 def test_a_tag_set_lives_as_long_as_its_longest_entry(form: Form, runtime: Runtime) -> None:
     client = runtime.cache.client
-    tag = runtime.keyspace.tag_key("route:JFK:LAX")
-    empty_day = datetime.date(1999, 1, 1)
+    tag = runtime.keyspace.tag_key("route:JFK:LAX", bucket_of(flight_search.key(origin="JFK", destination="LAX", day=DAY, runtime=runtime)))
+    empty_day = days_in_one_bucket(runtime, DAY - datetime.timedelta(days=9000), 1)[0]
     assert form(flight_search).fetch(origin="JFK", destination="LAX", day=empty_day, runtime=runtime) == []  # negative_ttl 60s
     short = client.pttl(flight_search.key(origin="JFK", destination="LAX", day=empty_day, runtime=runtime))
     assert 0 < short and short - 1_000 <= client.pttl(tag) <= short + 1_000  # a new set expires with its first entry
@@ -230,10 +245,9 @@ def test_a_tag_set_lives_as_long_as_its_longest_entry(form: Form, runtime: Runti
 def test_a_tag_set_stays_near_its_live_entries_while_entries_come_and_go(form: Form, runtime: Runtime) -> None:
     """A hot tag (route:JFK:LAX) outlives each entry under it; expired members are pruned as new ones come."""
     client = runtime.cache.client
-    tag = runtime.keyspace.tag_key("route:JFK:LAX")
+    tag = runtime.keyspace.tag_key("route:JFK:LAX", bucket_of(flight_search.key(origin="JFK", destination="LAX", day=DAY, runtime=runtime)))
     client.delete(tag)
-    for n in range(300):
-        day = DAY + datetime.timedelta(days=n)
+    for day in days_in_one_bucket(runtime, DAY + datetime.timedelta(days=1), 300):
         form(flight_search).fetch(origin="JFK", destination="LAX", day=day, runtime=runtime)
         client.delete(flight_search.key(origin="JFK", destination="LAX", day=day, runtime=runtime))  # as if it had expired
     members = client.smembers(tag)

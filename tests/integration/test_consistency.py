@@ -19,8 +19,9 @@ from generated import airport_by_iata, airports_in_country, rename_airport
 from generated.aio import airport_by_iata as airport_by_iata_aio
 from generated.aio import airports_in_country as airports_in_country_aio
 from generated.aio import rename_airport as rename_airport_aio
-from tests.integration.conftest import cache_url
 from tests.integration.forms import Form
+
+ON_CLUSTER = True  # the runtime fixture runs these tests on one Valkey server and on the local cluster
 
 OPS = 10_000
 READERS = 4
@@ -56,13 +57,13 @@ Case = tuple[Runtime, Callable[[Runtime], str], Callable[[Runtime], None]]
 
 
 @pytest.fixture(params=sorted(CASES))
-def case(request: pytest.FixtureRequest, runtime: Runtime, db_url: str, valkey_server: object) -> Iterator[Case]:
+def case(request: pytest.FixtureRequest, runtime: Runtime, db_url: str, valkey_url: str) -> Iterator[Case]:
     """A reader of one airport's name, how it drops its entry, and a runtime with or without a near cache."""
     read, drop, near = CASES[request.param]
     if near:
         yield runtime, read, drop
         return
-    with Runtime.from_config(database_url=db_url, cache_url=cache_url(valkey_server), project_dir=Path.cwd(), near_cache=False) as rt:
+    with Runtime.from_config(database_url=db_url, cache_url=valkey_url, project_dir=Path.cwd(), near_cache=False) as rt:
         yield rt, read, drop
 
 

@@ -19,6 +19,7 @@ import pytest
 import valkey
 
 from flughafen import Runtime
+from flughafen.keys import bucket_of
 from generated import airport_by_iata, seat_availability
 from tests.integration.conftest import cache_url, server_kwargs
 from tests.integration.forms import Form
@@ -66,7 +67,7 @@ def test_a_fill_whose_script_the_server_lost_is_run_again(form: Form, runtime: R
 
 
 def test_a_refused_fill_is_logged_and_counted(form: Form, runtime: Runtime, valkey_server: object, caplog: pytest.LogCaptureFixture) -> None:
-    other_client(valkey_server).set(runtime.keyspace.tag_key("seats:1001"), "not a set")  # the fill's SADD fails: WRONGTYPE
+    other_client(valkey_server).set(runtime.keyspace.tag_key("seats:1001", bucket_of(seat_availability.key(flight_id=1001, runtime=runtime))), "not a set")  # the fill's SADD fails: WRONGTYPE
     row = form(seat_availability).fetch(flight_id=1001, runtime=runtime)
     assert row is not None and row.flight_id == 1001  # the caller has its rows all the same
     with caplog.at_level(logging.WARNING, logger="flughafen"):
@@ -114,7 +115,7 @@ def test_a_thread_that_ends_owing_a_reply_has_it_read_and_its_connection_closed(
     runtime: Runtime, valkey_server: object, caplog: pytest.LogCaptureFixture
 ) -> None:
     other = other_client(valkey_server)
-    other.set(runtime.keyspace.tag_key("seats:1001"), "not a set")  # the fill will be refused
+    other.set(runtime.keyspace.tag_key("seats:1001", bucket_of(seat_availability.key(flight_id=1001, runtime=runtime))), "not a set")  # the fill will be refused
     seat_availability.fetch(flight_id=1002, runtime=runtime)  # scripts loaded, this thread's connection open
     runtime.cache.settle()
     before = other.info("clients")["connected_clients"]
@@ -157,7 +158,7 @@ def test_refused_fills_are_each_counted_and_logged_once_every_ten_seconds(runtim
     other = other_client(valkey_server)
     flights = [1001, 1002, 1003, 1004]
     for flight in flights:
-        other.set(runtime.keyspace.tag_key(f"seats:{flight}"), "not a set")
+        other.set(runtime.keyspace.tag_key(f"seats:{flight}", bucket_of(seat_availability.key(flight_id=flight, runtime=runtime))), "not a set")
     with caplog.at_level(logging.WARNING, logger="flughafen"):
         for flight in flights[:3]:
             seat_availability.fetch(flight_id=flight, runtime=runtime)

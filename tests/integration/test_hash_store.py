@@ -11,9 +11,12 @@ from typing import Any
 import pytest
 
 from flughafen import Col, Param, Runtime, invalidate_tag
+from flughafen.keys import buckets
 from flughafen.stores.hash import HashQuery, refresh_in_place
 from generated import airport_by_iata, airports_in_country, rename_airport
 from tests.integration.forms import Form
+
+ON_CLUSTER = True  # the runtime fixture runs these tests on one Valkey server and on the local cluster
 
 
 def _client(rt: Runtime) -> Any:
@@ -199,7 +202,8 @@ def test_a_late_refresh_of_an_older_write_never_overwrites_a_newer_one(runtime: 
     refresh = rename_airport.WRITE.refresh
     tag = f"airport:{jfk.airport_id}"
     client = _client(runtime)
-    older, newer = int(client.incr(runtime.keyspace.sequence)), int(client.incr(runtime.keyspace.sequence))  # two writes' tickets, in commit order
+    older = [int(client.incr(runtime.keyspace.sequence_in(b))) for b in buckets()]  # two writes' tickets, in commit order
+    newer = [int(client.incr(runtime.keyspace.sequence_in(b))) for b in buckets()]
     assert refresh_in_place(runtime, refresh, (jfk.airport_id, "NEWER"), [tag], newer) == []
     assert refresh_in_place(runtime, refresh, (jfk.airport_id, "OLDER"), [tag], older) == []  # arrives late
     assert client.hget(key, "name") == b"NEWER"

@@ -19,6 +19,8 @@ from flughafen.stores.bitmap import BitmapQuery
 from flughafen.stores.hash import HashQuery
 from tests.integration.forms import Form
 
+ON_CLUSTER = True  # the runtime fixture runs these tests on one Valkey server and on the local cluster
+
 SQL = "SELECT a.iata, a.name FROM airport a WHERE a.iata = {}"
 Mode = Literal["lock", "early", "none"]
 

@@ -16,6 +16,8 @@ from flughafen.stores import hash as hash_store
 from generated import airport_by_iata, book_seat, cancel_booking, popular_flights, rename_airport
 from tests.integration.forms import Form
 
+ON_CLUSTER = True  # the runtime fixture runs these tests on one Valkey server and on the local cluster
+
 ROUNDS = 30
 
 

@@ -17,22 +17,24 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flughafen import Param, ReadQuery
-from flughafen.keys import bounded, fill, keyspace
+from flughafen.keys import entry_key, fill, keyspace, placement
 
 SPACE = keyspace("memo")
 
 
 def query(kind: str) -> ReadQuery[Any]:
-    return ReadQuery(name="m", version="v1", sql={}, params=(Param("p", kind, nullable=True),), param_order=(), row=tuple, columns=(), returns="many", key=("k:", 0), ttl=60)
+    return ReadQuery(
+        name="m", version="v1", sql={}, params=(Param("p", kind, nullable=True),), param_order=(), row=tuple, columns=(), returns="many", key=("k:", 0), ttl=60
+    )
 
 
 def built(q: ReadQuery[Any], args: tuple[Any, ...]) -> str:
     """The key without the memo."""
-    return bounded(q.scope(SPACE).prefix, fill(q.key_template, args))
+    return entry_key(q.scope(SPACE).prefix, fill(q.key_template, args), placement(q.key_template)(args, None))
 
 
 OFFSETS = st.integers(min_value=-5 * 60, max_value=5 * 60).map(lambda m: datetime.timezone(datetime.timedelta(minutes=m)))
-INSTANTS = st.datetimes(min_value=datetime.datetime(2000, 1, 1), max_value=datetime.datetime(2030, 1, 1), timezones=st.just(datetime.timezone.utc))
+INSTANTS = st.datetimes(min_value=datetime.datetime(2000, 1, 1), max_value=datetime.datetime(2030, 1, 1), timezones=st.just(datetime.UTC))
 # Aware times equal as instants with other offsets: (UTC minute of the day, offset) -> time(wall, offset).
 UTC_MINUTES = st.integers(min_value=5 * 60, max_value=18 * 60)
 
@@ -64,7 +66,7 @@ def test_one_time_of_day_in_other_offsets_keeps_a_key_per_offset(minute: int, of
 
 def test_the_reported_pair_gets_two_keys() -> None:
     q = query("time")
-    utc, plus5 = datetime.time(0, tzinfo=datetime.timezone.utc), datetime.time(5, tzinfo=datetime.timezone(datetime.timedelta(hours=5)))
+    utc, plus5 = datetime.time(0, tzinfo=datetime.UTC), datetime.time(5, tzinfo=datetime.timezone(datetime.timedelta(hours=5)))
     assert utc == plus5 and q.key((utc,), SPACE) != q.key((plus5,), SPACE)
 
 

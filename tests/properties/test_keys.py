@@ -12,13 +12,37 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from valkey.crc import key_slot
 
 from flughafen import MAX_KEY_LENGTH, Param, ReadQuery
-from flughafen.keys import encode_value, keyspace
+from flughafen.keys import bucket_of, buckets, encode_value, generation_in, keyspace, lock_key, stale_key
 
 SPACE = keyspace("k")
 
-HOSTILE = st.sampled_from(["", "*", ":", "::", "{}", "{origin}", "%", "%3A", "a:b", "a%3Ab", "\n", "\x00", "~", "#", "' OR '1'='1", "; DROP TABLE booking; --", "é", "😀", "\ud800", "x" * 10_000])
+HOSTILE = st.sampled_from(
+    [
+        "",
+        "*",
+        ":",
+        "::",
+        "{}",
+        "{origin}",
+        "%",
+        "%3A",
+        "a:b",
+        "a%3Ab",
+        "\n",
+        "\x00",
+        "~",
+        "#",
+        "' OR '1'='1",
+        "; DROP TABLE booking; --",
+        "é",
+        "😀",
+        "\ud800",
+        "x" * 10_000,
+    ]
+)
 TEXT = st.one_of(HOSTILE, st.text(), st.text(alphabet=":%{}*~#\n\x00 ab", max_size=12), st.builds(lambda a, b: a + b, HOSTILE, HOSTILE))
 VALUES = st.one_of(
     TEXT,
@@ -57,9 +81,28 @@ def test_keys_are_stable_bounded_and_free_of_raw_separators(a: tuple[str, int, D
     key = Q_MIXED.key(a, SPACE)
     assert key == Q_MIXED.key(a, SPACE)
     assert len(key.encode()) <= MAX_KEY_LENGTH
-    body = key.removeprefix("fg:k:t:v1:")  # the namespace, name and version
-    assert body.startswith("#") or body.count(":") == 4  # only the template's own separators
-    assert all(c not in key for c in "\n\x00 {}*")
+    bucket = bucket_of(key)
+    assert key.startswith(f"fg:k:t:v1:{bucket}:") and bucket in buckets()
+    body = key.removeprefix(f"fg:k:t:v1:{bucket}:").removeprefix("t:")  # the namespace, name, version, bucket, then the template
+    assert body.startswith("#") or body.count(":") == 3  # only the template's own separators
+    assert all(c not in body for c in "\n\x00 {}*")
+
+
+@settings(derandomize=True, max_examples=300)
+@given(a=st.tuples(TEXT, TEXT))
+def test_every_key_of_an_entry_hashes_to_the_slot_of_its_bucket(a: tuple[str, str]) -> None:
+    """An entry, its lock, stale copy, meta, and its bucket's generation, sequence and tag keys: one cluster slot."""
+    key = Q2.key(a, SPACE)
+    bucket = bucket_of(key)
+    slot = key_slot(bucket[1:-1].encode())
+    same = [key, lock_key(key), stale_key(key), key + ":meta", generation_in(SPACE.generation_key("t"), bucket)]
+    same += [SPACE.sequence_in(bucket), *SPACE.tag_keys(a[0], bucket), SPACE.tag_marker_key(a[1], bucket)]
+    assert {key_slot(k.encode("utf-8", "surrogatepass")) for k in same} == {slot}
+
+
+def test_entries_spread_over_every_bucket() -> None:
+    seen = {bucket_of(Q2.key((str(i), "x"), SPACE)) for i in range(2000)}
+    assert seen == set(buckets())
 
 
 @settings(derandomize=True, max_examples=500)

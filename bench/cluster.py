@@ -1,0 +1,151 @@
+"""Valkey Cluster figures: the hit on a local 3-primary cluster against one server, and a tag
+invalidation's time per bucket count (on one server and on the cluster).
+
+    python bench/cluster.py [--quick]     # writes bench/out/cluster.json and prints a table
+
+A process uses one bucket count (it is part of every key), so each count is measured in a
+process of its own (``--child``), against the same servers. Ratios come from one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from fixtures import cache_url, database_url  # noqa: E402
+from run import interleaved, per_call_us  # noqa: E402
+
+OUT = ROOT / "bench" / "out"
+DAY = datetime.date(2024, 12, 15)
+COUNTS = (1, 4, 16, 64, 256)
+
+
+def child(db: str, single: str, cluster: str, entries: int, rounds: int) -> dict[str, Any]:
+    """In a process whose bucket count is FLUGHAFEN_CACHE_BUCKETS: one tag's invalidation, on each cache,
+    with ``entries`` entries under it (median of ``rounds``), and the hit."""
+    from flughafen import Runtime, invalidate_tag
+    from generated import airport_by_iata, flight_search
+
+    out: dict[str, Any] = {}
+    for name, url in (("single", single), ("cluster", cluster)):
+        with Runtime.from_config(database_url=db, cache_url=url, project_dir=ROOT, near_cache=False) as rt:
+            times = []
+            for _ in range(rounds):
+                for n in range(entries):  # every entry under route:JFK:LAX, spread over the buckets
+                    flight_search.fetch(origin="JFK", destination="LAX", day=DAY + datetime.timedelta(days=n), runtime=rt)
+                rt.cache.settle()
+                start = time.perf_counter()
+                dropped = invalidate_tag("route:JFK:LAX", rt)
+                times.append((time.perf_counter() - start) * 1e3)
+                assert dropped >= 1, dropped
+            out[f"{name} invalidate_tag ms"] = statistics.median(times)
+            airport_by_iata.fetch(iata="JFK", runtime=rt)
+            out[f"{name} hit us"] = per_call_us(lambda: airport_by_iata.fetch(iata="JFK", runtime=rt), 2000)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
+    ap.add_argument("--child", nargs=3, metavar=("DB", "SINGLE", "CLUSTER"), help=argparse.SUPPRESS)
+    ap.add_argument("--entries", type=int, default=50)
+    args = ap.parse_args(argv)
+    rounds = 3 if args.quick else 7
+    if args.child:
+        print(json.dumps(child(*args.child, entries=args.entries, rounds=rounds)))
+        return 0
+
+    from flughafen import Runtime
+    from flughafen.embedded import start_server
+    from flughafen.keys import bucket_of, generation_in
+    from flughafen.local_cluster import LocalCluster
+    from generated import airport_by_iata
+
+    server = start_server()
+    cluster = LocalCluster(primaries=3).start()
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            db = database_url(None, Path(folder))
+            single_url = cache_url(server)
+            results: dict[str, Any] = {}
+            with (
+                Runtime.from_config(database_url=db, cache_url=single_url, project_dir=ROOT, near_cache=False) as one,
+                Runtime.from_config(database_url=db, cache_url=cluster.url, project_dir=ROOT, near_cache=False) as many,
+            ):
+                for rt in (one, many):
+                    airport_by_iata.fetch(iata="JFK", runtime=rt)
+                n = 2000 if args.quick else 20000
+                hits = interleaved(
+                    {
+                        "one server": lambda: airport_by_iata.fetch(iata="JFK", runtime=one),
+                        "3-primary cluster": lambda: airport_by_iata.fetch(iata="JFK", runtime=many),
+                    },
+                    n,
+                )
+                key = airport_by_iata.key(iata="JFK", runtime=one)
+                generation = one.keyspace.generation_key("airport_by_iata")
+                # What the layout adds to a hit: the bucket found in the key, the bucket's generation key built
+                # (the call's own cost, an empty lambda's, taken off).
+                layout = per_call_us(lambda: generation_in(generation, bucket_of(key)), n * 10) - per_call_us(lambda: None, n * 10)
+                results["hit_us"] = hits
+                results["hit ratio cluster / one server"] = hits["3-primary cluster"] / hits["one server"]
+                results["bucket layout us per hit (bucket_of + generation key)"] = layout
+                results["bucket layout share of a hit"] = layout / hits["one server"]
+            per_count: dict[str, Any] = {}
+            for count in COUNTS if not args.quick else (1, 16):
+                for client in (server.connection_kwargs,):
+                    import valkey
+
+                    valkey.Valkey(**client).flushall()
+                env = {**os.environ, "FLUGHAFEN_CACHE_BUCKETS": str(count), "PYTHONPATH": str(ROOT)}
+                done = subprocess.run(
+                    [sys.executable, __file__, "--child", db, single_url, cluster.url, "--entries", str(args.entries), *(["--quick"] if args.quick else [])],
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                per_count[str(count)] = json.loads(done.stdout.strip().splitlines()[-1])
+            results["per bucket count"] = per_count
+    finally:
+        cluster.stop()
+        server.stop()
+    OUT.mkdir(exist_ok=True)
+    (OUT / "cluster.json").write_text(json.dumps(results, indent=2))
+    print(render(results))
+    return 0
+
+
+def render(r: dict[str, Any]) -> str:
+    lines = ["| read | us per call |", "|---|---|"]
+    lines += [f"| hit, {name} | {us:.1f} |" for name, us in r["hit_us"].items()]
+    lines.append(f"\nhit on the cluster / on one server: {r['hit ratio cluster / one server']:.2f}x (target <= 1.3x)")
+    lines.append(
+        f"bucket layout per hit: {r['bucket layout us per hit (bucket_of + generation key)'] * 1000:.0f} ns ({r['bucket layout share of a hit']:.1%} of a hit)\n"
+    )
+    lines += [
+        "| buckets | invalidate_tag, one server (ms) | invalidate_tag, cluster (ms) | hit, one server (us) | hit, cluster (us) |",
+        "|---|---|---|---|---|",
+    ]
+    for count, f in r["per bucket count"].items():
+        lines.append(
+            f"| {count} | {f['single invalidate_tag ms']:.2f} | {f['cluster invalidate_tag ms']:.2f} | {f['single hit us']:.1f} | {f['cluster hit us']:.1f} |"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,237 @@
+"""The Valkey side of a runtime on a Valkey Cluster (``valkey+cluster://``): each command to the node of its slot.
+
+Every key the runtime builds lives in a bucket, a hash tag (keys.py), so every
+command and script touches one slot. A thread keeps one connection per node;
+a command goes to the node serving its bucket's slot (the slot map of
+valkey-py's ValkeyCluster, which also carries invalidations' scripts loading
+and the eviction check). A pipeline (``pipelined``: batch reads, warming,
+invalidations) is split per node, sent to every node at once, and returns when
+every node answered. MOVED or ASK (a slot moved): the slot map is reloaded and
+the command sent once more, to the node that serves it now. A node that fails
+fails the read over to the database (fail-open, health.py) and the slot map is
+reloaded before the next command, so reads find the replica that took over.
+
+The near cache is off on a cluster: its invalidation messages come from one
+node only (a runtime logs this once, at start).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import valkey
+from libvalkey import pack_command as _pack
+from valkey.cluster import ClusterNode, ValkeyCluster
+from valkey.crc import key_slot
+
+from flughafen.cache import CacheState
+from flughafen.config import CacheUrl
+from flughafen.scripts import Script
+
+log = logging.getLogger("flughafen")
+
+REDIRECTS = ("MOVED ", "ASK ")  # a slot served elsewhere now (or in the middle of moving)
+
+
+class InOrderCluster(ValkeyCluster):
+    """valkey-py's cluster client, which first reads the replies of the calling thread's deferred fills (see cache.InOrder)."""
+
+    def __init__(self, settle: Any, **kwargs: Any):
+        self._settle = settle  # first: the constructor already sends commands
+        super().__init__(**kwargs)
+
+    def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        self._settle()
+        return super().execute_command(*args, **kwargs)  # type: ignore[no-untyped-call]
+
+    def pipeline(self, transaction: Any = None, shard_hint: Any = None) -> Any:
+        self._settle()  # multi-key commands (EXISTS, DELETE, MGET) run as pipelines too
+        return super().pipeline(transaction, shard_hint)  # type: ignore[no-untyped-call]
+
+
+def key_of(command: tuple[Any, ...]) -> str:
+    """The first key of a command the runtime sends (a script's first KEYS item)."""
+    if command[0] == "EVALSHA":
+        return command[2][0] if isinstance(command[1], Script) else command[3]  # type: ignore[no-any-return]
+    return command[1]  # type: ignore[no-any-return]
+
+
+class ClusterCacheState(CacheState):
+    """CacheState on a Valkey Cluster: per-thread connections per node, commands routed by slot."""
+
+    def _client(self, url: CacheUrl, socket_timeout: float, project_dir: Path | None) -> Any:
+        self._routes: dict[str, str] = {}  # bucket (hash tag) -> name of the node serving its slot
+        self._routes_lock = threading.Lock()
+        self._stale_map = False  # a node failed: reload the slot map before the next command
+        kwargs: dict[str, Any] = {"username": url.username, "password": url.password}
+        if url.tls:
+            kwargs.update(ssl=True, ssl_ca_certs=url.ca_file, ssl_cert_reqs="required")
+        return InOrderCluster(
+            self.settle,
+            startup_nodes=[ClusterNode(host, port) for host, port in url.nodes],  # type: ignore[no-untyped-call]
+            socket_timeout=socket_timeout,
+            socket_connect_timeout=socket_timeout,
+            health_check_interval=0,
+            **kwargs,
+        )
+
+    def near_off_reason(self) -> str:
+        return "the near cache is off on a Valkey Cluster (its invalidation messages would come from one node only)"
+
+    def eviction_risk(self) -> str | None:
+        try:
+            return super().eviction_risk()
+        except Exception as e:  # noqa: BLE001 - a check, never a failure
+            log.debug("cache %s: cannot read its eviction policy (%s)", self.url.redacted(), e)
+            return None
+
+    # ------------------------------------------------------------ routing
+
+    def _node_of(self, key: str) -> str:
+        """The node serving ``key``'s slot: its bucket's (a key without a bucket, a write-behind stream say, is its own)."""
+        start = key.find("{")
+        end = key.find("}", start + 1) if start >= 0 else -1
+        bucket = key[start : end + 1] if end > start + 1 else "{" + key + "}"
+        name = self._routes.get(bucket)
+        if name is None or self._stale_map:
+            name = self._route(bucket)
+        return name
+
+    def _route(self, bucket: str) -> str:
+        with self._routes_lock:
+            if self._stale_map:
+                self._stale_map = False
+                self._routes.clear()
+                self.client.nodes_manager.initialize()
+            node = self.client.nodes_manager.get_node_from_slot(key_slot(bucket[1:-1].encode()))
+            self._routes[bucket] = node.name
+            return node.name  # type: ignore[no-any-return]
+
+    def moved(self) -> None:
+        """The cluster's topology changed (a redirection, a node failing): reload the slot map before the next command."""
+        self._stale_map = True
+
+    def _conns(self) -> dict[str, Any]:
+        conns: dict[str, Any] | None = getattr(self._local, "conns", None)
+        if conns is None:
+            conns = self._local.conns = {}
+            self._local.markers = {}
+        return conns
+
+    def _node_conn(self, name: str) -> Any:
+        conns = self._conns()
+        conn = conns.get(name)
+        if conn is None:
+            node = self.client.get_node(node_name=name)
+            pool = self.client.get_valkey_connection(node).connection_pool
+            conn, marker = self._adopt(pool.make_connection)
+            conn.fg_node = name
+            conns[name], self._local.markers[name] = conn, marker
+        return conn
+
+    def _conn_of(self, args: tuple[Any, ...]) -> Any:
+        return self._node_conn(self._node_of(key_of(args)))
+
+    def _conn_for(self, key: str) -> Any:
+        return self._node_conn(self._node_of(key))
+
+    def _connection(self) -> Any:
+        raise TypeError("a cluster cache has a connection per node: use _conn_for(key)")
+
+    # ------------------------------------------------------------ commands
+
+    def _load(self, script: Script) -> None:
+        """Loads a script on every primary (valkey-py's cluster client sends SCRIPT LOAD to each)."""
+        self.client.script_load(script.source)
+        self._loaded.add(script.sha)
+
+    def call(self, *args: Any) -> Any:
+        """One command on this thread's connection to the node of its slot; sent once more after a redirection."""
+        try:
+            return super().call(*args)
+        except valkey.exceptions.ResponseError as e:
+            if not str(e).startswith(REDIRECTS):
+                raise
+            self.moved()
+            return super().call(*args)
+        except (valkey.exceptions.ConnectionError, valkey.exceptions.TimeoutError, OSError):
+            self.moved()
+            raise
+
+    def _send_all(self, commands: Any) -> list[Any]:
+        """Every command to the node of its slot: one pipeline per node, all sent before any reply is read.
+        Commands a redirection answered are sent once more, the slot map reloaded."""
+        replies = self._send_per_node(list(commands))
+        redirected = [i for i, r in enumerate(replies) if isinstance(r, valkey.exceptions.ResponseError) and str(r).startswith(REDIRECTS)]
+        if redirected:
+            self.moved()
+            for i, reply in zip(redirected, self._send_per_node([commands[i] for i in redirected]), strict=True):
+                replies[i] = reply
+        return replies
+
+    def _send_per_node(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        groups: dict[str, list[int]] = {}
+        for i, command in enumerate(commands):
+            groups.setdefault(self._node_of(key_of(command)), []).append(i)
+        conns = {name: self._node_conn(name) for name in groups}
+        replies: list[Any] = [None] * len(commands)
+        reruns: list[Any] = []
+        answered = []
+        try:
+            for name, at in groups.items():
+                conn = conns[name]
+                if conn._sock is None:
+                    conn.connect()
+                conn._sock.sendall(b"".join(_pack(_packed(commands[i])) for i in at))
+            for name, at in groups.items():
+                conn = conns[name]
+                if conn.fg_unanswered:
+                    reruns += self._answers(conn)
+                    answered.append(conn)
+                for i in at:
+                    replies[i] = conn._parser.read_response()
+        except BaseException:
+            for conn in conns.values():
+                self._drop(conn)
+            self.moved()
+            raise
+        for conn in answered:
+            self._settled(conn, [])
+        if reruns:
+            self._refill(reruns)
+        return replies
+
+    # ------------------------------------------------------------ this thread's connections
+
+    def _own_conns(self) -> Iterable[Any]:
+        return list(getattr(self._local, "conns", {}).values())
+
+    def settle(self, conn: Any = None) -> None:
+        """Reads the replies of the deferred fills a connection owes (every connection of this thread by default)."""
+        if conn is not None:
+            super().settle(conn)
+            return
+        for each in self._own_conns():
+            super().settle(each)
+
+    def unanswered(self) -> int:
+        return sum(len(c.fg_unanswered) for c in self._own_conns())
+
+    def _drop(self, conn: Any) -> None:
+        conn.disconnect()
+        conn.fg_unanswered = []
+        conns = getattr(self._local, "conns", None)
+        name = getattr(conn, "fg_node", None)
+        if conns is not None and conns.get(name) is conn:
+            del conns[name]
+            self._local.markers.pop(name, None)
+
+
+def _packed(command: tuple[Any, ...]) -> tuple[Any, ...]:
+    if command[0] == "EVALSHA" and isinstance(command[1], Script):
+        return ("EVALSHA", command[1].sha, len(command[2]), *command[2], *command[3])
+    return command

@@ -1,0 +1,99 @@
+"""What a Valkey Cluster changes, on one server and on the local cluster alike: batches and
+invalidations spread over every bucket, and what a runtime refuses or turns off there."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from valkey.cluster import ValkeyCluster
+from valkey.crc import key_slot
+
+from flughafen import ConfigError, Runtime, invalidate_tag
+from flughafen.aio import AsyncRuntime
+from flughafen.config import load_config
+from flughafen.keys import bucket_of, buckets
+from flughafen.local_cluster import LocalCluster
+from generated import flight_search
+
+ON_CLUSTER = True  # the runtime fixture runs these tests on one Valkey server and on the local cluster
+
+ROOT = Path(__file__).resolve().parents[2]
+DAY = datetime.date(2024, 12, 15)
+DAYS = [DAY + datetime.timedelta(days=n) for n in range(40)]  # forty entries over the buckets
+
+
+def test_a_batch_and_warming_span_every_bucket_and_answer_as_the_database(runtime: Runtime) -> None:
+    batch = [("JFK", "LAX", day) for day in DAYS]
+    assert len({bucket_of(flight_search.QUERY.key(args, runtime)) for args in batch}) > 8
+    expected = [flight_search.QUERY.query_database(args, runtime) for args in batch]
+    assert flight_search.QUERY.warm_batch(batch, runtime) == len(batch)
+    counters = runtime.metrics.of("flight_search")
+    hits = counters.hits
+    assert flight_search.fetch_batch(batch, runtime=runtime) == expected
+    assert counters.hits == hits + len(batch)  # every entry read back, from every bucket (and node)
+
+
+def test_a_tag_and_invalidate_all_reach_every_bucket(runtime: Runtime) -> None:
+    for day in DAYS:
+        flight_search.fetch(origin="JFK", destination="LAX", day=day, runtime=runtime)
+    runtime.cache.settle()
+    assert invalidate_tag("route:JFK:LAX", runtime) == len(DAYS)
+    assert not any(runtime.cache.client.exists(flight_search.key(origin="JFK", destination="LAX", day=day, runtime=runtime)) for day in DAYS)
+    for day in DAYS:
+        flight_search.fetch(origin="JFK", destination="LAX", day=day, runtime=runtime)
+    misses = runtime.metrics.of("flight_search").misses
+    flight_search.invalidate_all(runtime)
+    for day in DAYS:
+        flight_search.fetch(origin="JFK", destination="LAX", day=day, runtime=runtime)
+    assert runtime.metrics.of("flight_search").misses == misses + len(DAYS)
+
+
+def test_the_near_cache_is_off_on_a_cluster_saying_why(db_url: str, valkey_cluster: LocalCluster, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="flughafen"), Runtime.from_config(database_url=db_url, cache_url=valkey_cluster.url, project_dir=ROOT) as rt:
+        assert not rt.cache.near_enabled
+        assert "the near cache is off on a Valkey Cluster" in caplog.text
+
+
+def test_the_asyncio_runtime_refuses_a_cluster_saying_why(db_url: str, valkey_cluster: LocalCluster) -> None:
+    async def build() -> None:
+        AsyncRuntime(load_config(db_url, valkey_cluster.url, ROOT))
+
+    with pytest.raises(ConfigError, match=r"asyncio runtime supports neither valkey\+cluster:// nor valkey\+sentinel:// yet"):
+        asyncio.run(build())
+
+
+def test_every_bucket_s_keys_are_in_one_slot_served_by_a_primary(valkey_cluster: LocalCluster) -> None:
+    client = ValkeyCluster(host=valkey_cluster.host, port=valkey_cluster.ports[0])
+    try:
+        owners = {client.nodes_manager.get_node_from_slot(key_slot(b[1:-1].encode())).name for b in buckets()}
+    finally:
+        client.close()
+    assert len(owners) == 3  # the default bucket count spreads over all three primaries
+
+
+def test_one_process_uses_one_bucket_count(db_url: str) -> None:
+    with pytest.raises(ConfigError, match=f"cache_buckets is 8, but this process already uses {len(buckets())}"):
+        Runtime(dataclasses.replace(load_config(db_url, "off", ROOT), cache_buckets=8))
+
+
+def test_the_bucket_count_is_part_of_every_key_and_a_bad_one_is_refused() -> None:
+    script = "from generated import airport_by_iata; print(airport_by_iata.key(iata='JFK', runtime=rt))"
+    env = {**os.environ, "FLUGHAFEN_CACHE_BUCKETS": "4", "FLUGHAFEN_CACHE_URL": "off"}
+    four = subprocess.run(
+        [sys.executable, "-c", "from flughafen import Runtime; rt = Runtime.from_config(); " + script], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    )
+    assert ":{4." in four.stdout and ":{16." not in four.stdout  # this process's keys are in {16.<n>}
+    env["FLUGHAFEN_CACHE_BUCKETS"] = "0"
+    bad = subprocess.run(
+        [sys.executable, "-c", "from flughafen import Runtime; Runtime.from_config()"], cwd=ROOT, env=env, capture_output=True, text=True, check=False
+    )
+    assert bad.returncode == 1
+    assert "cache_buckets is '0'; it must be a whole number from 1 to 16384" in bad.stderr
