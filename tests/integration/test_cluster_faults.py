@@ -18,7 +18,7 @@ from flughafen.local_cluster import LocalCluster
 from flughafen.write import GROUP
 from generated import airport_by_iata, airports_in_country
 from tests.integration.readers import Readers
-from tests.integration.test_consistency import Run, drop_country_list, drop_hash, exercise, name_in_country_list, name_in_hash
+from tests.integration.test_consistency import CASES, Run, exercise
 from tests.integration.test_worker import _eventually, _probe_write, _run_in_thread
 
 CODES = ["JFK", "LAX", "SFO", "ORD", "ATL", "DFW", "SEA", "BOS", "FRA", "CDG", "LHR", "MUC"]
@@ -135,7 +135,7 @@ class Failover:
 @pytest.mark.parametrize("how", ["failover", "kill"])
 @pytest.mark.parametrize("what", ["hash refreshed in place", "json"])
 def test_no_stale_read_through_a_primary_failover_in_the_middle_of_10_000_operations(cluster: LocalCluster, db_url: str, what: str, how: str) -> None:
-    read, drop = (name_in_hash, drop_hash) if what.startswith("hash") else (name_in_country_list, drop_country_list)
+    read, drop, _ = CASES["hash refreshed in place" if what.startswith("hash") else "json, valkey only"]
     with Runtime.from_config(database_url=db_url, cache_url=cluster.url, project_dir=Path.cwd()) as rt:
         key = airport_by_iata.key(iata="KEF", runtime=rt) if what.startswith("hash") else airports_in_country.key(country="ICELAND", runtime=rt)
         failover = Failover(cluster, _owner(cluster, key), after=300, how=how)
