@@ -310,7 +310,7 @@ async def test_stale_copies_are_served_while_the_database_is_unreachable_under_l
             assert all(flags)
             assert rt.metrics.of("flight_search").stale_served >= 1
             proxy.restore()
-            deadline = time.monotonic() + 10
+            deadline = time.monotonic() + 30  # a busy machine: the pool reconnects in its own time
             while time.monotonic() < deadline and await reader():
                 await asyncio.sleep(0.1)
             assert not last_read_was_stale(), "reads did not come back to the database after it came back"
