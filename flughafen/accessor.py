@@ -164,7 +164,7 @@ class Accessor(Generic[RowT]):
         if conv is None:
             conv = self._converters[dialect] = tuple(converter(c.type, c.scale) for c in self.columns)
         make = self.row
-        return [make(*[c(v) for c, v in zip(conv, r)]) for r in rows]
+        return [make(*[c(v) for c, v in zip(conv, r, strict=False)]) for r in rows]
 
     def result_of(self, rows: list[RowT]) -> Any:
         """What a read returns, from the typed rows (a store kind may order or reshape them)."""
@@ -326,7 +326,7 @@ class Scope:
         identity = tuple(map(_identity, args)) if q._offsets else tuple(map(type, args))
         if known is not None and known[1] == identity:
             return known[0]
-        for check, value in zip(q._checks, args):
+        for check, value in zip(q._checks, args, strict=False):
             check(value)
         key = entry_key(self.prefix, q._key_filler(args, None), q._placement(args, None))
         if len(self._keys) >= KEY_MEMO_SIZE:

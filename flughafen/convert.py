@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import datetime
 import json
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 
 Convert = Callable[[Any], Any]
 

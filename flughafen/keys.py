@@ -55,7 +55,7 @@ import threading
 import zlib
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any, Union
+from typing import Any
 from urllib.parse import quote
 
 MAX_KEY_LENGTH = 250
@@ -112,7 +112,7 @@ def row_field(name: str) -> RowField:
     return RowField(name)
 
 
-TemplatePart = Union[str, int, RowField]
+TemplatePart = str | int | RowField
 Template = tuple[TemplatePart, ...]
 
 

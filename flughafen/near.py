@@ -54,7 +54,7 @@ RETRY_MAX = 2.0
 class NearStore:
     """One query's local copies: key -> (value, monotonic deadline), least recently used first."""
 
-    __slots__ = ("name", "generation_key", "ttl", "size", "copy", "entries")
+    __slots__ = ("copy", "entries", "generation_key", "name", "size", "ttl")
 
     def __init__(self, name: str, generation_key: str, ttl: float, size: int, copy: bool):
         self.name = name
@@ -310,4 +310,3 @@ def _after_fork_in_child() -> None:
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
-

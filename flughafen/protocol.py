@@ -118,7 +118,7 @@ class Pipe:
 class Eval:
     """A script, its reply awaited."""
 
-    __slots__ = ("script", "keys", "args")
+    __slots__ = ("args", "keys", "script")
 
     def __init__(self, script: Script, keys: list[str], args: list[Any]):
         self.script, self.keys, self.args = script, keys, args
@@ -139,7 +139,7 @@ class Query:
 class Fill:
     """A fill script, sent without waiting for its reply (the shell accounts for the reply)."""
 
-    __slots__ = ("script", "keys", "args")
+    __slots__ = ("args", "keys", "script")
 
     def __init__(self, script: Script, keys: list[str], args: list[Any]):
         self.script, self.keys, self.args = script, keys, args
@@ -185,7 +185,7 @@ class Begin:
 class Statement:
     """A statement in the open transaction (``sql`` per dialect); its outcome is (row count, rows if ``fetch``)."""
 
-    __slots__ = ("sql", "values", "fetch")
+    __slots__ = ("fetch", "sql", "values")
 
     def __init__(self, sql: dict[str, str], values: list[Any], fetch: bool):
         self.sql, self.values, self.fetch = sql, values, fetch
@@ -199,6 +199,8 @@ class Rollback:
     """Rolls the open transaction back (nothing, if it already ended)."""
 
     __slots__ = ()
+
+
 Steps = Generator[Any, Any, Any]  # yields effects (these, and a write's: write.py), is sent their outcomes
 
 
@@ -244,7 +246,7 @@ class View:
     database's value, when the entry had to be filled.
     """
 
-    __slots__ = ("read", "answer", "from_fresh")
+    __slots__ = ("answer", "from_fresh", "read")
 
     def __init__(self, read: tuple[Any, ...], answer: Callable[[Any], Any], from_fresh: Callable[[Any], Any]):
         self.read, self.answer, self.from_fresh = read, answer, from_fresh
@@ -443,7 +445,9 @@ def _query_and_fill(q: Reader, args: tuple[Any, ...], key: str, view: View, coun
     return view.from_fresh(value)
 
 
-def fill(q: Reader, args: tuple[Any, ...], key: str, value: Any, rows: Any, gen: int, seq: int, lease: Any, owner: bool, seen: Any, stale_ms: int, delta_ms: int) -> Fill:
+def fill(
+    q: Reader, args: tuple[Any, ...], key: str, value: Any, rows: Any, gen: int, seq: int, lease: Any, owner: bool, seen: Any, stale_ms: int, delta_ms: int
+) -> Fill:
     """The fill of ``key`` with the database's ``value``: the entry, its stale copy and its tags, if the lease holds."""
     ttl_ms = q.ttl_ms(value is None or ((type(value) is list or type(value) is set) and not value))
     bucket = bucket_of(key)
@@ -535,7 +539,7 @@ def warm(q: Reader, batch: list[tuple[Any, ...]], keys: list[str], view: View, c
     reads = [_read_or_lock(q, key, view, "lease", token).command() for key in keys]
     replies = yield Pipe(reads)
     fills: list[tuple[Any, ...]] = []
-    for args, key, reply in zip(batch, keys, replies):
+    for args, key, reply in zip(batch, keys, replies, strict=False):
         gen = int(reply[0] or 0)
         if q.codec.open(reply[1], gen) is not MISSING:
             counters.hits += 1
@@ -553,4 +557,3 @@ def warm(q: Reader, batch: list[tuple[Any, ...]], keys: list[str], view: View, c
     stored = [bool(r) for r in (yield Pipe(fills))]
     counters.stale_fills_dropped += stored.count(False)
     return stored.count(True)
-

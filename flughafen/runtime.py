@@ -145,4 +145,4 @@ def invalidate_tags(tags: list[str], runtime: Runtime | None = None) -> int:
     return rt.cache.invalidate_tags(sorted(set(tags)))
 
 
-__all__ = ["Runtime", "CacheState", "configure", "default_runtime", "invalidate_tag", "invalidate_tags", "parse_cache_url"]
+__all__ = ["CacheState", "Runtime", "configure", "default_runtime", "invalidate_tag", "invalidate_tags", "parse_cache_url"]

@@ -42,7 +42,9 @@ class AsyncRuntime:
     ):
         use_buckets(config)
         if config.cache_url.cluster or config.cache_url.sentinel:
-            raise ConfigError(f"cache URL {config.cache_url.redacted()!r}: the asyncio runtime supports neither valkey+cluster:// nor valkey+sentinel:// yet; use Runtime")
+            raise ConfigError(
+                f"cache URL {config.cache_url.redacted()!r}: the asyncio runtime supports neither valkey+cluster:// nor valkey+sentinel:// yet; use Runtime"
+            )
         self.config = config
         # Seconds a copy of each entry outlives its TTL, served (flagged) when the database fails.
         self.stale_if_error = stale_if_error

@@ -28,7 +28,7 @@ ALLOW_OOM = "#!lua flags=allow-oom\n"
 class Script:
     """A Lua script and its SHA-1, computed here: EVALSHA needs no SCRIPT LOAD first."""
 
-    __slots__ = ("source", "sha")
+    __slots__ = ("sha", "source")
 
     def __init__(self, source: str):
         self.source = source

@@ -87,7 +87,7 @@ class _Row:
     """A looked-up row, for RowField templates."""
 
     def __init__(self, columns: tuple[str, ...], values: tuple[Any, ...]):
-        for c, v in zip(columns, values):
+        for c, v in zip(columns, values, strict=False):
             setattr(self, c, v)
 
 

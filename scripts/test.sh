@@ -12,6 +12,9 @@ if ! bash scripts/services.sh; then
 fi
 echo "== generated/ is up to date with specs/"
 .venv/bin/flughafen-gen build specs/ --check
+echo "== ruff (lint and format)"
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
 echo "== mypy --strict"
 .venv/bin/mypy --strict flughafen generator generated
 echo "== pytest"

@@ -25,7 +25,13 @@ def test_bench_quick_run_writes_results_and_keeps_the_stampede_to_one_query() ->
         "dogpile.cache hit",
         "cashews hit",
     }
-    assert set(results["miss_us"]) == {"bare query + SET", "GET + query + SET", "flughafen-gen miss", "flughafen-gen miss, fill awaited", "flughafen-gen miss among hits"}
+    assert set(results["miss_us"]) == {
+        "bare query + SET",
+        "GET + query + SET",
+        "flughafen-gen miss",
+        "flughafen-gen miss, fill awaited",
+        "flughafen-gen miss among hits",
+    }
     assert results["stampede_db_queries"]["200 cold callers"] == 1
     memory = results["memory_bytes"]
     # Every shape measured; how they compare is the benchmark's figure, not a test (the hash moves

@@ -37,7 +37,9 @@ def test_both_shells_do_every_effect() -> None:
 def test_the_shells_make_no_protocol_decision() -> None:
     for shell in SHELLS:
         tree = ast.parse(shell.read_text())
-        imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)} | {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)} | {
+            a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names
+        }
         assert not imported & DECISIONS, f"{shell.name} imports {imported & DECISIONS}"
         assert not _names(shell) & PROTOCOL_NAMES, f"{shell.name} uses {_names(shell) & PROTOCOL_NAMES}"
 

@@ -45,11 +45,11 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
+from flughafen import io_sync
 from flughafen.accessor import Accessor
 from flughafen.convert import converter
 from flughafen.db import QueryError
 from flughafen.keys import Keyspace, RowField, Template, bucket_of, entry_key, fill, generation_in, lock_key, placement
-from flughafen import io_sync
 from flughafen.protocol import MISSING, Effect, Eval, Pipe, Steps, View
 from flughafen.scripts import APPLY_SETS, BITMAP, HOLD, LOCK_MS, RELEASE_HOLDS
 from flughafen.spec import Col, Param, Trigger
@@ -255,7 +255,9 @@ class BitmapQuery(Accessor[RowT], Generic[RowT, MemberT]):
         """GETBIT: whether ``member`` is in the set."""
         return bool(self.read(args, runtime, self.contains_view(member), None, refresh, cache))
 
-    async def contains_async(self, args: tuple[Any, ...], member: MemberT, runtime: AsyncRuntime | None = None, refresh: bool = False, cache: bool = True) -> bool:
+    async def contains_async(
+        self, args: tuple[Any, ...], member: MemberT, runtime: AsyncRuntime | None = None, refresh: bool = False, cache: bool = True
+    ) -> bool:
         return bool(await self.read_async(args, runtime, self.contains_view(member), None, refresh, cache))
 
     def count(self, args: tuple[Any, ...], runtime: Runtime | None = None, refresh: bool = False, cache: bool = True) -> int:
@@ -387,13 +389,17 @@ def changes(sets: tuple[SetUpdate, ...], args: tuple[Any, ...], rows: list[Any],
         looked_up = any(isinstance(s, RowField) for s in (*u.args, u.member))
         member_type = "str" if u.seats is not None else "int"
         for row in rows if looked_up else [None]:
-            values = tuple(_value(s, args, row, t) for s, t in zip(u.args, u.arg_types))
+            values = tuple(_value(s, args, row, t) for s, t in zip(u.args, u.arg_types, strict=False))
             member = _value(u.member, args, row, member_type)
             key = entry_key(space.entry_prefix(u.name, u.version), fill(u.key, values), placement(u.key)(values, None))
             group = groups.get(key)
             if group is None:
                 counters = [
-                    _counter(entry_key(space.entry_prefix(c.name, c.version), fill(c.key, values), placement(c.key)(values, None)), space.generation_key(c.name), c.fields)
+                    _counter(
+                        entry_key(space.entry_prefix(c.name, c.version), fill(c.key, values), placement(c.key)(values, None)),
+                        space.generation_key(c.name),
+                        c.fields,
+                    )
                     for c in u.counters
                 ]
                 group = groups[key] = _Group(u.op, key, generation_in(space.generation_key(u.name), bucket_of(key)), counters)

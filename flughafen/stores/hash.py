@@ -29,11 +29,11 @@ from decimal import Decimal
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from flughafen import io_sync
 from flughafen.accessor import Accessor
 from flughafen.convert import Convert, converter
 from flughafen.keys import Keyspace, Template, buckets, fill, generation_in, lock_key
-from flughafen import io_sync
-from flughafen.protocol import MISSING, Effect, Eval, Pipe, Steps, View
+from flughafen.protocol import MISSING, Effect, Pipe, Steps, View
 from flughafen.scripts import HASH, INCR, MARK_TAGS, MARKER_MS, REFRESH_HASH
 from flughafen.stores.meta import kind_under, meta
 
@@ -91,7 +91,7 @@ class HashCodec:
         if value is None:
             return [META, meta(gen, stamp, "0")]
         out: list[Any] = [META, meta(gen, stamp, "1")]
-        for name, encode in zip(self.names, self.encoders):
+        for name, encode in zip(self.names, self.encoders, strict=False):
             field_value = getattr(value, name)
             if field_value is not None:
                 out += [name, encode(field_value)]
@@ -119,11 +119,11 @@ class HashQuery(Accessor[RowT]):
 
         def row(opened: Any) -> Any:
             kind, reply = opened
-            return None if kind == b"0" else make(*[None if v is None else d(v) for d, v in zip(decoders, reply[1:])])
+            return None if kind == b"0" else make(*[None if v is None else d(v) for d, v in zip(decoders, reply[1:], strict=False)])
 
         self.whole = View((META, *names), row, _same)
         self._fields: dict[str, View] = {}
-        for name, to_value in zip(names, decoders):
+        for name, to_value in zip(names, decoders, strict=False):
 
             def one_field(opened: Any, to_value: Convert = to_value) -> Any:
                 kind, reply = opened

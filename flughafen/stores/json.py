@@ -213,7 +213,7 @@ class ReadQuery(Accessor[RowT]):
         found: list[Any] = [MISSING] * len(batch)
         if keys and how(rt, refresh, cache) == (True, False) and rt.cache.usable() and not rt.cache.unsettled.any:
             found = io_sync.run(rt, scope, protocol.batch(scope, keys), counters)
-        return [self._hit(env, counters) if env is not MISSING else self._read(args, rt, refresh, cache) for args, env in zip(batch, found)]
+        return [self._hit(env, counters) if env is not MISSING else self._read(args, rt, refresh, cache) for args, env in zip(batch, found, strict=False)]
 
     async def many_batch_async(
         self, batch: list[tuple[Any, ...]], runtime: AsyncRuntime | None = None, refresh: bool = False, cache: bool = True
@@ -226,7 +226,7 @@ class ReadQuery(Accessor[RowT]):
         found: list[Any] = [MISSING] * len(batch)
         if keys and how(rt, refresh, cache) == (True, False) and rt.cache.usable() and not rt.cache.unsettled.any:
             found = await io_async.run(rt, scope, protocol.batch(scope, keys), counters)
-        misses = await asyncio.gather(*(self._read_async(args, rt, refresh, cache) for args, env in zip(batch, found) if env is MISSING))
+        misses = await asyncio.gather(*(self._read_async(args, rt, refresh, cache) for args, env in zip(batch, found, strict=False) if env is MISSING))
         filled = iter(misses)
         return [self._hit(env, counters) if env is not MISSING else next(filled) for env in found]
 

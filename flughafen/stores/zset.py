@@ -26,10 +26,10 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from flughafen import invalidation
 from flughafen.accessor import Accessor
 from flughafen.convert import Convert
 from flughafen.keys import Keyspace, RowField, bucket_of, entry_key, generation_in
-from flughafen import invalidation
 from flughafen.protocol import MISSING, Effect, Eval, Steps, View
 from flughafen.scripts import BEGIN_MOVE, FINISH_MOVE, ZSET
 from flughafen.stores.meta import kind_under, meta
@@ -92,8 +92,8 @@ class ZsetQuery(Accessor[RowT]):
         def rows(flat: Any) -> list[RowT]:
             members, scores = map(to_member, flat[::2]), map(to_score, flat[1::2])
             if member_first:
-                return [make(m, s) for m, s in zip(members, scores)]
-            return [make(s, m) for m, s in zip(members, scores)]
+                return [make(m, s) for m, s in zip(members, scores, strict=False)]
+            return [make(s, m) for m, s in zip(members, scores, strict=False)]
 
         def ranking(opened: Any) -> list[RowT]:
             kind, reply = opened

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import importlib
 import importlib.util
-
 import statistics
 import sys
 import time
@@ -88,15 +87,12 @@ def measure(module: ModuleType, runtime: Any, example: dict[str, object]) -> Dem
 
 def render(rows: list[DemoRow]) -> str:
     head = ["accessor", "example", "rows", "db (miss) ms", "cache (hit) ms", "speedup", "hit rate"]
-    body = [
-        [r.spec, r.example, str(r.rows), f"{r.miss_ms:.2f}", f"{r.hit_ms:.3f}", f"{r.speedup:.0f}x", f"{r.hit_rate:.1%}"]
-        for r in rows
-    ]
+    body = [[r.spec, r.example, str(r.rows), f"{r.miss_ms:.2f}", f"{r.hit_ms:.3f}", f"{r.speedup:.0f}x", f"{r.hit_rate:.1%}"] for r in rows]
     widths = [max(len(line[i]) for line in [head, *body]) for i in range(len(head))]
     numeric = {2, 3, 4, 5, 6}
 
     def fmt(line: list[str]) -> str:
-        cells = [c.rjust(w) if i in numeric else c.ljust(w) for i, (c, w) in enumerate(zip(line, widths))]
+        cells = [c.rjust(w) if i in numeric else c.ljust(w) for i, (c, w) in enumerate(zip(line, widths, strict=False))]
         return "| " + " | ".join(cells) + " |"
 
     rule = "|" + "|".join(("-" * (w + 1) + ":") if i in numeric else ("-" * (w + 2)) for i, w in enumerate(widths)) + "|"
@@ -127,7 +123,9 @@ def run_demo(database_url: str | None = None, cache_url: str | None = None, sett
     if importlib.util.find_spec("aiosqlite") is None and db_url.dialect == "sqlite":
         print("\n(the async part needs pip install 'flughafen-gen[sqlite-async]')")
         return 0
-    print(f"\nThe same calls through the async accessors ({settings.package}.aio), on an AsyncRuntime; warm: {WARM_CALLS} calls at once through asyncio.gather:\n")
+    print(
+        f"\nThe same calls through the async accessors ({settings.package}.aio), on an AsyncRuntime; warm: {WARM_CALLS} calls at once through asyncio.gather:\n"
+    )
     print(render(asyncio.run(_measure_async(settings, modules, db_url.raw, config.cache_url.raw))))
     return 0
 
@@ -166,8 +164,8 @@ async def _measure_async(settings: Settings, modules: list[ModuleType], database
 def _make_and_seed(settings: Settings, url: DatabaseUrl) -> None:
     """A database with none of the schema's tables gets them, and the seed's rows; any other is left as it is."""
     require("sqlglot", "flughafen-gen demo (it makes the tables of a new database from your schema)")
-    from generator.dataset.load import ensure_database
     from generator.databases import catalog_of, create_tables, missing_tables, seed
+    from generator.dataset.load import ensure_database
 
     catalog = catalog_of(settings)
     ensure_database(url)

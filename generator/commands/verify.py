@@ -95,7 +95,7 @@ def _as_list(result: Any) -> list[Any]:
 
 def _difference(a: list[Any], b: list[Any], ordered: bool) -> str:
     if ordered:
-        for i, (x, y) in enumerate(zip(a, b)):
+        for i, (x, y) in enumerate(zip(a, b, strict=False)):
             if x != y:
                 return f"first difference at row {i}:\n      {x}\n      {y}"
         longer = a if len(a) > len(b) else b
@@ -180,7 +180,7 @@ def render(outcomes: list[Outcome]) -> str:
     head = ["spec", "example", *[f"{d} rows" for d in dialects], "outcome"]
     body = [[o.spec, o.example, *[str(o.rows.get(d, "-")) for d in dialects], o.status.upper() if o.bad else o.status] for o in outcomes]
     widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(head))]
-    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |" for r in [head, *body]]
+    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + " |" for r in [head, *body]]
     lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
     for o in outcomes:
         if o.bad:

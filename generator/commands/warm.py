@@ -157,7 +157,7 @@ def warm(name: str, params_file: Path | None, from_query: str | None, database_u
                 cur = conn.cursor()
                 cur.execute(from_query)
                 names = [d[0] for d in cur.description]
-                sets = [_typed(query, dict(zip(names, row)), f"--from-query row {n}") for n, row in enumerate(cur.fetchall(), 1)]
+                sets = [_typed(query, dict(zip(names, row, strict=False)), f"--from-query row {n}") for n, row in enumerate(cur.fetchall(), 1)]
                 cur.close()
         counters = rt.metrics.of(name)
         filled = 0

@@ -17,8 +17,8 @@ def main_db_load(argv: Sequence[str]) -> int:
     load_cmd.add_argument("--database", default=None, help="database URL (default: configuration)")
     load_cmd.add_argument("--quiet", action="store_true", help="no progress output")
     args = p.parse_args(list(argv))
-    from generator.dataset.load import load
     from flughafen.config import ConfigError, load_config
+    from generator.dataset.load import load
 
     try:
         url = load_config(database_url=args.database).database_url

@@ -86,7 +86,7 @@ def reference_rows(table: TableDef) -> Iterator[tuple[Any, ...]]:
         types = [c.type for c in table.columns]
         for line in f:
             values = line.rstrip("\n").split("\t")
-            yield tuple(_typed(values[i], t) for i, t in zip(index, types))
+            yield tuple(_typed(values[i], t) for i, t in zip(index, types, strict=False))
     if table.name == "flightschedule":
         for flightno, src, dst, dep, arr, airline in EXTRA_SCHEDULES:
             yield (flightno, src, dst, datetime.time.fromisoformat(dep), datetime.time.fromisoformat(arr), airline, *([True] * 7))

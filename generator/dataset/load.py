@@ -15,15 +15,15 @@ import sys
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from itertools import islice
 from importlib import resources
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from generator.dataset import ddl
-from generator.dataset.generate import SCALES, SEED, bookings, flights, reference_rows
 from flughafen.config import DatabaseUrl, Timeouts, parse_database_url
 from flughafen.db import _sqlite_arg, connect
+from generator.dataset import ddl
+from generator.dataset.generate import SCALES, SEED, bookings, flights, reference_rows
 from generator.model import Dialect
 from generator.schema import Catalog, TableDef, load_catalog
 
@@ -170,7 +170,7 @@ def load(database_url: str, scale: str = "tiny", progress: bool = True, catalog:
         if dialect == "postgres":
             after += [s for t in order for s in ddl.postgres_constraints(t)]
             after += [
-                f"SELECT setval(pg_get_serial_sequence('\"{t.name}\"', '{c.name}'), (SELECT MAX(\"{c.name}\") FROM \"{t.name}\"))"
+                f'SELECT setval(pg_get_serial_sequence(\'"{t.name}"\', \'{c.name}\'), (SELECT MAX("{c.name}") FROM "{t.name}"))'
                 for t in order
                 for c in t.columns
                 if c.auto_increment

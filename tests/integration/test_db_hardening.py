@@ -107,9 +107,19 @@ class RogueMySQL:
         capabilities = 0x1 | 0x8 | 0x80 | 0x200 | 0x2000 | 0x8000 | 0x80000  # no TLS offered
         salt = b"abcdefgh" + b"ijklmnopqrst"
         greeting = (
-            b"\x0a" + b"10.11.0-MariaDB-rogue\x00" + struct.pack("<I", 7) + salt[:8] + b"\x00"
-            + struct.pack("<H", capabilities & 0xFFFF) + bytes([45]) + struct.pack("<H", 2)
-            + struct.pack("<H", capabilities >> 16) + bytes([21]) + b"\x00" * 10 + salt[8:] + b"\x00"
+            b"\x0a"
+            + b"10.11.0-MariaDB-rogue\x00"
+            + struct.pack("<I", 7)
+            + salt[:8]
+            + b"\x00"
+            + struct.pack("<H", capabilities & 0xFFFF)
+            + bytes([45])
+            + struct.pack("<H", 2)
+            + struct.pack("<H", capabilities >> 16)
+            + bytes([21])
+            + b"\x00" * 10
+            + salt[8:]
+            + b"\x00"
             + b"mysql_native_password\x00"
         )
         conn.sendall(self._packet(0, greeting))
@@ -152,7 +162,7 @@ def test_load_data_local_infile_is_refused_by_the_client(mysql_url: str, tmp_pat
     try:
         db.execute("CREATE TABLE IF NOT EXISTS fg_infile_probe (line VARCHAR(100))")
         db.execute("DELETE FROM fg_infile_probe")
-        with pytest.raises(Exception, match="(?i)not allowed|local"):
+        with pytest.raises(Exception, match=r"(?i)not allowed|local"):
             db.execute(f"LOAD DATA LOCAL INFILE '{secret}' INTO TABLE fg_infile_probe")
         assert db.query("SELECT line FROM fg_infile_probe") == []
     finally:
@@ -185,7 +195,7 @@ def test_mysql_unix_socket_option_connects_through_the_socket(mysql_url: str) ->
 
 
 def test_mysql_ssl_mode_required_is_refused_by_a_server_without_tls(mysql_url: str) -> None:
-    with opened(server_url("mysql", options="ssl_mode=REQUIRED")) as db, pytest.raises(Exception, match="(?i)ssl|tls"):
+    with opened(server_url("mysql", options="ssl_mode=REQUIRED")) as db, pytest.raises(Exception, match=r"(?i)ssl|tls"):
         db.query("SELECT 1")
 
 
@@ -220,7 +230,7 @@ SLOW = {
 def test_a_slow_statement_is_cancelled_after_statement_timeout(db_url: str, dialect: str) -> None:
     with opened(f"{db_url}?statement_timeout=0.5") as db:
         start = time.monotonic()
-        with pytest.raises(Exception, match="(?i)statement|interrupt|cancel"):
+        with pytest.raises(Exception, match=r"(?i)statement|interrupt|cancel"):
             db.query(SLOW[dialect])
         assert time.monotonic() - start < 3
         assert db.query("SELECT 1") == [(1,)]  # the next call works

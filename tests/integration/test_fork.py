@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import gc
 import os
-from typing import Callable
+from collections.abc import Callable
 
-from generated import airport_by_iata
 from flughafen import Runtime
+from generated import airport_by_iata
 
 
 def in_child(work: Callable[[], bytes]) -> bytes:

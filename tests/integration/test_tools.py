@@ -9,9 +9,9 @@ from types import SimpleNamespace
 
 import pytest
 
+from flughafen import Runtime
 from generated import airport_by_iata, airports_in_country, flight_search, hub_route_counts, seat_availability, seat_map
 from generator.cli import main
-from flughafen import Runtime
 from generator.commands.stats import collect
 from generator.commands.verify import render, verify
 from tests.integration.conftest import cache_url, require_server
@@ -181,13 +181,15 @@ def test_a_warm_fill_that_raced_an_invalidation_is_not_stored(runtime: Runtime, 
     assert not runtime.cache.client.exists(flight_search.key(origin="JFK", destination="LAX", day=day, runtime=runtime))
 
 
-def test_the_demo_loads_tiny_data_and_shows_every_accessor_cold_and_warm(tmp_path: Path, valkey_server: object, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_demo_loads_tiny_data_and_shows_every_accessor_cold_and_warm(
+    tmp_path: Path, valkey_server: object, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """The README's main job, on a fresh SQLite file: tables made and seeded once, then a row per example."""
     monkeypatch.chdir(ROOT)  # the project's pyproject.toml, as a user runs it
     monkeypatch.setattr("generator.commands.demo.WARM_CALLS", 20)
+    from flughafen.settings import load_settings
     from generator.accessors import read_modules
     from generator.commands.demo import run_demo
-    from flughafen.settings import load_settings
 
     assert run_demo(f"sqlite:///{tmp_path / 'demo.sqlite3'}", cache_url(valkey_server)) == 0
     out, err = capsys.readouterr()

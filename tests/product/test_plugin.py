@@ -16,7 +16,7 @@ from pathlib import Path
 from tests.integration.conftest import require_server
 from tests.product.shop import SERVERS, clean_env, run, this_venv_bin, write_shop
 
-USER_TESTS = '''\
+USER_TESTS = """\
 import os
 from pathlib import Path
 
@@ -43,7 +43,7 @@ def test_with_the_cache_off_every_read_queries_the_database(flughafen_runtime_no
         assert len(products_in_category.fetch(category="TOOLS", runtime=flughafen_runtime_nocache)) == 2
     assert (counters.misses, counters.hits, counters.db_queries, counters.cache_errors) == (2, 0, 2, 0)
     assert flughafen_runtime_nocache.config.database_url.raw == flughafen_database
-'''
+"""
 
 
 def _pytest(project: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -140,4 +140,3 @@ def test_this_repository_runs_its_generated_tests_on_all_three_databases() -> No
     )
     ids = [line for line in done.stdout.splitlines() if "test_round_trip" in line]
     assert ids == [f"generated/tests/test_flight_search.py::test_round_trip[{d}]" for d in ("sqlite", "mysql", "postgres")]
-

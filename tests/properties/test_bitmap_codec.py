@@ -28,7 +28,7 @@ def test_a_label_maps_to_at_most_one_offset_and_reads_back_the_same(text: str, l
 
 def test_the_seed_mapping() -> None:
     assert [seat_offset(s, "ABCDEFGHIJK") for s in ["1A", "1K", "2A", "12A", "99K"]] == [0, 10, 11, 121, 1088]
-    assert [seat_offset(s, "ABCDEFGHIJK") for s in ["0A", "01A", "1L", "1a", "A1", "１A", "1"]] == [None] * 7
+    assert [seat_offset(s, "ABCDEFGHIJK") for s in ["0A", "01A", "1L", "1a", "A1", "１A", "1"]] == [None] * 7  # noqa: RUF001 - a fullwidth digit on purpose: not a seat row
 
 
 @settings(derandomize=True, max_examples=300)
