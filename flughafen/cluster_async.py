@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,6 @@ from flughafen.scripts import Script
 log = logging.getLogger("flughafen")
 
 SLOTS = 16384
-Issue = Callable[[Connection], Awaitable[Any]]  # sends a command on a connection; its reply
 
 
 class AsyncClusterCacheState(AsyncCacheState):
@@ -183,7 +182,7 @@ class AsyncClusterCacheState(AsyncCacheState):
             self.moved()
             raise
         if isinstance(reply, ResponseError) and str(reply).startswith(REDIRECTS):
-            reply = await self._redirected(reply, lambda to: to.request(packed))
+            reply = await self._redirected(reply, args)
         if isinstance(reply, ResponseError):
             raise reply
         return reply
@@ -198,27 +197,27 @@ class AsyncClusterCacheState(AsyncCacheState):
         except ResponseError as e:
             if not str(e).startswith(REDIRECTS):
                 raise
-            known = self._script_of(script)
-            reply = await self._redirected(e, lambda to: self._exchange_one(to, ("EVALSHA", known, keys, args)))
+            reply = await self._redirected(e, ("EVALSHA", self._script_of(script), keys, args))
             if isinstance(reply, ResponseError):
                 raise reply from None
             return reply
 
-    async def _exchange_one(self, conn: Connection, command: tuple[Any, ...]) -> Any:
+    async def _redirected(self, error: ResponseError, command: tuple[Any, ...]) -> Any:
+        """A command answered MOVED or ASK, sent once more to the node the reply names: after MOVED the slot map is
+        read again; ASK is for this one command (its slot is moving), sent right behind ASKING."""
+        kind, _slot, address = str(error).split()
+        if kind == "MOVED":
+            self.moved()
+            await self._slot_map()
+        conn = await self._node(address)
+        script = command[1] if command[0] == "EVALSHA" else None
+        if isinstance(script, Script) and script.sha not in conn.loaded:
+            conn.send(_pack(("SCRIPT", "LOAD", script.source)), _ignore)
+            conn.loaded.add(script.sha)
+        if kind == "ASK":
+            conn.send(_pack(("ASKING",)), _ignore)
         (reply,) = await self._exchange(conn, [command])
         return reply
-
-    async def _redirected(self, error: ResponseError, issue: Issue) -> Any:
-        """A command answered MOVED or ASK, sent once more where the reply says: after MOVED the slot map is read again;
-        ASK is for this one command (the slot is moving), behind ASKING."""
-        kind, _slot, address = str(error).split()
-        self.moved()
-        if kind == "ASK":
-            conn = await self._node(address)
-            conn.send(_pack(("ASKING",)), _ignore)
-            return await issue(conn)
-        await self._slot_map()
-        return await issue(await self._node(address))
 
     async def pipelined(self, *commands: tuple[Any, ...]) -> list[Any]:
         """Every command to the node of its slot: one pipeline per node, all sent at once (AsyncCacheState.pipelined);
@@ -238,8 +237,7 @@ class AsyncClusterCacheState(AsyncCacheState):
                 replies[i] = reply
         for i, reply in enumerate(replies):
             if isinstance(reply, ResponseError) and str(reply).startswith(REDIRECTS):
-                command = commands[i]
-                replies[i] = await self._redirected(reply, lambda to: self._exchange_one(to, command))  # noqa: B023 - awaited here
+                replies[i] = await self._redirected(reply, commands[i])
         for reply in replies:
             if isinstance(reply, ResponseError):
                 raise reply
