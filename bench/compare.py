@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.fixtures import cache_url, database_url  # noqa: E402
 
-WORKER = r'''
+WORKER = r"""
 import datetime, inspect, json, sys, time
 tree, db, cache, n, offset = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
 sys.path.insert(0, tree)
@@ -72,7 +72,7 @@ out["GET + query + SET"] = (time.perf_counter() - start) / n * 1e6
 out["GET + query + SET CPU"] = (time.process_time() - cpu) / n * 1e6
 rt.close()
 print(json.dumps(out))
-'''
+"""
 
 
 def extract(rev: str, into: Path) -> None:
@@ -104,13 +104,17 @@ def main(argv: list[str] | None = None) -> int:
         for r in range(args.rounds):
             for i, (name, tree) in enumerate(trees.items()):
                 offset = (r * len(trees) + i) * args.misses
-                done = subprocess.run([sys.executable, str(worker), str(tree), url, cache, str(args.misses), str(offset)], check=True, capture_output=True, text=True, cwd=tree)
+                done = subprocess.run(
+                    [sys.executable, str(worker), str(tree), url, cache, str(args.misses), str(offset)], check=True, capture_output=True, text=True, cwd=tree
+                )
                 runs[name].append(json.loads(done.stdout.strip().splitlines()[-1]))
     finally:
         server.stop()
     medians = {name: {k: statistics.median(run[k] for run in rs) for k in rs[0]} for name, rs in runs.items()}
     print(f"database: {url.split('?')[0]}; {args.rounds} rounds, processes alternated\n")
-    print("| tree | raw GET + decode µs | hit µs | hit / raw | miss µs | GET + query + SET µs | miss / (GET + query + SET) | miss CPU µs | GET + query + SET CPU µs | CPU ratio |")
+    print(
+        "| tree | raw GET + decode µs | hit µs | hit / raw | miss µs | GET + query + SET µs | miss / (GET + query + SET) | miss CPU µs | GET + query + SET CPU µs | CPU ratio |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, m in medians.items():
         print(

@@ -84,9 +84,12 @@ def bench_hits(rt: Runtime, near_rt: Runtime, server: Any, n: int) -> dict[str, 
     from dogpile.cache import make_region
 
     kw = server.connection_kwargs
-    region = make_region().configure("dogpile.cache.valkey", arguments={"host": kw["host"], "port": kw["port"], "distributed_lock": True, "thread_local_lock": False})
+    region = make_region().configure(
+        "dogpile.cache.valkey", arguments={"host": kw["host"], "port": kw["port"], "distributed_lock": True, "thread_local_lock": False}
+    )
     rows = q.query_database(ARGS, rt)
     region.get_or_create("dogpile:flight:search:JFK:LAX:2024-12-15", lambda: rows)
+
     def through(score: int) -> Callable[[], object]:
         def read() -> object:
             scope.miss_score = score  # 0: MGET (hits lately); MISS_SCORE_MAX: READ_OR_LOCK (misses lately)
@@ -353,10 +356,17 @@ def bench_small(url: str, cache_kwargs: dict[str, Any]) -> dict[str, float]:
         q.many(ARGS, rt)
         warm_near(near_rt)
         near_miss, _ = bench_miss(near_rt, 60)
-        figures = interleaved({"database": lambda: q.query_database(ARGS, rt), "Valkey hit": lambda: q.many(ARGS, rt), "near hit": lambda: q.many(ARGS, near_rt)}, 5, repeat=5)
+        figures = interleaved(
+            {"database": lambda: q.query_database(ARGS, rt), "Valkey hit": lambda: q.many(ARGS, rt), "near hit": lambda: q.many(ARGS, near_rt)}, 5, repeat=5
+        )
         figures["Valkey hit"] = per_call_us(lambda: q.many(ARGS, rt), 500)  # the database's 5 calls a round are too few for these
         figures["near hit"] = per_call_us(lambda: q.many(ARGS, near_rt), 5000)
-    return {**figures, **miss, "flughafen-gen miss, near cache on": near_miss["flughafen-gen miss"], "GET + query + SET, near cache on": near_miss["GET + query + SET"]}
+    return {
+        **figures,
+        **miss,
+        "flughafen-gen miss, near cache on": near_miss["flughafen-gen miss"],
+        "GET + query + SET, near cache on": near_miss["GET + query + SET"],
+    }
 
 
 def plot(results: dict[str, Any], path: Path) -> bool:
@@ -511,7 +521,17 @@ def build_ratios(r: dict[str, Any]) -> dict[str, tuple[float, str, bool]]:
 
 def render(r: dict[str, Any]) -> str:
     lines = [f"machine: {r['machine']}", "", "| measure | figure |", "|---|---:|"]
-    for group, unit in (("hit_us", "µs"), ("miss_us", "µs"), ("miss_cpu_us", "µs"), ("miss_near_us", "µs"), ("near_us", "µs"), ("batch_us", "µs"), ("memory_bytes", "B"), ("build_s", "s"), ("small_us", "µs")):
+    for group, unit in (
+        ("hit_us", "µs"),
+        ("miss_us", "µs"),
+        ("miss_cpu_us", "µs"),
+        ("miss_near_us", "µs"),
+        ("near_us", "µs"),
+        ("batch_us", "µs"),
+        ("memory_bytes", "B"),
+        ("build_s", "s"),
+        ("small_us", "µs"),
+    ):
         for name, value in r.get(group, {}).items():
             label = {"miss_near_us": "miss, near cache on", "miss_cpu_us": "miss, CPU time"}.get(group, group.split("_")[0])
             lines.append(f"| {label}: {name} | {value:,.2f} {unit} |")

@@ -152,6 +152,13 @@ class Connection(asyncio.Protocol):
             self.flush_due = True
             self.loop.call_soon(self._flush)
 
+    async def room(self, max_in_flight: int) -> None:
+        """Returns once fewer than ``max_in_flight`` commands wait for replies (past that, once the backlog halved)."""
+        while len(self.waiting) >= max_in_flight and self.lost is None:
+            if self.drained is None:
+                self.drained = asyncio.Event()
+            await self.drained.wait()
+
     def request(self, packed: bytes) -> asyncio.Future[Any]:
         future = self.loop.create_future()
         self.send(packed, future)
@@ -316,10 +323,7 @@ class AsyncCacheState(Health):
         conn = self._conn
         if conn is None or conn.lost is not None or conn.loop is not asyncio.get_running_loop():
             conn = await self.connection()
-        while len(conn.waiting) >= self.max_in_flight and conn.lost is None:
-            if conn.drained is None:
-                conn.drained = asyncio.Event()
-            await conn.drained.wait()
+        await conn.room(self.max_in_flight)
         return conn
 
     # ------------------------------------------------------------ commands
@@ -351,7 +355,10 @@ class AsyncCacheState(Health):
     async def script(self, script: Script | str, keys: list[str], args: list[Any]) -> Any:
         """A script: EVALSHA, loaded first on this connection (and again if the server lost it)."""
         script = self._script_of(script)
-        conn = await self._conn_with_room(keys[0] if keys else None)
+        key = keys[0] if keys else None
+        conn = self._conn if key is None else self._open(key)
+        if conn is None or conn.lost is not None or len(conn.waiting) >= self.max_in_flight or conn.loop is not asyncio.get_running_loop():
+            conn = await self._conn_with_room(key)  # not the usual case: no coroutine for it
         for _ in range(2):
             future = conn.loop.create_future()
             self._send_script(conn, script, keys, args, future)
@@ -374,6 +381,10 @@ class AsyncCacheState(Health):
 
     async def _exchange(self, conn: Connection, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
         """``commands`` sent together on ``conn``; their replies, an error reply as its exception (a script the server lost sent again)."""
+        return await self._replies(conn, commands, self._sent(conn, commands))
+
+    def _sent(self, conn: Connection, commands: Sequence[tuple[Any, ...]]) -> list[asyncio.Future[Any]]:
+        """Sends ``commands`` on ``conn``; the futures of their replies."""
         futures = []
         for c in commands:
             future = conn.loop.create_future()
@@ -382,14 +393,14 @@ class AsyncCacheState(Health):
             else:
                 conn.send(_pack(c), future)
             futures.append(future)
+        return futures
+
+    async def _replies(self, conn: Connection, commands: Sequence[tuple[Any, ...]], futures: list[asyncio.Future[Any]]) -> list[Any]:
+        """The replies of ``commands``, sent on ``conn`` (``_sent``)."""
         try:
             replies = [await f for f in futures]
         except BaseException:
-            for f in futures:  # the connection failed (or the caller was cancelled): the others' errors are this one
-                if f.done() and not f.cancelled():
-                    f.exception()  # retrieved: asyncio would log each as never retrieved
-                else:
-                    f.cancel()  # its reply, if it comes, is dropped
+            forget(futures)
             raise
         for i, reply in enumerate(replies):
             if isinstance(reply, NoScriptError):
@@ -518,6 +529,15 @@ class AsyncCacheState(Health):
         if conn.lost is None:
             conn.close(ValkeyConnectionError("the runtime closed"))
         self._conn = None
+
+
+def forget(futures: list[asyncio.Future[Any]]) -> None:
+    """Replies no one awaits any more (the connection failed, or the caller was cancelled): dropped when they come."""
+    for f in futures:
+        if f.done() and not f.cancelled():
+            f.exception()  # retrieved: asyncio would log each as never retrieved
+        else:
+            f.cancel()  # its reply, if it comes, is dropped
 
 
 def _text(value: Any) -> Any:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,7 @@ from libvalkey import pack_command as _pack
 from valkey.exceptions import ConnectionError as ValkeyConnectionError
 from valkey.exceptions import ResponseError
 
-from flughafen.cache_async import MAX_IN_FLIGHT, AsyncCacheState, Connection, open_connection
+from flughafen.cache_async import MAX_IN_FLIGHT, AsyncCacheState, Connection, forget, open_connection
 from flughafen.cluster import REDIRECTS, key_of, routed_by, slot_of
 from flughafen.config import CacheUrl
 from flughafen.keys import Keyspace
@@ -158,15 +157,10 @@ class AsyncClusterCacheState(AsyncCacheState):
         if self._stale_map:
             await self._slot_map()
         try:
-            conn = await self._node(self._owner(key) if key is not None else self._owners[0])
+            return await self._room_on(self._owner(key) if key is not None else self._owners[0])
         except (ValkeyConnectionError, OSError, TimeoutError):
             self.moved()
             raise
-        while len(conn.waiting) >= self.max_in_flight and conn.lost is None:
-            if conn.drained is None:
-                conn.drained = asyncio.Event()
-            await conn.drained.wait()
-        return conn
 
     # ------------------------------------------------------------ commands
 
@@ -227,14 +221,33 @@ class AsyncClusterCacheState(AsyncCacheState):
         groups: dict[str, list[int]] = {}
         for i, command in enumerate(commands):
             groups.setdefault(self._owner(key_of(command)), []).append(i)
-        parts = await asyncio.gather(*(self._part(name, [commands[i] for i in at]) for name, at in groups.items()), return_exceptions=True)
+        parts = []
+        try:
+            for name, at in groups.items():
+                part = [commands[i] for i in at]
+                conn = self._nodes.get(name)
+                if conn is None or conn.lost is not None or len(conn.waiting) >= self.max_in_flight or conn.loop is not asyncio.get_running_loop():
+                    conn = await self._room_on(name)
+                parts.append((at, conn, part, self._sent(conn, part)))
+        except BaseException:
+            for *_, futures in parts:
+                forget(futures)
+            self.moved()
+            raise
         replies: list[Any] = [None] * len(commands)
-        for at, part in zip(groups.values(), parts, strict=True):
-            if isinstance(part, BaseException):
-                self.moved()
-                raise part
-            for i, reply in zip(at, part, strict=True):
-                replies[i] = reply
+        failure: BaseException | None = None
+        for at, conn, part, futures in parts:
+            if failure is not None:
+                forget(futures)
+                continue
+            try:
+                for i, reply in zip(at, await self._replies(conn, part, futures), strict=True):
+                    replies[i] = reply
+            except BaseException as e:  # noqa: BLE001 - raised below, once every node's part is dealt with
+                failure = e
+        if failure is not None:
+            self.moved()
+            raise failure
         for i, reply in enumerate(replies):
             if isinstance(reply, ResponseError) and str(reply).startswith(REDIRECTS):
                 replies[i] = await self._redirected(reply, commands[i])
@@ -243,13 +256,11 @@ class AsyncClusterCacheState(AsyncCacheState):
                 raise reply
         return replies
 
-    async def _part(self, name: str, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
+    async def _room_on(self, name: str) -> Connection:
+        """The connection to node ``name``, once it has room for one more command."""
         conn = await self._node(name)
-        while len(conn.waiting) >= self.max_in_flight and conn.lost is None:
-            if conn.drained is None:
-                conn.drained = asyncio.Event()
-            await conn.drained.wait()
-        return await self._exchange(conn, commands)
+        await conn.room(self.max_in_flight)
+        return conn
 
     # ------------------------------------------------------------ every node
 

@@ -466,10 +466,7 @@ class Config:
     def describe(self) -> str:
         """One line: what the configuration is, without a password."""
         how = "set" if self.cache_namespace else f"from {self.database_url.identity}"
-        return (
-            f"configuration: {self.source}; database {self.database_url.redacted()}; "
-            f"cache {self.cache_url.redacted()}; namespace {self.namespace} ({how})"
-        )
+        return f"configuration: {self.source}; database {self.database_url.redacted()}; cache {self.cache_url.redacted()}; namespace {self.namespace} ({how})"
 
 
 def check_namespace(value: str, where: str) -> str:
@@ -544,9 +541,7 @@ def _file_settings(project_dir: Path) -> tuple[str, dict[str, str]]:
     return where, {k: str(v) for k, v in table.items() if isinstance(v, (str, int, float)) and not isinstance(v, bool)}
 
 
-def load_config(
-    database_url: str | None = None, cache_url: str | None = None, project_dir: Path | None = None, cache_namespace: str | None = None
-) -> Config:
+def load_config(database_url: str | None = None, cache_url: str | None = None, project_dir: Path | None = None, cache_namespace: str | None = None) -> Config:
     root = project_dir or find_project_dir()
     where, settings = _file_settings(root)
     db = database_url or os.environ.get("FLUGHAFEN_DATABASE_URL") or settings.get("database_url") or DEFAULT_DATABASE_URL
@@ -554,7 +549,11 @@ def load_config(
     # connect_timeout, statement_timeout, read_timeout in the file: defaults the URL's options override
     timeouts = _timeouts(where, {k: v for k, v in settings.items() if k in TIMEOUT_OPTIONS}, Timeouts())
     namespace = None
-    for given, origin in ((cache_namespace, "the cache_namespace argument"), (os.environ.get("FLUGHAFEN_CACHE_NAMESPACE"), "FLUGHAFEN_CACHE_NAMESPACE"), (settings.get("cache_namespace"), where)):
+    for given, origin in (
+        (cache_namespace, "the cache_namespace argument"),
+        (os.environ.get("FLUGHAFEN_CACHE_NAMESPACE"), "FLUGHAFEN_CACHE_NAMESPACE"),
+        (settings.get("cache_namespace"), where),
+    ):
         if given:
             namespace = check_namespace(given, origin)
             break

@@ -103,7 +103,9 @@ def settle(cache: Any) -> Steps:
             yield from incr(cache, key)
         yield from tags(cache, names)
     except Exception as e:  # noqa: BLE001 - still failing: reads keep skipping the cache
-        log.warning("cache %s: invalidations made earlier still fail (%s); the queries they touch answer from the database", cache.url.redacted(), type(e).__name__)
+        log.warning(
+            "cache %s: invalidations made earlier still fail (%s); the queries they touch answer from the database", cache.url.redacted(), type(e).__name__
+        )
         return False
     log.warning("cache %s: invalidations that had failed went through; those queries use the cache again", cache.url.redacted())
     return not cache.unsettled

@@ -199,6 +199,8 @@ class Rollback:
     """Rolls the open transaction back (nothing, if it already ended)."""
 
     __slots__ = ()
+
+
 Steps = Generator[Any, Any, Any]  # yields effects (these, and a write's: write.py), is sent their outcomes
 
 
@@ -443,7 +445,9 @@ def _query_and_fill(q: Reader, args: tuple[Any, ...], key: str, view: View, coun
     return view.from_fresh(value)
 
 
-def fill(q: Reader, args: tuple[Any, ...], key: str, value: Any, rows: Any, gen: int, seq: int, lease: Any, owner: bool, seen: Any, stale_ms: int, delta_ms: int) -> Fill:
+def fill(
+    q: Reader, args: tuple[Any, ...], key: str, value: Any, rows: Any, gen: int, seq: int, lease: Any, owner: bool, seen: Any, stale_ms: int, delta_ms: int
+) -> Fill:
     """The fill of ``key`` with the database's ``value``: the entry, its stale copy and its tags, if the lease holds."""
     ttl_ms = q.ttl_ms(value is None or ((type(value) is list or type(value) is set) and not value))
     bucket = bucket_of(key)
@@ -553,4 +557,3 @@ def warm(q: Reader, batch: list[tuple[Any, ...]], keys: list[str], view: View, c
     stored = [bool(r) for r in (yield Pipe(fills))]
     counters.stale_fills_dropped += stored.count(False)
     return stored.count(True)
-

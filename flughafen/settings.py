@@ -82,7 +82,7 @@ def settings_from(table: dict[str, Any], root: Path, where: str) -> Settings:
         raise ConfigError(f"{where}: package = {package!r} is not a Python import name (write it as myapp.cache)")
     out_text = text("out")
     if out_text is not None and text("package") is None:
-        raise ConfigError(f"{where}: out = {out_text!r} needs package = \"...\", the import name of that folder")
+        raise ConfigError(f'{where}: out = {out_text!r} needs package = "...", the import name of that folder')
     out = root / (out_text if out_text is not None else Path(*parts))
     if out_text is not None and tuple(Path(out_text).parts[-len(parts) :]) != tuple(parts):
         shown = "/".join(parts)
@@ -100,7 +100,7 @@ def _test_databases(value: Any, where: str) -> tuple[str, ...]:
     if value is None:
         return DEFAULT_TEST_DATABASES
     if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
-        raise ConfigError(f"{where}: test_databases must be a list of URLs, e.g. [\"sqlite://\", \"postgresql://postgres@127.0.0.1:5432\"]")
+        raise ConfigError(f'{where}: test_databases must be a list of URLs, e.g. ["sqlite://", "postgresql://postgres@127.0.0.1:5432"]')
     for url in value:
         check_test_server(url, where)
     return tuple(value)

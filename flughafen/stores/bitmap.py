@@ -255,7 +255,9 @@ class BitmapQuery(Accessor[RowT], Generic[RowT, MemberT]):
         """GETBIT: whether ``member`` is in the set."""
         return bool(self.read(args, runtime, self.contains_view(member), None, refresh, cache))
 
-    async def contains_async(self, args: tuple[Any, ...], member: MemberT, runtime: AsyncRuntime | None = None, refresh: bool = False, cache: bool = True) -> bool:
+    async def contains_async(
+        self, args: tuple[Any, ...], member: MemberT, runtime: AsyncRuntime | None = None, refresh: bool = False, cache: bool = True
+    ) -> bool:
         return bool(await self.read_async(args, runtime, self.contains_view(member), None, refresh, cache))
 
     def count(self, args: tuple[Any, ...], runtime: Runtime | None = None, refresh: bool = False, cache: bool = True) -> int:
@@ -393,7 +395,11 @@ def changes(sets: tuple[SetUpdate, ...], args: tuple[Any, ...], rows: list[Any],
             group = groups.get(key)
             if group is None:
                 counters = [
-                    _counter(entry_key(space.entry_prefix(c.name, c.version), fill(c.key, values), placement(c.key)(values, None)), space.generation_key(c.name), c.fields)
+                    _counter(
+                        entry_key(space.entry_prefix(c.name, c.version), fill(c.key, values), placement(c.key)(values, None)),
+                        space.generation_key(c.name),
+                        c.fields,
+                    )
                     for c in u.counters
                 ]
                 group = groups[key] = _Group(u.op, key, generation_in(space.generation_key(u.name), bucket_of(key)), counters)

@@ -16,7 +16,7 @@ import pytest
 from valkey.cluster import ValkeyCluster
 from valkey.crc import key_slot
 
-from flughafen import ConfigError, Runtime, invalidate_tag
+from flughafen import ConfigError, Runtime
 from flughafen.aio import AsyncRuntime
 from flughafen.config import load_config
 from flughafen.keys import bucket_of, buckets
@@ -113,7 +113,12 @@ def test_the_bucket_count_is_part_of_every_key_and_a_bad_one_is_refused() -> Non
     script = "from generated import airport_by_iata; print(airport_by_iata.key(iata='JFK', runtime=rt))"
     env = {**os.environ, "FLUGHAFEN_CACHE_BUCKETS": "4", "FLUGHAFEN_CACHE_URL": "off"}
     four = subprocess.run(
-        [sys.executable, "-c", "from flughafen import Runtime; rt = Runtime.from_config(); " + script], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+        [sys.executable, "-c", "from flughafen import Runtime; rt = Runtime.from_config(); " + script],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert ":{4." in four.stdout and ":{16." not in four.stdout  # this process's keys are in {16.<n>}
     env["FLUGHAFEN_CACHE_BUCKETS"] = "0"

@@ -107,9 +107,19 @@ class RogueMySQL:
         capabilities = 0x1 | 0x8 | 0x80 | 0x200 | 0x2000 | 0x8000 | 0x80000  # no TLS offered
         salt = b"abcdefgh" + b"ijklmnopqrst"
         greeting = (
-            b"\x0a" + b"10.11.0-MariaDB-rogue\x00" + struct.pack("<I", 7) + salt[:8] + b"\x00"
-            + struct.pack("<H", capabilities & 0xFFFF) + bytes([45]) + struct.pack("<H", 2)
-            + struct.pack("<H", capabilities >> 16) + bytes([21]) + b"\x00" * 10 + salt[8:] + b"\x00"
+            b"\x0a"
+            + b"10.11.0-MariaDB-rogue\x00"
+            + struct.pack("<I", 7)
+            + salt[:8]
+            + b"\x00"
+            + struct.pack("<H", capabilities & 0xFFFF)
+            + bytes([45])
+            + struct.pack("<H", 2)
+            + struct.pack("<H", capabilities >> 16)
+            + bytes([21])
+            + b"\x00" * 10
+            + salt[8:]
+            + b"\x00"
             + b"mysql_native_password\x00"
         )
         conn.sendall(self._packet(0, greeting))

@@ -62,7 +62,24 @@ def certificates(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (folder / "san.ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
     for name, cn in (("server", "localhost"), ("client", "fg_x509")):
         run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={cn}")
-        run("openssl", "x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", f"{name}.crt", "-days", "2", "-extfile", "san.ext")
+        run(
+            "openssl",
+            "x509",
+            "-req",
+            "-in",
+            f"{name}.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            f"{name}.crt",
+            "-days",
+            "2",
+            "-extfile",
+            "san.ext",
+        )
     run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "other.key", "-out", "other-ca.crt", "-days", "2", "-subj", "/CN=another-ca")
     return folder
 
@@ -74,7 +91,11 @@ def mariadb_tls(certificates: Path, tmp_path_factory: pytest.TempPathFactory) ->
         _missing("MariaDB (mariadb-install-db, mariadbd)")
     data = tmp_path_factory.mktemp("mariadb-tls")
     user = ["--user=root"] if os.geteuid() == 0 else []
-    subprocess.run([MARIADB[0], "--no-defaults", f"--datadir={data / 'db'}", *user, "--auth-root-authentication-method=normal", "--skip-test-db"], check=True, capture_output=True)
+    subprocess.run(
+        [MARIADB[0], "--no-defaults", f"--datadir={data / 'db'}", *user, "--auth-root-authentication-method=normal", "--skip-test-db"],
+        check=True,
+        capture_output=True,
+    )
     port = _free_port()
     server = subprocess.Popen(
         [
@@ -180,5 +201,8 @@ def test_mysql_ssl_mode_disabled_and_preferred(mariadb_tls: str) -> None:
 def test_postgres_tls_options_reach_libpq(postgres_tls: str, certificates: Path) -> None:
     with opened(f"{postgres_tls}?sslmode=verify-full&sslrootcert={certificates / 'ca.crt'}") as db:
         assert _encrypted(db) == "TLS"
-    with opened(f"{postgres_tls}?sslmode=verify-full&sslrootcert={certificates / 'other-ca.crt'}") as wrong, pytest.raises(Exception, match="certificate verify failed"):
+    with (
+        opened(f"{postgres_tls}?sslmode=verify-full&sslrootcert={certificates / 'other-ca.crt'}") as wrong,
+        pytest.raises(Exception, match="certificate verify failed"),
+    ):
         wrong.query("SELECT 1")

@@ -67,7 +67,9 @@ def test_a_fill_whose_script_the_server_lost_is_run_again(form: Form, runtime: R
 
 
 def test_a_refused_fill_is_logged_and_counted(form: Form, runtime: Runtime, valkey_server: object, caplog: pytest.LogCaptureFixture) -> None:
-    other_client(valkey_server).set(runtime.keyspace.tag_key("seats:1001", bucket_of(seat_availability.key(flight_id=1001, runtime=runtime))), "not a set")  # the fill's SADD fails: WRONGTYPE
+    other_client(valkey_server).set(
+        runtime.keyspace.tag_key("seats:1001", bucket_of(seat_availability.key(flight_id=1001, runtime=runtime))), "not a set"
+    )  # the fill's SADD fails: WRONGTYPE
     row = form(seat_availability).fetch(flight_id=1001, runtime=runtime)
     assert row is not None and row.flight_id == 1001  # the caller has its rows all the same
     with caplog.at_level(logging.WARNING, logger="flughafen"):
@@ -115,7 +117,9 @@ def test_a_thread_that_ends_owing_a_reply_has_it_read_and_its_connection_closed(
     runtime: Runtime, valkey_server: object, caplog: pytest.LogCaptureFixture
 ) -> None:
     other = other_client(valkey_server)
-    other.set(runtime.keyspace.tag_key("seats:1001", bucket_of(seat_availability.key(flight_id=1001, runtime=runtime))), "not a set")  # the fill will be refused
+    other.set(
+        runtime.keyspace.tag_key("seats:1001", bucket_of(seat_availability.key(flight_id=1001, runtime=runtime))), "not a set"
+    )  # the fill will be refused
     seat_availability.fetch(flight_id=1002, runtime=runtime)  # scripts loaded, this thread's connection open
     runtime.cache.settle()
     before = other.info("clients")["connected_clients"]

@@ -45,7 +45,9 @@ def test_worked_examples_find_what_the_workshop_promises(runtime: Runtime) -> No
     back = MODULES["flight_search"].fetch(origin="LAX", destination="JFK", day=datetime.date(2024, 12, 22), runtime=runtime)
     assert [f.flightno for f in back] == ["AF9002", "AF9004"]
 
-    trip = MODULES["round_trip"].fetch(origin="JFK", destination="LAX", outbound_day=datetime.date(2024, 12, 15), return_day=datetime.date(2024, 12, 22), runtime=runtime)
+    trip = MODULES["round_trip"].fetch(
+        origin="JFK", destination="LAX", outbound_day=datetime.date(2024, 12, 15), return_day=datetime.date(2024, 12, 22), runtime=runtime
+    )
     assert [(f.origin, f.destination) for f in trip] == [("JFK", "LAX")] * 2 + [("LAX", "JFK")] * 2
 
     history = MODULES["passenger_last_flights"].fetch(passenger_id=12345, runtime=runtime)

@@ -181,7 +181,9 @@ def test_a_warm_fill_that_raced_an_invalidation_is_not_stored(runtime: Runtime, 
     assert not runtime.cache.client.exists(flight_search.key(origin="JFK", destination="LAX", day=day, runtime=runtime))
 
 
-def test_the_demo_loads_tiny_data_and_shows_every_accessor_cold_and_warm(tmp_path: Path, valkey_server: object, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_demo_loads_tiny_data_and_shows_every_accessor_cold_and_warm(
+    tmp_path: Path, valkey_server: object, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """The README's main job, on a fresh SQLite file: tables made and seeded once, then a row per example."""
     monkeypatch.chdir(ROOT)  # the project's pyproject.toml, as a user runs it
     monkeypatch.setattr("generator.commands.demo.WARM_CALLS", 20)

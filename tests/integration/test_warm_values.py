@@ -64,9 +64,23 @@ def test_a_wrong_value_names_its_line_and_parameter(values: dict[str, object], m
 
 def test_a_bad_params_file_is_one_line_with_exit_2(tmp_path: Path) -> None:
     params = tmp_path / "params.jsonl"
-    params.write_text(json.dumps({"origin": "JFK", "destination": "LAX", "day": "2024-12-15"}) + "\n" + '{"origin": "JFK", "destination": "LAX", "day": "tomorrow"}\n')
+    params.write_text(
+        json.dumps({"origin": "JFK", "destination": "LAX", "day": "2024-12-15"}) + "\n" + '{"origin": "JFK", "destination": "LAX", "day": "tomorrow"}\n'
+    )
     result = subprocess.run(
-        [sys.executable, "-m", "generator.cli", "warm", "flight_search", "--params", str(params), "--database", f"sqlite:///{tmp_path / 'x.sqlite3'}", "--cache", "embedded"],
+        [
+            sys.executable,
+            "-m",
+            "generator.cli",
+            "warm",
+            "flight_search",
+            "--params",
+            str(params),
+            "--database",
+            f"sqlite:///{tmp_path / 'x.sqlite3'}",
+            "--cache",
+            "embedded",
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,
