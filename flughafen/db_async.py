@@ -16,10 +16,11 @@ that uses it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from flughafen import tracing
 from flughafen.config import DatabaseUrl, parse_database_url
@@ -27,6 +28,7 @@ from flughafen.db import MYSQL_INIT, bind_values
 from flughafen.extras import require
 from flughafen.sqlite_driver import driver
 
+T = TypeVar("T")
 DEFAULT_TIMEOUT = 5.0  # seconds a caller waits for a pooled connection (PostgreSQL), or to connect
 
 
@@ -115,11 +117,39 @@ async def _open(u: DatabaseUrl, size: int, timeout: float) -> _Driver:
     return await _SQLite.open(u, size, timeout)
 
 
-class _Postgres:
-    """psycopg's AsyncConnection, pooled by psycopg_pool's AsyncConnectionPool."""
+class ConnectFailed(ConnectionError):
+    """A connect to the database failed: refused (at once, as the sync driver's connect is), or not answered in time."""
 
-    def __init__(self, pool: Any):
-        self.pool = pool
+
+class ConnectTimeout(TimeoutError):
+    """No connection within the database timeout: every pooled connection stayed in use, or the server did not answer."""
+
+
+class _Postgres:
+    """psycopg's AsyncConnection, pooled by psycopg_pool's AsyncConnectionPool.
+
+    The pool connects in the background and, when the server refuses, keeps
+    trying (with growing pauses) while its callers wait up to ``timeout``. So the
+    outcome of every connect it makes is watched: while the last one failed at
+    once (refused, an unknown host, a login refused: not a timeout, nor a server
+    that is full), a caller with no idle connection to take does not wait. It
+    tries one connect of its own (shared by the callers of that moment): the
+    error, at once, if the server still refuses; if it answers, the pool is told
+    to connect now and the caller waits for that connection. A caller already
+    waiting is woken by the refusal. A server that is merely slow (a connect that
+    times out, every connection busy) still gets the full ``timeout``.
+    """
+
+    def __init__(self, pool_module: Any, psycopg: Any, kwargs: dict[str, Any], size: int, timeout: float, name: str):
+        self.refused: Exception | None = None  # why the last connect failed at once; None once one succeeds
+        self._refusal = asyncio.Event()  # set while ``refused`` is
+        self._probe: asyncio.Future[None] | None = None
+        self.kwargs = kwargs
+        self.timeout = timeout
+        self.connection_class = _watched(psycopg.AsyncConnection, self)
+        self.pool = pool_module.AsyncConnectionPool(
+            kwargs=kwargs, connection_class=self.connection_class, min_size=1, max_size=size, timeout=timeout, open=False, name=name
+        )
 
     @classmethod
     async def open(cls, u: DatabaseUrl, size: int, timeout: float) -> _Postgres:
@@ -133,12 +163,66 @@ class _Postgres:
             "autocommit": True,
             "connect_timeout": max(1, int(timeout)),
         }
-        pool = pool_module.AsyncConnectionPool(kwargs=kwargs, min_size=1, max_size=size, timeout=timeout, open=False, name=u.redacted())
-        await pool.open()
-        return cls(pool)
+        self = cls(pool_module, require("psycopg", "a postgresql:// database URL"), kwargs, size, timeout, u.redacted())
+        await self.pool.open()
+        return self
 
-    def connection(self) -> Any:
-        return self.pool.connection()
+    def connected(self) -> None:
+        self.refused = None
+        self._refusal.clear()
+
+    def connect_failed(self, error: Exception) -> None:
+        sqlstate = getattr(error, "sqlstate", None) or ""
+        if type(error).__name__ == "ConnectionTimeout" or sqlstate.startswith("53"):
+            return  # slow, or full (53: insufficient resources): waiting may get a connection
+        self.refused = error
+        self._refusal.set()
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[Any]:
+        conn = await self._take()
+        try:
+            yield conn
+        finally:
+            await self.pool.putconn(conn)  # rolled back, or dropped when broken, by the pool
+
+    async def _take(self) -> Any:
+        pool = self.pool
+        if pool.get_stats()["pool_available"]:
+            return await pool.getconn()
+        deadline = time.monotonic() + self.timeout  # the probe and the wait, however many turns, get no more than one timeout
+        while True:
+            if self.refused is not None:
+                if self._probe is None:
+                    self._probe = asyncio.ensure_future(self._try_connect())
+                    self._probe.add_done_callback(self._probed)
+                await asyncio.shield(self._probe)  # raises what the connect raised
+            getting = asyncio.ensure_future(pool.getconn(max(0.001, deadline - time.monotonic())))
+            refusal = asyncio.ensure_future(self._refusal.wait())
+            try:
+                await asyncio.wait((getting, refusal), return_when=asyncio.FIRST_COMPLETED)
+            except BaseException:
+                _abandon(getting, pool.putconn)
+                raise
+            finally:
+                refusal.cancel()
+            if getting.done():
+                return getting.result()
+            _abandon(getting, pool.putconn)
+            # refused while waiting: the next turn tries one connect (the probe) and raises its error
+
+    async def _try_connect(self) -> None:
+        try:
+            conn = await self.connection_class.connect(**self.kwargs)
+        except Exception as e:
+            raise ConnectFailed(str(e).splitlines()[0]) from e
+        await conn.close()
+        await self.pool.check()  # the server answers again: the pool connects now, not after its pause
+
+    def _probed(self, probe: asyncio.Future[None]) -> None:
+        self._probe = None
+        if not probe.cancelled():
+            probe.exception()  # retrieved: each caller that awaited it raised it already
 
     async def begin(self, conn: Any) -> None:
         await conn.execute("BEGIN")
@@ -153,11 +237,34 @@ class _Postgres:
         await self.pool.close()
 
 
-class _MySQL:
-    """aiomysql's pool: PyMySQL's protocol and converters (the sync driver's) under asyncio."""
+def _watched(base: Any, driver: _Postgres) -> Any:
+    """``base`` (psycopg's AsyncConnection), telling ``driver`` how each of its connects went."""
 
-    def __init__(self, pool: Any):
+    class Watched(base):  # type: ignore[misc]
+        @classmethod
+        async def connect(cls, conninfo: str = "", **kwargs: Any) -> Any:
+            try:
+                conn = await super().connect(conninfo, **kwargs)
+            except Exception as e:
+                driver.connect_failed(e)
+                raise
+            driver.connected()
+            return conn
+
+    return Watched
+
+
+class _MySQL:
+    """aiomysql's pool: PyMySQL's protocol and converters (the sync driver's) under asyncio.
+
+    The pool connects in its caller, so a refused connection is raised at once.
+    aiomysql's ``connect_timeout`` bounds only the TCP connect, and a full pool is
+    waited for without end: so taking a connection is bounded by ``timeout`` here.
+    """
+
+    def __init__(self, pool: Any, timeout: float):
         self.pool = pool
+        self.timeout = timeout
 
     @classmethod
     async def open(cls, u: DatabaseUrl, size: int, timeout: float) -> _MySQL:
@@ -175,11 +282,14 @@ class _MySQL:
             init_command=MYSQL_INIT,
             connect_timeout=timeout,
         )
-        return cls(pool)
+        return cls(pool, timeout)
+
+    async def _put(self, conn: Any) -> None:
+        self.pool.release(conn)
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[Any]:
-        conn = await self.pool.acquire()
+        conn = await _within(self.timeout, self.pool.acquire(), self._put)
         try:
             yield conn
         except BaseException:
@@ -200,6 +310,36 @@ class _MySQL:
     async def close(self) -> None:
         self.pool.close()
         await self.pool.wait_closed()
+
+
+_giving_back: set[asyncio.Task[None]] = set()  # kept referenced until they ran
+
+
+async def _within(seconds: float, taking: Awaitable[T], put: Callable[[T], Awaitable[None]]) -> T:
+    """What ``taking`` gives (a pooled connection, or room for one) within ``seconds``, else ConnectTimeout."""
+    task = asyncio.ensure_future(taking)
+    try:
+        await asyncio.wait((task,), timeout=seconds)
+    except BaseException:
+        _abandon(task, put)
+        raise
+    if task.done():
+        return task.result()
+    _abandon(task, put)
+    raise ConnectTimeout(f"no database connection within {seconds:g} s: every pooled connection stayed in use, or the server did not answer")
+
+
+def _abandon(taking: asyncio.Future[T], put: Callable[[T], Awaitable[None]]) -> None:
+    """Cancels ``taking`` (not waited for any longer); what it got all the same goes back through ``put``."""
+
+    def give_back(done: asyncio.Future[T]) -> None:
+        if not done.cancelled() and done.exception() is None:
+            task = asyncio.ensure_future(put(done.result()))
+            _giving_back.add(task)
+            task.add_done_callback(_giving_back.discard)
+
+    taking.cancel()
+    taking.add_done_callback(give_back)
 
 
 class _SQLite:
@@ -232,7 +372,8 @@ class _SQLite:
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[Any]:
-        async with self.room:
+        await _within(self.timeout, self.room.acquire(), self._give_room)
+        try:
             conn = self.free.pop() if self.free else await self._connect()
             try:
                 yield conn
@@ -243,6 +384,11 @@ class _SQLite:
                 await conn.close()
             else:
                 self.free.append(conn)
+        finally:
+            self.room.release()
+
+    async def _give_room(self, _: bool) -> None:
+        self.room.release()
 
     async def begin(self, conn: Any) -> None:
         await conn.execute("BEGIN IMMEDIATE")

@@ -13,8 +13,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from flughafen import embedded
+
+# Property tests check rules, never speed: no per-example deadline on a shared, busy machine (speed is in bench/).
+settings.register_profile("flughafen", deadline=None)
+settings.load_profile("flughafen")
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -167,8 +167,8 @@ def form(request: pytest.FixtureRequest, runtime: Runtime, db_url: str) -> Itera
     def make(**kwargs: object) -> Runtime | AsyncRuntime:
         kwargs = {"database_url": db_url, "cache_url": runtime.config.cache_url.raw, "project_dir": Path.cwd(), **kwargs}
         if kind is AsyncRuntime:
-            # A pooled connection to an unreachable database is waited for this long (the sync
-            # driver's connect fails at once): a test of a database that is down waits 1 s, not 5.
+            # A pooled connection is waited for this long while the server does not answer (a refused
+            # connect fails at once, as the sync driver's does): a test of a stalled link waits 1 s, not 5.
             kwargs.setdefault("database_timeout", 1)
         return kind.from_config(**kwargs)  # type: ignore[arg-type]
 

@@ -24,7 +24,6 @@ from flughafen.embedded import start_server
 from generated import aio
 from generated.aio import (
     airport_by_iata,
-    airports_in_country,
     book_seat,
     cancel_booking,
     flight_search,
@@ -352,64 +351,39 @@ def test_async_package_lists_every_module() -> None:
     assert sorted(aio.__all__) == sorted([*generated.__all__, *generated.WRITES])
 
 
-async def _name_in_hash(rt: AsyncRuntime) -> str:
-    row = await airport_by_iata.fetch(iata="KEF", runtime=rt)
-    assert row is not None
-    return row.name
+@pytest.mark.parametrize("dialect", ["mysql", "postgres"], indirect=True)
+async def test_a_database_that_accepts_and_never_answers_gets_the_database_timeout(dialect: str, db_url: str, valkey_server: object) -> None:
+    """Refused connections fail at once (test_stale_if_error.py); a server merely slow to answer is waited for."""
+    from flughafen import QueryError
+    from flughafen.config import parse_database_url
+
+    u = parse_database_url(db_url)
+    proxy = Proxy(u.port or 0, u.host)
+    proxy.stall()  # connections are accepted, and never answered
+    through = db_url.replace(f":{u.port}/", f":{proxy.port}/")
+    try:
+        async with AsyncRuntime.from_config(database_url=through, cache_url=cache_url(valkey_server), project_dir=ROOT, database_timeout=2) as rt:
+            started = time.monotonic()
+            with pytest.raises(QueryError, match="airport_by_iata: the query failed on"):
+                await airport_by_iata.fetch(iata="JFK", runtime=rt, cache=False)
+            assert time.monotonic() - started >= 1, "a slow server was given up on before the database_timeout"
+    finally:
+        proxy.close()
 
 
-async def _name_in_country_list(rt: AsyncRuntime) -> str:
-    return next(r.name for r in await airports_in_country.fetch(country="ICELAND", runtime=rt) if r.iata == "KEF")
+async def test_a_caller_waits_for_a_busy_pool_up_to_the_database_timeout_then_fails(db_url: str) -> None:
+    """Every pooled connection in use: the next caller waits database_timeout, no longer (aiomysql's pool alone would wait without end)."""
+    from flughafen.db_async import AsyncDatabase
 
-
-CONSISTENCY = {
-    "hash refreshed in place": (_name_in_hash, lambda rt: airport_by_iata.invalidate(iata="KEF", runtime=rt), False),
-    "json, near cache": (_name_in_country_list, lambda rt: airports_in_country.invalidate(country="ICELAND", runtime=rt), True),
-    "json, valkey only": (_name_in_country_list, lambda rt: airports_in_country.invalidate(country="ICELAND", runtime=rt), False),
-}
-
-
-@pytest.mark.parametrize("case", sorted(CONSISTENCY))
-async def test_no_reader_task_sees_a_value_older_than_the_last_returned_write(case: str, db_url: str, valkey_server: object) -> None:
-    """tests/integration/test_consistency.py with tasks for threads: readers that also drop the entry, one writer."""
-    import random
-
-    read, drop, near = CONSISTENCY[case]
-    client = valkey.Valkey(**server_kwargs(valkey_server))  # type: ignore[arg-type]
-    client.flushall()
-    client.close()
-    async with AsyncRuntime.from_config(database_url=db_url, cache_url=cache_url(valkey_server), project_dir=ROOT, near_cache=near) as rt:
-        original = await airport_by_iata.fetch(iata="KEF", runtime=rt)
-        assert original is not None
-        committed, reads, errors, stop = 0, 0, [], False
-
-        async def reader(seed: int) -> None:
-            nonlocal reads
-            rng = random.Random(seed)
-            while not stop:
-                floor = committed
-                name = await read(rt)
-                seen = int(name[1:]) if name.startswith("V") else 0
-                if seen < floor:
-                    errors.append(f"read version {seen} after version {floor} was written")
-                reads += 1
-                if rng.random() < 0.05:
-                    await drop(rt)  # extra misses, more races
-
-        readers = [asyncio.create_task(reader(i)) for i in range(8)]
-        try:
-            for version in range(1, 301):
-                await rename_airport.execute(airport_id=original.airport_id, name=f"V{version}", runtime=rt)
-                committed = version
-                await asyncio.sleep(0.0005)  # let the readers run between writes
-                if errors:
-                    break
-        finally:
-            stop = True
-            await asyncio.gather(*readers)
-            await rename_airport.execute(airport_id=original.airport_id, name=original.name, runtime=rt)
-        assert not errors, errors[:5]
-        assert reads > 300
-        assert await read(rt) == original.name
-        if near:
-            assert rt.metrics.of("airports_in_country").near_hits > 0, "the near cache was never used"
+    db = AsyncDatabase(db_url, size=1, timeout=1)
+    try:
+        assert await db.query("SELECT 1") == [(1,)]
+        driver = await db.driver()
+        async with driver.connection():  # the pool's one connection, in use
+            started = time.monotonic()
+            with pytest.raises(Exception, match=r"couldn't get a connection after 1|no database connection within 1 s"):
+                await asyncio.wait_for(db.query("SELECT 2"), 30)  # a bare TimeoutError (no message) if it waits without end
+            assert 0.5 <= time.monotonic() - started < 10
+        assert await db.query("SELECT 3") == [(3,)]  # the pool is whole again
+    finally:
+        await db.close()

@@ -7,6 +7,7 @@ seat_availability's booked/available counters in the same script.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from dataclasses import dataclass
@@ -21,6 +22,9 @@ from flughafen import Col, Param, QueryError, Runtime, invalidate_tag, row_field
 from flughafen.stores.bitmap import BitmapQuery, apply, changes, hold, seat_offset
 from flughafen.write import InvalidationError
 from generated import book_seat, cancel_booking, seat_availability, seat_map
+from generated.aio import book_seat as book_seat_aio
+from generated.aio import seat_availability as seat_availability_aio
+from generated.aio import seat_map as seat_map_aio
 from tests.integration.forms import Form
 
 ON_CLUSTER = True  # the runtime fixture runs these tests on one Valkey server and on the local cluster
@@ -264,22 +268,58 @@ def test_concurrent_bookings_leave_counters_equal_to_bitcount(runtime: Runtime) 
         t.join()
     try:
         assert errors == []
-        truth = _db_seats(runtime)
-        members = seat_map.fetch(flight_id=FLIGHT, runtime=runtime)
-        availability = seat_availability.fetch(flight_id=FLIGHT, runtime=runtime)
-        assert availability is not None
-        assert members == truth
-        assert (
-            availability.booked
-            == seat_map.count(flight_id=FLIGHT, runtime=runtime)
-            == runtime.cache.client.bitcount(seat_map.key(flight_id=FLIGHT, runtime=runtime))
-            == len(truth)
-            == count + 12
-        )
-        assert availability.available == available - 12 and availability.booked == booked + 12
+        _counters_match_the_database(runtime, seats, count, booked, available)
     finally:
         for s in seats:
             cancel_booking.execute(booking_id=_booking_id(runtime, s), runtime=runtime)
+
+
+@pytest.mark.parametrize("form", ["async"], indirect=True)
+def test_concurrent_bookings_from_tasks_leave_counters_equal_to_bitcount(form: Form, runtime: Runtime) -> None:
+    """The test above with tasks on one event loop for threads: 12 bookings at once, two readers refilling."""
+    _, count, booked, available = _cached_after_fill(runtime, form)
+    seats = _free_seats(runtime, 12)
+    rt = form.of(runtime)
+    stop = asyncio.Event()
+
+    async def read() -> None:  # readers keep refilling whatever a write dropped
+        while not stop.is_set():
+            await seat_map_aio.count(flight_id=FLIGHT, runtime=rt)
+            await seat_availability_aio.fetch(flight_id=FLIGHT, runtime=rt)
+
+    async def book_all() -> list[int | BaseException]:
+        readers = [asyncio.create_task(read()) for _ in range(2)]
+        try:
+            bookings = [book_seat_aio.execute(flight_id=FLIGHT, passenger_id=4, seat=seat, price=PRICE, runtime=rt) for seat in seats]
+            return await asyncio.gather(*bookings, return_exceptions=True)
+        finally:
+            stop.set()
+            await asyncio.gather(*readers)
+
+    try:
+        assert form.run(book_all(), runtime) == [1] * 12
+        _counters_match_the_database(runtime, seats, count, booked, available)
+    finally:
+        for s in seats:
+            form(cancel_booking).execute(booking_id=_booking_id(runtime, s), runtime=runtime)
+
+
+def _counters_match_the_database(runtime: Runtime, seats: list[str], count: int, booked: int, available: int) -> None:
+    """The cached set, its BITCOUNT and the counters all say what the database holds: ``seats`` booked on top of the rest."""
+    runtime.cache.settle()
+    truth = _db_seats(runtime)
+    members = seat_map.fetch(flight_id=FLIGHT, runtime=runtime)
+    availability = seat_availability.fetch(flight_id=FLIGHT, runtime=runtime)
+    assert availability is not None
+    assert members == truth
+    assert (
+        availability.booked
+        == seat_map.count(flight_id=FLIGHT, runtime=runtime)
+        == runtime.cache.client.bitcount(seat_map.key(flight_id=FLIGHT, runtime=runtime))
+        == len(truth)
+        == count + len(seats)
+    )
+    assert availability.available == available - len(seats) and availability.booked == booked + len(seats)
 
 
 def test_a_committed_write_whose_update_cannot_reach_valkey_says_so(form: Form, runtime: Runtime, db_url: str) -> None:

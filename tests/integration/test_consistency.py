@@ -4,6 +4,7 @@ reader storing what it read before the write is closed by leases)."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 import threading
 import time
@@ -12,8 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from generated import airport_by_iata, airports_in_country, rename_airport
 from flughafen import Runtime
+from flughafen.aio import AsyncRuntime
+from generated import airport_by_iata, airports_in_country, rename_airport
+from generated.aio import airport_by_iata as airport_by_iata_aio
+from generated.aio import airports_in_country as airports_in_country_aio
+from generated.aio import rename_airport as rename_airport_aio
+from tests.integration.forms import Form
 
 ON_CLUSTER = True  # the runtime fixture runs these tests on one Valkey server and on the local cluster
 
@@ -103,3 +109,107 @@ def test_no_reader_sees_a_value_older_than_the_last_returned_write(case: Case) -
     assert read(runtime) == original.name
     if runtime.cache.near_enabled:
         assert runtime.metrics.of("airports_in_country").near_hits > 0, "the near cache was never used"
+
+
+# ------------------------------------------------------------ the async accessors: tasks for threads
+
+AIRPORTS = ["AEY", "EGS", "KEF", "RKV"]  # four airports of one country: one json entry holds them all
+TASKS = 16
+ASYNC_OPS = 3_000
+ASYNC_WRITES = 300
+
+
+async def names_in_hashes(rt: AsyncRuntime, iatas: list[str]) -> dict[str, str]:
+    """Each airport's name from its airport_by_iata hash entry."""
+    rows = [await airport_by_iata_aio.fetch(iata=iata, runtime=rt) for iata in iatas]
+    return {iata: row.name for iata, row in zip(iatas, rows, strict=True) if row is not None}
+
+
+async def names_in_country_list(rt: AsyncRuntime, iatas: list[str]) -> dict[str, str]:
+    """The airports' names from the one airports_in_country entry of their country."""
+    return {r.iata: r.name for r in await airports_in_country_aio.fetch(country="ICELAND", runtime=rt) if r.iata in iatas}
+
+
+async def drop_hashes(rt: AsyncRuntime, iatas: list[str]) -> None:
+    for iata in iatas:
+        await airport_by_iata_aio.invalidate(iata=iata, runtime=rt)
+
+
+async def drop_country_list(rt: AsyncRuntime, iatas: list[str]) -> None:
+    await airports_in_country_aio.invalidate(country="ICELAND", runtime=rt)
+
+
+ASYNC_CASES = {
+    "hash refreshed in place": (names_in_hashes, drop_hashes, False),
+    "json, near cache": (names_in_country_list, drop_country_list, True),
+    "json, valkey only": (names_in_country_list, drop_country_list, False),
+}
+
+
+def _version(iata: str, name: str) -> int:
+    """The version a name written by the test carries (``KEF 12``: 12); 0 for the name loaded."""
+    return int(name.split()[1]) if name.startswith(f"{iata} ") else 0
+
+
+@pytest.mark.parametrize("form", ["async"], indirect=True)
+@pytest.mark.parametrize("name", sorted(ASYNC_CASES))
+def test_no_task_sees_a_value_older_than_the_last_returned_write(form: Form, name: str) -> None:
+    """The test above with many tasks on one event loop, each a random mix of reads, writes and
+    invalidations of four airports: a read begun after a write returned (its commit and its
+    invalidation) never sees an older name. Writes of one airport take turns, so the order they
+    return in is the order they commit in; writes of different airports run at once."""
+    read, drop, near = ASYNC_CASES[name]
+    with form.runtime_of(near_cache=near) as rt:
+        originals = {iata: row for iata in AIRPORTS if (row := form(airport_by_iata).fetch(iata=iata, runtime=rt)) is not None}
+        assert sorted(originals) == AIRPORTS
+        committed = dict.fromkeys(AIRPORTS, 0)  # per airport, the version whose write has returned
+        issued = dict.fromkeys(AIRPORTS, 0)
+        turns = {iata: asyncio.Lock() for iata in AIRPORTS}
+        errors: list[str] = []
+        done = {"reads": 0, "writes": 0, "drops": 0}
+
+        async def write(iata: str) -> None:
+            async with turns[iata]:
+                issued[iata] += 1
+                version = issued[iata]
+                await rename_airport_aio.execute(airport_id=originals[iata].airport_id, name=f"{iata} {version}", runtime=rt)
+                committed[iata] = version
+            done["writes"] += 1
+
+        async def task(seed: int) -> None:
+            rng = random.Random(seed)
+            while done["reads"] + done["writes"] < ASYNC_OPS or done["writes"] < ASYNC_WRITES:
+                if errors:
+                    return
+                roll = rng.random()
+                some = rng.sample(AIRPORTS, rng.randint(1, len(AIRPORTS)))
+                if roll < 0.25:
+                    await write(some[0])
+                elif roll < 0.30:
+                    await drop(rt, some)  # extra misses, more races
+                    done["drops"] += 1
+                else:
+                    floors = {iata: committed[iata] for iata in some}
+                    for iata, seen in (await read(rt, some)).items():
+                        if _version(iata, seen) < floors[iata]:
+                            errors.append(f"{iata}: read version {_version(iata, seen)} after version {floors[iata]} was written")
+                    done["reads"] += 1
+
+        async def tasks() -> None:
+            async with asyncio.TaskGroup() as group:  # one failing cancels the others
+                for seed in range(TASKS):
+                    group.create_task(task(seed))
+
+        async def restore() -> None:
+            for row in originals.values():
+                await rename_airport_aio.execute(airport_id=row.airport_id, name=row.name, runtime=rt)
+
+        try:
+            form.run(tasks(), rt)
+        finally:
+            form.run(restore(), rt)
+        assert not errors, errors[:5]
+        assert done["writes"] >= ASYNC_WRITES and done["reads"] + done["writes"] >= ASYNC_OPS and done["drops"] > 0
+        assert form.run(read(rt, AIRPORTS), rt) == {iata: row.name for iata, row in originals.items()}
+        if near:
+            assert rt.metrics.of("airports_in_country").near_hits > 0, "the near cache was never used"
