@@ -1,5 +1,6 @@
-"""Valkey Cluster figures: the hit on a local 3-primary cluster against one server, and a tag
-invalidation's time per bucket count (on one server and on the cluster).
+"""Valkey Cluster figures: the hit on a local 3-primary cluster against one server (sync Runtime, and
+AsyncRuntime: awaited one by one, and 1,000 gathered), and a tag invalidation's time per bucket
+count (on one server and on the cluster).
 
     python bench/cluster.py [--quick]     # writes bench/out/cluster.json and prints a table
 
@@ -10,6 +11,7 @@ process of its own (``--child``), against the same servers. Ratios come from one
 from __future__ import annotations
 
 import argparse
+import asyncio
 import datetime
 import json
 import os
@@ -55,6 +57,51 @@ def child(db: str, single: str, cluster: str, entries: int, rounds: int) -> dict
             airport_by_iata.fetch(iata="JFK", runtime=rt)
             out[f"{name} hit us"] = per_call_us(lambda: airport_by_iata.fetch(iata="JFK", runtime=rt), 2000)
     return out
+
+
+def async_hits(db: str, single: str, cluster: str, n: int, repeat: int = 7) -> dict[str, float]:
+    """µs per async hit, on one server and on the cluster: awaited one by one, and 1,000 gathered (alternating rounds)."""
+    from aio import timed
+
+    from flughafen.aio import AsyncRuntime
+    from generated.aio import airport_by_iata as aio_airport_by_iata
+
+    async def measure() -> dict[str, float]:
+        async with (
+            AsyncRuntime.from_config(database_url=db, cache_url=single, project_dir=ROOT, near_cache=False) as one,
+            AsyncRuntime.from_config(database_url=db, cache_url=cluster, project_dir=ROOT, near_cache=False) as many,
+        ):
+            for rt in (one, many):
+                await aio_airport_by_iata.fetch(iata="JFK", runtime=rt)
+
+            def awaited(rt: AsyncRuntime) -> Any:
+                async def run() -> float:
+                    start = time.perf_counter()
+                    for _ in range(n):
+                        await aio_airport_by_iata.fetch(iata="JFK", runtime=rt)
+                    return (time.perf_counter() - start) / n * 1e6
+
+                return run
+
+            def gathered(rt: AsyncRuntime, width: int = 1000) -> Any:
+                async def run() -> float:
+                    start = time.perf_counter()
+                    await asyncio.gather(*(aio_airport_by_iata.fetch(iata="JFK", runtime=rt) for _ in range(width)))
+                    return (time.perf_counter() - start) / width * 1e6
+
+                return run
+
+            return await timed(
+                {
+                    "one server": awaited(one),
+                    "3-primary cluster": awaited(many),
+                    "one server, 1,000 gathered": gathered(one),
+                    "3-primary cluster, 1,000 gathered": gathered(many),
+                },
+                repeat,
+            )
+
+    return asyncio.run(measure())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,6 +151,10 @@ def main(argv: list[str] | None = None) -> int:
                 results["hit ratio cluster / one server"] = hits["3-primary cluster"] / hits["one server"]
                 results["bucket layout us per hit (bucket_of + generation key)"] = layout
                 results["bucket layout share of a hit"] = layout / hits["one server"]
+            hits = async_hits(db, single_url, cluster.url, n // 4)
+            results["async_hit_us"] = hits
+            results["async hit ratio cluster / one server"] = hits["3-primary cluster"] / hits["one server"]
+            results["async gathered hit ratio cluster / one server"] = hits["3-primary cluster, 1,000 gathered"] / hits["one server, 1,000 gathered"]
             per_count: dict[str, Any] = {}
             for count in COUNTS if not args.quick else (1, 16):
                 for client in (server.connection_kwargs,):
@@ -132,7 +183,10 @@ def main(argv: list[str] | None = None) -> int:
 def render(r: dict[str, Any]) -> str:
     lines = ["| read | us per call |", "|---|---|"]
     lines += [f"| hit, {name} | {us:.1f} |" for name, us in r["hit_us"].items()]
+    lines += [f"| async hit, {name} | {us:.1f} |" for name, us in r["async_hit_us"].items()]
     lines.append(f"\nhit on the cluster / on one server: {r['hit ratio cluster / one server']:.2f}x (target <= 1.3x)")
+    lines.append(f"async hit on the cluster / on one server: {r['async hit ratio cluster / one server']:.2f}x (target <= 1.3x)")
+    lines.append(f"async hit, 1,000 gathered, on the cluster / on one server: {r['async gathered hit ratio cluster / one server']:.2f}x")
     lines.append(
         f"bucket layout per hit: {r['bucket layout us per hit (bucket_of + generation key)'] * 1000:.0f} ns ({r['bucket layout share of a hit']:.1%} of a hit)\n"
     )

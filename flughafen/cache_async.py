@@ -152,6 +152,13 @@ class Connection(asyncio.Protocol):
             self.flush_due = True
             self.loop.call_soon(self._flush)
 
+    async def room(self, max_in_flight: int) -> None:
+        """Returns once fewer than ``max_in_flight`` commands wait for replies (past that, once the backlog halved)."""
+        while len(self.waiting) >= max_in_flight and self.lost is None:
+            if self.drained is None:
+                self.drained = asyncio.Event()
+            await self.drained.wait()
+
     def request(self, packed: bytes) -> asyncio.Future[Any]:
         future = self.loop.create_future()
         self.send(packed, future)
@@ -200,6 +207,38 @@ class Connection(asyncio.Protocol):
 
 def _connection_error(error: BaseException) -> BaseException:
     return error if isinstance(error, (ValkeyConnectionError, TimeoutError)) else ValkeyConnectionError(str(error))
+
+
+async def open_connection(k: dict[str, Any], host: str, port: int, timeout: float, max_in_flight: int) -> Connection:
+    """A Connection to ``host:port`` (or ``k``'s unix socket), authenticated and on ``k``'s database (``k``: connection_kwargs)."""
+    loop = asyncio.get_running_loop()
+    context: ssl.SSLContext | None = None
+    if k.get("ssl"):
+        context = ssl.create_default_context(cafile=k.get("ssl_ca_certs"))
+        context.check_hostname = False  # as valkey-py's default: the CA is checked, not the name
+
+    def protocol() -> Connection:
+        return Connection(loop, timeout, max_in_flight)
+
+    if "unix_socket_path" in k:
+        opening = loop.create_unix_connection(protocol, k["unix_socket_path"])
+    else:
+        opening = loop.create_connection(protocol, host, port, ssl=context)
+    _, conn = await asyncio.wait_for(opening, timeout)
+    setup: list[asyncio.Future[Any]] = []
+    if k.get("password"):
+        auth = ("AUTH", k["username"], k["password"]) if k.get("username") else ("AUTH", k["password"])
+        setup.append(conn.request(_pack(auth)))
+    if k.get("db"):
+        setup.append(conn.request(_pack(("SELECT", k["db"]))))
+    try:
+        for reply in await asyncio.wait_for(asyncio.gather(*setup), timeout):
+            if isinstance(reply, Exception):
+                raise reply
+    except BaseException as e:
+        conn.close(e)
+        raise
+    return conn
 
 
 class AsyncCacheState(Health):
@@ -257,34 +296,8 @@ class AsyncCacheState(Health):
                 self._connecting = None
 
     async def _connect(self) -> Connection:
-        loop = asyncio.get_running_loop()
         k = self._kwargs
-        context: ssl.SSLContext | None = None
-        if k.get("ssl"):
-            context = ssl.create_default_context(cafile=k.get("ssl_ca_certs"))
-            context.check_hostname = False  # as valkey-py's default: the CA is checked, not the name
-
-        def protocol() -> Connection:
-            return Connection(loop, self.socket_timeout, self.max_in_flight)
-
-        if "unix_socket_path" in k:
-            opening = loop.create_unix_connection(protocol, k["unix_socket_path"])
-        else:
-            opening = loop.create_connection(protocol, k.get("host", "127.0.0.1"), k.get("port", 6379), ssl=context)
-        _, conn = await asyncio.wait_for(opening, self.socket_timeout)
-        setup: list[asyncio.Future[Any]] = []
-        if k.get("password"):
-            auth = ("AUTH", k["username"], k["password"]) if k.get("username") else ("AUTH", k["password"])
-            setup.append(conn.request(_pack(auth)))
-        if k.get("db"):
-            setup.append(conn.request(_pack(("SELECT", k["db"]))))
-        try:
-            for reply in await asyncio.wait_for(asyncio.gather(*setup), self.socket_timeout):
-                if isinstance(reply, Exception):
-                    raise reply
-        except BaseException as e:
-            conn.close(e)
-            raise
+        conn = await open_connection(k, k.get("host", "127.0.0.1"), k.get("port", 6379), self.socket_timeout, self.max_in_flight)
         old, self._conn = self._conn, conn
         if old is not None and old.lost is None:
             old.close(ValkeyConnectionError("replaced"))
@@ -305,14 +318,12 @@ class AsyncCacheState(Health):
         conf = {_text(k): _text(v) for k, v in zip(reply[::2], reply[1::2], strict=True)}
         return eviction_risk(self.url, conf)
 
-    async def _conn_with_room(self) -> Connection:
+    async def _conn_with_room(self, key: str | None = None) -> Connection:
+        """The connection for a command on ``key`` (one server: the connection), once it has room for one more."""
         conn = self._conn
         if conn is None or conn.lost is not None or conn.loop is not asyncio.get_running_loop():
             conn = await self.connection()
-        while len(conn.waiting) >= self.max_in_flight and conn.lost is None:
-            if conn.drained is None:
-                conn.drained = asyncio.Event()
-            await conn.drained.wait()
+        await conn.room(self.max_in_flight)
         return conn
 
     # ------------------------------------------------------------ commands
@@ -344,7 +355,10 @@ class AsyncCacheState(Health):
     async def script(self, script: Script | str, keys: list[str], args: list[Any]) -> Any:
         """A script: EVALSHA, loaded first on this connection (and again if the server lost it)."""
         script = self._script_of(script)
-        conn = await self._conn_with_room()
+        key = keys[0] if keys else None
+        conn = self._conn if key is None else self._open(key)
+        if conn is None or conn.lost is not None or len(conn.waiting) >= self.max_in_flight or conn.loop is not asyncio.get_running_loop():
+            conn = await self._conn_with_room(key)  # not the usual case: no coroutine for it
         for _ in range(2):
             future = conn.loop.create_future()
             self._send_script(conn, script, keys, args, future)
@@ -359,7 +373,18 @@ class AsyncCacheState(Health):
 
     async def pipelined(self, *commands: tuple[Any, ...]) -> list[Any]:
         """Several commands in one round trip (a script as ``("EVALSHA", Script, keys, args)``). Raises the first error."""
-        conn = await self._conn_with_room()
+        replies = await self._exchange(await self._conn_with_room(), commands)
+        for reply in replies:
+            if isinstance(reply, ResponseError):
+                raise reply
+        return replies
+
+    async def _exchange(self, conn: Connection, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
+        """``commands`` sent together on ``conn``; their replies, an error reply as its exception (a script the server lost sent again)."""
+        return await self._replies(conn, commands, self._sent(conn, commands))
+
+    def _sent(self, conn: Connection, commands: Sequence[tuple[Any, ...]]) -> list[asyncio.Future[Any]]:
+        """Sends ``commands`` on ``conn``; the futures of their replies."""
         futures = []
         for c in commands:
             future = conn.loop.create_future()
@@ -368,40 +393,37 @@ class AsyncCacheState(Health):
             else:
                 conn.send(_pack(c), future)
             futures.append(future)
+        return futures
+
+    async def _replies(self, conn: Connection, commands: Sequence[tuple[Any, ...]], futures: list[asyncio.Future[Any]]) -> list[Any]:
+        """The replies of ``commands``, sent on ``conn`` (``_sent``)."""
         try:
             replies = [await f for f in futures]
         except BaseException:
-            for f in futures:  # the connection failed (or the caller was cancelled): the others' errors are this one
-                if f.done() and not f.cancelled():
-                    f.exception()  # retrieved: asyncio would log each as never retrieved
-                else:
-                    f.cancel()  # its reply, if it comes, is dropped
+            forget(futures)
             raise
         for i, reply in enumerate(replies):
             if isinstance(reply, NoScriptError):
                 c = commands[i]
                 conn.loaded.discard(c[1].sha)
                 replies[i] = await self.script(c[1], c[2], c[3])
-        for reply in replies:
-            if isinstance(reply, ResponseError):
-                raise reply
         return replies
 
     def fill(self, script: Script, keys: list[str], args: list[Any], counters: Counters) -> None:
         """A fill sent without waiting (the caller goes on with its rows); its reply is accounted when it comes. Never raises."""
-        conn = self._conn
+        conn = self._open(keys[0])
         if conn is None or conn.lost is not None:
             return  # the read just before it failed over: the entry is filled by a later miss
         try:
-            self._send_script(conn, script, keys, args, self._fill_reply(script, keys, args, counters, retry=True))
+            self._send_script(conn, script, keys, args, self._fill_reply(conn, script, keys, args, counters, retry=True))
         except Exception as e:  # noqa: BLE001 - fail open
             self.failed(e, counters)
 
-    def _fill_reply(self, script: Script, keys: list[str], args: list[Any], counters: Counters, retry: bool) -> OnReply:
+    def _fill_reply(self, conn: Connection, script: Script, keys: list[str], args: list[Any], counters: Counters, retry: bool) -> OnReply:
         def reply(value: Any) -> None:
-            if isinstance(value, NoScriptError) and retry and self._conn is not None and self._conn.lost is None:
-                self._conn.loaded.discard(script.sha)
-                self._send_script(self._conn, script, keys, args, self._fill_reply(script, keys, args, counters, retry=False))
+            if isinstance(value, NoScriptError) and retry and conn.lost is None:
+                conn.loaded.discard(script.sha)
+                self._send_script(conn, script, keys, args, self._fill_reply(conn, script, keys, args, counters, retry=False))
             elif isinstance(value, ResponseError):
                 counters.cache_errors += 1
                 self._refused(keys[0], value)
@@ -426,6 +448,10 @@ class AsyncCacheState(Health):
             await self.script(RELEASE, [lock], [token])
         except Exception as e:  # noqa: BLE001 - the lock expires on its own
             self.failed(e)
+
+    def _open(self, key: str) -> Connection | None:
+        """The open connection for a command on ``key``, if there is one (no waiting: a fill goes now or not at all)."""
+        return self._conn
 
     def in_flight(self) -> int:
         """Commands sent on this runtime's connection and not answered yet (fills sent without waiting included)."""
@@ -503,6 +529,15 @@ class AsyncCacheState(Health):
         if conn.lost is None:
             conn.close(ValkeyConnectionError("the runtime closed"))
         self._conn = None
+
+
+def forget(futures: list[asyncio.Future[Any]]) -> None:
+    """Replies no one awaits any more (the connection failed, or the caller was cancelled): dropped when they come."""
+    for f in futures:
+        if f.done() and not f.cancelled():
+            f.exception()  # retrieved: asyncio would log each as never retrieved
+        else:
+            f.cancel()  # its reply, if it comes, is dropped
 
 
 def _text(value: Any) -> Any:

@@ -73,6 +73,22 @@ def key_of(command: tuple[Any, ...]) -> str:
     return command[1]  # type: ignore[no-any-return]
 
 
+def routed_by(key: str) -> str:
+    """What places ``key`` in a slot, braces included: its bucket, or the whole key when it has none (a write-behind stream, say).
+
+    >>> routed_by("fg:shop:a:0a1b:{16.9}:airport:JFK"), routed_by("fg:shop:stream")
+    ('{16.9}', '{fg:shop:stream}')
+    """
+    start = key.find("{")
+    end = key.find("}", start + 1) if start >= 0 else -1
+    return key[start : end + 1] if end > start + 1 else "{" + key + "}"
+
+
+def slot_of(routed: str) -> int:
+    """The hash slot of a ``routed_by`` result."""
+    return key_slot(routed[1:-1].encode())
+
+
 class ClusterCacheState(CacheState):
     """CacheState on a Valkey Cluster: per-thread connections per node, commands routed by slot."""
 
@@ -106,9 +122,7 @@ class ClusterCacheState(CacheState):
 
     def _node_of(self, key: str) -> str:
         """The node serving ``key``'s slot: its bucket's (a key without a bucket, a write-behind stream say, is its own)."""
-        start = key.find("{")
-        end = key.find("}", start + 1) if start >= 0 else -1
-        bucket = key[start : end + 1] if end > start + 1 else "{" + key + "}"
+        bucket = routed_by(key)
         name = self._routes.get(bucket)
         if name is None or self._stale_map:
             name = self._route(bucket)
@@ -120,7 +134,7 @@ class ClusterCacheState(CacheState):
                 self._stale_map = False
                 self._routes.clear()
                 self.client.nodes_manager.initialize()
-            node = self.client.nodes_manager.get_node_from_slot(key_slot(bucket[1:-1].encode()))
+            node = self.client.nodes_manager.get_node_from_slot(slot_of(bucket))
             self._routes[bucket] = node.name
             return node.name  # type: ignore[no-any-return]
 

@@ -1,4 +1,4 @@
-"""AsyncRuntime: the async database pool, the pipelined Valkey connection and the metrics an application's async accessors share.
+"""AsyncRuntime: the async database pool, the pipelined Valkey connection (one per node on a cluster) and the metrics an application's async accessors share.
 
 Made and closed in the event loop that uses it (as its drivers' pools must be)::
 
@@ -20,12 +20,21 @@ from typing import Any
 
 from flughafen.bypass import Bypass
 from flughafen.cache_async import MAX_IN_FLIGHT, AsyncCacheState
-from flughafen.config import Config, ConfigError, load_config, use_buckets
+from flughafen.config import CacheUrl, Config, ConfigError, load_config, use_buckets
 from flughafen.db_async import DEFAULT_TIMEOUT, AsyncDatabase
-from flughafen.keys import keyspace
+from flughafen.keys import Keyspace, keyspace
 from flughafen.metrics import Metrics
 
 log = logging.getLogger("flughafen")
+
+
+def cache_state(url: CacheUrl, *args: Any, keyspace: Keyspace) -> AsyncCacheState:
+    """The Valkey side of an AsyncRuntime: one server's pipelined connection, or one per node of a Valkey Cluster."""
+    if url.cluster:
+        from flughafen.cluster_async import AsyncClusterCacheState
+
+        return AsyncClusterCacheState(url, *args, keyspace=keyspace)
+    return AsyncCacheState(url, *args, keyspace=keyspace)
 
 
 class AsyncRuntime:
@@ -41,10 +50,8 @@ class AsyncRuntime:
         max_in_flight: int = MAX_IN_FLIGHT,
     ):
         use_buckets(config)
-        if config.cache_url.cluster or config.cache_url.sentinel:
-            raise ConfigError(
-                f"cache URL {config.cache_url.redacted()!r}: the asyncio runtime supports neither valkey+cluster:// nor valkey+sentinel:// yet; use Runtime"
-            )
+        if config.cache_url.sentinel:
+            raise ConfigError(f"cache URL {config.cache_url.redacted()!r}: the asyncio runtime does not support valkey+sentinel:// yet; use Runtime")
         self.config = config
         # Seconds a copy of each entry outlives its TTL, served (flagged) when the database fails.
         self.stale_if_error = stale_if_error
@@ -52,7 +59,7 @@ class AsyncRuntime:
         self.keyspace = keyspace(config.namespace)
         log.info("%s", config.describe())
         self.db = AsyncDatabase(config.database_url, pool_size, database_timeout)
-        self.cache = AsyncCacheState(config.cache_url, socket_timeout, near_cache, defer_fills, max_in_flight, config.project_dir, keyspace=self.keyspace)
+        self.cache = cache_state(config.cache_url, socket_timeout, near_cache, defer_fills, max_in_flight, config.project_dir, keyspace=self.keyspace)
         self.metrics = Metrics()
         self._published: dict[str, dict[str, float]] = {}
 

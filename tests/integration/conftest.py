@@ -163,8 +163,6 @@ def runtime(db_url: str, valkey_url: str) -> Iterator[Runtime]:
 def form(request: pytest.FixtureRequest, runtime: Runtime, db_url: str) -> Iterator[Form]:
     """The form a test calls accessors in: sync, or async on an event loop (tests/integration/forms.py)."""
     kind = Runtime if request.param == "sync" else AsyncRuntime
-    if kind is AsyncRuntime and runtime.config.cache_url.cluster:
-        pytest.skip("the asyncio runtime does not run on a Valkey Cluster yet")
 
     def make(**kwargs: object) -> Runtime | AsyncRuntime:
         kwargs = {"database_url": db_url, "cache_url": runtime.config.cache_url.raw, "project_dir": Path.cwd(), **kwargs}

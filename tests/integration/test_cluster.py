@@ -16,12 +16,14 @@ import pytest
 from valkey.cluster import ValkeyCluster
 from valkey.crc import key_slot
 
-from flughafen import ConfigError, Runtime, invalidate_tag
+from flughafen import ConfigError, Runtime
 from flughafen.aio import AsyncRuntime
 from flughafen.config import load_config
 from flughafen.keys import bucket_of, buckets
 from flughafen.local_cluster import LocalCluster
 from generated import flight_search
+from generated.aio import flight_search as aio_flight_search
+from tests.integration.forms import Form
 
 ON_CLUSTER = True  # the runtime fixture runs these tests on one Valkey server and on the local cluster
 
@@ -30,30 +32,40 @@ DAY = datetime.date(2024, 12, 15)
 DAYS = [DAY + datetime.timedelta(days=n) for n in range(40)]  # forty entries over the buckets
 
 
-def test_a_batch_and_warming_span_every_bucket_and_answer_as_the_database(runtime: Runtime) -> None:
+def test_a_batch_and_warming_span_every_bucket_and_answer_as_the_database(runtime: Runtime, form: Form) -> None:
     batch = [("JFK", "LAX", day) for day in DAYS]
     assert len({bucket_of(flight_search.QUERY.key(args, runtime)) for args in batch}) > 8
     expected = [flight_search.QUERY.query_database(args, runtime) for args in batch]
-    assert flight_search.QUERY.warm_batch(batch, runtime) == len(batch)
+    assert form.query(flight_search.QUERY).warm_batch(batch, runtime) == len(batch)
     counters = runtime.metrics.of("flight_search")
     hits = counters.hits
-    assert flight_search.fetch_batch(batch, runtime=runtime) == expected
+    assert form(flight_search).fetch_batch(batch, runtime=runtime) == expected
     assert counters.hits == hits + len(batch)  # every entry read back, from every bucket (and node)
 
 
-def test_a_tag_and_invalidate_all_reach_every_bucket(runtime: Runtime) -> None:
+def test_a_tag_and_invalidate_all_reach_every_bucket(runtime: Runtime, form: Form) -> None:
+    fs = form(flight_search)
     for day in DAYS:
-        flight_search.fetch(origin="JFK", destination="LAX", day=day, runtime=runtime)
-    runtime.cache.settle()
-    assert invalidate_tag("route:JFK:LAX", runtime) == len(DAYS)
+        fs.fetch(origin="JFK", destination="LAX", day=day, runtime=runtime)
+    form.settle()
+    assert form.invalidate_tag("route:JFK:LAX", runtime) == len(DAYS)
     assert not any(runtime.cache.client.exists(flight_search.key(origin="JFK", destination="LAX", day=day, runtime=runtime)) for day in DAYS)
     for day in DAYS:
-        flight_search.fetch(origin="JFK", destination="LAX", day=day, runtime=runtime)
+        fs.fetch(origin="JFK", destination="LAX", day=day, runtime=runtime)
     misses = runtime.metrics.of("flight_search").misses
-    flight_search.invalidate_all(runtime)
+    fs.invalidate_all(runtime=runtime)
     for day in DAYS:
-        flight_search.fetch(origin="JFK", destination="LAX", day=day, runtime=runtime)
+        fs.fetch(origin="JFK", destination="LAX", day=day, runtime=runtime)
     assert runtime.metrics.of("flight_search").misses == misses + len(DAYS)
+
+
+def test_a_stampede_of_coroutines_on_a_cold_entry_queries_the_database_once(runtime: Runtime, form: Form) -> None:
+    counters = runtime.metrics.of("flight_search")
+    queries = counters.db_queries
+    fs = form(flight_search)
+    answers = form.gather([lambda: fs.fetch(origin="JFK", destination="LAX", day=DAY, runtime=runtime)] * (200 if form.is_async else 20))
+    assert len({repr(a) for a in answers}) == 1
+    assert counters.db_queries == queries + 1
 
 
 def test_the_near_cache_is_off_on_a_cluster_saying_why(db_url: str, valkey_cluster: LocalCluster, caplog: pytest.LogCaptureFixture) -> None:
@@ -62,12 +74,25 @@ def test_the_near_cache_is_off_on_a_cluster_saying_why(db_url: str, valkey_clust
         assert "the near cache is off on a Valkey Cluster" in caplog.text
 
 
-def test_the_asyncio_runtime_refuses_a_cluster_saying_why(db_url: str, valkey_cluster: LocalCluster) -> None:
-    async def build() -> None:
-        AsyncRuntime(load_config(db_url, valkey_cluster.url, ROOT))
+def test_the_asyncio_runtime_on_a_cluster_keeps_a_connection_per_node_and_no_near_cache(
+    db_url: str, valkey_cluster: LocalCluster, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def read_all() -> tuple[bool, set[int], list[object]]:
+        async with AsyncRuntime(load_config(db_url, valkey_cluster.url, ROOT)) as rt:
+            rows = [await aio_flight_search.fetch(origin="JFK", destination="LAX", day=day, runtime=rt) for day in DAYS]
+            ports = {int(name.rsplit(":", 1)[1]) for name in rt.cache._nodes}
+            return rt.cache.near_enabled, ports, rows
 
-    with pytest.raises(ConfigError, match=r"asyncio runtime supports neither valkey\+cluster:// nor valkey\+sentinel:// yet"):
-        asyncio.run(build())
+    with caplog.at_level(logging.INFO, logger="flughafen"):
+        near, ports, rows = asyncio.run(read_all())
+    assert not near and "the near cache is off on a Valkey Cluster" in caplog.text
+    client = ValkeyCluster(host=valkey_cluster.host, port=valkey_cluster.ports[0])
+    try:
+        primaries = {int(node.port) for node in client.get_primaries()}
+    finally:
+        client.close()
+    assert ports == primaries  # forty buckets' entries: every primary asked, on its own connection
+    assert any(rows)
 
 
 def test_every_bucket_s_keys_are_in_one_slot_served_by_a_primary(valkey_cluster: LocalCluster) -> None:

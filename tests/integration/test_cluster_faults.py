@@ -1,8 +1,9 @@
-"""Faults on a real Valkey Cluster: a primary killed while readers run, a failover in the middle of
-the consistency test's reads and writes, a slot moved to another primary while readers run."""
+"""Faults on a real Valkey Cluster: a primary killed while readers run (sync and async), a failover in the
+middle of the consistency test's reads and writes, a slot moved to another primary while readers run."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Iterator
@@ -13,10 +14,12 @@ from valkey.cluster import ValkeyCluster
 from valkey.crc import key_slot
 
 from flughafen import Runtime
+from flughafen.aio import AsyncRuntime
 from flughafen.keys import bucket_of
 from flughafen.local_cluster import LocalCluster
 from flughafen.write import GROUP
 from generated import airport_by_iata, airports_in_country
+from generated.aio import airport_by_iata as aio_airport_by_iata
 from tests.integration.readers import Readers
 from tests.integration.test_consistency import CASES, Run, exercise
 from tests.integration.test_worker import _eventually, _probe_write, _run_in_thread
@@ -224,3 +227,85 @@ def test_the_worker_applies_each_write_once_while_its_queue_s_slot_moves(cluster
         assert report.applied == 40 and report.dead == 0  # each once: the probe's primary key refuses a second time
         assert rows == [(n, "before" if n < 20 else "after") for n in range(40)]
         assert int(rt.cache.client.xpending(stream, GROUP)["pending"]) == 0
+
+
+def test_async_reads_keep_answering_from_the_database_while_a_killed_primary_s_slots_move(cluster: LocalCluster, db_url: str) -> None:
+    async def scenario() -> None:
+        async with AsyncRuntime.from_config(database_url=db_url, cache_url=cluster.url, project_dir=Path.cwd()) as rt:
+            expected = {code: await aio_airport_by_iata.fetch(iata=code, runtime=rt) for code in CODES}
+            assert any(expected.values())
+            victim = _owner(cluster, airport_by_iata.key(iata="JFK", runtime=rt))
+            stop = asyncio.Event()
+            wrong: list[str] = []
+            failures: list[BaseException] = []
+
+            async def reader() -> None:
+                while not stop.is_set():
+                    for code, answer in expected.items():
+                        try:
+                            got = await aio_airport_by_iata.fetch(iata=code, runtime=rt)
+                        except BaseException as e:  # noqa: BLE001 - every failure is the test's to report
+                            failures.append(e)
+                            return
+                        if got != answer:
+                            wrong.append(code)
+                    await asyncio.sleep(0)
+
+            readers = [asyncio.create_task(reader()) for _ in range(3)]
+            await asyncio.sleep(0.3)
+            errors_before = rt.cache.errors
+            cluster.kill(victim)  # mid-load: its replica takes over after the node timeout (2 s)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not await asyncio.to_thread(_served_again, cluster, victim):
+                await asyncio.sleep(0.2)
+            await asyncio.sleep(0.5)  # the readers run on while the runtime finds the new primary
+            stop.set()
+            await asyncio.gather(*readers)
+            assert failures == [], failures[:1]
+            assert wrong == []  # every read answered right: from the database while the slots moved
+            assert rt.cache.errors > errors_before  # the runtime saw the node go
+            counters = rt.metrics.of("airport_by_iata")
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                before = counters.hits
+                assert await aio_airport_by_iata.fetch(iata="JFK", runtime=rt) == expected["JFK"]
+                if counters.hits > before:
+                    break
+                await asyncio.sleep(0.05)
+            assert counters.hits > before, "no hits on the killed primary's slots after the failover"
+
+    asyncio.run(scenario())
+
+
+def test_async_reads_follow_a_slot_moving_to_another_primary_ask_then_moved(cluster: LocalCluster, db_url: str) -> None:
+    async def scenario() -> None:
+        async with AsyncRuntime.from_config(database_url=db_url, cache_url=cluster.url, project_dir=Path.cwd()) as rt:
+            expected = await aio_airport_by_iata.fetch(iata="JFK", runtime=rt)
+            await rt.cache.settle()
+            key = airport_by_iata.key(iata="JFK", runtime=rt)
+            slot = key_slot(bucket_of(key)[1:-1].encode())
+            source = _owner(cluster, key)
+            target = next(p for p in cluster.ports[: cluster.primaries] if p != source)
+            src, dst = cluster.client(source), cluster.client(target)
+            src_id, dst_id = (c.execute_command("CLUSTER", "MYID").decode() for c in (src, dst))
+            dst.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", src_id)
+            src.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", dst_id)
+            keys = src.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 1000)
+            assert key.encode() in keys
+            src.execute_command("MIGRATE", cluster.host, target, "", 0, 5000, "KEYS", *keys)
+            assert src.execute_command("CLUSTER", "COUNTKEYSINSLOT", slot) == 0
+            assert await rt.cache.call("EXISTS", key) == 1  # ASK from the source: sent to the target, right behind ASKING
+            # A read's script also reads keys that do not exist (the lock): the target answers TRYAGAIN while
+            # the slot is moving, and the read answers from the database.
+            assert await aio_airport_by_iata.fetch(iata="JFK", runtime=rt) == expected
+            await asyncio.sleep(0.3)  # past the cache's first backoff
+            counters = rt.metrics.of("airport_by_iata")
+            hits, errors = counters.hits, counters.cache_errors
+            for port in cluster.ports[: cluster.primaries]:
+                cluster.client(port).execute_command("CLUSTER", "SETSLOT", slot, "NODE", dst_id)
+            assert await aio_airport_by_iata.fetch(iata="JFK", runtime=rt) == expected  # MOVED: the slot map read again
+            assert counters.hits == hits + 1
+            assert rt.cache._owners[slot] == f"{cluster.host}:{target}"
+            assert counters.cache_errors == errors
+
+    asyncio.run(scenario())
