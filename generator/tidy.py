@@ -2,8 +2,8 @@
 
 A template imports what any of its specs may need (``import datetime`` for a
 date parameter, ``Param`` for the parameter list); this step drops each
-imported name the module does not use, and the blank lines left where a
-whole group went, so the output passes an application's linters (ruff's or
+imported name the module does not use, and keeps one blank line between
+import groups where a group went (or a template's condition left it out), so the output passes an application's linters (ruff's or
 flake8's unused-import and isort rules). It also sorts ``__all__``, as
 ruff's RUF022 does: CONSTANTS, then Classes, then the rest, each in natural
 order. Everything else is left as the template wrote it; black then formats it.
@@ -30,17 +30,27 @@ def tidy_python(source: str) -> str:
     tree = ast.parse(source)
     used = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)} | set(_exported(tree))
     lines = source.splitlines(keepends=True)
+    leading = _leading_imports(tree)
+    shrunk = 0  # lines the leading imports lost
     # Bottom up, so the line numbers of the statements still to edit stay right.
     for node in reversed(tree.body):
         end = node.end_lineno or node.lineno
         if isinstance(node, ast.Import | ast.ImportFrom) and not (isinstance(node, ast.ImportFrom) and node.module == "__future__"):
             kept = [alias for alias in node.names if _bound(alias) in used]
             if len(kept) < len(node.names):
-                lines[node.lineno - 1 : end] = [_import_line(node, kept)] if kept else []
+                replacement = [_import_line(node, kept)] if kept else []
+                lines[node.lineno - 1 : end] = replacement
+                if node in leading:
+                    shrunk += end - node.lineno + 1 - len(replacement)
         elif _is_all(node):
             names = sorted(_exported(tree), key=all_order)
             lines[node.lineno - 1 : end] = [f"__all__ = [{', '.join(_quoted(n) for n in names)}]\n"]
-    return _one_blank_line_between_import_groups("".join(lines))
+    if leading:
+        # One blank line between import groups: where the template left out a group, or a group was dropped.
+        first, last = leading[0].lineno - 1, (leading[-1].end_lineno or leading[-1].lineno) - shrunk
+        block = lines[first:last]
+        lines[first:last] = [line for i, line in enumerate(block) if line.strip() or (i > 0 and block[i - 1].strip())]
+    return "".join(lines)
 
 
 def all_order(name: str) -> tuple[int, list[str | int]]:
@@ -88,20 +98,14 @@ def _exported(tree: ast.Module) -> list[str]:
     return []
 
 
-def _one_blank_line_between_import_groups(source: str) -> str:
-    """Runs of blank lines among the leading imports (where a whole group was dropped) become one."""
-    body = ast.parse(source).body
+def _leading_imports(tree: ast.Module) -> list[ast.stmt]:
+    """The import statements at the top of the module, after its docstring."""
+    body = tree.body
     if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
-        body = body[1:]  # the docstring
+        body = body[1:]
     leading: list[ast.stmt] = []
     for node in body:
         if not isinstance(node, ast.Import | ast.ImportFrom):
             break
         leading.append(node)
-    if not leading:
-        return source
-    lines = source.splitlines(keepends=True)
-    first, last = leading[0].lineno - 1, leading[-1].end_lineno or leading[-1].lineno
-    block = lines[first:last]
-    squeezed = [line for i, line in enumerate(block) if line.strip() or (i > 0 and block[i - 1].strip())]
-    return "".join(lines[:first] + squeezed + lines[last:])
+    return leading
