@@ -1,0 +1,150 @@
+"""A Valkey Cluster and a primary behind Sentinel with an ACL user (the default user off): the runtime reads,
+fills, hits, invalidates and queues write-behind writes as that user; a wrong password fails reads open to the
+database and never reaches a log line or an error."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import logging
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from valkey.cluster import ValkeyCluster
+
+from flughafen import Runtime, invalidate_tag
+from flughafen.aio import AsyncRuntime
+from flughafen.config import load_config
+from flughafen.local_cluster import LocalCluster, LocalSentinel
+from flughafen.worker import run_worker
+from generated import airport_by_iata, flight_search, passenger_last_flights, reprice_booking
+from generated.aio import airport_by_iata as aio_airport_by_iata
+from tests.integration.forms import Form
+
+ROOT = Path(__file__).resolve().parents[2]
+SECRET = "s3cret-Cluster-Pa55"
+DAY = datetime.date(2024, 12, 15)
+DAYS = [DAY + datetime.timedelta(days=n) for n in range(20)]  # entries over many buckets, so every primary
+
+
+@pytest.fixture(scope="module")
+def acl_cluster() -> Iterator[LocalCluster]:
+    """Three primaries with a replica each; every node knows only the user ``app``."""
+    with LocalCluster(primaries=3, replicas=1, users={"app": SECRET}) as cluster:
+        yield cluster
+
+
+def _admin(cluster: LocalCluster) -> ValkeyCluster:
+    return ValkeyCluster(host=cluster.host, port=cluster.ports[0], username="app", password=SECRET)
+
+
+@pytest.fixture
+def runtime(db_url: str, acl_cluster: LocalCluster) -> Iterator[Runtime]:
+    """The runtime (and, through ``form``, its async twin) on the ACL cluster, emptied first."""
+    admin = _admin(acl_cluster)
+    try:
+        admin.flushall(target_nodes=ValkeyCluster.PRIMARIES)
+    finally:
+        admin.close()
+    assert acl_cluster.url.startswith(f"valkey+cluster://app:{SECRET}@")
+    with Runtime.from_config(database_url=db_url, cache_url=acl_cluster.url, project_dir=ROOT) as rt:
+        yield rt
+
+
+def test_an_acl_user_reads_fills_hits_and_invalidates_on_every_node(form: Form, runtime: Runtime, acl_cluster: LocalCluster) -> None:
+    fs = form(flight_search)
+    expected = [fs.fetch(origin="JFK", destination="LAX", day=day, runtime=runtime) for day in DAYS]
+    form.settle()
+    counters = runtime.metrics.of("flight_search")
+    hits = counters.hits
+    assert [fs.fetch(origin="JFK", destination="LAX", day=day, runtime=runtime) for day in DAYS] == expected
+    assert (counters.hits, counters.cache_errors) == (hits + len(DAYS), 0)
+    keys = [flight_search.key(origin="JFK", destination="LAX", day=day, runtime=runtime) for day in DAYS]
+    admin = _admin(acl_cluster)
+    try:
+        assert sum(admin.exists(key) for key in keys) == len(DAYS)
+        assert form.invalidate_tag("route:JFK:LAX", runtime) == len(DAYS)
+        assert sum(admin.exists(key) for key in keys) == 0
+    finally:
+        admin.close()
+
+
+def test_an_acl_user_s_write_behind_is_applied_by_the_worker(form: Form, runtime: Runtime) -> None:
+    history = form(passenger_last_flights).fetch(passenger_id=12345, runtime=runtime)
+    target, price = history[0], Decimal("2.34")
+    old = target.price
+    assert form(reprice_booking).execute(booking_id=target.booking_id, price=price, runtime=runtime) == 0  # queued
+    assert run_worker(runtime, [reprice_booking.WRITE], max_idle_rounds=1, block_ms=50).applied == 1
+    fresh = form(passenger_last_flights).fetch(passenger_id=12345, runtime=runtime)
+    assert [h.price for h in fresh if h.booking_id == target.booking_id] == [price]
+    form(reprice_booking).execute(booking_id=target.booking_id, price=old, runtime=runtime)
+    assert run_worker(runtime, [reprice_booking.WRITE], max_idle_rounds=1, block_ms=50).applied == 1
+
+
+def _wrong(url: str) -> str:
+    return url.replace(f"app:{SECRET}@", f"app:wrong-{SECRET}@")
+
+
+def test_a_wrong_password_on_a_cluster_fails_open_and_never_shows_the_password(
+    db_url: str, acl_cluster: LocalCluster, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = _wrong(acl_cluster.url)
+    caplog.set_level(logging.DEBUG, logger="flughafen")
+    with Runtime.from_config(database_url=db_url, cache_url=url, project_dir=ROOT) as rt:
+        assert airport_by_iata.fetch(iata="JFK", runtime=rt) is not None  # answered by the database
+        assert airport_by_iata.fetch(iata="JFK", runtime=rt) is not None
+        assert rt.metrics.of("airport_by_iata").hits == 0
+        assert rt.metrics.of("airport_by_iata").cache_errors >= 1
+        assert SECRET not in repr(rt)
+
+    async def read() -> tuple[int, int]:
+        async with AsyncRuntime(load_config(db_url, url, ROOT)) as art:
+            assert await aio_airport_by_iata.fetch(iata="JFK", runtime=art) is not None
+            assert await aio_airport_by_iata.fetch(iata="JFK", runtime=art) is not None
+            c = art.metrics.of("airport_by_iata")
+            return c.hits, c.cache_errors
+
+    hits, errors = asyncio.run(read())
+    assert hits == 0 and errors >= 1
+    assert caplog.records, "the outage is logged"
+    assert SECRET not in caplog.text  # messages and tracebacks alike
+    assert any("app:***@" in r.getMessage() for r in caplog.records)
+
+
+@pytest.fixture(scope="module")
+def acl_sentinel() -> Iterator[LocalSentinel]:
+    """A primary and a replica that know only the user ``app``, and a sentinel watching them as ``app``."""
+    with LocalSentinel(users={"app": SECRET}) as own:
+        yield own
+
+
+def test_an_acl_user_behind_sentinel_reads_fills_and_invalidates(db_url: str, acl_sentinel: LocalSentinel) -> None:
+    assert acl_sentinel.url.startswith(f"valkey+sentinel://app:{SECRET}@")
+    with Runtime.from_config(database_url=db_url, cache_url=acl_sentinel.url, project_dir=ROOT) as rt:
+        flight_search.invalidate_all(runtime=rt)
+        rows = flight_search.fetch(origin="JFK", destination="LAX", day=DAY, runtime=rt)
+        assert flight_search.fetch(origin="JFK", destination="LAX", day=DAY, runtime=rt) == rows
+        c = rt.metrics.of("flight_search")
+        assert (c.hits, c.cache_errors) == (1, 0)
+        rt.cache.settle()
+        key = flight_search.key(origin="JFK", destination="LAX", day=DAY, runtime=rt)
+        primary = acl_sentinel.client(acl_sentinel.primary_port())
+        try:
+            assert primary.exists(key) == 1
+            assert invalidate_tag("route:JFK:LAX", rt) == 1
+            assert primary.exists(key) == 0
+        finally:
+            primary.close()
+        assert SECRET not in repr(rt)
+
+
+def test_a_wrong_password_behind_sentinel_fails_open_and_never_shows_the_password(
+    db_url: str, acl_sentinel: LocalSentinel, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="flughafen")
+    with Runtime.from_config(database_url=db_url, cache_url=_wrong(acl_sentinel.url), project_dir=ROOT) as rt:
+        assert airport_by_iata.fetch(iata="JFK", runtime=rt) is not None
+        assert rt.metrics.of("airport_by_iata").cache_errors >= 1
+    assert caplog.records and SECRET not in caplog.text
