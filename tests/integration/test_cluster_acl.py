@@ -16,6 +16,7 @@ from valkey.cluster import ValkeyCluster
 
 from flughafen import Runtime, invalidate_tag
 from flughafen.aio import AsyncRuntime
+from flughafen.aio import invalidate_tag as aio_invalidate_tag
 from flughafen.config import load_config
 from flughafen.local_cluster import LocalCluster, LocalSentinel
 from flughafen.worker import run_worker
@@ -98,16 +99,24 @@ def test_a_wrong_password_on_a_cluster_fails_open_and_never_shows_the_password(
         assert rt.metrics.of("airport_by_iata").hits == 0
         assert rt.metrics.of("airport_by_iata").cache_errors >= 1
         assert SECRET not in repr(rt)
+        with pytest.raises(Exception) as raised:  # an invalidation cannot fail open: the caller is told
+            invalidate_tag("route:JFK:LAX", rt)
+        assert SECRET not in str(raised.value) and SECRET not in repr(raised.value)
 
-    async def read() -> tuple[int, int]:
+    async def read() -> tuple[int, int, BaseException]:
         async with AsyncRuntime(load_config(db_url, url, ROOT)) as art:
             assert await aio_airport_by_iata.fetch(iata="JFK", runtime=art) is not None
             assert await aio_airport_by_iata.fetch(iata="JFK", runtime=art) is not None
             c = art.metrics.of("airport_by_iata")
-            return c.hits, c.cache_errors
+            try:
+                await aio_invalidate_tag("route:JFK:LAX", art)
+            except Exception as e:  # noqa: BLE001 - looked at below
+                return c.hits, c.cache_errors, e
+            raise AssertionError("an invalidation with a wrong password succeeded")
 
-    hits, errors = asyncio.run(read())
+    hits, errors, error = asyncio.run(read())
     assert hits == 0 and errors >= 1
+    assert SECRET not in str(error) and SECRET not in repr(error)
     assert caplog.records, "the outage is logged"
     assert SECRET not in caplog.text  # messages and tracebacks alike
     assert any("app:***@" in r.getMessage() for r in caplog.records)
