@@ -31,6 +31,7 @@ from valkey.exceptions import AskError, ClusterDownError, ReadOnlyError, TryAgai
 
 from flughafen.cache import CacheState
 from flughafen.config import CacheUrl
+from flughafen.replicas import Replicas
 from flughafen.scripts import Script
 
 log = logging.getLogger("flughafen")
@@ -107,6 +108,14 @@ class ClusterCacheState(CacheState):
             health_check_interval=0,
             **kwargs,
         )
+
+    def _make_replicas(self) -> Replicas:
+        return Replicas(self.url, self.socket_timeout, self._replicas_of, readonly=True)
+
+    def _replicas_of(self, key: str) -> tuple[str, None]:
+        """The node serving ``key``'s slot; its replicas are those it lists online itself (INFO replication):
+        the slot map is loaded once and reloaded after a failure, so it misses a replica that joined later."""
+        return self._node_of(key), None
 
     def near_off_reason(self) -> str:
         return "the near cache is off on a Valkey Cluster (its invalidation messages would come from one node only)"

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from flughafen import protocol, tracing
 from flughafen.io_sync import RolledBack
-from flughafen.protocol import Begin, Call, Commit, Eval, Fill, Pipe, Query, Reader, Release, Rollback, Sleep, Statement, Steps, View, Warn
+from flughafen.protocol import Begin, Call, Commit, Eval, Fill, OnReplica, Pipe, Query, Reader, Release, Rollback, Sleep, Statement, Steps, View, Warn
 
 if TYPE_CHECKING:
     from flughafen.runtime_async import AsyncRuntime
@@ -91,6 +91,8 @@ async def _perform(rt: AsyncRuntime, q: Source, effect: Any, counters: Any) -> A
         if cache.down:
             cache.ok()
         return reply
+    if kind is OnReplica:
+        return None  # the asyncio runtime reads hits from primaries (cache: replica_reads is for the sync runtime)
     if kind is Query:
         return await q.fresh_async(effect.args, rt)
     if kind is Fill:

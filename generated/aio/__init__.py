@@ -14,6 +14,7 @@ __all__ = [
     "booked_seats",
     "country_airport_stats",
     "flight_search",
+    "flight_status",
     "hub_route_counts",
     "passenger_last_flights",
     "passenger_profile",

@@ -68,11 +68,13 @@ def print_stats(database_url: str | None, cache_url: str | None, settings: Setti
         config = rt.config
         origin = "set by cache_namespace" if config.cache_namespace else f"the database {config.database_url.identity}"
         print(f"namespace {rt.keyspace.namespace} ({origin}): keys {rt.keyspace.root}*")
-    print(f"{'accessor':<24} {'hits':>8} {'misses':>8} {'hit rate':>9} {'errors':>7} {'bytes/entry':>12}")
+    print(f"{'accessor':<24} {'hits':>8} {'replica':>8} {'misses':>8} {'hit rate':>9} {'errors':>7} {'bytes/entry':>12}")
     for name, c in data["accessors"].items():
         hits, misses = c.get("hits", 0), c.get("misses", 0)
         rate = hits / (hits + misses) if hits + misses else 0.0
-        print(f"{name:<24} {hits:>8.0f} {misses:>8.0f} {rate:>9.1%} {c.get('cache_errors', 0):>7.0f} {data['memory'][name][1]:>12}")
+        print(
+            f"{name:<24} {hits:>8.0f} {c.get('replica_hits', 0):>8.0f} {misses:>8.0f} {rate:>9.1%} {c.get('cache_errors', 0):>7.0f} {data['memory'][name][1]:>12}"
+        )
     print("\nmemory per shape (sampled entries, MEMORY USAGE):")
     for shape, (count, mean) in data["shapes"].items():
         print(f"  {shape:<6} {count:>4} entries sampled, {mean:>8} bytes/entry")
