@@ -515,6 +515,15 @@ class AsyncCacheState(Health):
         done: bool = await self._invalidating(invalidation.settle(self))
         return done
 
+    _replicas_said = False
+
+    async def replica_read(self, read: Any, key: str, bound_ms: int) -> Any:
+        """A hit's read (cache: replica_reads) from a replica, or None: the primary answers. One server has none (said once)."""
+        if not self._replicas_said:
+            self._replicas_said = True
+            log.info("cache %s: one server, no replicas: hits of queries with replica_reads are read from it", self.url.redacted())
+        return None
+
     async def close(self) -> None:
         """Waits for the replies still owed (a last fill's refusal is logged), then closes the connection."""
         if self.near._thread is not None:

@@ -32,6 +32,7 @@ from flughafen.cluster import REDIRECTS, key_of, routed_by, slot_of
 from flughafen.config import CacheUrl
 from flughafen.keys import Keyspace
 from flughafen.metrics import Counters
+from flughafen.replicas_async import AsyncReplicas
 from flughafen.scripts import Script
 
 log = logging.getLogger("flughafen")
@@ -278,10 +279,21 @@ class AsyncClusterCacheState(AsyncCacheState):
             if isinstance(reply, Exception):
                 self.failed(reply)  # the fills' fate is unknown; their locks expire
 
+    _replicas: AsyncReplicas | None = None
+
+    async def replica_read(self, read: Any, key: str, bound_ms: int) -> Any:
+        """A hit's read (cache: replica_reads) from a replica of its slot's primary, or None: the primary answers (replicas_async.py)."""
+        replicas = self._replicas
+        if replicas is None:
+            replicas = self._replicas = AsyncReplicas(self)
+        return await replicas.read(read, key, bound_ms)
+
     async def close(self) -> None:
         """Waits for the replies still owed, then closes every node's connection."""
         self.near.close()
         await self.settle()
+        if self._replicas is not None:
+            self._replicas.close()
         for conn in self._open_nodes():
             conn.close(ValkeyConnectionError("the runtime closed"))
         self._nodes.clear()

@@ -92,7 +92,10 @@ async def _perform(rt: AsyncRuntime, q: Source, effect: Any, counters: Any) -> A
             cache.ok()
         return reply
     if kind is OnReplica:
-        return None  # the asyncio runtime reads hits from primaries (cache: replica_reads is for the sync runtime)
+        started = _clock()
+        reply = await cache.replica_read(effect.read, effect.key, effect.bound_ms)  # never raises: None sends the read to the primary
+        counters.cache_seconds += _clock() - started
+        return reply
     if kind is Query:
         return await q.fresh_async(effect.args, rt)
     if kind is Fill:

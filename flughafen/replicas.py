@@ -1,4 +1,5 @@
-"""Hits read from replicas (``cache: replica_reads: 2s``), at most that stale, on a Valkey Cluster or behind Sentinel.
+"""Hits read from replicas (``cache: replica_reads: 2s``), at most that stale, on a Valkey Cluster or behind Sentinel
+(the sync runtime; replicas_async.py is the asyncio runtime's, on a cluster).
 
 A query that opts in reads its hit from a replica of the primary serving its key
 when that replica is known to hold every write the primary made more than the bound

@@ -10,6 +10,7 @@ server the setting does nothing but say so.
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import logging
 import signal
@@ -196,3 +197,31 @@ def test_the_cap_applies_to_empty_results_too(db_url: str, valkey_url: str) -> N
         assert flight_status.fetch(flight_id=99_999_999, runtime=rt) is None
         rt.cache.settle()
         assert 0 < rt.cache.client.pttl(flight_status.key(flight_id=99_999_999, runtime=rt)) <= 2000
+
+
+def test_the_asyncio_runtime_on_a_cluster_reads_hits_from_the_replica_too(cluster: LocalCluster, db_url: str) -> None:
+    from flughafen.aio import AsyncRuntime
+    from generated.aio import flight_status as aio_flight_status
+
+    async def run() -> None:
+        async with AsyncRuntime.from_config(database_url=db_url, cache_url=cluster.url, project_dir=ROOT) as rt:
+            expected = await flight_status.QUERY.query_database_async((FLIGHT,), rt)
+            counters = rt.metrics.of("flight_status")
+            deadline = time.monotonic() + WAIT_S
+            while counters.replica_hits == 0:
+                assert time.monotonic() < deadline, "gave up waiting for a hit served by the replica"
+                assert await aio_flight_status.fetch(flight_id=FLIGHT, runtime=rt) == expected
+                await rt.cache.settle()
+                await asyncio.sleep(0.05)
+            await rt.cache.settle()
+            primary_port = int(rt.cache._owner(flight_status.QUERY.aio_key((FLIGHT,), rt)).rsplit(":", 1)[1])
+            primary = cluster.client(primary_port)
+            replica = next(cluster.client(p) for p in cluster.ports if cluster.client(p).info("replication").get("master_port") == primary_port)
+            assert 0 < primary.pttl(flight_status.QUERY.aio_key((FLIGHT,), rt)) <= 2000
+            on_replica, served = mgets(replica), counters.replica_hits
+            rows = [await aio_flight_status.fetch(flight_id=FLIGHT, runtime=rt) for _ in range(20)]
+            assert rows == [expected] * 20
+            assert counters.replica_hits > served
+            assert mgets(replica) - on_replica == counters.replica_hits - served
+
+    asyncio.run(run())
