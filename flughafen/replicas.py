@@ -51,7 +51,21 @@ _clock = time.monotonic
 
 
 class Freshness:
-    """What one process knows of one primary's replicas: since when each holds every write."""
+    """What one process knows of one primary's replicas: since when each holds every write.
+
+    >>> def info(offset, acked, state="online"):
+    ...     return {"master_replid": "a", "master_repl_offset": str(offset),
+    ...             "slave0": {"ip": "10.0.0.2", "port": "6379", "state": state, "offset": str(acked)}}
+    >>> f = Freshness()
+    >>> f.update(10.0, info(100, 100)); f.fresh_at
+    {'10.0.0.2:6379': 10.0}
+    >>> f.update(10.1, info(150, 120)); f.fresh_at  # writes it lacks were made after 10.0
+    {'10.0.0.2:6379': 10.0}
+    >>> f.update(10.2, info(150, 150)); f.fresh_at
+    {'10.0.0.2:6379': 10.2}
+    >>> f.update(10.3, info(150, 150, state="wait_bgsave")); f.fresh_at  # its link is not up: never used
+    {}
+    """
 
     __slots__ = ("checked", "fresh_at", "listed", "lock", "replid", "samples")
 
