@@ -285,8 +285,11 @@ class AsyncClusterCacheState(AsyncCacheState):
         """A hit's read (cache: replica_reads) from a replica of its slot's primary, or None: the primary answers (replicas_async.py)."""
         replicas = self._replicas
         if replicas is None:
-            replicas = self._replicas = AsyncReplicas(self)
+            replicas = self._replicas = AsyncReplicas(self.url, self._kwargs, self.socket_timeout, self.max_in_flight, self._primary_of)
         return await replicas.read(read, key, bound_ms)
+
+    def _primary_of(self, key: str) -> str | None:
+        return None if self._stale_map else self._owner(key)
 
     async def close(self) -> None:
         """Waits for the replies still owed, then closes every node's connection."""

@@ -14,28 +14,32 @@ import asyncio
 import itertools
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 from libvalkey import pack_command as _pack
 from valkey.exceptions import ConnectionError as ValkeyConnectionError
 from valkey.exceptions import NoScriptError, ResponseError
 
 from flughafen.cache_async import Connection, open_connection
+from flughafen.config import CacheUrl
 from flughafen.protocol import Call, Eval, Pipe
 from flughafen.replicas import BACKOFF_S, REFRESH_S, Freshness, parse_info
-
-if TYPE_CHECKING:
-    from flughafen.cluster_async import AsyncClusterCacheState
 
 log = logging.getLogger("flughafen")
 _clock = time.monotonic
 
 
 class AsyncReplicas:
-    """One AsyncRuntime's replica reads on a cluster: freshness per primary, a connection per replica."""
+    """One AsyncRuntime's replica reads on a cluster: freshness per primary, a connection per replica.
 
-    def __init__(self, cache: AsyncClusterCacheState):
-        self.cache = cache
+    ``primary_of(key)``: the address of the primary serving ``key``'s slot (None: the slot map is being read again);
+    ``kwargs``: the connection arguments of the runtime's own connections (credentials, TLS).
+    """
+
+    def __init__(self, url: CacheUrl, kwargs: dict[str, Any], timeout: float, max_in_flight: int, primary_of: Callable[[str], str | None]):
+        self.url, self.kwargs, self.timeout, self.max_in_flight = url, kwargs, timeout, max_in_flight
+        self.primary_of = primary_of
         self._primaries: dict[str, Freshness] = {}
         self._conns: dict[str, Connection] = {}  # address -> open connection (replicas: READONLY; primaries: for INFO)
         self._failed: dict[str, float] = {}  # replica address -> left alone until then
@@ -44,18 +48,17 @@ class AsyncReplicas:
     async def read(self, effect: Call | Pipe | Eval, key: str, bound_ms: int) -> Any:
         """``effect``'s reply from a replica of ``key``'s primary at most ``bound_ms`` stale; None if none may answer. Never raises."""
         now = _clock()
-        cache = self.cache
         try:
-            if cache._stale_map:  # the primary's path reads the slot map first
+            primary = self.primary_of(key)
+            if primary is None:  # the primary's path reads the slot map first
                 return None
-            primary = cache._owner(key)
             fresh = self._primaries.get(primary)
             if fresh is None:
                 fresh = self._primaries.setdefault(primary, Freshness())
             if now - fresh.checked >= REFRESH_S:
                 await self._refresh(primary, fresh, now)
         except Exception as e:  # noqa: BLE001 - the primary's path answers; it reports a cache that is down
-            log.debug("cache %s: replicas not known (%s); hits from the primary", cache.url.redacted(), e)
+            log.debug("cache %s: replicas not known (%s); hits from the primary", self.url.redacted(), e)
             return None
         replicas = fresh.listed
         if not replicas:
@@ -114,8 +117,7 @@ class AsyncReplicas:
         if conn is not None and conn.lost is None and conn.loop is asyncio.get_running_loop():
             return conn
         host, _, port = address.rpartition(":")
-        cache = self.cache
-        conn = await open_connection(cache._kwargs, host, int(port), cache.socket_timeout, cache.max_in_flight)
+        conn = await open_connection(self.kwargs, host, int(port), self.timeout, self.max_in_flight)
         if readonly:
             try:
                 await self._request(conn, ("READONLY",))
@@ -133,7 +135,7 @@ class AsyncReplicas:
         if conn is not None and conn.lost is None:
             conn.close(ValkeyConnectionError("the replica failed"))
         self._failed[address] = _clock() + BACKOFF_S
-        log.warning("cache %s: replica %s failed (%s); hits of its keys go to the primary for %.0f s", self.cache.url.redacted(), address, error, BACKOFF_S)
+        log.warning("cache %s: replica %s failed (%s); hits of its keys go to the primary for %.0f s", self.url.redacted(), address, error, BACKOFF_S)
 
     def close(self) -> None:
         for conn in self._conns.values():
