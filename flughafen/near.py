@@ -10,6 +10,9 @@ queries keeps two connections of its own, both owned by one daemon thread:
   PREFIX fg:<ns>:<name>:`` per near-cached query, which covers its entries (every
   version), locks, stale copies and its generation key.
 
+On a Valkey Cluster the thread keeps such a pair on every primary, and a
+topology change drops every local copy (near_cluster.py).
+
 The thread drops local copies as messages arrive. A null message (FLUSHALL),
 an error or a closed socket on either connection, or a heartbeat left
 unanswered flushes the whole near cache and turns it off until both
