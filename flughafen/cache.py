@@ -118,10 +118,7 @@ class CacheState(Health):
         self._eviction_checked = False
         # Local copies of near-cached queries (``cache: near:``); off: every read asks Valkey.
         self.near_enabled = near_cache and not url.off
-        if self.near_enabled and url.cluster:
-            log.info("cache %s: %s", url.redacted(), self.near_off_reason())
-            self.near_enabled = False
-        self.near = NearCache(self._near_connection, url.redacted(), keyspace)
+        self.near = self._near_cache(url, socket_timeout, keyspace)
         self._replicas: Replicas | None = None  # made on the first hit of a query with replica_reads
         self._replicas_known = False
 
@@ -142,8 +139,8 @@ class CacheState(Health):
         log.info("cache %s: one server, no replicas: hits of queries with replica_reads are read from it", self.url.redacted())
         return None
 
-    def near_off_reason(self) -> str:
-        return ""
+    def _near_cache(self, url: CacheUrl, socket_timeout: float, keyspace: Keyspace) -> NearCache:
+        return NearCache(self._near_connection, url.redacted(), keyspace)
 
     def _near_connection(self) -> Any:
         return self.client.connection_pool.make_connection()

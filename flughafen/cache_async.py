@@ -270,7 +270,10 @@ class AsyncCacheState(Health):
         self._eviction_checked = False
         # Local copies of near-cached queries (``cache: near:``): kept by near.py's thread, on sync connections of its own.
         self.near_enabled = near_cache and not url.off
-        self.near = NearCache(self._sync_connection, url.redacted(), keyspace)
+        self.near = self._near_cache(url, socket_timeout, keyspace)
+
+    def _near_cache(self, url: CacheUrl, socket_timeout: float, keyspace: Keyspace) -> NearCache:
+        return NearCache(self._sync_connection, url.redacted(), keyspace)
 
     def _sync_connection(self) -> Any:
         import valkey
