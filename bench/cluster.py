@@ -1,6 +1,7 @@
 """Valkey Cluster figures: the hit on a local 3-primary cluster against one server (sync Runtime, and
-AsyncRuntime: awaited one by one, and 1,000 gathered), and a tag invalidation's time per bucket
-count (on one server and on the cluster).
+AsyncRuntime: awaited one by one, and 1,000 gathered), the near cache's hit on each, a hit read
+from a replica (``replica_reads``) against one read from the primary, and a tag invalidation's time
+per bucket count (on one server and on the cluster).
 
     python bench/cluster.py [--quick]     # writes bench/out/cluster.json and prints a table
 
@@ -59,6 +60,31 @@ def child(db: str, single: str, cluster: str, entries: int, rounds: int) -> dict
     return out
 
 
+def near_hits(db: str, single: str, cluster: str, n: int) -> dict[str, float]:
+    """µs per near-cache hit (airports_in_country, ``cache: near:``), on one server and on the cluster (interleaved)."""
+    from flughafen import Runtime
+    from generated import airports_in_country
+
+    with (
+        Runtime.from_config(database_url=db, cache_url=single, project_dir=ROOT) as one,
+        Runtime.from_config(database_url=db, cache_url=cluster, project_dir=ROOT) as many,
+    ):
+        for rt in (one, many):
+            deadline = time.monotonic() + 30
+            while rt.metrics.of("airports_in_country").near_hits == 0:  # the prefix is tracked in the background
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"no near hit on {rt.config.cache_url.redacted()} within 30 s")
+                airports_in_country.fetch(country="ICELAND", runtime=rt)
+                time.sleep(0.01)
+        return interleaved(
+            {
+                "one server": lambda: airports_in_country.fetch(country="ICELAND", runtime=one),
+                "3-primary cluster": lambda: airports_in_country.fetch(country="ICELAND", runtime=many),
+            },
+            n,
+        )
+
+
 def async_hits(db: str, single: str, cluster: str, n: int, repeat: int = 7) -> dict[str, float]:
     """µs per async hit, on one server and on the cluster: awaited one by one, and 1,000 gathered (alternating rounds)."""
     from aio import timed
@@ -102,6 +128,52 @@ def async_hits(db: str, single: str, cluster: str, n: int, repeat: int = 7) -> d
             )
 
     return asyncio.run(measure())
+
+
+def replica_hits(db: str, n: int) -> dict[str, Any]:
+    """µs per hit of ``flight_status`` (``replica_reads``) on a 3-primary cluster with a replica each: read from
+    the replica, and from the primary (the same runtime and entry, replica reads switched off for those rounds).
+
+    The bound is raised to 60 s here, so that the entry (its lifetime capped at the bound) outlives the run."""
+    from flughafen import Runtime
+    from flughafen.local_cluster import LocalCluster
+    from generated import flight_status
+
+    query = flight_status.QUERY
+    bound = query.replica_reads
+    query.replica_reads = 60
+    try:
+        with LocalCluster(primaries=3, replicas=1) as cluster, Runtime.from_config(database_url=db, cache_url=cluster.url, project_dir=ROOT) as rt:
+            scope = query.scope(rt.keyspace)
+            scope.replica_ms = 60_000
+            counters = rt.metrics.of("flight_status")
+            deadline = time.monotonic() + 60
+            while counters.replica_hits == 0:  # the fill has reached the replica, and the runtime knows it keeps up
+                if time.monotonic() > deadline:
+                    raise RuntimeError("no hit was read from a replica within 60 s")
+                flight_status.fetch(flight_id=1001, runtime=rt)
+                rt.cache.settle()
+                time.sleep(0.05)
+
+            def reading(replica_ms: int) -> Any:
+                def read() -> object:
+                    scope.replica_ms = replica_ms
+                    return flight_status.fetch(flight_id=1001, runtime=rt)
+
+                return read
+
+            hits, replica = counters.hits, counters.replica_hits
+            figures = interleaved({"from the replica": reading(60_000), "from the primary": reading(0)}, n)
+            calls = 1 + 7 * n  # interleaved: a warm-up call and 7 rounds of n, for each of the two
+            share = (counters.replica_hits - replica) / calls
+            assert counters.hits - hits == 2 * calls, "every read was a hit"
+    finally:
+        query.replica_reads = bound
+    return {
+        "hit_us": figures,
+        "replica hits share of the replica rounds": share,
+        "ratio replica / primary": figures["from the replica"] / figures["from the primary"],
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -151,6 +223,10 @@ def main(argv: list[str] | None = None) -> int:
                 results["hit ratio cluster / one server"] = hits["3-primary cluster"] / hits["one server"]
                 results["bucket layout us per hit (bucket_of + generation key)"] = layout
                 results["bucket layout share of a hit"] = layout / hits["one server"]
+                results["near_hit_us"] = near_hits(db, single_url, cluster.url, n)
+                results["near hit ratio cluster / one server"] = results["near_hit_us"]["3-primary cluster"] / results["near_hit_us"]["one server"]
+                results["near hit / Valkey hit, cluster"] = results["near_hit_us"]["3-primary cluster"] / hits["3-primary cluster"]
+            results["replica"] = replica_hits(db, n // 2)
             hits = async_hits(db, single_url, cluster.url, n // 4)
             results["async_hit_us"] = hits
             results["async hit ratio cluster / one server"] = hits["3-primary cluster"] / hits["one server"]
@@ -184,7 +260,16 @@ def render(r: dict[str, Any]) -> str:
     lines = ["| read | us per call |", "|---|---|"]
     lines += [f"| hit, {name} | {us:.1f} |" for name, us in r["hit_us"].items()]
     lines += [f"| async hit, {name} | {us:.1f} |" for name, us in r["async_hit_us"].items()]
+    rep = r["replica"]
+    lines += [f"| hit on a cluster with replicas (replica_reads), {name} | {us:.1f} |" for name, us in rep["hit_us"].items()]
+    lines += [f"| near hit, {name} | {us:.2f} |" for name, us in r["near_hit_us"].items()]
     lines.append(f"\nhit on the cluster / on one server: {r['hit ratio cluster / one server']:.2f}x (target <= 1.3x)")
+    lines.append(
+        f"hit read from a replica / from the primary: {rep['ratio replica / primary']:.2f}x "
+        f"({rep['replica hits share of the replica rounds']:.0%} of the replica rounds' hits served by the replica)"
+    )
+    lines.append(f"near hit on the cluster / on one server: {r['near hit ratio cluster / one server']:.2f}x")
+    lines.append(f"near hit / Valkey hit, on the cluster: {r['near hit / Valkey hit, cluster']:.3f}x")
     lines.append(f"async hit on the cluster / on one server: {r['async hit ratio cluster / one server']:.2f}x (target <= 1.3x)")
     lines.append(f"async hit, 1,000 gathered, on the cluster / on one server: {r['async gathered hit ratio cluster / one server']:.2f}x")
     lines.append(

@@ -61,6 +61,7 @@ class Accessor(Generic[RowT]):
         stampede: Literal["lock", "early", "none"] = "lock",
         tables: tuple[str, ...] = (),
         triggers: tuple[Trigger, ...] = (),
+        replica_reads: int | None = None,
     ) -> None:
         self.name = name
         self.version = version
@@ -78,6 +79,8 @@ class Accessor(Generic[RowT]):
         self.stampede = stampede
         self.tables = tables
         self.triggers = triggers
+        # Seconds a hit read from a replica may be stale (replicas.py); the entry's lifetime is capped at it.
+        self.replica_reads = replica_reads
         row_tags = tuple(t for t in tags if any(isinstance(p, RowField) for p in t))
         self._row_tags = tuple(filler(t) for t in row_tags)
         self._param_tags = tuple(filler(t) for t in tags if t not in row_tags)
@@ -193,7 +196,11 @@ class Accessor(Generic[RowT]):
     def ttl_ms(self, empty: bool) -> int:
         """An entry's lifetime in ms: the ttl (negative_ttl for an empty result), spread by the jitter."""
         ttl = self.negative_ttl if empty and self.negative_ttl is not None else self.ttl
-        return int(ttl * 1000 * (1 + random.random() * self.jitter))
+        ms = int(ttl * 1000 * (1 + random.random() * self.jitter))
+        if self.replica_reads is not None:
+            # A replica that missed an invalidation (lag, a lost link) serves the old value at most this long.
+            return min(ms, self.replica_reads * 1000)
+        return ms
 
     # ----------------------------------------------------------------- reads
 
@@ -284,7 +291,7 @@ class Scope:
     parts are copied in, so that a read looks nothing up twice; its names are made once, and
     its keys remembered per parameter tuple (a hot key is built and checked once)."""
 
-    __slots__ = ("_keys", "codec", "generation_key", "miss_score", "name", "prefix", "query", "space", "stampede", "tags")
+    __slots__ = ("_keys", "codec", "generation_key", "miss_score", "name", "prefix", "query", "replica_ms", "space", "stampede", "tags")
 
     def __init__(self, query: Accessor[Any], space: Keyspace):
         self.query = query
@@ -293,6 +300,7 @@ class Scope:
         self.stampede = query.stampede
         self.codec = query.codec
         self.tags = query.tags
+        self.replica_ms = (query.replica_reads or 0) * 1000  # 0: hits from primaries only
         self.miss_score = 0  # above zero after recent misses: reads take the lock in their first round trip
         self.prefix = space.entry_prefix(query.name, query.version)
         self.generation_key = space.generation_key(query.name)

@@ -30,6 +30,7 @@ from flughafen.keys import Keyspace
 from flughafen.metrics import Counters
 from flughafen.near import NearCache
 from flughafen.protocol import Call, Eval, Pipe, Steps, drive
+from flughafen.replicas import Replicas
 from flughafen.scripts import RELEASE, Script
 
 log = logging.getLogger("flughafen")
@@ -101,6 +102,7 @@ class CacheState(Health):
     ):
         super().__init__(url, keyspace, project_dir)
         self._local = threading.local()
+        self.socket_timeout = socket_timeout
         # The pooled valkey-py client, for everything but reads and fills.
         self.client: Any = self._client(url, socket_timeout, project_dir)
         self._sources: dict[str, Script] = {}  # scripts given as Lua text (application code, tests)
@@ -116,13 +118,29 @@ class CacheState(Health):
         self._eviction_checked = False
         # Local copies of near-cached queries (``cache: near:``); off: every read asks Valkey.
         self.near_enabled = near_cache and not url.off
-        if self.near_enabled and url.cluster:
-            log.info("cache %s: %s", url.redacted(), self.near_off_reason())
-            self.near_enabled = False
-        self.near = NearCache(self._near_connection, url.redacted(), keyspace)
+        self.near = self._near_cache(url, socket_timeout, keyspace)
+        self._replicas: Replicas | None = None  # made on the first hit of a query with replica_reads
+        self._replicas_known = False
 
-    def near_off_reason(self) -> str:
-        return ""
+    def replica_read(self, read: Any, key: str, bound_ms: int) -> Any:
+        """A hit's read (cache: replica_reads) from a replica at most ``bound_ms`` stale, or None: the primary answers (replicas.py)."""
+        replicas = self._replicas
+        if replicas is None:
+            if self._replicas_known:
+                return None
+            self._replicas_known = True
+            replicas = self._replicas = self._make_replicas()
+            if replicas is None:
+                return None
+        return replicas.read(read, key, bound_ms)
+
+    def _make_replicas(self) -> Replicas | None:
+        """A single server has no replicas to read from: replica_reads does nothing (said once)."""
+        log.info("cache %s: one server, no replicas: hits of queries with replica_reads are read from it", self.url.redacted())
+        return None
+
+    def _near_cache(self, url: CacheUrl, socket_timeout: float, keyspace: Keyspace) -> NearCache:
+        return NearCache(self._near_connection, url.redacted(), keyspace)
 
     def _near_connection(self) -> Any:
         return self.client.connection_pool.make_connection()
@@ -143,6 +161,7 @@ class CacheState(Health):
         self._own_lock = threading.RLock()  # reentrant: a retirement may run inside it (a finalizer)
         self._retirements = []
         self._local = threading.local()
+        self._replicas, self._replicas_known = None, False  # the parent's connections to replicas stay the parent's
 
     def _connection(self) -> Any:
         """This thread's own connection: no pool lock and no health poll on the hot path.
@@ -454,6 +473,8 @@ class CacheState(Health):
         """Reads every reply still owed (a thread's last fills: refusals are logged even
         when that thread made no later call), then closes every connection."""
         self.near.close()
+        if self._replicas is not None:
+            self._replicas.close()
         with self._own_lock:
             own, self._own = self._own, set()
             for retirement in self._retirements:

@@ -270,7 +270,10 @@ class AsyncCacheState(Health):
         self._eviction_checked = False
         # Local copies of near-cached queries (``cache: near:``): kept by near.py's thread, on sync connections of its own.
         self.near_enabled = near_cache and not url.off
-        self.near = NearCache(self._sync_connection, url.redacted(), keyspace)
+        self.near = self._near_cache(url, socket_timeout, keyspace)
+
+    def _near_cache(self, url: CacheUrl, socket_timeout: float, keyspace: Keyspace) -> NearCache:
+        return NearCache(self._sync_connection, url.redacted(), keyspace)
 
     def _sync_connection(self) -> Any:
         import valkey
@@ -514,6 +517,21 @@ class AsyncCacheState(Health):
         """Makes the failed invalidations again; True when none is left."""
         done: bool = await self._invalidating(invalidation.settle(self))
         return done
+
+    _replicas_said = False
+
+    async def replica_read(self, read: Any, key: str, bound_ms: int) -> Any:
+        """A hit's read (cache: replica_reads) from a replica, or None: the primary answers. One server has none (said once)."""
+        if not self._replicas_said:
+            self._replicas_said = True
+            if self.url.sentinel:
+                log.info(
+                    "cache %s: the asyncio runtime reads replicas on a Valkey Cluster only: hits of queries with replica_reads go to the primary",
+                    self.url.redacted(),
+                )
+            else:
+                log.info("cache %s: one server, no replicas: hits of queries with replica_reads are read from it", self.url.redacted())
+        return None
 
     async def close(self) -> None:
         """Waits for the replies still owed (a last fill's refusal is logged), then closes the connection."""

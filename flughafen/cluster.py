@@ -11,8 +11,8 @@ the command sent once more, to the node that serves it now. A node that fails
 fails the read over to the database (fail-open, health.py) and the slot map is
 reloaded before the next command, so reads find the replica that took over.
 
-The near cache is off on a cluster: its invalidation messages come from one
-node only (a runtime logs this once, at start).
+The near cache tracks every primary (near_cluster.py); a topology change the
+commands meet (``moved``) drops every local copy and makes it track again.
 """
 
 from __future__ import annotations
@@ -31,6 +31,10 @@ from valkey.exceptions import AskError, ClusterDownError, ReadOnlyError, TryAgai
 
 from flughafen.cache import CacheState
 from flughafen.config import CacheUrl
+from flughafen.keys import Keyspace
+from flughafen.near import NearCache
+from flughafen.near_cluster import ClusterNearCache, node_opener
+from flughafen.replicas import Replicas
 from flughafen.scripts import Script
 
 log = logging.getLogger("flughafen")
@@ -132,8 +136,16 @@ class ClusterCacheState(CacheState):
             self._cluster = _Unmade()  # nothing to close, and nothing to connect now
         super().close()
 
-    def near_off_reason(self) -> str:
-        return "the near cache is off on a Valkey Cluster (its invalidation messages would come from one node only)"
+    def _make_replicas(self) -> Replicas:
+        return Replicas(self.url, self.socket_timeout, self._replicas_of, readonly=True)
+
+    def _replicas_of(self, key: str) -> tuple[str, None]:
+        """The node serving ``key``'s slot; its replicas are those it lists online itself (INFO replication):
+        the slot map is loaded once and reloaded after a failure, so it misses a replica that joined later."""
+        return self._node_of(key), None
+
+    def _near_cache(self, url: CacheUrl, socket_timeout: float, keyspace: Keyspace) -> NearCache:
+        return ClusterNearCache(node_opener(url, socket_timeout), url, keyspace)
 
     def eviction_risk(self) -> str | None:
         try:
@@ -163,8 +175,10 @@ class ClusterCacheState(CacheState):
             return node.name  # type: ignore[no-any-return]
 
     def moved(self) -> None:
-        """The cluster's topology changed (a redirection, a node failing): reload the slot map before the next command."""
+        """The cluster's topology changed (a redirection, a node failing): reload the slot map before the next command,
+        and drop the near cache's copies (it tracks the primaries that serve then)."""
         self._stale_map = True
+        self.near.reset("the cluster's topology changed")
 
     def _conns(self) -> dict[str, Any]:
         conns: dict[str, Any] | None = getattr(self._local, "conns", None)

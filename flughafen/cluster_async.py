@@ -12,8 +12,9 @@ part sent at once; it returns when every node answered, or raises. A node that
 fails fails reads over to the database (fail-open, health.py); the reload finds
 the replica that took over.
 
-The near cache is off on a cluster: its invalidation messages would come from
-one node only (a runtime logs this once, at start).
+The near cache tracks every primary (near_cluster.py, on a thread and sync
+connections of its own); a topology change the commands meet (``moved``) drops
+every local copy and makes it track again.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ from flughafen.cluster import REDIRECTS, key_of, routed_by, slot_of
 from flughafen.config import CacheUrl
 from flughafen.keys import Keyspace
 from flughafen.metrics import Counters
+from flughafen.near import NearCache
+from flughafen.near_cluster import ClusterNearCache, node_opener
+from flughafen.replicas_async import AsyncReplicas
 from flughafen.scripts import Script
 
 log = logging.getLogger("flughafen")
@@ -53,9 +57,7 @@ class AsyncClusterCacheState(AsyncCacheState):
         *,
         keyspace: Keyspace,
     ):
-        super().__init__(url, socket_timeout, False, defer_fills, max_in_flight, project_dir, keyspace=keyspace)
-        if near_cache:
-            log.info("cache %s: the near cache is off on a Valkey Cluster (its invalidation messages would come from one node only)", url.redacted())
+        super().__init__(url, socket_timeout, near_cache, defer_fills, max_in_flight, project_dir, keyspace=keyspace)
         self._seeds = [f"{host}:{port}" for host, port in url.nodes]
         self._owners: list[str] = []  # slot -> "host:port" of the primary serving it (empty: not read yet)
         self._slots: dict[str, int] = {}  # routed_by(key) -> its slot (buckets are few)
@@ -64,11 +66,16 @@ class AsyncClusterCacheState(AsyncCacheState):
         self._reloading: asyncio.Future[None] | None = None
         self._stale_map = True
 
+    def _near_cache(self, url: CacheUrl, socket_timeout: float, keyspace: Keyspace) -> NearCache:
+        return ClusterNearCache(node_opener(url, socket_timeout), url, keyspace)
+
     # ------------------------------------------------------------ the slot map
 
     def moved(self) -> None:
-        """The cluster's topology changed (a redirection, a node failing): the slot map is read again before the next command."""
+        """The cluster's topology changed (a redirection, a node failing): the slot map is read again before the next command,
+        and the near cache's copies dropped (it tracks the primaries that serve then)."""
         self._stale_map = True
+        self.near.reset("the cluster's topology changed")
 
     def failed(self, error: BaseException, counters: Counters | None = None) -> None:
         self.moved()
@@ -278,10 +285,24 @@ class AsyncClusterCacheState(AsyncCacheState):
             if isinstance(reply, Exception):
                 self.failed(reply)  # the fills' fate is unknown; their locks expire
 
+    _replicas: AsyncReplicas | None = None
+
+    async def replica_read(self, read: Any, key: str, bound_ms: int) -> Any:
+        """A hit's read (cache: replica_reads) from a replica of its slot's primary, or None: the primary answers (replicas_async.py)."""
+        replicas = self._replicas
+        if replicas is None:
+            replicas = self._replicas = AsyncReplicas(self.url, self._kwargs, self.socket_timeout, self.max_in_flight, self._primary_of)
+        return await replicas.read(read, key, bound_ms)
+
+    def _primary_of(self, key: str) -> str | None:
+        return None if self._stale_map else self._owner(key)
+
     async def close(self) -> None:
         """Waits for the replies still owed, then closes every node's connection."""
         self.near.close()
         await self.settle()
+        if self._replicas is not None:
+            self._replicas.close()
         for conn in self._open_nodes():
             conn.close(ValkeyConnectionError("the runtime closed"))
         self._nodes.clear()

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from flughafen import protocol, tracing
 from flughafen.io_sync import RolledBack
-from flughafen.protocol import Begin, Call, Commit, Eval, Fill, Pipe, Query, Reader, Release, Rollback, Sleep, Statement, Steps, View, Warn
+from flughafen.protocol import Begin, Call, Commit, Eval, Fill, OnReplica, Pipe, Query, Reader, Release, Rollback, Sleep, Statement, Steps, View, Warn
 
 if TYPE_CHECKING:
     from flughafen.runtime_async import AsyncRuntime
@@ -90,6 +90,11 @@ async def _perform(rt: AsyncRuntime, q: Source, effect: Any, counters: Any) -> A
         counters.cache_seconds += _clock() - started
         if cache.down:
             cache.ok()
+        return reply
+    if kind is OnReplica:
+        started = _clock()
+        reply = await cache.replica_read(effect.read, effect.key, effect.bound_ms)  # never raises: None sends the read to the primary
+        counters.cache_seconds += _clock() - started
         return reply
     if kind is Query:
         return await q.fresh_async(effect.args, rt)

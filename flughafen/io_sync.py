@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from flughafen import protocol, tracing
-from flughafen.protocol import Begin, Call, Commit, Effect, Eval, Fill, Pipe, Query, Reader, Release, Rollback, Sleep, Statement, Steps, View, Warn
+from flughafen.protocol import Begin, Call, Commit, Effect, Eval, Fill, OnReplica, Pipe, Query, Reader, Release, Rollback, Sleep, Statement, Steps, View, Warn
 
 if TYPE_CHECKING:
     from flughafen.runtime import Runtime
@@ -77,6 +77,11 @@ def _perform(rt: Runtime, q: Source, effect: Effect, counters: Any) -> Any:
         counters.cache_seconds += _clock() - started
         if cache.down:
             cache.ok()
+        return reply
+    if type(effect) is OnReplica:
+        started = _clock()
+        reply = cache.replica_read(effect.read, effect.key, effect.bound_ms)  # never raises: None sends the read to the primary
+        counters.cache_seconds += _clock() - started
         return reply
     if type(effect) is Query:
         return q.fresh(effect.args, rt)

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 class Counters:
     hits: int = 0
     near_hits: int = 0  # hits served from the process's near cache, without Valkey
+    replica_hits: int = 0  # hits read from a replica (cache: replica_reads), counted in hits too
     misses: int = 0
     stale_fills_dropped: int = 0  # fills refused because an invalidation came first
     lock_waits: int = 0

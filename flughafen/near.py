@@ -10,6 +10,9 @@ queries keeps two connections of its own, both owned by one daemon thread:
   PREFIX fg:<ns>:<name>:`` per near-cached query, which covers its entries (every
   version), locks, stale copies and its generation key.
 
+On a Valkey Cluster the thread keeps such a pair on every primary, and a
+topology change drops every local copy (near_cluster.py).
+
 The thread drops local copies as messages arrive. A null message (FLUSHALL),
 an error or a closed socket on either connection, or a heartbeat left
 unanswered flushes the whole near cache and turns it off until both
@@ -65,6 +68,27 @@ class NearStore:
         self.entries: OrderedDict[str, tuple[Any, float]] = OrderedDict()
 
 
+class TopologyChanged(Exception):
+    """The nodes to track are no longer the ones tracked (a cluster's failover, a new primary)."""
+
+
+class Link:
+    """One node's two connections: the listener (subscribed to the invalidations) and the tracking connection."""
+
+    __slots__ = ("listener", "listener_id", "node", "tracker")
+
+    def __init__(self, node: str):
+        self.node = node
+        self.listener: Any = None
+        self.tracker: Any = None
+        self.listener_id = 0
+
+    def close(self) -> None:
+        for conn in (self.listener, self.tracker):
+            if conn is not None:
+                conn.disconnect()
+
+
 class NearCache:
     """Per runtime: the stores of near-cached queries, the epoch, and the invalidation thread."""
 
@@ -84,8 +108,8 @@ class NearCache:
         self._logged_down = False
         self.messages = 0  # invalidation messages received
         self.flushes = 0  # whole-cache flushes (null message, connection lost)
-        self._listener_id = 0
-        self.waiting_pong = False
+        self.pongs_owed = 0  # the listeners' answers to the last heartbeat's PINGs still to come
+        self._reset = ""  # why the thread must connect again (reset), or empty
         _INSTANCES.add(self)
 
     # ------------------------------------------------------------ readers
@@ -166,6 +190,14 @@ class NearCache:
             self.stores = {}
             self._pending = set(self.wanted)
 
+    def reset(self, reason: str) -> None:
+        """The servers changed under us (a cluster's topology): every local copy goes at once, and the
+        thread connects again, to the nodes that serve now; reads go to Valkey meanwhile."""
+        self._off()
+        if self._thread is not None:
+            self._reset = reason
+            self._wake()
+
     # ------------------------------------------------------------- thread
 
     def _wake(self) -> None:
@@ -177,14 +209,18 @@ class NearCache:
     def _run(self) -> None:
         pause = RETRY_START
         while not self._closed.is_set():
-            listener = tracker = None
+            links: list[Link] = []
             try:
-                listener, tracker = self._connect()
+                self._reset = ""
+                self._connect(links)
                 if self._logged_down:
                     log.warning("near cache: tracking %s again", self._url_text)
                     self._logged_down = False
                 pause = RETRY_START
-                self._serve(listener, tracker)
+                self._serve(links)
+            except TopologyChanged as e:
+                log.info("near cache: %s: local copies dropped, tracking again", e)
+                pause = RETRY_START
             except Exception as e:  # noqa: BLE001 - any failure: flush, stay off, retry
                 if not self._closed.is_set() and not self._logged_down:
                     log.warning(
@@ -193,35 +229,48 @@ class NearCache:
                     self._logged_down = True
             finally:
                 self._off()
-                for conn in (listener, tracker):
-                    if conn is not None:
-                        conn.disconnect()
+                for link in links:
+                    link.close()
             self._closed.wait(pause)
             pause = min(pause * 2, RETRY_MAX)
 
-    def _connect(self) -> tuple[Any, Any]:
-        listener = self._make_connection()
-        listener.send_command("CLIENT", "ID")
-        listener_id = int(listener.read_response())
-        listener.send_command("SUBSCRIBE", CHANNEL)
-        listener.read_response()
-        tracker = self._make_connection()
-        tracker.connect()
-        self._listener_id = listener_id
-        return listener, tracker
+    def _targets(self) -> list[str]:
+        """The nodes to track: one server here (a cluster's primaries in near_cluster.py)."""
+        return [self._url_text]
 
-    def _register(self, tracker: Any) -> None:
+    def _open(self, node: str) -> Any:
+        """A new connection to ``node`` (one of ``_targets``)."""
+        return self._make_connection()
+
+    def _connect(self, links: list[Link]) -> None:
+        """A listener and a tracking connection per node, appended to ``links`` as they open (closed by the caller)."""
+        for node in self._targets():
+            link = Link(node)
+            links.append(link)
+            link.listener = self._open(node)
+            link.listener.send_command("CLIENT", "ID")
+            link.listener_id = int(link.listener.read_response())
+            link.listener.send_command("SUBSCRIBE", CHANNEL)
+            link.listener.read_response()
+            link.tracker = self._open(node)
+            link.tracker.connect()
+
+    def _register(self, links: list[Link]) -> None:
         with self.lock:
             names = sorted(self._pending)
             self._pending = set()
         if not names:
             return
-        args: list[Any] = ["CLIENT", "TRACKING", "ON", "REDIRECT", self._listener_id, "BCAST"]
-        for name in names:
-            args += ["PREFIX", self.keyspace.query_prefix(name)]
-        tracker.send_command(*args)
-        tracker.read_response()
+        for link in links:  # every node tracks every prefix before a store appears
+            args: list[Any] = ["CLIENT", "TRACKING", "ON", "REDIRECT", link.listener_id, "BCAST"]
+            for name in names:
+                args += ["PREFIX", self.keyspace.query_prefix(name)]
+            link.tracker.send_command(*args)
+        for link in links:
+            link.tracker.read_response()
         with self.lock:
+            if self._reset:
+                raise TopologyChanged(self._reset)
             self.epoch += 1  # reads that began before the prefix was tracked may not store
             stores = dict(self.stores)
             for name in names:
@@ -229,31 +278,47 @@ class NearCache:
                 stores[name] = NearStore(name, generation_key, ttl, size, copy)
             self.stores = stores
 
-    def _serve(self, listener: Any, tracker: Any) -> None:
-        self.waiting_pong = False
+    def _check(self, links: list[Link]) -> None:
+        """At each heartbeat, after the PINGs: that the nodes tracked are still the ones to track (see near_cluster.py)."""
+
+    def _serve(self, links: list[Link]) -> None:
+        self.pongs_owed = 0
         next_beat = time.monotonic() + HEARTBEAT
-        self._register(tracker)
+        self._register(links)
+        listeners = {link.listener._sock: link.listener for link in links}
+        trackers = {link.tracker._sock: link.tracker for link in links}
+        watched = [*listeners, *trackers, self._wake_r]
         while not self._closed.is_set():
             timeout = max(0.0, next_beat - time.monotonic())
-            ready, _, _ = select.select([listener._sock, tracker._sock, self._wake_r], [], [], timeout)
-            if listener._sock in ready:
-                self._drain(listener)
+            ready, _, _ = select.select(watched, [], [], timeout)
+            for sock in ready:
+                listener = listeners.get(sock)
+                if listener is not None:
+                    self._drain(listener)
             if self._wake_r in ready:
                 try:
                     while self._wake_r.recv(4096):
                         pass
                 except BlockingIOError:
                     pass
-                self._register(tracker)
-            if tracker._sock in ready and tracker.can_read(timeout=0):
-                raise ConnectionError("unexpected data on the tracking connection")
+                if self._reset:
+                    raise TopologyChanged(self._reset)
+                self._register(links)
+            for sock in ready:
+                tracker = trackers.get(sock)
+                if tracker is not None and tracker.can_read(timeout=0):
+                    raise ConnectionError("unexpected data on the tracking connection")
             if time.monotonic() >= next_beat:
-                if self.waiting_pong:
+                if self.pongs_owed > 0:
                     raise TimeoutError(f"no answer to a PING within {HEARTBEAT} s")
-                listener.send_command("PING")
-                self.waiting_pong = True
-                tracker.send_command("PING")
-                tracker.read_response()
+                self.pongs_owed = len(links)
+                for link in links:
+                    link.listener.send_command("PING")
+                for link in links:
+                    link.tracker.send_command("PING")
+                for link in links:
+                    link.tracker.read_response()
+                self._check(links)
                 next_beat = time.monotonic() + HEARTBEAT
 
     def _drain(self, listener: Any) -> None:
@@ -267,7 +332,7 @@ class NearCache:
                 if message[0] == b"message":
                     self._apply(message[2])
                 elif message[0] == b"pong":
-                    self.waiting_pong = False
+                    self.pongs_owed -= 1
             elif isinstance(message, Exception):
                 raise message
             if reader is None:  # no libvalkey: the portable, slower way

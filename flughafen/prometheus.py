@@ -23,6 +23,7 @@ from flughafen.metrics import Counters, Metrics
 HELP: dict[str, str] = {
     "hits": "Reads answered from the cache (Valkey or the near cache).",
     "near_hits": "Reads answered from the process's near cache, without a round trip.",
+    "replica_hits": "Hits read from a replica (cache: replica_reads); counted in hits too.",
     "misses": "Reads the cache could not answer.",
     "stale_fills_dropped": "Fills not stored because an invalidation came first.",
     "lock_waits": "Pauses of a reader waiting for another's fill of the same entry.",

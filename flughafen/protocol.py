@@ -127,6 +127,18 @@ class Eval:
         return ("EVALSHA", self.script, self.keys, self.args)
 
 
+class OnReplica:
+    """A hit's read (``read``: a Call, Pipe or Eval) sent to a replica at most ``bound_ms`` behind its primary (replicas.py).
+
+    Its outcome is the read's reply, or None when no replica may answer (none fit the
+    bound, one failed, a single server): the read then goes to the primary as usual."""
+
+    __slots__ = ("bound_ms", "key", "read")
+
+    def __init__(self, read: Any, key: str, bound_ms: int):
+        self.read, self.key, self.bound_ms = read, key, bound_ms
+
+
 class Query:
     """The database's result for these parameters: (value, rows the tags come from)."""
 
@@ -170,7 +182,7 @@ class Warn:
         self.message = message
 
 
-Effect = Call | Pipe | Eval | Query | Fill | Release | Sleep | Warn
+Effect = Call | Pipe | Eval | OnReplica | Query | Fill | Release | Sleep | Warn
 
 
 # A write's effects (write.py), besides Call, Eval and Sleep: its database transaction.
@@ -274,6 +286,7 @@ class Reader(Protocol):
     """What the protocol needs of an accessor in one namespace (accessor.Scope)."""
 
     miss_score: int  # above zero after recent misses (see MISS_SCORE_STEP)
+    replica_ms: int  # > 0: a hit may be read from a replica at most this stale (cache: replica_reads)
 
     @property
     def name(self) -> str: ...
@@ -328,6 +341,14 @@ def read(
         counters.refreshes += 1
         return (yield from _refresh(q, args, key, view, counters, stale_ms))
     codec = q.codec
+    if q.replica_ms:
+        opened = yield from _replica_hit(q, key, view)
+        if opened is not MISSING:
+            counters.hits += 1
+            counters.replica_hits += 1
+            if on_hit is not None:
+                on_hit(opened)
+            return view.answer(opened)
     lock = q.stampede == "lock"
     mode = "lock" if lock else "lease"
     token = ""
@@ -403,6 +424,19 @@ def read(
             elif lock:
                 mode = "refresh"  # current by the script's check, unreadable here: take the lock and store anew
     return (yield from _query_and_fill(q, args, key, view, counters, stale_ms, reply, lease, owner))
+
+
+def _replica_hit(q: Reader, key: str, view: View) -> Steps:
+    """A current entry read from a replica, or MISSING: then the primary is asked as usual (a replica never takes a lock or a fill)."""
+    codec = q.codec
+    read = codec.hit_read(generation_in(q.generation_key, bucket_of(key)), key, view)
+    reply = yield OnReplica(read, key, q.replica_ms)
+    if reply is None:
+        return MISSING
+    opened = codec.open(reply[1], int(reply[0] or 0))
+    if opened is not MISSING and q.stampede == "early" and codec.refresh_early(opened):
+        return MISSING  # XFetch asks for a refresh: the primary's path takes the lock
+    return opened
 
 
 def _refresh(q: Reader, args: tuple[Any, ...], key: str, view: View, counters: Any, stale_ms: int) -> Steps:

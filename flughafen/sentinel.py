@@ -17,6 +17,7 @@ from valkey.sentinel import Sentinel, SentinelConnectionPool
 
 from flughafen.cache import CacheState, InOrder
 from flughafen.config import CacheUrl
+from flughafen.replicas import Replicas
 
 
 class SentinelCacheState(CacheState):
@@ -30,6 +31,22 @@ class SentinelCacheState(CacheState):
         sentinels = Sentinel(list(url.nodes), sentinel_kwargs=timeouts)  # type: ignore[no-untyped-call]
         pool = SentinelConnectionPool(url.service, sentinels, is_master=True, health_check_interval=0, **timeouts, **kwargs)  # type: ignore[no-untyped-call]
         return InOrder(self.settle, connection_pool=pool)
+
+    def _make_replicas(self) -> Replicas:
+        self._placed: tuple[str, tuple[str, ...] | None] | None = None
+        return Replicas(self.url, self.socket_timeout, lambda key: self._placed, self._ask_sentinels)
+
+    def _ask_sentinels(self) -> None:
+        """The primary and its replicas as the sentinels name them now (SENTINEL REPLICAS: those not down)."""
+        pool = self.client.connection_pool
+        manager, service = pool.sentinel_manager, pool.service_name
+        try:
+            host, port = manager.discover_master(service)
+            replicas = manager.discover_slaves(service)
+        except Exception:
+            self._placed = None
+            raise
+        self._placed = (f"{host}:{port}", tuple(f"{h}:{p}" for h, p in replicas))
 
     def call(self, *args: Any) -> Any:
         try:

@@ -7,6 +7,7 @@ Reads (cached):
 - booked_seats
 - country_airport_stats
 - flight_search
+- flight_status
 - hub_route_counts
 - passenger_last_flights
 - passenger_profile
@@ -32,6 +33,7 @@ __all__ = [
     "booked_seats",
     "country_airport_stats",
     "flight_search",
+    "flight_status",
     "hub_route_counts",
     "passenger_last_flights",
     "passenger_profile",

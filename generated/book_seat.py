@@ -58,7 +58,7 @@ WRITE: Final = WriteQuery(
     param_order=(0, 2, 1, 3),
     table="booking",
     mode="through",
-    tags=(("flight:", 0), ("passenger:", 1)),
+    tags=(("flight:", 0), ("passenger:", 1), ("status:", 0)),
     generations=(),
     scores=(
         ScoreMove(

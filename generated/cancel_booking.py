@@ -40,6 +40,7 @@ WRITE: Final = WriteQuery(
     tags=(
         ("flight:", row_field("flight_id")),
         ("passenger:", row_field("passenger_id")),
+        ("status:", row_field("flight_id")),
     ),
     generations=(),
     lookup=Lookup(

@@ -42,6 +42,7 @@ WRITE: Final = WriteQuery(
         ("flight:", row_field("flight_id")),
         ("passenger:", row_field("passenger_id")),
         ("seats:", row_field("flight_id")),
+        ("status:", row_field("flight_id")),
     ),
     generations=(),
     lookup=Lookup(

@@ -40,7 +40,7 @@ WRITE: Final = WriteQuery(
     param_order=(1, 2, 0),
     table="flight",
     mode="through",
-    tags=(("flight:", 0), ("seats:", 0)),
+    tags=(("flight:", 0), ("seats:", 0), ("status:", 0)),
     generations=("flight_search", "round_trip"),
 )
 

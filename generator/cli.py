@@ -99,7 +99,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def cmd_cache(args: argparse.Namespace) -> int:
     from generator.commands.cache import main_cache
 
-    return main_cache(args.action, args.project, args.discard_queued)
+    return main_cache(args.action, args.project, args.discard_queued, args.cache)
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
@@ -161,8 +161,13 @@ def parser() -> argparse.ArgumentParser:
     w.add_argument("--once", action="store_true", help="stop when the queues are empty")
     w.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default="info", help="log lines, with timestamps, on stderr (default: info)")
 
-    ca = sub.add_parser("cache", help="the project's embedded Valkey: status, or stop it")
+    ca = sub.add_parser("cache", help="the project's embedded Valkey: status, or stop it; status of another server or cluster")
     ca.add_argument("action", choices=["status", "stop"], help="status: socket, pid, uptime, memory, keys (exit 1 when not running); stop: stop it")
+    ca.add_argument(
+        "--cache",
+        default=None,
+        help="status: the cache URL (default: configuration); a server or cluster other than the embedded one shows its nodes and queues",
+    )
     ca.add_argument(
         "--project",
         type=Path,

@@ -76,6 +76,7 @@ CODES: dict[str, str] = {
     "FG040": "TTL or duration cannot be parsed",
     "FG041": "jitter cannot be parsed",
     "FG042": "near cache: `near` longer than `ttl`, or `near_size` not a whole number from 1 to 1,000,000",
+    "FG043": "`replica_reads` together with `near` (a near copy of a replica's value could outlive an invalidation)",
     "FG050": "key template syntax error",
     "FG051": "key template names an undeclared parameter",
     "FG052": "key template does not cover every parameter",

@@ -110,6 +110,7 @@ class CacheSpec:
     stampede: Stampede = "lock"
     negative_ttl: int | None = None  # seconds; None: empty results use `ttl`
     options: StoreOptions = field(default_factory=StoreOptions)  # the store kind's own fields
+    replica_reads: int | None = None  # seconds of staleness a hit read from a replica may have; None: primaries only
 
 
 @dataclass(frozen=True, slots=True)

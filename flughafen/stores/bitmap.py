@@ -158,6 +158,7 @@ class BitmapQuery(Accessor[RowT], Generic[RowT, MemberT]):
         stampede: Literal["lock", "none"] = "lock",
         tables: tuple[str, ...] = (),
         triggers: tuple[Trigger, ...] = (),
+        replica_reads: int | None = None,
     ) -> None:
         self.member, self.seats = member, seats
         super().__init__(
@@ -177,6 +178,7 @@ class BitmapQuery(Accessor[RowT], Generic[RowT, MemberT]):
             stampede=stampede,
             tables=tables,
             triggers=triggers,
+            replica_reads=replica_reads,
         )
         self.whole = View(("members", 0), self._labels_of_entry, self.labels)
         self._count = View(("count", 0), lambda entry: int(entry[1]), len)

@@ -89,6 +89,7 @@ class ReadQuery(Accessor[RowT]):
         stampede: Literal["lock", "early", "none"] = "lock",
         tables: tuple[str, ...] = (),
         triggers: tuple[Trigger, ...] = (),
+        replica_reads: int | None = None,
         near: float | None = None,
         near_size: int = NEAR_SIZE,
     ) -> None:
@@ -109,6 +110,7 @@ class ReadQuery(Accessor[RowT]):
             stampede=stampede,
             tables=tables,
             triggers=triggers,
+            replica_reads=replica_reads,
         )
         self.near = near  # seconds a local copy may be served (cache: near:), None: no near cache
         self.near_size = near_size

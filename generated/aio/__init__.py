@@ -16,6 +16,7 @@ __all__ = [
     "cancel_booking",
     "country_airport_stats",
     "flight_search",
+    "flight_status",
     "hub_route_counts",
     "passenger_last_flights",
     "passenger_profile",

@@ -42,6 +42,7 @@ COMMON_CACHE_FIELDS: dict[str, tuple[str, ...]] = {
     "store": tuple(STORES),
     "stampede": ("lock", "early", "none"),
     "negative_ttl": (),
+    "replica_reads": (),
 }
 COMMON_TRIGGER_FIELDS: dict[str, tuple[str, ...]] = {"table": (), "tags": (), "all": ()}
 
@@ -71,12 +72,14 @@ DOCS: dict[str, str] = {
     "ttl": "Seconds, or 30s / 5m / 1h / 1d (combinations like 1h30m too); at most a year.",
     "jitter": "Spread of expiry, 0% to 50% (e.g. 10%), so keys set together do not expire together.",
     "tags": "Tag templates: {param} or {row.column}; invalidating a tag drops every entry under it.",
-    "cache": "How results are cached: key template, ttl, jitter, tags, store, stampede, negative_ttl; "
+    "cache": "How results are cached: key template, ttl, jitter, tags, store, stampede, negative_ttl, replica_reads; "
     + "; ".join(f"{', '.join(kind.cache_fields)} for store: {kind.name}" for kind in STORES.values() if kind.cache_fields)
     + ".",
     "store": "; ".join(f"{name}{' (default)' if name == DEFAULT_STORE else ''}: {kind.summary}" for name, kind in STORES.items()) + ".",
     "stampede": "lock (default): one caller fills a missing key; early: probabilistic early refresh; none.",
     "negative_ttl": "How long an empty result is cached (default: ttl).",
+    "replica_reads": "Opt-in: hits may be read from replicas (Valkey Cluster, Sentinel) at most this stale (e.g. 2s); "
+    "caps the entry's lifetime at this bound. Not with near.",
     "type": "str int float decimal bool date datetime time.",
     "pattern": "A regular expression a str parameter must match in full.",
     "nullable": "Whether the value may be None.",

@@ -54,6 +54,7 @@ def schema() -> dict[str, Any]:
             "key": TEMPLATE,
             "ttl": DURATION,
             "negative_ttl": DURATION,
+            "replica_reads": DURATION,
             **{name: _own(own) for kind in STORES.values() for name, own in kind.cache_fields.items()},
             "jitter": {"oneOf": [{"type": "number", "minimum": 0, "maximum": 0.5}, {"type": "string", "pattern": r"^\d+(\.\d+)?%$"}]},
             "tags": {"type": "array", "items": TEMPLATE},

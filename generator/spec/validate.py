@@ -175,10 +175,17 @@ def _cache(
     tags = c.templates(fields["tags"][1], "cache.tags", "tag") if "tags" in fields else ()
     stampede = c.choice(fields["stampede"][1], "cache.stampede", CACHE_FIELDS["stampede"]) if "stampede" in fields else "lock"
     negative = c.duration(fields["negative_ttl"][1], "cache.negative_ttl") if "negative_ttl" in fields else None
+    replica_reads = c.duration(fields["replica_reads"][1], "cache.replica_reads") if "replica_reads" in fields else None
     options: StoreOptions | None = None
     if kind is not None:
         own = {k: v for k, v in fields.items() if OWN_CACHE_FIELDS.get(k, kind) is kind}
         options = kind.read_options(c, CacheSection(node, own, params, returns, returns_span, stampede, ttl, refused))
+    if replica_reads is not None and getattr(options, "near", None) is not None:
+        c.error(
+            fields["replica_reads"][0],
+            "FG043",
+            "cache.replica_reads and cache.near together: a near copy of a value read from a replica could outlive its invalidation; remove one",
+        )
     names = {p.name for p in params}
     if key is not None:
         used = {f.name for f in key.fields}
@@ -201,7 +208,7 @@ def _cache(
                 c.error(f.span, "FG054", f"tag names {{{f.name}}}, which is not a parameter; use a parameter or {{row.column}}")
     if key is None or ttl is None or store is None or stampede is None or options is None:
         return None, kind
-    return CacheSpec(key, ttl, where, jitter, tags, store, cast(Any, stampede), negative, options), kind
+    return CacheSpec(key, ttl, where, jitter, tags, store, cast(Any, stampede), negative, options, replica_reads), kind
 
 
 def _misplaced(c: Reader, fields: dict[str, tuple[yaml.Node, yaml.Node]], section: str, owners: dict[str, StoreKind], kind: StoreKind | None) -> None:

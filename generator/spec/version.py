@@ -50,6 +50,7 @@ NEUTRAL: dict[type, dict[str, str]] = {
         "jitter": "the spread of when entries expire, not what they hold",
         "negative_ttl": "how long an empty result lives, not what it holds",
         "stampede": "how a miss is filled: every mode stores the same entry",
+        "replica_reads": "which server a hit is read from, and how long an entry lives, not what it holds",
     },
     Param: {"pattern": "which values may be asked for: an entry for a value both patterns allow is the same"},
     Template: {"text": "its parts are covered: `{ origin }` and `{origin}` are one template"},

@@ -73,6 +73,8 @@ KEEPS = [
     ("negative_ttl", "flight_search", "negative_ttl: 1m", "negative_ttl: 2m"),
     ("near", "flight_search", "near: 30s", "near: 10s"),
     ("stampede", "flight_search", "  near: 30s\n", "  near: 30s\n  stampede: early\n"),
+    ("replica_reads", "flight_status", "  replica_reads: 2s", "  replica_reads: 5s"),
+    ("replica_reads left out", "flight_status", "  replica_reads: 2s", ""),
     ("pattern", "flight_search", 'pattern: "^[A-Z]{3}$"', 'pattern: "^[A-Z]{3,4}$"'),
     ("spaces in a template field", "flight_search", 'key: "flight:search:{origin}:', 'key: "flight:search:{ origin }:'),
 ]

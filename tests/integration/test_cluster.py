@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime
-import logging
 import os
 import subprocess
 import sys
@@ -68,24 +67,15 @@ def test_a_stampede_of_coroutines_on_a_cold_entry_queries_the_database_once(runt
     assert counters.db_queries == queries + 1
 
 
-def test_the_near_cache_is_off_on_a_cluster_saying_why(db_url: str, valkey_cluster: LocalCluster, caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.INFO, logger="flughafen"), Runtime.from_config(database_url=db_url, cache_url=valkey_cluster.url, project_dir=ROOT) as rt:
-        assert not rt.cache.near_enabled
-        assert "the near cache is off on a Valkey Cluster" in caplog.text
-
-
-def test_the_asyncio_runtime_on_a_cluster_keeps_a_connection_per_node_and_no_near_cache(
-    db_url: str, valkey_cluster: LocalCluster, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_the_asyncio_runtime_on_a_cluster_keeps_a_connection_per_node(db_url: str, valkey_cluster: LocalCluster) -> None:
     async def read_all() -> tuple[bool, set[int], list[object]]:
         async with AsyncRuntime(load_config(db_url, valkey_cluster.url, ROOT)) as rt:
             rows = [await aio_flight_search.fetch(origin="JFK", destination="LAX", day=day, runtime=rt) for day in DAYS]
             ports = {int(name.rsplit(":", 1)[1]) for name in rt.cache._nodes}
             return rt.cache.near_enabled, ports, rows
 
-    with caplog.at_level(logging.INFO, logger="flughafen"):
-        near, ports, rows = asyncio.run(read_all())
-    assert not near and "the near cache is off on a Valkey Cluster" in caplog.text
+    near, ports, rows = asyncio.run(read_all())
+    assert near
     client = ValkeyCluster(host=valkey_cluster.host, port=valkey_cluster.ports[0])
     try:
         primaries = {int(node.port) for node in client.get_primaries()}

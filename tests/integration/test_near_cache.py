@@ -1,4 +1,5 @@
-"""The near cache (``cache: near:``) on a real Valkey: local hits, and every way a local copy is dropped."""
+"""The near cache (``cache: near:``) on a real Valkey, one server and the local cluster: local hits, and every
+way a local copy is dropped."""
 
 from __future__ import annotations
 
@@ -11,11 +12,15 @@ from typing import Any
 
 import pytest
 import valkey
+from valkey.cluster import ValkeyCluster
 
 from flughafen import Runtime, invalidate_tag
+from flughafen.local_cluster import LocalCluster
 from generated import airports_in_country, book_seat, cancel_booking, flight_search
-from tests.integration.conftest import cache_url, server_kwargs
+from tests.integration.conftest import server_kwargs
 from tests.integration.forms import Form
+
+ON_CLUSTER = True  # the runtime fixture runs these tests on one Valkey server and on the local cluster
 
 DAY = datetime.date(2024, 12, 15)
 ARGS = {"origin": "JFK", "destination": "LAX", "day": DAY}
@@ -52,23 +57,48 @@ def warm(rt: Runtime, form: Any = None) -> list[flight_search.Row]:
 
 
 @pytest.fixture
-def client(valkey_server: object) -> Iterator[valkey.Valkey]:
-    other = valkey.Valkey(**server_kwargs(valkey_server))  # type: ignore[arg-type]
+def nodes(cache_kind: str, request: pytest.FixtureRequest) -> Iterator[list[valkey.Valkey]]:
+    """A client of each Valkey server of the test's cache: the one server, or every node of the cluster."""
+    if cache_kind == "cluster":
+        cluster: LocalCluster = request.getfixturevalue("valkey_cluster")
+        each = [cluster.client(port) for port in cluster.ports]
+    else:
+        each = [valkey.Valkey(**server_kwargs(request.getfixturevalue("valkey_server")))]  # type: ignore[arg-type]
+    yield each
+    for one in each:
+        one.close()
+
+
+@pytest.fixture
+def client(cache_kind: str, request: pytest.FixtureRequest, valkey_url: str) -> Iterator[Any]:
+    """Another client of the test's cache (a cluster client on the cluster)."""
+    if cache_kind == "cluster":
+        cluster: LocalCluster = request.getfixturevalue("valkey_cluster")
+        other: Any = ValkeyCluster(host=cluster.host, port=cluster.ports[0])
+    else:
+        other = valkey.Valkey(**server_kwargs(request.getfixturevalue("valkey_server")))  # type: ignore[arg-type]
     yield other
     other.close()
 
 
-def commands_served(client: valkey.Valkey) -> int:
-    stats = client.info("commandstats")
-    return sum(int(v["calls"]) for k, v in stats.items() if k not in ("cmdstat_info", "cmdstat_ping"))
+def primaries(nodes: list[valkey.Valkey]) -> list[valkey.Valkey]:
+    return [node for node in nodes if node.execute_command("ROLE")[0] in (b"master", b"primary")]
 
 
-def test_a_near_hit_does_not_touch_valkey(form: Form, runtime: Runtime, client: valkey.Valkey) -> None:
+def commands_served(nodes: list[valkey.Valkey]) -> int:
+    total = 0
+    for node in nodes:
+        stats = node.info("commandstats")
+        total += sum(int(v["calls"]) for k, v in stats.items() if k not in ("cmdstat_info", "cmdstat_ping", "cmdstat_role", "cmdstat_cluster|slots"))
+    return total
+
+
+def test_a_near_hit_does_not_touch_valkey(form: Form, runtime: Runtime, nodes: list[valkey.Valkey]) -> None:
     rows = warm(runtime, form)
-    before = commands_served(client)
+    before = commands_served(nodes)
     for _ in range(100):
         assert form(flight_search).fetch(**ARGS, runtime=runtime) == rows  # type: ignore[arg-type]
-    assert commands_served(client) == before
+    assert commands_served(nodes) == before
     assert runtime.metrics.of("flight_search").near_hits >= 101
 
 
@@ -78,7 +108,7 @@ def test_a_near_hit_is_a_copy_the_caller_may_change(form: Form, runtime: Runtime
     assert len(form(flight_search).fetch(**ARGS, runtime=runtime)) == 2  # type: ignore[arg-type]
 
 
-def test_another_clients_change_drops_the_local_copy(form: Form, runtime: Runtime, client: valkey.Valkey) -> None:
+def test_another_clients_change_drops_the_local_copy(form: Form, runtime: Runtime, client: Any) -> None:
     warm(runtime, form)
     key = flight_search.key(**ARGS, runtime=runtime)  # type: ignore[arg-type]
     assert key in local_keys(runtime, form=form)
@@ -89,8 +119,8 @@ def test_another_clients_change_drops_the_local_copy(form: Form, runtime: Runtim
     assert runtime.metrics.of("flight_search").db_queries == queries + 1
 
 
-def test_another_runtimes_invalidations_drop_local_copies(form: Form, runtime: Runtime, db_url: str, valkey_server: object) -> None:
-    with Runtime.from_config(database_url=db_url, cache_url=cache_url(valkey_server), project_dir=Path.cwd()) as other:
+def test_another_runtimes_invalidations_drop_local_copies(form: Form, runtime: Runtime, db_url: str, valkey_url: str) -> None:
+    with Runtime.from_config(database_url=db_url, cache_url=valkey_url, project_dir=Path.cwd()) as other:
         for invalidate in (
             lambda: flight_search.invalidate_all(runtime=other),
             lambda: invalidate_tag("route:JFK:LAX", other),
@@ -130,17 +160,18 @@ def test_in_process_invalidations_drop_local_copies_before_they_return(form: For
             form(cancel_booking).execute(booking_id=int(booking[0][0]), runtime=runtime)
 
 
-def test_flushall_flushes_the_near_cache(form: Form, runtime: Runtime, client: valkey.Valkey) -> None:
+def test_flushall_flushes_the_near_cache(form: Form, runtime: Runtime, nodes: list[valkey.Valkey]) -> None:
     warm(runtime, form)
-    client.flushall()
+    for node in primaries(nodes):
+        node.flushall()
     assert until(lambda: not local_keys(runtime, form=form))
 
 
 @pytest.mark.parametrize("kill", ["pubsub", "normal"], ids=["listener", "tracking connection"])
-def test_a_killed_connection_flushes_the_near_cache_readers_fall_back_then_it_returns(runtime: Runtime, client: valkey.Valkey, kill: str) -> None:
+def test_a_killed_connection_flushes_the_near_cache_readers_fall_back_then_it_returns(runtime: Runtime, nodes: list[valkey.Valkey], kill: str) -> None:
     rows = warm(runtime)
     flushes = runtime.cache.near.flushes
-    assert client.execute_command("CLIENT", "KILL", "TYPE", kill, "SKIPME", "yes") >= 1
+    assert primaries(nodes)[-1].execute_command("CLIENT", "KILL", "TYPE", kill, "SKIPME", "yes") >= 1  # on a cluster: one node's
     assert until(lambda: runtime.cache.near.flushes > flushes)
     c = runtime.metrics.of("flight_search")
     assert flight_search.fetch(**ARGS, runtime=runtime) == rows  # type: ignore[arg-type]
@@ -148,8 +179,8 @@ def test_a_killed_connection_flushes_the_near_cache_readers_fall_back_then_it_re
     assert c.near_hits > 0
 
 
-def test_a_runtime_without_near_cache_reads_valkey(form: Form, db_url: str, valkey_server: object) -> None:
-    with form.runtime_of(database_url=db_url, cache_url=cache_url(valkey_server), project_dir=Path.cwd(), near_cache=False) as rt:
+def test_a_runtime_without_near_cache_reads_valkey(form: Form, db_url: str, valkey_url: str) -> None:
+    with form.runtime_of(database_url=db_url, cache_url=valkey_url, project_dir=Path.cwd(), near_cache=False) as rt:
         for _ in range(5):
             form(flight_search).fetch(**ARGS, runtime=rt)  # type: ignore[arg-type]
         c = rt.metrics.of("flight_search")
@@ -180,7 +211,7 @@ def test_a_local_copy_is_served_no_longer_than_the_near_bound(runtime: Runtime, 
     assert c.near_hits == near_hits
 
 
-def test_a_value_read_before_an_invalidation_message_is_not_kept_locally(runtime: Runtime, client: valkey.Valkey, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_value_read_before_an_invalidation_message_is_not_kept_locally(runtime: Runtime, client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     warm(runtime)
     key = flight_search.key(**ARGS, runtime=runtime)  # type: ignore[arg-type]
     runtime.cache.near.stores["flight_search"].entries.pop(key)  # the next read goes to Valkey

@@ -169,6 +169,9 @@ CASES: list[tuple[str, bytes, str, int, int]] = [
     ("near longer than the ttl", edit("  ttl: 5m\n", "  ttl: 5m\n  near: 10m\n"), "FG042", 10, 9),
     ("near_size zero", edit("  ttl: 5m\n", "  ttl: 5m\n  near: 30s\n  near_size: 0\n"), "FG042", 11, 14),
     ("near_size not a number", edit("  ttl: 5m\n", "  ttl: 5m\n  near: 30s\n  near_size: lots\n"), "FG042", 11, 14),
+    ("replica_reads not a duration", edit("  ttl: 5m\n", "  ttl: 5m\n  replica_reads: true\n"), "FG040", 10, 18),
+    ("replica_reads zero", edit("  ttl: 5m\n", "  ttl: 5m\n  replica_reads: 0\n"), "FG040", 10, 18),
+    ("replica_reads with near", edit("  ttl: 5m\n", "  ttl: 5m\n  near: 30s\n  replica_reads: 2s\n"), "FG043", 11, 3),
     ("near_size without near", edit("  ttl: 5m\n", "  ttl: 5m\n  near_size: 100\n"), "FG011", 10, 3),
     # -- templates
     ("key names an undeclared param", edit('key: "flight:{flight_id}"', 'key: "flight:{flightid}"'), "FG051", 8, 16),
