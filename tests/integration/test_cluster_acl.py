@@ -10,6 +10,7 @@ import logging
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from valkey.cluster import ValkeyCluster
@@ -23,6 +24,8 @@ from flughafen.worker import run_worker
 from generated import airport_by_iata, flight_search, passenger_last_flights, reprice_booking
 from generated.aio import airport_by_iata as aio_airport_by_iata
 from tests.integration.forms import Form
+from tests.integration.test_near_cache import local_keys, until
+from tests.integration.test_near_cluster import near_hit
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "s3cret-Cluster-Pa55"
@@ -68,6 +71,31 @@ def test_an_acl_user_reads_fills_hits_and_invalidates_on_every_node(form: Form, 
         assert sum(admin.exists(key) for key in keys) == len(DAYS)
         assert form.invalidate_tag("route:JFK:LAX", runtime) == len(DAYS)
         assert sum(admin.exists(key) for key in keys) == 0
+    finally:
+        admin.close()
+
+
+def near_copies_follow_every_node(form: Form, runtime: Runtime, other: Runtime, admin: ValkeyCluster) -> None:
+    """On each primary a key whose copy the near cache keeps, then drops when ``other`` invalidates it (the
+    node's invalidation message, on the near cache's own connections: as the URL's user, over its TLS)."""
+    per_node: dict[str, dict[str, Any]] = {}
+    for n in range(200):
+        args = {"origin": "JFK", "destination": "LAX", "day": DAY + datetime.timedelta(days=n)}
+        key = flight_search.key(**args, runtime=runtime)  # type: ignore[arg-type]
+        per_node.setdefault(admin.nodes_manager.get_node_from_slot(admin.keyslot(key)).name, args)
+    assert len(per_node) == 3
+    for node, args in sorted(per_node.items()):
+        key = flight_search.key(**args, runtime=runtime)  # type: ignore[arg-type]
+        assert near_hit(form, form.of(runtime), args), f"no local hit on a key of {node}"
+        flight_search.invalidate(**args, runtime=other)  # type: ignore[arg-type]
+        assert until(lambda key=key: key not in local_keys(runtime, form=form)), f"a change on {node} left the local copy"
+
+
+def test_an_acl_user_s_near_cache_hears_every_node(form: Form, runtime: Runtime, db_url: str, acl_cluster: LocalCluster) -> None:
+    admin = _admin(acl_cluster)
+    try:
+        with Runtime.from_config(database_url=db_url, cache_url=acl_cluster.url, project_dir=ROOT) as other:
+            near_copies_follow_every_node(form, runtime, other, admin)
     finally:
         admin.close()
 

@@ -22,6 +22,7 @@ from flughafen.local_cluster import LocalCluster
 from generated import flight_search
 from generated.aio import flight_search as aio_flight_search
 from tests.integration.forms import Form
+from tests.integration.test_cluster_acl import near_copies_follow_every_node
 from tests.integration.tls import certificates, free_port, start_stunnel, stop, stunnel
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -110,6 +111,15 @@ def test_reads_fill_hit_and_invalidate_over_tls_on_every_node(form: Form, runtim
         assert sum(admin.exists(key) for key in keys) == len(DAYS)
         assert form.invalidate_tag("route:JFK:LAX", runtime) == len(DAYS)
         assert sum(admin.exists(key) for key in keys) == 0
+    finally:
+        admin.close()
+
+
+def test_the_near_cache_hears_every_node_over_tls(form: Form, runtime: Runtime, db_url: str, tls_cluster: TlsCluster) -> None:
+    admin = tls_cluster.admin()
+    try:
+        with Runtime.from_config(database_url=db_url, cache_url=tls_cluster.url(), project_dir=ROOT) as other:
+            near_copies_follow_every_node(form, runtime, other, admin)
     finally:
         admin.close()
 
