@@ -7,7 +7,8 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from flughafen.aio import invalidate_tag as aio_invalidate_tag
 from flughafen.config import load_config
 from flughafen.local_cluster import LocalCluster, LocalSentinel
 from flughafen.worker import run_worker
-from generated import airport_by_iata, flight_search, passenger_last_flights, reprice_booking
+from generated import airport_by_iata, flight_search, flight_status, passenger_last_flights, reprice_booking
 from generated.aio import airport_by_iata as aio_airport_by_iata
 from tests.integration.forms import Form
 from tests.integration.test_near_cache import local_keys, until
@@ -100,6 +101,26 @@ def test_an_acl_user_s_near_cache_hears_every_node(form: Form, runtime: Runtime,
         admin.close()
 
 
+def replica_hits(read: Callable[[], object], expected: object, counters: Any) -> None:
+    """Reads until one is served by a replica (the fill reaches it, the runtime learns it keeps up); every read right."""
+    deadline = time.monotonic() + 60
+    while counters.replica_hits == 0:
+        assert time.monotonic() < deadline, "gave up waiting for a hit served by a replica"
+        assert read() == expected
+        time.sleep(0.05)
+
+
+def test_an_acl_user_s_hits_come_from_replicas_too(form: Form, runtime: Runtime) -> None:
+    expected = flight_status.QUERY.query_database((1001,), runtime)
+
+    def read() -> object:
+        row = form(flight_status).fetch(flight_id=1001, runtime=runtime)
+        form.settle()
+        return row
+
+    replica_hits(read, expected, runtime.metrics.of("flight_status"))
+
+
 def test_an_acl_user_s_write_behind_is_applied_by_the_worker(form: Form, runtime: Runtime) -> None:
     history = form(passenger_last_flights).fetch(passenger_id=12345, runtime=runtime)
     target, price = history[0], Decimal("2.34")
@@ -157,7 +178,7 @@ def acl_sentinel() -> Iterator[LocalSentinel]:
         yield own
 
 
-def test_an_acl_user_behind_sentinel_reads_fills_and_invalidates(db_url: str, acl_sentinel: LocalSentinel) -> None:
+def test_an_acl_user_behind_sentinel_reads_fills_invalidates_and_hits_the_replica(db_url: str, acl_sentinel: LocalSentinel) -> None:
     assert acl_sentinel.url.startswith(f"valkey+sentinel://app:{SECRET}@")
     with Runtime.from_config(database_url=db_url, cache_url=acl_sentinel.url, project_dir=ROOT) as rt:
         flight_search.invalidate_all(runtime=rt)
@@ -175,6 +196,13 @@ def test_an_acl_user_behind_sentinel_reads_fills_and_invalidates(db_url: str, ac
         finally:
             primary.close()
         assert SECRET not in repr(rt)
+
+        def read() -> object:
+            row = flight_status.fetch(flight_id=1001, runtime=rt)
+            rt.cache.settle()
+            return row
+
+        replica_hits(read, flight_status.QUERY.query_database((1001,), rt), rt.metrics.of("flight_status"))
 
 
 def test_a_wrong_password_behind_sentinel_fails_open_and_never_shows_the_password(
