@@ -1,6 +1,6 @@
 """A Valkey Cluster and a primary behind Sentinel with an ACL user (the default user off): the runtime reads,
-fills, hits, invalidates and queues write-behind writes as that user; a wrong password fails reads open to the
-database and never reaches a log line or an error."""
+fills, hits, invalidates, queues write-behind writes, keeps near copies and reads hits from replicas as that
+user; a wrong password fails reads open to the database and never reaches a log line or an error."""
 
 from __future__ import annotations
 

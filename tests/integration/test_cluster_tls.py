@@ -1,6 +1,6 @@
 """A Valkey Cluster over TLS (``valkeys+cluster://...?ca=ca.crt``): stunnel terminates TLS in front of each
 node, and each node announces its TLS port, so the slot map and MOVED replies name TLS ports. The runtime,
-sync and async, reads, fills, hits and invalidates over TLS; a server whose certificate an unknown CA signed
+sync and async, reads, fills, hits, invalidates and keeps near copies over TLS; a server whose certificate an unknown CA signed
 is refused and the database answers."""
 
 from __future__ import annotations
