@@ -295,9 +295,18 @@ class LocalSentinel:
         give up (no replica it deems fit, a promotion past its timeout), it is asked
         once every 15 s to fail over (SENTINEL FAILOVER), as an operator would."""
         before = self.primary_port()
-        process = self.by_port[before]
+        self.kill(before)
+        return self.promoted(before, timeout)
+
+    def kill(self, port: int) -> None:
+        """Ends one server at once (SIGKILL): a crash."""
+        process = self.by_port[port]
         process.kill()
         process.wait()
+
+    def promoted(self, before: int, timeout: float = 90.0) -> int:
+        """Waits until the sentinel names another primary than the one on port ``before`` (killed), and that
+        server says it is one; returns its port. A stalled failover is asked for again every 15 s."""
         return self._promoted(before, time.monotonic() + timeout, f"a new primary after the old one (port {before}) was killed", nudge=15.0)
 
     def _promoted(self, before: int, deadline: float, what: str, nudge: float | None = None) -> int:

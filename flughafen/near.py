@@ -14,7 +14,9 @@ The thread drops local copies as messages arrive. A null message (FLUSHALL),
 an error or a closed socket on either connection, or a heartbeat left
 unanswered flushes the whole near cache and turns it off until both
 connections are back and every prefix is registered again: a local copy is
-served only while Valkey is telling us about changes to it.
+served only while Valkey is telling us about changes to it. Behind Sentinel,
+so does a new primary: the runtime's own connections reaching another server
+(``moved``), or the sentinels naming another one at a heartbeat (``primary``).
 
 The race of a reader that read from Valkey just before a change, and stores
 after the change's message was processed, is closed by an epoch: every
@@ -33,6 +35,7 @@ import socket
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 from weakref import WeakSet
 
@@ -86,6 +89,9 @@ class NearCache:
         self.flushes = 0  # whole-cache flushes (null message, connection lost)
         self._listener_id = 0
         self.waiting_pong = False
+        # Behind Sentinel: the (host, port) of the primary now, asked at every heartbeat (on this thread).
+        self.primary: Callable[[], tuple[str, int]] | None = None
+        self._moved = False  # the runtime reached another primary: the thread connects again
         _INSTANCES.add(self)
 
     # ------------------------------------------------------------ readers
@@ -166,6 +172,18 @@ class NearCache:
             self.stores = {}
             self._pending = set(self.wanted)
 
+    def moved(self) -> None:
+        """The primary changed (a failover): every local copy goes now, and tracking starts again on the new one."""
+        with self.lock:
+            self._moved = True
+            self.epoch += 1
+            self.flushes += 1
+            for store in self.stores.values():
+                store.entries.clear()
+            self.stores = {}
+            self._pending = set(self.wanted)
+        self._wake()
+
     # ------------------------------------------------------------- thread
 
     def _wake(self) -> None:
@@ -207,6 +225,10 @@ class NearCache:
         listener.read_response()
         tracker = self._make_connection()
         tracker.connect()
+        if _address(listener) != _address(tracker):  # behind Sentinel, a failover between the two connects
+            raise ConnectionError(f"the listener reached {_address(listener)}, the tracking connection {_address(tracker)}")
+        with self.lock:
+            self._moved = False
         self._listener_id = listener_id
         return listener, tracker
 
@@ -244,6 +266,8 @@ class NearCache:
                         pass
                 except BlockingIOError:
                     pass
+                if self._moved:
+                    raise ConnectionError("the primary changed")
                 self._register(tracker)
             if tracker._sock in ready and tracker.can_read(timeout=0):
                 raise ConnectionError("unexpected data on the tracking connection")
@@ -254,6 +278,8 @@ class NearCache:
                 self.waiting_pong = True
                 tracker.send_command("PING")
                 tracker.read_response()
+                if self.primary is not None and self.primary() != _address(tracker):
+                    raise ConnectionError(f"the sentinels name another primary than {_address(tracker)}")
                 next_beat = time.monotonic() + HEARTBEAT
 
     def _drain(self, listener: Any) -> None:
@@ -291,6 +317,12 @@ class NearCache:
         self._off()
         self._wake_r.close()
         self._wake_w.close()
+
+
+def _address(conn: Any) -> tuple[str, int] | str:
+    """Where a connection goes: (host, port), or its unix socket's path."""
+    path = getattr(conn, "path", None)
+    return path if isinstance(path, str) and path else (conn.host, int(conn.port))
 
 
 _INSTANCES: WeakSet[NearCache] = WeakSet()
