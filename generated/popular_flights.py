@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from flughafen import Col, Param, Runtime, Trigger
+from flughafen import Col, Runtime, Trigger
 from flughafen.stores.zset import ZsetQuery
 
 

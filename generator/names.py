@@ -11,6 +11,8 @@ accepts must import, type-check and run, so each name must be:
   keeps two names from being one to Python;
 - not a keyword, and not begun with two underscores (``__init__`` would be
   Python's own; ``__x`` is renamed inside a class);
+- not ``l``, ``O`` or ``I`` (but as a module's name): linters refuse them in the
+  generated code (E741), as they read as 1 and 0 in many fonts;
 - not a name the generated code binds where the spec's name would meet it
   (RESERVED by role, below).
 
@@ -22,6 +24,8 @@ FG102); render.py checks again before it puts a name into code.
 "is read by Python as 'class' (its NFKC form); write that"
 >>> name_problem("__init__", "column")
 'begins with two underscores, which Python keeps for its own names (and renames inside a class)'
+>>> name_problem("l", "column")
+"reads as 1 or 0 in many fonts, and linters refuse it as a name (pycodestyle's E741); choose a longer one"
 >>> name_problem("airport_code", "parameter") is None
 True
 """
@@ -65,6 +69,8 @@ LOCALS = frozenset({"value"})
 # that name would hide the type from the annotations after it (render.ANNOTATION; test_names.py checks).
 TYPE_NAMES = frozenset({"int", "str", "float", "bool", "datetime"})
 
+# Names pycodestyle (E741) and ruff refuse as variables, arguments and class fields: in many fonts l is 1, O is 0, I is l.
+AMBIGUOUS = frozenset({"l", "O", "I"})
 RESERVED: dict[Role, frozenset[str]] = {
     "spec": GENERATED_NAMES | VALKEY_NAMESPACES,
     "parameter": GENERATED_NAMES | READ_KEYWORDS | LOCALS | TYPE_NAMES,
@@ -90,6 +96,8 @@ def name_problem(name: str, role: Role) -> str | None:
         return "is a Python keyword"
     if name.startswith("__"):
         return "begins with two underscores, which Python keeps for its own names (and renames inside a class)"
+    if name in AMBIGUOUS and role != "spec":
+        return "reads as 1 or 0 in many fonts, and linters refuse it as a name (pycodestyle's E741); choose a longer one"
     if role in ("spec", "parameter") and not LOWER.match(name):
         return "is not lower-case ASCII (letters a-z, digits and _)"
     if name in RESERVED[role]:

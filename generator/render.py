@@ -5,7 +5,8 @@ which extends accessor_base.py.jinja) and ``tests/test_<name>.py``; each
 write spec ``<name>.py`` (write.py.jinja). Each module also has an async form,
 ``aio/<name>.py``, from the template of the same name with ``aio_`` before it. Templates are rendered with
 ``StrictUndefined``: a misspelt template variable fails the build instead of
-rendering empty. format.py then runs black over the result.
+rendering empty. tidy.py then drops the imports a module does not use and sorts
+its ``__all__``; format.py runs black over the result.
 
 A spec is untrusted text, and none of it may become code. So every ``{{ }}``
 of a template is either code the build wrote itself, a ``Code`` (a literal
@@ -32,6 +33,7 @@ from generator.link import Linked, WriteLink
 from generator.model import CacheSpec, CompiledQuery, Field, FromRow, Literal_, Param, PyType, Template
 from generator.stores import STORES, kind_of
 from generator.stores.base import tag_tuple
+from generator.tidy import tidy_python
 
 # generator/templates links to the top-level templates/ folder; the wheel carries the files.
 TEMPLATES = Path(str(resources.files("generator") / "templates"))
@@ -301,7 +303,7 @@ def environment() -> jinja2.Environment:
 
 
 def render(linked: Linked) -> dict[str, str]:
-    """Every generated file, by path relative to generated/, sorted; Python not yet formatted."""
+    """Every generated file, by path relative to generated/, sorted; Python tidied (tidy.py), not yet formatted."""
     env = environment()
     files: dict[str, str] = {}
     for q in linked.reads:
@@ -322,4 +324,4 @@ def render(linked: Linked) -> dict[str, str]:
     files["tests/conftest.py"] = env.get_template("conftest.py.jinja").render()
     files["tests/__init__.py"] = ""
     files["py.typed"] = ""
-    return dict(sorted(files.items()))
+    return {path: tidy_python(text) if path.endswith(".py") and text else text for path, text in sorted(files.items())}

@@ -170,7 +170,8 @@ GENERATOR_ALLOWED: dict[str, set[str]] = {
     "spec": {"diagnostics", "model", "names", "stores"},  # load, validate, what of a spec its key version covers
     "sql": {"dataset", "diagnostics", "model", "names", "schema", "spec", "stores"},  # compile; prove makes the schema per dialect (dataset.ddl)
     "link": {"diagnostics", "model", "sql", "stores"},
-    "render": {"code", "link", "model", "stores"},
+    "tidy": set(),  # rendered Python -> lint-clean Python: unused imports dropped, __all__ sorted
+    "render": {"code", "link", "model", "stores", "tidy"},
     "format": set(),
     "write": set(),
     "pipeline": {"diagnostics", "format", "link", "model", "render", "schema", "spec", "sql", "write"},

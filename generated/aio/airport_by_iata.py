@@ -19,18 +19,18 @@ __all__ = [
     "EXAMPLES",
     "QUERY",
     "Row",
-    "key",
     "fetch",
     "fetch_airport_id",
-    "fetch_iata",
-    "fetch_icao",
-    "fetch_name",
     "fetch_city",
     "fetch_country",
+    "fetch_iata",
+    "fetch_icao",
     "fetch_latitude",
     "fetch_longitude",
+    "fetch_name",
     "invalidate",
     "invalidate_all",
+    "key",
 ]
 
 

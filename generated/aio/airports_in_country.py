@@ -9,7 +9,6 @@ is an ``asyncio.sleep``, and ``last_read_was_stale()`` is per task.
 
 from __future__ import annotations
 
-
 from flughafen.aio import AsyncRuntime
 
 from ..airports_in_country import EXAMPLES, QUERY, Row
@@ -18,11 +17,11 @@ __all__ = [
     "EXAMPLES",
     "QUERY",
     "Row",
-    "key",
     "fetch",
     "fetch_batch",
     "invalidate",
     "invalidate_all",
+    "key",
 ]
 
 

@@ -9,12 +9,11 @@ is an ``asyncio.sleep``, and ``last_read_was_stale()`` is per task.
 
 from __future__ import annotations
 
-
 from flughafen.aio import AsyncRuntime
 
 from ..country_airport_stats import EXAMPLES, QUERY, Row
 
-__all__ = ["EXAMPLES", "QUERY", "Row", "key", "fetch", "invalidate", "invalidate_all"]
+__all__ = ["EXAMPLES", "QUERY", "Row", "fetch", "invalidate", "invalidate_all", "key"]
 
 
 def key(*, country: str, runtime: AsyncRuntime | None = None) -> str:

@@ -19,11 +19,11 @@ __all__ = [
     "EXAMPLES",
     "QUERY",
     "Row",
-    "key",
     "fetch",
     "fetch_batch",
     "invalidate",
     "invalidate_all",
+    "key",
 ]
 
 

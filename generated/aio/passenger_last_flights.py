@@ -9,9 +9,6 @@ is an ``asyncio.sleep``, and ``last_read_was_stale()`` is per task.
 
 from __future__ import annotations
 
-import datetime
-from decimal import Decimal
-
 from flughafen.aio import AsyncRuntime
 
 from ..passenger_last_flights import EXAMPLES, QUERY, Row
@@ -20,11 +17,11 @@ __all__ = [
     "EXAMPLES",
     "QUERY",
     "Row",
-    "key",
     "fetch",
     "fetch_batch",
     "invalidate",
     "invalidate_all",
+    "key",
 ]
 
 

@@ -9,14 +9,11 @@ is an ``asyncio.sleep``, and ``last_read_was_stale()`` is per task.
 
 from __future__ import annotations
 
-import datetime
-from decimal import Decimal
-
 from flughafen.aio import AsyncRuntime
 
 from ..passenger_profile import EXAMPLES, QUERY, Row
 
-__all__ = ["EXAMPLES", "QUERY", "Row", "key", "fetch", "invalidate", "invalidate_all"]
+__all__ = ["EXAMPLES", "QUERY", "Row", "fetch", "invalidate", "invalidate_all", "key"]
 
 
 def key(*, passenger_id: int, runtime: AsyncRuntime | None = None) -> str:

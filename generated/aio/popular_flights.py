@@ -9,7 +9,6 @@ is an ``asyncio.sleep``, and ``last_read_was_stale()`` is per task.
 
 from __future__ import annotations
 
-
 from flughafen.aio import AsyncRuntime
 
 from ..popular_flights import EXAMPLES, QUERY, Row
@@ -18,13 +17,13 @@ __all__ = [
     "EXAMPLES",
     "QUERY",
     "Row",
-    "key",
     "fetch",
-    "top",
-    "rank",
-    "score",
     "invalidate",
     "invalidate_all",
+    "key",
+    "rank",
+    "score",
+    "top",
 ]
 
 

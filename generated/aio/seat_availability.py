@@ -9,12 +9,11 @@ is an ``asyncio.sleep``, and ``last_read_was_stale()`` is per task.
 
 from __future__ import annotations
 
-
 from flughafen.aio import AsyncRuntime
 
 from ..seat_availability import EXAMPLES, QUERY, Row
 
-__all__ = ["EXAMPLES", "QUERY", "Row", "key", "fetch", "invalidate", "invalidate_all"]
+__all__ = ["EXAMPLES", "QUERY", "Row", "fetch", "invalidate", "invalidate_all", "key"]
 
 
 def key(*, flight_id: int, runtime: AsyncRuntime | None = None) -> str:

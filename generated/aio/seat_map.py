@@ -9,7 +9,6 @@ is an ``asyncio.sleep``, and ``last_read_was_stale()`` is per task.
 
 from __future__ import annotations
 
-
 from flughafen.aio import AsyncRuntime
 
 from ..seat_map import EXAMPLES, QUERY, Row
@@ -18,12 +17,12 @@ __all__ = [
     "EXAMPLES",
     "QUERY",
     "Row",
-    "key",
-    "fetch",
     "contains",
     "count",
+    "fetch",
     "invalidate",
     "invalidate_all",
+    "key",
 ]
 
 

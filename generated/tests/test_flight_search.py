@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import datetime
 
+from flughafen import MAX_KEY_LENGTH, Runtime
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from flughafen import MAX_KEY_LENGTH, Runtime
 
 from .. import flight_search as accessor
 

@@ -80,6 +80,9 @@ def test_every_type_the_annotations_name_is_refused_as_a_field_and_a_parameter()
         ("cache", "member", "reserved"),
         ("stats", "spec", "reserved"),
         ("x-y", "column", "not a Python identifier"),
+        ("l", "parameter", "E741"),  # linters refuse l, O and I in the generated code
+        ("O", "column", "E741"),
+        ("I", "member", "E741"),
     ],
 )
 def test_a_name_python_would_read_otherwise_or_that_meets_the_generated_code_is_refused(name: str, role: str, says: str) -> None:
@@ -88,7 +91,8 @@ def test_a_name_python_would_read_otherwise_or_that_meets_the_generated_code_is_
 
 
 @pytest.mark.parametrize(
-    ("name", "role"), [("é", "column"), ("_x", "parameter"), ("match", "member"), ("st", "spec"), ("self", "column"), ("cache", "spec"), ("refresh", "column")]
+    ("name", "role"),
+    [("é", "column"), ("_x", "parameter"), ("match", "member"), ("st", "spec"), ("self", "column"), ("cache", "spec"), ("refresh", "column"), ("l", "spec")],
 )
 def test_unusual_names_python_reads_as_written_are_fine(name: str, role: str) -> None:
     assert name_problem(name, role) is None  # type: ignore[arg-type]

@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -155,6 +156,11 @@ def test_unusual_names_build_type_check_import_and_run(project: Path) -> None:
     ran = subprocess.run([sys.executable, "-m", "pytest", "-q", "gx/tests", "test_calls.py"], cwd=project, env=env, capture_output=True, text=True)
     assert ran.returncode == 0, ran.stdout[-4000:] + ran.stderr[-2000:]
     assert " passed" in ran.stdout and "skipped" not in ran.stdout
+
+
+def test_unusual_names_build_lint_clean(project: Path, ruff_check: Callable[[Path], None]) -> None:
+    assert main(["build", "specs"]) == 0
+    ruff_check(project / "gx")
 
 
 def _bound_names(package: Path) -> set[str]:
