@@ -23,7 +23,7 @@ import valkey
 from libvalkey import pack_command as _pack
 from valkey.client import Pipeline
 
-from flughafen import invalidation
+from flughafen import invalidation, replication
 from flughafen.config import CacheUrl
 from flughafen.health import Health, eviction_risk
 from flughafen.keys import Keyspace
@@ -270,25 +270,30 @@ class CacheState(Health):
             known = self._sources[source] = Script(source)
         return known
 
-    def pipelined(self, *commands: tuple[Any, ...]) -> list[Any]:
+    def pipelined(self, *commands: tuple[Any, ...], wait: bool = False) -> list[Any]:
         """Several commands in one round trip on this thread's connection. A script is
         ``("EVALSHA", Script, keys, args)``; one the server lacks is loaded and run again.
+        ``wait``: replicas confirm them too (cache_wait_replicas: a WAIT in the same round trip).
         Raises the first error a command returned."""
-        replies = self._send_all(commands)
+        wait = wait and self.waits
+        replies = self._send_all(commands, wait)
         lacking = [i for i, r in enumerate(replies) if isinstance(r, valkey.exceptions.NoScriptError)]
         if lacking:
             for i in lacking:
                 self._load(commands[i][1])
-            for i, reply in zip(lacking, self._send_all([commands[i] for i in lacking]), strict=True):
+            for i, reply in zip(lacking, self._send_all([commands[i] for i in lacking], wait), strict=True):
                 replies[i] = reply
         for reply in replies:
             if isinstance(reply, valkey.exceptions.ResponseError):
                 raise reply
         return replies
 
-    def _send_all(self, commands: Any) -> list[Any]:
+    def _send_all(self, commands: Any, wait: bool = False) -> list[Any]:
         conn = self._connection()
         packed = [("EVALSHA", c[1].sha, len(c[2]), *c[2], *c[3]) if c[0] == "EVALSHA" and isinstance(c[1], Script) else c for c in commands]
+        needed = self._replicas_needed(conn) if wait else 0
+        if needed:
+            packed.append(("WAIT", needed, self.wait_timeout_ms))
         try:
             if conn._sock is None:
                 conn.connect()
@@ -300,7 +305,44 @@ class CacheState(Health):
             raise
         if rerun is not None:
             self._settled(conn, rerun)
+        if needed:
+            self._confirmed(conn, replies.pop(), needed)
         return replies
+
+    def _replicas_needed(self, conn: Any) -> int:
+        """How many replicas must confirm an invalidation sent on ``conn`` (cache_wait_replicas; "all": asked with ROLE,
+        once per connection and again after a confirmation fell short)."""
+        if self.wait_replicas != replication.ALL:
+            return self.wait_replicas
+        count: int | None = getattr(conn, "fg_replicas", None)
+        if count is None:
+            count = conn.fg_replicas = replication.connected(self._ask(conn, "ROLE"))
+        return count
+
+    def _confirmed(self, conn: Any, acked: Any, needed: int) -> None:
+        """WAIT's reply: fewer than ``needed`` replicas is a failed invalidation (ReplicationTimeout)."""
+        try:
+            replication.check(acked, needed, self.url.redacted(), self.wait_timeout_ms)
+        except Exception:
+            conn.fg_replicas = None  # a replica may have left: counted again next time
+            raise
+
+    def _ask(self, conn: Any, *args: Any) -> Any:
+        """One command on ``conn``, after the replies it owes; an error reply raised."""
+        try:
+            if conn._sock is None:
+                conn.connect()
+            conn._sock.sendall(_pack(args))
+            rerun = self._answers(conn) if conn.fg_unanswered else None
+            reply = conn._parser.read_response()
+        except BaseException:
+            self._drop(conn)
+            raise
+        if rerun is not None:
+            self._settled(conn, rerun)
+        if isinstance(reply, valkey.exceptions.ResponseError):
+            raise reply
+        return reply
 
     def mget(self, *keys: str) -> list[Any]:
         """MGET of many keys on this thread's connection (batch reads)."""
@@ -433,7 +475,7 @@ class CacheState(Health):
         if type(effect) is Call:
             return self.client.execute_command(*effect.args)
         if type(effect) is Pipe:
-            return self.pipelined(*effect.commands)  # the thread's connections: its deferred fills are answered first
+            return self.pipelined(*effect.commands, wait=effect.wait)  # the thread's connections: its deferred fills are answered first
         raise TypeError(f"not an effect of an invalidation: {effect!r}")
 
     def delete(self, *keys: str) -> None:

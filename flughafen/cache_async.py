@@ -43,7 +43,7 @@ from valkey._parsers.base import BaseParser
 from valkey.exceptions import ConnectionError as ValkeyConnectionError
 from valkey.exceptions import NoScriptError, ResponseError
 
-from flughafen import invalidation
+from flughafen import invalidation, replication
 from flughafen.cache import connection_kwargs
 from flughafen.config import CacheUrl
 from flughafen.health import Health, eviction_risk
@@ -69,7 +69,7 @@ class AsyncCache(Protocol):
     def failed(self, error: BaseException, counters: Counters | None = None) -> None: ...
     async def call(self, *args: Any) -> Any: ...
     async def script(self, script: Script | str, keys: list[str], args: list[Any]) -> Any: ...
-    async def pipelined(self, *commands: tuple[Any, ...]) -> list[Any]: ...
+    async def pipelined(self, *commands: tuple[Any, ...], wait: bool = False) -> list[Any]: ...
     def fill(self, script: Script, keys: list[str], args: list[Any], counters: Counters) -> None: ...
     async def fill_now(self, script: Script, keys: list[str], args: list[Any], counters: Counters) -> None: ...
     async def release(self, lock: str, token: Any) -> None: ...
@@ -95,6 +95,7 @@ class Connection(asyncio.Protocol):
         self.progress = 0.0  # loop time of the last reply, or of the first command sent into an idle connection
         self.watchdog: asyncio.TimerHandle | None = None
         self.drained: asyncio.Event | None = None  # set when the backlog is down to low_water
+        self.replicas: int | None = None  # replicas of the server, for WAIT (replication.py): None until asked
 
     # asyncio's side
 
@@ -298,9 +299,13 @@ class AsyncCacheState(Health):
             if connecting.done() and self._connecting is connecting:
                 self._connecting = None
 
-    async def _connect(self) -> Connection:
+    async def _open_server(self) -> Connection:
+        """A new connection to the server (behind Sentinel, the primary the sentinels name now)."""
         k = self._kwargs
-        conn = await open_connection(k, k.get("host", "127.0.0.1"), k.get("port", 6379), self.socket_timeout, self.max_in_flight)
+        return await open_connection(k, k.get("host", "127.0.0.1"), k.get("port", 6379), self.socket_timeout, self.max_in_flight)
+
+    async def _connect(self) -> Connection:
+        conn = await self._open_server()
         old, self._conn = self._conn, conn
         if old is not None and old.lost is None:
             old.close(ValkeyConnectionError("replaced"))
@@ -374,13 +379,52 @@ class AsyncCacheState(Health):
             return reply
         raise reply
 
-    async def pipelined(self, *commands: tuple[Any, ...]) -> list[Any]:
-        """Several commands in one round trip (a script as ``("EVALSHA", Script, keys, args)``). Raises the first error."""
-        replies = await self._exchange(await self._conn_with_room(), commands)
+    async def pipelined(self, *commands: tuple[Any, ...], wait: bool = False) -> list[Any]:
+        """Several commands in one round trip (a script as ``("EVALSHA", Script, keys, args)``). Raises the first error.
+        ``wait``: replicas confirm them too (cache_wait_replicas: a WAIT in the same round trip)."""
+        conn = await self._conn_with_room()
+        if wait and self.waits:
+            replies = await self._confirmed_exchange(conn, commands)
+        else:
+            replies = await self._exchange(conn, commands)
         for reply in replies:
             if isinstance(reply, ResponseError):
                 raise reply
         return replies
+
+    async def _confirmed_exchange(self, conn: Connection, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
+        """``_exchange`` with a WAIT behind the commands; fewer replicas than needed raises ReplicationTimeout."""
+        needed = await self._replicas_needed(conn)
+        if not needed:
+            return await self._exchange(conn, commands)
+        wait = ("WAIT", needed, self.wait_timeout_ms)
+        sent = [*commands, wait]
+        futures = self._sent(conn, sent)
+        replies = await self._replies(conn, sent, futures)
+        acked = replies.pop()
+        if any(f.done() and not f.cancelled() and isinstance(f.result(), NoScriptError) for f in futures):
+            acked = await conn.request(_pack(wait))  # scripts run again after the first WAIT: confirmed again
+        self._confirmed(conn, acked, needed)
+        return replies
+
+    async def _replicas_needed(self, conn: Connection) -> int:
+        """How many replicas must confirm an invalidation sent on ``conn`` (cache_wait_replicas; "all": asked with ROLE,
+        once per connection and again after a confirmation fell short)."""
+        if self.wait_replicas != replication.ALL:
+            return self.wait_replicas
+        if conn.replicas is None:
+            role = await conn.request(_pack(("ROLE",)))
+            if isinstance(role, Exception):
+                raise role
+            conn.replicas = replication.connected(role)
+        return conn.replicas
+
+    def _confirmed(self, conn: Connection, acked: Any, needed: int) -> None:
+        try:
+            replication.check(acked, needed, self.url.redacted(), self.wait_timeout_ms)
+        except Exception:
+            conn.replicas = None  # a replica may have left: counted again next time
+            raise
 
     async def _exchange(self, conn: Connection, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
         """``commands`` sent together on ``conn``; their replies, an error reply as its exception (a script the server lost sent again)."""
@@ -482,7 +526,7 @@ class AsyncCacheState(Health):
         if type(effect) is Call:
             return await self.call(*effect.args)
         if type(effect) is Pipe:
-            return await self.pipelined(*effect.commands)
+            return await self.pipelined(*effect.commands, wait=effect.wait)
         raise TypeError(f"not an effect of an invalidation: {effect!r}")
 
     async def delete(self, *keys: str) -> None:

@@ -229,25 +229,27 @@ class ClusterCacheState(CacheState):
             self.moved()
             raise
 
-    def _send_all(self, commands: Any) -> list[Any]:
-        """Every command to the node of its slot: one pipeline per node, all sent before any reply is read.
-        Commands a redirection answered are sent once more, the slot map reloaded."""
-        replies = self._send_per_node(list(commands))
+    def _send_all(self, commands: Any, wait: bool = False) -> list[Any]:
+        """Every command to the node of its slot: one pipeline per node, all sent before any reply is read
+        (``wait``: each with a WAIT at its end). Commands a redirection answered are sent once more, the slot map reloaded."""
+        replies = self._send_per_node(list(commands), wait)
         again = [i for i, r in enumerate(replies) if redirected(r)]
         if again:
             self.moved()
-            for i, reply in zip(again, self._send_per_node([commands[i] for i in again]), strict=True):
+            for i, reply in zip(again, self._send_per_node([commands[i] for i in again], wait), strict=True):
                 replies[i] = reply
         if any(isinstance(r, valkey.exceptions.ResponseError) and topology_changing(r) for r in replies):
             self.moved()
         return replies
 
-    def _send_per_node(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+    def _send_per_node(self, commands: list[tuple[Any, ...]], wait: bool = False) -> list[Any]:
         groups: dict[str, list[int]] = {}
         for i, command in enumerate(commands):
             groups.setdefault(self._node_of(key_of(command)), []).append(i)
         conns = {name: self._node_conn(name) for name in groups}
+        needed = {name: self._replicas_needed(conn) for name, conn in conns.items()} if wait else {}
         replies: list[Any] = [None] * len(commands)
+        acks: dict[str, Any] = {}
         reruns: list[Any] = []
         answered = []
         try:
@@ -255,7 +257,10 @@ class ClusterCacheState(CacheState):
                 conn = conns[name]
                 if conn._sock is None:
                     conn.connect()
-                conn._sock.sendall(b"".join(_pack(_packed(commands[i])) for i in at))
+                batch = b"".join(_pack(_packed(commands[i])) for i in at)
+                if needed.get(name):
+                    batch += _pack(("WAIT", needed[name], self.wait_timeout_ms))  # each node's replicas, all waited for at once
+                conn._sock.sendall(batch)
             for name, at in groups.items():
                 conn = conns[name]
                 if conn.fg_unanswered:
@@ -263,6 +268,8 @@ class ClusterCacheState(CacheState):
                     answered.append(conn)
                 for i in at:
                     replies[i] = conn._parser.read_response()
+                if needed.get(name):
+                    acks[name] = conn._parser.read_response()
         except BaseException:
             for conn in conns.values():
                 self._drop(conn)
@@ -272,6 +279,8 @@ class ClusterCacheState(CacheState):
             self._settled(conn, [])
         if reruns:
             self._refill(reruns)
+        for name, acked in acks.items():
+            self._confirmed(conns[name], acked, needed[name])
         return replies
 
     # ------------------------------------------------------------ this thread's connections

@@ -26,7 +26,7 @@ from typing import Any
 
 from libvalkey import pack_command as _pack
 from valkey.exceptions import ConnectionError as ValkeyConnectionError
-from valkey.exceptions import ResponseError
+from valkey.exceptions import NoScriptError, ResponseError
 
 from flughafen.cache_async import MAX_IN_FLIGHT, AsyncCacheState, Connection, forget, open_connection
 from flughafen.cluster import REDIRECTS, key_of, routed_by, slot_of
@@ -220,9 +220,11 @@ class AsyncClusterCacheState(AsyncCacheState):
         (reply,) = await self._exchange(conn, [command])
         return reply
 
-    async def pipelined(self, *commands: tuple[Any, ...]) -> list[Any]:
+    async def pipelined(self, *commands: tuple[Any, ...], wait: bool = False) -> list[Any]:
         """Every command to the node of its slot: one pipeline per node, all sent at once (AsyncCacheState.pipelined);
-        a redirected command sent once more. Returns when every node answered; raises the first error."""
+        a redirected command sent once more. ``wait``: each node's part ends with a WAIT, and its replicas must
+        confirm it (cache_wait_replicas). Returns when every node answered; raises the first error."""
+        wait = wait and self.waits
         if self._stale_map:
             await self._slot_map()
         groups: dict[str, list[int]] = {}
@@ -235,7 +237,10 @@ class AsyncClusterCacheState(AsyncCacheState):
                 conn = self._nodes.get(name)
                 if conn is None or conn.lost is not None or len(conn.waiting) >= self.max_in_flight or conn.loop is not asyncio.get_running_loop():
                     conn = await self._room_on(name)
-                parts.append((at, conn, part, self._sent(conn, part)))
+                needed = await self._replicas_needed(conn) if wait else 0
+                if needed:
+                    part.append(("WAIT", needed, self.wait_timeout_ms))  # each node's replicas, all waited for at once
+                parts.append((at, conn, part, needed, self._sent(conn, part)))
         except BaseException:
             for *_, futures in parts:
                 forget(futures)
@@ -243,12 +248,18 @@ class AsyncClusterCacheState(AsyncCacheState):
             raise
         replies: list[Any] = [None] * len(commands)
         failure: BaseException | None = None
-        for at, conn, part, futures in parts:
+        for at, conn, part, needed, futures in parts:
             if failure is not None:
                 forget(futures)
                 continue
             try:
-                for i, reply in zip(at, await self._replies(conn, part, futures), strict=True):
+                answers = await self._replies(conn, part, futures)
+                if needed:
+                    acked = answers.pop()
+                    if any(f.done() and not f.cancelled() and isinstance(f.result(), NoScriptError) for f in futures):
+                        acked = await conn.request(_pack(part[-1]))  # scripts run again after the first WAIT
+                    self._confirmed(conn, acked, needed)
+                for i, reply in zip(at, answers, strict=True):
                     replies[i] = reply
             except BaseException as e:  # noqa: BLE001 - raised below, once every node's part is dealt with
                 failure = e
@@ -258,10 +269,18 @@ class AsyncClusterCacheState(AsyncCacheState):
         for i, reply in enumerate(replies):
             if isinstance(reply, ResponseError) and str(reply).startswith(REDIRECTS):
                 replies[i] = await self._redirected(reply, commands[i])
+                if wait:
+                    await self._confirm_on(await self._node(str(reply).split()[2]))
         for reply in replies:
             if isinstance(reply, ResponseError):
                 raise reply
         return replies
+
+    async def _confirm_on(self, conn: Connection) -> None:
+        """A WAIT on ``conn`` alone (a command sent there after its pipeline's WAIT: a redirected one)."""
+        needed = await self._replicas_needed(conn)
+        if needed:
+            self._confirmed(conn, await conn.request(_pack(("WAIT", needed, self.wait_timeout_ms))), needed)
 
     async def _room_on(self, name: str) -> Connection:
         """The connection to node ``name``, once it has room for one more command."""

@@ -457,6 +457,8 @@ class Config:
     cache_namespace: str | None = None  # set by the user: shared on purpose; None: the database's own
     source: str = "defaults"  # the file the settings came from
     cache_buckets: int = DEFAULT_BUCKETS
+    # Replicas that must confirm each invalidation (WAIT; replication.py): a number, or WAIT_ALL (every connected one).
+    cache_wait_replicas: int = 0
 
     @property
     def namespace(self) -> str:
@@ -482,6 +484,10 @@ KEYS: dict[str, str] = {
     "cache_url": "the cache URL (valkey://..., valkeys://..., valkey+cluster://..., valkey+sentinel://..., embedded, or off)",
     "cache_namespace": "the namespace of every cache key (default: one per database); the same on two databases shares their entries",
     "cache_buckets": "how many buckets (hash slots of a Valkey Cluster) the cache's keys are spread over; part of every key",
+    "cache_wait_replicas": (
+        'how many replicas of a primary must confirm each invalidation (WAIT): "all" (the default behind Sentinel and on a cluster), '
+        "a number, or 0 (the default on one server)"
+    ),
     "package": "the import name of the generated package, e.g. myapp.cache",
     "out": "the folder of the generated package, e.g. src/myapp/cache",
     "specs": "the folder of specs",
@@ -541,7 +547,32 @@ def _file_settings(project_dir: Path) -> tuple[str, dict[str, str]]:
     return where, {k: str(v) for k, v in table.items() if isinstance(v, (str, int, float)) and not isinstance(v, bool)}
 
 
-def load_config(database_url: str | None = None, cache_url: str | None = None, project_dir: Path | None = None, cache_namespace: str | None = None) -> Config:
+WAIT_ALL = -1  # cache_wait_replicas = "all"
+
+
+def wait_replicas(value: str | None, url: CacheUrl, where: str) -> int:
+    """``cache_wait_replicas`` as a count (WAIT_ALL for "all"); not given: "all" behind Sentinel and on a cluster, 0 on one server.
+
+    >>> wait_replicas(None, parse_cache_url("valkey+sentinel://h:26379/main"), "x"), wait_replicas("2", parse_cache_url("valkey://h"), "x")
+    (-1, 2)
+    """
+    if value is None or value == "":
+        return WAIT_ALL if url.sentinel or url.cluster else 0
+    text = value.strip().lower()
+    if text == "all":
+        return WAIT_ALL
+    if not text.isdigit():
+        raise ConfigError(f'{where}: cache_wait_replicas is {value!r}; it must be "all" or a whole number of replicas (0: do not wait)')
+    return int(text)
+
+
+def load_config(
+    database_url: str | None = None,
+    cache_url: str | None = None,
+    project_dir: Path | None = None,
+    cache_namespace: str | None = None,
+    cache_wait_replicas: int | str | None = None,
+) -> Config:
     root = project_dir or find_project_dir()
     where, settings = _file_settings(root)
     db = database_url or os.environ.get("FLUGHAFEN_DATABASE_URL") or settings.get("database_url") or DEFAULT_DATABASE_URL
@@ -562,4 +593,11 @@ def load_config(database_url: str | None = None, cache_url: str | None = None, p
     buckets = os.environ.get("FLUGHAFEN_CACHE_BUCKETS") or settings.get("cache_buckets") or str(DEFAULT_BUCKETS)
     if not buckets.isdigit() or not 1 <= int(buckets) <= 16384:
         raise ConfigError(f"{where}: cache_buckets is {buckets!r}; it must be a whole number from 1 to 16384")
-    return Config(parse_database_url(db, root, timeouts), parse_cache_url(cache), root, namespace, source, int(buckets))
+    cache_url_ = parse_cache_url(cache)
+    if cache_wait_replicas is not None:
+        wait = wait_replicas(str(cache_wait_replicas), cache_url_, "the cache_wait_replicas argument")
+    elif os.environ.get("FLUGHAFEN_CACHE_WAIT_REPLICAS"):
+        wait = wait_replicas(os.environ["FLUGHAFEN_CACHE_WAIT_REPLICAS"], cache_url_, "FLUGHAFEN_CACHE_WAIT_REPLICAS")
+    else:
+        wait = wait_replicas(settings.get("cache_wait_replicas"), cache_url_, where)
+    return Config(parse_database_url(db, root, timeouts), cache_url_, root, namespace, source, int(buckets), wait)

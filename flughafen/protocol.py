@@ -107,12 +107,14 @@ class Pipe:
     """Several commands (each a tuple; a script as ``("EVALSHA", Script, keys, args)``) in one round trip.
 
     Each command touches one bucket (one hash slot); on a cluster the shell sends
-    one pipeline per node, all at once, and returns when every node answered."""
+    one pipeline per node, all at once, and returns when every node answered.
+    ``wait``: the last commands of an invalidation; the shell then has each
+    connection's replicas confirm them (replication.py), if the runtime asks for it."""
 
-    __slots__ = ("commands",)
+    __slots__ = ("commands", "wait")
 
-    def __init__(self, commands: list[tuple[Any, ...]]):
-        self.commands = commands
+    def __init__(self, commands: list[tuple[Any, ...]], wait: bool = False):
+        self.commands, self.wait = commands, wait
 
 
 class Eval:

@@ -49,6 +49,7 @@ class Runtime:
         # near_cache=False: near-cached queries read Valkey every time, like the others.
         # defer_fills=False: a miss waits for its fill's reply (see CacheState.fill).
         self.cache = cache_state(config.cache_url, socket_timeout, near_cache, defer_fills, config.project_dir, self.keyspace)
+        self.cache.wait_for_replicas(config.cache_wait_replicas, socket_timeout)
         self.metrics = Metrics()
         self._published: dict[str, dict[str, float]] = {}
 
@@ -63,8 +64,9 @@ class Runtime:
         near_cache: bool = True,
         defer_fills: bool = True,
         cache_namespace: str | None = None,
+        cache_wait_replicas: int | str | None = None,
     ) -> Runtime:
-        config = load_config(database_url, cache_url, project_dir, cache_namespace)
+        config = load_config(database_url, cache_url, project_dir, cache_namespace, cache_wait_replicas)
         return cls(config, socket_timeout, stale_if_error, near_cache, defer_fills)
 
     @property

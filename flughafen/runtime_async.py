@@ -20,7 +20,7 @@ from typing import Any
 
 from flughafen.bypass import Bypass
 from flughafen.cache_async import MAX_IN_FLIGHT, AsyncCacheState
-from flughafen.config import CacheUrl, Config, ConfigError, load_config, use_buckets
+from flughafen.config import CacheUrl, Config, load_config, use_buckets
 from flughafen.db_async import DEFAULT_TIMEOUT, AsyncDatabase
 from flughafen.keys import Keyspace, keyspace
 from flughafen.metrics import Metrics
@@ -29,7 +29,12 @@ log = logging.getLogger("flughafen")
 
 
 def cache_state(url: CacheUrl, *args: Any, keyspace: Keyspace) -> AsyncCacheState:
-    """The Valkey side of an AsyncRuntime: one server's pipelined connection, or one per node of a Valkey Cluster."""
+    """The Valkey side of an AsyncRuntime: one server's pipelined connection, one per node of a Valkey Cluster,
+    or one to the primary behind Sentinel."""
+    if url.sentinel:
+        from flughafen.sentinel_async import AsyncSentinelCacheState
+
+        return AsyncSentinelCacheState(url, *args, keyspace=keyspace)
     if url.cluster:
         from flughafen.cluster_async import AsyncClusterCacheState
 
@@ -50,8 +55,6 @@ class AsyncRuntime:
         max_in_flight: int = MAX_IN_FLIGHT,
     ):
         use_buckets(config)
-        if config.cache_url.sentinel:
-            raise ConfigError(f"cache URL {config.cache_url.redacted()!r}: the asyncio runtime does not support valkey+sentinel:// yet; use Runtime")
         self.config = config
         # Seconds a copy of each entry outlives its TTL, served (flagged) when the database fails.
         self.stale_if_error = stale_if_error
@@ -60,6 +63,7 @@ class AsyncRuntime:
         log.info("%s", config.describe())
         self.db = AsyncDatabase(config.database_url, pool_size, database_timeout)
         self.cache = cache_state(config.cache_url, socket_timeout, near_cache, defer_fills, max_in_flight, config.project_dir, keyspace=self.keyspace)
+        self.cache.wait_for_replicas(config.cache_wait_replicas, socket_timeout)
         self.metrics = Metrics()
         self._published: dict[str, dict[str, float]] = {}
 
@@ -70,11 +74,12 @@ class AsyncRuntime:
         cache_url: str | None = None,
         project_dir: Any = None,
         cache_namespace: str | None = None,
+        cache_wait_replicas: int | str | None = None,
         **kwargs: Any,
     ) -> AsyncRuntime:
         """As Runtime.from_config; also ``pool_size`` (database connections), ``database_timeout``
         (seconds to wait for one) and ``max_in_flight`` (Valkey commands awaiting replies at once)."""
-        return cls(load_config(database_url, cache_url, project_dir, cache_namespace), **kwargs)
+        return cls(load_config(database_url, cache_url, project_dir, cache_namespace, cache_wait_replicas), **kwargs)
 
     @property
     def dialect(self) -> str:

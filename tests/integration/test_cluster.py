@@ -117,3 +117,40 @@ def test_the_bucket_count_is_part_of_every_key_and_a_bad_one_is_refused() -> Non
     )
     assert bad.returncode == 1
     assert "cache_buckets is '0'; it must be a whole number from 1 to 16384" in bad.stderr
+
+
+def _waits(cluster: LocalCluster) -> dict[int, int]:
+    """WAIT commands each primary has served."""
+    counts = {}
+    for port in cluster.ports[: cluster.primaries]:
+        client = cluster.client(port)
+        try:
+            counts[port] = int(client.info("commandstats").get("cmdstat_wait", {}).get("calls", 0))
+        finally:
+            client.close()
+    return counts
+
+
+@pytest.mark.parametrize("dialect", ["sqlite"])
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_an_invalidation_on_a_cluster_with_replicas_waits_for_each_primarys_replica(valkey_cluster: LocalCluster, db_url: str, kind: str) -> None:
+    """cache_wait_replicas defaults to "all" on a cluster: a tag reaches every bucket, so every primary gets a WAIT for its replica."""
+    day = datetime.date(2024, 12, 15)
+    before = _waits(valkey_cluster)
+    if kind == "sync":
+        with Runtime.from_config(database_url=db_url, cache_url=valkey_cluster.url, project_dir=Path.cwd()) as rt:
+            assert rt.cache.wait_replicas == -1
+            flight_search.fetch(origin="JFK", destination="LAX", day=day, runtime=rt)
+            rt.cache.settle()
+            rt.cache.invalidate_tags(["route:JFK:LAX"])
+    else:
+
+        async def run() -> None:
+            async with AsyncRuntime.from_config(database_url=db_url, cache_url=valkey_cluster.url, project_dir=Path.cwd()) as rt:
+                await aio_flight_search.fetch(origin="JFK", destination="LAX", day=day, runtime=rt)
+                await rt.cache.settle()
+                await rt.cache.invalidate_tags(["route:JFK:LAX"])
+
+        asyncio.run(run())
+    after = _waits(valkey_cluster)
+    assert all(after[port] > before[port] for port in before), (before, after)

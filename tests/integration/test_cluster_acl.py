@@ -24,6 +24,7 @@ from flughafen.local_cluster import LocalCluster, LocalSentinel
 from flughafen.worker import run_worker
 from generated import airport_by_iata, flight_search, flight_status, passenger_last_flights, reprice_booking
 from generated.aio import airport_by_iata as aio_airport_by_iata
+from generated.aio import flight_search as aio_flight_search
 from tests.integration.forms import Form
 from tests.integration.test_near_cache import local_keys, until
 from tests.integration.test_near_cluster import near_hit
@@ -205,6 +206,27 @@ def test_an_acl_user_behind_sentinel_reads_fills_invalidates_and_hits_the_replic
         replica_hits(read, flight_status.QUERY.query_database((1001,), rt), rt.metrics.of("flight_status"))
 
 
+def test_an_acl_user_behind_sentinel_reads_fills_and_invalidates_from_asyncio(db_url: str, acl_sentinel: LocalSentinel) -> None:
+    async def run() -> None:
+        async with AsyncRuntime(load_config(db_url, acl_sentinel.url, ROOT)) as art:
+            await aio_flight_search.invalidate_all(runtime=art)
+            rows = await aio_flight_search.fetch(origin="JFK", destination="LAX", day=DAY, runtime=art)
+            assert await aio_flight_search.fetch(origin="JFK", destination="LAX", day=DAY, runtime=art) == rows
+            c = art.metrics.of("flight_search")
+            assert (c.hits, c.cache_errors) == (1, 0)
+            await art.cache.settle()
+            key = flight_search.QUERY.aio_key(("JFK", "LAX", DAY), art)
+            primary = acl_sentinel.client(acl_sentinel.primary_port())
+            try:
+                assert primary.exists(key) == 1
+                assert await aio_invalidate_tag("route:JFK:LAX", art) == 1
+                assert primary.exists(key) == 0
+            finally:
+                primary.close()
+
+    asyncio.run(run())
+
+
 def test_a_wrong_password_behind_sentinel_fails_open_and_never_shows_the_password(
     db_url: str, acl_sentinel: LocalSentinel, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -212,4 +234,11 @@ def test_a_wrong_password_behind_sentinel_fails_open_and_never_shows_the_passwor
     with Runtime.from_config(database_url=db_url, cache_url=_wrong(acl_sentinel.url), project_dir=ROOT) as rt:
         assert airport_by_iata.fetch(iata="JFK", runtime=rt) is not None
         assert rt.metrics.of("airport_by_iata").cache_errors >= 1
+
+    async def read() -> int:
+        async with AsyncRuntime(load_config(db_url, _wrong(acl_sentinel.url), ROOT)) as art:
+            assert await aio_airport_by_iata.fetch(iata="JFK", runtime=art) is not None
+            return art.metrics.of("airport_by_iata").cache_errors
+
+    assert asyncio.run(read()) >= 1
     assert caplog.records and SECRET not in caplog.text

@@ -4,6 +4,7 @@ middle of the consistency test's reads and writes, a slot moved to another prima
 from __future__ import annotations
 
 import asyncio
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -84,6 +85,61 @@ def _served_again(cluster: LocalCluster, dead: int) -> bool:
     """Whether a live node reports every slot served again (the replica of ``dead`` promoted)."""
     alive = next(p for p in cluster.ports if p != dead)
     return b"cluster_state:ok" in cluster.client(alive).execute_command("CLUSTER", "INFO")
+
+
+# ---------------------------------------------------------------- invalidations confirmed by the replica (WAIT)
+
+
+@pytest.mark.parametrize("dialect", ["sqlite"])  # the cache's failover is what is tested: one database is enough
+def test_invalidations_that_returned_survive_their_primary_being_killed(cluster: LocalCluster, db_url: str) -> None:
+    """As on Sentinel (test_sentinel.py): the replica of the primary serving the entries is stopped and its link filled,
+    airports are renamed, the primary is SIGKILLed once the renames returned, and the replica takes over. With
+    cache_wait_replicas ("all", the default on a cluster) a rename returned only once the replica confirmed it:
+    no entry a returned rename dropped is served after the failover."""
+    from flughafen.write import InvalidationError
+    from generated import rename_airport
+
+    with Runtime.from_config(database_url=db_url, cache_url=cluster.url, project_dir=Path.cwd(), socket_timeout=5.0) as rt:
+        rows = {code: airport_by_iata.fetch(iata=code, runtime=rt) for code in CODES}
+        rt.cache.settle()
+        key = airport_by_iata.key(iata="JFK", runtime=rt)
+        victim = _owner(cluster, key)
+        replica = _replica_of(cluster, victim)
+        on_victim = {c: r for c, r in rows.items() if _owner(cluster, airport_by_iata.key(iata=c, runtime=rt)) == victim}
+        keys = [airport_by_iata.key(iata=c, runtime=rt) for c in on_victim]
+        copy = cluster.client(replica)
+        copy.execute_command("READONLY")  # reads on the replica itself
+        _eventually(lambda: all(copy.exists(k) for k in keys), 30)  # the replica copied the entries
+        copy.close()
+        process = cluster.processes[replica]
+        process.send_signal(signal.SIGSTOP)
+        resumed = threading.Timer(2.0, process.send_signal, [signal.SIGCONT])  # lets WAIT be answered
+        returned, raised = [], []
+        try:
+            cluster.client(victim).set("ballast" + bucket_of(key), b"x" * (48 << 20))  # fills the link to the stopped replica
+            resumed.start()
+            for code, row in on_victim.items():
+                try:
+                    rename_airport.execute(airport_id=row.airport_id, name=f"{row.name} (renamed)", runtime=rt)
+                    returned.append(code)
+                except InvalidationError:  # committed; this process's reads skip the cache until it is made again
+                    raised.append(code)
+            cluster.kill(victim)
+        finally:
+            resumed.cancel()
+            process.send_signal(signal.SIGCONT)
+        try:
+            _eventually(lambda: _role(cluster, replica)[0] == "master" and _served_again(cluster, victim), 60)  # the replica took over
+            with Runtime.from_config(database_url=db_url, cache_url=cluster.url, project_dir=Path.cwd()) as fresh:  # another process
+                stale = [code for code in returned if airport_by_iata.fetch(iata=code, runtime=fresh).name == rows[code].name]
+        finally:
+            for row in on_victim.values():
+                try:
+                    rename_airport.execute(airport_id=row.airport_id, name=row.name, runtime=rt)
+                except InvalidationError:  # the name is back in the database; this cluster goes with the test
+                    pass
+    assert returned, f"no rename returned: {raised}"
+    assert stale == [], f"stale after the failover: {stale}"
 
 
 # ---------------------------------------------------------------- a failover in the middle of writes and reads

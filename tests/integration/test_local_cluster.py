@@ -1,11 +1,11 @@
-"""The local cluster the cluster tests run on: real valkey-server nodes, formed and stopped."""
+"""The local cluster and sentinel the tests run on: real valkey-server processes, formed, failed and stopped."""
 
 from __future__ import annotations
 
 import valkey
 from valkey.cluster import ValkeyCluster
 
-from flughafen.local_cluster import LocalCluster
+from flughafen.local_cluster import LocalCluster, LocalSentinel
 
 
 def test_a_cluster_forms_serves_every_slot_and_stops() -> None:
@@ -36,3 +36,14 @@ def test_a_cluster_forms_serves_every_slot_and_stops() -> None:
 def test_the_session_cluster_has_a_replica_per_primary(valkey_cluster: LocalCluster) -> None:
     nodes = valkey_cluster.client(valkey_cluster.ports[0]).execute_command("CLUSTER", "NODES").decode()
     assert nodes.count("master") == 3 and nodes.count("slave") == 3
+
+
+def test_a_local_sentinel_promotes_the_replica_when_the_primary_is_killed() -> None:
+    with LocalSentinel() as sentinel:
+        first = sentinel.ports["primary"]
+        assert sentinel.primary_port() == first
+        new = sentinel.kill_primary()
+        assert new == sentinel.ports["replica"]
+        assert sentinel.client(new).set("after", "kill")  # a primary: it takes writes
+        assert sentinel.by_port[first].poll() is not None
+    assert sentinel.by_port[new].poll() is not None  # stop() ended the rest

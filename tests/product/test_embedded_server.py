@@ -105,7 +105,7 @@ def test_stats_shows_the_hits_of_an_earlier_process(project: Path) -> None:
     assert stats.returncode == 0, stats.stderr
     assert "cache embedded" in stats.stdout
     line = next(line for line in stats.stdout.splitlines() if line.startswith("products_in_category"))
-    assert line.split()[1:4] == ["2", "1", "66.7%"]
+    assert line.split()[1:5] == ["2", "0", "1", "66.7%"]  # hits, replica hits, misses, hit rate
 
 
 def test_a_write_behind_queued_by_an_exited_app_is_applied_by_worker_once(project: Path) -> None:
