@@ -568,13 +568,7 @@ class AsyncCacheState(Health):
         """A hit's read (cache: replica_reads) from a replica, or None: the primary answers. One server has none (said once)."""
         if not self._replicas_said:
             self._replicas_said = True
-            if self.url.sentinel:
-                log.info(
-                    "cache %s: the asyncio runtime reads replicas on a Valkey Cluster only: hits of queries with replica_reads go to the primary",
-                    self.url.redacted(),
-                )
-            else:
-                log.info("cache %s: one server, no replicas: hits of queries with replica_reads are read from it", self.url.redacted())
+            log.info("cache %s: one server, no replicas: hits of queries with replica_reads are read from it", self.url.redacted())
         return None
 
     async def close(self) -> None:

@@ -9,7 +9,9 @@ database (fail-open, health.py), and the next connect asks again. A READONLY rep
 (the server became a replica) closes the connection, so the next connect asks too.
 Reaching another primary than before drops every local copy of the near cache,
 whose thread tracks the new one (near.py; its connections are sync ones, on its
-own thread, asking the sentinels through valkey-py).
+own thread, asking the sentinels through valkey-py). Hits of queries with
+``replica_reads`` may be read from the replicas of the primary the runtime reached
+(replicas_async.py), as on a cluster.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from valkey.exceptions import ReadOnlyError
 from flughafen.cache_async import MAX_IN_FLIGHT, AsyncCacheState, Connection, open_connection
 from flughafen.config import CacheUrl
 from flughafen.keys import Keyspace
+from flughafen.replicas_async import AsyncReplicas
 from flughafen.scripts import Script
 
 
@@ -99,6 +102,21 @@ class AsyncSentinelCacheState(AsyncCacheState):
             self.near.primary = lambda: sentinels.discover_master(service)
         return self._sync_pool.make_connection()
 
+    # ------------------------------------------------------------ hits from replicas
+
+    _replicas: AsyncReplicas | None = None
+
+    async def replica_read(self, read: Any, key: str, bound_ms: int) -> Any:
+        """A hit's read (cache: replica_reads) from a replica of the primary reached, or None: the primary answers (replicas_async.py)."""
+        replicas = self._replicas
+        if replicas is None:
+            replicas = self._replicas = AsyncReplicas(self.url, self._kwargs, self.socket_timeout, self.max_in_flight, self._primary_reached)
+        return await replicas.read(read, key, bound_ms)
+
+    def _primary_reached(self, key: str) -> str | None:
+        """The primary the runtime's connection reached last (None before the first): its replicas may serve a hit."""
+        return None if self._primary is None else f"{self._primary[0]}:{self._primary[1]}"
+
     # ------------------------------------------------------------ a primary turned replica
 
     def _demoted(self, error: BaseException) -> None:
@@ -135,5 +153,7 @@ class AsyncSentinelCacheState(AsyncCacheState):
 
     async def close(self) -> None:
         await super().close()
+        if self._replicas is not None:
+            self._replicas.close()
         if self._sync_pool is not None:
             self._sync_pool.disconnect()

@@ -199,12 +199,14 @@ def test_the_cap_applies_to_empty_results_too(db_url: str, valkey_url: str) -> N
         assert 0 < rt.cache.client.pttl(flight_status.key(flight_id=99_999_999, runtime=rt)) <= 2000
 
 
-def test_the_asyncio_runtime_on_a_cluster_reads_hits_from_the_replica_too(cluster: LocalCluster, db_url: str) -> None:
+@pytest.mark.parametrize("where", ["cluster", "sentinel"])
+def test_the_asyncio_runtime_reads_hits_from_the_replica_too(where: str, request: pytest.FixtureRequest, db_url: str) -> None:
     from flughafen.aio import AsyncRuntime
     from generated.aio import flight_status as aio_flight_status
 
     async def run() -> None:
-        async with AsyncRuntime.from_config(database_url=db_url, cache_url=cluster.url, project_dir=ROOT) as rt:
+        local: Any = request.getfixturevalue(where)
+        async with AsyncRuntime.from_config(database_url=db_url, cache_url=local.url, project_dir=ROOT) as rt:
             expected = await flight_status.QUERY.query_database_async((FLIGHT,), rt)
             counters = rt.metrics.of("flight_status")
             deadline = time.monotonic() + WAIT_S
@@ -214,9 +216,12 @@ def test_the_asyncio_runtime_on_a_cluster_reads_hits_from_the_replica_too(cluste
                 await rt.cache.settle()
                 await asyncio.sleep(0.05)
             await rt.cache.settle()
-            primary_port = int(rt.cache._owner(flight_status.QUERY.aio_key((FLIGHT,), rt)).rsplit(":", 1)[1])
-            primary = cluster.client(primary_port)
-            replica = next(cluster.client(p) for p in cluster.ports if cluster.client(p).info("replication").get("master_port") == primary_port)
+            if where == "cluster":
+                primary_port, ports = int(rt.cache._owner(flight_status.QUERY.aio_key((FLIGHT,), rt)).rsplit(":", 1)[1]), local.ports
+            else:
+                primary_port, ports = local.primary_port(), list(local.ports.values())
+            primary = local.client(primary_port)
+            replica = next(local.client(p) for p in ports if p != primary_port and local.client(p).info("replication").get("master_port") == primary_port)
             assert 0 < primary.pttl(flight_status.QUERY.aio_key((FLIGHT,), rt)) <= 2000
             on_replica, served = mgets(replica), counters.replica_hits
             rows = [await aio_flight_status.fetch(flight_id=FLIGHT, runtime=rt) for _ in range(20)]
