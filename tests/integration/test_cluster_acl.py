@@ -25,6 +25,7 @@ from flughafen.worker import run_worker
 from generated import airport_by_iata, flight_search, flight_status, passenger_last_flights, reprice_booking
 from generated.aio import airport_by_iata as aio_airport_by_iata
 from generated.aio import flight_search as aio_flight_search
+from generated.aio import flight_status as aio_flight_status
 from tests.integration.forms import Form
 from tests.integration.test_near_cache import local_keys, until
 from tests.integration.test_near_cluster import near_hit
@@ -206,7 +207,7 @@ def test_an_acl_user_behind_sentinel_reads_fills_invalidates_and_hits_the_replic
         replica_hits(read, flight_status.QUERY.query_database((1001,), rt), rt.metrics.of("flight_status"))
 
 
-def test_an_acl_user_behind_sentinel_reads_fills_and_invalidates_from_asyncio(db_url: str, acl_sentinel: LocalSentinel) -> None:
+def test_an_acl_user_behind_sentinel_reads_fills_invalidates_and_hits_the_replica_from_asyncio(db_url: str, acl_sentinel: LocalSentinel) -> None:
     async def run() -> None:
         async with AsyncRuntime(load_config(db_url, acl_sentinel.url, ROOT)) as art:
             await aio_flight_search.invalidate_all(runtime=art)
@@ -223,6 +224,13 @@ def test_an_acl_user_behind_sentinel_reads_fills_and_invalidates_from_asyncio(db
                 assert primary.exists(key) == 0
             finally:
                 primary.close()
+            expected = await flight_status.QUERY.query_database_async((1001,), art)
+            counters, deadline = art.metrics.of("flight_status"), time.monotonic() + 60
+            while counters.replica_hits == 0:  # the fill reaches the replica, the runtime learns it keeps up
+                assert time.monotonic() < deadline, "gave up waiting for a hit served by the replica"
+                assert await aio_flight_status.fetch(flight_id=1001, runtime=art) == expected
+                await art.cache.settle()
+                await asyncio.sleep(0.05)
 
     asyncio.run(run())
 
