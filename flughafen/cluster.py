@@ -280,6 +280,8 @@ class ClusterCacheState(CacheState):
         if reruns:
             self._refill(reruns)
         for name, acked in acks.items():
+            if all(redirected(replies[i]) for i in groups[name]):
+                continue  # the node is a replica now: every command is sent again, with its WAIT, where the reply points
             self._confirmed(conns[name], acked, needed[name])
         return replies
 

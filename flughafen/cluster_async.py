@@ -29,7 +29,7 @@ from valkey.exceptions import ConnectionError as ValkeyConnectionError
 from valkey.exceptions import NoScriptError, ResponseError
 
 from flughafen.cache_async import MAX_IN_FLIGHT, AsyncCacheState, Connection, forget, open_connection
-from flughafen.cluster import REDIRECTS, key_of, routed_by, slot_of
+from flughafen.cluster import REDIRECTS, key_of, redirected, routed_by, slot_of
 from flughafen.config import CacheUrl
 from flughafen.keys import Keyspace
 from flughafen.metrics import Counters
@@ -258,7 +258,8 @@ class AsyncClusterCacheState(AsyncCacheState):
                     acked = answers.pop()
                     if any(f.done() and not f.cancelled() and isinstance(f.result(), NoScriptError) for f in futures):
                         acked = await conn.request(_pack(part[-1]))  # scripts run again after the first WAIT
-                    self._confirmed(conn, acked, needed)
+                    if not all(redirected(a) for a in answers):
+                        self._confirmed(conn, acked, needed)  # (every command redirected: the node is a replica now; confirmed where they go)
                 for i, reply in zip(at, answers, strict=True):
                     replies[i] = reply
             except BaseException as e:  # noqa: BLE001 - raised below, once every node's part is dealt with

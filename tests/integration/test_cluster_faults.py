@@ -152,6 +152,46 @@ def _role(cluster: LocalCluster, port: int) -> tuple[str, int]:
     return role, int(reply[2]) if role == "slave" else 0
 
 
+@pytest.mark.parametrize("form", ["sync", "async"])
+def test_an_invalidation_sent_to_a_primary_just_turned_replica_goes_through_on_the_new_one(cluster: LocalCluster, db_url: str, form: str) -> None:
+    """CLUSTER FAILOVER between two invalidations: the runtime's slot map still names the old primary, and it counted
+    that primary's replica at the first one, so the second sends its DEL and a WAIT there. The old primary, a replica
+    now, answers MOVED to the DEL and refuses the WAIT (a replica cannot WAIT). The DEL is sent again to the new
+    primary, with a WAIT there: the invalidation returns, and the entry is gone."""
+    key = ""
+
+    def fail_over() -> int:
+        victim = _owner(cluster, key)
+        replica = _replica_of(cluster, victim)
+        cluster.client(replica).execute_command("CLUSTER", "FAILOVER")
+        _eventually(lambda: _owner(cluster, key) == replica and _role(cluster, victim) == ("slave", replica), 30)
+        return replica
+
+    if form == "sync":
+        with Runtime.from_config(database_url=db_url, cache_url=cluster.url, project_dir=Path.cwd(), socket_timeout=5.0) as rt:
+            airport_by_iata.invalidate(iata="JFK", runtime=rt)
+            airport_by_iata.fetch(iata="JFK", runtime=rt)
+            rt.cache.settle()
+            key = airport_by_iata.key(iata="JFK", runtime=rt)
+            new = fail_over()
+            airport_by_iata.invalidate(iata="JFK", runtime=rt)
+    else:
+
+        async def run() -> int:
+            nonlocal key
+            async with AsyncRuntime.from_config(database_url=db_url, cache_url=cluster.url, project_dir=Path.cwd(), socket_timeout=5.0) as rt:
+                await aio_airport_by_iata.invalidate(iata="JFK", runtime=rt)
+                await aio_airport_by_iata.fetch(iata="JFK", runtime=rt)
+                await rt.cache.settle()
+                key = airport_by_iata.key(iata="JFK", runtime=rt)
+                replica = await asyncio.to_thread(fail_over)
+                await aio_airport_by_iata.invalidate(iata="JFK", runtime=rt)
+                return replica
+
+        new = asyncio.run(run())
+    assert cluster.client(new).exists(key) == 0
+
+
 def _replica_of(cluster: LocalCluster, primary: int) -> int:
     return next(p for p in cluster.ports if p != primary and _role(cluster, p) == ("slave", primary))
 
