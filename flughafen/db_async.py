@@ -217,7 +217,11 @@ def _interrupted(error: BaseException) -> bool:
 
 async def _stop(driver: _Driver, conn: Any, task: asyncio.Future[Any]) -> None:
     """Ends ``task`` (a call on ``conn``) by shutting the connection's socket, and waits for it to end."""
-    driver.stop(conn)
+    if not task.done():
+        try:
+            driver.stop(conn)
+        except Exception as e:  # noqa: BLE001 - a connection closed under us ends its call anyway; say why it was not stopped
+            log.warning("could not stop a database call on %s: %s", type(conn).__name__, e)
     try:
         await asyncio.wait((task,), timeout=STOP_WAIT)
     finally:
