@@ -93,6 +93,7 @@ class AsyncDatabase:
         # The bound each call is given here: the read timeout (SQLite's statement timeout is kept on its thread).
         self._read = 0.0 if self.dialect == "sqlite" else t.read
         self._statement = t.statement if self.dialect == "sqlite" else 0.0
+        self._sqlite = self.dialect == "sqlite"
         self._driver: _Driver | None = None
         self._opening: asyncio.Lock | None = None
 
@@ -157,15 +158,15 @@ class AsyncDatabase:
         is dropped with no call under way on it: the driver's connection() closes
         a connection whose call raised, and never pools it.
         """
-        if self._statement:
-            driver.deadline(conn, self._statement)
+        if self._sqlite:  # the statement runs on aiosqlite's thread: the loop is free, the deadline is kept there
+            driver.deadline(conn, self._statement or math.inf)
             try:
                 return await call
             except asyncio.CancelledError:
                 driver.stop(conn)  # the statement on aiosqlite's thread ends now; the connection is dropped
                 raise
             except Exception as e:
-                if _interrupted(e):
+                if self._statement and _interrupted(e):
                     raise DatabaseTimeout(timeout_message(self.url)) from e
                 raise
             finally:

@@ -151,3 +151,29 @@ async def test_a_read_through_a_stalled_link_serves_the_stale_copy(art: tuple[Pr
 
     assert await within(read()) == (rows, True)
     assert rt.metrics.of("flight_search").stale_served == 1
+
+
+async def _cancelled_midway(db: AsyncDatabase, sql: str, started: Callable[[], bool]) -> None:
+    """Starts ``sql``, cancels its caller once ``started()`` (polled), and waits for the cancellation to end."""
+    task = asyncio.ensure_future(db.query(sql))
+    for _ in range(300):  # up to 30 s for the call to be under way
+        if started() or task.done():
+            break
+        await asyncio.sleep(0.1)
+    task.cancel()
+    await within(asyncio.wait((task,)))
+    assert task.cancelled()
+
+
+@pytest.mark.parametrize("dialect", ["sqlite"], indirect=True)  # a server call: its socket is shut as a timed-out one's; SQLite's runs on a thread
+async def test_a_cancelled_sqlite_statement_is_interrupted_and_its_connection_dropped(db_url: str, dialect: str) -> None:
+    db = AsyncDatabase(f"{db_url}?statement_timeout=0", size=1)  # no statement timeout: the cancellation alone ends it
+    try:
+        await within(db.query("SELECT 1"))
+        driver: Any = await db.driver()
+        (conn,) = driver.free
+        await _cancelled_midway(db, SLOWER["sqlite"], lambda: not driver.free)  # the pool's one connection taken
+        assert conn not in driver.free, "the cancelled call's connection went back into the pool"
+        assert await within(db.query("SELECT 1")) == [(1,)]
+    finally:
+        await db.close()
