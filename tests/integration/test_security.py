@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
-import shutil
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +11,7 @@ import pytest
 from flughafen import Runtime, parse_cache_url, redact
 from flughafen.embedded import start_server
 from generated import airport_by_iata
+from tests.integration.tls import certificates, free_port, start_stunnel, stop, stunnel
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "s3cret-Pa55"
@@ -52,61 +48,16 @@ def test_a_wrong_password_fails_open_and_never_logs_the_password(acl_server: int
     assert any("alice:***@" in r.getMessage() for r in caplog.records)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def tls_endpoint(tmp_path: Path) -> Iterator[tuple[int, Path]]:
     """A real TLS endpoint: stunnel terminating TLS in front of an embedded Valkey."""
-    stunnel = shutil.which("stunnel4") or shutil.which("stunnel")
-    if stunnel is None or shutil.which("openssl") is None:
-        message = "stunnel4 and openssl are needed for the TLS test: apt-get install stunnel4 openssl"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    run = lambda *a: subprocess.run(a, cwd=tmp_path, check=True, capture_output=True)  # noqa: E731
-    run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=flughafen-test-ca")
-    run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost")
-    (tmp_path / "san.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-    run(
-        "openssl",
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.crt",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "server.crt",
-        "-days",
-        "2",
-        "-extfile",
-        "san.ext",
-    )
+    stunnel()
+    ca = certificates(tmp_path)
     server = start_server()
-    port = _free_port()
-    conf = tmp_path / "stunnel.conf"
-    conf.write_text(
-        f"foreground = yes\npid =\n[valkey]\naccept = 127.0.0.1:{port}\nconnect = 127.0.0.1:{server.port}\n"
-        f"cert = {tmp_path / 'server.crt'}\nkey = {tmp_path / 'server.key'}\n"
-    )
-    proc = subprocess.Popen([stunnel, str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.05)
-    yield port, tmp_path / "ca.crt"
-    proc.terminate()
-    proc.wait(timeout=5)
+    port = free_port()
+    proc = start_stunnel(tmp_path, {port: int(server.port)})
+    yield port, ca
+    stop(proc)
     server.stop()
 
 
