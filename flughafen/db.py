@@ -137,7 +137,7 @@ def connect(url: DatabaseUrl | str, autocommit: bool = True, *, database: str | 
     if u.path != ":memory:":
         Path(u.path).parent.mkdir(parents=True, exist_ok=True)
     busy = t.statement or SQLITE_BUSY_TIMEOUT
-    conn: Any = driver.connect(u.path, check_same_thread=False, isolation_level=None if autocommit else "DEFERRED", timeout=busy, factory=_SQLiteConnection)
+    conn: Any = driver.connect(u.path, check_same_thread=False, isolation_level=None if autocommit else "DEFERRED", timeout=busy, factory=SQLiteConnection)
     if t.statement:
         conn.set_progress_handler(conn.past_deadline, SQLITE_CHECK_EVERY)
     conn.execute("PRAGMA foreign_keys = ON")
@@ -146,7 +146,7 @@ def connect(url: DatabaseUrl | str, autocommit: bool = True, *, database: str | 
     return conn
 
 
-class _SQLiteConnection(driver.Connection):  # type: ignore[misc] # sqlean.py or sqlite3 (flughafen/sqlite_driver.py)
+class SQLiteConnection(driver.Connection):  # type: ignore[misc] # sqlean.py or sqlite3 (flughafen/sqlite_driver.py)
     """A SQLite connection whose statements stop at ``deadline`` (time.monotonic(); Database sets it per call)."""
 
     deadline = math.inf
@@ -256,6 +256,14 @@ def _connect_postgres(u: DatabaseUrl, t: Timeouts, autocommit: bool, database: s
     return psycopg.connect(autocommit=autocommit, **params)
 
 
+def timeout_message(url: DatabaseUrl) -> str:
+    """What DatabaseTimeout says: the (redacted) database and the bound its call outlived."""
+    t = url.timeouts
+    if url.dialect == "sqlite":
+        return f"{url.redacted()}: the statement ran past statement_timeout={t.statement:g}s and was interrupted"
+    return f"{url.redacted()}: no reply within read_timeout={t.read:g}s (a stalled server or network link?); the connection was dropped"
+
+
 class _Watchdog:
     """Ends the PostgreSQL calls that outlive their deadline: one daemon thread per process.
 
@@ -309,7 +317,7 @@ class _Watchdog:
 _WATCHDOG = _Watchdog()
 
 
-def _shut_down(conn: Any) -> None:
+def shut_down(conn: Any) -> None:
     """Shut a PostgreSQL connection's socket: the blocked call gets end-of-file at once (the connection is then dropped)."""
     fd = conn.pgconn.socket
     sock = socket.socket(fileno=os.dup(fd))
@@ -340,7 +348,7 @@ class _Bounded:
             if db.dialect == "sqlite":
                 self.conn.deadline = time.monotonic() + db._bound
             else:
-                self.call = _WATCHDOG.watch(db._bound, functools.partial(_shut_down, self.conn))
+                self.call = _WATCHDOG.watch(db._bound, functools.partial(shut_down, self.conn))
 
     def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
         if self.call is not None:
@@ -534,10 +542,7 @@ class Database:
         _DATABASES.add(self)
 
     def timeout_message(self) -> str:
-        t = self.url.timeouts
-        if self.dialect == "sqlite":
-            return f"{self.url.redacted()}: the statement ran past statement_timeout={t.statement:g}s and was interrupted"
-        return f"{self.url.redacted()}: no reply within read_timeout={t.read:g}s (a stalled server or network link?); the connection was dropped"
+        return timeout_message(self.url)
 
     def _after_fork(self) -> None:
         self._pool.after_fork()

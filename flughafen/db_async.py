@@ -11,29 +11,54 @@ Each driver is an extra: ``flughafen-gen[postgres-async]`` (psycopg and
 psycopg_pool), ``[mysql-async]`` (aiomysql), ``[sqlite-async]`` (aiosqlite), or
 ``[async]`` for all three. A pool is opened on first use, in the event loop
 that uses it.
+
+Every call is bounded as db.py's are (config.Timeouts from the URL): the server
+cancels a statement past the statement timeout (PostgreSQL's statement_timeout,
+MariaDB's max_statement_time, MySQL's max_execution_time; SQLite's progress
+handler on the aiosqlite thread); a call with no reply within the read timeout
+(a frozen server, a network black hole) has its socket shut, its connection
+dropped (never back in the pool) and raises DatabaseTimeout. A cancelled caller
+drops its connection the same way. Taking a connection is bounded by the
+``timeout`` given (the runtime's database_timeout).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
+from weakref import WeakKeyDictionary, WeakSet
 
 from flughafen import tracing
 from flughafen.config import DatabaseUrl, parse_database_url
-from flughafen.db import MYSQL_INIT, bind_values
+from flughafen.db import (
+    MYSQL_INIT,
+    SQLITE_BUSY_TIMEOUT,
+    SQLITE_CHECK_EVERY,
+    DatabaseTimeout,
+    SQLiteConnection,
+    bind_values,
+    postgres_params,
+    shut_down,
+    timeout_message,
+)
 from flughafen.extras import require
 from flughafen.sqlite_driver import driver
 
 T = TypeVar("T")
+log = logging.getLogger("flughafen")
+STOP_WAIT = 5.0  # seconds a call whose socket was shut is waited for to end (at once, in practice), before it is cancelled
 DEFAULT_TIMEOUT = 5.0  # seconds a caller waits for a pooled connection (PostgreSQL), or to connect
 
 
 class AsyncCursor(Protocol):
-    rowcount: int
+    @property
+    def rowcount(self) -> int: ...
 
     async def execute(self, sql: str, args: Sequence[Any] = ...) -> Any: ...
     async def fetchall(self) -> Sequence[Sequence[Any]]: ...
@@ -47,6 +72,11 @@ class _Driver(Protocol):
     async def end(self, conn: Any, commit: bool) -> None: ...
     async def cursor(self, conn: Any) -> Any: ...
     async def close(self) -> None: ...
+    def stop(self, conn: Any) -> None:
+        """Ends the call under way on ``conn`` at once (its socket shut), without blocking; the connection is then dropped."""
+
+    def deadline(self, conn: Any, seconds: float) -> None:
+        """SQLite: the statements on ``conn`` stop ``seconds`` from now (inf: never)."""
 
 
 class AsyncDatabase:
@@ -57,6 +87,13 @@ class AsyncDatabase:
         self.dialect = self.url.dialect
         self.size = size
         self.timeout = timeout
+        t = self.url.timeouts
+        if self.dialect == "postgres":
+            postgres_params(self.url, t)  # an option libpq does not know fails here, not at the first query
+        # The bound each call is given here: the read timeout (SQLite's statement timeout is kept on its thread).
+        self._read = 0.0 if self.dialect == "sqlite" else t.read
+        self._statement = t.statement if self.dialect == "sqlite" else 0.0
+        self._sqlite = self.dialect == "sqlite"
         self._driver: _Driver | None = None
         self._opening: asyncio.Lock | None = None
 
@@ -78,35 +115,125 @@ class AsyncDatabase:
         with tracing.query_span(self.dialect, sql):
             driver = self._driver or await self.driver()
             async with driver.connection() as conn:
-                cur = await driver.cursor(conn)
-                await cur.execute(sql, self.args(values))
-                return [tuple(r) for r in await cur.fetchall()]
+                return await self.bounded(driver, conn, self._rows(driver, conn, sql, values))
+
+    async def _rows(self, driver: _Driver, conn: Any, sql: str, values: Sequence[Any]) -> list[tuple[Any, ...]]:
+        cur = await driver.cursor(conn)
+        await cur.execute(sql, self.args(values))
+        return [tuple(r) for r in await cur.fetchall()]
 
     async def execute(self, sql: str, values: Sequence[Any] = ()) -> int:
         """A statement that returns no rows (DDL, a single write); returns the row count."""
         driver = self._driver or await self.driver()
         async with driver.connection() as conn:
-            cur = await driver.cursor(conn)
-            await cur.execute(sql, self.args(values))
-            return int(cur.rowcount)
+            return await self.bounded(driver, conn, self._count(driver, conn, sql, values))
+
+    async def _count(self, driver: _Driver, conn: Any, sql: str, values: Sequence[Any]) -> int:
+        cur = await driver.cursor(conn)
+        await cur.execute(sql, self.args(values))
+        return int(cur.rowcount)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncCursor]:
-        """A cursor inside one transaction: committed on success, rolled back on error (or cancellation)."""
+        """A cursor inside one transaction: committed on success, rolled back on error. Each call is bounded;
+        a cancelled caller's connection is dropped (the server rolls back)."""
         driver = self._driver or await self.driver()
         async with driver.connection() as conn:
-            await driver.begin(conn)
+            await self.bounded(driver, conn, driver.begin(conn))
             try:
-                yield await driver.cursor(conn)
+                yield _BoundedCursor(self, driver, conn, await driver.cursor(conn))
             except BaseException:
-                await asyncio.shield(driver.end(conn, commit=False))
+                try:
+                    await self.bounded(driver, conn, driver.end(conn, commit=False))
+                except Exception as e:  # noqa: BLE001 - a dropped connection cannot roll back (the server does); the first error is the one to see
+                    log.debug("rollback on %s failed: %s", self.url.redacted(), e)
                 raise
-            await driver.end(conn, commit=True)
+            await self.bounded(driver, conn, driver.end(conn, commit=True))
+
+    async def bounded(self, driver: _Driver, conn: Any, call: Awaitable[T]) -> T:
+        """``call`` on ``conn`` within the read timeout, else DatabaseTimeout; a SQLite statement stops at the statement timeout.
+
+        Past the bound, or when the caller is cancelled, the call is stopped (its
+        socket shut, which ends it at once) and waited for, so that the connection
+        is dropped with no call under way on it: the driver's connection() closes
+        a connection whose call raised, and never pools it.
+        """
+        if self._sqlite:  # the statement runs on aiosqlite's thread: the loop is free, the deadline is kept there
+            driver.deadline(conn, self._statement or math.inf)
+            try:
+                return await call
+            except asyncio.CancelledError:
+                driver.stop(conn)  # the statement on aiosqlite's thread ends now; the connection is dropped
+                raise
+            except Exception as e:
+                if self._statement and _interrupted(e):
+                    raise DatabaseTimeout(timeout_message(self.url)) from e
+                raise
+            finally:
+                driver.deadline(conn, math.inf)
+        if not self._read:
+            return await call
+        task = asyncio.ensure_future(call)
+        try:
+            await asyncio.wait((task,), timeout=self._read)
+        except BaseException:  # the caller was cancelled
+            await _stop(driver, conn, task)
+            raise
+        if not task.done():
+            await _stop(driver, conn, task)
+            raise DatabaseTimeout(timeout_message(self.url))
+        return task.result()
 
     async def close(self) -> None:
         driver, self._driver = self._driver, None
         if driver is not None:
             await driver.close()
+
+
+class _BoundedCursor:
+    """A transaction's cursor whose every call is bounded (AsyncDatabase.bounded)."""
+
+    def __init__(self, db: AsyncDatabase, driver: _Driver, conn: Any, cur: Any):
+        self._db = db
+        self._driver = driver
+        self._conn = conn
+        self._cur = cur
+
+    @property
+    def rowcount(self) -> int:
+        return int(self._cur.rowcount)
+
+    async def execute(self, sql: str, args: Sequence[Any] = ()) -> Any:
+        return await self._db.bounded(self._driver, self._conn, self._cur.execute(sql, args))
+
+    async def fetchall(self) -> Sequence[Sequence[Any]]:
+        rows: Sequence[Sequence[Any]] = await self._db.bounded(self._driver, self._conn, self._cur.fetchall())
+        return rows
+
+
+def _interrupted(error: BaseException) -> bool:
+    """SQLite's "interrupted": the progress handler stopped a statement past its deadline."""
+    return type(error).__name__ == "OperationalError" and str(error) == "interrupted"
+
+
+async def _stop(driver: _Driver, conn: Any, task: asyncio.Future[Any]) -> None:
+    """Ends ``task`` (a call on ``conn``) by shutting the connection's socket, and waits for it to end."""
+    if not task.done():
+        try:
+            driver.stop(conn)
+        except Exception as e:  # noqa: BLE001 - a connection closed under us ends its call anyway; say why it was not stopped
+            log.warning("could not stop a database call on %s: %s", type(conn).__name__, e)
+    try:
+        await asyncio.wait((task,), timeout=STOP_WAIT)
+    finally:
+        if not task.done():
+            task.cancel()
+        task.add_done_callback(_retrieved)
+
+
+def _retrieved(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()  # the call's error once its socket was shut: the caller was told why (DatabaseTimeout, or its cancellation)
 
 
 async def _open(u: DatabaseUrl, size: int, timeout: float) -> _Driver:
@@ -154,15 +281,8 @@ class _Postgres:
     @classmethod
     async def open(cls, u: DatabaseUrl, size: int, timeout: float) -> _Postgres:
         pool_module: Any = require("psycopg_pool", "a postgresql:// database URL on an AsyncRuntime")
-        kwargs = {
-            "host": u.host,
-            "port": u.port or 5432,
-            "user": u.user,
-            "password": u.password or None,
-            "dbname": u.database,
-            "autocommit": True,
-            "connect_timeout": max(1, int(timeout)),
-        }
+        # The URL's libpq parameters and the statement timeout among the server options, as a sync connection's
+        kwargs = {**postgres_params(u, u.timeouts), "autocommit": True, "connect_timeout": max(1, int(timeout))}
         self = cls(pool_module, require("psycopg", "a postgresql:// database URL"), kwargs, size, timeout, u.redacted())
         await self.pool.open()
         return self
@@ -183,8 +303,12 @@ class _Postgres:
         conn = await self._take()
         try:
             yield conn
+        except BaseException:
+            if conn.broken:  # its socket shut (a call past its bound, a cancelled caller), or lost
+                await conn.close()
+            raise
         finally:
-            await self.pool.putconn(conn)  # rolled back, or dropped when broken, by the pool
+            await self.pool.putconn(conn)  # rolled back, or dropped when broken or closed, by the pool
 
     async def _take(self) -> Any:
         pool = self.pool
@@ -233,6 +357,12 @@ class _Postgres:
     async def cursor(self, conn: Any) -> Any:
         return conn.cursor()
 
+    def stop(self, conn: Any) -> None:
+        shut_down(conn)  # psycopg reads end-of-file at once, and marks the connection broken
+
+    def deadline(self, conn: Any, seconds: float) -> None:
+        pass
+
     async def close(self) -> None:
         await self.pool.close()
 
@@ -262,9 +392,11 @@ class _MySQL:
     waited for without end: so taking a connection is bounded by ``timeout`` here.
     """
 
-    def __init__(self, pool: Any, timeout: float):
+    def __init__(self, pool: Any, timeout: float, statement: float):
         self.pool = pool
         self.timeout = timeout
+        self.statement = statement
+        self.ready: WeakSet[Any] = WeakSet()  # connections whose session has the statement timeout
 
     @classmethod
     async def open(cls, u: DatabaseUrl, size: int, timeout: float) -> _MySQL:
@@ -282,14 +414,31 @@ class _MySQL:
             init_command=MYSQL_INIT,
             connect_timeout=timeout,
         )
-        return cls(pool, timeout)
+        return cls(pool, timeout, u.timeouts.statement)
 
     async def _put(self, conn: Any) -> None:
         self.pool.release(conn)
 
+    async def _take(self) -> Any:
+        """A pooled connection; a new one first gets the statement timeout, as a sync connection does."""
+        conn = await self.pool.acquire()
+        if self.statement and conn not in self.ready:
+            try:
+                async with conn.cursor() as cur:
+                    if "mariadb" in conn.get_server_info().lower():
+                        await cur.execute("SET SESSION max_statement_time = %s", (self.statement,))
+                    else:
+                        await cur.execute("SET SESSION max_execution_time = %s", (math.ceil(self.statement * 1000),))
+            except BaseException:
+                conn.close()
+                self.pool.release(conn)
+                raise
+            self.ready.add(conn)
+        return conn
+
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[Any]:
-        conn = await _within(self.timeout, self.pool.acquire(), self._put)
+        conn = await _within(self.timeout, self._take(), self._put)
         try:
             yield conn
         except BaseException:
@@ -306,6 +455,14 @@ class _MySQL:
 
     async def cursor(self, conn: Any) -> Any:
         return await conn.cursor()
+
+    def stop(self, conn: Any) -> None:
+        writer = conn._writer  # aiomysql's stream; None once closed
+        if writer is not None:
+            writer.transport.abort()  # the read under way ends at once: "Lost connection"
+
+    def deadline(self, conn: Any, seconds: float) -> None:
+        pass
 
     async def close(self) -> None:
         self.pool.close()
@@ -351,6 +508,7 @@ class _SQLite:
         self.room = asyncio.Semaphore(size)
         self.timeout = timeout
         self.closed = False
+        self.raw: WeakKeyDictionary[Any, Any] = WeakKeyDictionary()  # aiosqlite connection -> its SQLite connection
 
     @classmethod
     async def open(cls, u: DatabaseUrl, size: int, timeout: float) -> _SQLite:
@@ -363,8 +521,19 @@ class _SQLite:
         path = self.u.path
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+        statement = self.u.timeouts.statement
+        opened: list[Any] = []
+
+        def connect() -> Any:  # on aiosqlite's thread, as are the progress handler's calls
+            raw = driver.connect(path, isolation_level=None, timeout=statement or SQLITE_BUSY_TIMEOUT, factory=SQLiteConnection)
+            if statement:
+                raw.set_progress_handler(raw.past_deadline, SQLITE_CHECK_EVERY)
+            opened.append(raw)
+            return raw
+
         # aiosqlite's own connect() opens Python's sqlite3; the connector opens the runtime's driver (sqlean.py when installed)
-        conn = await aiosqlite.Connection(lambda: driver.connect(path, isolation_level=None, timeout=30), iter_chunk_size=64)
+        conn = await aiosqlite.Connection(connect, iter_chunk_size=64)
+        self.raw[conn] = opened[0]
         await conn.execute("PRAGMA foreign_keys = ON")
         if path != ":memory:":
             await conn.execute("PRAGMA journal_mode = WAL")
@@ -398,6 +567,12 @@ class _SQLite:
 
     async def cursor(self, conn: Any) -> Any:
         return await conn.cursor()
+
+    def stop(self, conn: Any) -> None:
+        self.raw[conn].interrupt()  # SQLite's own, from any thread
+
+    def deadline(self, conn: Any, seconds: float) -> None:
+        self.raw[conn].deadline = time.monotonic() + seconds  # read by the progress handler on aiosqlite's thread
 
     async def close(self) -> None:
         self.closed = True
