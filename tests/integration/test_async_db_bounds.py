@@ -54,9 +54,10 @@ def proxy(request: pytest.FixtureRequest, loaded_urls: dict[str, str]) -> Iterat
 
 @pytest.fixture
 async def through(proxy: tuple[str, Proxy]) -> AsyncIterator[tuple[str, Proxy, AsyncDatabase]]:
-    """A pool of one connection through the proxy, with 1 s bounds."""
+    """A pool of one connection through the proxy, with 1 s bounds on each call. Getting a connection may take longer
+    (20 s): after the stall, psycopg_pool makes the new one with its own retries and pauses, slower on a busy machine."""
     dialect, p = proxy
-    db = AsyncDatabase(server_url(dialect, port=p.port, options=TIMEOUTS), size=1, timeout=5)
+    db = AsyncDatabase(server_url(dialect, port=p.port, options=TIMEOUTS), size=1, timeout=20)
     yield dialect, p, db
     await db.close()
 
