@@ -90,3 +90,16 @@ def cluster_kwargs(url: CacheUrl) -> dict[str, Any]:
 
 class SentinelHostCheckedSSLConnection(SentinelManagedConnection, HostCheckedSSLConnection):
     """A connection to the primary the sentinels name, over TLS checked as ``HostCheckedSSLConnection`` (for the host they name)."""
+
+
+def certificate_refused(error: BaseException) -> bool:
+    """Whether ``error`` comes of a server certificate the client refused (a wrong CA, another host's name):
+    a setting to fix, whose message the outage log shows."""
+    seen: BaseException | None = error
+    for _ in range(8):  # the chain of causes: valkey-py wraps the ssl module's error once or twice
+        if seen is None:
+            return False
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

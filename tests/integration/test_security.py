@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from flughafen import Runtime, parse_cache_url, redact
+from flughafen import ConfigError, Runtime, parse_cache_url, redact
+from flughafen.aio import AsyncRuntime
+from flughafen.config import load_config
 from flughafen.embedded import start_server
 from generated import airport_by_iata
+from generated.aio import airport_by_iata as aio_airport_by_iata
 from tests.integration.tls import certificates, free_port, start_stunnel, stop, stunnel
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,3 +92,70 @@ def test_generated_code_holds_no_credentials_or_urls() -> None:
         text = path.read_text()
         for needle in ("://", "password", "127.0.0.1"):
             assert needle not in text, f"{path}: {needle}"
+
+
+@pytest.fixture
+def other_name_endpoint(tmp_path: Path) -> Iterator[tuple[int, Path]]:
+    """A TLS endpoint whose certificate the right CA signed, for another server (other.example, no 127.0.0.1)."""
+    stunnel()
+    ca = certificates(tmp_path, names="DNS:other.example")
+    server = start_server()
+    port = free_port()
+    proc = start_stunnel(tmp_path, {port: int(server.port)})
+    yield port, ca
+    stop(proc)
+    server.stop()
+
+
+def _read_twice(url: str, db_url: str) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
+    """(hits, misses, cache errors) of two reads of one airport on a sync runtime, then of two more on an async one
+    (which hits the sync one's fill when the cache works): the answers must agree."""
+    with Runtime.from_config(database_url=db_url, cache_url=url, project_dir=ROOT) as rt:
+        first = airport_by_iata.fetch(iata="JFK", runtime=rt)
+        assert first is not None and airport_by_iata.fetch(iata="JFK", runtime=rt) == first
+        c = rt.metrics.of("airport_by_iata")
+        sync = (c.hits, c.misses, c.cache_errors)
+
+    async def read() -> tuple[int, int, int]:
+        async with AsyncRuntime(load_config(db_url, url, ROOT)) as art:
+            assert await aio_airport_by_iata.fetch(iata="JFK", runtime=art) == first
+            assert await aio_airport_by_iata.fetch(iata="JFK", runtime=art) == first
+            c = art.metrics.of("airport_by_iata")
+            return c.hits, c.misses, c.cache_errors
+
+    return sync, asyncio.run(read())
+
+
+def test_a_certificate_for_another_host_is_refused_and_the_database_answers(
+    other_name_endpoint: tuple[int, Path], db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    port, ca = other_name_endpoint
+    caplog.set_level(logging.WARNING, logger="flughafen")
+    for hits, _misses, errors in _read_twice(f"valkeys://127.0.0.1:{port}/0?ca={ca}", db_url):
+        assert hits == 0 and errors >= 1
+    refusals = [r.getMessage() for r in caplog.records if "does not match the host '127.0.0.1'" in r.getMessage()]
+    assert len(refusals) >= 2, [r.getMessage() for r in caplog.records]  # the sync runtime's, the async one's
+
+
+def test_verify_ca_accepts_a_certificate_for_another_host(other_name_endpoint: tuple[int, Path], db_url: str) -> None:
+    port, ca = other_name_endpoint
+    assert _read_twice(f"valkeys://127.0.0.1:{port}/0?ca={ca}&verify=ca", db_url) == ((1, 1, 0), (2, 0, 0))
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_a_certificate_naming_the_host_passes_the_host_check(tls_endpoint: tuple[int, Path], db_url: str, host: str) -> None:
+    port, ca = tls_endpoint
+    assert _read_twice(f"valkeys://{host}:{port}/0?ca={ca}", db_url) == ((1, 1, 0), (2, 0, 0))
+
+
+def test_verify_takes_full_or_ca_on_tls_urls_only() -> None:
+    assert parse_cache_url("valkeys://cache:6380/0").verify_hostname
+    assert parse_cache_url("valkeys://cache:6380/0?verify=full").verify_hostname
+    assert not parse_cache_url("valkeys+cluster://a:1,b:2?verify=ca").verify_hostname
+    assert not parse_cache_url("valkeys+sentinel://a:1/mymaster?verify=ca").verify_hostname
+    with pytest.raises(ConfigError) as refused:
+        parse_cache_url(f"valkeys://alice:{SECRET}@cache:6380/0?verify=none")
+    assert "alice:***@cache:6380" in str(refused.value) and SECRET not in str(refused.value)
+    assert "verify must be one of full, ca, not 'none'" in str(refused.value)
+    with pytest.raises(ConfigError, match="verify applies to TLS connections"):
+        parse_cache_url("valkey://cache:6379/0?verify=ca")
