@@ -98,10 +98,12 @@ def test_generated_code_holds_no_credentials_or_urls() -> None:
 def other_name_endpoint(tmp_path: Path) -> Iterator[tuple[int, Path]]:
     """A TLS endpoint whose certificate the right CA signed, for another server (other.example, no 127.0.0.1)."""
     stunnel()
-    ca = certificates(tmp_path, names="DNS:other.example")
+    folder = tmp_path / "other-name"
+    folder.mkdir()
+    ca = certificates(folder, names="DNS:other.example")
     server = start_server()
     port = free_port()
-    proc = start_stunnel(tmp_path, {port: int(server.port)})
+    proc = start_stunnel(folder, {port: int(server.port)})
     yield port, ca
     stop(proc)
     server.stop()
@@ -143,9 +145,14 @@ def test_verify_ca_accepts_a_certificate_for_another_host(other_name_endpoint: t
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
-def test_a_certificate_naming_the_host_passes_the_host_check(tls_endpoint: tuple[int, Path], db_url: str, host: str) -> None:
-    port, ca = tls_endpoint
+def test_the_host_check_passes_a_certificate_naming_the_host_by_address_or_name(
+    tls_endpoint: tuple[int, Path], other_name_endpoint: tuple[int, Path], db_url: str, host: str
+) -> None:
+    port, ca = tls_endpoint  # IP:127.0.0.1, DNS:localhost
     assert _read_twice(f"valkeys://{host}:{port}/0?ca={ca}", db_url) == ((1, 1, 0), (2, 0, 0))
+    port, ca = other_name_endpoint  # by the same address or name, a certificate for other.example
+    for hits, _misses, errors in _read_twice(f"valkeys://{host}:{port}/0?ca={ca}", db_url):
+        assert hits == 0 and errors >= 1
 
 
 def test_verify_takes_full_or_ca_on_tls_urls_only() -> None:
