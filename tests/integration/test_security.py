@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,8 +14,11 @@ from flughafen import ConfigError, Runtime, parse_cache_url, redact
 from flughafen.aio import AsyncRuntime
 from flughafen.config import load_config
 from flughafen.embedded import start_server
-from generated import airport_by_iata
+from generated import airport_by_iata, flight_search
 from generated.aio import airport_by_iata as aio_airport_by_iata
+from tests.integration.forms import Form
+from tests.integration.test_near_cache import local_keys, until
+from tests.integration.test_near_cluster import near_hit
 from tests.integration.tls import certificates, free_port, start_stunnel, stop, stunnel
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -166,3 +170,27 @@ def test_verify_takes_full_or_ca_on_tls_urls_only() -> None:
     assert "verify must be one of full, ca, not 'none'" in str(refused.value)
     with pytest.raises(ConfigError, match="verify applies to TLS connections"):
         parse_cache_url("valkey://cache:6379/0?verify=ca")
+
+
+@pytest.fixture(params=["names the host", "names another host, verify=ca"])
+def runtime(request: pytest.FixtureRequest, db_url: str) -> Iterator[Runtime]:
+    """A runtime over TLS (and, through ``form``, its async twin): to a server whose certificate lists 127.0.0.1,
+    or to one whose certificate names another host, with ?verify=ca."""
+    if request.param == "names the host":
+        port, ca = request.getfixturevalue("tls_endpoint")
+        url = f"valkeys://127.0.0.1:{port}/0?ca={ca}"
+    else:
+        port, ca = request.getfixturevalue("other_name_endpoint")
+        url = f"valkeys://127.0.0.1:{port}/0?ca={ca}&verify=ca"
+    with Runtime.from_config(database_url=db_url, cache_url=url, project_dir=ROOT) as rt:
+        yield rt
+
+
+def test_the_near_cache_keeps_and_drops_copies_over_tls(form: Form, runtime: Runtime, db_url: str) -> None:
+    """The near cache's own connections (its listener and tracking connection) go over the URL's TLS, checked as the runtime's."""
+    args = {"origin": "JFK", "destination": "LAX", "day": datetime.date(2024, 12, 15)}
+    assert near_hit(form, form.of(runtime), args), "no local hit over TLS"
+    key = flight_search.key(**args, runtime=runtime)  # type: ignore[arg-type]
+    with Runtime.from_config(database_url=db_url, cache_url=runtime.config.cache_url.raw, project_dir=ROOT) as other:
+        flight_search.invalidate(**args, runtime=other)  # type: ignore[arg-type]
+    assert until(lambda: key not in local_keys(runtime, form=form)), "an invalidation over TLS left the local copy"
