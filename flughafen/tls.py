@@ -53,7 +53,7 @@ def mismatch(error: BaseException, host: str, port: int) -> str | None:
     if not isinstance(error, ssl.SSLCertVerificationError) or error.verify_code not in NAME_MISMATCH:
         return None
     return (
-        f"{host}:{port}: the server's TLS certificate does not match the host {host!r} ({error.verify_message}); "
+        f"{host}:{port}: the server's TLS certificate does not match the host {host!r} ({error.verify_message.rstrip('.')}); "
         "connect by a name the certificate lists, or add ?verify=ca to the cache URL to check only the CA"
     )
 
