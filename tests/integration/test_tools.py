@@ -144,9 +144,9 @@ def _round_trips(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> list[str]
         sent.append(str(args[0]))
         return call(*args)
 
-    def several(*commands: tuple[object, ...]) -> list[object]:
+    def several(*commands: tuple[object, ...], wait: bool = False) -> list[object]:
         sent.append(f"{len(commands)} x {commands[0][0]}")
-        return pipelined(*commands)
+        return pipelined(*commands, wait=wait)
 
     monkeypatch.setattr(runtime.cache, "call", one)
     monkeypatch.setattr(runtime.cache, "pipelined", several)
