@@ -32,6 +32,7 @@ from flughafen.near import NearCache
 from flughafen.protocol import Call, Eval, Pipe, Steps, drive
 from flughafen.replicas import Replicas
 from flughafen.scripts import RELEASE, Script
+from flughafen.tls import HostCheckedSSLConnection, tls_kwargs
 
 log = logging.getLogger("flughafen")
 
@@ -46,9 +47,7 @@ def connection_kwargs(url: CacheUrl, project_dir: Path | None = None) -> dict[st
 
         return embedded.connection_kwargs(project_dir if project_dir is not None else find_project_dir())
     kwargs: dict[str, Any] = {"host": url.host, "port": url.port, "db": url.db, "username": url.username, "password": url.password}
-    if url.tls:
-        kwargs.update(ssl=True, ssl_ca_certs=url.ca_file, ssl_cert_reqs="required")
-    return kwargs
+    return kwargs | tls_kwargs(url)
 
 
 class InOrder(valkey.Valkey):
@@ -147,7 +146,14 @@ class CacheState(Health):
 
     def _client(self, url: CacheUrl, socket_timeout: float, project_dir: Path | None) -> Any:
         kwargs = connection_kwargs(url, project_dir)
-        return InOrder(self.settle, **kwargs, socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout, health_check_interval=0)
+        timeouts: dict[str, Any] = {"socket_timeout": socket_timeout, "socket_connect_timeout": socket_timeout, "health_check_interval": 0}
+        if not url.tls:
+            return InOrder(self.settle, **kwargs, **timeouts)
+        kwargs.pop("ssl")  # the connection class brings TLS, and says when the certificate names another host
+        pool = valkey.ConnectionPool(connection_class=HostCheckedSSLConnection, **kwargs, **timeouts)
+        client = InOrder(self.settle, connection_pool=pool)
+        client.auto_close_connection_pool = True  # closed with the client, as the pool valkey-py makes itself
+        return client
 
     def _after_fork(self) -> None:
         """In a forked child: the parent's per-thread connections forgotten (the child opens its own).

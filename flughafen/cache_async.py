@@ -43,7 +43,7 @@ from valkey._parsers.base import BaseParser
 from valkey.exceptions import ConnectionError as ValkeyConnectionError
 from valkey.exceptions import NoScriptError, ResponseError
 
-from flughafen import invalidation, replication
+from flughafen import invalidation, replication, tls
 from flughafen.cache import connection_kwargs
 from flughafen.config import CacheUrl
 from flughafen.health import Health, eviction_risk
@@ -215,8 +215,7 @@ async def open_connection(k: dict[str, Any], host: str, port: int, timeout: floa
     loop = asyncio.get_running_loop()
     context: ssl.SSLContext | None = None
     if k.get("ssl"):
-        context = ssl.create_default_context(cafile=k.get("ssl_ca_certs"))
-        context.check_hostname = False  # as valkey-py's default: the CA is checked, not the name
+        context = tls.context(k.get("ssl_ca_certs"), k.get("ssl_check_hostname", True))
 
     def protocol() -> Connection:
         return Connection(loop, timeout, max_in_flight)
@@ -225,7 +224,10 @@ async def open_connection(k: dict[str, Any], host: str, port: int, timeout: floa
         opening = loop.create_unix_connection(protocol, k["unix_socket_path"])
     else:
         opening = loop.create_connection(protocol, host, port, ssl=context)
-    _, conn = await asyncio.wait_for(opening, timeout)
+    try:
+        _, conn = await asyncio.wait_for(opening, timeout)
+    except ssl.SSLCertVerificationError as e:
+        raise ValkeyConnectionError(tls.mismatch(e, host, port) or f"{host}:{port}: the server's TLS certificate is refused ({e})") from e
     setup: list[asyncio.Future[Any]] = []
     if k.get("password"):
         auth = ("AUTH", k["username"], k["password"]) if k.get("username") else ("AUTH", k["password"])
@@ -281,7 +283,8 @@ class AsyncCacheState(Health):
 
         if "unix_socket_path" in self._kwargs:
             return valkey.UnixDomainSocketConnection(path=self._kwargs["unix_socket_path"], socket_timeout=self.socket_timeout)  # type: ignore[no-untyped-call]
-        return valkey.Connection(**self._kwargs, socket_timeout=self.socket_timeout, socket_connect_timeout=self.socket_timeout)  # type: ignore[no-untyped-call]
+        kwargs = {k: v for k, v in self._kwargs.items() if k != "ssl"}  # a TLS URL's class brings TLS
+        return tls.connection_class(self.url)(**kwargs, socket_timeout=self.socket_timeout, socket_connect_timeout=self.socket_timeout)
 
     # ------------------------------------------------------------ the connection
 

@@ -36,6 +36,7 @@ from flughafen.near import NearCache
 from flughafen.near_cluster import ClusterNearCache, node_opener
 from flughafen.replicas import Replicas
 from flughafen.scripts import Script
+from flughafen.tls import cluster_kwargs
 
 log = logging.getLogger("flughafen")
 
@@ -100,9 +101,7 @@ class ClusterCacheState(CacheState):
         self._routes: dict[str, str] = {}  # bucket (hash tag) -> name of the node serving its slot
         self._routes_lock = threading.Lock()
         self._stale_map = False  # a node failed: reload the slot map before the next command
-        kwargs: dict[str, Any] = {"username": url.username, "password": url.password}
-        if url.tls:
-            kwargs.update(ssl=True, ssl_ca_certs=url.ca_file, ssl_cert_reqs="required")
+        kwargs: dict[str, Any] = {"username": url.username, "password": url.password, **cluster_kwargs(url)}
         self._cluster: Any = None
         self._making = threading.Lock()
         self._make: Callable[[], Any] = lambda: InOrderCluster(

@@ -136,6 +136,8 @@ class CacheUrl:
     password: str | None = field(default=None, repr=False)
     tls: bool = False
     ca_file: str | None = None  # valkeys://...?ca=/path/ca.crt: the CA that signed the server's certificate
+    # valkeys://: the server's certificate must name the host connected to (verify=full, the default), or only be signed by the CA (verify=ca)
+    verify_hostname: bool = True
     off: bool = False  # cache_url = "off": every read queries the database, nothing is stored
     nodes: tuple[tuple[str, int], ...] = ()  # valkey+cluster://: the seed nodes; valkey+sentinel://: the sentinels
     service: str | None = None  # valkey+sentinel://: the name of the primary the sentinels watch
@@ -378,6 +380,7 @@ def _sqlite_url(url: str, base_dir: Path | None, defaults: Timeouts) -> Database
 
 
 CACHE_SCHEMES = ("valkey", "valkeys", "redis", "rediss")
+VERIFY_MODES = ("full", "ca")  # valkeys://...?verify=: check the certificate's host name too (full), or only its CA (ca)
 
 
 def parse_cache_url(url: str) -> CacheUrl:
@@ -396,20 +399,29 @@ def parse_cache_url(url: str) -> CacheUrl:
     authority, after = _split_server_url(url, "cache")
     path, _, query = after.partition("?")
     options = dict(_query(url, "cache", query))
-    unknown = sorted(set(options) - {"ca"})
+    unknown = sorted(set(options) - {"ca", "verify"})
     if unknown:
-        raise ConfigError(f"cache URL {redact(url)!r}: unknown option {unknown[0]!r}; the one option is ?ca=/path/to/ca.crt")
+        raise ConfigError(f"cache URL {redact(url)!r}: unknown option {unknown[0]!r}; the options are ?ca=/path/to/ca.crt and ?verify=full|ca")
     tls = base in ("valkeys", "rediss")
+    verify = options.get("verify", "full")
+    if verify not in VERIFY_MODES:
+        raise ConfigError(
+            f"cache URL {redact(url)!r}: verify must be one of {', '.join(VERIFY_MODES)}, not {verify!r} "
+            "(full: the certificate names the host connected to; ca: the CA signed it, whatever host it names)"
+        )
+    if "verify" in options and not tls:
+        raise ConfigError(f"cache URL {redact(url)!r}: verify applies to TLS connections; use valkeys:// (or drop ?verify=)")
+    ca_file, verify_hostname = options.get("ca"), verify == "full"
     if mode == "sentinel":
         service = unquote(path.partition("#")[0].strip("/"))
         if not service or "/" in service:
             raise ConfigError(f"cache URL {redact(url)!r}: name the primary the sentinels watch after the hosts (/mymaster)")
-        return replace(_cluster_url(url, authority, 0, tls, options.get("ca")), service=service)
+        return replace(_cluster_url(url, authority, 0, tls=tls, ca_file=ca_file, verify_hostname=verify_hostname), service=service)
     db_text = path.partition("#")[0].lstrip("/") or "0"
     if not db_text.isdigit():
         raise ConfigError(f"cache URL {redact(url)!r}: the database after the host is a number (/0)")
     if plus:
-        return _cluster_url(url, authority, int(db_text), tls, options.get("ca"))
+        return _cluster_url(url, authority, int(db_text), tls=tls, ca_file=ca_file, verify_hostname=verify_hostname)
     port = _port(url, "cache", authority, 6379)
     parts = _urlsplit(url, "cache")
     return CacheUrl(
@@ -420,11 +432,12 @@ def parse_cache_url(url: str) -> CacheUrl:
         username=unquote(parts.username) if parts.username else None,
         password=unquote(parts.password) if parts.password else None,
         tls=tls,
-        ca_file=options.get("ca"),
+        ca_file=ca_file,
+        verify_hostname=verify_hostname,
     )
 
 
-def _cluster_url(url: str, authority: str, db: int, tls: bool, ca_file: str | None) -> CacheUrl:
+def _cluster_url(url: str, authority: str, db: int, *, tls: bool, ca_file: str | None, verify_hostname: bool) -> CacheUrl:
     """valkey+cluster://[user:password@]host:port[,host:port...]: seed nodes of a Valkey Cluster (database 0 only);
     the same list names the sentinels of a valkey+sentinel:// URL."""
     if db != 0:
@@ -445,6 +458,7 @@ def _cluster_url(url: str, authority: str, db: int, tls: bool, ca_file: str | No
         password=unquote(password) if colon else None,
         tls=tls,
         ca_file=ca_file,
+        verify_hostname=verify_hostname,
         nodes=tuple(nodes),
     )
 

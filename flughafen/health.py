@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from flughafen.config import CacheUrl, find_project_dir
 from flughafen.keys import Keyspace
+from flughafen.tls import certificate_refused
 from flughafen.unsettled import Unsettled
 
 if TYPE_CHECKING:
@@ -98,7 +99,10 @@ class Health:
         if counters is not None:
             counters.cache_errors += 1
         if not self.down:
-            log.warning("cache %s unavailable (%s); answering from the database", self.url.redacted(), type(error).__name__)
+            what = type(error).__name__
+            if certificate_refused(error):  # a setting to fix: say which
+                what += f": {error}"
+            log.warning("cache %s unavailable (%s); answering from the database", self.url.redacted(), what)
         self.down = True
         self.down_until = time.monotonic() + self._backoff
         if self._project is not None:

@@ -30,6 +30,7 @@ import valkey
 from flughafen.config import CacheUrl
 from flughafen.keys import Keyspace
 from flughafen.near import Link, NearCache, TopologyChanged
+from flughafen.tls import connection_class, tls_kwargs
 
 PRIMARY_ROLES = (b"master", b"primary")
 
@@ -42,10 +43,9 @@ def node_opener(url: CacheUrl, socket_timeout: float) -> Callable[[str], Any]:
         "socket_timeout": socket_timeout,
         "socket_connect_timeout": socket_timeout,
     }
-    kind: Any = valkey.Connection
-    if url.tls:
-        kind = valkey.SSLConnection
-        kwargs.update(ssl_ca_certs=url.ca_file, ssl_cert_reqs="required")
+    kind = connection_class(url)
+    kwargs.update(tls_kwargs(url))
+    kwargs.pop("ssl", None)  # the class brings TLS
 
     def open_node(name: str) -> Any:
         host, port = name.rsplit(":", 1)

@@ -41,6 +41,7 @@ from libvalkey import pack_command as _pack
 from flughafen.config import CacheUrl
 from flughafen.protocol import Call, Eval, Pipe
 from flughafen.scripts import Script
+from flughafen.tls import connection_class, tls_kwargs
 
 log = logging.getLogger("flughafen")
 
@@ -271,11 +272,9 @@ class Replicas:
         }
         if not self.url.cluster:
             kwargs["db"] = self.url.db
-        conn: Any
-        if self.url.tls:
-            conn = valkey.SSLConnection(ssl_ca_certs=self.url.ca_file, ssl_cert_reqs="required", **kwargs)  # type: ignore[no-untyped-call]
-        else:
-            conn = valkey.Connection(**kwargs)  # type: ignore[no-untyped-call]
+        kwargs.update(tls_kwargs(self.url))
+        kwargs.pop("ssl", None)  # the class brings TLS, checking the name of the replica as the primary or the sentinels name it
+        conn = connection_class(self.url)(**kwargs)
         conn.connect()
         if readonly:
             self._roundtrip(conn, [("READONLY",)])

@@ -23,6 +23,7 @@ from valkey.sentinel import Sentinel, SentinelConnectionPool
 from flughafen.cache import CacheState, InOrder
 from flughafen.config import CacheUrl
 from flughafen.replicas import Replicas
+from flughafen.tls import SentinelHostCheckedSSLConnection, tls_kwargs
 
 
 class WatchedSentinel(Sentinel):
@@ -45,9 +46,9 @@ class WatchedSentinel(Sentinel):
 
 def primary_pool(url: CacheUrl, socket_timeout: float, moved: Callable[[], None]) -> tuple[WatchedSentinel, SentinelConnectionPool]:
     """The sentinels of ``url``, and a pool of connections to the primary they name (asked at each connect)."""
-    kwargs: dict[str, Any] = {"username": url.username, "password": url.password}
+    kwargs: dict[str, Any] = {"username": url.username, "password": url.password, **tls_kwargs(url)}
     if url.tls:
-        kwargs.update(ssl=True, ssl_ca_certs=url.ca_file, ssl_cert_reqs="required")
+        kwargs["connection_class"] = SentinelHostCheckedSSLConnection  # TLS, checking the name of the primary the sentinels name
     timeouts = {"socket_timeout": socket_timeout, "socket_connect_timeout": socket_timeout}
     sentinels = WatchedSentinel(list(url.nodes), moved, sentinel_kwargs=timeouts)
     pool = SentinelConnectionPool(url.service, sentinels, is_master=True, health_check_interval=0, **timeouts, **kwargs)  # type: ignore[no-untyped-call]

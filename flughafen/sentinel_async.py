@@ -29,6 +29,7 @@ from flughafen.config import CacheUrl
 from flughafen.keys import Keyspace
 from flughafen.replicas_async import AsyncReplicas
 from flughafen.scripts import Script
+from flughafen.tls import tls_kwargs
 
 
 class AsyncSentinelCacheState(AsyncCacheState):
@@ -46,9 +47,7 @@ class AsyncSentinelCacheState(AsyncCacheState):
         keyspace: Keyspace,
     ):
         super().__init__(url, socket_timeout, near_cache, defer_fills, max_in_flight, project_dir, keyspace=keyspace)
-        self._kwargs = {"username": url.username, "password": url.password}
-        if url.tls:
-            self._kwargs.update(ssl=True, ssl_ca_certs=url.ca_file)
+        self._kwargs = {"username": url.username, "password": url.password, **tls_kwargs(url)}
         self._primary: tuple[str, int] | None = None  # where the last connection went
         self._sync_pool: Any = None  # the near cache's, made on its thread
 

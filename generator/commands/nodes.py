@@ -15,6 +15,7 @@ from valkey.cluster import ClusterNode, ValkeyCluster
 
 from flughafen.config import CacheUrl
 from flughafen.near_cluster import node_opener
+from flughafen.tls import cluster_kwargs
 
 SLOTS = 16384
 
@@ -122,8 +123,6 @@ def print_nodes(nodes: list[Node]) -> None:
 
 def cluster_client(url: CacheUrl, timeout: float = 5.0) -> Any:
     """A valkey-py cluster client of ``url`` (for the commands: SCAN over every primary, each key to its node)."""
-    kwargs: dict[str, Any] = {"username": url.username, "password": url.password}
-    if url.tls:
-        kwargs.update(ssl=True, ssl_ca_certs=url.ca_file, ssl_cert_reqs="required")
+    kwargs: dict[str, Any] = {"username": url.username, "password": url.password, **cluster_kwargs(url)}
     startup = [ClusterNode(host, port) for host, port in url.nodes]  # type: ignore[no-untyped-call]
     return ValkeyCluster(startup_nodes=startup, socket_timeout=timeout, socket_connect_timeout=timeout, **kwargs)

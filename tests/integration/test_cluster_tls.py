@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -48,9 +49,18 @@ class TlsCluster:
 @pytest.fixture(scope="module")
 def tls_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsCluster]:
     """Three primaries, each behind stunnel and announcing its TLS port (its bus port stays the real one)."""
+    yield from _tls_cluster(tmp_path_factory.mktemp("tls-cluster"))
+
+
+@pytest.fixture(scope="module")
+def other_name_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsCluster]:
+    """The same, with certificates the right CA signed for another server (other.example, no 127.0.0.1)."""
+    yield from _tls_cluster(tmp_path_factory.mktemp("other-name-cluster"), names="DNS:other.example")
+
+
+def _tls_cluster(folder: Path, names: str = "IP:127.0.0.1,DNS:localhost") -> Iterator[TlsCluster]:
     stunnel()
-    folder = tmp_path_factory.mktemp("tls-cluster")
-    ca = certificates(folder)
+    ca = certificates(folder, names)
     with LocalCluster(primaries=3) as cluster:
         routes = {free_port(): port for port in cluster.ports}
         proc = start_stunnel(folder, routes)
@@ -139,3 +149,46 @@ def test_a_cluster_whose_certificate_an_unknown_ca_signed_is_refused_and_the_dat
 
     hits, errors = asyncio.run(read())
     assert hits == 0 and errors >= 1
+
+
+def _read(url: str, db_url: str) -> list[tuple[int, int]]:
+    """(hits, cache errors) after reading every day twice, on a sync runtime then on an async one."""
+    with Runtime.from_config(database_url=db_url, cache_url=url, project_dir=ROOT) as rt:
+        for _ in range(2):
+            assert all(flight_search.fetch(origin="JFK", destination="LAX", day=day, runtime=rt) is not None for day in DAYS)
+        rt.cache.settle()
+        c = rt.metrics.of("flight_search")
+        counts = [(c.hits, c.cache_errors)]
+
+    async def read() -> tuple[int, int]:
+        async with AsyncRuntime(load_config(db_url, url, ROOT)) as art:
+            for _ in range(2):
+                for day in DAYS:
+                    assert await aio_flight_search.fetch(origin="JFK", destination="LAX", day=day, runtime=art) is not None
+            c = art.metrics.of("flight_search")
+            return c.hits, c.cache_errors
+
+    return [*counts, asyncio.run(read())]
+
+
+def test_a_cluster_whose_certificates_name_another_host_is_refused_and_the_database_answers(
+    db_url: str, other_name_cluster: TlsCluster, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="flughafen")
+    for hits, errors in _read(other_name_cluster.url(), db_url):
+        assert hits == 0 and errors >= 1
+    assert any("does not match the host '127.0.0.1'" in r.getMessage() for r in caplog.records), [r.getMessage() for r in caplog.records]
+
+
+def test_verify_ca_reads_a_cluster_whose_certificates_name_another_host(db_url: str, other_name_cluster: TlsCluster) -> None:
+    _flush(other_name_cluster)
+    (sync_hits, sync_errors), (async_hits, async_errors) = _read(other_name_cluster.url() + "&verify=ca", db_url)
+    assert (sync_hits, sync_errors) == (len(DAYS), 0)
+    assert (async_hits, async_errors) == (2 * len(DAYS), 0)  # the sync runtime's fills
+
+
+def _flush(tls_cluster: TlsCluster) -> None:
+    for plain in tls_cluster.tls_ports.values():
+        client = tls_cluster.cluster.client(plain)
+        client.flushall()
+        client.close()

@@ -25,12 +25,17 @@ def stunnel() -> str:
     return binary
 
 
-def certificates(folder: Path) -> Path:
-    """Writes ca.crt and server.crt/server.key (for 127.0.0.1 and localhost, signed by the CA) in ``folder``; returns ca.crt."""
+def certificates(folder: Path, names: str = "IP:127.0.0.1,DNS:localhost") -> Path:
+    """Writes ca.crt and server.crt/server.key (for ``names``, signed by the CA) in ``folder``; returns ca.crt.
+
+    ``names``: the certificate's subjectAltName (its CN is the first DNS name, else localhost): by default
+    127.0.0.1 and localhost, the names the tests connect by; ``DNS:other.example``, a certificate the right
+    CA signed for another server."""
     run = lambda *a: subprocess.run(a, cwd=folder, check=True, capture_output=True)  # noqa: E731
+    common_name = next((n[4:] for n in names.split(",") if n.startswith("DNS:")), "localhost")
     run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=flughafen-test-ca")
-    run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost")
-    (folder / "san.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", f"/CN={common_name}")
+    (folder / "san.ext").write_text(f"subjectAltName={names}\n")
     run(
         "openssl",
         "x509",
