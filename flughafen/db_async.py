@@ -282,7 +282,8 @@ class _Postgres:
     async def open(cls, u: DatabaseUrl, size: int, timeout: float) -> _Postgres:
         pool_module: Any = require("psycopg_pool", "a postgresql:// database URL on an AsyncRuntime")
         # The URL's libpq parameters and the statement timeout among the server options, as a sync connection's
-        kwargs = {**postgres_params(u, u.timeouts), "autocommit": True, "connect_timeout": max(1, int(timeout))}
+        # (connect_timeout: the URL's, as a sync connection's; else the wait for a connection)
+        kwargs = {"connect_timeout": max(1, int(timeout)), **postgres_params(u, u.timeouts), "autocommit": True}
         self = cls(pool_module, require("psycopg", "a postgresql:// database URL"), kwargs, size, timeout, u.redacted())
         await self.pool.open()
         return self
